@@ -1,0 +1,49 @@
+# The README's two commands: `make run` and `make test`. Both install what is missing first.
+# The real work happens in CMake (build/ for a normal build, build-san/ with ASan + UBSan,
+# build-fuzz/ with clang and libFuzzer); this file only strings the steps together.
+
+JOBS ?= $(shell nproc)
+SEEDS ?= 2000
+
+.PHONY: all deps build build-san build-fuzz run test test-unit test-sim fuzz soak clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-san: deps
+	@cmake -S . -B build-san -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_SANITIZE=ON >/dev/null
+	@cmake --build build-san -j $(JOBS)
+
+build-fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+# Until the server exists, `make run` runs the simulator's demo: a 5-node cluster in one
+# process, with faults, printing what happens.
+run: build
+	@./build/tests/sim/sim --demo
+
+# Every suite: unit tests and the simulator under ASan + UBSan, then the fuzzers briefly.
+test: build-san build-fuzz
+	@cd build-san && ctest --output-on-failure -j $(JOBS)
+	@cd build-fuzz && ctest --output-on-failure -L fuzz
+
+test-unit: build-san
+	@cd build-san && ctest --output-on-failure -L unit
+
+test-sim: build
+	@./build/tests/sim/sim --seeds $(SEEDS)
+
+# Long searches, for a machine left alone: many more simulator seeds and fuzzing time.
+soak: build build-fuzz
+	@./build/tests/sim/sim --seeds 200000
+	@cd build-fuzz && FUZZ_SECONDS=600 ctest --output-on-failure -L fuzz
+
+clean:
+	rm -rf build build-san build-fuzz
