@@ -22,8 +22,12 @@
  *                         that arrive during an fsync share the next fsync (group commit).
  *
  * Ownership: the core copies whatever it keeps (entry payloads from raft_propose and from
- * appended messages). Everything a ready points to is owned by the core and stays valid
- * until raft_advance(). Messages passed to raft_step() stay owned by the caller.
+ * appended messages). Everything a ready points to is owned by the core. Two fields must be
+ * consumed (sent, written, or copied) before the next call that changes the core (raft_step,
+ * raft_tick, raft_propose, ...), because such a call may truncate the log they point into:
+ * messages_immediate and entries. Everything else stays valid until raft_advance(); the
+ * messages in `messages` never carry entries. Messages passed to raft_step() stay owned by
+ * the caller.
  *
  * Errors: functions return 0 or a negative enum raft_error; raft_error_string() names them.
  * Assertions guard the core's own invariants and stay on in every build.
