@@ -1,0 +1,266 @@
+/*
+ * election.c — choosing a leader: timeouts, PreVote, votes, CheckQuorum and leadership
+ * transfer.
+ *
+ * A follower that hears from no leader for its randomized election timeout (§5.2) first runs
+ * a PreVote round (thesis §9.6): it asks whether it could win at term+1 without changing any
+ * state, so a node that rejoins after a partition does not disrupt a healthy leader by
+ * bumping terms. Only with a quorum of pre-votes does it become a candidate, increment its
+ * term, vote for itself and ask for real votes. Each node grants one vote per term (§5.2),
+ * and only to a candidate whose log is at least as up-to-date as its own (the election
+ * restriction, §5.4.1).
+ *
+ * CheckQuorum (thesis §6.2): a leader that has not heard from a quorum within an election
+ * timeout steps down, so a leader cut off in a minority stops accepting work; and a follower
+ * that heard from its leader within that time ignores campaigns (the lease, §4.2.3).
+ */
+#include "raft/raft_internal.h"
+
+#include <string.h>
+
+bool election_in_lease(const struct raft *raft)
+{
+    return raft->config.check_quorum && raft->leader != RAFT_NODE_NONE &&
+           raft->election_elapsed < raft->config.election_timeout_ticks;
+}
+
+static int voter_position(const struct raft *raft, raft_node_id id)
+{
+    for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
+        if (raft->configuration.voters[i] == id) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Records a vote; returns +1 when a quorum granted, -1 when a quorum refused, else 0. */
+static int tally(struct raft *raft, raft_node_id from, bool granted)
+{
+    int position = voter_position(raft, from);
+    if (position < 0) {
+        return 0;
+    }
+    if (!raft->votes_answered[position]) {
+        raft->votes_answered[position] = true;
+        raft->votes_granted[position] = granted;
+    }
+    uint32_t granted_count = 0;
+    uint32_t refused_count = 0;
+    for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
+        if (raft->votes_answered[i]) {
+            granted_count += raft->votes_granted[i] ? 1 : 0;
+            refused_count += raft->votes_granted[i] ? 0 : 1;
+        }
+    }
+    if (granted_count >= raft_quorum(raft)) {
+        return 1;
+    }
+    if (refused_count >= raft_quorum(raft)) {
+        return -1;
+    }
+    return 0;
+}
+
+void election_campaign(struct raft *raft, bool pre_vote, bool force)
+{
+    if (!raft_is_voter(raft, raft->id)) {
+        return; /* learners never campaign */
+    }
+    uint64_t campaign_term;
+    if (pre_vote) {
+        raft_reset_term(raft, raft->term);
+        raft->role = RAFT_PRE_CANDIDATE;
+        campaign_term = raft->term + 1;
+    } else {
+        raft_reset_term(raft, raft->term + 1);
+        raft->role = RAFT_CANDIDATE;
+        raft->vote = raft->id;
+        raft->election_count++;
+        campaign_term = raft->term;
+    }
+    if (tally(raft, raft->id, true) > 0) {
+        /* A single-voter cluster wins at once. */
+        if (pre_vote) {
+            election_campaign(raft, false, force);
+        } else {
+            election_become_leader(raft);
+        }
+        return;
+    }
+    int type = pre_vote ? RAFT_MSG_PRE_VOTE : RAFT_MSG_VOTE;
+    for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
+        raft_node_id voter = raft->configuration.voters[i];
+        if (voter == raft->id) {
+            continue;
+        }
+        struct raft_message message = raft_message_to(raft, type, voter);
+        message.term = campaign_term;
+        message.index = log_last_index(&raft->log);
+        message.log_term = log_last_term(&raft->log);
+        message.force = force;
+        raft_send(raft, &message);
+    }
+}
+
+void election_tick(struct raft *raft)
+{
+    raft->election_elapsed++;
+    if (raft->role == RAFT_LEADER) {
+        raft->heartbeat_elapsed++;
+        if (raft->election_elapsed >= raft->config.election_timeout_ticks) {
+            raft->election_elapsed = 0;
+            if (raft->config.check_quorum) {
+                election_check_quorum(raft);
+                if (raft->role != RAFT_LEADER) {
+                    return;
+                }
+            }
+            /* Thesis §3.10: a transfer that has not finished in an election timeout is
+             * abandoned, and the leader accepts proposals again. */
+            raft->transfer_target = RAFT_NODE_NONE;
+        }
+        if (raft->heartbeat_elapsed >= raft->config.heartbeat_interval_ticks) {
+            raft->heartbeat_elapsed = 0;
+            replication_broadcast_heartbeat(raft);
+        }
+        return;
+    }
+    if (raft->election_elapsed >= raft->randomized_election_timeout) {
+        raft->election_elapsed = 0;
+        election_campaign(raft, raft->config.pre_vote, false);
+    }
+}
+
+void election_check_quorum(struct raft *raft)
+{
+    uint32_t active = 0;
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        struct raft_progress *progress = &raft->progress[i];
+        if (progress->voter && (progress->id == raft->id || progress->recent_active)) {
+            active++;
+        }
+        progress->recent_active = false;
+    }
+    if (active < raft_quorum(raft)) {
+        raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
+    }
+}
+
+static bool can_grant(const struct raft *raft, const struct raft_message *message)
+{
+    if (raft_sabotaged(raft, RAFT_SABOTAGE_DOUBLE_VOTE) && message->type == RAFT_MSG_VOTE) {
+        return true; /* sabotage: any number of votes per term */
+    }
+    if (raft->vote == message->from) {
+        return true; /* a repeated request, e.g. after a lost response */
+    }
+    if (raft->vote == RAFT_NODE_NONE && raft->leader == RAFT_NODE_NONE) {
+        return true;
+    }
+    return message->type == RAFT_MSG_PRE_VOTE && message->term > raft->term;
+}
+
+void election_handle_vote_request(struct raft *raft, const struct raft_message *message)
+{
+    bool pre_vote = message->type == RAFT_MSG_PRE_VOTE;
+    bool up_to_date = log_is_up_to_date(&raft->log, message->index, message->log_term) ||
+                      raft_sabotaged(raft, RAFT_SABOTAGE_ELECTION_RESTRICTION);
+    int type = pre_vote ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
+    struct raft_message reply = raft_message_to(raft, type, message->from);
+    if (can_grant(raft, message) && up_to_date && raft_is_voter(raft, message->from)) {
+        /* A granted pre-vote answers at the candidate's future term, so the candidate
+         * counts it instead of taking it for a newer term. */
+        reply.term = message->term;
+        if (!pre_vote) {
+            raft->election_elapsed = 0;
+            raft->vote = message->from;
+        }
+    } else {
+        reply.reject = true;
+    }
+    raft_send(raft, &reply);
+}
+
+void election_handle_vote_response(struct raft *raft, const struct raft_message *message)
+{
+    bool pre_vote_round = raft->role == RAFT_PRE_CANDIDATE;
+    int expected = pre_vote_round ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
+    if (message->type != expected) {
+        return;
+    }
+    int outcome = tally(raft, message->from, !message->reject);
+    if (outcome > 0) {
+        if (pre_vote_round) {
+            election_campaign(raft, false, false);
+        } else {
+            election_become_leader(raft);
+        }
+    } else if (outcome < 0) {
+        raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
+    }
+}
+
+void election_become_leader(struct raft *raft)
+{
+    assert(raft->role == RAFT_CANDIDATE);
+    raft_reset_term(raft, raft->term);
+    raft->role = RAFT_LEADER;
+    raft->leader = raft->id;
+    raft->uncommitted_bytes = 0;
+    uint64_t next = log_last_index(&raft->log) + 1;
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        struct raft_progress *progress = &raft->progress[i];
+        progress_reset(progress, next);
+        if (progress->id == raft->id) {
+            progress->match = raft->log.stable;
+            progress_become_replicate(progress);
+        }
+    }
+    /* §5.4.2 and §8: the new leader commits an entry of its own term before it can know
+     * what is committed, and before it can serve reads. */
+    int rc = replication_append_new(raft, RAFT_ENTRY_NOOP, NULL, 0);
+    assert(rc == 0);
+    (void)rc;
+}
+
+void election_handle_timeout_now(struct raft *raft, const struct raft_message *message)
+{
+    if (raft->leader != message->from) {
+        return;
+    }
+    /* Thesis §3.10: the transfer target campaigns at once, skipping PreVote, and its vote
+     * requests override the lease of nodes that heard from the old leader moments ago. */
+    election_campaign(raft, false, true);
+}
+
+void election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress)
+{
+    if (raft->transfer_target != progress->id) {
+        return;
+    }
+    if (progress->match == log_last_index(&raft->log)) {
+        struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, progress->id);
+        raft_send(raft, &message);
+    }
+}
+
+int raft_transfer_leadership(struct raft *raft, raft_node_id target)
+{
+    if (raft->role != RAFT_LEADER) {
+        return RAFT_ERROR_NOT_LEADER;
+    }
+    if (target == raft->id || !raft_is_voter(raft, target)) {
+        return RAFT_ERROR_INVALID;
+    }
+    raft->transfer_target = target;
+    raft->election_elapsed = 0;
+    struct raft_progress *progress = raft_progress_of(raft, target);
+    assert(progress != NULL);
+    if (progress->match == log_last_index(&raft->log)) {
+        election_maybe_finish_transfer(raft, progress);
+    } else {
+        replication_send_append(raft, progress, false);
+    }
+    return 0;
+}

@@ -1,0 +1,200 @@
+/*
+ * log.c — the in-memory view of the Raft log: the entries not yet compacted into a snapshot.
+ *
+ * The log is an array of entries starting just after the snapshot point
+ * (snapshot_index, snapshot_term). The host persists entries through ready batches; the log
+ * tracks how far that has gone (`handed` to the host, `stable` once advanced) so that a
+ * conflicting suffix truncated while a ready is outstanding is handed out again. Each entry
+ * owns its data buffer; truncation and compaction free them.
+ *
+ * Memory exhaustion aborts, as in Redis: a core that cannot grow its log cannot go on.
+ */
+#include "raft/raft_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *log_allocate(size_t bytes)
+{
+    void *memory = malloc(bytes > 0 ? bytes : 1);
+    if (memory == NULL) {
+        fprintf(stderr, "raft: out of memory allocating %zu bytes\n", bytes);
+        abort();
+    }
+    return memory;
+}
+
+void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
+{
+    memset(log, 0, sizeof *log);
+    log->snapshot_index = snapshot_index;
+    log->snapshot_term = snapshot_term;
+    log->stable = snapshot_index;
+    log->handed = snapshot_index;
+}
+
+static void log_free_entries(struct raft_log *log, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        free(log->entries[i].data);
+        log->entries[i].data = NULL;
+    }
+}
+
+void log_free(struct raft_log *log)
+{
+    log_free_entries(log, 0, log->count);
+    free(log->entries);
+    memset(log, 0, sizeof *log);
+}
+
+uint64_t log_first_index(const struct raft_log *log)
+{
+    return log->snapshot_index + 1;
+}
+
+uint64_t log_last_index(const struct raft_log *log)
+{
+    return log->snapshot_index + log->count;
+}
+
+uint64_t log_last_term(const struct raft_log *log)
+{
+    if (log->count == 0) {
+        return log->snapshot_term;
+    }
+    return log->entries[log->count - 1].term;
+}
+
+uint64_t log_term_at(const struct raft_log *log, uint64_t index)
+{
+    if (index == log->snapshot_index) {
+        return log->snapshot_term;
+    }
+    if (index < log->snapshot_index || index > log_last_index(log)) {
+        return 0;
+    }
+    return log->entries[index - log->snapshot_index - 1].term;
+}
+
+struct raft_entry *log_entry_at(const struct raft_log *log, uint64_t index)
+{
+    if (index <= log->snapshot_index || index > log_last_index(log)) {
+        return NULL;
+    }
+    struct raft_entry *entry = &log->entries[index - log->snapshot_index - 1];
+    assert(entry->index == index);
+    return entry;
+}
+
+static void log_reserve(struct raft_log *log, size_t count)
+{
+    if (count <= log->capacity) {
+        return;
+    }
+    size_t capacity = log->capacity > 0 ? log->capacity * 2 : 64;
+    while (capacity < count) {
+        capacity *= 2;
+    }
+    struct raft_entry *entries = realloc(log->entries, capacity * sizeof *entries);
+    if (entries == NULL) {
+        fprintf(stderr, "raft: out of memory growing the log to %zu entries\n", capacity);
+        abort();
+    }
+    log->entries = entries;
+    log->capacity = capacity;
+}
+
+int log_append_owned(struct raft_log *log, struct raft_entry *entry)
+{
+    assert(entry->index == log_last_index(log) + 1);
+    assert(entry->term >= log_last_term(log));
+    log_reserve(log, log->count + 1);
+    log->entries[log->count++] = *entry;
+    return 0;
+}
+
+int log_append_copy(struct raft_log *log, const struct raft_entry *entry)
+{
+    struct raft_entry copy = *entry;
+    copy.data = NULL;
+    if (entry->data_bytes > 0) {
+        copy.data = log_allocate(entry->data_bytes);
+        memcpy(copy.data, entry->data, entry->data_bytes);
+    }
+    return log_append_owned(log, &copy);
+}
+
+void log_truncate_from(struct raft_log *log, uint64_t index)
+{
+    assert(index > log->snapshot_index);
+    if (index > log_last_index(log)) {
+        return;
+    }
+    size_t keep = (size_t)(index - log->snapshot_index - 1);
+    log_free_entries(log, keep, log->count);
+    log->count = keep;
+    if (log->stable >= index) {
+        log->stable = index - 1;
+    }
+    if (log->handed >= index) {
+        log->handed = index - 1;
+    }
+}
+
+void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
+{
+    assert(index > log->snapshot_index);
+    assert(index <= log->stable);
+    assert(log_term_at(log, index) == term);
+    size_t drop = (size_t)(index - log->snapshot_index);
+    log_free_entries(log, 0, drop);
+    memmove(log->entries, log->entries + drop, (log->count - drop) * sizeof *log->entries);
+    log->count -= drop;
+    log->snapshot_index = index;
+    log->snapshot_term = term;
+}
+
+void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
+{
+    log_free_entries(log, 0, log->count);
+    log->count = 0;
+    log->snapshot_index = snapshot_index;
+    log->snapshot_term = snapshot_term;
+    log->stable = snapshot_index;
+    log->handed = snapshot_index;
+}
+
+bool log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term)
+{
+    uint64_t our_term = log_last_term(log);
+    if (last_term != our_term) {
+        return last_term > our_term;
+    }
+    return last_index >= log_last_index(log);
+}
+
+uint64_t log_first_index_of_term_run(const struct raft_log *log, uint64_t index)
+{
+    uint64_t term = log_term_at(log, index);
+    assert(term > 0);
+    while (index > log_first_index(log) && log_term_at(log, index - 1) == term) {
+        index--;
+    }
+    return index;
+}
+
+uint64_t log_last_index_of_term(const struct raft_log *log, uint64_t term)
+{
+    for (uint64_t index = log_last_index(log); index > log->snapshot_index; index--) {
+        uint64_t entry_term = log_term_at(log, index);
+        if (entry_term == term) {
+            return index;
+        }
+        if (entry_term < term) {
+            return 0;
+        }
+    }
+    return log->snapshot_term == term ? log->snapshot_index : 0;
+}

@@ -1,0 +1,629 @@
+/*
+ * raft.c — a node's lifecycle, the step dispatcher, terms, ticks, and the ready batch.
+ *
+ * Every input reaches the core through this file: raft_step() checks a message's term
+ * against ours (§5.1: a higher term makes us a follower, a lower one is answered or dropped)
+ * and hands it to the file that owns its rule; raft_tick() advances the timers; raft_ready()
+ * gathers the outputs the host must act on and raft_advance() records that it did. The order
+ * the host must follow is stated in raft.h, at struct raft_ready.
+ *
+ * Failure modes: malformed messages and unknown senders are refused with RAFT_ERROR_INVALID
+ * and change nothing; memory exhaustion aborts.
+ */
+#include "raft/raft_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Defaults, in ticks of the host's choosing (the server ticks every 10 ms). */
+enum {
+    DEFAULT_ELECTION_TIMEOUT_TICKS = 10,
+    DEFAULT_HEARTBEAT_INTERVAL_TICKS = 1,
+    DEFAULT_MAX_INFLIGHT_APPENDS = 64,
+    DEFAULT_MAX_APPEND_BYTES = 1024 * 1024,
+    DEFAULT_MAX_ENTRY_BYTES = 512 * 1024 * 1024 + 64 * 1024,
+    DEFAULT_MAX_COMMITTED_PER_READY = 4096,
+    DEFAULT_MAX_PENDING_READS = 65536,
+    MAX_INFLIGHT_APPENDS_LIMIT = 4096,
+};
+
+void raft_config_default(struct raft_config *config, raft_node_id id)
+{
+    memset(config, 0, sizeof *config);
+    config->id = id;
+    config->election_timeout_ticks = DEFAULT_ELECTION_TIMEOUT_TICKS;
+    config->heartbeat_interval_ticks = DEFAULT_HEARTBEAT_INTERVAL_TICKS;
+    config->max_inflight_appends = DEFAULT_MAX_INFLIGHT_APPENDS;
+    config->max_append_bytes = DEFAULT_MAX_APPEND_BYTES;
+    config->max_entry_bytes = DEFAULT_MAX_ENTRY_BYTES;
+    config->max_uncommitted_bytes = 0;
+    config->max_committed_per_ready = DEFAULT_MAX_COMMITTED_PER_READY;
+    config->max_pending_reads = DEFAULT_MAX_PENDING_READS;
+    config->pre_vote = true;
+    config->check_quorum = true;
+    config->random_seed = id;
+    config->sabotage = RAFT_SABOTAGE_NONE;
+}
+
+const char *raft_error_string(int error)
+{
+    switch (error) {
+    case RAFT_OK: return "ok";
+    case RAFT_ERROR_NOT_LEADER: return "not the leader";
+    case RAFT_ERROR_TRANSFERRING: return "leadership transfer in progress";
+    case RAFT_ERROR_NO_MEMORY: return "out of memory";
+    case RAFT_ERROR_INVALID: return "invalid argument or message";
+    case RAFT_ERROR_TOO_BIG: return "entry too big";
+    case RAFT_ERROR_BUSY: return "too much work pending";
+    case RAFT_ERROR_NOT_READY: return "leader not ready yet";
+    case RAFT_ERROR_COMPACTED: return "index compacted";
+    case RAFT_ERROR_UNAVAILABLE: return "index unavailable";
+    }
+    return "unknown error";
+}
+
+const char *raft_role_string(enum raft_role role)
+{
+    switch (role) {
+    case RAFT_FOLLOWER: return "follower";
+    case RAFT_PRE_CANDIDATE: return "pre-candidate";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_LEADER: return "leader";
+    }
+    return "unknown";
+}
+
+const char *raft_message_type_string(int type)
+{
+    static const char *const names[] = {
+        [RAFT_MSG_PRE_VOTE] = "PreVote",
+        [RAFT_MSG_PRE_VOTE_RESPONSE] = "PreVoteResponse",
+        [RAFT_MSG_VOTE] = "Vote",
+        [RAFT_MSG_VOTE_RESPONSE] = "VoteResponse",
+        [RAFT_MSG_APPEND] = "Append",
+        [RAFT_MSG_APPEND_RESPONSE] = "AppendResponse",
+        [RAFT_MSG_HEARTBEAT] = "Heartbeat",
+        [RAFT_MSG_HEARTBEAT_RESPONSE] = "HeartbeatResponse",
+        [RAFT_MSG_SNAPSHOT] = "Snapshot",
+        [RAFT_MSG_TIMEOUT_NOW] = "TimeoutNow",
+    };
+    if (type < 1 || type > RAFT_MSG_TYPE_MAX) {
+        return "Unknown";
+    }
+    return names[type];
+}
+
+static const char *const sabotage_names[] = {
+    [RAFT_SABOTAGE_NONE] = "none",
+    [RAFT_SABOTAGE_ELECTION_RESTRICTION] = "election-restriction",
+    [RAFT_SABOTAGE_COMMIT_OLD_TERM] = "commit-old-term",
+    [RAFT_SABOTAGE_DOUBLE_VOTE] = "double-vote",
+    [RAFT_SABOTAGE_VOLATILE_VOTE] = "volatile-vote",
+};
+
+const char *raft_sabotage_string(enum raft_sabotage sabotage)
+{
+    if ((size_t)sabotage >= sizeof sabotage_names / sizeof sabotage_names[0]) {
+        return "unknown";
+    }
+    return sabotage_names[sabotage];
+}
+
+int raft_sabotage_parse(const char *name, enum raft_sabotage *out)
+{
+    for (size_t i = 0; i < sizeof sabotage_names / sizeof sabotage_names[0]; i++) {
+        if (strcmp(name, sabotage_names[i]) == 0) {
+            *out = (enum raft_sabotage)i;
+            return 0;
+        }
+    }
+    return RAFT_ERROR_INVALID;
+}
+
+bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule)
+{
+#ifdef RAFT_SABOTAGE
+    return raft->config.sabotage == rule;
+#else
+    (void)raft;
+    (void)rule;
+    return false;
+#endif
+}
+
+/* ---- output lists ---- */
+
+static void *grow(void *items, size_t *capacity, size_t item_bytes)
+{
+    size_t next = *capacity > 0 ? *capacity * 2 : 16;
+    void *grown = realloc(items, next * item_bytes);
+    if (grown == NULL) {
+        fprintf(stderr, "raft: out of memory growing an output list\n");
+        abort();
+    }
+    *capacity = next;
+    return grown;
+}
+
+int message_list_push(struct message_list *list, const struct raft_message *message)
+{
+    if (list->count == list->capacity) {
+        list->items = grow(list->items, &list->capacity, sizeof *list->items);
+    }
+    list->items[list->count++] = *message;
+    return 0;
+}
+
+int read_list_push(struct read_list *list, struct raft_read_state read)
+{
+    if (list->count == list->capacity) {
+        list->items = grow(list->items, &list->capacity, sizeof *list->items);
+    }
+    list->items[list->count++] = read;
+    return 0;
+}
+
+int id_list_push(struct id_list *list, uint64_t id)
+{
+    if (list->count == list->capacity) {
+        list->items = grow(list->items, &list->capacity, sizeof *list->items);
+    }
+    list->items[list->count++] = id;
+    return 0;
+}
+
+/* ---- membership and messages ---- */
+
+bool raft_is_voter(const struct raft *raft, raft_node_id id)
+{
+    for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
+        if (raft->configuration.voters[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t raft_quorum(const struct raft *raft)
+{
+    return raft->configuration.voter_count / 2 + 1;
+}
+
+struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id)
+{
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        if (raft->progress[i].id == id) {
+            return &raft->progress[i];
+        }
+    }
+    return NULL;
+}
+
+struct raft_message raft_message_to(const struct raft *raft, int type, raft_node_id to)
+{
+    struct raft_message message;
+    memset(&message, 0, sizeof message);
+    message.type = (uint8_t)type;
+    message.from = raft->id;
+    message.to = to;
+    message.term = raft->term;
+    return message;
+}
+
+/* Only a leader's messages go out before the ready's persistence: they depend on nothing it
+ * persists (the leader's term was durable before it could win the election). */
+void raft_send(struct raft *raft, struct raft_message *message)
+{
+    assert(message->to != raft->id);
+    bool from_leader = message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT ||
+                       message->type == RAFT_MSG_SNAPSHOT ||
+                       message->type == RAFT_MSG_TIMEOUT_NOW;
+    if (from_leader) {
+        assert(raft->role == RAFT_LEADER);
+        message_list_push(&raft->out_immediate, message);
+    } else {
+        assert(message->entry_count == 0);
+        message_list_push(&raft->out_after_persist, message);
+    }
+}
+
+static int rebuild_progress(struct raft *raft)
+{
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        progress_free(&raft->progress[i]);
+    }
+    raft->progress_count = 0;
+    const struct raft_configuration *configuration = &raft->configuration;
+    uint32_t capacity = raft->config.max_inflight_appends;
+    for (uint32_t i = 0; i < configuration->voter_count; i++) {
+        int rc = progress_init(&raft->progress[raft->progress_count++],
+                               configuration->voters[i], true, capacity);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < configuration->learner_count; i++) {
+        int rc = progress_init(&raft->progress[raft->progress_count++],
+                               configuration->learners[i], false, capacity);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- terms and roles ---- */
+
+static void reset_election_timer(struct raft *raft)
+{
+    raft->election_elapsed = 0;
+    raft->heartbeat_elapsed = 0;
+    uint32_t timeout = raft->config.election_timeout_ticks;
+    raft->randomized_election_timeout = timeout + (uint32_t)prng_below(&raft->prng, timeout);
+}
+
+void raft_reset_term(struct raft *raft, uint64_t term)
+{
+    if (raft->term != term) {
+        assert(term > raft->term);
+        raft->term = term;
+        raft->vote = RAFT_NODE_NONE;
+    }
+    raft->leader = RAFT_NODE_NONE;
+    reset_election_timer(raft);
+    raft->transfer_target = RAFT_NODE_NONE;
+    memset(raft->votes_granted, 0, sizeof raft->votes_granted);
+    memset(raft->votes_answered, 0, sizeof raft->votes_answered);
+}
+
+void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader)
+{
+    if (raft->role == RAFT_LEADER) {
+        read_fail_all(raft);
+        raft->uncommitted_bytes = 0;
+    }
+    raft_reset_term(raft, term);
+    raft->role = RAFT_FOLLOWER;
+    raft->leader = leader;
+}
+
+/* ---- creation ---- */
+
+static int validate_config(const struct raft_config *config)
+{
+    if (config->id == RAFT_NODE_NONE || config->election_timeout_ticks < 2 ||
+        config->heartbeat_interval_ticks == 0 ||
+        config->heartbeat_interval_ticks >= config->election_timeout_ticks ||
+        config->max_inflight_appends == 0 ||
+        config->max_inflight_appends > MAX_INFLIGHT_APPENDS_LIMIT ||
+        config->max_append_bytes == 0 || config->max_committed_per_ready == 0 ||
+        config->max_pending_reads == 0) {
+        return RAFT_ERROR_INVALID;
+    }
+#ifndef RAFT_SABOTAGE
+    if (config->sabotage != RAFT_SABOTAGE_NONE) {
+        return RAFT_ERROR_INVALID;
+    }
+#endif
+    return 0;
+}
+
+static int validate_configuration(const struct raft_configuration *configuration)
+{
+    if (configuration->voter_count == 0 || configuration->voter_count > RAFT_MAX_NODES ||
+        configuration->learner_count > RAFT_MAX_NODES) {
+        return RAFT_ERROR_INVALID;
+    }
+    for (uint32_t i = 0; i < configuration->voter_count; i++) {
+        if (configuration->voters[i] == RAFT_NODE_NONE) {
+            return RAFT_ERROR_INVALID;
+        }
+    }
+    return 0;
+}
+
+static int load_boot_entries(struct raft *raft, const struct raft_boot_state *boot)
+{
+    for (size_t i = 0; i < boot->entry_count; i++) {
+        const struct raft_entry *entry = &boot->entries[i];
+        if (entry->index != log_last_index(&raft->log) + 1 ||
+            entry->term < log_last_term(&raft->log) || entry->term > boot->hard_state.term ||
+            (entry->data_bytes > 0 && entry->data == NULL)) {
+            return RAFT_ERROR_INVALID;
+        }
+        log_append_copy(&raft->log, entry);
+    }
+    raft->log.stable = log_last_index(&raft->log);
+    raft->log.handed = raft->log.stable;
+    return 0;
+}
+
+int raft_new(const struct raft_config *config, const struct raft_boot_state *boot,
+             struct raft **out)
+{
+    int rc = validate_config(config);
+    if (rc != 0) {
+        return rc;
+    }
+    const struct raft_configuration *configuration =
+        boot->has_snapshot ? &boot->snapshot.configuration : &config->configuration;
+    rc = validate_configuration(configuration);
+    if (rc != 0) {
+        return rc;
+    }
+    struct raft *raft = calloc(1, sizeof *raft);
+    if (raft == NULL) {
+        return RAFT_ERROR_NO_MEMORY;
+    }
+    raft->config = *config;
+    raft->id = config->id;
+    raft->configuration = *configuration;
+    prng_seed(&raft->prng, config->random_seed);
+    uint64_t snapshot_index = boot->has_snapshot ? boot->snapshot.index : 0;
+    uint64_t snapshot_term = boot->has_snapshot ? boot->snapshot.term : 0;
+    log_init(&raft->log, snapshot_index, snapshot_term);
+    if (boot->has_snapshot) {
+        raft->snapshot_meta = boot->snapshot;
+    }
+    rc = load_boot_entries(raft, boot);
+    if (rc != 0) {
+        goto undo_log;
+    }
+    rc = rebuild_progress(raft);
+    if (rc != 0) {
+        goto undo_log;
+    }
+    raft->term = boot->hard_state.term;
+    raft->vote = boot->hard_state.vote;
+    uint64_t last = log_last_index(&raft->log);
+    raft->commit = boot->hard_state.commit < last ? boot->hard_state.commit : last;
+    if (raft->commit < snapshot_index) {
+        raft->commit = snapshot_index;
+    }
+    raft->applied = boot->applied > snapshot_index ? boot->applied : snapshot_index;
+    if (raft->applied > raft->commit) {
+        raft->commit = raft->applied; /* the state machine proves it was committed */
+    }
+    if (raft->commit > last) {
+        rc = RAFT_ERROR_INVALID; /* applied beyond the log: the log lost entries */
+        goto undo_progress;
+    }
+    raft->applying = raft->applied;
+    raft->persisted_hard_state = boot->hard_state;
+    raft->role = RAFT_FOLLOWER;
+    reset_election_timer(raft);
+    *out = raft;
+    return 0;
+
+undo_progress:
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        progress_free(&raft->progress[i]);
+    }
+undo_log:
+    log_free(&raft->log);
+    free(raft);
+    return rc;
+}
+
+void raft_free(struct raft *raft)
+{
+    if (raft == NULL) {
+        return;
+    }
+    log_free(&raft->log);
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        progress_free(&raft->progress[i]);
+    }
+    read_free(raft);
+    free(raft->out_immediate.items);
+    free(raft->out_after_persist.items);
+    free(raft->out_reads.items);
+    free(raft->out_failed_reads.items);
+    free(raft->ready_immediate.items);
+    free(raft->ready_after_persist.items);
+    free(raft->ready_reads.items);
+    free(raft->ready_failed_reads.items);
+    free(raft->ready_entries);
+    free(raft->ready_committed);
+    free(raft);
+}
+
+/* ---- inputs ---- */
+
+void raft_tick(struct raft *raft)
+{
+    election_tick(raft);
+}
+
+static int validate_entries(const struct raft_message *message)
+{
+    if (message->entry_count > 0 && message->entries == NULL) {
+        return RAFT_ERROR_INVALID;
+    }
+    uint64_t previous_term = message->log_term;
+    for (uint32_t i = 0; i < message->entry_count; i++) {
+        const struct raft_entry *entry = &message->entries[i];
+        if (entry->index != message->index + 1 + i || entry->term < previous_term ||
+            entry->term > message->term || entry->type > RAFT_ENTRY_NOOP ||
+            (entry->data_bytes > 0 && entry->data == NULL)) {
+            return RAFT_ERROR_INVALID;
+        }
+        previous_term = entry->term;
+    }
+    return 0;
+}
+
+static int validate_message(const struct raft *raft, const struct raft_message *message)
+{
+    if (message->type < 1 || message->type > RAFT_MSG_TYPE_MAX || message->to != raft->id ||
+        message->from == raft->id || message->from == RAFT_NODE_NONE) {
+        return RAFT_ERROR_INVALID;
+    }
+    if (message->type != RAFT_MSG_APPEND && message->entry_count != 0) {
+        return RAFT_ERROR_INVALID;
+    }
+    if (message->type == RAFT_MSG_APPEND &&
+        (message->index > UINT64_MAX / 2 || message->log_term > message->term)) {
+        return RAFT_ERROR_INVALID;
+    }
+    if (message->type == RAFT_MSG_SNAPSHOT &&
+        (message->snapshot.index == 0 || message->snapshot.term > message->term ||
+         validate_configuration(&message->snapshot.configuration) != 0)) {
+        return RAFT_ERROR_INVALID;
+    }
+    return validate_entries(message);
+}
+
+/* §5.1: a message from a lower term is stale. It is answered only where the answer helps a
+ * stale node find the current term (a leader cut off under PreVote/CheckQuorum would never
+ * learn it otherwise), and is otherwise dropped. */
+static void answer_stale_term(struct raft *raft, const struct raft_message *message)
+{
+    if ((raft->config.check_quorum || raft->config.pre_vote) &&
+        (message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT)) {
+        struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE,
+                                                    message->from);
+        raft_send(raft, &reply);
+    } else if (message->type == RAFT_MSG_PRE_VOTE) {
+        struct raft_message reply = raft_message_to(raft, RAFT_MSG_PRE_VOTE_RESPONSE,
+                                                    message->from);
+        reply.reject = true;
+        raft_send(raft, &reply);
+    }
+}
+
+/* Returns false when the message must go no further. */
+static bool step_term(struct raft *raft, const struct raft_message *message)
+{
+    if (message->term < raft->term) {
+        answer_stale_term(raft, message);
+        return false;
+    }
+    if (message->term == raft->term) {
+        return true;
+    }
+    bool vote_request = message->type == RAFT_MSG_VOTE || message->type == RAFT_MSG_PRE_VOTE;
+    if (vote_request && !message->force && election_in_lease(raft)) {
+        return false; /* thesis §4.2.3: a node that hears from a leader ignores campaigns */
+    }
+    if (message->type == RAFT_MSG_PRE_VOTE) {
+        return true; /* a pre-vote's term is hypothetical; ours does not change */
+    }
+    if (message->type == RAFT_MSG_PRE_VOTE_RESPONSE && !message->reject) {
+        return true; /* granted at our future term; we take it when we campaign */
+    }
+    bool from_leader = message->type == RAFT_MSG_APPEND ||
+                       message->type == RAFT_MSG_HEARTBEAT ||
+                       message->type == RAFT_MSG_SNAPSHOT;
+    raft_become_follower(raft, message->term, from_leader ? message->from : RAFT_NODE_NONE);
+    return true;
+}
+
+static void step_follower(struct raft *raft, const struct raft_message *message)
+{
+    switch (message->type) {
+    case RAFT_MSG_APPEND:
+        replication_handle_append(raft, message);
+        break;
+    case RAFT_MSG_HEARTBEAT:
+        replication_handle_heartbeat(raft, message);
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        snapshot_handle(raft, message);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        election_handle_timeout_now(raft, message);
+        break;
+    default:
+        break; /* stale responses to a role we no longer hold */
+    }
+}
+
+static void step_candidate(struct raft *raft, const struct raft_message *message)
+{
+    switch (message->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_SNAPSHOT:
+        /* §5.2: a leader of our term exists; a (pre-)candidate returns to follower. */
+        raft_become_follower(raft, message->term, message->from);
+        step_follower(raft, message);
+        break;
+    case RAFT_MSG_PRE_VOTE_RESPONSE:
+    case RAFT_MSG_VOTE_RESPONSE:
+        election_handle_vote_response(raft, message);
+        break;
+    default:
+        break;
+    }
+}
+
+static void step_leader(struct raft *raft, const struct raft_message *message)
+{
+    switch (message->type) {
+    case RAFT_MSG_APPEND_RESPONSE:
+        replication_handle_append_response(raft, message);
+        break;
+    case RAFT_MSG_HEARTBEAT_RESPONSE:
+        replication_handle_heartbeat_response(raft, message);
+        break;
+    default:
+        break; /* a second leader of our term cannot exist (§5.2) */
+    }
+}
+
+int raft_step(struct raft *raft, const struct raft_message *message)
+{
+    int rc = validate_message(raft, message);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!step_term(raft, message)) {
+        return 0;
+    }
+    if (message->type == RAFT_MSG_PRE_VOTE || message->type == RAFT_MSG_VOTE) {
+        election_handle_vote_request(raft, message);
+        return 0;
+    }
+    switch (raft->role) {
+    case RAFT_FOLLOWER:
+        step_follower(raft, message);
+        break;
+    case RAFT_PRE_CANDIDATE:
+    case RAFT_CANDIDATE:
+        step_candidate(raft, message);
+        break;
+    case RAFT_LEADER:
+        step_leader(raft, message);
+        break;
+    }
+    return 0;
+}
+
+int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, uint64_t *index,
+                 uint64_t *term)
+{
+    if (raft->role != RAFT_LEADER) {
+        return RAFT_ERROR_NOT_LEADER;
+    }
+    if (raft->transfer_target != RAFT_NODE_NONE) {
+        return RAFT_ERROR_TRANSFERRING;
+    }
+    if (data_bytes > raft->config.max_entry_bytes || (data_bytes > 0 && data == NULL)) {
+        return data_bytes > raft->config.max_entry_bytes ? RAFT_ERROR_TOO_BIG
+                                                         : RAFT_ERROR_INVALID;
+    }
+    uint64_t limit = raft->config.max_uncommitted_bytes;
+    if (limit > 0 && raft->uncommitted_bytes > 0 &&
+        raft->uncommitted_bytes + data_bytes > limit) {
+        return RAFT_ERROR_BUSY;
+    }
+    int rc = replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);
+    if (rc != 0) {
+        return rc;
+    }
+    *index = log_last_index(&raft->log);
+    *term = raft->term;
+    return 0;
+}

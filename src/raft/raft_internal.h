@@ -1,0 +1,251 @@
+/*
+ * raft_internal.h — the core's private state and the functions its files share.
+ *
+ * struct raft is one node's whole consensus state. Its files split the rules by concern:
+ * raft.c (creation, the step dispatcher, terms, tick, ready/advance), election.c (votes,
+ * PreVote, CheckQuorum, transfer), replication.c (append, commit, backtracking), read.c
+ * (ReadIndex), snapshot.c (sending and installing snapshots, compaction), log.c (the
+ * in-memory log), progress.c (per-follower state), prng.c (the seeded PRNG).
+ *
+ * Nothing here is visible to the host; it sees only raft.h.
+ */
+#ifndef RAFTKV_RAFT_INTERNAL_H
+#define RAFTKV_RAFT_INTERNAL_H
+
+#include "raft/raft.h"
+
+#include <assert.h>
+
+/* ---- prng.c: splitmix64, so that a seed replays the same election timeouts. ---- */
+
+struct raft_prng {
+    uint64_t state;
+};
+
+void prng_seed(struct raft_prng *prng, uint64_t seed);
+uint64_t prng_next(struct raft_prng *prng);
+/* Uniform in [0, bound); bound > 0. */
+uint64_t prng_below(struct raft_prng *prng, uint64_t bound);
+
+/* ---- log.c: the entries not yet compacted, and the indexes that walk along them. ----
+ *
+ * Invariants, in index order:
+ *   snapshot_index <= applied <= commit <= last
+ *   snapshot_index <= stable <= handed <= last
+ * `stable` is what the host has made durable (advanced); `handed` is what has been handed
+ * to the host for persisting (in a ready not yet advanced). Entries own their data. */
+struct raft_log {
+    struct raft_entry *entries; /* entries[i].index == snapshot_index + 1 + i */
+    size_t count;
+    size_t capacity;
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    uint64_t stable;
+    uint64_t handed;
+};
+
+void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
+void log_free(struct raft_log *log);
+uint64_t log_last_index(const struct raft_log *log);
+uint64_t log_last_term(const struct raft_log *log);
+uint64_t log_first_index(const struct raft_log *log);
+/* Term at index: the snapshot's term at its index, 0 outside [snapshot_index, last]. */
+uint64_t log_term_at(const struct raft_log *log, uint64_t index);
+struct raft_entry *log_entry_at(const struct raft_log *log, uint64_t index);
+/* Appends a copy of entry (whose index must be last + 1). */
+int log_append_copy(struct raft_log *log, const struct raft_entry *entry);
+/* Appends an entry whose data the log takes over. */
+int log_append_owned(struct raft_log *log, struct raft_entry *entry);
+/* Drops every entry at or above index (> snapshot_index). */
+void log_truncate_from(struct raft_log *log, uint64_t index);
+/* Drops every entry at or below index; the entry at index becomes the snapshot point. */
+void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term);
+/* Replaces the whole log by a snapshot point. */
+void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
+/* §5.4.1: is a log ending at (last_term, last_index) at least as up-to-date as ours? */
+bool log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term);
+/* The first index of the run of entries with the same term as `index`, going backward. */
+uint64_t log_first_index_of_term_run(const struct raft_log *log, uint64_t index);
+/* The last index whose entry has `term`, or 0. */
+uint64_t log_last_index_of_term(const struct raft_log *log, uint64_t term);
+
+/* ---- progress.c: what a leader knows of each follower (thesis §3.5, etcd's Progress). ---- */
+
+enum progress_state {
+    PROGRESS_PROBE,     /* one APPEND at a time until the follower's log matches */
+    PROGRESS_REPLICATE, /* pipelined APPENDs, at most max_inflight_appends unacknowledged */
+    PROGRESS_SNAPSHOT,  /* a snapshot is being sent; no APPENDs until it lands */
+};
+
+struct raft_progress {
+    raft_node_id id;
+    bool voter;
+    enum progress_state state;
+    uint64_t match;
+    uint64_t next;
+    bool probe_sent;           /* in PROBE: an APPEND is out; wait for a reply or heartbeat */
+    uint64_t pending_snapshot; /* in SNAPSHOT: the index being sent */
+    bool recent_active;        /* heard from since the last CheckQuorum round */
+    uint64_t read_round_acked; /* highest read round this follower confirmed */
+    /* Ring of the last index of each unacknowledged APPEND, oldest first. */
+    uint64_t *inflight;
+    uint32_t inflight_start;
+    uint32_t inflight_count;
+    uint32_t inflight_capacity;
+};
+
+int progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
+                  uint32_t inflight_capacity);
+void progress_free(struct raft_progress *progress);
+void progress_reset(struct raft_progress *progress, uint64_t next);
+void progress_become_probe(struct raft_progress *progress);
+void progress_become_replicate(struct raft_progress *progress);
+void progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index);
+bool progress_is_paused(const struct raft_progress *progress);
+void progress_inflight_add(struct raft_progress *progress, uint64_t last_index);
+/* Frees every in-flight APPEND whose last index is <= index. */
+void progress_inflight_free_to(struct raft_progress *progress, uint64_t index);
+void progress_inflight_free_first(struct raft_progress *progress);
+bool progress_inflight_full(const struct raft_progress *progress);
+
+/* ---- read.c: pending ReadIndex requests (thesis §6.4). ---- */
+
+struct raft_pending_read {
+    uint64_t request_id;
+    uint64_t index; /* the commit index when the read was accepted */
+    uint64_t round; /* the heartbeat round that confirms it; 0 = not broadcast yet */
+};
+
+/* ---- growable arrays for the outputs. ---- */
+
+struct message_list {
+    struct raft_message *items;
+    size_t count;
+    size_t capacity;
+};
+
+struct read_list {
+    struct raft_read_state *items;
+    size_t count;
+    size_t capacity;
+};
+
+struct id_list {
+    uint64_t *items;
+    size_t count;
+    size_t capacity;
+};
+
+struct raft {
+    struct raft_config config;
+    raft_node_id id;
+    enum raft_role role;
+    uint64_t term;
+    raft_node_id vote;
+    raft_node_id leader;
+    uint64_t commit;
+    uint64_t applied;        /* advanced by the host through raft_advance */
+    uint64_t applying;       /* handed out for applying, not yet advanced */
+    struct raft_log log;
+    struct raft_configuration configuration;
+    struct raft_prng prng;
+
+    /* Timers, in ticks. */
+    uint32_t election_elapsed;
+    uint32_t heartbeat_elapsed;
+    uint32_t randomized_election_timeout;
+
+    /* Elections. */
+    bool votes_granted[RAFT_MAX_NODES];  /* by position in configuration.voters */
+    bool votes_answered[RAFT_MAX_NODES];
+    uint64_t election_count;
+
+    /* Leader state. */
+    struct raft_progress progress[2 * RAFT_MAX_NODES];
+    uint32_t progress_count;
+    raft_node_id transfer_target;
+    uint32_t transfer_elapsed;
+    uint64_t uncommitted_bytes;
+    struct raft_pending_read *reads;
+    uint32_t read_count;
+    uint64_t read_round; /* the latest round broadcast */
+    bool read_broadcast_needed;
+
+    /* Outputs collected since the last ready. */
+    struct message_list out_immediate;
+    struct message_list out_after_persist;
+    struct read_list out_reads;
+    struct id_list out_failed_reads;
+    bool snapshot_to_install;
+    struct raft_snapshot_meta snapshot_meta; /* the latest snapshot, installed or taken */
+    struct raft_hard_state persisted_hard_state;
+    struct raft_soft_state reported_soft_state;
+
+    /* The ready handed out and not yet advanced; its arrays are owned here. */
+    bool ready_outstanding;
+    struct message_list ready_immediate;
+    struct message_list ready_after_persist;
+    struct read_list ready_reads;
+    struct id_list ready_failed_reads;
+    struct raft_entry *ready_entries;
+    size_t ready_entries_capacity;
+    struct raft_entry *ready_committed;
+    size_t ready_committed_capacity;
+    struct raft_snapshot_meta ready_snapshot;
+    uint64_t ready_last_index;
+    uint64_t ready_last_term;
+};
+
+/* raft.c */
+void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader);
+void raft_reset_term(struct raft *raft, uint64_t term);
+void raft_send(struct raft *raft, struct raft_message *message);
+struct raft_message raft_message_to(const struct raft *raft, int type, raft_node_id to);
+struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);
+bool raft_is_voter(const struct raft *raft, raft_node_id id);
+uint32_t raft_quorum(const struct raft *raft);
+bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule);
+
+/* election.c */
+void election_tick(struct raft *raft);
+void election_campaign(struct raft *raft, bool pre_vote, bool force);
+void election_handle_vote_request(struct raft *raft, const struct raft_message *message);
+void election_handle_vote_response(struct raft *raft, const struct raft_message *message);
+void election_become_leader(struct raft *raft);
+void election_check_quorum(struct raft *raft);
+void election_handle_timeout_now(struct raft *raft, const struct raft_message *message);
+void election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress);
+bool election_in_lease(const struct raft *raft);
+
+/* replication.c */
+void replication_send_append(struct raft *raft, struct raft_progress *progress,
+                             bool send_if_empty);
+void replication_broadcast_append(struct raft *raft);
+void replication_broadcast_heartbeat(struct raft *raft);
+void replication_handle_append(struct raft *raft, const struct raft_message *message);
+void replication_handle_append_response(struct raft *raft, const struct raft_message *message);
+void replication_handle_heartbeat(struct raft *raft, const struct raft_message *message);
+void replication_handle_heartbeat_response(struct raft *raft,
+                                           const struct raft_message *message);
+bool replication_maybe_commit(struct raft *raft);
+void replication_self_persisted(struct raft *raft);
+int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                           uint32_t data_bytes);
+
+/* read.c */
+void read_on_commit_in_term(struct raft *raft);
+void read_on_ack(struct raft *raft);
+void read_fail_all(struct raft *raft);
+void read_flush_broadcast(struct raft *raft);
+void read_free(struct raft *raft);
+
+/* snapshot.c */
+void snapshot_send(struct raft *raft, struct raft_progress *progress);
+void snapshot_handle(struct raft *raft, const struct raft_message *message);
+
+/* Output lists. */
+int message_list_push(struct message_list *list, const struct raft_message *message);
+int read_list_push(struct read_list *list, struct raft_read_state read);
+int id_list_push(struct id_list *list, uint64_t id);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * ready.c — the hand-over between the core and its host: raft_ready() and raft_advance().
+ *
+ * The core collects its outputs (messages, hard-state changes, new entries, committed
+ * entries, confirmed reads) as it steps. raft_ready() moves them into a batch that the host
+ * works through in the order raft.h states (persist, then send what depended on it, then
+ * apply), and raft_advance() records that it did: the entries are now durable (so a leader
+ * may count itself toward a commit, thesis §10.2.1), the committed ones are applied.
+ *
+ * One ready is outstanding at a time. The core keeps stepping meanwhile; what it produces
+ * waits for the next ready, which is how proposals made during an fsync share the next one.
+ * A conflicting suffix truncated while a ready is outstanding is handed out again.
+ */
+#include "raft/raft_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct raft_hard_state current_hard_state(const struct raft *raft)
+{
+    struct raft_hard_state state = {
+        .term = raft->term,
+        .vote = raft->vote,
+        .commit = raft->commit,
+    };
+    if (raft_sabotaged(raft, RAFT_SABOTAGE_VOLATILE_VOTE)) {
+        state.vote = RAFT_NODE_NONE; /* sabotage: the vote never reaches the disk */
+    }
+    return state;
+}
+
+static bool hard_state_differs(const struct raft_hard_state *a,
+                               const struct raft_hard_state *b)
+{
+    return a->term != b->term || a->vote != b->vote || a->commit != b->commit;
+}
+
+/* Committed entries that will be durable locally once this ready is persisted. */
+static uint64_t committed_limit(const struct raft *raft)
+{
+    uint64_t limit = raft->commit;
+    if (limit > log_last_index(&raft->log)) {
+        limit = log_last_index(&raft->log);
+    }
+    uint64_t most = raft->applying + raft->config.max_committed_per_ready;
+    return limit < most ? limit : most;
+}
+
+bool raft_has_ready(const struct raft *raft)
+{
+    if (raft->ready_outstanding) {
+        return false;
+    }
+    struct raft_hard_state state = current_hard_state(raft);
+    return raft->out_immediate.count > 0 || raft->out_after_persist.count > 0 ||
+           raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
+           raft->snapshot_to_install || raft->read_broadcast_needed ||
+           hard_state_differs(&state, &raft->persisted_hard_state) ||
+           raft->log.handed < log_last_index(&raft->log) ||
+           committed_limit(raft) > raft->applying ||
+           raft->reported_soft_state.leader != raft->leader ||
+           raft->reported_soft_state.role != raft->role;
+}
+
+static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *capacity,
+                                          size_t count)
+{
+    if (count > *capacity) {
+        size_t next = *capacity > 0 ? *capacity : 64;
+        while (next < count) {
+            next *= 2;
+        }
+        struct raft_entry *grown = realloc(*items, next * sizeof *grown);
+        if (grown == NULL) {
+            fprintf(stderr, "raft: out of memory building a ready batch\n");
+            abort();
+        }
+        *items = grown;
+        *capacity = next;
+    }
+    return *items;
+}
+
+/* Shallow copies: data stays owned by the log. Committed entries are never truncated, and
+ * the host compacts only what it has applied, so their data outlives the ready. */
+static size_t copy_entries(const struct raft *raft, struct raft_entry **items,
+                           size_t *capacity, uint64_t from, uint64_t to)
+{
+    if (to < from) {
+        return 0;
+    }
+    size_t count = (size_t)(to - from + 1);
+    struct raft_entry *entries = reserve_entries(items, capacity, count);
+    for (size_t i = 0; i < count; i++) {
+        const struct raft_entry *entry = log_entry_at(&raft->log, from + i);
+        assert(entry != NULL);
+        entries[i] = *entry;
+    }
+    return count;
+}
+
+static void swap_messages(struct message_list *a, struct message_list *b)
+{
+    struct message_list swap = *a;
+    *a = *b;
+    *b = swap;
+    b->count = 0;
+}
+
+/* Points each APPEND at its entries in the log, now that the log will not move until the
+ * host has sent them; drops an APPEND whose entries were truncated or compacted since it was
+ * made (as if the network lost it). */
+static void attach_entries(struct raft *raft, struct message_list *list)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        struct raft_message *message = &list->items[i];
+        if (message->type == RAFT_MSG_APPEND && message->entry_count > 0) {
+            uint64_t last = message->index + message->entry_count;
+            struct raft_entry *first = log_entry_at(&raft->log, message->index + 1);
+            if (first == NULL || log_term_at(&raft->log, last) != message->hint_term) {
+                continue;
+            }
+            message->entries = first;
+            message->hint_term = 0;
+        }
+        list->items[kept++] = *message;
+    }
+    list->count = kept;
+}
+
+static void fill_entries(struct raft *raft, struct raft_ready *ready)
+{
+    uint64_t last = log_last_index(&raft->log);
+    ready->entry_count = copy_entries(raft, &raft->ready_entries, &raft->ready_entries_capacity,
+                                      raft->log.handed + 1, last);
+    ready->entries = ready->entry_count > 0 ? raft->ready_entries : NULL;
+    raft->ready_last_index = last;
+    raft->ready_last_term = log_last_term(&raft->log);
+    raft->log.handed = last;
+
+    uint64_t limit = committed_limit(raft);
+    ready->committed_count =
+        copy_entries(raft, &raft->ready_committed, &raft->ready_committed_capacity,
+                     raft->applying + 1, limit);
+    ready->committed = ready->committed_count > 0 ? raft->ready_committed : NULL;
+    if (limit > raft->applying) {
+        raft->applying = limit;
+    }
+}
+
+bool raft_ready(struct raft *raft, struct raft_ready *ready)
+{
+    assert(!raft->ready_outstanding);
+    read_flush_broadcast(raft);
+    if (!raft_has_ready(raft)) {
+        return false;
+    }
+    memset(ready, 0, sizeof *ready);
+    raft->ready_outstanding = true;
+
+    swap_messages(&raft->ready_immediate, &raft->out_immediate);
+    attach_entries(raft, &raft->ready_immediate);
+    ready->messages_immediate = raft->ready_immediate.items;
+    ready->messages_immediate_count = raft->ready_immediate.count;
+
+    if (raft->snapshot_to_install) {
+        raft->ready_snapshot = raft->snapshot_meta;
+        ready->snapshot = &raft->ready_snapshot;
+        raft->snapshot_to_install = false;
+    }
+
+    struct raft_hard_state state = current_hard_state(raft);
+    if (hard_state_differs(&state, &raft->persisted_hard_state)) {
+        ready->has_hard_state = true;
+        ready->hard_state = state;
+    }
+
+    fill_entries(raft, ready);
+
+    swap_messages(&raft->ready_after_persist, &raft->out_after_persist);
+    ready->messages = raft->ready_after_persist.items;
+    ready->message_count = raft->ready_after_persist.count;
+
+    struct read_list reads = raft->ready_reads;
+    raft->ready_reads = raft->out_reads;
+    raft->out_reads = reads;
+    raft->out_reads.count = 0;
+    ready->reads = raft->ready_reads.items;
+    ready->read_count = raft->ready_reads.count;
+
+    struct id_list failed = raft->ready_failed_reads;
+    raft->ready_failed_reads = raft->out_failed_reads;
+    raft->out_failed_reads = failed;
+    raft->out_failed_reads.count = 0;
+    ready->failed_reads = raft->ready_failed_reads.items;
+    ready->failed_read_count = raft->ready_failed_reads.count;
+
+    if (raft->reported_soft_state.leader != raft->leader ||
+        raft->reported_soft_state.role != raft->role) {
+        ready->soft_state_changed = true;
+        raft->reported_soft_state.leader = raft->leader;
+        raft->reported_soft_state.role = raft->role;
+    }
+    ready->soft_state.leader = raft->leader;
+    ready->soft_state.role = raft->role;
+    return true;
+}
+
+void raft_advance(struct raft *raft, const struct raft_ready *ready)
+{
+    assert(raft->ready_outstanding);
+    raft->ready_outstanding = false;
+    if (ready->has_hard_state) {
+        raft->persisted_hard_state = ready->hard_state;
+    }
+    /* The entries are durable unless a conflicting suffix replaced them meanwhile; by Log
+     * Matching, an unchanged term at the last index means the whole batch is unchanged. */
+    if (raft->ready_last_index > raft->log.stable &&
+        log_term_at(&raft->log, raft->ready_last_index) == raft->ready_last_term) {
+        raft->log.stable = raft->ready_last_index;
+    }
+    if (ready->committed_count > 0) {
+        uint64_t last_applied = ready->committed[ready->committed_count - 1].index;
+        if (last_applied > raft->applied) {
+            raft->applied = last_applied;
+        }
+    }
+    if (ready->snapshot != NULL && ready->snapshot->index > raft->applied) {
+        raft->applied = ready->snapshot->index;
+    }
+    raft->ready_immediate.count = 0;
+    raft->ready_after_persist.count = 0;
+    raft->ready_reads.count = 0;
+    raft->ready_failed_reads.count = 0;
+    if (raft->role == RAFT_LEADER) {
+        replication_self_persisted(raft);
+    }
+}

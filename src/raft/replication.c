@@ -1,0 +1,390 @@
+/*
+ * replication.c — log replication (§5.3) and the commit rule (§5.4.2).
+ *
+ * The leader appends proposals to its log and sends them to each follower according to the
+ * follower's progress: one probe at a time until the logs match, then pipelined APPENDs up to
+ * max_inflight_appends. A follower accepts an APPEND only if its log holds the entry before
+ * the new ones with the same term (the consistency check); on a mismatch it answers with a
+ * hint — the first index of its conflicting term, or its log's end — so the leader skips a
+ * whole term per round trip instead of one entry (§5.3, "fast backtracking").
+ *
+ * The leader commits an index once a quorum of voters stores it — itself counted only after
+ * its own fsync — and only if the entry there is of its current term; earlier entries are
+ * committed indirectly (§5.4.2, Figure 8).
+ */
+#include "raft/raft_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                           uint32_t data_bytes)
+{
+    assert(raft->role == RAFT_LEADER);
+    struct raft_entry entry = {
+        .term = raft->term,
+        .index = log_last_index(&raft->log) + 1,
+        .type = type,
+        .data_bytes = data_bytes,
+        .data = (uint8_t *)data,
+    };
+    log_append_copy(&raft->log, &entry);
+    raft->uncommitted_bytes += data_bytes;
+    replication_broadcast_append(raft);
+    return 0;
+}
+
+/* How many entries from `next` fit in one APPEND (at least one). */
+static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
+{
+    uint64_t last = log_last_index(&raft->log);
+    uint32_t count = 0;
+    uint64_t bytes = 0;
+    for (uint64_t index = next; index <= last; index++) {
+        const struct raft_entry *entry = log_entry_at(&raft->log, index);
+        bytes += entry->data_bytes;
+        if (count > 0 && bytes > raft->config.max_append_bytes) {
+            break;
+        }
+        count++;
+        if (count == UINT32_MAX) {
+            break;
+        }
+    }
+    return count;
+}
+
+void replication_send_append(struct raft *raft, struct raft_progress *progress,
+                             bool send_if_empty)
+{
+    assert(progress->id != raft->id);
+    if (progress_is_paused(progress)) {
+        return;
+    }
+    uint64_t previous = progress->next - 1;
+    uint64_t previous_term = log_term_at(&raft->log, previous);
+    if (previous < raft->log.snapshot_index || (previous_term == 0 && previous > 0)) {
+        snapshot_send(raft, progress);
+        return;
+    }
+    uint32_t count = entries_to_send(raft, progress->next);
+    if (count == 0 && !send_if_empty) {
+        return;
+    }
+    struct raft_message message = raft_message_to(raft, RAFT_MSG_APPEND, progress->id);
+    message.index = previous;
+    message.log_term = previous_term;
+    message.commit = raft->commit;
+    message.entry_count = count;
+    /* The entries are attached when the ready is built (ready.c, attach_entries): the log's
+     * array may move before then. Until that moment hint_term remembers the last entry's
+     * term, so that an APPEND whose entries were truncated meanwhile is dropped. */
+    message.entries = NULL;
+    message.hint_term = count > 0 ? log_term_at(&raft->log, previous + count) : 0;
+    raft_send(raft, &message);
+    if (count == 0) {
+        if (progress->state == PROGRESS_PROBE) {
+            progress->probe_sent = true;
+        }
+        return;
+    }
+    uint64_t last_sent = previous + count;
+    switch (progress->state) {
+    case PROGRESS_REPLICATE:
+        progress->next = last_sent + 1;
+        progress_inflight_add(progress, last_sent);
+        break;
+    case PROGRESS_PROBE:
+        progress->probe_sent = true;
+        break;
+    case PROGRESS_SNAPSHOT:
+        assert(false);
+        break;
+    }
+}
+
+/* Sends what each follower lacks; with nothing new, an empty APPEND carries the commit
+ * index to followers that are already in step. */
+void replication_broadcast_append(struct raft *raft)
+{
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        struct raft_progress *progress = &raft->progress[i];
+        if (progress->id != raft->id) {
+            replication_send_append(raft, progress, true);
+        }
+    }
+}
+
+void replication_broadcast_heartbeat(struct raft *raft)
+{
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        struct raft_progress *progress = &raft->progress[i];
+        if (progress->id == raft->id) {
+            continue;
+        }
+        struct raft_message message = raft_message_to(raft, RAFT_MSG_HEARTBEAT, progress->id);
+        /* Never tell a follower to commit beyond what it is known to store. */
+        message.commit = progress->match < raft->commit ? progress->match : raft->commit;
+        message.context = raft->read_round;
+        raft_send(raft, &message);
+    }
+}
+
+static int compare_indexes(const void *a, const void *b)
+{
+    uint64_t left = *(const uint64_t *)a;
+    uint64_t right = *(const uint64_t *)b;
+    return left < right ? 1 : (left > right ? -1 : 0);
+}
+
+static void commit_to(struct raft *raft, uint64_t index)
+{
+    for (uint64_t i = raft->commit + 1; i <= index; i++) {
+        uint32_t bytes = log_entry_at(&raft->log, i)->data_bytes;
+        raft->uncommitted_bytes -= bytes < raft->uncommitted_bytes ? bytes
+                                                                    : raft->uncommitted_bytes;
+    }
+    raft->commit = index;
+}
+
+bool replication_maybe_commit(struct raft *raft)
+{
+    uint64_t matches[RAFT_MAX_NODES];
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < raft->progress_count; i++) {
+        if (raft->progress[i].voter) {
+            matches[count++] = raft->progress[i].match;
+        }
+    }
+    qsort(matches, count, sizeof matches[0], compare_indexes);
+    uint64_t candidate = matches[raft_quorum(raft) - 1];
+    if (candidate <= raft->commit) {
+        return false;
+    }
+    bool current_term = log_term_at(&raft->log, candidate) == raft->term;
+    if (!current_term && !raft_sabotaged(raft, RAFT_SABOTAGE_COMMIT_OLD_TERM)) {
+        return false; /* §5.4.2: never commit an earlier term's entry by counting */
+    }
+    bool first_in_term = log_term_at(&raft->log, raft->commit) != raft->term;
+    commit_to(raft, candidate);
+    if (first_in_term && current_term) {
+        read_on_commit_in_term(raft);
+    }
+    return true;
+}
+
+void replication_self_persisted(struct raft *raft)
+{
+    struct raft_progress *self = raft_progress_of(raft, raft->id);
+    assert(self != NULL);
+    if (raft->log.stable > self->match) {
+        self->match = raft->log.stable;
+        self->next = self->match + 1;
+        if (replication_maybe_commit(raft)) {
+            replication_broadcast_append(raft);
+        }
+    }
+}
+
+/* Follower side. */
+
+static void reply_append(struct raft *raft, raft_node_id to, uint64_t index)
+{
+    struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, to);
+    reply.index = index;
+    raft_send(raft, &reply);
+}
+
+static void reject_append(struct raft *raft, const struct raft_message *message)
+{
+    struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
+    reply.reject = true;
+    reply.index = message->index;
+    uint64_t last = log_last_index(&raft->log);
+    if (message->index > last) {
+        reply.hint_index = last + 1;
+        reply.hint_term = 0;
+    } else {
+        uint64_t conflict_term = log_term_at(&raft->log, message->index);
+        reply.hint_term = conflict_term;
+        reply.hint_index = log_first_index_of_term_run(&raft->log, message->index);
+    }
+    raft_send(raft, &reply);
+}
+
+/* Appends the entries that are new, truncating a conflicting suffix first (§5.3). */
+static void append_entries(struct raft *raft, const struct raft_message *message)
+{
+    for (uint32_t i = 0; i < message->entry_count; i++) {
+        const struct raft_entry *entry = &message->entries[i];
+        if (entry->index <= raft->log.snapshot_index) {
+            continue;
+        }
+        uint64_t existing_term = log_term_at(&raft->log, entry->index);
+        if (existing_term == entry->term) {
+            continue;
+        }
+        if (existing_term != 0) {
+            /* Committed entries never conflict (Leader Completeness, §5.4). */
+            assert(entry->index > raft->commit);
+            log_truncate_from(&raft->log, entry->index);
+        }
+        log_append_copy(&raft->log, entry);
+    }
+}
+
+void replication_handle_append(struct raft *raft, const struct raft_message *message)
+{
+    raft->election_elapsed = 0;
+    raft->leader = message->from;
+    if (message->index < raft->commit) {
+        /* Everything up to our commit index is already settled; say where we stand. */
+        reply_append(raft, message->from, raft->commit);
+        return;
+    }
+    if (log_term_at(&raft->log, message->index) != message->log_term) {
+        reject_append(raft, message);
+        return;
+    }
+    append_entries(raft, message);
+    uint64_t last_new = message->index + message->entry_count;
+    uint64_t commit = message->commit < last_new ? message->commit : last_new;
+    if (commit > raft->commit) {
+        raft->commit = commit;
+    }
+    reply_append(raft, message->from, last_new);
+}
+
+void replication_handle_heartbeat(struct raft *raft, const struct raft_message *message)
+{
+    raft->election_elapsed = 0;
+    raft->leader = message->from;
+    uint64_t commit = message->commit;
+    if (commit > log_last_index(&raft->log)) {
+        commit = log_last_index(&raft->log);
+    }
+    if (commit > raft->commit) {
+        raft->commit = commit;
+    }
+    struct raft_message reply = raft_message_to(raft, RAFT_MSG_HEARTBEAT_RESPONSE,
+                                                message->from);
+    reply.context = message->context;
+    raft_send(raft, &reply);
+}
+
+/* Leader side. */
+
+/* Where to retry after a rejection, from the follower's hint (thesis §5.3's optimization):
+ * past our last entry of the follower's conflicting term if we have that term, else to the
+ * first index of that term on the follower. */
+static uint64_t next_after_reject(const struct raft *raft, const struct raft_message *message)
+{
+    if (message->hint_term == 0) {
+        return message->hint_index;
+    }
+    uint64_t ours = log_last_index_of_term(&raft->log, message->hint_term);
+    if (ours >= message->hint_index) {
+        return ours + 1;
+    }
+    return message->hint_index;
+}
+
+static void handle_reject(struct raft *raft, struct raft_progress *progress,
+                          const struct raft_message *message)
+{
+    if (message->index <= progress->match) {
+        return; /* stale: we already know the follower matches further */
+    }
+    if (progress->state == PROGRESS_PROBE && message->index != progress->next - 1) {
+        return; /* stale: an answer to an earlier probe */
+    }
+    if (progress->state == PROGRESS_SNAPSHOT) {
+        return;
+    }
+    uint64_t next = next_after_reject(raft, message);
+    if (next > message->index) {
+        next = message->index; /* the rejected previous index does not match */
+    }
+    if (next < progress->match + 1) {
+        next = progress->match + 1;
+    }
+    if (next < 1) {
+        next = 1;
+    }
+    progress_become_probe(progress);
+    progress->next = next;
+    replication_send_append(raft, progress, true);
+}
+
+void replication_handle_append_response(struct raft *raft, const struct raft_message *message)
+{
+    struct raft_progress *progress = raft_progress_of(raft, message->from);
+    if (progress == NULL) {
+        return;
+    }
+    progress->recent_active = true;
+    if (message->reject) {
+        handle_reject(raft, progress, message);
+        return;
+    }
+    if (message->index > log_last_index(&raft->log)) {
+        return; /* cannot match beyond our log; a confused or stale answer */
+    }
+    bool advanced = message->index > progress->match;
+    if (advanced) {
+        progress->match = message->index;
+    }
+    if (progress->next < message->index + 1) {
+        progress->next = message->index + 1;
+    }
+    switch (progress->state) {
+    case PROGRESS_PROBE:
+        progress_become_replicate(progress);
+        break;
+    case PROGRESS_SNAPSHOT:
+        if (progress->match >= progress->pending_snapshot) {
+            progress_become_probe(progress);
+            progress_become_replicate(progress);
+        }
+        break;
+    case PROGRESS_REPLICATE:
+        progress_inflight_free_to(progress, message->index);
+        break;
+    }
+    if (advanced && replication_maybe_commit(raft)) {
+        replication_broadcast_append(raft);
+    } else {
+        /* Keep the pipeline full: send what this follower still lacks. */
+        while (progress->next <= log_last_index(&raft->log) && !progress_is_paused(progress)) {
+            uint64_t before = progress->next;
+            replication_send_append(raft, progress, false);
+            if (progress->next == before) {
+                break;
+            }
+        }
+    }
+    election_maybe_finish_transfer(raft, progress);
+}
+
+void replication_handle_heartbeat_response(struct raft *raft,
+                                           const struct raft_message *message)
+{
+    struct raft_progress *progress = raft_progress_of(raft, message->from);
+    if (progress == NULL) {
+        return;
+    }
+    progress->recent_active = true;
+    progress->probe_sent = false;
+    /* A lost APPEND would leave a full window stuck forever; a heartbeat answer proves the
+     * link works, so free one slot and let replication probe onward. */
+    if (progress->state == PROGRESS_REPLICATE && progress_inflight_full(progress)) {
+        progress_inflight_free_first(progress);
+    }
+    if (progress->match < log_last_index(&raft->log)) {
+        replication_send_append(raft, progress, false);
+    }
+    if (message->context > progress->read_round_acked) {
+        progress->read_round_acked = message->context;
+        read_on_ack(raft);
+    }
+}
