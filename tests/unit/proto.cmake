@@ -1,0 +1,2 @@
+# The proto module's unit tests: the RESP parser, the RESP encoder, the peer codec and HMAC.
+raftkv_unit_test(test_proto_resp SOURCES test_proto_resp.c LIBS proto)
