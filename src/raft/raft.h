@@ -223,8 +223,9 @@ struct raft_ready {
     struct raft_message *messages_immediate;
     size_t messages_immediate_count;
 
-    /* A snapshot received from the leader: replace the state machine with it before
-     * persisting the entries below (which then start after snapshot->index). */
+    /* A snapshot received from the leader: replace the state machine with it and discard
+     * the whole stored log before persisting the entries below (which then start after
+     * snapshot->index). */
     const struct raft_snapshot_meta *snapshot;
 
     /* Persist when has_hard_state; before any of `messages` is sent. */

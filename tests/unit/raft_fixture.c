@@ -1,0 +1,246 @@
+/*
+ * raft_fixture.c — the hand-driven cluster of raft_fixture.h. Persistence is instant and
+ * perfect here; the simulator is where disks lose data.
+ */
+#include "raft_fixture.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct raft_config node_config(const struct fixture *fixture, raft_node_id id)
+{
+    struct raft_config config;
+    raft_config_default(&config, id);
+    config.election_timeout_ticks = 10;
+    config.heartbeat_interval_ticks = 1;
+    config.max_inflight_appends = 4;
+    config.pre_vote = fixture->pre_vote;
+    config.check_quorum = fixture->check_quorum;
+    config.random_seed = id * 7919;
+    config.configuration.voter_count = fixture->node_count;
+    for (uint32_t i = 0; i < fixture->node_count; i++) {
+        config.configuration.voters[i] = i + 1;
+    }
+    return config;
+}
+
+static void start_node(struct fixture *fixture, raft_node_id id)
+{
+    struct fixture_node *node = &fixture->nodes[id - 1];
+    struct raft_config config = node_config(fixture, id);
+    struct raft_boot_state boot;
+    memset(&boot, 0, sizeof boot);
+    boot.hard_state = node->hard_state;
+    boot.entries = node->log;
+    boot.entry_count = node->log_last;
+    boot.applied = 0;
+    node->applied = 0;
+    node->applied_commands = 0;
+    int rc = raft_new(&config, &boot, &node->raft);
+    assert(rc == 0);
+    (void)rc;
+}
+
+void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote,
+                  bool check_quorum)
+{
+    assert(node_count <= FIXTURE_MAX_NODES);
+    memset(fixture, 0, sizeof *fixture);
+    fixture->node_count = node_count;
+    fixture->pre_vote = pre_vote;
+    fixture->check_quorum = check_quorum;
+    fixture->queue = calloc(FIXTURE_MAX_QUEUE, sizeof *fixture->queue);
+    assert(fixture->queue != NULL);
+    for (uint32_t i = 0; i < node_count; i++) {
+        start_node(fixture, i + 1);
+    }
+}
+
+void fixture_free(struct fixture *fixture)
+{
+    for (uint32_t i = 0; i < fixture->node_count; i++) {
+        raft_free(fixture->nodes[i].raft);
+    }
+    free(fixture->queue);
+}
+
+struct raft *fixture_raft(struct fixture *fixture, raft_node_id id)
+{
+    return fixture->nodes[id - 1].raft;
+}
+
+static struct fixture_message *queue_slot(const struct fixture *fixture, uint32_t position)
+{
+    return &fixture->queue[(fixture->queue_head + position) % FIXTURE_MAX_QUEUE];
+}
+
+static void enqueue(struct fixture *fixture, const struct raft_message *message)
+{
+    if (fixture->nodes[message->from - 1].cut_off || fixture->nodes[message->to - 1].cut_off) {
+        return;
+    }
+    assert(fixture->queue_count < FIXTURE_MAX_QUEUE);
+    struct fixture_message *slot = queue_slot(fixture, fixture->queue_count++);
+    slot->message = *message;
+    slot->message.entries = NULL; /* re-pointed at delivery: slots are copied around */
+    assert(message->entry_count <= 64);
+    for (uint32_t i = 0; i < message->entry_count; i++) {
+        slot->entries[i] = message->entries[i];
+        assert(message->entries[i].data_bytes <= 32);
+        if (message->entries[i].data_bytes > 0) {
+            memcpy(slot->data[i], message->entries[i].data, message->entries[i].data_bytes);
+        }
+    }
+}
+
+static void persist(struct fixture_node *node, const struct raft_ready *ready)
+{
+    if (ready->snapshot != NULL) {
+        node->log_last = 0; /* the fixture keeps no snapshot data; tests check metadata */
+    }
+    if (ready->has_hard_state) {
+        node->hard_state = ready->hard_state;
+    }
+    for (size_t i = 0; i < ready->entry_count; i++) {
+        const struct raft_entry *entry = &ready->entries[i];
+        assert(entry->index >= 1 && entry->index <= FIXTURE_MAX_LOG);
+        assert(entry->data_bytes <= 32);
+        node->log[entry->index - 1] = *entry;
+        if (entry->data_bytes > 0) {
+            memcpy(node->log_data[entry->index - 1], entry->data, entry->data_bytes);
+        }
+        node->log[entry->index - 1].data = node->log_data[entry->index - 1];
+        node->log_last = entry->index;
+    }
+}
+
+static bool drain_node(struct fixture *fixture, struct fixture_node *node)
+{
+    struct raft_ready ready;
+    if (!raft_ready(node->raft, &ready)) {
+        return false;
+    }
+    for (size_t i = 0; i < ready.messages_immediate_count; i++) {
+        enqueue(fixture, &ready.messages_immediate[i]);
+    }
+    persist(node, &ready);
+    for (size_t i = 0; i < ready.message_count; i++) {
+        enqueue(fixture, &ready.messages[i]);
+    }
+    for (size_t i = 0; i < ready.committed_count; i++) {
+        node->applied = ready.committed[i].index;
+        if (ready.committed[i].type == RAFT_ENTRY_COMMAND) {
+            node->applied_commands++;
+        }
+    }
+    for (size_t i = 0; i < ready.read_count && node->reads_served_count < 64; i++) {
+        node->reads_served[node->reads_served_count++] = ready.reads[i].request_id;
+    }
+    for (size_t i = 0; i < ready.failed_read_count && node->reads_failed_count < 64; i++) {
+        node->reads_failed[node->reads_failed_count++] = ready.failed_reads[i];
+    }
+    raft_advance(node->raft, &ready);
+    return true;
+}
+
+void fixture_drain(struct fixture *fixture)
+{
+    bool progress = true;
+    for (int rounds = 0; progress && rounds < 1000; rounds++) {
+        progress = false;
+        for (uint32_t i = 0; i < fixture->node_count; i++) {
+            progress |= drain_node(fixture, &fixture->nodes[i]);
+        }
+    }
+}
+
+int fixture_step(struct fixture *fixture, const struct raft_message *message)
+{
+    return raft_step(fixture->nodes[message->to - 1].raft, message);
+}
+
+void fixture_settle(struct fixture *fixture)
+{
+    fixture_drain(fixture);
+    struct fixture_message *delivery = malloc(sizeof *delivery);
+    assert(delivery != NULL);
+    for (int rounds = 0; fixture->queue_count > 0 && rounds < 100000; rounds++) {
+        /* Deliver the oldest message; its target's answers join the end of the queue. */
+        *delivery = *queue_slot(fixture, 0);
+        fixture->queue_head = (fixture->queue_head + 1) % FIXTURE_MAX_QUEUE;
+        fixture->queue_count--;
+        struct raft_message *message = &delivery->message;
+        for (uint32_t i = 0; i < message->entry_count; i++) {
+            delivery->entries[i].data = delivery->data[i];
+        }
+        message->entries = message->entry_count > 0 ? delivery->entries : NULL;
+        if (!fixture->nodes[message->to - 1].cut_off) {
+            fixture_step(fixture, message);
+        }
+        fixture_drain(fixture);
+    }
+    free(delivery);
+}
+
+void fixture_elect(struct fixture *fixture, raft_node_id id)
+{
+    struct raft *raft = fixture_raft(fixture, id);
+    for (int i = 0; i < 100 && raft_role(raft) == RAFT_FOLLOWER; i++) {
+        raft_tick(raft);
+    }
+    fixture_settle(fixture);
+}
+
+void fixture_tick_all(struct fixture *fixture, uint32_t ticks)
+{
+    for (uint32_t t = 0; t < ticks; t++) {
+        for (uint32_t i = 0; i < fixture->node_count; i++) {
+            if (!fixture->nodes[i].cut_off) {
+                raft_tick(fixture->nodes[i].raft);
+            }
+        }
+        fixture_settle(fixture);
+    }
+}
+
+int fixture_propose(struct fixture *fixture, raft_node_id id, const char *command)
+{
+    uint64_t index;
+    uint64_t term;
+    int rc = raft_propose(fixture_raft(fixture, id), (const uint8_t *)command,
+                          (uint32_t)strlen(command), &index, &term);
+    fixture_drain(fixture);
+    return rc;
+}
+
+void fixture_restart(struct fixture *fixture, raft_node_id id)
+{
+    raft_free(fixture->nodes[id - 1].raft);
+    start_node(fixture, id);
+}
+
+void fixture_clear_queue(struct fixture *fixture)
+{
+    fixture->queue_count = 0;
+    fixture->queue_head = 0;
+}
+
+uint32_t fixture_count_queued(const struct fixture *fixture, int type, raft_node_id from)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < fixture->queue_count; i++) {
+        const struct raft_message *message = &queue_slot(fixture, i)->message;
+        if ((type == 0 || message->type == type) && (from == 0 || message->from == from)) {
+            count++;
+        }
+    }
+    return count;
+}
+
+const struct raft_message *fixture_queued(const struct fixture *fixture, uint32_t position)
+{
+    assert(position < fixture->queue_count);
+    return &queue_slot(fixture, position)->message;
+}

@@ -1,0 +1,417 @@
+/*
+ * test_raft_replication.c — log replication, the commit rule, ReadIndex and snapshots, one
+ * behaviour per test, citing the Raft paper (§) or Ongaro's thesis.
+ */
+#include "raft_fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static struct raft_entry entry_of(uint64_t index, uint64_t term)
+{
+    struct raft_entry entry = {.index = index, .term = term, .type = RAFT_ENTRY_COMMAND};
+    return entry;
+}
+
+static struct raft_message append_of(raft_node_id from, raft_node_id to, uint64_t term,
+                                     uint64_t previous_index, uint64_t previous_term,
+                                     struct raft_entry *entries, uint32_t count)
+{
+    struct raft_message message;
+    memset(&message, 0, sizeof message);
+    message.type = RAFT_MSG_APPEND;
+    message.from = from;
+    message.to = to;
+    message.term = term;
+    message.index = previous_index;
+    message.log_term = previous_term;
+    message.entries = count > 0 ? entries : NULL;
+    message.entry_count = count;
+    return message;
+}
+
+static const struct raft_message *last_queued(struct fixture *fixture, int type)
+{
+    const struct raft_message *found = NULL;
+    for (uint32_t i = 0; i < fixture->queue_count; i++) {
+        if (fixture_queued(fixture, i)->type == type) {
+            found = fixture_queued(fixture, i);
+        }
+    }
+    return found;
+}
+
+/* §5.3: a follower rejects an APPEND whose previous index/term its log does not hold. */
+static void test_follower_rejects_append_with_mismatched_previous(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft_entry entries[1] = {entry_of(3, 2)};
+    struct raft_message append = append_of(2, 1, 2, 2, 2, entries, 1);
+    fixture_step(&fixture, &append);
+    fixture_drain(&fixture);
+    const struct raft_message *reply = last_queued(&fixture, RAFT_MSG_APPEND_RESPONSE);
+    assert_non_null(reply);
+    assert_true(reply->reject);
+    assert_int_equal(reply->index, 2);
+    assert_int_equal(reply->hint_index, 1); /* our log is empty: retry from index 1 */
+    assert_int_equal(raft_last_index(fixture_raft(&fixture, 1)), 0);
+    fixture_free(&fixture);
+}
+
+/* §5.3: a conflicting suffix is truncated and replaced by the leader's entries. */
+static void test_follower_truncates_conflicting_suffix(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft_entry old[3] = {entry_of(1, 1), entry_of(2, 1), entry_of(3, 1)};
+    struct raft_message first = append_of(2, 1, 1, 0, 0, old, 3);
+    fixture_step(&fixture, &first);
+    fixture_drain(&fixture);
+    struct raft_entry newer[2] = {entry_of(2, 2), entry_of(3, 2)};
+    struct raft_message second = append_of(3, 1, 2, 1, 1, newer, 2);
+    fixture_step(&fixture, &second);
+    fixture_drain(&fixture);
+    struct raft *raft = fixture_raft(&fixture, 1);
+    assert_int_equal(raft_last_index(raft), 3);
+    assert_int_equal(raft_term_at(raft, 1), 1);
+    assert_int_equal(raft_term_at(raft, 2), 2);
+    assert_int_equal(raft_term_at(raft, 3), 2);
+    /* The host was told to rewrite the disk from index 2. */
+    assert_int_equal(fixture.nodes[0].log[1].term, 2);
+    fixture_free(&fixture);
+}
+
+/* §5.3: fast backtracking — a rejection names the first index of the conflicting term, so
+ * the leader skips the whole term in one round trip. */
+static void test_reject_hint_skips_a_whole_term(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft_entry old[5] = {entry_of(1, 1), entry_of(2, 2), entry_of(3, 2),
+                                entry_of(4, 2), entry_of(5, 2)};
+    struct raft_message first = append_of(2, 1, 2, 0, 0, old, 5);
+    fixture_step(&fixture, &first);
+    fixture_drain(&fixture);
+    fixture_clear_queue(&fixture);
+    struct raft_message probe = append_of(3, 1, 3, 5, 3, NULL, 0);
+    fixture_step(&fixture, &probe);
+    fixture_drain(&fixture);
+    const struct raft_message *reply = last_queued(&fixture, RAFT_MSG_APPEND_RESPONSE);
+    assert_non_null(reply);
+    assert_true(reply->reject);
+    assert_int_equal(reply->hint_term, 2);
+    assert_int_equal(reply->hint_index, 2);
+    fixture_free(&fixture);
+}
+
+/* §5.3 and §5.4: a leader brings a follower with a long divergent log into line. */
+static void test_leader_repairs_divergent_follower(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture.nodes[2].cut_off = true;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(fixture_propose(&fixture, 1, "v"), 0);
+        fixture_settle(&fixture);
+    }
+    fixture.nodes[2].cut_off = false;
+    fixture_tick_all(&fixture, 5);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    struct raft *follower = fixture_raft(&fixture, 3);
+    assert_int_equal(raft_last_index(follower), raft_last_index(leader));
+    assert_int_equal(raft_commit_index(follower), raft_commit_index(leader));
+    assert_int_equal(fixture.nodes[2].applied_commands, 20);
+    fixture_free(&fixture);
+}
+
+/* §5.3: an entry is committed once a majority stores it, and then applied everywhere. */
+static void test_entry_commits_on_majority(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 5, false, false);
+    fixture_elect(&fixture, 1);
+    fixture.nodes[3].cut_off = true;
+    fixture.nodes[4].cut_off = true;
+    assert_int_equal(fixture_propose(&fixture, 1, "x"), 0);
+    fixture_settle(&fixture);
+    assert_int_equal(raft_commit_index(fixture_raft(&fixture, 1)), 2);
+    assert_int_equal(fixture.nodes[0].applied_commands, 1);
+    fixture_free(&fixture);
+}
+
+/* §5.3: without a majority nothing commits. */
+static void test_entry_does_not_commit_without_majority(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 5, false, false);
+    fixture_elect(&fixture, 1);
+    uint64_t commit = raft_commit_index(fixture_raft(&fixture, 1));
+    for (int node = 2; node < 5; node++) {
+        fixture.nodes[node].cut_off = true;
+    }
+    assert_int_equal(fixture_propose(&fixture, 1, "x"), 0);
+    fixture_settle(&fixture);
+    assert_int_equal(raft_commit_index(fixture_raft(&fixture, 1)), commit);
+    assert_int_equal(fixture.nodes[0].applied_commands, 0);
+    fixture_free(&fixture);
+}
+
+/* Thesis §10.2.1: the leader sends entries before its own fsync, but counts itself toward
+ * a commit only after the host advanced the ready that persisted them. */
+static void test_leader_counts_itself_only_after_persisting(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture.nodes[2].cut_off = true;
+    struct raft *leader = fixture_raft(&fixture, 1);
+    uint64_t index;
+    uint64_t term;
+    assert_int_equal(raft_propose(leader, (const uint8_t *)"y", 1, &index, &term), 0);
+    struct raft_ready ready;
+    assert_true(raft_ready(leader, &ready));
+    assert_int_equal(ready.entry_count, 1);
+    assert_int_equal(ready.messages_immediate_count, 2); /* replicated while persisting */
+    /* Node 2 stores and acknowledges before the leader's own fsync finishes. */
+    struct raft_message to_two = ready.messages_immediate[0].to == 2
+                                     ? ready.messages_immediate[0]
+                                     : ready.messages_immediate[1];
+    struct raft_entry copy = to_two.entries[0];
+    to_two.entries = &copy;
+    struct raft *follower = fixture_raft(&fixture, 2);
+    assert_int_equal(raft_step(follower, &to_two), 0);
+    struct raft_ready follower_ready;
+    assert_true(raft_ready(follower, &follower_ready));
+    assert_int_equal(follower_ready.message_count, 1);
+    struct raft_message ack = follower_ready.messages[0];
+    raft_advance(follower, &follower_ready);
+    assert_int_equal(ack.type, RAFT_MSG_APPEND_RESPONSE);
+    assert_int_equal(ack.index, index);
+    raft_step(leader, &ack);
+    /* One follower plus the leader is a quorum of three, but the leader has not persisted. */
+    assert_true(raft_commit_index(leader) < index);
+    raft_advance(leader, &ready);
+    assert_int_equal(raft_commit_index(leader), index);
+    fixture_free(&fixture);
+}
+
+/* §5.4.2 and Figure 8: a leader never commits an entry of an earlier term by counting
+ * replicas; an acknowledgement covering only the old-term entry moves nothing, and the entry
+ * commits indirectly once the leader's own no-op is stored by a majority. */
+static void test_leader_never_commits_old_term_entry_by_counting(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft_entry old[2] = {entry_of(1, 1), entry_of(2, 2)};
+    struct raft_message append = append_of(3, 1, 2, 0, 0, old, 2);
+    fixture_step(&fixture, &append);
+    fixture_drain(&fixture);
+    fixture_clear_queue(&fixture);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    struct raft *leader = fixture_raft(&fixture, 1);
+    for (int i = 0; i < 100 && raft_role(leader) != RAFT_CANDIDATE; i++) {
+        raft_tick(leader);
+    }
+    fixture_drain(&fixture);
+    struct raft_message grant;
+    memset(&grant, 0, sizeof grant);
+    grant.type = RAFT_MSG_VOTE_RESPONSE;
+    grant.from = 2;
+    grant.to = 1;
+    grant.term = raft_term(leader);
+    raft_step(leader, &grant);
+    fixture_drain(&fixture);
+    assert_int_equal(raft_role(leader), RAFT_LEADER);
+    /* Node 2 acknowledges index 2 only (the term-2 entry), not the leader's no-op. */
+    struct raft_message ack;
+    memset(&ack, 0, sizeof ack);
+    ack.type = RAFT_MSG_APPEND_RESPONSE;
+    ack.from = 2;
+    ack.to = 1;
+    ack.term = raft_term(leader);
+    ack.index = 2;
+    raft_step(leader, &ack);
+    fixture_drain(&fixture);
+    assert_int_equal(raft_commit_index(leader), 0);
+    ack.index = 3;
+    raft_step(leader, &ack);
+    fixture_drain(&fixture);
+    assert_int_equal(raft_commit_index(leader), 3);
+    fixture_free(&fixture);
+}
+
+/* Thesis §10.2: a follower that does not answer gets at most max_inflight_appends APPENDs. */
+static void test_inflight_appends_are_bounded(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    struct raft *leader = fixture_raft(&fixture, 1);
+    uint32_t appends_to_two = 0;
+    for (int i = 0; i < 20; i++) {
+        uint64_t index;
+        uint64_t term;
+        assert_int_equal(raft_propose(leader, (const uint8_t *)"z", 1, &index, &term), 0);
+        struct raft_ready ready;
+        while (raft_ready(leader, &ready)) {
+            for (size_t m = 0; m < ready.messages_immediate_count; m++) {
+                if (ready.messages_immediate[m].to == 2 &&
+                    ready.messages_immediate[m].type == RAFT_MSG_APPEND) {
+                    appends_to_two++;
+                }
+            }
+            raft_advance(leader, &ready);
+        }
+    }
+    assert_int_equal(appends_to_two, 4); /* the fixture's max_inflight_appends */
+    fixture_free(&fixture);
+}
+
+/* Thesis §6.4: a read is confirmed only after a quorum answers a heartbeat round. */
+static void test_read_index_waits_for_quorum(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    assert_int_equal(raft_read_index(fixture_raft(&fixture, 1), 42), 0);
+    fixture_settle(&fixture);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 0);
+    fixture.nodes[1].cut_off = false;
+    fixture_tick_all(&fixture, 1);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 1);
+    assert_int_equal(fixture.nodes[0].reads_served[0], 42);
+    fixture_free(&fixture);
+}
+
+/* Thesis §6.4: many reads share one heartbeat round. */
+static void test_reads_share_one_heartbeat_round(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    for (uint64_t id = 1; id <= 10; id++) {
+        assert_int_equal(raft_read_index(leader, id), 0);
+    }
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_HEARTBEAT, 1), 2);
+    fixture_settle(&fixture);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 10);
+    fixture_free(&fixture);
+}
+
+/* Thesis §6.4: a follower cannot serve read index; a deposed leader fails pending reads. */
+static void test_reads_fail_when_leadership_is_lost(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, true, true);
+    fixture_elect(&fixture, 1);
+    assert_int_equal(raft_read_index(fixture_raft(&fixture, 2), 7), RAFT_ERROR_NOT_LEADER);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    assert_int_equal(raft_read_index(fixture_raft(&fixture, 1), 8), 0);
+    for (int i = 0; i < 25; i++) {
+        raft_tick(fixture_raft(&fixture, 1));
+        fixture_drain(&fixture);
+    }
+    assert_int_equal(fixture.nodes[0].reads_served_count, 0);
+    assert_int_equal(fixture.nodes[0].reads_failed_count, 1);
+    assert_int_equal(fixture.nodes[0].reads_failed[0], 8);
+    fixture_free(&fixture);
+}
+
+/* §7: a follower behind the compacted log is sent the snapshot, and its log restarts after
+ * the snapshot's last index. */
+static void test_follower_behind_compaction_gets_snapshot(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture.nodes[2].cut_off = true;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(fixture_propose(&fixture, 1, "s"), 0);
+        fixture_settle(&fixture);
+    }
+    struct raft *leader = fixture_raft(&fixture, 1);
+    uint64_t applied = raft_applied_index(leader);
+    assert_int_equal(raft_compact(leader, applied, NULL), 0);
+    assert_int_equal(raft_first_index(leader), applied + 1);
+    fixture.nodes[2].cut_off = false;
+    fixture_tick_all(&fixture, 2);
+    struct raft *follower = fixture_raft(&fixture, 3);
+    assert_int_equal(raft_first_index(follower), applied + 1);
+    assert_int_equal(raft_commit_index(follower), raft_commit_index(leader));
+    /* The snapshot's install is reported; then replication resumes after it. */
+    raft_report_snapshot(leader, 3, true);
+    assert_int_equal(fixture_propose(&fixture, 1, "after"), 0);
+    fixture_tick_all(&fixture, 2);
+    assert_int_equal(raft_last_index(follower), raft_last_index(leader));
+    fixture_free(&fixture);
+}
+
+/* Messages from strangers and malformed messages are refused without effect. */
+static void test_malformed_messages_are_refused(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft_entry gap[2] = {entry_of(1, 1), entry_of(3, 1)};
+    struct raft_message bad = append_of(2, 1, 1, 0, 0, gap, 2);
+    assert_int_equal(fixture_step(&fixture, &bad), RAFT_ERROR_INVALID);
+    struct raft_entry future[1] = {entry_of(1, 9)};
+    struct raft_message ahead = append_of(2, 1, 1, 0, 0, future, 1);
+    assert_int_equal(fixture_step(&fixture, &ahead), RAFT_ERROR_INVALID);
+    struct raft_message wrong_target = append_of(2, 3, 1, 0, 0, NULL, 0);
+    assert_int_equal(raft_step(fixture_raft(&fixture, 1), &wrong_target), RAFT_ERROR_INVALID);
+    bad.type = 99;
+    assert_int_equal(fixture_step(&fixture, &bad), RAFT_ERROR_INVALID);
+    assert_int_equal(raft_term(fixture_raft(&fixture, 1)), 0);
+    assert_int_equal(raft_last_index(fixture_raft(&fixture, 1)), 0);
+    fixture_free(&fixture);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_follower_rejects_append_with_mismatched_previous),
+        cmocka_unit_test(test_follower_truncates_conflicting_suffix),
+        cmocka_unit_test(test_reject_hint_skips_a_whole_term),
+        cmocka_unit_test(test_leader_repairs_divergent_follower),
+        cmocka_unit_test(test_entry_commits_on_majority),
+        cmocka_unit_test(test_entry_does_not_commit_without_majority),
+        cmocka_unit_test(test_leader_counts_itself_only_after_persisting),
+        cmocka_unit_test(test_leader_never_commits_old_term_entry_by_counting),
+        cmocka_unit_test(test_inflight_appends_are_bounded),
+        cmocka_unit_test(test_read_index_waits_for_quorum),
+        cmocka_unit_test(test_reads_share_one_heartbeat_round),
+        cmocka_unit_test(test_reads_fail_when_leadership_is_lost),
+        cmocka_unit_test(test_follower_behind_compaction_gets_snapshot),
+        cmocka_unit_test(test_malformed_messages_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
