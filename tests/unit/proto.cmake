@@ -1,2 +1,3 @@
 # The proto module's unit tests: the RESP parser, the RESP encoder, the peer codec and HMAC.
 raftkv_unit_test(test_proto_resp SOURCES test_proto_resp.c LIBS proto)
+raftkv_unit_test(test_proto_encode SOURCES test_proto_encode.c LIBS proto m)
