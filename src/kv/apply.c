@@ -1,0 +1,210 @@
+/*
+ * apply.c — committed entries into the state machine (kv_apply_batch) and reads out of it
+ * (kv_read).
+ *
+ * Happy path: skip the entries already applied (a replay after a restart), check that the rest
+ * continue at applied + 1, decode every one of them, and only then open ONE write transaction,
+ * run each command with its reply sink, store the last entry's index and term as the applied
+ * point, and commit. A command's own error (a syntax error, INCR on text) is its reply and
+ * still advances the applied index, because every replica makes the same decision.
+ *
+ * Failure modes: an entry that does not decode is corruption and an entry this build cannot
+ * apply (unknown entry type, command or format version) is refused — both before anything
+ * runs, so no reply is sent and nothing changes. A storage failure while running aborts the
+ * transaction: nothing of the batch is applied, though earlier entries' sinks were written
+ * (see kv.h). Skipping a bad entry is never an option: replicas would diverge.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kv/kv_internal.h"
+
+static int kv_argv_reserve(struct kv *kv, size_t count)
+{
+    assert(count <= KV_MAX_COMMAND_ARGS);
+    if (kv->argv_capacity >= count) {
+        return 0;
+    }
+    size_t capacity = kv->argv_capacity * 2;
+    capacity = capacity > count ? capacity : count;
+    struct kv_arg *argv = realloc(kv->argv, capacity * sizeof *argv);
+    if (argv == NULL) {
+        return KV_ERROR_NO_MEMORY;
+    }
+    kv->argv = argv;
+    kv->argv_capacity = capacity;
+    return 0;
+}
+
+/* Decodes one COMMAND entry into kv->argv. */
+static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t *argc)
+{
+    int result = kv_command_decode(entry->data, entry->data_bytes, NULL, 0, argc);
+    if (result == 0) {
+        result = kv_argv_reserve(kv, *argc);
+    }
+    if (result == 0) {
+        result = kv_command_decode(entry->data, entry->data_bytes, kv->argv,
+                                   kv->argv_capacity, argc);
+    }
+    if (result != 0) {
+        snprintf(kv->error_message, sizeof kv->error_message,
+                 "entry %llu (term %llu) does not decode: %s",
+                 (unsigned long long)entry->index, (unsigned long long)entry->term,
+                 kv_error_string(result));
+    }
+    return result;
+}
+
+/* Checks order, types and encodings of the entries to apply, before any of them runs. */
+static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count)
+{
+    uint64_t expected = kv->applied_index + 1;
+    for (size_t i = 0; i < count; i++, expected++) {
+        const struct raft_entry *entry = &entries[i];
+        if (entry->index != expected) {
+            snprintf(kv->error_message, sizeof kv->error_message,
+                     "entry %llu where %llu was expected", (unsigned long long)entry->index,
+                     (unsigned long long)expected);
+            return KV_ERROR_OUT_OF_ORDER;
+        }
+        if (entry->type == RAFT_ENTRY_NOOP) {
+            continue;
+        }
+        if (entry->type != RAFT_ENTRY_COMMAND) {
+            snprintf(kv->error_message, sizeof kv->error_message,
+                     "entry %llu has unknown type %u", (unsigned long long)entry->index,
+                     (unsigned)entry->type);
+            return KV_ERROR_UNSUPPORTED;
+        }
+        size_t argc;
+        int result = kv_entry_decode(kv, entry, &argc);
+        if (result != 0) {
+            return result;
+        }
+        if (kv_command_lookup(kv->argv[0].data, kv->argv[0].data_bytes) == NULL) {
+            snprintf(kv->error_message, sizeof kv->error_message,
+                     "entry %llu holds a command this build does not know",
+                     (unsigned long long)entry->index);
+            return KV_ERROR_UNSUPPORTED;
+        }
+    }
+    return 0;
+}
+
+/* Runs the validated entries inside txn. */
+static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *entries,
+                        size_t count, kv_reply_provider provider, void *provider_context)
+{
+    struct kv_exec exec = {.kv = kv, .txn = txn, .reply = NULL, .writable = true};
+    for (size_t i = 0; i < count; i++) {
+        const struct raft_entry *entry = &entries[i];
+        if (entry->type == RAFT_ENTRY_NOOP) {
+            continue;
+        }
+        size_t argc;
+        int result = kv_entry_decode(kv, entry, &argc);
+        assert(result == 0); /* kv_batch_validate decoded it already */
+        const struct kv_reply *reply = NULL;
+        if (provider != NULL) {
+            reply = provider(provider_context, entry->index, entry->term);
+        }
+        exec.reply = reply != NULL ? reply : &kv_discard_reply;
+        result = kv_dispatch(&exec, argc, kv->argv);
+        if (result != 0) {
+            return result;
+        }
+    }
+    return 0;
+}
+
+static void kv_scratch_trim(struct kv *kv)
+{
+    if (kv->scratch.capacity_bytes > KV_SCRATCH_RETAIN_BYTES) {
+        free(kv->scratch.data);
+        kv->scratch.data = NULL;
+        kv->scratch.capacity_bytes = 0;
+    }
+}
+
+int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,
+                   kv_reply_provider provider, void *provider_context)
+{
+    if (kv->env == NULL) {
+        return KV_ERROR_CLOSED;
+    }
+    if (count > 0 && entries == NULL) {
+        return KV_ERROR_INVALID;
+    }
+    size_t first = 0;
+    while (first < count && entries[first].index <= kv->applied_index) {
+        first++; /* applied before a restart: the WAL replays from below the applied index */
+    }
+    if (first == count) {
+        return 0;
+    }
+    entries += first;
+    count -= first;
+    int result = kv_batch_validate(kv, entries, count);
+    if (result != 0) {
+        return result;
+    }
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_begin");
+    }
+    result = kv_batch_run(kv, txn, entries, count, provider, provider_context);
+    if (result != 0) {
+        goto abort_txn;
+    }
+    const struct raft_entry *last = &entries[count - 1];
+    rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, "storing the applied index");
+        goto abort_txn;
+    }
+    rc = mdb_txn_commit(txn); /* frees txn, also when it fails */
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, "mdb_txn_commit");
+        goto trim_scratch;
+    }
+    kv->applied_index = last->index;
+    kv->applied_term = last->term;
+    goto trim_scratch;
+
+abort_txn:
+    mdb_txn_abort(txn);
+trim_scratch:
+    kv_scratch_trim(kv);
+    return result;
+}
+
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv,
+            const struct kv_reply *reply)
+{
+    if (kv->env == NULL) {
+        return KV_ERROR_CLOSED;
+    }
+    if (argc == 0 || argv == NULL || reply == NULL) {
+        return KV_ERROR_INVALID;
+    }
+    const struct kv_command *command = kv_command_resolve(argc, argv, reply);
+    if (command == NULL) {
+        return 0;
+    }
+    if (!(command->flags & KV_COMMAND_READ)) {
+        snprintf(kv->error_message, sizeof kv->error_message,
+                 "'%s' is a write command: propose it through the log", command->name);
+        return KV_ERROR_INVALID;
+    }
+    int rc = mdb_txn_renew(kv->read_txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_renew");
+    }
+    struct kv_exec exec = {.kv = kv, .txn = kv->read_txn, .reply = reply, .writable = false};
+    int result = command->handler(&exec, argc, argv);
+    mdb_txn_reset(kv->read_txn);
+    return result;
+}

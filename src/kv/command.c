@@ -1,0 +1,390 @@
+/*
+ * command.c — the command table, its lookup and arity rules, Redis's error texts for a
+ * command that cannot run, and the versioned binary encoding of a command in a Raft entry.
+ *
+ * Happy path: kv_command_resolve() finds argv[0] in the table (case-insensitively) and checks
+ * its arity; a write is encoded with kv_command_encode(); on every replica
+ * kv_command_decode() turns the entry's bytes back into argv without copying.
+ *
+ * Failure modes: unknown names and wrong arity are replied with Redis's exact texts. The
+ * decoder treats its input as hostile (it comes from disk and from peers): every length is
+ * checked against the bytes that remain, the count against KV_MAX_COMMAND_ARGS, and trailing
+ * bytes are an error, so malformed input returns KV_ERROR_CORRUPT and never reads past the end.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kv/kv_internal.h"
+
+/* The table, declared once as Redis declares its own: name, arity, flags, handler. */
+#define KV_COMMAND_LIST(X)                                                                     \
+    X("get", 2, KV_COMMAND_READ, kv_command_get)                                               \
+    X("set", -3, KV_COMMAND_WRITE, kv_command_set)                                             \
+    X("setnx", 3, KV_COMMAND_WRITE, kv_command_setnx)                                          \
+    X("getset", 3, KV_COMMAND_WRITE, kv_command_getset)                                        \
+    X("getdel", 2, KV_COMMAND_WRITE, kv_command_getdel)                                        \
+    X("mget", -2, KV_COMMAND_READ, kv_command_mget)                                            \
+    X("mset", -3, KV_COMMAND_WRITE, kv_command_mset)                                           \
+    X("msetnx", -3, KV_COMMAND_WRITE, kv_command_msetnx)                                       \
+    X("del", -2, KV_COMMAND_WRITE, kv_command_del)                                             \
+    X("exists", -2, KV_COMMAND_READ, kv_command_exists)                                        \
+    X("incr", 2, KV_COMMAND_WRITE, kv_command_incr)                                            \
+    X("incrby", 3, KV_COMMAND_WRITE, kv_command_incrby)                                        \
+    X("decr", 2, KV_COMMAND_WRITE, kv_command_decr)                                            \
+    X("decrby", 3, KV_COMMAND_WRITE, kv_command_decrby)                                        \
+    X("append", 3, KV_COMMAND_WRITE, kv_command_append)                                        \
+    X("strlen", 2, KV_COMMAND_READ, kv_command_strlen)                                         \
+    X("getrange", 4, KV_COMMAND_READ, kv_command_getrange)                                     \
+    X("setrange", 4, KV_COMMAND_WRITE, kv_command_setrange)                                    \
+    X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                             \
+    X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                            \
+    X("type", 2, KV_COMMAND_READ, kv_command_type)                                             \
+    X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)
+
+#define KV_COMMAND_ENTRY(name, arity, flags, handler)                                          \
+    {name, sizeof(name) - 1, arity, flags, handler},
+
+static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY)};
+
+#define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
+
+/* Redis's limits on how much of an unknown command it echoes back. */
+#define KV_UNKNOWN_NAME_ECHO_BYTES 128
+#define KV_UNKNOWN_ARGS_ECHO_BYTES 128
+#define KV_ERROR_REPLY_BYTES 512
+
+#define KV_FORMAT_HEADER_BYTES 5 /* version + argc */
+#define KV_FORMAT_LENGTH_BYTES 4
+
+static const char *const kv_error_strings[] = {
+    [0] = "ok",
+    [-KV_ERROR_NO_MEMORY] = "out of memory",
+    [-KV_ERROR_INVALID] = "invalid argument",
+    [-KV_ERROR_CORRUPT] = "corrupt entry or snapshot",
+    [-KV_ERROR_UNSUPPORTED] = "unsupported format version or command",
+    [-KV_ERROR_MAP_FULL] = "database map is full (raise map_size_bytes)",
+    [-KV_ERROR_TXN_FULL] = "transaction too large (split the batch)",
+    [-KV_ERROR_STORAGE] = "storage failure",
+    [-KV_ERROR_OUT_OF_ORDER] = "entries do not continue at the applied index",
+    [-KV_ERROR_TOO_BIG] = "too big",
+    [-KV_ERROR_CLOSED] = "database is closed after a failed snapshot import",
+};
+
+const char *kv_error_string(int error)
+{
+    size_t count = sizeof kv_error_strings / sizeof kv_error_strings[0];
+    if (error > 0 || (size_t)-error >= count) {
+        return "unknown error";
+    }
+    return kv_error_strings[-error];
+}
+
+static uint8_t kv_lowercase(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_bytes)
+{
+    for (size_t i = 0; i < KV_COMMAND_COUNT; i++) {
+        const struct kv_command *command = &kv_commands[i];
+        if (command->name_bytes != name_bytes) {
+            continue;
+        }
+        size_t j = 0;
+        while (j < name_bytes && kv_lowercase(name[j]) == (uint8_t)command->name[j]) {
+            j++;
+        }
+        if (j == name_bytes) {
+            return command;
+        }
+    }
+    return NULL;
+}
+
+const struct kv_command *kv_command_table(size_t *count)
+{
+    *count = KV_COMMAND_COUNT;
+    return kv_commands;
+}
+
+bool kv_command_arity_ok(const struct kv_command *command, size_t argc)
+{
+    if (command->arity >= 0) {
+        return argc == (size_t)command->arity;
+    }
+    return argc >= (size_t)-command->arity;
+}
+
+/* Appends src to an error text, cutting at NUL as Redis's %s does and turning CR/LF into
+ * spaces so the text stays one RESP line. Returns the new length. */
+static size_t kv_error_append(char *out, size_t used, size_t limit, const uint8_t *src,
+                              size_t src_bytes)
+{
+    for (size_t i = 0; i < src_bytes && used < limit; i++) {
+        if (src[i] == '\0') {
+            break;
+        }
+        out[used++] = (src[i] == '\r' || src[i] == '\n') ? ' ' : (char)src[i];
+    }
+    return used;
+}
+
+static size_t kv_error_append_text(char *out, size_t used, size_t limit, const char *text)
+{
+    return kv_error_append(out, used, limit, (const uint8_t *)text, strlen(text));
+}
+
+void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc,
+                              const struct kv_arg *argv)
+{
+    assert(argc >= 1);
+    char text[KV_ERROR_REPLY_BYTES];
+    size_t used = kv_error_append_text(text, 0, sizeof text, "ERR unknown command '");
+    size_t name_limit = used + KV_UNKNOWN_NAME_ECHO_BYTES;
+    used = kv_error_append(text, used, name_limit, argv[0].data, argv[0].data_bytes);
+    used = kv_error_append_text(text, used, sizeof text, "', with args beginning with: ");
+    /* As Redis: whole quoted arguments while the echo is under 128 bytes, each cut so that
+     * the echo stays within 128 bytes plus its quotes. */
+    size_t args_start = used;
+    for (size_t i = 1; i < argc && used - args_start < KV_UNKNOWN_ARGS_ECHO_BYTES; i++) {
+        size_t room = KV_UNKNOWN_ARGS_ECHO_BYTES - (used - args_start);
+        used = kv_error_append_text(text, used, sizeof text, "'");
+        used = kv_error_append(text, used, used + room, argv[i].data, argv[i].data_bytes);
+        used = kv_error_append_text(text, used, sizeof text, "' ");
+    }
+    assert(used <= sizeof text);
+    reply->error(reply->context, text, used);
+}
+
+void kv_reply_wrong_arity(const struct kv_reply *reply, const struct kv_command *command)
+{
+    char text[KV_ERROR_REPLY_BYTES];
+    int length = snprintf(text, sizeof text, "ERR wrong number of arguments for '%s' command",
+                          command->name);
+    assert(length > 0 && (size_t)length < sizeof text);
+    reply->error(reply->context, text, (size_t)length);
+}
+
+const struct kv_command *kv_command_resolve(size_t argc, const struct kv_arg *argv,
+                                            const struct kv_reply *reply)
+{
+    assert(argc >= 1);
+    const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    if (command == NULL) {
+        kv_reply_unknown_command(reply, argc, argv);
+        return NULL;
+    }
+    if (!kv_command_arity_ok(command, argc)) {
+        kv_reply_wrong_arity(reply, command);
+        return NULL;
+    }
+    return command;
+}
+
+int kv_dispatch(struct kv_exec *exec, size_t argc, const struct kv_arg *argv)
+{
+    const struct kv_command *command = kv_command_resolve(argc, argv, exec->reply);
+    if (command == NULL) {
+        return 0;
+    }
+    assert(exec->writable || (command->flags & KV_COMMAND_READ));
+    return command->handler(exec, argc, argv);
+}
+
+/* ---- the entry encoding -------------------------------------------------------------------- */
+
+static void kv_put_u32(uint8_t *out, uint32_t value)
+{
+    out[0] = (uint8_t)value;
+    out[1] = (uint8_t)(value >> 8);
+    out[2] = (uint8_t)(value >> 16);
+    out[3] = (uint8_t)(value >> 24);
+}
+
+static uint32_t kv_get_u32(const uint8_t *in)
+{
+    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
+           (uint32_t)in[3] << 24;
+}
+
+size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv)
+{
+    if (argc == 0 || argc > KV_MAX_COMMAND_ARGS) {
+        return 0;
+    }
+    uint64_t total = KV_FORMAT_HEADER_BYTES;
+    for (size_t i = 0; i < argc; i++) {
+        if (argv[i].data_bytes > UINT32_MAX) {
+            return 0;
+        }
+        total += KV_FORMAT_LENGTH_BYTES + (uint64_t)argv[i].data_bytes;
+        if (total > UINT32_MAX) {
+            return 0; /* a Raft entry's data_bytes is a u32 */
+        }
+    }
+    return (size_t)total;
+}
+
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out,
+                      size_t capacity_bytes, size_t *written_bytes)
+{
+    size_t total = kv_command_encoded_bytes(argc, argv);
+    if (total == 0 || total > capacity_bytes) {
+        return KV_ERROR_TOO_BIG;
+    }
+    out[0] = KV_COMMAND_FORMAT_VERSION;
+    kv_put_u32(out + 1, (uint32_t)argc);
+    size_t used = KV_FORMAT_HEADER_BYTES;
+    for (size_t i = 0; i < argc; i++) {
+        kv_put_u32(out + used, (uint32_t)argv[i].data_bytes);
+        used += KV_FORMAT_LENGTH_BYTES;
+        if (argv[i].data_bytes > 0) {
+            memcpy(out + used, argv[i].data, argv[i].data_bytes);
+        }
+        used += argv[i].data_bytes;
+    }
+    assert(used == total);
+    *written_bytes = used;
+    return 0;
+}
+
+int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                      size_t argv_capacity, size_t *argc)
+{
+    if (data == NULL || data_bytes < KV_FORMAT_HEADER_BYTES) {
+        return KV_ERROR_CORRUPT;
+    }
+    if (data[0] != KV_COMMAND_FORMAT_VERSION) {
+        return KV_ERROR_UNSUPPORTED;
+    }
+    uint32_t count = kv_get_u32(data + 1);
+    if (count == 0 || count > KV_MAX_COMMAND_ARGS) {
+        return KV_ERROR_CORRUPT;
+    }
+    /* Each argument needs at least its length field: a cheap bound before walking. */
+    size_t remaining = data_bytes - KV_FORMAT_HEADER_BYTES;
+    if ((size_t)count > remaining / KV_FORMAT_LENGTH_BYTES) {
+        return KV_ERROR_CORRUPT;
+    }
+    bool fill = argv != NULL && argv_capacity >= count;
+    size_t offset = KV_FORMAT_HEADER_BYTES;
+    for (uint32_t i = 0; i < count; i++) {
+        if (data_bytes - offset < KV_FORMAT_LENGTH_BYTES) {
+            return KV_ERROR_CORRUPT;
+        }
+        uint32_t length = kv_get_u32(data + offset);
+        offset += KV_FORMAT_LENGTH_BYTES;
+        if (length > data_bytes - offset) {
+            return KV_ERROR_CORRUPT;
+        }
+        if (fill) {
+            argv[i].data = data + offset;
+            argv[i].data_bytes = length;
+        }
+        offset += length;
+    }
+    if (offset != data_bytes) {
+        return KV_ERROR_CORRUPT; /* trailing bytes */
+    }
+    *argc = count;
+    if (argv != NULL && !fill) {
+        return KV_ERROR_TOO_BIG;
+    }
+    return 0;
+}
+
+/* ---- small helpers the handlers share -------------------------------------------------------- */
+
+bool kv_parse_int64(const uint8_t *text, size_t text_bytes, int64_t *value)
+{
+    if (text_bytes == 0 || text_bytes >= KV_INT64_TEXT_BYTES) {
+        return false;
+    }
+    if (text_bytes == 1 && text[0] == '0') {
+        *value = 0;
+        return true;
+    }
+    size_t i = 0;
+    bool negative = text[0] == '-';
+    if (negative) {
+        i = 1;
+    }
+    if (i >= text_bytes || text[i] < '1' || text[i] > '9') {
+        return false; /* no digits, a leading zero, or a non-digit */
+    }
+    uint64_t magnitude = 0;
+    for (; i < text_bytes; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return false;
+        }
+        uint64_t digit = (uint64_t)(text[i] - '0');
+        if (magnitude > (UINT64_MAX - digit) / 10) {
+            return false;
+        }
+        magnitude = magnitude * 10 + digit;
+    }
+    if (negative) {
+        if (magnitude > (uint64_t)INT64_MAX + 1) {
+            return false;
+        }
+        *value = magnitude == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)magnitude;
+        return true;
+    }
+    if (magnitude > (uint64_t)INT64_MAX) {
+        return false;
+    }
+    *value = (int64_t)magnitude;
+    return true;
+}
+
+size_t kv_format_int64(int64_t value, char text[KV_INT64_TEXT_BYTES])
+{
+    char digits[KV_INT64_TEXT_BYTES];
+    size_t count = 0;
+    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        digits[count++] = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude > 0);
+    size_t used = 0;
+    if (value < 0) {
+        text[used++] = '-';
+    }
+    while (count > 0) {
+        text[used++] = digits[--count];
+    }
+    assert(used < KV_INT64_TEXT_BYTES);
+    text[used] = '\0';
+    return used;
+}
+
+bool kv_arg_equals_nocase(const struct kv_arg *arg, const char *word)
+{
+    size_t word_bytes = strlen(word);
+    if (arg->data_bytes != word_bytes) {
+        return false;
+    }
+    for (size_t i = 0; i < word_bytes; i++) {
+        if (kv_lowercase(arg->data[i]) != kv_lowercase((uint8_t)word[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void kv_reply_text_error(struct kv_exec *exec, const char *text)
+{
+    exec->reply->error(exec->reply->context, text, strlen(text));
+}
+
+void kv_reply_ok(struct kv_exec *exec)
+{
+    exec->reply->status(exec->reply->context, "OK", 2);
+}
+
+void kv_reply_value(struct kv_exec *exec, const MDB_val *value)
+{
+    exec->reply->bulk(exec->reply->context, value->mv_data, value->mv_size);
+}

@@ -1,0 +1,231 @@
+/*
+ * kv.h — raftkv's data model: the command table and the replicated state machine over LMDB.
+ *
+ * Happy path. The server parses a client's request into argv, resolves it against the command
+ * table (kv_command_resolve: unknown names and wrong arity are answered here, with Redis's
+ * exact error texts), and then either
+ *   - for a KV_COMMAND_WRITE command: encodes argv into the bytes of one Raft entry
+ *     (kv_command_encode), proposes it, and, once the entry is committed, hands it to
+ *     kv_apply_batch() together with the other committed entries of the same ready: the whole
+ *     batch runs in ONE LMDB write transaction that also stores the applied index and term;
+ *   - for a KV_COMMAND_READ command: waits for the read index, then calls kv_read(), which runs
+ *     the command in an LMDB read-only transaction.
+ * Replies go to a struct kv_reply sink that the server implements with RESP; kv knows nothing
+ * of the wire format.
+ *
+ * Failure modes. A command that fails (INCR on a non-integer, a syntax error) replies its error
+ * and changes nothing; in a batch it still advances the applied index, so every replica makes
+ * the same decision. Entry bytes that do not decode are corruption (KV_ERROR_CORRUPT): the
+ * batch is refused as a whole and nothing of it is applied. A full LMDB map
+ * (KV_ERROR_MAP_FULL) also refuses the whole batch; the node must stop and be restarted with
+ * a larger map_size_bytes, because skipping a command would make it diverge.
+ *
+ * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
+ * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
+ * reader copy a consistent view while a writer commits).
+ *
+ * Ownership. kv_open() allocates the struct kv; kv_close() frees it. Arguments (struct kv_arg)
+ * are borrowed for the duration of a call. Bytes passed to a reply sink are valid only during
+ * that callback: the sink copies what it keeps.
+ */
+#ifndef RAFTKV_KV_H
+#define RAFTKV_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum kv_error {
+    KV_OK = 0,
+    KV_ERROR_NO_MEMORY = -1,
+    KV_ERROR_INVALID = -2,     /* a bad argument from the caller (a programming error) */
+    KV_ERROR_CORRUPT = -3,     /* entry or snapshot bytes are malformed */
+    KV_ERROR_UNSUPPORTED = -4, /* a format version or command this build cannot apply */
+    KV_ERROR_MAP_FULL = -5,    /* the LMDB map is full: raise map_size_bytes and restart */
+    KV_ERROR_TXN_FULL = -6,    /* one batch dirtied more pages than LMDB allows: split it */
+    KV_ERROR_STORAGE = -7,     /* any other LMDB or file system failure; see kv_last_error */
+    KV_ERROR_OUT_OF_ORDER = -8, /* a batch does not continue at applied index + 1 */
+    KV_ERROR_TOO_BIG = -9,     /* an encoding does not fit its limit or the caller's buffer */
+    KV_ERROR_CLOSED = -10,     /* a failed snapshot import left no open database */
+};
+
+const char *kv_error_string(int error);
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+/* LMDB's default maximum key is 511 bytes; kv prefixes every key with its 8-byte hash (the
+ * SCAN order), which leaves 503 bytes for the user's key. Writes with a longer key fail with
+ * KV_ERROR_TEXT_KEY_TOO_LONG; reads simply do not find such a key. */
+#define KV_MAX_KEY_BYTES 503
+#define KV_MAX_COMMAND_ARGS (1024 * 1024) /* arguments in one encoded command */
+#define KV_DEFAULT_MAP_SIZE_BYTES (1ull << 30)
+#define KV_DEFAULT_MAX_VALUE_BYTES (512ull * 1024 * 1024) /* Redis's proto-max-bulk-len */
+
+/* ---- replies ----------------------------------------------------------------------------- */
+
+/* Error texts exactly as Redis writes them (without RESP's leading '-'). */
+#define KV_ERROR_TEXT_SYNTAX "ERR syntax error"
+#define KV_ERROR_TEXT_NOT_INTEGER "ERR value is not an integer or out of range"
+#define KV_ERROR_TEXT_OVERFLOW "ERR increment or decrement would overflow"
+#define KV_ERROR_TEXT_DECREMENT_OVERFLOW "ERR decrement would overflow"
+#define KV_ERROR_TEXT_STRING_TOO_LONG                                                          \
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define KV_ERROR_TEXT_OFFSET_RANGE "ERR offset is out of range"
+#define KV_ERROR_TEXT_INVALID_CURSOR "ERR invalid cursor"
+/* raftkv's own, where Redis has no equivalent. */
+#define KV_ERROR_TEXT_KEY_TOO_LONG "ERR key exceeds the maximum length of 503 bytes"
+#define KV_ERROR_TEXT_NO_EXPIRY "ERR key expiration is not supported"
+
+/* Where a command's reply goes. Every callback is required. `error` receives texts such as
+ * "ERR syntax error"; `null` is the null bulk string (also inside arrays, as MGET needs);
+ * `array` announces that `count` replies follow. Bytes are valid only during the call. */
+struct kv_reply {
+    void (*status)(void *context, const char *text, size_t text_bytes);
+    void (*error)(void *context, const char *text, size_t text_bytes);
+    void (*integer)(void *context, int64_t value);
+    void (*bulk)(void *context, const uint8_t *data, size_t data_bytes);
+    void (*null)(void *context);
+    void (*array)(void *context, size_t count);
+    void *context;
+};
+
+/* ---- the command table ------------------------------------------------------------------- */
+
+/* One argument: a binary-safe byte string, borrowed from the caller. */
+struct kv_arg {
+    const uint8_t *data;
+    size_t data_bytes;
+};
+
+enum kv_command_flags {
+    KV_COMMAND_WRITE = 1u << 0, /* goes through the Raft log; runs in kv_apply_batch */
+    KV_COMMAND_READ = 1u << 1,  /* served after a read index; runs in kv_read */
+};
+
+struct kv_exec; /* a command's execution context, private to kv */
+
+struct kv_command {
+    const char *name; /* lowercase, as Redis prints it in errors */
+    size_t name_bytes;
+    int arity;      /* Redis's convention: n > 0 exactly n arguments, n < 0 at least -n */
+    unsigned flags; /* enum kv_command_flags */
+    int (*handler)(struct kv_exec *exec, size_t argc, const struct kv_arg *argv);
+};
+
+/* Case-insensitive lookup; NULL when no command has this name. */
+const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_bytes);
+/* All commands, for COMMAND COUNT / INFO; *count receives how many. */
+const struct kv_command *kv_command_table(size_t *count);
+bool kv_command_arity_ok(const struct kv_command *command, size_t argc);
+
+/* Looks argv[0] up and checks arity. On success returns the command; otherwise replies
+ * Redis's error ("ERR unknown command ..." or "ERR wrong number of arguments ...") to `reply`
+ * and returns NULL. argc must be at least 1. */
+const struct kv_command *kv_command_resolve(size_t argc, const struct kv_arg *argv,
+                                            const struct kv_reply *reply);
+void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc,
+                              const struct kv_arg *argv);
+void kv_reply_wrong_arity(const struct kv_reply *reply, const struct kv_command *command);
+
+/*
+ * The command's bytes in a Raft entry, format version 1 (all integers little-endian):
+ *
+ *     u8  version            KV_COMMAND_FORMAT_VERSION
+ *     u32 argc               1 .. KV_MAX_COMMAND_ARGS
+ *     argc times:
+ *         u32 length         bytes of this argument
+ *         length bytes
+ *
+ * and nothing after. A later version (say, with absolute expiry times) gets a new number;
+ * an old build refuses it (KV_ERROR_UNSUPPORTED) rather than guess.
+ */
+#define KV_COMMAND_FORMAT_VERSION 1
+
+/* The exact size kv_command_encode writes, or 0 when argv cannot be encoded (no arguments,
+ * too many, or more than UINT32_MAX bytes in total). */
+size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv);
+/* Writes the encoding into out (capacity_bytes, caller-owned); *written_bytes receives its
+ * size. KV_ERROR_TOO_BIG when it does not fit or cannot be encoded. */
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out,
+                      size_t capacity_bytes, size_t *written_bytes);
+/* Parses bytes that came from disk or a peer. On success fills argv[0..*argc) with pointers
+ * into `data` (no copy). With argv NULL (or capacity too small) it only validates and counts:
+ * *argc receives the count and the result is 0 (argv NULL) or KV_ERROR_TOO_BIG (too small).
+ * Any malformed input returns KV_ERROR_CORRUPT, or KV_ERROR_UNSUPPORTED for an unknown
+ * version; nothing is read outside data[0..data_bytes). */
+int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                      size_t argv_capacity, size_t *argc);
+
+/* ---- the state machine -------------------------------------------------------------------- */
+
+struct kv_options {
+    uint64_t map_size_bytes;  /* LMDB map size: the largest the database may grow */
+    uint64_t max_value_bytes; /* largest string value; must be equal on every replica */
+    /* false: LMDB commits without fsync (MDB_NOSYNC); the WAL is the durability source and
+     * the host calls kv_sync() before compacting the log. true: every batch is fsynced. */
+    bool sync_each_commit;
+};
+
+void kv_options_default(struct kv_options *options);
+
+struct kv;
+
+/* Opens (creating when absent) the database in directory `directory`, which must exist.
+ * options may be NULL for the defaults. *out is owned by the caller: kv_close(). */
+int kv_open(const char *directory, const struct kv_options *options, struct kv **out);
+void kv_close(struct kv *kv);
+
+/* Context for the last error a call on kv returned (never NULL). */
+const char *kv_last_error(const struct kv *kv);
+
+uint64_t kv_applied_index(const struct kv *kv);
+uint64_t kv_applied_term(const struct kv *kv);
+
+/* Returns the sink for the reply of the entry at (index, term), or NULL when no client waits
+ * for it (a follower, a replay): the reply is then discarded. */
+typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t index,
+                                                    uint64_t term);
+
+/* Applies committed entries in order in one write transaction that also stores the last
+ * entry's index and term as the applied point. Entries at or below the applied index are
+ * skipped (a replay after restart); the first one above it must be applied index + 1 and the
+ * rest contiguous (else KV_ERROR_OUT_OF_ORDER). NOOP entries only advance the applied index.
+ * Every entry is decoded before any runs, so KV_ERROR_CORRUPT / KV_ERROR_UNSUPPORTED leave
+ * no reply sent and nothing applied. On KV_ERROR_MAP_FULL, TXN_FULL or STORAGE nothing is
+ * applied either, but sinks may already have received replies for earlier entries of the
+ * batch: the host must not send them (these errors are fatal for the node). */
+int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,
+                   kv_reply_provider provider, void *provider_context);
+
+/* Runs a READ command in a read-only transaction and replies to `reply`. Unknown commands and
+ * wrong arity are answered with their errors (result 0); a WRITE command is refused with
+ * KV_ERROR_INVALID and no reply. */
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv,
+            const struct kv_reply *reply);
+
+/* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. */
+int kv_sync(struct kv *kv);
+
+/* Writes a compacted, consistent copy of the database to the file `path` (written to
+ * path.tmp, fsynced, renamed), while writes may continue, and reports the applied index and
+ * term the copy contains. */
+int kv_snapshot_export(struct kv *kv, const char *path, uint64_t *index, uint64_t *term);
+/* Reads the applied index and term stored in a snapshot file, validating that it is one. */
+int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term);
+/* Replaces the whole database with the snapshot file at `path` (which is consumed: renamed
+ * into place) and reports the applied index and term it holds. The file is validated first;
+ * a snapshot that is not one leaves the database untouched. */
+int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_t *term);
+
+/* ---- helpers shared with the server -------------------------------------------------------- */
+
+/* Redis's strict integer syntax (string2ll): optional '-', no '+', no spaces, no leading
+ * zeros, within int64. */
+bool kv_parse_int64(const uint8_t *text, size_t text_bytes, int64_t *value);
+/* Redis's glob-style matching as KEYS and SCAN MATCH use it: * ? [abc] [^a] [a-z] \x. */
+bool kv_glob_match(const uint8_t *pattern, size_t pattern_bytes, const uint8_t *text,
+                   size_t text_bytes);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * snapshot.c — the state machine as one file: export a consistent hot copy, read the applied
+ * point a copy holds, and replace the live database with a copy.
+ *
+ * Export: mdb_env_copyfd2(MDB_CP_COMPACT) copies the database as of one read transaction —
+ * LMDB's MVCC lets writers keep committing meanwhile — into path.tmp, which is fsynced and
+ * renamed to path (then the directory is fsynced), so a reader of `path` never sees half a
+ * copy. The copy's applied index and term are read back from the copy itself: they are the
+ * ones that match its data, whatever was committed while it was being written.
+ *
+ * Import: the file is opened read-only and checked first (LMDB recognises it, it is not
+ * shorter than its meta page says, it has kv's databases and format); only then is the live
+ * environment closed, the file renamed over data.mdb (same file system as the database
+ * directory), the directory fsynced, and the environment reopened.
+ *
+ * Failure modes: a file that is not a snapshot returns KV_ERROR_CORRUPT (or UNSUPPORTED for
+ * another format version) and the live database is untouched. If the rename fails the old
+ * database is reopened. If reopening fails the struct kv is left closed (KV_ERROR_CLOSED from
+ * every call) until a later kv_snapshot_import succeeds. Content integrity beyond LMDB's own
+ * structure (a flipped bit inside a value) is the transport's job: it checksums the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kv/kv_internal.h"
+
+#define KV_PATH_BYTES 4096
+#define KV_DATA_FILE_NAME "data.mdb"
+#define KV_SNAPSHOT_MAX_DBS 2
+
+/* fsyncs the directory that holds `path`, so that a rename into it is durable. */
+static int kv_fsync_parent(const char *path)
+{
+    char directory[KV_PATH_BYTES];
+    int length = snprintf(directory, sizeof directory, "%s", path);
+    if (length < 0 || (size_t)length >= sizeof directory) {
+        return KV_ERROR_INVALID;
+    }
+    char *slash = strrchr(directory, '/');
+    if (slash == NULL) {
+        snprintf(directory, sizeof directory, ".");
+    } else if (slash == directory) {
+        slash[1] = '\0';
+    } else {
+        *slash = '\0';
+    }
+    int fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return KV_ERROR_STORAGE;
+    }
+    int result = fsync(fd) == 0 ? 0 : KV_ERROR_STORAGE;
+    close(fd);
+    return result;
+}
+
+/* Checks the opened snapshot's structure and reads its applied point. */
+static int kv_snapshot_inspect(MDB_env *env, off_t file_bytes, uint64_t *index, uint64_t *term)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &stat) != 0) {
+        return KV_ERROR_CORRUPT;
+    }
+    /* Pages past the file's end would fault when touched through the map. */
+    if (((uint64_t)info.me_last_pgno + 1) * stat.ms_psize > (uint64_t)file_bytes) {
+        return KV_ERROR_CORRUPT;
+    }
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return kv_map_mdb_error(rc);
+    }
+    MDB_dbi data_dbi;
+    MDB_dbi meta_dbi;
+    int result = KV_ERROR_CORRUPT;
+    if (mdb_dbi_open(txn, "data", 0, &data_dbi) != 0 ||
+        mdb_dbi_open(txn, "meta", 0, &meta_dbi) != 0) {
+        goto abort_txn;
+    }
+    rc = kv_meta_check_format(txn, meta_dbi, false);
+    if (rc != 0) {
+        result = rc == -1 ? KV_ERROR_UNSUPPORTED : KV_ERROR_CORRUPT;
+        goto abort_txn;
+    }
+    rc = kv_meta_read_applied(txn, meta_dbi, index, term);
+    result = rc == 0 ? 0 : KV_ERROR_CORRUPT;
+abort_txn:
+    mdb_txn_abort(txn);
+    return result;
+}
+
+int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term)
+{
+    struct stat file;
+    if (path == NULL || stat(path, &file) != 0) {
+        return KV_ERROR_STORAGE;
+    }
+    if (!S_ISREG(file.st_mode)) {
+        return KV_ERROR_CORRUPT;
+    }
+    MDB_env *env;
+    int rc = mdb_env_create(&env);
+    if (rc != 0) {
+        return kv_map_mdb_error(rc);
+    }
+    int result;
+    rc = mdb_env_set_maxdbs(env, KV_SNAPSHOT_MAX_DBS);
+    if (rc == 0) {
+        rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
+    }
+    if (rc != 0) {
+        /* The file exists (stat said so): LMDB's ENOENT means it is empty. */
+        result = rc == ENOENT ? KV_ERROR_CORRUPT : kv_map_mdb_error(rc);
+        goto close_env;
+    }
+    result = kv_snapshot_inspect(env, file.st_size, index, term);
+close_env:
+    mdb_env_close(env);
+    return result;
+}
+
+/* Copies the live database into the open file fd and makes the copy durable. */
+static int kv_snapshot_write(struct kv *kv, int fd)
+{
+    int rc = mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
+    if (rc != 0) {
+        return kv_map_mdb_error(rc);
+    }
+    if (fsync(fd) != 0) {
+        return KV_ERROR_STORAGE;
+    }
+    return 0;
+}
+
+/* Runs beside apply and read on another thread: it touches only kv->env (thread-safe in
+ * LMDB) and never kv->error_message. */
+int kv_snapshot_export(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
+{
+    if (kv->env == NULL) {
+        return KV_ERROR_CLOSED;
+    }
+    char temporary[KV_PATH_BYTES];
+    int length = snprintf(temporary, sizeof temporary, "%s.tmp", path);
+    if (length < 0 || (size_t)length >= sizeof temporary) {
+        return KV_ERROR_INVALID;
+    }
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return KV_ERROR_STORAGE;
+    }
+    int result = kv_snapshot_write(kv, fd);
+    if (close(fd) != 0 && result == 0) {
+        result = KV_ERROR_STORAGE;
+    }
+    if (result != 0) {
+        goto remove_temporary;
+    }
+    if (rename(temporary, path) != 0) {
+        result = KV_ERROR_STORAGE;
+        goto remove_temporary;
+    }
+    result = kv_fsync_parent(path);
+    if (result != 0) {
+        return result;
+    }
+    return kv_snapshot_read_meta(path, index, term);
+
+remove_temporary:
+    unlink(temporary);
+    return result;
+}
+
+int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
+{
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    int result = kv_snapshot_read_meta(path, &snapshot_index, &snapshot_term);
+    if (result != 0) {
+        snprintf(kv->error_message, sizeof kv->error_message, "%s is not a snapshot: %s", path,
+                 kv_error_string(result));
+        return result;
+    }
+    char data_path[KV_PATH_BYTES];
+    int length = snprintf(data_path, sizeof data_path, "%s/%s", kv->directory,
+                          KV_DATA_FILE_NAME);
+    if (length < 0 || (size_t)length >= sizeof data_path) {
+        return KV_ERROR_INVALID;
+    }
+    kv_env_close(kv);
+    if (rename(path, data_path) != 0) {
+        int error = errno;
+        result = kv_env_open(kv); /* back to the database we had */
+        snprintf(kv->error_message, sizeof kv->error_message, "rename %.100s to %.100s: %.40s",
+                 path, data_path, strerror(error));
+        return result != 0 ? result : KV_ERROR_STORAGE;
+    }
+    result = kv_fsync_parent(data_path);
+    if (result != 0) {
+        snprintf(kv->error_message, sizeof kv->error_message, "fsync %s", kv->directory);
+        return result; /* closed: the caller retries the import or restarts */
+    }
+    result = kv_env_open(kv);
+    if (result != 0) {
+        return result;
+    }
+    if (kv->applied_index != snapshot_index || kv->applied_term != snapshot_term) {
+        snprintf(kv->error_message, sizeof kv->error_message, "%s changed while importing",
+                 path);
+        return KV_ERROR_CORRUPT;
+    }
+    *index = kv->applied_index;
+    *term = kv->applied_term;
+    return 0;
+}

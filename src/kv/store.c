@@ -1,0 +1,448 @@
+/*
+ * store.c — the replicated state machine's storage: the LMDB environment, batch apply, reads,
+ * sync, and snapshot export and import.
+ *
+ * Happy path: kv_open() opens (or creates) the environment and reads the applied index and
+ * term; kv_apply_batch() runs every committed entry of a ready in one write transaction that
+ * ends by storing the last entry's index and term, so the data and the applied point never
+ * disagree; kv_read() reuses one read-only transaction (reset and renewed, never freed) for
+ * each read. Commit order: LMDB writes data pages, then (unless MDB_NOSYNC) syncs, then writes
+ * the meta page — the applied index is therefore durable exactly when its data is.
+ *
+ * Durability with MDB_NOSYNC (the default): a crash may lose the last commits, which is safe
+ * because the WAL still holds those entries; the host replays the log from kv_applied_index()
+ * and must only compact the log below the index it saw right after kv_sync().
+ *
+ * Failure modes: corrupt or unknown entries refuse the whole batch before anything runs; LMDB
+ * failures abort the transaction and are returned with context in kv_last_error(); a snapshot
+ * file that LMDB cannot open, or that is shorter than its own meta page claims, is refused
+ * before the live database is touched.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "kv/kv_internal.h"
+
+#define KV_DATA_DB_NAME "data"
+#define KV_META_DB_NAME "meta"
+#define KV_META_APPLIED_KEY "applied"
+#define KV_META_FORMAT_KEY "format"
+#define KV_MAX_DBS 2
+#define KV_APPLIED_BYTES 16
+#define KV_FILE_MODE 0644
+#define KV_PATH_BYTES 4096
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+int kv_map_mdb_error(int rc)
+{
+    switch (rc) {
+    case MDB_MAP_FULL:
+        return KV_ERROR_MAP_FULL;
+    case MDB_TXN_FULL:
+        return KV_ERROR_TXN_FULL;
+    case ENOMEM:
+        return KV_ERROR_NO_MEMORY;
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+        return KV_ERROR_CORRUPT;
+    default:
+        return KV_ERROR_STORAGE;
+    }
+}
+
+int kv_storage_error(struct kv *kv, int mdb_result, const char *what)
+{
+    assert(mdb_result != 0);
+    snprintf(kv->error_message, sizeof kv->error_message, "%s: %s", what,
+             mdb_strerror(mdb_result));
+    return kv_map_mdb_error(mdb_result);
+}
+
+int kv_buffer_reserve(struct kv_buffer *buffer, size_t bytes)
+{
+    if (buffer->capacity_bytes >= bytes) {
+        return 0;
+    }
+    size_t capacity = buffer->capacity_bytes * 2;
+    capacity = capacity > bytes ? capacity : bytes;
+    uint8_t *data = realloc(buffer->data, capacity);
+    if (data == NULL) {
+        return KV_ERROR_NO_MEMORY;
+    }
+    buffer->data = data;
+    buffer->capacity_bytes = capacity;
+    return 0;
+}
+
+static void kv_put_u64(uint8_t *out, uint64_t value)
+{
+    for (size_t i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+static uint64_t kv_get_u64(const uint8_t *in)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; i < 8; i++) {
+        value |= (uint64_t)in[i] << (8 * i);
+    }
+    return value;
+}
+
+uint64_t kv_key_hash(const uint8_t *key, size_t key_bytes)
+{
+    /* XXH3's output is frozen since xxHash 0.8.0, so every replica and every later build
+     * orders keys the same way. */
+    return XXH3_64bits(key_bytes > 0 ? (const void *)key : "", key_bytes);
+}
+
+bool kv_key_encode(const struct kv_arg *key, struct kv_stored_key *stored)
+{
+    if (key->data_bytes > KV_MAX_KEY_BYTES) {
+        return false;
+    }
+    uint64_t hash = kv_key_hash(key->data, key->data_bytes);
+    for (size_t i = 0; i < KV_KEY_HASH_BYTES; i++) {
+        stored->bytes[i] = (uint8_t)(hash >> (8 * (KV_KEY_HASH_BYTES - 1 - i)));
+    }
+    if (key->data_bytes > 0) {
+        memcpy(stored->bytes + KV_KEY_HASH_BYTES, key->data, key->data_bytes);
+    }
+    stored->bytes_used = KV_KEY_HASH_BYTES + key->data_bytes;
+    return true;
+}
+
+/* ---- what handlers use to touch the data --------------------------------------------------- */
+
+int kv_value_get(struct kv_exec *exec, const struct kv_arg *key, MDB_val *value, bool *found)
+{
+    struct kv_stored_key stored;
+    *found = false;
+    if (!kv_key_encode(key, &stored)) {
+        return 0; /* no key this long can have been written */
+    }
+    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
+    int rc = mdb_get(exec->txn, exec->kv->data_dbi, &stored_key, value);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return kv_storage_error(exec->kv, rc, "mdb_get");
+    }
+    *found = true;
+    return 0;
+}
+
+int kv_value_put(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
+                 size_t data_bytes)
+{
+    assert(exec->writable);
+    struct kv_stored_key stored;
+    bool encoded = kv_key_encode(key, &stored);
+    assert(encoded); /* handlers check the key's length before any write */
+    (void)encoded;
+    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
+    MDB_val value = {.mv_size = data_bytes, .mv_data = (void *)data};
+    int rc = mdb_put(exec->txn, exec->kv->data_dbi, &stored_key, &value, 0);
+    if (rc != 0) {
+        return kv_storage_error(exec->kv, rc, "mdb_put");
+    }
+    return 0;
+}
+
+int kv_value_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted)
+{
+    assert(exec->writable);
+    struct kv_stored_key stored;
+    *deleted = false;
+    if (!kv_key_encode(key, &stored)) {
+        return 0;
+    }
+    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
+    int rc = mdb_del(exec->txn, exec->kv->data_dbi, &stored_key, NULL);
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return kv_storage_error(exec->kv, rc, "mdb_del");
+    }
+    *deleted = true;
+    return 0;
+}
+
+/* ---- the replies nobody waits for ------------------------------------------------------------ */
+
+static void kv_discard_text(void *context, const char *text, size_t text_bytes)
+{
+    (void)context, (void)text, (void)text_bytes;
+}
+
+static void kv_discard_integer(void *context, int64_t value)
+{
+    (void)context, (void)value;
+}
+
+static void kv_discard_bulk(void *context, const uint8_t *data, size_t data_bytes)
+{
+    (void)context, (void)data, (void)data_bytes;
+}
+
+static void kv_discard_null(void *context)
+{
+    (void)context;
+}
+
+static void kv_discard_array(void *context, size_t count)
+{
+    (void)context, (void)count;
+}
+
+const struct kv_reply kv_discard_reply = {
+    .status = kv_discard_text,
+    .error = kv_discard_text,
+    .integer = kv_discard_integer,
+    .bulk = kv_discard_bulk,
+    .null = kv_discard_null,
+    .array = kv_discard_array,
+    .context = NULL,
+};
+
+/* ---- the meta database ------------------------------------------------------------------------ */
+
+int kv_meta_read_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *index, uint64_t *term)
+{
+    MDB_val key = {.mv_size = strlen(KV_META_APPLIED_KEY), .mv_data = KV_META_APPLIED_KEY};
+    MDB_val value;
+    int rc = mdb_get(txn, meta_dbi, &key, &value);
+    if (rc == MDB_NOTFOUND) {
+        *index = 0;
+        *term = 0;
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (value.mv_size != KV_APPLIED_BYTES) {
+        return MDB_CORRUPTED;
+    }
+    *index = kv_get_u64(value.mv_data);
+    *term = kv_get_u64((const uint8_t *)value.mv_data + 8);
+    return 0;
+}
+
+int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64_t term)
+{
+    uint8_t bytes[KV_APPLIED_BYTES];
+    kv_put_u64(bytes, index);
+    kv_put_u64(bytes + 8, term);
+    MDB_val key = {.mv_size = strlen(KV_META_APPLIED_KEY), .mv_data = KV_META_APPLIED_KEY};
+    MDB_val value = {.mv_size = sizeof bytes, .mv_data = bytes};
+    return mdb_put(txn, meta_dbi, &key, &value, 0);
+}
+
+/* Checks the storage format version, writing it into a database that has none yet. Returns
+ * an LMDB code, or -1 for a version this build does not know. */
+int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable)
+{
+    MDB_val key = {.mv_size = strlen(KV_META_FORMAT_KEY), .mv_data = KV_META_FORMAT_KEY};
+    MDB_val value;
+    int rc = mdb_get(txn, meta_dbi, &key, &value);
+    if (rc == MDB_NOTFOUND && writable) {
+        uint8_t version[4] = {KV_STORAGE_FORMAT_VERSION, 0, 0, 0};
+        MDB_val stored = {.mv_size = sizeof version, .mv_data = version};
+        return mdb_put(txn, meta_dbi, &key, &stored, 0);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    const uint8_t *bytes = value.mv_data;
+    if (value.mv_size != 4 || bytes[0] != KV_STORAGE_FORMAT_VERSION || bytes[1] != 0 ||
+        bytes[2] != 0 || bytes[3] != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- open and close --------------------------------------------------------------------------- */
+
+void kv_options_default(struct kv_options *options)
+{
+    options->map_size_bytes = KV_DEFAULT_MAP_SIZE_BYTES;
+    options->max_value_bytes = KV_DEFAULT_MAX_VALUE_BYTES;
+    options->sync_each_commit = false;
+}
+
+/* Opens the named databases, checks the format and loads the applied point. */
+static int kv_env_prepare(struct kv *kv)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_begin");
+    }
+    const char *what = "mdb_dbi_open";
+    rc = mdb_dbi_open(txn, KV_DATA_DB_NAME, MDB_CREATE, &kv->data_dbi);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_META_DB_NAME, MDB_CREATE, &kv->meta_dbi);
+    }
+    if (rc == 0) {
+        what = "storage format";
+        rc = kv_meta_check_format(txn, kv->meta_dbi, true);
+    }
+    if (rc == 0) {
+        what = "applied index";
+        rc = kv_meta_read_applied(txn, kv->meta_dbi, &kv->applied_index, &kv->applied_term);
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        if (rc == -1) {
+            snprintf(kv->error_message, sizeof kv->error_message, "unknown storage format");
+            return KV_ERROR_UNSUPPORTED;
+        }
+        return kv_storage_error(kv, rc, what);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_commit");
+    }
+    return 0;
+}
+
+int kv_env_open(struct kv *kv)
+{
+    assert(kv->env == NULL);
+    int rc = mdb_env_create(&kv->env);
+    if (rc != 0) {
+        kv->env = NULL;
+        return kv_storage_error(kv, rc, "mdb_env_create");
+    }
+    int result = 0;
+    unsigned flags = MDB_NOTLS | (kv->options.sync_each_commit ? 0 : MDB_NOSYNC);
+    const char *what = "mdb_env_set_mapsize";
+    rc = mdb_env_set_mapsize(kv->env, (size_t)kv->options.map_size_bytes);
+    if (rc == 0) {
+        what = "mdb_env_set_maxdbs";
+        rc = mdb_env_set_maxdbs(kv->env, KV_MAX_DBS);
+    }
+    if (rc == 0) {
+        what = "mdb_env_open";
+        rc = mdb_env_open(kv->env, kv->directory, flags, KV_FILE_MODE);
+    }
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, what);
+        goto close_env;
+    }
+    /* Stored keys are hash + key; LMDB must take the longest one. */
+    assert(mdb_env_get_maxkeysize(kv->env) >= KV_STORED_KEY_MAX_BYTES);
+    result = kv_env_prepare(kv);
+    if (result != 0) {
+        goto close_env;
+    }
+    rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &kv->read_txn);
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, "mdb_txn_begin (read)");
+        goto close_env;
+    }
+    mdb_txn_reset(kv->read_txn);
+    return 0;
+
+close_env:
+    mdb_env_close(kv->env);
+    kv->env = NULL;
+    return result;
+}
+
+void kv_env_close(struct kv *kv)
+{
+    if (kv->read_txn != NULL) {
+        mdb_txn_abort(kv->read_txn);
+        kv->read_txn = NULL;
+    }
+    if (kv->env != NULL) {
+        mdb_env_close(kv->env);
+        kv->env = NULL;
+    }
+}
+
+int kv_open(const char *directory, const struct kv_options *options, struct kv **out)
+{
+    if (directory == NULL || out == NULL) {
+        return KV_ERROR_INVALID;
+    }
+    struct kv *kv = calloc(1, sizeof *kv);
+    if (kv == NULL) {
+        return KV_ERROR_NO_MEMORY;
+    }
+    if (options != NULL) {
+        kv->options = *options;
+    } else {
+        kv_options_default(&kv->options);
+    }
+    int result = KV_ERROR_NO_MEMORY;
+    kv->directory = strdup(directory);
+    if (kv->directory == NULL) {
+        goto free_kv;
+    }
+    result = kv_env_open(kv);
+    if (result != 0) {
+        goto free_directory;
+    }
+    *out = kv;
+    return 0;
+
+free_directory:
+    free(kv->directory);
+free_kv:
+    free(kv);
+    return result;
+}
+
+void kv_close(struct kv *kv)
+{
+    if (kv == NULL) {
+        return;
+    }
+    kv_env_close(kv);
+    free(kv->argv);
+    free(kv->scratch.data);
+    free(kv->directory);
+    free(kv);
+}
+
+const char *kv_last_error(const struct kv *kv)
+{
+    return kv->error_message;
+}
+
+uint64_t kv_applied_index(const struct kv *kv)
+{
+    return kv->applied_index;
+}
+
+uint64_t kv_applied_term(const struct kv *kv)
+{
+    return kv->applied_term;
+}
+
+int kv_sync(struct kv *kv)
+{
+    if (kv->env == NULL) {
+        return KV_ERROR_CLOSED;
+    }
+    int rc = mdb_env_sync(kv->env, 1);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_env_sync");
+    }
+    return 0;
+}
