@@ -1,0 +1,120 @@
+/*
+ * transport.h — the connections between raftkv nodes: one TCP connection per pair of nodes,
+ * a handshake that checks the cluster id and authenticates the peer, Raft messages framed by
+ * proto/peer.h, and snapshots streamed in chunks.
+ *
+ * Happy path: transport_start() listens on this node's peer address and dials every peer with
+ * a higher id than ours (a peer with a lower id dials us), so each pair shares exactly one
+ * connection, used in both directions. The dialer binds the connection's source address to
+ * our own peer host, so that per-address firewall rules (tests/cluster) cut exactly one link.
+ * After the handshake (HELLO, HELLO_REPLY, AUTH, see proto/peer.h) the connection carries
+ * RAFT and SNAPSHOT_CHUNK frames. transport_send() encodes a message into the peer's send
+ * buffer at once (the caller's message may die right after) and the loop writes it out.
+ *
+ * Failure modes: a peer that is down, unreachable or slow costs nothing but dropped
+ * messages, which Raft tolerates: a message to a peer that is not connected, or whose send
+ * buffer is over max_send_buffer_bytes, is dropped and on_unreachable() is called. A
+ * connection is closed (and re-dialed with exponential backoff, from 50 ms to 2 s, with
+ * jitter) on any I/O error, on a frame that fails to decode, on a handshake from another
+ * cluster id, another protocol version, an unknown node id, or a MAC that does not verify,
+ * and when a handshake does not complete within handshake_timeout_ms. Each refusal is logged
+ * with its reason. Nothing a peer sends can crash the node.
+ *
+ * Snapshots: transport_send_snapshot() streams the file at data_path in SNAPSHOT_CHUNK frames
+ * (reading it piece by piece as the socket drains, so a large snapshot never sits in memory)
+ * followed by the RAFT frame carrying the RAFT_MSG_SNAPSHOT message; on_snapshot_sent()
+ * reports whether everything was handed to the kernel (true) or the connection failed
+ * (false). The receiver writes chunks to <incoming_directory>/snapshot-from-<id>.tmp,
+ * checking that they tile the file in order; when the RAFT_MSG_SNAPSHOT message arrives after
+ * a complete file of the same index and term, on_message() gets the message with the path of
+ * that file; else the message is dropped. At most one snapshot per peer is in flight in each
+ * direction; a second send while one streams fails with TRANSPORT_ERROR_BUSY.
+ *
+ * Threads: everything runs on the libuv loop thread that started the transport.
+ * Ownership: transport_start() allocates the transport; transport_stop() closes every handle
+ * and frees it once the loop has run the close callbacks (keep running the loop until then).
+ * Configuration strings are copied.
+ */
+#ifndef RAFTKV_SERVER_TRANSPORT_H
+#define RAFTKV_SERVER_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "proto/peer.h"
+#include "raft/raft.h"
+
+#define TRANSPORT_MAX_PEERS RAFT_MAX_NODES
+#define TRANSPORT_HOST_BYTES 256
+
+enum transport_error {
+    TRANSPORT_OK = 0,
+    TRANSPORT_ERROR_INVALID = -1,     /* bad configuration or argument */
+    TRANSPORT_ERROR_NO_MEMORY = -2,
+    TRANSPORT_ERROR_LISTEN = -3,      /* could not bind or listen on the peer address */
+    TRANSPORT_ERROR_NOT_CONNECTED = -4,
+    TRANSPORT_ERROR_BUSY = -5,        /* a snapshot is already streaming to that peer */
+    TRANSPORT_ERROR_IO = -6,          /* the snapshot file could not be opened */
+};
+
+const char *transport_error_string(int error);
+
+struct transport_peer_address {
+    raft_node_id id;
+    char host[TRANSPORT_HOST_BYTES]; /* numeric IPv4 or IPv6 address */
+    uint16_t port;
+};
+
+struct transport_config {
+    raft_node_id id;
+    char host[TRANSPORT_HOST_BYTES]; /* our peer address: listen here, dial from here */
+    uint16_t port;
+    uint8_t cluster_id[PEER_CLUSTER_ID_BYTES];
+    const uint8_t *secret; /* NULL or empty: no authentication (the MAC uses an empty key) */
+    size_t secret_bytes;
+    uint32_t peer_count; /* the other nodes, not us */
+    struct transport_peer_address peers[TRANSPORT_MAX_PEERS];
+    size_t max_send_buffer_bytes;  /* per peer; default 64 MiB */
+    uint32_t handshake_timeout_ms; /* default 2000 */
+    uint32_t snapshot_chunk_bytes; /* default 1 MiB */
+    char incoming_directory[1024]; /* where received snapshots are assembled */
+};
+
+void transport_config_default(struct transport_config *config);
+
+struct transport_callbacks {
+    void *context;
+    /* A Raft message from an authenticated peer. snapshot_data_path is NULL except for a
+     * RAFT_MSG_SNAPSHOT, where it names the complete received file (the callee may rename
+     * it away; otherwise the next snapshot from that peer overwrites it). Both are valid only
+     * during the call. */
+    void (*on_message)(void *context, const struct raft_message *message,
+                       const char *snapshot_data_path);
+    /* A message to `peer` was dropped (not connected, or its send buffer is full). */
+    void (*on_unreachable)(void *context, raft_node_id peer);
+    void (*on_snapshot_sent)(void *context, raft_node_id peer, bool success);
+    /* Optional: the connection to `peer` went up (true) or down (false). */
+    void (*on_peer_state)(void *context, raft_node_id peer, bool connected);
+};
+
+struct transport;
+
+int transport_start(uv_loop_t *loop, const struct transport_config *config,
+                    const struct transport_callbacks *callbacks, struct transport **out);
+/* Closes everything; the memory is released from the loop's close callbacks. */
+void transport_stop(struct transport *transport);
+
+/* Encodes and queues one message for message->to. Never blocks. */
+int transport_send(struct transport *transport, const struct raft_message *message);
+/* Streams data_path's bytes, then the RAFT_MSG_SNAPSHOT message, to message->to. */
+int transport_send_snapshot(struct transport *transport, const struct raft_message *message,
+                            const char *data_path);
+
+/* For INFO: whether the connection to `peer` is up, and bytes waiting in its send buffer. */
+bool transport_peer_connected(const struct transport *transport, raft_node_id peer);
+size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_node_id peer);
+
+#endif
