@@ -67,8 +67,8 @@ int proto_buffer_reserve(struct proto_buffer *buffer, size_t extra)
     if (needed <= buffer->capacity) {
         return PROTO_OK;
     }
-    size_t capacity = buffer->capacity < BUFFER_MIN_CAPACITY_BYTES ? BUFFER_MIN_CAPACITY_BYTES
-                                                                    : buffer->capacity;
+    size_t capacity =
+        buffer->capacity < BUFFER_MIN_CAPACITY_BYTES ? BUFFER_MIN_CAPACITY_BYTES : buffer->capacity;
     while (capacity < needed) {
         capacity = capacity > SIZE_MAX / 2 ? SIZE_MAX : capacity * 2;
     }

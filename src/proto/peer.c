@@ -114,8 +114,8 @@ int peer_decoder_init(struct peer_decoder *decoder, uint32_t max_payload_bytes)
     if (max_payload_bytes > PEER_MAX_PAYLOAD_BYTES) {
         return PROTO_ERROR_INVALID;
     }
-    decoder->max_payload_bytes = max_payload_bytes == 0 ? PEER_MAX_PAYLOAD_BYTES
-                                                        : max_payload_bytes;
+    decoder->max_payload_bytes =
+        max_payload_bytes == 0 ? PEER_MAX_PAYLOAD_BYTES : max_payload_bytes;
     return PROTO_OK;
 }
 
@@ -158,12 +158,12 @@ static int decode_auth(struct reader *reader, struct peer_auth *auth)
     return PROTO_OK;
 }
 
-static int decode_node_list(struct peer_decoder *decoder, struct reader *reader,
-                            uint32_t count, raft_node_id *nodes)
+static int decode_node_list(struct peer_decoder *decoder, struct reader *reader, uint32_t count,
+                            raft_node_id *nodes)
 {
     if (count > RAFT_MAX_NODES) {
-        return fail(decoder, PROTO_ERROR_PROTOCOL, "%u nodes in a configuration (max %d)",
-                    count, RAFT_MAX_NODES);
+        return fail(decoder, PROTO_ERROR_PROTOCOL, "%u nodes in a configuration (max %d)", count,
+                    RAFT_MAX_NODES);
     }
     for (uint32_t i = 0; i < count; i++) {
         nodes[i] = read_le(reader, 8);
@@ -180,13 +180,11 @@ static int decode_snapshot_meta(struct peer_decoder *decoder, struct reader *rea
     struct raft_configuration *configuration = &meta->configuration;
     configuration->voter_count = (uint32_t)read_le(reader, 4);
     configuration->learner_count = (uint32_t)read_le(reader, 4);
-    int rc = decode_node_list(decoder, reader, configuration->voter_count,
-                              configuration->voters);
+    int rc = decode_node_list(decoder, reader, configuration->voter_count, configuration->voters);
     if (rc != PROTO_OK) {
         return rc;
     }
-    return decode_node_list(decoder, reader, configuration->learner_count,
-                            configuration->learners);
+    return decode_node_list(decoder, reader, configuration->learner_count, configuration->learners);
 }
 
 static int reserve_entries(struct peer_decoder *decoder, uint32_t count)
@@ -232,11 +230,9 @@ static int decode_entries(struct peer_decoder *decoder, struct reader *reader,
             return fail(decoder, PROTO_ERROR_PROTOCOL, "entry %u has unknown type %u", i,
                         (unsigned)entry->type);
         }
-        entry->data = entry->data_bytes > 0 ? (uint8_t *)take(reader, entry->data_bytes)
-                                            : NULL;
+        entry->data = entry->data_bytes > 0 ? (uint8_t *)take(reader, entry->data_bytes) : NULL;
         if (reader->failed) {
-            return fail(decoder, PROTO_ERROR_PROTOCOL, "entry %u of %u is truncated", i,
-                        count);
+            return fail(decoder, PROTO_ERROR_PROTOCOL, "entry %u of %u is truncated", i, count);
         }
     }
     return PROTO_OK;
@@ -348,8 +344,7 @@ static int decode_payload(struct peer_decoder *decoder, const uint8_t *payload,
     return PROTO_OK;
 }
 
-static uint64_t frame_checksum(const uint8_t *header, const uint8_t *payload,
-                               size_t payload_bytes)
+static uint64_t frame_checksum(const uint8_t *header, const uint8_t *payload, size_t payload_bytes)
 {
     XXH64_hash_t seed = XXH3_64bits(header, CHECKSUMMED_HEADER_BYTES);
     return XXH3_64bits_withSeed(payload, payload_bytes, seed);
@@ -392,8 +387,8 @@ static int decode_header(struct peer_decoder *decoder, const uint8_t *data, size
     return PEER_FRAME;
 }
 
-int peer_decode(struct peer_decoder *decoder, const uint8_t *data, size_t length,
-                size_t *consumed, struct peer_frame *frame)
+int peer_decode(struct peer_decoder *decoder, const uint8_t *data, size_t length, size_t *consumed,
+                struct peer_frame *frame)
 {
     assert(data != NULL || length == 0);
     *consumed = 0;
@@ -492,9 +487,9 @@ static void write_raft(uint8_t **out, const struct raft_message *message)
     write_le(out, message->reject ? 1 : 0, 1);
     write_le(out, message->force ? 1 : 0, 1);
     write_le(out, 0, 1);
-    const uint64_t fields[] = {message->from,    message->to,         message->term,
-                               message->log_term, message->index,     message->commit,
-                               message->context, message->hint_index, message->hint_term};
+    const uint64_t fields[] = {message->from,     message->to,         message->term,
+                               message->log_term, message->index,      message->commit,
+                               message->context,  message->hint_index, message->hint_term};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         write_le(out, fields[i], 8);
     }
@@ -642,9 +637,8 @@ bool peer_frame_equal(const struct peer_frame *a, const struct peer_frame *b)
     case PEER_FRAME_SNAPSHOT_CHUNK:
         return a->chunk.snapshot_index == b->chunk.snapshot_index &&
                a->chunk.snapshot_term == b->chunk.snapshot_term &&
-               a->chunk.offset == b->chunk.offset &&
-               a->chunk.total_bytes == b->chunk.total_bytes && a->chunk.last == b->chunk.last &&
-               a->chunk.data_bytes == b->chunk.data_bytes &&
+               a->chunk.offset == b->chunk.offset && a->chunk.total_bytes == b->chunk.total_bytes &&
+               a->chunk.last == b->chunk.last && a->chunk.data_bytes == b->chunk.data_bytes &&
                bytes_equal(a->chunk.data, b->chunk.data, a->chunk.data_bytes);
     default:
         return false;

@@ -61,17 +61,17 @@
 #include "proto/proto.h"
 #include "raft/raft.h"
 
-#define PEER_MAGIC_BYTES "RKVP"
-#define PEER_FRAME_VERSION 1
-#define PEER_PROTOCOL_VERSION 1 /* what HELLO announces; both sides must match */
-#define PEER_HEADER_BYTES 20
-#define PEER_MAX_PAYLOAD_BYTES ((uint32_t)64 * 1024 * 1024)
+#define PEER_MAGIC_BYTES             "RKVP"
+#define PEER_FRAME_VERSION           1
+#define PEER_PROTOCOL_VERSION        1 /* what HELLO announces; both sides must match */
+#define PEER_HEADER_BYTES            20
+#define PEER_MAX_PAYLOAD_BYTES       ((uint32_t)64 * 1024 * 1024)
 #define PEER_MAX_ENTRIES_PER_MESSAGE ((uint32_t)1024 * 1024)
-#define PEER_CLUSTER_ID_BYTES 16
-#define PEER_CHALLENGE_BYTES 32
-#define PEER_MAC_BYTES 32 /* HMAC-SHA256 */
-#define PEER_MAX_SECRET_BYTES 1024
-#define PEER_ERROR_MESSAGE_BYTES 128
+#define PEER_CLUSTER_ID_BYTES        16
+#define PEER_CHALLENGE_BYTES         32
+#define PEER_MAC_BYTES               32 /* HMAC-SHA256 */
+#define PEER_MAX_SECRET_BYTES        1024
+#define PEER_ERROR_MESSAGE_BYTES     128
 
 enum peer_frame_type {
     PEER_FRAME_HELLO = 1,
@@ -114,9 +114,9 @@ struct peer_snapshot_chunk {
 struct peer_frame {
     uint8_t type; /* enum peer_frame_type: selects the member below */
     union {
-        struct peer_hello hello;      /* HELLO */
-        struct peer_auth auth;        /* HELLO_REPLY, AUTH */
-        struct raft_message raft;     /* RAFT; entries and their data borrowed */
+        struct peer_hello hello;          /* HELLO */
+        struct peer_auth auth;            /* HELLO_REPLY, AUTH */
+        struct raft_message raft;         /* RAFT; entries and their data borrowed */
         struct peer_snapshot_chunk chunk; /* SNAPSHOT_CHUNK */
     };
 };
@@ -141,8 +141,8 @@ void peer_decoder_free(struct peer_decoder *decoder);
 
 /* Decodes the frame at the front of data[0, length). Returns PEER_FRAME (*consumed = its
  * size), PEER_NEED_MORE (*consumed = 0), or a negative enum proto_error (*consumed = 0). */
-int peer_decode(struct peer_decoder *decoder, const uint8_t *data, size_t length,
-                size_t *consumed, struct peer_frame *frame);
+int peer_decode(struct peer_decoder *decoder, const uint8_t *data, size_t length, size_t *consumed,
+                struct peer_frame *frame);
 const char *peer_decoder_error(const struct peer_decoder *decoder);
 
 /* Appends one frame. PROTO_ERROR_INVALID for a frame the decoder would reject (unknown type,

@@ -44,8 +44,8 @@ int peer_auth_compute(const uint8_t *secret, size_t secret_bytes,
     put_u64(message + PEER_CHALLENGE_BYTES + 8, verifier);
     memcpy(message + PEER_CHALLENGE_BYTES + 16, cluster_id, PEER_CLUSTER_ID_BYTES);
     unsigned int mac_bytes = 0;
-    if (HMAC(EVP_sha256(), secret, (int)secret_bytes, message, sizeof message, mac,
-             &mac_bytes) == NULL ||
+    if (HMAC(EVP_sha256(), secret, (int)secret_bytes, message, sizeof message, mac, &mac_bytes) ==
+            NULL ||
         mac_bytes != PEER_MAC_BYTES) {
         return PROTO_ERROR_CRYPTO;
     }
@@ -58,8 +58,8 @@ int peer_auth_verify(const uint8_t *secret, size_t secret_bytes,
                      const uint8_t mac[PEER_MAC_BYTES])
 {
     uint8_t expected[PEER_MAC_BYTES];
-    int rc = peer_auth_compute(secret, secret_bytes, challenge, prover, verifier, cluster_id,
-                               expected);
+    int rc =
+        peer_auth_compute(secret, secret_bytes, challenge, prover, verifier, cluster_id, expected);
     if (rc != PROTO_OK) {
         return rc;
     }

@@ -147,8 +147,8 @@ static bool parse_integer(const char *text, size_t length, int64_t *value)
 
 static int grow_arguments(struct resp_parser *parser)
 {
-    size_t capacity = parser->argument_capacity == 0 ? RESP_INITIAL_ARGUMENTS
-                                                     : parser->argument_capacity * 2;
+    size_t capacity =
+        parser->argument_capacity == 0 ? RESP_INITIAL_ARGUMENTS : parser->argument_capacity * 2;
     struct resp_span *spans = realloc(parser->spans, capacity * sizeof *spans);
     if (spans == NULL) {
         return PROTO_ERROR_NO_MEMORY;
@@ -251,8 +251,8 @@ static int parse_bulk_header(struct resp_parser *parser, const char *data, size_
         /* Redis prints the byte as is, with "\r" and "\n" turned to spaces; so do we, and a
          * NUL too, which would otherwise cut the text short. */
         char got = line[0] == '\r' || line[0] == '\n' || line[0] == '\0' ? ' ' : line[0];
-        snprintf(parser->error, sizeof parser->error,
-                 "Protocol error: expected '$', got '%c'", got);
+        snprintf(parser->error, sizeof parser->error, "Protocol error: expected '$', got '%c'",
+                 got);
         return PROTO_ERROR_PROTOCOL;
     }
     int64_t bulk_length = 0;
@@ -365,8 +365,7 @@ static char unescape(char c)
  * an argument and must close before the line ends, and be followed by a blank or the end.
  * Returns false for unbalanced quotes.
  */
-static bool split_one(const struct inline_line *line, size_t *index, char *scratch,
-                      size_t *out)
+static bool split_one(const struct inline_line *line, size_t *index, char *scratch, size_t *out)
 {
     size_t i = *index;
     bool in_double = false;
@@ -376,8 +375,8 @@ static bool split_one(const struct inline_line *line, size_t *index, char *scrat
         if (in_double) {
             if (c == '\\' && line_at(line, i + 1) == 'x' && hex_value(line_at(line, i + 2)) >= 0 &&
                 hex_value(line_at(line, i + 3)) >= 0) {
-                scratch[(*out)++] = (char)(hex_value(line_at(line, i + 2)) * 16 +
-                                           hex_value(line_at(line, i + 3)));
+                scratch[(*out)++] =
+                    (char)(hex_value(line_at(line, i + 2)) * 16 + hex_value(line_at(line, i + 3)));
                 i += 3;
             } else if (c == '\\' && line_at(line, i + 1) != '\0') {
                 i++;
@@ -456,8 +455,7 @@ static int split_inline(struct resp_parser *parser, const struct inline_line *li
     }
 }
 
-static int parse_inline(struct resp_parser *parser, const char *data, size_t length,
-                        size_t *used)
+static int parse_inline(struct resp_parser *parser, const char *data, size_t length, size_t *used)
 {
     size_t limit = parser->limits.max_inline_bytes;
     size_t window = limit + 2; /* the longest line with its "\r\n" */
@@ -490,8 +488,7 @@ static int parse_inline(struct resp_parser *parser, const char *data, size_t len
     return parser->argc == 0 ? RESP_EMPTY : RESP_COMMAND;
 }
 
-static void fill_command(struct resp_parser *parser, const char *data,
-                         struct resp_command *command)
+static void fill_command(struct resp_parser *parser, const char *data, struct resp_command *command)
 {
     bool inline_request = parser->phase == RESP_PHASE_INLINE;
     const char *origin = inline_request ? parser->scratch : data;

@@ -55,7 +55,7 @@
 #define RESP_DEFAULT_MAX_INLINE_BYTES ((uint32_t)64 * 1024)
 /* The largest max_bulk_bytes resp_parser_init() accepts (keeps offset sums from overflow). */
 #define RESP_MAX_BULK_BYTES_CEILING ((uint64_t)1 << 40)
-#define RESP_ERROR_MESSAGE_BYTES 96
+#define RESP_ERROR_MESSAGE_BYTES    96
 
 struct resp_limits {
     uint64_t max_bulk_bytes;   /* longest bulk argument: "$N" with N above is an error */

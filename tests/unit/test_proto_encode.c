@@ -156,7 +156,7 @@ static void append_beyond_max_fails_and_changes_nothing(void **state)
 {
     struct proto_buffer small;
     proto_buffer_init(&small, 10);
-    assert_int_equal(resp_append_simple(&small, "OK", 2), PROTO_OK); /* 5 bytes */
+    assert_int_equal(resp_append_simple(&small, "OK", 2), PROTO_OK);           /* 5 bytes */
     assert_int_equal(resp_append_bulk(&small, "abc", 3), PROTO_ERROR_TOO_BIG); /* 9 more */
     assert_int_equal(small.length, 5);
     assert_memory_equal(small.data, "+OK\r\n", 5);

@@ -25,7 +25,7 @@ struct parsed {
     size_t argc[MAX_TEST_COMMANDS];
     size_t length[MAX_TEST_COMMANDS][MAX_TEST_ARGUMENTS];
     char argv[MAX_TEST_COMMANDS][MAX_TEST_ARGUMENTS][MAX_TEST_ARGUMENT_BYTES];
-    int final_rc;  /* RESP_NEED_MORE or the error */
+    int final_rc;    /* RESP_NEED_MORE or the error */
     size_t leftover; /* bytes not consumed at the end */
     char error[RESP_ERROR_MESSAGE_BYTES];
 };
@@ -137,8 +137,7 @@ static void multibulk_arguments_point_into_the_input(void **state)
     assert_int_equal(resp_parser_init(&parser, NULL), PROTO_OK);
     struct resp_command command;
     size_t consumed = 0;
-    assert_int_equal(resp_parse(&parser, input, strlen(input), &consumed, &command),
-                     RESP_COMMAND);
+    assert_int_equal(resp_parse(&parser, input, strlen(input), &consumed, &command), RESP_COMMAND);
     assert_int_equal(consumed, strlen(input));
     assert_ptr_equal(command.argv[0].data, input + 8);
     assert_ptr_equal(command.argv[1].data, input + 17);
@@ -166,8 +165,7 @@ static void empty_bulk_is_an_empty_argument(void **state)
 static void pipeline_parses_commands_in_order(void **state)
 {
     struct parsed out;
-    parse_text("*1\r\n$4\r\nPING\r\nECHO hi\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nQU",
-               &out);
+    parse_text("*1\r\n$4\r\nPING\r\nECHO hi\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nQU", &out);
     assert_int_equal(out.command_count, 3);
     assert_argument(&out, 0, 0, "PING", 4);
     assert_argument(&out, 1, 0, "ECHO", 4);
@@ -387,10 +385,8 @@ static void error_is_sticky_until_reset(void **state)
     assert_int_equal(resp_parser_init(&parser, NULL), PROTO_OK);
     struct resp_command command;
     size_t consumed = 0;
-    assert_int_equal(resp_parse(&parser, "*x\r\n", 4, &consumed, &command),
-                     PROTO_ERROR_PROTOCOL);
-    assert_int_equal(resp_parse(&parser, "PING\r\n", 6, &consumed, &command),
-                     PROTO_ERROR_PROTOCOL);
+    assert_int_equal(resp_parse(&parser, "*x\r\n", 4, &consumed, &command), PROTO_ERROR_PROTOCOL);
+    assert_int_equal(resp_parse(&parser, "PING\r\n", 6, &consumed, &command), PROTO_ERROR_PROTOCOL);
     resp_parser_reset(&parser);
     assert_string_equal(resp_parser_error(&parser), "");
     assert_int_equal(resp_parse(&parser, "PING\r\n", 6, &consumed, &command), RESP_COMMAND);
@@ -489,8 +485,7 @@ static void many_arguments_grow_the_array(void **state)
     assert_non_null(input);
     size_t length = (size_t)sprintf(input, "*%d\r\n", COUNT);
     for (int i = 0; i < COUNT; i++) {
-        length += (size_t)sprintf(input + length, "$%d\r\n%d\r\n", i < 10 ? 1 : i < 100 ? 2 : 3,
-                                  i);
+        length += (size_t)sprintf(input + length, "$%d\r\n%d\r\n", i < 10 ? 1 : i < 100 ? 2 : 3, i);
     }
     struct resp_command command;
     size_t consumed = 0;
