@@ -1,0 +1,364 @@
+/*
+ * checker.c — Raft's safety properties, checked after every simulated event.
+ *
+ * The checker keeps global knowledge no single node has, and compares each node against it:
+ *
+ *   Election Safety       leader_of_term[t]: the first node seen leading term t; a second one
+ *                         in the same term, at any time, is a violation (§5.2).
+ *   Leader Append-Only    while a node leads term t, its last index never shrinks and the
+ *                         prefix hash at the last index it had never changes (§5.3).
+ *   Log Matching          every entry written to any disk is keyed by (index, term) with the
+ *                         hash of the whole log prefix it ends; a second write of the same key
+ *                         with another prefix hash is a violation (§5.3). Prefix hashes make
+ *                         "same entry and same prefix" an O(1) comparison.
+ *   State Machine Safety  committed[i]: the first entry seen committed (a node's commit index
+ *                         covers it) or applied at index i; every later commit, apply or
+ *                         installed snapshot at i must carry the same entry and prefix (§5.4.3).
+ *   Leader Completeness   max_commit_of_term[t]: the highest commit index a leader of term t
+ *                         reached. A leader of term T must hold, in its log or its snapshot,
+ *                         the committed prefix up to the highest such index of any term < T
+ *                         (§5.4). Entries committed only in later terms are not required, so a
+ *                         stale leader is not blamed for what a newer leader committed.
+ *   Exactly once and durability: at the end of a seed, every acknowledged command is applied
+ *                         on every node, at the index where it was acknowledged.
+ *
+ * Read Safety and duplicate applies are checked where they happen (client.c, host.c).
+ * Failure modes: none of its own; a violation stops the run through sim_violation().
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const rule_names[] = {
+    [SIM_RULE_NONE] = "none",
+    [SIM_RULE_ELECTION_SAFETY] = "election-safety",
+    [SIM_RULE_LEADER_APPEND_ONLY] = "leader-append-only",
+    [SIM_RULE_LOG_MATCHING] = "log-matching",
+    [SIM_RULE_LEADER_COMPLETENESS] = "leader-completeness",
+    [SIM_RULE_STATE_MACHINE_SAFETY] = "state-machine-safety",
+    [SIM_RULE_EXACTLY_ONCE] = "exactly-once",
+    [SIM_RULE_READ_SAFETY] = "read-safety",
+    [SIM_RULE_LIVENESS] = "liveness",
+    [SIM_RULE_CONTRACT] = "host-contract",
+};
+
+const char *sim_rule_string(enum sim_rule rule)
+{
+    if ((size_t)rule >= sizeof(rule_names) / sizeof(rule_names[0])) {
+        return "unknown";
+    }
+    return rule_names[rule];
+}
+
+void checker_init(struct sim_checker *checker)
+{
+    memset(checker, 0, sizeof(*checker));
+}
+
+void checker_free(struct sim_checker *checker)
+{
+    free(checker->leader_of_term);
+    free(checker->max_commit_of_term);
+    free(checker->committed);
+    free(checker->match_slots);
+    memset(checker, 0, sizeof(*checker));
+}
+
+/* Grows a zero-filled array so that index `need` is valid. */
+static void *grow_zeroed(void *array, size_t *capacity, size_t need, size_t item_bytes)
+{
+    if (need < *capacity) {
+        return array;
+    }
+    size_t grown = *capacity ? *capacity : 64;
+    while (grown <= need) {
+        grown *= 2;
+    }
+    array = realloc(array, grown * item_bytes);
+    assert(array != NULL);
+    memset((char *)array + *capacity * item_bytes, 0, (grown - *capacity) * item_bytes);
+    *capacity = grown;
+    return array;
+}
+
+/* ---- Log Matching ---------------------------------------------------------------------- */
+
+static uint64_t slot_of(uint64_t index, uint64_t term, size_t capacity)
+{
+    uint64_t x = index * 0x9e3779b97f4a7c15ULL ^ term * 0xc2b2ae3d27d4eb4fULL;
+    x ^= x >> 29;
+    return x & (capacity - 1);
+}
+
+static void match_grow(struct sim_checker *checker)
+{
+    size_t old_capacity = checker->match_capacity;
+    struct sim_match_slot *old = checker->match_slots;
+    checker->match_capacity = old_capacity ? old_capacity * 2 : 1024;
+    checker->match_slots = calloc(checker->match_capacity, sizeof(*old));
+    assert(checker->match_slots != NULL);
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (old[i].index == 0) {
+            continue;
+        }
+        uint64_t at = slot_of(old[i].index, old[i].term, checker->match_capacity);
+        while (checker->match_slots[at].index != 0) {
+            at = (at + 1) & (checker->match_capacity - 1);
+        }
+        checker->match_slots[at] = old[i];
+    }
+    free(old);
+}
+
+void checker_on_persist(struct sim *sim, struct sim_node *node, uint64_t index, uint64_t term,
+                        uint64_t prefix_hash)
+{
+    struct sim_checker *checker = &sim->checker;
+    if (2 * (checker->match_count + 1) > checker->match_capacity) {
+        match_grow(checker);
+    }
+    uint64_t at = slot_of(index, term, checker->match_capacity);
+    while (checker->match_slots[at].index != 0) {
+        struct sim_match_slot *slot = &checker->match_slots[at];
+        if (slot->index == index && slot->term == term) {
+            if (slot->prefix_hash != prefix_hash) {
+                sim_violation(sim, SIM_RULE_LOG_MATCHING, "node %llu wrote index %llu term %llu "
+                              "with a log prefix that differs from another node's entry at "
+                              "the same index and term", (unsigned long long)node->id,
+                              (unsigned long long)index, (unsigned long long)term);
+            }
+            return;
+        }
+        at = (at + 1) & (checker->match_capacity - 1);
+    }
+    checker->match_slots[at].index = index;
+    checker->match_slots[at].term = term;
+    checker->match_slots[at].prefix_hash = prefix_hash;
+    checker->match_count++;
+}
+
+/* ---- State Machine Safety -------------------------------------------------------------- */
+
+static void check_committed(struct sim *sim, struct sim_node *node, uint64_t index,
+                            const struct sim_record *record, const char *how)
+{
+    struct sim_checker *checker = &sim->checker;
+    checker->committed = grow_zeroed(checker->committed, &checker->committed_capacity, index,
+                                     sizeof(*checker->committed));
+    struct sim_committed *known = &checker->committed[index];
+    if (!known->known) {
+        known->known = true;
+        known->term = record->term;
+        known->entry_hash = record->entry_hash;
+        known->prefix_hash = record->prefix_hash;
+        return;
+    }
+    if (known->term != record->term || known->entry_hash != record->entry_hash ||
+        known->prefix_hash != record->prefix_hash) {
+        sim_violation(sim, SIM_RULE_STATE_MACHINE_SAFETY, "node %llu %s index %llu with term "
+                      "%llu, but index %llu was committed with term %llu%s",
+                      (unsigned long long)node->id, how, (unsigned long long)index,
+                      (unsigned long long)record->term, (unsigned long long)index,
+                      (unsigned long long)known->term,
+                      known->term == record->term ? " (different entry or prefix)" : "");
+    }
+}
+
+void checker_on_apply(struct sim *sim, struct sim_node *node, uint64_t index,
+                      const struct sim_record *record)
+{
+    check_committed(sim, node, index, record, "applies");
+}
+
+void checker_on_snapshot(struct sim *sim, struct sim_node *node,
+                         const struct sim_snapshot *snapshot)
+{
+    uint64_t index = snapshot->meta.index;
+    if (index == 0) {
+        return;
+    }
+    check_committed(sim, node, index, &snapshot->records[index - 1], "installs a snapshot at");
+}
+
+/* Everything at or below a node's commit index is committed: it must match what is known. */
+static void record_commits(struct sim *sim, struct sim_node *node)
+{
+    uint64_t commit = raft_commit_index(node->core);
+    uint64_t base = node->disk.has_snapshot ? node->disk.snapshot.meta.index : 0;
+    uint64_t last = host_disk_last_index(node);
+    for (uint64_t i = node->check_commit_recorded + 1; i <= commit; i++) {
+        if (i <= base) {
+            continue; /* covered by the snapshot, checked when it was taken or installed */
+        }
+        if (i > last) {
+            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: commit index %llu beyond its "
+                          "durable log (last %llu)", (unsigned long long)node->id,
+                          (unsigned long long)commit, (unsigned long long)last);
+            return;
+        }
+        const struct raft_entry *entry = &node->disk.entries[i - base - 1];
+        struct sim_record record = {
+            .term = entry->term,
+            .command = sim_command_of(entry),
+            .entry_hash = sim_entry_hash(entry),
+            .prefix_hash = node->disk.prefix_hashes[i - base - 1],
+        };
+        check_committed(sim, node, i, &record, "holds committed");
+        if (sim->violation != SIM_RULE_NONE) {
+            return;
+        }
+    }
+    if (commit > node->check_commit_recorded) {
+        node->check_commit_recorded = commit;
+    }
+}
+
+/* ---- leaders --------------------------------------------------------------------------- */
+
+static void check_election_safety(struct sim *sim, struct sim_node *node, uint64_t term)
+{
+    struct sim_checker *checker = &sim->checker;
+    checker->leader_of_term = grow_zeroed(checker->leader_of_term,
+                                          &checker->leader_of_term_capacity, term,
+                                          sizeof(raft_node_id));
+    raft_node_id *leader = &checker->leader_of_term[term];
+    if (*leader == RAFT_NODE_NONE) {
+        *leader = node->id;
+        sim_trace(sim, "check: node %llu leads term %llu", (unsigned long long)node->id,
+                  (unsigned long long)term);
+    } else if (*leader != node->id) {
+        sim_violation(sim, SIM_RULE_ELECTION_SAFETY, "nodes %llu and %llu both led term %llu",
+                      (unsigned long long)*leader, (unsigned long long)node->id,
+                      (unsigned long long)term);
+    }
+}
+
+static void check_append_only(struct sim *sim, struct sim_node *node, uint64_t term)
+{
+    uint64_t last = host_disk_last_index(node);
+    uint64_t hash = 0;
+    if (node->check_leader_term == term) {
+        if (last < node->check_leader_last) {
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu of term %llu shrank "
+                          "its log from %llu to %llu", (unsigned long long)node->id,
+                          (unsigned long long)term, (unsigned long long)node->check_leader_last,
+                          (unsigned long long)last);
+            return;
+        }
+        if (host_disk_prefix_hash(node, node->check_leader_last, &hash) &&
+            hash != node->check_leader_hash) {
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu of term %llu rewrote "
+                          "entries at or below %llu", (unsigned long long)node->id,
+                          (unsigned long long)term, (unsigned long long)node->check_leader_last);
+            return;
+        }
+    }
+    node->check_leader_term = term;
+    node->check_leader_last = last;
+    bool known = host_disk_prefix_hash(node, last, &hash);
+    assert(known);
+    node->check_leader_hash = hash;
+}
+
+static uint64_t committed_before_term(const struct sim_checker *checker, uint64_t term)
+{
+    uint64_t highest = 0;
+    for (uint64_t t = 0; t < term && t < checker->max_commit_of_term_capacity; t++) {
+        if (checker->max_commit_of_term[t] > highest) {
+            highest = checker->max_commit_of_term[t];
+        }
+    }
+    return highest;
+}
+
+static void check_completeness(struct sim *sim, struct sim_node *node, uint64_t term)
+{
+    struct sim_checker *checker = &sim->checker;
+    if (node->check_completeness_term == term &&
+        node->check_completeness_version == checker->commit_version) {
+        return; /* nothing new was committed, and append-only keeps the log's prefix */
+    }
+    node->check_completeness_term = term;
+    node->check_completeness_version = checker->commit_version;
+    uint64_t required = committed_before_term(checker, term);
+    if (required == 0) {
+        return;
+    }
+    uint64_t base = node->disk.has_snapshot ? node->disk.snapshot.meta.index : 0;
+    uint64_t at = required <= base ? base : required;
+    uint64_t hash = 0;
+    bool held = host_disk_prefix_hash(node, at, &hash);
+    bool known = at < checker->committed_capacity && checker->committed[at].known;
+    if (!held || (known && hash != checker->committed[at].prefix_hash)) {
+        sim_violation(sim, SIM_RULE_LEADER_COMPLETENESS, "leader %llu of term %llu lacks "
+                      "entries committed in earlier terms (committed through %llu, its log "
+                      "ends at %llu%s)", (unsigned long long)node->id, (unsigned long long)term,
+                      (unsigned long long)required,
+                      (unsigned long long)host_disk_last_index(node),
+                      held ? " and differs" : "");
+    }
+}
+
+static void track_leader_commit(struct sim *sim, struct sim_node *node, uint64_t term)
+{
+    struct sim_checker *checker = &sim->checker;
+    checker->max_commit_of_term = grow_zeroed(checker->max_commit_of_term,
+                                              &checker->max_commit_of_term_capacity, term,
+                                              sizeof(uint64_t));
+    uint64_t commit = raft_commit_index(node->core);
+    if (commit > checker->max_commit_of_term[term]) {
+        checker->max_commit_of_term[term] = commit;
+        checker->commit_version++;
+    }
+}
+
+void checker_after_event(struct sim *sim)
+{
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (node->up && raft_role(node->core) == RAFT_LEADER) {
+            check_election_safety(sim, node, raft_term(node->core));
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        if (sim->nodes[i].up) {
+            record_commits(sim, &sim->nodes[i]);
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (!node->up || raft_role(node->core) != RAFT_LEADER) {
+            continue;
+        }
+        uint64_t term = raft_term(node->core);
+        check_append_only(sim, node, term);
+        if (sim->violation == SIM_RULE_NONE) {
+            track_leader_commit(sim, node, term);
+            check_completeness(sim, node, term);
+        }
+    }
+}
+
+void checker_final(struct sim *sim)
+{
+    const struct sim_client *client = &sim->client;
+    for (uint64_t command = 1; command < client->next_command; command++) {
+        if (command >= client->acked_capacity || client->acked_index[command] == 0) {
+            continue;
+        }
+        for (uint32_t i = 0; i < sim->node_count; i++) {
+            struct sim_node *node = &sim->nodes[i];
+            uint64_t at = command < node->applied_at_capacity ? node->applied_at[command] : 0;
+            if (at != client->acked_index[command]) {
+                sim_violation(sim, SIM_RULE_EXACTLY_ONCE, "acknowledged command %llu (index "
+                              "%llu) is %s on node %llu", (unsigned long long)command,
+                              (unsigned long long)client->acked_index[command],
+                              at == 0 ? "missing" : "at another index",
+                              (unsigned long long)node->id);
+                return;
+            }
+        }
+    }
+}

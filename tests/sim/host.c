@@ -1,0 +1,622 @@
+/*
+ * host.c — one simulated server around each core: its disk, its state machine, its ready loop.
+ *
+ * Happy path: host_process() drains the core's readies exactly as raft.h orders it — send
+ * messages_immediate, install ready.snapshot, persist hard state and entries (the simulated
+ * fsync is instant), send messages, apply committed entries, serve reads whose index has been
+ * applied, then raft_advance(). Snapshot and unreachable reports produced while a ready is
+ * open are queued and handed to the core after the advance. host_compact() stores a snapshot
+ * of the state machine at its applied index, drops the log below it and calls raft_compact().
+ *
+ * Crashes: host_crash() frees the core and forgets everything volatile (state machine, pending
+ * reads, a snapshot received but not installed). An armed crash point stops a ready half way:
+ * after the immediate sends (1), in the middle of the write — a prefix of the entries reaches
+ * the disk, the hard state record after them does not (2), after the fsync (3), after the sends
+ * (4) or after applying (5). host_boot() rebuilds the core with raft_new() from the disk; the
+ * state machine restarts from the stored snapshot (boot.applied = snapshot index) and the core
+ * hands the committed entries above it to apply again.
+ *
+ * Failure modes: every departure from the contract (entries that leave a gap, an apply out of
+ * order, a read id the host never asked for, a snapshot the host never received) is reported
+ * as SIM_RULE_CONTRACT, never asserted, so that a core bug prints a replayable seed.
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_FNV_OFFSET 1469598103934665603ULL
+#define SIM_FNV_PRIME 1099511628211ULL
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static uint64_t fnv_bytes(uint64_t hash, const void *data, size_t bytes)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < bytes; i++) {
+        hash ^= p[i];
+        hash *= SIM_FNV_PRIME;
+    }
+    return hash;
+}
+
+uint64_t sim_entry_hash(const struct raft_entry *entry)
+{
+    uint64_t hash = SIM_FNV_OFFSET;
+    hash = fnv_bytes(hash, &entry->term, sizeof(entry->term));
+    hash = fnv_bytes(hash, &entry->type, sizeof(entry->type));
+    hash = fnv_bytes(hash, &entry->data_bytes, sizeof(entry->data_bytes));
+    if (entry->data_bytes > 0) {
+        hash = fnv_bytes(hash, entry->data, entry->data_bytes);
+    }
+    return mix64(hash);
+}
+
+uint64_t sim_chain_hash(uint64_t previous, uint64_t entry_hash)
+{
+    return mix64(previous * 0x9e3779b97f4a7c15ULL ^ entry_hash);
+}
+
+uint64_t sim_command_of(const struct raft_entry *entry)
+{
+    if (entry->type != RAFT_ENTRY_COMMAND || entry->data_bytes < SIM_COMMAND_HEADER_BYTES) {
+        return 0;
+    }
+    uint64_t command = 0;
+    for (int i = 0; i < SIM_COMMAND_HEADER_BYTES; i++) {
+        command |= (uint64_t)entry->data[i] << (8 * i);
+    }
+    return command;
+}
+
+/* ---- the simulated disk ---------------------------------------------------------------- */
+
+static uint64_t disk_base(const struct sim_disk *disk)
+{
+    return disk->has_snapshot ? disk->snapshot.meta.index : 0;
+}
+
+uint64_t host_disk_last_index(const struct sim_node *node)
+{
+    return disk_base(&node->disk) + node->disk.entry_count;
+}
+
+bool host_disk_prefix_hash(const struct sim_node *node, uint64_t index, uint64_t *hash)
+{
+    const struct sim_disk *disk = &node->disk;
+    uint64_t base = disk_base(disk);
+    if (index == 0) {
+        *hash = 0;
+        return true;
+    }
+    if (index < base || index > base + disk->entry_count) {
+        return false;
+    }
+    *hash = index == base ? disk->snapshot.records[base - 1].prefix_hash
+                          : disk->prefix_hashes[index - base - 1];
+    return true;
+}
+
+/* Removes the entries at index and above. */
+static void disk_truncate_from(struct sim_disk *disk, uint64_t index)
+{
+    uint64_t base = disk_base(disk);
+    assert(index > base);
+    size_t keep = (size_t)(index - base - 1);
+    for (size_t k = keep; k < disk->entry_count; k++) {
+        free(disk->entries[k].data);
+    }
+    if (keep < disk->entry_count) {
+        disk->entry_count = keep;
+    }
+}
+
+/* Removes the entries at index and below (they are in the snapshot now). */
+static void disk_drop_through(struct sim_disk *disk, uint64_t index)
+{
+    uint64_t base = disk_base(disk);
+    size_t drop = index <= base ? 0 : (size_t)(index - base);
+    if (drop > disk->entry_count) {
+        drop = disk->entry_count;
+    }
+    for (size_t k = 0; k < drop; k++) {
+        free(disk->entries[k].data);
+    }
+    size_t rest = disk->entry_count - drop;
+    memmove(disk->entries, disk->entries + drop, rest * sizeof(*disk->entries));
+    memmove(disk->prefix_hashes, disk->prefix_hashes + drop, rest * sizeof(uint64_t));
+    disk->entry_count = rest;
+}
+
+static void disk_append(struct sim_disk *disk, const struct raft_entry *entry, uint64_t prefix)
+{
+    if (disk->entry_count == disk->entry_capacity) {
+        size_t capacity = disk->entry_capacity ? disk->entry_capacity * 2 : 64;
+        disk->entries = realloc(disk->entries, capacity * sizeof(*disk->entries));
+        disk->prefix_hashes = realloc(disk->prefix_hashes, capacity * sizeof(uint64_t));
+        assert(disk->entries != NULL && disk->prefix_hashes != NULL);
+        disk->entry_capacity = capacity;
+    }
+    struct raft_entry *copy = &disk->entries[disk->entry_count];
+    *copy = *entry;
+    copy->data = NULL;
+    if (entry->data_bytes > 0) {
+        copy->data = malloc(entry->data_bytes);
+        assert(copy->data != NULL);
+        memcpy(copy->data, entry->data, entry->data_bytes);
+    }
+    disk->prefix_hashes[disk->entry_count] = prefix;
+    disk->entry_count++;
+}
+
+static void disk_set_snapshot(struct sim_disk *disk, struct sim_snapshot *snapshot)
+{
+    if (disk->has_snapshot) {
+        snapshot_free(&disk->snapshot);
+    }
+    disk->snapshot = *snapshot; /* ownership moves to the disk */
+    disk->has_snapshot = true;
+}
+
+/* ---- the state machine ----------------------------------------------------------------- */
+
+void host_ensure_applied_at(struct sim_node *node, uint64_t command)
+{
+    if (command < node->applied_at_capacity) {
+        return;
+    }
+    size_t capacity = node->applied_at_capacity ? node->applied_at_capacity : 256;
+    while (capacity <= command) {
+        capacity *= 2;
+    }
+    node->applied_at = realloc(node->applied_at, capacity * sizeof(uint64_t));
+    assert(node->applied_at != NULL);
+    memset(node->applied_at + node->applied_at_capacity, 0,
+           (capacity - node->applied_at_capacity) * sizeof(uint64_t));
+    node->applied_at_capacity = capacity;
+}
+
+static void state_machine_reserve(struct sim_node *node, uint64_t count)
+{
+    if (count <= node->applied_capacity) {
+        return;
+    }
+    size_t capacity = node->applied_capacity ? node->applied_capacity : 64;
+    while (capacity < count) {
+        capacity *= 2;
+    }
+    node->applied_records = realloc(node->applied_records, capacity * sizeof(struct sim_record));
+    assert(node->applied_records != NULL);
+    node->applied_capacity = capacity;
+}
+
+/* Replaces the state machine with a snapshot's records (or empties it). */
+static void state_machine_load(struct sim_node *node, const struct sim_snapshot *snapshot)
+{
+    if (node->applied_at_capacity > 0) {
+        memset(node->applied_at, 0, node->applied_at_capacity * sizeof(uint64_t));
+    }
+    node->applied = 0;
+    if (snapshot == NULL) {
+        return;
+    }
+    state_machine_reserve(node, snapshot->meta.index);
+    for (uint64_t i = 0; i < snapshot->meta.index; i++) {
+        const struct sim_record *record = &snapshot->records[i];
+        node->applied_records[i] = *record;
+        if (record->command != 0) {
+            host_ensure_applied_at(node, record->command);
+            node->applied_at[record->command] = i + 1;
+        }
+    }
+    node->applied = snapshot->meta.index;
+}
+
+/* ---- boot and crash -------------------------------------------------------------------- */
+
+int host_boot(struct sim *sim, struct sim_node *node)
+{
+    struct raft_config config = sim->base_config;
+    config.id = node->id;
+    uint64_t derive = sim->options.seed ^ (node->id << 40) ^ ((uint64_t)node->incarnation << 20);
+    config.random_seed = sim_splitmix64(&derive);
+    struct raft_boot_state boot;
+    memset(&boot, 0, sizeof(boot));
+    boot.hard_state = node->disk.hard_state;
+    boot.has_snapshot = node->disk.has_snapshot;
+    if (boot.has_snapshot) {
+        boot.snapshot = node->disk.snapshot.meta;
+    }
+    boot.entries = node->disk.entries;
+    boot.entry_count = node->disk.entry_count;
+    boot.applied = disk_base(&node->disk);
+    state_machine_load(node, node->disk.has_snapshot ? &node->disk.snapshot : NULL);
+    int rc = raft_new(&config, &boot, &node->core);
+    if (rc != 0) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "raft_new for node %llu failed: %s",
+                      (unsigned long long)node->id, raft_error_string(rc));
+        node->core = NULL;
+        return rc;
+    }
+    node->up = true;
+    node->check_leader_term = 0;
+    node->check_commit_recorded = boot.applied;
+    node->check_completeness_term = 0;
+    node->last_role = RAFT_FOLLOWER;
+    sim_trace(sim, "host %llu: boot #%u term=%llu vote=%llu commit=%llu snapshot=%llu last=%llu",
+              (unsigned long long)node->id, node->incarnation,
+              (unsigned long long)boot.hard_state.term, (unsigned long long)boot.hard_state.vote,
+              (unsigned long long)boot.hard_state.commit, (unsigned long long)boot.applied,
+              (unsigned long long)host_disk_last_index(node));
+    host_process(sim, node);
+    return 0;
+}
+
+void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms)
+{
+    assert(node->up);
+    raft_free(node->core);
+    node->core = NULL;
+    node->up = false;
+    node->incarnation++;
+    node->restart_at_ms = sim->now_ms + down_ms;
+    state_machine_load(node, NULL);
+    node->read_count = 0;
+    node->deferred_count = 0;
+    node->crash_point = 0;
+    if (node->has_incoming_snapshot) {
+        snapshot_free(&node->incoming_snapshot);
+        node->has_incoming_snapshot = false;
+    }
+    client_on_crash(sim, node);
+    sim_trace(sim, "fault: node %llu crashed, down for %llums", (unsigned long long)node->id,
+              (unsigned long long)down_ms);
+    sim_narrate(sim, "node %llu crashes (back in %llu ms)", (unsigned long long)node->id,
+                (unsigned long long)down_ms);
+}
+
+void host_free(struct sim_node *node)
+{
+    if (node->core != NULL) {
+        raft_free(node->core);
+        node->core = NULL;
+    }
+    disk_truncate_from(&node->disk, disk_base(&node->disk) + 1);
+    free(node->disk.entries);
+    free(node->disk.prefix_hashes);
+    if (node->disk.has_snapshot) {
+        snapshot_free(&node->disk.snapshot);
+    }
+    if (node->has_incoming_snapshot) {
+        snapshot_free(&node->incoming_snapshot);
+    }
+    free(node->applied_records);
+    free(node->applied_at);
+    memset(node, 0, sizeof(*node));
+}
+
+/* ---- the ready loop -------------------------------------------------------------------- */
+
+static bool crash_here(struct sim *sim, struct sim_node *node, int point)
+{
+    if (node->crash_point != point) {
+        return false;
+    }
+    sim_trace(sim, "fault: node %llu crashes inside a ready (point %d)",
+              (unsigned long long)node->id, point);
+    host_crash(sim, node, node->crash_down_ms);
+    return true;
+}
+
+static bool install_snapshot(struct sim *sim, struct sim_node *node,
+                             const struct raft_snapshot_meta *meta)
+{
+    struct sim_snapshot *incoming = &node->incoming_snapshot;
+    if (!node->has_incoming_snapshot || incoming->meta.index != meta->index ||
+        incoming->meta.term != meta->term || meta->index < node->applied) {
+        sim_violation(sim, SIM_RULE_CONTRACT,
+                      "node %llu: ready.snapshot %llu/%llu does not match the received one "
+                      "(%s) or is below applied %llu", (unsigned long long)node->id,
+                      (unsigned long long)meta->index, (unsigned long long)meta->term,
+                      node->has_incoming_snapshot ? "present" : "none",
+                      (unsigned long long)node->applied);
+        return false;
+    }
+    checker_on_snapshot(sim, node, incoming);
+    /* §7: a log that holds the snapshot's last entry keeps what follows it. */
+    struct sim_disk *disk = &node->disk;
+    uint64_t base = disk_base(disk);
+    uint64_t last = host_disk_last_index(node);
+    bool keep_suffix = meta->index > base && meta->index <= last &&
+                       disk->entries[meta->index - base - 1].term == meta->term;
+    if (keep_suffix) {
+        disk_drop_through(disk, meta->index);
+    } else {
+        disk_truncate_from(disk, base + 1);
+    }
+    disk_set_snapshot(disk, incoming);
+    node->has_incoming_snapshot = false;
+    state_machine_load(node, &disk->snapshot);
+    sim_trace(sim, "host %llu: installed snapshot %llu/%llu (log suffix %s)",
+              (unsigned long long)node->id, (unsigned long long)meta->index,
+              (unsigned long long)meta->term, keep_suffix ? "kept" : "dropped");
+    sim_narrate(sim, "node %llu catches up by installing a snapshot at index %llu",
+                (unsigned long long)node->id, (unsigned long long)meta->index);
+    return true;
+}
+
+static bool persist_entries(struct sim *sim, struct sim_node *node, const struct raft_ready *rd,
+                            size_t keep)
+{
+    uint64_t first = rd->entries[0].index;
+    uint64_t base = disk_base(&node->disk);
+    uint64_t last = host_disk_last_index(node);
+    if (first <= base || first > last + 1) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.entries start at %llu, disk "
+                      "holds (%llu, %llu]", (unsigned long long)node->id,
+                      (unsigned long long)first, (unsigned long long)base,
+                      (unsigned long long)last);
+        return false;
+    }
+    if (first <= last) {
+        if (raft_role(node->core) == RAFT_LEADER) {
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu (term %llu) truncates "
+                          "its log from %llu (last %llu)", (unsigned long long)node->id,
+                          (unsigned long long)raft_term(node->core),
+                          (unsigned long long)first, (unsigned long long)last);
+            return false;
+        }
+        sim_trace(sim, "host %llu: truncate log from %llu (last was %llu)",
+                  (unsigned long long)node->id, (unsigned long long)first,
+                  (unsigned long long)last);
+        disk_truncate_from(&node->disk, first);
+    }
+    for (size_t k = 0; k < keep; k++) {
+        const struct raft_entry *entry = &rd->entries[k];
+        uint64_t previous = 0;
+        if (entry->index != first + k || !host_disk_prefix_hash(node, entry->index - 1,
+                                                                  &previous)) {
+            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.entries not contiguous at "
+                          "%llu", (unsigned long long)node->id,
+                          (unsigned long long)entry->index);
+            return false;
+        }
+        uint64_t prefix = sim_chain_hash(previous, sim_entry_hash(entry));
+        disk_append(&node->disk, entry, prefix);
+        checker_on_persist(sim, node, entry->index, entry->term, prefix);
+    }
+    return true;
+}
+
+/* Writes the ready to disk. A torn write (crash point 2) keeps only a prefix of the entries and
+ * loses the hard state record written after them; the caller then crashes the node. */
+static bool persist(struct sim *sim, struct sim_node *node, const struct raft_ready *rd,
+                    bool torn)
+{
+    size_t keep = rd->entry_count;
+    if (torn) {
+        keep = keep > 0 ? (size_t)sim_prng_below(&sim->prng, keep) : 0;
+    }
+    if (keep > 0 && !persist_entries(sim, node, rd, keep)) {
+        return false;
+    }
+    if (!torn && rd->has_hard_state) {
+        node->disk.hard_state = rd->hard_state;
+    }
+    if (keep > 0 || (!torn && rd->has_hard_state)) {
+        sim_trace(sim, "host %llu: persist term=%llu vote=%llu commit=%llu +%zu entries%s "
+                  "(last %llu)", (unsigned long long)node->id,
+                  (unsigned long long)node->disk.hard_state.term,
+                  (unsigned long long)node->disk.hard_state.vote,
+                  (unsigned long long)node->disk.hard_state.commit, keep, torn ? " TORN" : "",
+                  (unsigned long long)host_disk_last_index(node));
+    }
+    return true;
+}
+
+static void serve_reads(struct sim *sim, struct sim_node *node)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < node->read_count; i++) {
+        struct sim_read *read = &node->reads[i];
+        if (read->served_index != 0 && read->served_index <= node->applied) {
+            client_on_read(sim, node, read);
+            continue;
+        }
+        node->reads[kept++] = *read;
+    }
+    node->read_count = kept;
+}
+
+static bool apply_one(struct sim *sim, struct sim_node *node, const struct raft_entry *entry)
+{
+    if (entry->index != node->applied + 1 ||
+        (entry->type == RAFT_ENTRY_COMMAND && entry->data_bytes < SIM_COMMAND_HEADER_BYTES)) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: committed entry %llu (type %d, %u "
+                      "bytes) does not follow applied %llu", (unsigned long long)node->id,
+                      (unsigned long long)entry->index, entry->type, entry->data_bytes,
+                      (unsigned long long)node->applied);
+        return false;
+    }
+    struct sim_record record;
+    record.term = entry->term;
+    record.command = sim_command_of(entry);
+    record.entry_hash = sim_entry_hash(entry);
+    uint64_t previous = node->applied ? node->applied_records[node->applied - 1].prefix_hash : 0;
+    record.prefix_hash = sim_chain_hash(previous, record.entry_hash);
+    checker_on_apply(sim, node, entry->index, &record);
+    if (record.command != 0) {
+        host_ensure_applied_at(node, record.command);
+        if (node->applied_at[record.command] != 0) {
+            sim_violation(sim, SIM_RULE_EXACTLY_ONCE, "node %llu applies command %llu at index "
+                          "%llu, already applied at %llu", (unsigned long long)node->id,
+                          (unsigned long long)record.command, (unsigned long long)entry->index,
+                          (unsigned long long)node->applied_at[record.command]);
+            return false;
+        }
+        node->applied_at[record.command] = entry->index;
+    }
+    state_machine_reserve(node, node->applied + 1);
+    node->applied_records[node->applied++] = record;
+    client_on_apply(sim, node, entry->index, &record);
+    return true;
+}
+
+static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->read_count; i++) {
+        size_t k = 0;
+        while (k < node->read_count && node->reads[k].request_id != rd->reads[i].request_id) {
+            k++;
+        }
+        if (k == node->read_count || node->reads[k].served_index != 0) {
+            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.reads has id %llu the host "
+                          "is not waiting for", (unsigned long long)node->id,
+                          (unsigned long long)rd->reads[i].request_id);
+            return false;
+        }
+        node->reads[k].served_index = rd->reads[i].index;
+    }
+    for (size_t i = 0; i < rd->failed_read_count; i++) {
+        for (size_t k = 0; k < node->read_count; k++) {
+            if (node->reads[k].request_id == rd->failed_reads[i]) {
+                node->reads[k] = node->reads[--node->read_count];
+                break;
+            }
+        }
+    }
+    serve_reads(sim, node);
+    return true;
+}
+
+static void send_all(struct sim *sim, struct sim_node *node, const struct raft_message *messages,
+                     size_t count, bool may_crash_after_vote)
+{
+    for (size_t i = 0; i < count; i++) {
+        net_send(sim, node, &messages[i]);
+        if (may_crash_after_vote && messages[i].type == RAFT_MSG_VOTE_RESPONSE &&
+            !messages[i].reject && sim->faults.enabled && node->crash_point == 0 &&
+            sim_prng_chance(&sim->prng, sim->faults.vote_crash_per_million)) {
+            node->crash_point = 4;
+            node->crash_down_ms = 1 + sim_prng_below(&sim->prng, 2 * SIM_TICK_MS);
+        }
+    }
+}
+
+/* Runs one ready through steps 1-6 of raft.h. Returns false when the node crashed. */
+static bool process_ready(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    send_all(sim, node, rd->messages_immediate, rd->messages_immediate_count, false);
+    if (crash_here(sim, node, 1)) {
+        return false;
+    }
+    if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
+        return false;
+    }
+    bool torn = node->crash_point == 2;
+    if (!persist(sim, node, rd, torn) || crash_here(sim, node, 2) || crash_here(sim, node, 3)) {
+        return false;
+    }
+    send_all(sim, node, rd->messages, rd->message_count, true);
+    if (crash_here(sim, node, 4)) {
+        return false;
+    }
+    for (size_t i = 0; i < rd->committed_count; i++) {
+        if (!apply_one(sim, node, &rd->committed[i])) {
+            return false;
+        }
+    }
+    if (!take_reads(sim, node, rd) || crash_here(sim, node, 5)) {
+        return false;
+    }
+    if (rd->soft_state_changed) {
+        sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
+                  raft_role_string(rd->soft_state.role),
+                  (unsigned long long)rd->soft_state.leader,
+                  (unsigned long long)raft_term(node->core));
+        if (rd->soft_state.role == RAFT_LEADER) {
+            sim_narrate(sim, "node %llu is elected leader for term %llu",
+                        (unsigned long long)node->id, (unsigned long long)raft_term(node->core));
+        }
+    }
+    return sim->violation == SIM_RULE_NONE;
+}
+
+static void flush_deferred(struct sim_node *node)
+{
+    struct sim_deferred pending[SIM_MAX_DEFERRED];
+    size_t count = node->deferred_count;
+    memcpy(pending, node->deferred, count * sizeof(pending[0]));
+    node->deferred_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (pending[i].is_snapshot_report) {
+            raft_report_snapshot(node->core, pending[i].to, pending[i].success);
+        } else {
+            raft_report_unreachable(node->core, pending[i].to);
+        }
+    }
+}
+
+void host_process(struct sim *sim, struct sim_node *node)
+{
+    for (int round = 0; node->up && sim->violation == SIM_RULE_NONE; round++) {
+        if (round == SIM_MAX_READY_ROUNDS) {
+            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: still has a ready after %d "
+                          "rounds", (unsigned long long)node->id, SIM_MAX_READY_ROUNDS);
+            return;
+        }
+        struct raft_ready rd;
+        if (!raft_ready(node->core, &rd)) {
+            if (node->deferred_count == 0) {
+                return;
+            }
+            flush_deferred(node);
+            continue;
+        }
+        if (!process_ready(sim, node, &rd)) {
+            return;
+        }
+        raft_advance(node->core, &rd);
+        flush_deferred(node);
+    }
+}
+
+void host_compact(struct sim *sim, struct sim_node *node)
+{
+    uint64_t index = node->applied;
+    if (!node->up || index <= disk_base(&node->disk)) {
+        return;
+    }
+    if (host_disk_last_index(node) < index) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu applied %llu beyond its durable log "
+                      "(last %llu)", (unsigned long long)node->id, (unsigned long long)index,
+                      (unsigned long long)host_disk_last_index(node));
+        return;
+    }
+    struct sim_snapshot snapshot;
+    struct sim_snapshot view = {.records = node->applied_records};
+    view.meta.index = index;
+    view.meta.term = node->applied_records[index - 1].term;
+    view.meta.configuration = *raft_configuration(node->core);
+    snapshot_copy(&snapshot, &view);
+    disk_drop_through(&node->disk, index);
+    disk_set_snapshot(&node->disk, &snapshot);
+    int rc = raft_compact(node->core, index, &view.meta.configuration);
+    sim_trace(sim, "host %llu: compact through %llu: %s", (unsigned long long)node->id,
+              (unsigned long long)index, raft_error_string(rc));
+    if (rc != 0) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "raft_compact(%llu) on node %llu: %s",
+                      (unsigned long long)index, (unsigned long long)node->id,
+                      raft_error_string(rc));
+        return;
+    }
+    host_process(sim, node);
+}

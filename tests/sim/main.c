@@ -1,0 +1,714 @@
+/*
+ * main.c — the deterministic cluster simulator: command line, schedule of faults, main loop.
+ *
+ * What it is: 3, 5 or 7 raft cores in one process, over a simulated network (network.c) and
+ * simulated disks (host.c), driven by one seeded PRNG, with Raft's safety properties checked
+ * after every event (checker.c) and a client that proposes unique commands and asks for
+ * linearizable reads (client.c). A seed decides everything: cluster size, core configuration
+ * (PreVote, CheckQuorum, window and batch limits), fault rates and every random choice, so
+ * `sim --seed S` replays a run exactly and `-v` prints its whole trace.
+ *
+ * Happy path of one seed: time advances in simulated milliseconds; each millisecond delivers
+ * the messages that are due, restarts nodes whose downtime is over and ticks the cores whose
+ * tick is due (every SIM_TICK_MS, phase-shifted per node). Every tick round the schedule may
+ * start or heal a partition, crash a node (at once, or half way through its next ready), and
+ * the client acts; nodes now and then compact their logs into snapshots. After the event
+ * budget, the liveness phase heals everything, restarts every node and stops all faults: a
+ * leader must then commit a new command on every node within SIM_LIVENESS_TIMEOUTS election
+ * timeouts, and every acknowledged command must be applied everywhere.
+ *
+ * Failure modes: the first violation stops the seed; the failure line names the rule and the
+ * exact command that replays it, and the run is replayed with tracing on to print the last
+ * SIM_REPORT_TRACE_LINES lines before the violation. --sabotage NAME --expect-violation (in
+ * the sim_sabotage build) searches seeds until the broken rule is caught: exit 0 when it is,
+ * 1 when the budget runs out. `--demo` narrates a short 5-node run for `make run`.
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SIM_DEFAULT_EVENTS 3000
+#define SIM_DEFAULT_SEEDS 100
+#define SIM_DEMO_SEED 20261125
+#define SIM_DEMO_DURATION_MS 6000
+#define SIM_ELECTION_MS (SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
+
+/* ---- the PRNG -------------------------------------------------------------------------- */
+
+uint64_t sim_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void sim_prng_seed(struct sim_prng *prng, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) {
+        prng->s[i] = sim_splitmix64(&seed);
+    }
+}
+
+static uint64_t rotate_left(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sim_prng_next(struct sim_prng *prng)
+{
+    uint64_t *s = prng->s;
+    uint64_t result = rotate_left(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotate_left(s[3], 45);
+    return result;
+}
+
+uint64_t sim_prng_below(struct sim_prng *prng, uint64_t bound)
+{
+    assert(bound > 0);
+    return sim_prng_next(prng) % bound;
+}
+
+bool sim_prng_chance(struct sim_prng *prng, uint32_t per_million)
+{
+    return sim_prng_below(prng, 1000000) < per_million;
+}
+
+/* ---- trace, narration, violations ------------------------------------------------------ */
+
+void sim_trace(struct sim *sim, const char *format, ...)
+{
+    if (!sim->options.trace) {
+        return;
+    }
+    char *line = sim->trace_lines[sim->trace_count % SIM_TRACE_LINES];
+    int used = snprintf(line, SIM_TRACE_LINE_BYTES, "[%7llu ms #%llu] ",
+                        (unsigned long long)sim->now_ms, (unsigned long long)sim->event_count);
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line + used, SIM_TRACE_LINE_BYTES - (size_t)used, format, args);
+    va_end(args);
+    sim->trace_count++;
+    if (sim->options.verbose) {
+        printf("%s\n", line);
+    }
+}
+
+void sim_narrate(struct sim *sim, const char *format, ...)
+{
+    if (!sim->options.demo) {
+        return;
+    }
+    printf("[%5.2f s] ", (double)sim->now_ms / 1000.0);
+    va_list args;
+    va_start(args, format);
+    vprintf(format, args);
+    va_end(args);
+    printf("\n");
+}
+
+void sim_violation(struct sim *sim, enum sim_rule rule, const char *format, ...)
+{
+    if (sim->violation != SIM_RULE_NONE) {
+        return;
+    }
+    sim->violation = rule;
+    sim->violation_event = sim->event_count;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(sim->violation_detail, sizeof(sim->violation_detail), format, args);
+    va_end(args);
+    sim_trace(sim, "VIOLATION %s: %s", sim_rule_string(rule), sim->violation_detail);
+}
+
+static void print_trace_tail(const struct sim *sim, FILE *out)
+{
+    uint64_t lines = sim->trace_count < SIM_REPORT_TRACE_LINES ? sim->trace_count
+                                                               : SIM_REPORT_TRACE_LINES;
+    fprintf(out, "--- last %llu trace lines ---\n", (unsigned long long)lines);
+    for (uint64_t i = sim->trace_count - lines; i < sim->trace_count; i++) {
+        fprintf(out, "%s\n", sim->trace_lines[i % SIM_TRACE_LINES]);
+    }
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+static uint32_t pick(struct sim *sim, const uint32_t *choices, size_t count)
+{
+    return choices[sim_prng_below(&sim->prng, count)];
+}
+
+#define PICK(sim, ...)                                                                        \
+    pick((sim), (const uint32_t[]){__VA_ARGS__},                                             \
+         sizeof((const uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+
+static void configure_core(struct sim *sim)
+{
+    struct raft_config *config = &sim->base_config;
+    raft_config_default(config, 1);
+    config->election_timeout_ticks = SIM_ELECTION_TIMEOUT_TICKS;
+    config->heartbeat_interval_ticks = SIM_HEARTBEAT_TICKS;
+    config->configuration.voter_count = sim->node_count;
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        config->configuration.voters[i] = i + 1;
+    }
+    config->pre_vote = sim_prng_chance(&sim->prng, 500000);
+    config->check_quorum = sim_prng_chance(&sim->prng, 500000);
+    config->max_inflight_appends = 1 + (uint32_t)sim_prng_below(&sim->prng, 8);
+    config->max_append_bytes = PICK(sim, 64, 256, 4096);
+    config->max_committed_per_ready = PICK(sim, 1, 4, 64);
+    config->max_uncommitted_bytes = PICK(sim, 0, 0, 2048);
+    config->sabotage = sim->options.sabotage;
+}
+
+static void configure_faults(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    network->drop_per_million = PICK(sim, 0, 10000, 50000, 150000);
+    network->duplicate_per_million = PICK(sim, 0, 20000, 50000);
+    network->max_delay_ms = PICK(sim, 2, 8, 20);
+    network->long_delay_per_million = PICK(sim, 0, 20000);
+    network->max_long_delay_ms = 2 * SIM_ELECTION_MS;
+    struct sim_faults *faults = &sim->faults;
+    faults->enabled = true;
+    faults->partition_per_million = PICK(sim, 0, 10000, 30000);
+    faults->crash_per_million = PICK(sim, 0, 5000, 20000, 40000);
+    faults->vote_crash_per_million = PICK(sim, 0, 0, 300000);
+    faults->compact_per_million = PICK(sim, 5000, 30000);
+    faults->propose_per_million = PICK(sim, 300000, 700000);
+    faults->read_per_million = PICK(sim, 100000, 300000);
+    faults->transfer_per_million = PICK(sim, 0, 3000);
+}
+
+static void configure_demo(struct sim *sim)
+{
+    sim->base_config.pre_vote = true;
+    sim->base_config.check_quorum = true;
+    sim->network.drop_per_million = 10000;
+    sim->network.duplicate_per_million = 10000;
+    sim->network.max_delay_ms = 5;
+    sim->network.long_delay_per_million = 0;
+    memset(&sim->faults, 0, sizeof(sim->faults));
+    sim->faults.compact_per_million = 20000;
+    sim->faults.propose_per_million = 500000;
+    sim->faults.read_per_million = 200000;
+}
+
+static struct sim *sim_create(const struct sim_options *options)
+{
+    struct sim *sim = calloc(1, sizeof(*sim));
+    assert(sim != NULL);
+    sim->options = *options;
+    sim_prng_seed(&sim->prng, options->seed);
+    static const uint32_t sizes[] = {3, 5, 7};
+    sim->node_count = options->nodes ? options->nodes : sizes[options->seed % 3];
+    net_init(&sim->network);
+    checker_init(&sim->checker);
+    client_init(&sim->client);
+    configure_core(sim);
+    configure_faults(sim);
+    if (options->demo) {
+        configure_demo(sim);
+    }
+    sim->client.believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
+    sim_trace(sim, "seed %llu: %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
+              "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u",
+              (unsigned long long)options->seed, sim->node_count, sim->base_config.pre_vote,
+              sim->base_config.check_quorum, sim->base_config.max_inflight_appends,
+              sim->base_config.max_append_bytes, sim->network.drop_per_million,
+              sim->network.duplicate_per_million, sim->network.max_delay_ms,
+              sim->faults.partition_per_million, sim->faults.crash_per_million,
+              sim->faults.vote_crash_per_million);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        sim->nodes[i].id = i + 1;
+        host_boot(sim, &sim->nodes[i]);
+    }
+    return sim;
+}
+
+static void sim_destroy(struct sim *sim)
+{
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        host_free(&sim->nodes[i]);
+    }
+    net_free(&sim->network);
+    checker_free(&sim->checker);
+    client_free(&sim->client);
+    free(sim);
+}
+
+/* ---- the schedule ---------------------------------------------------------------------- */
+
+static void event_done(struct sim *sim)
+{
+    sim->event_count++;
+    if (sim->violation == SIM_RULE_NONE) {
+        checker_after_event(sim);
+    }
+}
+
+static int leader_index(const struct sim *sim)
+{
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        if (sim->nodes[i].up && raft_role(sim->nodes[i].core) == RAFT_LEADER) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void crash_someone(struct sim *sim)
+{
+    int victim = leader_index(sim);
+    if (victim < 0 || sim_prng_chance(&sim->prng, 500000)) {
+        victim = (int)sim_prng_below(&sim->prng, sim->node_count);
+    }
+    struct sim_node *node = &sim->nodes[victim];
+    if (!node->up || node->crash_point != 0) {
+        return;
+    }
+    uint64_t down_ms = sim_prng_chance(&sim->prng, 700000)
+                           ? 1 + sim_prng_below(&sim->prng, 2 * SIM_ELECTION_MS)
+                           : SIM_ELECTION_MS * (3 + sim_prng_below(&sim->prng, 6));
+    if (sim_prng_chance(&sim->prng, 500000)) {
+        host_crash(sim, node, down_ms);
+        return;
+    }
+    node->crash_point = 1 + (int)sim_prng_below(&sim->prng, 5);
+    node->crash_down_ms = down_ms;
+    sim_trace(sim, "fault: node %llu will crash at point %d of its next ready",
+              (unsigned long long)node->id, node->crash_point);
+}
+
+static void random_faults(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    if (network->partitioned && sim->now_ms >= network->heal_at_ms) {
+        net_heal(sim);
+    }
+    if (!network->partitioned && sim_prng_chance(&sim->prng, sim->faults.partition_per_million)) {
+        uint64_t duration_ms = sim_prng_chance(&sim->prng, 500000)
+                                   ? SIM_ELECTION_MS / 2 + sim_prng_below(&sim->prng,
+                                                                          3 * SIM_ELECTION_MS)
+                                   : SIM_ELECTION_MS * (3 + sim_prng_below(&sim->prng, 10));
+        net_partition_random(sim, duration_ms);
+    }
+    if (sim_prng_chance(&sim->prng, sim->faults.crash_per_million)) {
+        crash_someone(sim);
+    }
+}
+
+/* The demo's script: an election, the leader cut off, a follower crash, recovery. */
+static void demo_script(struct sim *sim)
+{
+    if (sim->now_ms == 1500) {
+        int leader = leader_index(sim);
+        if (leader >= 0) {
+            sim_narrate(sim, "partition: leader %d is cut off from everyone", leader + 1);
+            net_isolate(sim, leader);
+            sim->network.heal_at_ms = 3000;
+        }
+    }
+    if (sim->network.partitioned && sim->now_ms >= sim->network.heal_at_ms) {
+        net_heal(sim);
+    }
+    if (sim->now_ms == 3500) {
+        int leader = leader_index(sim);
+        int victim = (leader + 2) % (int)sim->node_count;
+        if (sim->nodes[victim].up) {
+            host_crash(sim, &sim->nodes[victim], 1500);
+        }
+    }
+    if (sim->now_ms % 1000 == 0) {
+        char line[256];
+        size_t used = 0;
+        for (uint32_t i = 0; i < sim->node_count; i++) {
+            const struct sim_node *node = &sim->nodes[i];
+            used += (size_t)snprintf(line + used, sizeof(line) - used, " n%u=%s", i + 1,
+                                     node->up ? "" : "down");
+            if (node->up) {
+                used += (size_t)snprintf(line + used, sizeof(line) - used, "%llu",
+                                         (unsigned long long)node->applied);
+            }
+        }
+        sim_narrate(sim, "applied index:%s (%llu commands acknowledged)", line,
+                    (unsigned long long)sim->client.acked_count);
+    }
+}
+
+static void tick_round(struct sim *sim)
+{
+    if (sim->options.demo && !sim->liveness_phase) {
+        demo_script(sim);
+    } else if (sim->faults.enabled) {
+        random_faults(sim);
+    }
+    if (sim->violation != SIM_RULE_NONE) {
+        return;
+    }
+    client_act(sim);
+    event_done(sim);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        uint64_t base = node->disk.has_snapshot ? node->disk.snapshot.meta.index : 0;
+        if (node->up && node->applied >= base + 8 &&
+            sim_prng_chance(&sim->prng, sim->faults.compact_per_million)) {
+            host_compact(sim, node);
+            event_done(sim);
+        }
+    }
+}
+
+static void run_millisecond(struct sim *sim)
+{
+    sim->now_ms++;
+    while (sim->violation == SIM_RULE_NONE && net_deliver_next(sim)) {
+        event_done(sim);
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (!node->up && sim->now_ms >= node->restart_at_ms) {
+            sim_narrate(sim, "node %u restarts from its disk", i + 1);
+            host_boot(sim, node);
+            event_done(sim);
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (node->up && (sim->now_ms + 3 * i) % SIM_TICK_MS == 0) {
+            raft_tick(node->core);
+            host_process(sim, node);
+            event_done(sim);
+        }
+    }
+    if (sim->violation == SIM_RULE_NONE && sim->now_ms % SIM_TICK_MS == 0) {
+        tick_round(sim);
+    }
+}
+
+static void describe_nodes(struct sim *sim, char *out, size_t size)
+{
+    size_t used = 0;
+    for (uint32_t i = 0; i < sim->node_count && used < size; i++) {
+        const struct sim_node *node = &sim->nodes[i];
+        used += (size_t)snprintf(out + used, size - used, "%s n%u:%s/t%llu/c%llu/a%llu",
+                                 i ? "," : "", i + 1,
+                                 node->up ? raft_role_string(raft_role(node->core)) : "down",
+                                 node->up ? (unsigned long long)raft_term(node->core) : 0ULL,
+                                 node->up ? (unsigned long long)raft_commit_index(node->core)
+                                          : 0ULL,
+                                 (unsigned long long)node->applied);
+    }
+}
+
+static void run_liveness(struct sim *sim)
+{
+    sim->liveness_phase = true;
+    sim->faults.enabled = false;
+    sim->faults.propose_per_million = 1000000;
+    sim->network.drop_per_million = 0;
+    sim->network.duplicate_per_million = 0;
+    sim->network.long_delay_per_million = 0;
+    sim_trace(sim, "liveness: healing everything, restarting every node");
+    sim_narrate(sim, "faults stop: the network heals and every node is running again");
+    net_heal(sim);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        node->crash_point = 0;
+        if (!node->up) {
+            host_boot(sim, node);
+            event_done(sim);
+        }
+    }
+    sim->client.liveness_first_command = sim->client.next_command;
+    uint64_t deadline_ms = sim->now_ms + SIM_LIVENESS_TIMEOUTS * SIM_ELECTION_MS;
+    while (sim->violation == SIM_RULE_NONE && sim->now_ms < deadline_ms) {
+        run_millisecond(sim);
+        if (sim->now_ms % SIM_TICK_MS == 0 && client_liveness_done(sim)) {
+            sim_trace(sim, "liveness: cmd %llu applied on every node",
+                      (unsigned long long)sim->client.liveness_command);
+            return;
+        }
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        char nodes[512];
+        describe_nodes(sim, nodes, sizeof(nodes));
+        sim_violation(sim, SIM_RULE_LIVENESS, "no new command applied on every node within %d "
+                      "election timeouts of healing:%s", SIM_LIVENESS_TIMEOUTS, nodes);
+    }
+}
+
+static void run(struct sim *sim)
+{
+    uint64_t end_ms = sim->options.demo ? SIM_DEMO_DURATION_MS : UINT64_MAX;
+    while (sim->violation == SIM_RULE_NONE && sim->event_count < sim->options.events &&
+           sim->now_ms < end_ms) {
+        run_millisecond(sim);
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        run_liveness(sim);
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        checker_final(sim);
+    }
+}
+
+/* ---- command line ---------------------------------------------------------------------- */
+
+static void print_replay(const struct sim_options *options, uint64_t seed, FILE *out)
+{
+    fprintf(out, "%s --seed %llu", options->program, (unsigned long long)seed);
+    if (options->nodes) {
+        fprintf(out, " --nodes %u", options->nodes);
+    }
+    if (options->events != SIM_DEFAULT_EVENTS) {
+        fprintf(out, " --events %llu", (unsigned long long)options->events);
+    }
+    if (options->sabotage != RAFT_SABOTAGE_NONE) {
+        fprintf(out, " --sabotage %s", raft_sabotage_string(options->sabotage));
+    }
+}
+
+/* Runs one seed; returns the rule it broke (SIM_RULE_NONE when it passed). */
+static enum sim_rule run_one(const struct sim_options *options, uint64_t seed, bool report)
+{
+    struct sim_options mine = *options;
+    mine.seed = seed;
+    struct sim *sim = sim_create(&mine);
+    run(sim);
+    enum sim_rule rule = sim->violation;
+    if (rule != SIM_RULE_NONE && report) {
+        printf("FAIL seed %llu: %s: %s\n  replay: ", (unsigned long long)seed,
+               sim_rule_string(rule), sim->violation_detail);
+        print_replay(options, seed, stdout);
+        printf(" -v\n");
+        if (mine.trace) {
+            print_trace_tail(sim, stdout);
+        }
+    } else if (report && !options->demo) {
+        printf("seed %llu passed: %llu events, %llu commands acknowledged, %llu reads served\n",
+               (unsigned long long)seed, (unsigned long long)sim->event_count,
+               (unsigned long long)sim->client.acked_count,
+               (unsigned long long)sim->client.reads_served);
+    } else if (report) {
+        printf("demo done: %llu commands acknowledged and %llu reads served; every safety "
+               "check held over %llu events\n", (unsigned long long)sim->client.acked_count,
+               (unsigned long long)sim->client.reads_served,
+               (unsigned long long)sim->event_count);
+    }
+    sim_destroy(sim);
+    return rule;
+}
+
+/* Replays a failing seed with tracing on, for its last trace lines. */
+static void replay_with_trace(const struct sim_options *options, uint64_t seed)
+{
+    struct sim_options traced = *options;
+    traced.trace = true;
+    traced.verbose = false;
+    run_one(&traced, seed, true);
+}
+
+static bool expected_rule(enum raft_sabotage sabotage, enum sim_rule rule)
+{
+    switch (sabotage) {
+    case RAFT_SABOTAGE_DOUBLE_VOTE:
+    case RAFT_SABOTAGE_VOLATILE_VOTE:
+        return rule == SIM_RULE_ELECTION_SAFETY;
+    case RAFT_SABOTAGE_ELECTION_RESTRICTION:
+    case RAFT_SABOTAGE_COMMIT_OLD_TERM:
+        return rule == SIM_RULE_LEADER_COMPLETENESS || rule == SIM_RULE_STATE_MACHINE_SAFETY ||
+               rule == SIM_RULE_EXACTLY_ONCE || rule == SIM_RULE_READ_SAFETY;
+    default:
+        return false;
+    }
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static int run_many(const struct sim_options *options, uint64_t from, uint64_t count,
+                    bool expect_violation)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    uint64_t failed = 0;
+    uint64_t other = 0;
+    for (uint64_t seed = from; seed < from + count; seed++) {
+        enum sim_rule rule = run_one(options, seed, false);
+        if (rule == SIM_RULE_NONE) {
+            continue;
+        }
+        if (expect_violation && expected_rule(options->sabotage, rule)) {
+            printf("sabotage %s caught by seed %llu after %llu seeds (%.1f s): %s\n",
+                   raft_sabotage_string(options->sabotage), (unsigned long long)seed,
+                   (unsigned long long)(seed - from + 1), seconds_since(&start),
+                   sim_rule_string(rule));
+            replay_with_trace(options, seed);
+            return 0;
+        }
+        if (expect_violation) {
+            other++;
+            printf("seed %llu broke %s, not the rule %s breaks; searching on\n",
+                   (unsigned long long)seed, sim_rule_string(rule),
+                   raft_sabotage_string(options->sabotage));
+            continue;
+        }
+        failed++;
+        if (failed == 1) {
+            replay_with_trace(options, seed);
+        } else {
+            run_one(options, seed, true);
+        }
+    }
+    if (expect_violation) {
+        printf("sabotage %s NOT caught in %llu seeds (%llu other violations, %.1f s)\n",
+               raft_sabotage_string(options->sabotage), (unsigned long long)count,
+               (unsigned long long)other, seconds_since(&start));
+        return 1;
+    }
+    printf("%llu seeds passed, %llu failed (from seed %llu, %.1f s)\n",
+           (unsigned long long)(count - failed), (unsigned long long)failed,
+           (unsigned long long)from, seconds_since(&start));
+    return failed == 0 ? 0 : 1;
+}
+
+static void usage(const char *program)
+{
+    fprintf(stderr,
+            "usage: %s [--seed S | --seeds N [--from S] | --demo] [--nodes 3|5|7]\n"
+            "          [--events E] [--sabotage NAME --expect-violation] [-v]\n"
+            "  --seed S      run one seed (replays exactly); -v prints the whole trace\n"
+            "  --seeds N     run N seeds from --from (default 0); one line per failure\n"
+            "  --sabotage    (sim_sabotage only) break one rule of the core: "
+            "election_restriction,\n"
+            "                commit_old_term, double_vote, volatile_vote\n"
+            "  --demo        a short narrated run of a 5-node cluster\n",
+            program);
+}
+
+static bool parse_u64(const char *text, uint64_t *out)
+{
+    char *end = NULL;
+    if (text == NULL || *text == '\0') {
+        return false;
+    }
+    *out = strtoull(text, &end, 10);
+    return *end == '\0';
+}
+
+struct sim_cli {
+    struct sim_options options;
+    bool single;
+    uint64_t seeds;
+    uint64_t from;
+    bool expect_violation;
+};
+
+static int parse_sabotage(const char *name, enum raft_sabotage *out)
+{
+#ifdef SIM_SABOTAGE_BUILD
+    if (raft_sabotage_parse(name, out) == 0) {
+        return 0;
+    }
+    char upper[64];
+    size_t i = 0;
+    for (; name[i] != '\0' && i + 1 < sizeof(upper); i++) {
+        upper[i] = (char)(name[i] == '-' ? '_' : (name[i] >= 'a' && name[i] <= 'z')
+                                                     ? name[i] - 'a' + 'A' : name[i]);
+    }
+    upper[i] = '\0';
+    return raft_sabotage_parse(upper, out);
+#else
+    (void)name;
+    (void)out;
+    fprintf(stderr, "--sabotage needs the sim_sabotage build (linked with raft_sabotage)\n");
+    return -1;
+#endif
+}
+
+static int parse_args(int argc, char **argv, struct sim_cli *cli)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->options.program = argv[0];
+    cli->options.events = SIM_DEFAULT_EVENTS;
+    cli->seeds = SIM_DEFAULT_SEEDS;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t number = 0;
+        if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+            cli->options.verbose = true;
+        } else if (strcmp(arg, "--demo") == 0) {
+            cli->options.demo = true;
+        } else if (strcmp(arg, "--expect-violation") == 0) {
+            cli->expect_violation = true;
+        } else if (strcmp(arg, "--seed") == 0 && parse_u64(value, &cli->options.seed)) {
+            cli->single = true;
+            i++;
+        } else if (strcmp(arg, "--seeds") == 0 && parse_u64(value, &cli->seeds)) {
+            i++;
+        } else if (strcmp(arg, "--from") == 0 && parse_u64(value, &cli->from)) {
+            i++;
+        } else if (strcmp(arg, "--events") == 0 && parse_u64(value, &cli->options.events) &&
+                   cli->options.events > 0) {
+            i++;
+        } else if (strcmp(arg, "--nodes") == 0 && parse_u64(value, &number) && number >= 1 &&
+                   number <= SIM_MAX_NODES) {
+            cli->options.nodes = (uint32_t)number;
+            i++;
+        } else if (strcmp(arg, "--sabotage") == 0 && value != NULL &&
+                   parse_sabotage(value, &cli->options.sabotage) == 0) {
+            i++;
+        } else {
+            fprintf(stderr, "bad argument: %s%s%s\n", arg, value ? " " : "", value ? value : "");
+            return -1;
+        }
+    }
+    if (cli->expect_violation && cli->options.sabotage == RAFT_SABOTAGE_NONE) {
+        fprintf(stderr, "--expect-violation needs --sabotage\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sim_cli cli;
+    if (parse_args(argc, argv, &cli) != 0) {
+        usage(argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (cli.options.demo) {
+        cli.options.nodes = 5;
+        cli.options.events = UINT64_MAX;
+        cli.options.trace = true;
+        printf("raftkv simulator demo: 5 raft cores, one process, a simulated network and "
+               "disks (seed %d)\n", SIM_DEMO_SEED);
+        return run_one(&cli.options, SIM_DEMO_SEED, true) == SIM_RULE_NONE ? 0 : 1;
+    }
+    if (cli.single) {
+        cli.options.trace = true;
+        enum sim_rule rule = run_one(&cli.options, cli.options.seed, true);
+        if (cli.expect_violation) {
+            return expected_rule(cli.options.sabotage, rule) ? 0 : 1;
+        }
+        return rule == SIM_RULE_NONE ? 0 : 1;
+    }
+    return run_many(&cli.options, cli.from, cli.seeds, cli.expect_violation);
+}

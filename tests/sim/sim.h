@@ -1,0 +1,310 @@
+/*
+ * sim.h — the deterministic cluster simulator's shared types.
+ *
+ * One struct sim holds a whole run: N raft cores (struct sim_node, each with its simulated
+ * disk and state machine), the simulated network (messages in flight, partitions), the client
+ * (proposals and reads), the fault schedule and the checker's global knowledge (leaders per
+ * term, committed entries, acknowledged commands). Everything random comes from the run's one
+ * xoshiro256** generator, seeded from the run's seed; nothing reads a clock, so one seed
+ * replays the same run byte for byte.
+ *
+ * Ownership: struct sim owns everything below it. Messages in flight own deep copies of their
+ * entries and of any snapshot attached to them; a node's disk owns its log and snapshot; the
+ * core's ready memory is never kept past raft_advance.
+ *
+ * Failure modes: a broken Raft rule or host/core contract is recorded with sim_violation();
+ * the run stops at the first one and main.c prints it with the seed that replays it.
+ */
+#ifndef RAFTKV_SIM_H
+#define RAFTKV_SIM_H
+
+#include "raft/raft.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_MAX_NODES 7
+#define SIM_TICK_MS 10              /* simulated milliseconds per core tick */
+#define SIM_ELECTION_TIMEOUT_TICKS 10
+#define SIM_HEARTBEAT_TICKS 2
+#define SIM_TRACE_LINES 64          /* lines kept for the report of a violation */
+#define SIM_TRACE_LINE_BYTES 200
+#define SIM_REPORT_TRACE_LINES 50
+#define SIM_MAX_PENDING_PROPOSALS 16
+#define SIM_MAX_PENDING_READS 16
+#define SIM_MAX_DEFERRED 64         /* snapshot/unreachable reports queued per node */
+#define SIM_MAX_READY_ROUNDS 1000   /* readies in a row before the core counts as spinning */
+#define SIM_LIVENESS_TIMEOUTS 20    /* election timeouts the healed cluster gets to recover */
+#define SIM_COMMAND_HEADER_BYTES 8  /* every command payload starts with its 64-bit id */
+#define SIM_MAX_PAD_BYTES 40
+
+/* The rules the checker enforces; the string table is in checker.c. */
+enum sim_rule {
+    SIM_RULE_NONE = 0,
+    SIM_RULE_ELECTION_SAFETY,
+    SIM_RULE_LEADER_APPEND_ONLY,
+    SIM_RULE_LOG_MATCHING,
+    SIM_RULE_LEADER_COMPLETENESS,
+    SIM_RULE_STATE_MACHINE_SAFETY,
+    SIM_RULE_EXACTLY_ONCE,
+    SIM_RULE_READ_SAFETY,
+    SIM_RULE_LIVENESS,
+    SIM_RULE_CONTRACT, /* the core broke raft.h's contract with its host */
+};
+
+const char *sim_rule_string(enum sim_rule rule);
+
+/* xoshiro256**, seeded through splitmix64. */
+struct sim_prng {
+    uint64_t s[4];
+};
+
+uint64_t sim_splitmix64(uint64_t *state);
+void sim_prng_seed(struct sim_prng *prng, uint64_t seed);
+uint64_t sim_prng_next(struct sim_prng *prng);
+uint64_t sim_prng_below(struct sim_prng *prng, uint64_t bound); /* [0, bound) */
+bool sim_prng_chance(struct sim_prng *prng, uint32_t per_million);
+
+/* One applied (or snapshotted) log position, as the state machine remembers it. */
+struct sim_record {
+    uint64_t term;
+    uint64_t command; /* 0 for a NOOP */
+    uint64_t entry_hash;
+    uint64_t prefix_hash; /* hash of every entry from index 1 up to this one */
+};
+
+/* A snapshot's data: the state machine (the applied records 1..meta.index). */
+struct sim_snapshot {
+    struct raft_snapshot_meta meta;
+    struct sim_record *records; /* meta.index of them, owned */
+};
+
+struct sim_disk {
+    struct raft_hard_state hard_state;
+    bool has_snapshot;
+    struct sim_snapshot snapshot;
+    struct raft_entry *entries; /* entries[k].index == snapshot index + 1 + k; data owned */
+    uint64_t *prefix_hashes;    /* parallel to entries */
+    size_t entry_count;
+    size_t entry_capacity;
+};
+
+struct sim_deferred {
+    bool is_snapshot_report; /* else: unreachable */
+    raft_node_id to;
+    bool success;
+};
+
+struct sim_read {
+    uint64_t request_id;
+    uint64_t required_index; /* highest index acknowledged before the request was made */
+    uint64_t served_index;   /* from ready.reads; 0 until then */
+};
+
+struct sim_node {
+    raft_node_id id;
+    bool up;
+    uint32_t incarnation;
+    uint64_t restart_at_ms;
+    struct raft *core;
+    struct sim_disk disk;
+    /* Volatile state machine: records 1..applied. */
+    struct sim_record *applied_records;
+    uint64_t applied;
+    size_t applied_capacity;
+    uint64_t *applied_at; /* command id -> index it was applied at (0 = never) */
+    size_t applied_at_capacity;
+    struct sim_read reads[SIM_MAX_PENDING_READS];
+    size_t read_count;
+    bool has_incoming_snapshot;
+    struct sim_snapshot incoming_snapshot;
+    struct sim_deferred deferred[SIM_MAX_DEFERRED];
+    size_t deferred_count;
+    int crash_point; /* 0 = none; else crash at that step of the next ready (host.c) */
+    uint64_t crash_down_ms;
+    /* Checker state for this incarnation. */
+    uint64_t check_leader_term;
+    uint64_t check_leader_last;
+    uint64_t check_leader_hash;
+    uint64_t check_commit_recorded;
+    uint64_t check_completeness_term;
+    uint64_t check_completeness_version;
+    enum raft_role last_role;
+};
+
+struct sim_message {
+    struct raft_message message; /* entries deep-copied */
+    uint64_t deliver_at_ms;
+    uint64_t sequence;
+    uint32_t sender_incarnation;
+    bool report_snapshot; /* the copy whose fate is reported back to the sender */
+    bool has_snapshot;
+    struct sim_snapshot snapshot;
+};
+
+struct sim_network {
+    struct sim_message *flight;
+    size_t flight_count;
+    size_t flight_capacity;
+    uint64_t next_sequence;
+    bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* cut[a][b]: a's messages to b are lost */
+    bool partitioned;
+    uint64_t heal_at_ms;
+    uint32_t drop_per_million;
+    uint32_t duplicate_per_million;
+    uint32_t long_delay_per_million;
+    uint32_t max_delay_ms;
+    uint32_t max_long_delay_ms;
+};
+
+struct sim_committed {
+    bool known;
+    uint64_t term;
+    uint64_t entry_hash;
+    uint64_t prefix_hash;
+};
+
+struct sim_checker {
+    raft_node_id *leader_of_term; /* indexed by term */
+    size_t leader_of_term_capacity;
+    uint64_t *max_commit_of_term; /* highest commit index seen at the leader of each term */
+    size_t max_commit_of_term_capacity;
+    uint64_t commit_version; /* bumped when max_commit_of_term changes */
+    struct sim_committed *committed; /* indexed by log index */
+    size_t committed_capacity;
+    /* Log Matching: (index, term) -> prefix hash, first writer wins. */
+    struct sim_match_slot *match_slots;
+    size_t match_capacity;
+    size_t match_count;
+};
+
+struct sim_match_slot {
+    uint64_t index;
+    uint64_t term;
+    uint64_t prefix_hash;
+};
+
+struct sim_proposal {
+    uint64_t command;
+    int node; /* index into nodes */
+    uint32_t incarnation;
+    uint64_t index;
+    uint64_t term;
+};
+
+struct sim_client {
+    uint64_t next_command;
+    int believed_leader;
+    struct sim_proposal pending[SIM_MAX_PENDING_PROPOSALS];
+    size_t pending_count;
+    uint64_t *acked_index; /* command id -> index it was acknowledged at (0 = not acked) */
+    size_t acked_capacity;
+    uint64_t max_acked_index;
+    uint64_t acked_count;
+    uint64_t next_read_id;
+    uint64_t reads_served;
+    uint64_t liveness_first_command; /* 0 outside the liveness phase */
+    uint64_t liveness_command;       /* first command acknowledged in the liveness phase */
+};
+
+/* Fault rates for one seed, drawn from its PRNG (or fixed by the demo). */
+struct sim_faults {
+    bool enabled;
+    uint32_t partition_per_million; /* per tick round */
+    uint32_t crash_per_million;
+    uint32_t vote_crash_per_million; /* crash right after granting a vote */
+    uint32_t compact_per_million;    /* per node per tick round */
+    uint32_t propose_per_million;
+    uint32_t read_per_million;
+    uint32_t transfer_per_million;
+};
+
+struct sim_options {
+    uint64_t seed;
+    uint32_t nodes;    /* 0 = by seed */
+    uint64_t events;   /* budget of events before the liveness phase */
+    enum raft_sabotage sabotage;
+    bool verbose;
+    bool trace;        /* keep the trace ring (single runs and replays of failures) */
+    bool demo;
+    uint64_t stop_after_event; /* replaying a failure: 0 = run to the end */
+    const char *program;
+};
+
+struct sim {
+    struct sim_options options;
+    struct sim_prng prng;
+    uint64_t now_ms;
+    uint64_t event_count;
+    uint32_t node_count;
+    struct sim_node nodes[SIM_MAX_NODES];
+    struct raft_config base_config;
+    struct sim_network network;
+    struct sim_checker checker;
+    struct sim_client client;
+    struct sim_faults faults;
+    bool liveness_phase;
+    /* The first violation, if any. */
+    enum sim_rule violation;
+    char violation_detail[512];
+    uint64_t violation_event;
+    /* Trace ring. */
+    char trace_lines[SIM_TRACE_LINES][SIM_TRACE_LINE_BYTES];
+    uint64_t trace_count;
+};
+
+/* main.c */
+void sim_trace(struct sim *sim, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void sim_violation(struct sim *sim, enum sim_rule rule, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+void sim_narrate(struct sim *sim, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* network.c */
+void net_init(struct sim_network *network);
+void net_free(struct sim_network *network);
+void net_send(struct sim *sim, struct sim_node *from, const struct raft_message *message);
+bool net_deliver_next(struct sim *sim); /* delivers one due message; false when none is due */
+void net_heal(struct sim *sim);
+void net_partition_random(struct sim *sim, uint64_t duration_ms);
+void net_isolate(struct sim *sim, int node);
+void snapshot_copy(struct sim_snapshot *to, const struct sim_snapshot *from);
+void snapshot_free(struct sim_snapshot *snapshot);
+
+/* host.c */
+int host_boot(struct sim *sim, struct sim_node *node);
+void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms);
+void host_process(struct sim *sim, struct sim_node *node);
+void host_compact(struct sim *sim, struct sim_node *node);
+void host_free(struct sim_node *node);
+uint64_t host_disk_last_index(const struct sim_node *node);
+bool host_disk_prefix_hash(const struct sim_node *node, uint64_t index, uint64_t *hash);
+uint64_t sim_entry_hash(const struct raft_entry *entry);
+uint64_t sim_chain_hash(uint64_t previous, uint64_t entry_hash);
+uint64_t sim_command_of(const struct raft_entry *entry);
+void host_ensure_applied_at(struct sim_node *node, uint64_t command);
+
+/* checker.c */
+void checker_init(struct sim_checker *checker);
+void checker_free(struct sim_checker *checker);
+void checker_after_event(struct sim *sim);
+void checker_on_persist(struct sim *sim, struct sim_node *node, uint64_t index, uint64_t term,
+                        uint64_t prefix_hash);
+void checker_on_apply(struct sim *sim, struct sim_node *node, uint64_t index,
+                      const struct sim_record *record);
+void checker_on_snapshot(struct sim *sim, struct sim_node *node,
+                         const struct sim_snapshot *snapshot);
+void checker_final(struct sim *sim);
+
+/* client.c */
+void client_init(struct sim_client *client);
+void client_free(struct sim_client *client);
+void client_act(struct sim *sim);
+void client_on_apply(struct sim *sim, struct sim_node *node, uint64_t index,
+                     const struct sim_record *record);
+void client_on_crash(struct sim *sim, struct sim_node *node);
+void client_on_read(struct sim *sim, struct sim_node *node, struct sim_read *read);
+bool client_liveness_done(struct sim *sim);
+
+#endif
