@@ -1,0 +1,100 @@
+/*
+ * internal.h — what the storage's source files share: the storage struct, the in-memory view
+ * of the WAL's segments, and helpers for messages, paths and whole-file I/O.
+ *
+ * Invariants (checked by assertions in wal.c):
+ *   - segments[] is sorted by sequence; the last one is the segment being written.
+ *   - every segment's live_last_index <= last_index_in_file, and entries above it were
+ *     replaced by a later segment (a truncated suffix).
+ *   - storage->last_index is the live log's last index (or the snapshot's, when the log is
+ *     empty after it).
+ * Ownership: the storage owns every path string, the segment array and open descriptors.
+ */
+#ifndef RAFTKV_STORAGE_INTERNAL_H
+#define RAFTKV_STORAGE_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "storage/storage.h"
+
+#define STORAGE_WRITE_BUFFER_BYTES (1024 * 1024) /* records batched into one pwrite */
+#define STORAGE_COPY_CHUNK_BYTES (1024 * 1024)   /* reads when checksumming a data file */
+
+struct wal_segment {
+    uint64_t sequence;
+    uint64_t first_index;
+    uint64_t last_index;      /* of the last record in the file; first_index - 1 when empty */
+    uint64_t live_last_index; /* records above this were replaced by a later segment */
+    uint64_t size_bytes;      /* end of the valid records: where the next one goes */
+    int fd;                   /* -1 when closed */
+    bool dirty;               /* written since the last wal_sync */
+};
+
+struct storage {
+    struct storage_options options;
+    const struct storage_io *io;
+    char dir[STORAGE_MAX_PATH_BYTES];
+    char wal_dir[STORAGE_MAX_PATH_BYTES];
+    char snapshot_dir[STORAGE_MAX_PATH_BYTES];
+
+    struct wal_segment *segments;
+    size_t segment_count;
+    size_t segment_capacity;
+    uint64_t next_sequence;
+    uint64_t last_index;
+    uint64_t last_term;
+    bool wal_dir_dirty; /* a segment was created since the last wal_sync */
+    uint8_t *write_buffer;
+
+    bool has_snapshot;
+    struct raft_snapshot_meta snapshot;
+
+    bool has_hard_state;
+    struct raft_hard_state hard_state;
+
+    bool failed; /* a write or sync failed: refuse everything (see storage.h) */
+    char message[STORAGE_MESSAGE_BYTES];
+};
+
+/* Formats storage->message and returns error. */
+int storage_fail(struct storage *storage, int error, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Like storage_fail for a failed system call returning -errno: appends strerror. */
+int storage_fail_io(struct storage *storage, int negative_errno, const char *what,
+                    const char *path);
+/* Marks the storage unusable after a write or sync failure; returns the error. */
+int storage_poison(struct storage *storage, int error);
+void storage_log(struct storage *storage, enum storage_log_level level, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Joins dir and name into out (STORAGE_MAX_PATH_BYTES); STORAGE_ERROR_INVALID when too long. */
+int storage_join_path(struct storage *storage, char *out, const char *dir, const char *name);
+
+/* Writes all bytes at offset, retrying short writes. */
+int storage_write_all(struct storage *storage, int fd, const void *bytes, size_t size,
+                      uint64_t offset, const char *path);
+/* Reads a whole file (at most max_bytes) into a malloc'd buffer the caller frees. */
+int storage_read_file(struct storage *storage, const char *path, uint64_t max_bytes,
+                      uint8_t **out, size_t *size);
+/* Writes path.tmp, fsyncs it, renames it over path, fsyncs dir. */
+int storage_replace_file(struct storage *storage, const char *dir, const char *name,
+                         const void *bytes, size_t size);
+
+/* Little-endian helpers for the small fixed-layout files. */
+void storage_put_u32(uint8_t *out, uint32_t value);
+void storage_put_u64(uint8_t *out, uint64_t value);
+uint32_t storage_get_u32(const uint8_t *in);
+uint64_t storage_get_u64(const uint8_t *in);
+
+/* wal.c */
+int wal_recover(struct storage *storage, struct storage_recovered *recovered);
+void wal_close_all(struct storage *storage);
+
+/* hard_state.c */
+int storage_hard_state_load(struct storage *storage);
+int storage_version_check_or_create(struct storage *storage, bool *fresh);
+
+/* snapshot.c */
+int storage_snapshot_recover(struct storage *storage);
+
+#endif

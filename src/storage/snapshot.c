@@ -1,0 +1,549 @@
+/*
+ * snapshot.c — snapshot files: naming, placing, verifying and swapping them.
+ *
+ * Layout: <dir>/snapshots/<index>-<term>/ (20-digit decimals) holds
+ *   meta   u32 magic "RKSM", u32 layout 1, u64 index, u64 term, u32 voter count, u32 learner
+ *          count, 16 u64 voters, 16 u64 learners, u64 data bytes, u64 data XXH3-64, and an
+ *          XXH3-64 of everything before it (312 bytes, little-endian).
+ *   data   the state machine's bytes, opaque here (kv/ writes them, e.g. mdb_env_copyfd).
+ *
+ * Commit order: data written and fsynced, meta written and fsynced, the temporary directory
+ * fsynced, renamed to its final name, the snapshots directory fsynced; only then are older
+ * snapshots deleted. A crash before the rename leaves a "tmp-" directory, deleted at the next
+ * open; a crash after it leaves the new snapshot complete, maybe beside an older one, which
+ * the next open deletes. At open the newest snapshot is verified (meta checksum, data size,
+ * and, unless options.verify_snapshot_data is off, the data checksum); a damaged one refuses
+ * with STORAGE_ERROR_CORRUPT naming the file — never a silent fall back to an older state.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "storage/internal.h"
+
+#define SNAPSHOT_META_FILE "meta"
+#define SNAPSHOT_DATA_FILE "data"
+#define SNAPSHOT_TEMPORARY_PREFIX "tmp-"
+#define SNAPSHOT_META_MAGIC 0x4d534b52u /* "RKSM" */
+#define SNAPSHOT_META_LAYOUT 1
+#define SNAPSHOT_META_BYTES (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 16 + 8)
+#define SNAPSHOT_NAME_BYTES 48
+
+struct storage_snapshot_writer {
+    struct raft_snapshot_meta meta;
+    char directory[STORAGE_MAX_PATH_BYTES]; /* the temporary one */
+    char data_path[STORAGE_MAX_PATH_BYTES];
+    int data_fd;
+    uint64_t data_bytes;
+};
+
+static void snapshot_name(char *out, const char *prefix, uint64_t index, uint64_t term)
+{
+    snprintf(out, SNAPSHOT_NAME_BYTES, "%s%020" PRIu64 "-%020" PRIu64, prefix, index, term);
+}
+
+static bool parse_snapshot_name(const char *name, uint64_t *index, uint64_t *term)
+{
+    if (strlen(name) != 41 || name[20] != '-') {
+        return false;
+    }
+    char *end = NULL;
+    for (int i = 0; i < 41; i++) {
+        if (i != 20 && (name[i] < '0' || name[i] > '9')) {
+            return false;
+        }
+    }
+    errno = 0;
+    *index = strtoull(name, &end, 10);
+    if (errno != 0 || end != name + 20) {
+        return false;
+    }
+    *term = strtoull(name + 21, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+static void encode_meta(uint8_t *out, const struct raft_snapshot_meta *meta, uint64_t data_bytes,
+                        uint64_t data_checksum)
+{
+    memset(out, 0, SNAPSHOT_META_BYTES);
+    storage_put_u32(out, SNAPSHOT_META_MAGIC);
+    storage_put_u32(out + 4, SNAPSHOT_META_LAYOUT);
+    storage_put_u64(out + 8, meta->index);
+    storage_put_u64(out + 16, meta->term);
+    storage_put_u32(out + 24, meta->configuration.voter_count);
+    storage_put_u32(out + 28, meta->configuration.learner_count);
+    uint8_t *cursor = out + 32;
+    for (int i = 0; i < RAFT_MAX_NODES; i++, cursor += 8) {
+        storage_put_u64(cursor, meta->configuration.voters[i]);
+    }
+    for (int i = 0; i < RAFT_MAX_NODES; i++, cursor += 8) {
+        storage_put_u64(cursor, meta->configuration.learners[i]);
+    }
+    storage_put_u64(cursor, data_bytes);
+    storage_put_u64(cursor + 8, data_checksum);
+    storage_put_u64(cursor + 16, XXH3_64bits(out, (size_t)(cursor + 16 - out)));
+}
+
+static bool decode_meta(const uint8_t *in, struct raft_snapshot_meta *meta, uint64_t *data_bytes,
+                        uint64_t *data_checksum)
+{
+    const uint8_t *tail = in + 32 + 16 * RAFT_MAX_NODES;
+    if (storage_get_u32(in) != SNAPSHOT_META_MAGIC ||
+        storage_get_u32(in + 4) != SNAPSHOT_META_LAYOUT ||
+        XXH3_64bits(in, (size_t)(tail + 16 - in)) != storage_get_u64(tail + 16)) {
+        return false;
+    }
+    memset(meta, 0, sizeof *meta);
+    meta->index = storage_get_u64(in + 8);
+    meta->term = storage_get_u64(in + 16);
+    meta->configuration.voter_count = storage_get_u32(in + 24);
+    meta->configuration.learner_count = storage_get_u32(in + 28);
+    if (meta->configuration.voter_count > RAFT_MAX_NODES ||
+        meta->configuration.learner_count > RAFT_MAX_NODES) {
+        return false;
+    }
+    for (int i = 0; i < RAFT_MAX_NODES; i++) {
+        meta->configuration.voters[i] = storage_get_u64(in + 32 + 8 * i);
+        meta->configuration.learners[i] = storage_get_u64(in + 32 + 8 * (RAFT_MAX_NODES + i));
+    }
+    *data_bytes = storage_get_u64(tail);
+    *data_checksum = storage_get_u64(tail + 8);
+    return true;
+}
+
+struct tree_removal {
+    struct storage *storage;
+    const char *directory;
+    int error;
+};
+
+static int remove_entry(void *arg, const char *name, bool is_directory)
+{
+    struct tree_removal *removal = arg;
+    struct storage *storage = removal->storage;
+    char path[STORAGE_MAX_PATH_BYTES];
+    int rc = storage_join_path(storage, path, removal->directory, name);
+    if (rc == 0) {
+        rc = is_directory ? storage->io->rmdir(storage->io->context, path)
+                          : storage->io->unlink(storage->io->context, path);
+        rc = rc < 0 ? storage_fail_io(storage, rc, "delete", path) : 0;
+    }
+    removal->error = rc;
+    return rc != 0;
+}
+
+/* Deletes a snapshot directory and the files in it. */
+static int remove_tree(struct storage *storage, const char *directory)
+{
+    struct tree_removal removal = {.storage = storage, .directory = directory};
+    int rc = storage->io->list_dir(storage->io->context, directory, remove_entry, &removal);
+    if (removal.error != 0) {
+        return removal.error;
+    }
+    if (rc < 0 && rc != -ENOENT) {
+        return storage_fail_io(storage, rc, "list", directory);
+    }
+    rc = storage->io->rmdir(storage->io->context, directory);
+    if (rc < 0 && rc != -ENOENT) {
+        return storage_fail_io(storage, rc, "delete directory", directory);
+    }
+    return 0;
+}
+
+static bool meta_valid(const struct raft_snapshot_meta *meta)
+{
+    return meta->index > 0 && meta->configuration.voter_count <= RAFT_MAX_NODES &&
+           meta->configuration.learner_count <= RAFT_MAX_NODES;
+}
+
+int storage_snapshot_begin(struct storage *storage, const struct raft_snapshot_meta *meta,
+                           struct storage_snapshot_writer **out)
+{
+    assert(storage != NULL);
+    assert(out != NULL);
+    *out = NULL;
+    if (storage->failed) {
+        return storage_fail(storage, STORAGE_ERROR_FAILED, "storage failed earlier");
+    }
+    if (meta == NULL || !meta_valid(meta)) {
+        return storage_fail(storage, STORAGE_ERROR_INVALID, "bad snapshot meta");
+    }
+    if (storage->has_snapshot && meta->index <= storage->snapshot.index) {
+        return storage_fail(storage, STORAGE_ERROR_INVALID,
+                            "snapshot at %" PRIu64 " is not newer than the one at %" PRIu64,
+                            meta->index, storage->snapshot.index);
+    }
+    struct storage_snapshot_writer *writer = calloc(1, sizeof *writer);
+    if (writer == NULL) {
+        return storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "allocating a snapshot writer");
+    }
+    writer->meta = *meta;
+    writer->data_fd = -1;
+    char name[SNAPSHOT_NAME_BYTES];
+    snapshot_name(name, SNAPSHOT_TEMPORARY_PREFIX, meta->index, meta->term);
+    int rc = storage_join_path(storage, writer->directory, storage->snapshot_dir, name);
+    if (rc == 0) {
+        rc = storage_join_path(storage, writer->data_path, writer->directory,
+                               SNAPSHOT_DATA_FILE);
+    }
+    if (rc == 0) {
+        rc = remove_tree(storage, writer->directory); /* left by an earlier attempt */
+    }
+    if (rc == 0) {
+        rc = storage->io->mkdir(storage->io->context, writer->directory);
+        rc = rc < 0 ? storage_fail_io(storage, rc, "create directory", writer->directory) : 0;
+    }
+    if (rc == 0) {
+        writer->data_fd = storage->io->open(storage->io->context, writer->data_path,
+                                            O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (writer->data_fd < 0) {
+            rc = storage_fail_io(storage, writer->data_fd, "create", writer->data_path);
+            writer->data_fd = -1;
+        }
+    }
+    if (rc != 0) {
+        storage_snapshot_abort(storage, writer);
+        return rc;
+    }
+    *out = writer;
+    return 0;
+}
+
+const char *storage_snapshot_data_path(const struct storage_snapshot_writer *writer)
+{
+    return writer->data_path;
+}
+
+int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writer *writer,
+                           const void *data, size_t bytes)
+{
+    assert(storage != NULL);
+    assert(writer != NULL);
+    if (bytes > 0 && data == NULL) {
+        return storage_fail(storage, STORAGE_ERROR_INVALID, "snapshot data is NULL");
+    }
+    int rc = storage_write_all(storage, writer->data_fd, data, bytes, writer->data_bytes,
+                               writer->data_path);
+    if (rc == 0) {
+        writer->data_bytes += bytes;
+    }
+    return rc;
+}
+
+/* Fsyncs the data file and measures it: size and XXH3-64, read through the I/O table. */
+static int checksum_data(struct storage *storage, const char *path, bool sync,
+                         uint64_t *data_bytes, uint64_t *checksum)
+{
+    const struct storage_io *io = storage->io;
+    int rc = 0;
+    uint8_t *chunk = malloc(STORAGE_COPY_CHUNK_BYTES);
+    XXH3_state_t *state = XXH3_createState();
+    int fd = io->open(io->context, path, O_RDONLY, 0);
+    if (chunk == NULL || state == NULL) {
+        rc = storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "checksumming %s", path);
+        goto release;
+    }
+    if (fd < 0) {
+        rc = storage_fail_io(storage, fd, "open", path);
+        goto release;
+    }
+    if (sync && (rc = io->fsync(io->context, fd)) < 0) {
+        rc = storage_fail_io(storage, rc, "fsync", path);
+        goto release;
+    }
+    XXH3_64bits_reset(state);
+    uint64_t offset = 0;
+    for (;;) {
+        ssize_t got = io->pread(io->context, fd, chunk, STORAGE_COPY_CHUNK_BYTES, offset);
+        if (got < 0) {
+            rc = storage_fail_io(storage, (int)got, "read", path);
+            goto release;
+        }
+        if (got == 0) {
+            break;
+        }
+        XXH3_64bits_update(state, chunk, (size_t)got);
+        offset += (uint64_t)got;
+    }
+    *data_bytes = offset;
+    *checksum = XXH3_64bits_digest(state);
+release:
+    if (fd >= 0) {
+        io->close(io->context, fd);
+    }
+    XXH3_freeState(state);
+    free(chunk);
+    return rc;
+}
+
+static int write_meta(struct storage *storage, const struct storage_snapshot_writer *writer,
+                      uint64_t data_bytes, uint64_t data_checksum)
+{
+    const struct storage_io *io = storage->io;
+    char path[STORAGE_MAX_PATH_BYTES];
+    int rc = storage_join_path(storage, path, writer->directory, SNAPSHOT_META_FILE);
+    if (rc != 0) {
+        return rc;
+    }
+    uint8_t bytes[SNAPSHOT_META_BYTES];
+    encode_meta(bytes, &writer->meta, data_bytes, data_checksum);
+    int fd = io->open(io->context, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        return storage_fail_io(storage, fd, "create", path);
+    }
+    rc = storage_write_all(storage, fd, bytes, sizeof bytes, 0, path);
+    if (rc == 0 && (rc = io->fsync(io->context, fd)) < 0) {
+        rc = storage_fail_io(storage, rc, "fsync", path);
+    }
+    io->close(io->context, fd);
+    if (rc == 0 && (rc = io->fsync_dir(io->context, writer->directory)) < 0) {
+        rc = storage_fail_io(storage, rc, "fsync directory", writer->directory);
+    }
+    return rc;
+}
+
+struct older_snapshots {
+    struct storage *storage;
+    const char *keep;
+    int error;
+};
+
+static int remove_other(void *arg, const char *name, bool is_directory)
+{
+    struct older_snapshots *older = arg;
+    if (!is_directory || strcmp(name, older->keep) == 0) {
+        return 0;
+    }
+    char path[STORAGE_MAX_PATH_BYTES];
+    older->error = storage_join_path(older->storage, path, older->storage->snapshot_dir, name);
+    if (older->error == 0) {
+        older->error = remove_tree(older->storage, path);
+    }
+    return older->error != 0;
+}
+
+/* Deletes every snapshot directory but `keep`. Only entries already listed are deleted, which
+ * readdir allows; a deletion lost in a crash is redone by the next open. */
+static int remove_other_snapshots(struct storage *storage, const char *keep)
+{
+    struct older_snapshots older = {.storage = storage, .keep = keep};
+    int rc = storage->io->list_dir(storage->io->context, storage->snapshot_dir, remove_other,
+                                   &older);
+    if (older.error != 0) {
+        return older.error;
+    }
+    if (rc < 0) {
+        return storage_fail_io(storage, rc, "list", storage->snapshot_dir);
+    }
+    return 0;
+}
+
+static int install(struct storage *storage, struct storage_snapshot_writer *writer)
+{
+    const struct storage_io *io = storage->io;
+    uint64_t data_bytes = 0;
+    uint64_t data_checksum = 0;
+    int rc = checksum_data(storage, writer->data_path, true, &data_bytes, &data_checksum);
+    if (rc == 0) {
+        rc = write_meta(storage, writer, data_bytes, data_checksum);
+    }
+    char name[SNAPSHOT_NAME_BYTES];
+    char final_path[STORAGE_MAX_PATH_BYTES];
+    snapshot_name(name, "", writer->meta.index, writer->meta.term);
+    if (rc == 0) {
+        rc = storage_join_path(storage, final_path, storage->snapshot_dir, name);
+    }
+    if (rc == 0 && (rc = io->rename(io->context, writer->directory, final_path)) < 0) {
+        rc = storage_fail_io(storage, rc, "rename to", final_path);
+    }
+    if (rc == 0 && (rc = io->fsync_dir(io->context, storage->snapshot_dir)) < 0) {
+        rc = storage_fail_io(storage, rc, "fsync directory", storage->snapshot_dir);
+        return storage_poison(storage, rc); /* renamed, but not known durable */
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    storage->has_snapshot = true;
+    storage->snapshot = writer->meta;
+    return remove_other_snapshots(storage, name);
+}
+
+int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer)
+{
+    assert(storage != NULL);
+    assert(writer != NULL);
+    int rc = 0;
+    if (storage->failed) {
+        rc = storage_fail(storage, STORAGE_ERROR_FAILED, "storage failed earlier");
+    }
+    if (rc == 0 && storage->has_snapshot && writer->meta.index <= storage->snapshot.index) {
+        rc = storage_fail(storage, STORAGE_ERROR_INVALID, "snapshot is not newer than %" PRIu64,
+                          storage->snapshot.index);
+    }
+    if (writer->data_fd >= 0) {
+        storage->io->close(storage->io->context, writer->data_fd);
+        writer->data_fd = -1;
+    }
+    if (rc == 0) {
+        rc = install(storage, writer);
+    }
+    if (rc != 0 && !storage->has_snapshot) {
+        remove_tree(storage, writer->directory);
+    } else if (rc != 0 && storage->snapshot.index != writer->meta.index) {
+        remove_tree(storage, writer->directory);
+    }
+    free(writer);
+    return rc;
+}
+
+void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_writer *writer)
+{
+    if (writer == NULL) {
+        return;
+    }
+    if (writer->data_fd >= 0) {
+        storage->io->close(storage->io->context, writer->data_fd);
+    }
+    char message[STORAGE_MESSAGE_BYTES];
+    memcpy(message, storage->message, sizeof message);
+    remove_tree(storage, writer->directory);
+    memcpy(storage->message, message, sizeof message); /* keep the error that caused this */
+    free(writer);
+}
+
+int storage_snapshot_latest(const struct storage *storage, struct raft_snapshot_meta *meta,
+                            char *data_path, size_t data_path_bytes)
+{
+    if (!storage->has_snapshot) {
+        return STORAGE_ERROR_NOT_FOUND;
+    }
+    if (meta != NULL) {
+        *meta = storage->snapshot;
+    }
+    if (data_path != NULL) {
+        char name[SNAPSHOT_NAME_BYTES];
+        snapshot_name(name, "", storage->snapshot.index, storage->snapshot.term);
+        int length = snprintf(data_path, data_path_bytes, "%s/%s/%s", storage->snapshot_dir,
+                              name, SNAPSHOT_DATA_FILE);
+        if (length < 0 || (size_t)length >= data_path_bytes) {
+            return STORAGE_ERROR_INVALID;
+        }
+    }
+    return 0;
+}
+
+struct snapshot_census {
+    struct storage *storage;
+    bool found;
+    uint64_t index;
+    uint64_t term;
+    int error;
+};
+
+static int census_entry(void *arg, const char *name, bool is_directory)
+{
+    struct snapshot_census *census = arg;
+    struct storage *storage = census->storage;
+    uint64_t index = 0;
+    uint64_t term = 0;
+    if (is_directory && strncmp(name, SNAPSHOT_TEMPORARY_PREFIX,
+                                strlen(SNAPSHOT_TEMPORARY_PREFIX)) == 0) {
+        char path[STORAGE_MAX_PATH_BYTES];
+        census->error = storage_join_path(storage, path, storage->snapshot_dir, name);
+        if (census->error == 0) {
+            census->error = remove_tree(storage, path);
+            storage_log(storage, STORAGE_LOG_INFO, "deleted %s: an unfinished snapshot", path);
+        }
+        return census->error != 0;
+    }
+    if (!is_directory || !parse_snapshot_name(name, &index, &term)) {
+        storage_log(storage, STORAGE_LOG_WARNING, "ignoring %s/%s: not a snapshot",
+                    storage->snapshot_dir, name);
+        return 0;
+    }
+    if (!census->found || index > census->index ||
+        (index == census->index && term > census->term)) {
+        census->found = true;
+        census->index = index;
+        census->term = term;
+    }
+    return 0;
+}
+
+static int verify_snapshot(struct storage *storage, const char *directory, uint64_t index,
+                           uint64_t term)
+{
+    char meta_path[STORAGE_MAX_PATH_BYTES];
+    char data_path[STORAGE_MAX_PATH_BYTES];
+    int rc = storage_join_path(storage, meta_path, directory, SNAPSHOT_META_FILE);
+    if (rc == 0) {
+        rc = storage_join_path(storage, data_path, directory, SNAPSHOT_DATA_FILE);
+    }
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    if (rc == 0) {
+        rc = storage_read_file(storage, meta_path, 4096, &bytes, &size);
+    }
+    if (rc != 0) {
+        return rc == STORAGE_ERROR_IO ? STORAGE_ERROR_CORRUPT : rc;
+    }
+    struct raft_snapshot_meta meta;
+    uint64_t data_bytes = 0;
+    uint64_t data_checksum = 0;
+    bool valid = size == SNAPSHOT_META_BYTES && decode_meta(bytes, &meta, &data_bytes,
+                                                            &data_checksum);
+    free(bytes);
+    if (!valid || meta.index != index || meta.term != term) {
+        return storage_fail(storage, STORAGE_ERROR_CORRUPT,
+                            "%s at offset 0: bad size, checksum, or index/term unlike the "
+                            "directory name", meta_path);
+    }
+    uint64_t actual_bytes = 0;
+    uint64_t actual_checksum = 0;
+    rc = checksum_data(storage, data_path, false, &actual_bytes, &actual_checksum);
+    if (rc != 0) {
+        return rc == STORAGE_ERROR_IO ? STORAGE_ERROR_CORRUPT : rc;
+    }
+    if (actual_bytes != data_bytes ||
+        (storage->options.verify_snapshot_data && actual_checksum != data_checksum)) {
+        return storage_fail(storage, STORAGE_ERROR_CORRUPT,
+                            "%s: %" PRIu64 " bytes, checksum %016" PRIx64 "; meta says %" PRIu64
+                            " bytes, checksum %016" PRIx64,
+                            data_path, actual_bytes, actual_checksum, data_bytes, data_checksum);
+    }
+    storage->has_snapshot = true;
+    storage->snapshot = meta;
+    return 0;
+}
+
+int storage_snapshot_recover(struct storage *storage)
+{
+    struct snapshot_census census = {.storage = storage};
+    int rc = storage->io->list_dir(storage->io->context, storage->snapshot_dir, census_entry,
+                                   &census);
+    if (census.error != 0) {
+        return census.error;
+    }
+    if (rc < 0) {
+        return storage_fail_io(storage, rc, "list", storage->snapshot_dir);
+    }
+    if (!census.found) {
+        return 0;
+    }
+    char name[SNAPSHOT_NAME_BYTES];
+    char directory[STORAGE_MAX_PATH_BYTES];
+    snapshot_name(name, "", census.index, census.term);
+    rc = storage_join_path(storage, directory, storage->snapshot_dir, name);
+    if (rc == 0) {
+        rc = verify_snapshot(storage, directory, census.index, census.term);
+    }
+    if (rc == 0) {
+        rc = remove_other_snapshots(storage, name);
+    }
+    return rc;
+}
