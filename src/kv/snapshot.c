@@ -113,8 +113,11 @@ int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term)
         rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
     }
     if (rc != 0) {
-        /* The file exists (stat said so): LMDB's ENOENT means it is empty. */
-        result = rc == ENOENT ? KV_ERROR_CORRUPT : kv_map_mdb_error(rc);
+        /* The file exists and is regular (stat said so): an error that is not about access
+         * or resources means LMDB does not recognise it (ENOENT or EINVAL when it is empty,
+         * MDB_INVALID when it is something else). */
+        bool environmental = rc == EACCES || rc == EIO || rc == ENOMEM || rc == EMFILE;
+        result = environmental ? kv_map_mdb_error(rc) : KV_ERROR_CORRUPT;
         goto close_env;
     }
     result = kv_snapshot_inspect(env, file.st_size, index, term);

@@ -1,0 +1,402 @@
+/*
+ * test_kv_machine.c — the replicated state machine: batch atomicity, the applied index and its
+ * persistence, replay after a restart, corruption handling, determinism, a full map, and
+ * snapshot export (while a write transaction is open) and import.
+ */
+#include <lmdb.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "test_kv_support.c"
+
+#define EXPECT(line, expected) assert_string_equal(run(fixture, line), expected)
+
+struct batch {
+    struct raft_entry entries[16];
+    size_t count;
+};
+
+static void batch_add(struct batch *batch, uint64_t index, uint64_t term, const char *line)
+{
+    assert_true(batch->count < 16);
+    struct raft_entry *entry = &batch->entries[batch->count++];
+    if (line == NULL) {
+        *entry = (struct raft_entry){.index = index, .term = term, .type = RAFT_ENTRY_NOOP};
+        return;
+    }
+    entry_from_line(entry, index, term, line);
+}
+
+static void batch_free(struct batch *batch)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        free(batch->entries[i].data);
+    }
+    batch->count = 0;
+}
+
+static void test_batch_applies_in_order_and_replies_each(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 1, "SET a 1");
+    batch_add(&batch, 2, 1, "INCR a");
+    batch_add(&batch, 3, 1, "GET a");
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    assert_string_equal(fixture->transcript.text, "+OK | :2 | \"2\"");
+    assert_int_equal(kv_applied_index(fixture->kv), 3);
+    assert_int_equal(kv_applied_term(fixture->kv), 1);
+    batch_free(&batch);
+}
+
+static void test_noop_advances_applied_index(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 4, NULL);
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    assert_int_equal(kv_applied_index(fixture->kv), 1);
+    assert_int_equal(kv_applied_term(fixture->kv), 4);
+    assert_string_equal(fixture->transcript.text, "");
+}
+
+static void test_failed_command_advances_applied_index_and_changes_nothing(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("SET n abc", "+OK");
+    EXPECT("INCR n", "-ERR value is not an integer or out of range");
+    assert_int_equal(kv_applied_index(fixture->kv), 2);
+    EXPECT("GET n", "\"abc\"");
+}
+
+static void test_applied_index_persists_across_reopen(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 2, "SET a 1");
+    batch_add(&batch, 2, 3, NULL);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    batch_free(&batch);
+    fixture_reopen(fixture);
+    assert_int_equal(kv_applied_index(fixture->kv), 2);
+    assert_int_equal(kv_applied_term(fixture->kv), 3);
+    EXPECT("GET a", "\"1\"");
+}
+
+static void test_replay_after_reopen_skips_applied_entries(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 1, "INCR n");
+    batch_add(&batch, 2, 1, "INCR n");
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    fixture_reopen(fixture);
+    /* The WAL replays from index 1; entry 3 is new. */
+    batch_add(&batch, 3, 1, "INCR n");
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    assert_string_equal(fixture->transcript.text, ":3");
+    assert_int_equal(kv_applied_index(fixture->kv), 3);
+    fixture->next_index = 4;
+    EXPECT("GET n", "\"3\"");
+    batch_free(&batch);
+}
+
+static void test_batch_with_gap_is_refused(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 2, 1, "SET a 1");
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), KV_ERROR_OUT_OF_ORDER);
+    batch_free(&batch);
+    batch_add(&batch, 1, 1, "SET a 1");
+    batch_add(&batch, 3, 1, "SET b 1");
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), KV_ERROR_OUT_OF_ORDER);
+    assert_int_equal(kv_applied_index(fixture->kv), 0);
+    batch_free(&batch);
+    EXPECT("EXISTS a", ":0");
+}
+
+static void test_corrupt_entry_refuses_whole_batch(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 1, "SET a 1");
+    batch_add(&batch, 2, 1, "SET b 2");
+    batch.entries[1].data_bytes -= 1; /* truncated */
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), KV_ERROR_CORRUPT);
+    assert_string_equal(fixture->transcript.text, "");
+    assert_int_equal(kv_applied_index(fixture->kv), 0);
+    assert_non_null(strstr(kv_last_error(fixture->kv), "entry 2"));
+    EXPECT("EXISTS a b", ":0");
+    batch_free(&batch);
+}
+
+static void test_unknown_command_or_entry_type_is_unsupported(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 1, "FLUSHALL");
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), KV_ERROR_UNSUPPORTED);
+    batch_free(&batch);
+    batch_add(&batch, 1, 1, "SET a 1");
+    batch.entries[0].type = 7;
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), KV_ERROR_UNSUPPORTED);
+    batch_free(&batch);
+    assert_int_equal(kv_applied_index(fixture->kv), 0);
+}
+
+static void test_wrong_arity_in_log_replies_error_and_advances(void **state)
+{
+    struct fixture *fixture = *state;
+    struct batch batch = {0};
+    batch_add(&batch, 1, 1, "SET a");
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, batch.entries, batch.count), 0);
+    assert_string_equal(fixture->transcript.text,
+                        "-ERR wrong number of arguments for 'set' command");
+    assert_int_equal(kv_applied_index(fixture->kv), 1);
+    batch_free(&batch);
+}
+
+/* The same entries on two fresh databases must leave identical states and replies. */
+static void apply_workload(struct fixture *fixture, struct transcript *replies)
+{
+    const char *lines[] = {"SET a 1",        "INCRBY a 41",   "APPEND s hello",
+                           "SETRANGE s 8 x", "MSET b 2 c 3",  "DEL b",
+                           "SET a x IFEQ 42", "MSETNX c 9 d 9", "GETDEL c",
+                           "INCR s",         "SET e v NX GET"};
+    uint64_t index = 1;
+    transcript_reset(&fixture->transcript);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        struct raft_entry entry;
+        entry_from_line(&entry, index++, 1, lines[i]);
+        assert_int_equal(fixture_apply(fixture, &entry, 1), 0);
+        free(entry.data);
+    }
+    fixture->next_index = index;
+    *replies = fixture->transcript;
+}
+
+static void dump_state(struct fixture *fixture, char *out, size_t out_bytes)
+{
+    const char *keys = run(fixture, "SCAN 0 COUNT 1000");
+    snprintf(out, out_bytes, "%s", keys);
+    const char *values = run(fixture, "MGET a b c d e s");
+    size_t used = strlen(out);
+    snprintf(out + used, out_bytes - used, " / %s", values);
+}
+
+static void test_two_replicas_fed_the_same_entries_end_identical(void **state)
+{
+    struct fixture *fixture = *state;
+    struct fixture *other = malloc(sizeof *other);
+    assert_non_null(other);
+    fixture_open(other, NULL);
+    struct transcript first;
+    struct transcript second;
+    apply_workload(fixture, &first);
+    apply_workload(other, &second);
+    char first_state[TRANSCRIPT_BYTES];
+    char second_state[TRANSCRIPT_BYTES];
+    dump_state(fixture, first_state, sizeof first_state);
+    dump_state(other, second_state, sizeof second_state);
+    assert_string_equal(first_state, second_state);
+    assert_string_equal(first.text, second.text);
+    assert_non_null(strstr(first_state, "\"x\" | (nil) | (nil) | (nil) | \"v\" | "
+                                        "\"hello\\x00\\x00\\x00x\""));
+    assert_int_equal(kv_applied_index(fixture->kv), kv_applied_index(other->kv));
+    fixture_close(other);
+    free(other);
+}
+
+static void test_full_map_is_a_clear_error_and_applies_nothing(void **state)
+{
+    struct fixture *fixture = *state;
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
+    static uint8_t value[64 * 1024];
+    memset(value, 'v', sizeof value);
+    int result = 0;
+    uint64_t index = 1;
+    for (int i = 0; i < 16 && result == 0; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        struct kv_arg argv[] = {{(const uint8_t *)"SET", 3},
+                                {(const uint8_t *)key, strlen(key)},
+                                {value, sizeof value}};
+        struct raft_entry entry;
+        entry_from_argv(&entry, index, 1, 3, argv);
+        result = fixture_apply(fixture, &entry, 1);
+        free(entry.data);
+        index += result == 0 ? 1 : 0;
+    }
+    assert_int_equal(result, KV_ERROR_MAP_FULL);
+    assert_int_equal(kv_applied_index(fixture->kv), index - 1);
+    assert_non_null(strstr(kv_last_error(fixture->kv), "MDB_MAP_FULL"));
+}
+
+struct export_job {
+    struct kv *kv;
+    char path[300];
+    uint64_t index;
+    uint64_t term;
+    int result;
+};
+
+static void *export_thread(void *argument)
+{
+    struct export_job *job = argument;
+    job->result = kv_snapshot_export(job->kv, job->path, &job->index, &job->term);
+    return NULL;
+}
+
+/* Reaches inside kv to hold a write transaction open, as a batch apply would, while another
+ * thread exports: the snapshot must hold the last committed state only. */
+#include "kv/kv_internal.h"
+
+static void test_snapshot_export_while_writing_then_import(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("MSET a 1 b 2", "+OK");
+    EXPECT("INCR a", ":2");
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(fixture->kv->env, NULL, 0, &txn), 0);
+    struct kv_arg key = {(const uint8_t *)"uncommitted", 11};
+    struct kv_exec exec = {.kv = fixture->kv, .txn = txn, .writable = true};
+    assert_int_equal(kv_value_put(&exec, &key, (const uint8_t *)"x", 1), 0);
+
+    struct export_job job = {.kv = fixture->kv};
+    snprintf(job.path, sizeof job.path, "%s.snapshot", fixture->directory);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, export_thread, &job), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    assert_int_equal(job.result, 0);
+    assert_int_equal(job.index, 2);
+    assert_int_equal(job.term, 1);
+
+    struct fixture *other = malloc(sizeof *other);
+    assert_non_null(other);
+    fixture_open(other, NULL);
+    assert_string_equal(run(other, "SET stale 1"), "+OK");
+    uint64_t index;
+    uint64_t term;
+    assert_int_equal(kv_snapshot_import(other->kv, job.path, &index, &term), 0);
+    assert_int_equal(index, 2);
+    assert_int_equal(term, 1);
+    assert_int_equal(kv_applied_index(other->kv), 2);
+    assert_string_equal(run(other, "MGET a b uncommitted stale"), "*4 | \"2\" | \"2\" | (nil) | (nil)");
+    assert_string_equal(run(other, "DBSIZE"), ":2");
+    struct stat info;
+    assert_int_not_equal(stat(job.path, &info), 0); /* consumed */
+    fixture_close(other);
+    free(other);
+}
+
+static void test_snapshot_import_survives_reopen(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("SET a 1", "+OK");
+    char path[300];
+    snprintf(path, sizeof path, "%s.snapshot", fixture->directory);
+    uint64_t index;
+    uint64_t term;
+    assert_int_equal(kv_snapshot_export(fixture->kv, path, &index, &term), 0);
+    EXPECT("SET a 2", "+OK");
+    assert_int_equal(kv_snapshot_import(fixture->kv, path, &index, &term), 0);
+    assert_int_equal(index, 1);
+    EXPECT("GET a", "\"1\"");
+    fixture_reopen(fixture);
+    assert_int_equal(kv_applied_index(fixture->kv), 1);
+    EXPECT("GET a", "\"1\"");
+}
+
+static void write_file(const char *path, const void *data, size_t bytes)
+{
+    FILE *file = fopen(path, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(data, 1, bytes, file), bytes);
+    assert_int_equal(fclose(file), 0);
+}
+
+static void test_snapshot_import_refuses_garbage_and_keeps_data(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("SET a 1", "+OK");
+    char path[300];
+    snprintf(path, sizeof path, "%s.garbage", fixture->directory);
+    static uint8_t garbage[16384];
+    for (size_t i = 0; i < sizeof garbage; i++) {
+        garbage[i] = (uint8_t)(i * 131 + 7);
+    }
+    uint64_t index;
+    uint64_t term;
+    write_file(path, garbage, sizeof garbage);
+    assert_int_equal(kv_snapshot_import(fixture->kv, path, &index, &term), KV_ERROR_CORRUPT);
+    write_file(path, "", 0);
+    assert_int_equal(kv_snapshot_import(fixture->kv, path, &index, &term), KV_ERROR_CORRUPT);
+    unlink(path);
+    assert_int_equal(kv_snapshot_import(fixture->kv, path, &index, &term), KV_ERROR_STORAGE);
+    EXPECT("GET a", "\"1\"");
+    assert_int_equal(kv_applied_index(fixture->kv), 1);
+}
+
+static void test_truncated_snapshot_is_refused(void **state)
+{
+    struct fixture *fixture = *state;
+    for (int i = 0; i < 200; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "SET key%d value-%d-padding-padding-padding", i, i);
+        EXPECT(line, "+OK");
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s.snapshot", fixture->directory);
+    uint64_t index;
+    uint64_t term;
+    assert_int_equal(kv_snapshot_export(fixture->kv, path, &index, &term), 0);
+    assert_int_equal(index, 200);
+    assert_int_equal(truncate(path, 8192), 0);
+    assert_int_equal(kv_snapshot_read_meta(path, &index, &term), KV_ERROR_CORRUPT);
+    assert_int_equal(kv_snapshot_import(fixture->kv, path, &index, &term), KV_ERROR_CORRUPT);
+    EXPECT("DBSIZE", ":200");
+    unlink(path);
+}
+
+static void test_sync_succeeds(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("SET a 1", "+OK");
+    assert_int_equal(kv_sync(fixture->kv), 0);
+}
+
+#define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FIXTURE_TEST(test_batch_applies_in_order_and_replies_each),
+        FIXTURE_TEST(test_noop_advances_applied_index),
+        FIXTURE_TEST(test_failed_command_advances_applied_index_and_changes_nothing),
+        FIXTURE_TEST(test_applied_index_persists_across_reopen),
+        FIXTURE_TEST(test_replay_after_reopen_skips_applied_entries),
+        FIXTURE_TEST(test_batch_with_gap_is_refused),
+        FIXTURE_TEST(test_corrupt_entry_refuses_whole_batch),
+        FIXTURE_TEST(test_unknown_command_or_entry_type_is_unsupported),
+        FIXTURE_TEST(test_wrong_arity_in_log_replies_error_and_advances),
+        FIXTURE_TEST(test_two_replicas_fed_the_same_entries_end_identical),
+        FIXTURE_TEST(test_full_map_is_a_clear_error_and_applies_nothing),
+        FIXTURE_TEST(test_snapshot_export_while_writing_then_import),
+        FIXTURE_TEST(test_snapshot_import_survives_reopen),
+        FIXTURE_TEST(test_snapshot_import_refuses_garbage_and_keeps_data),
+        FIXTURE_TEST(test_truncated_snapshot_is_refused),
+        FIXTURE_TEST(test_sync_succeeds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
