@@ -513,6 +513,9 @@ int resp_parse(struct resp_parser *parser, const char *data, size_t length, size
     if (parser->failed) {
         return PROTO_ERROR_PROTOCOL;
     }
+    if (length == 0) {
+        return RESP_NEED_MORE; /* also keeps NULL + 0 out of the arithmetic below */
+    }
     size_t base = 0; /* bytes of skipped empty requests */
     for (;;) {
         const char *request = data + base;

@@ -45,8 +45,7 @@ static void check_frame(const uint8_t *bytes, size_t frame_bytes, const struct p
             abort();
         }
     }
-    if (peer_decode(&decoder, encoded.data, frame_bytes - 1, &consumed, &again) !=
-        PEER_NEED_MORE) {
+    if (peer_decode(&decoder, encoded.data, frame_bytes - 1, &consumed, &again) != PEER_NEED_MORE) {
         abort();
     }
     peer_decoder_free(&decoder);

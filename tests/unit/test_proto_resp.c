@@ -219,6 +219,17 @@ static void partial_request_needs_more(void **state)
     assert_int_equal(out.leftover, strlen("*2\r\n$3\r\nGET\r\n$1\r\n"));
 }
 
+static void no_bytes_at_all_needs_more(void **state)
+{
+    struct resp_parser parser;
+    assert_int_equal(resp_parser_init(&parser, NULL), PROTO_OK);
+    struct resp_command command;
+    size_t consumed = 1;
+    assert_int_equal(resp_parse(&parser, NULL, 0, &consumed, &command), RESP_NEED_MORE);
+    assert_int_equal(consumed, 0);
+    resp_parser_free(&parser);
+}
+
 static void empty_requests_are_skipped_and_consumed(void **state)
 {
     struct parsed out;
@@ -508,6 +519,7 @@ int main(void)
         cmocka_unit_test(one_byte_at_a_time_equals_one_shot),
         cmocka_unit_test(every_split_point_equals_one_shot),
         cmocka_unit_test(partial_request_needs_more),
+        cmocka_unit_test(no_bytes_at_all_needs_more),
         cmocka_unit_test(empty_requests_are_skipped_and_consumed),
         cmocka_unit_test(inline_command_splits_on_blanks),
         cmocka_unit_test(inline_command_ends_at_bare_newline),
