@@ -472,11 +472,14 @@ def replays(order):
     return True
 
 
-def random_tiny_history(rng):
+def random_tiny_history(rng, written=("a", "b"), observed=("a", "b"), outcomes=(7, 2, 1)):
+    """Up to 7 operations by up to 3 processes on up to 2 keys, with integer times (so that
+    ties happen). Writes draw from `written`, reads and cas expectations from `observed` and
+    absent: values written but never observed exercise the merging of unseen values."""
     count = rng.randint(1, 7)
     free_at = {process: 0 for process in range(rng.randint(1, 3))}
     keys = ["x", "y"][:rng.randint(1, 2)]
-    values = ["a", "b"]
+    values = list(observed)
     specs = []
     for _ in range(count):
         process = rng.choice(list(free_at))
@@ -484,29 +487,33 @@ def random_tiny_history(rng):
         end = start + rng.randint(0, 4)
         free_at[process] = end
         key = rng.choice(keys)
-        outcome = rng.choices(["ok", "info", "fail"], weights=[7, 2, 1])[0]
+        outcome = rng.choices(["ok", "info", "fail"], weights=outcomes)[0]
         f = rng.choice(["read", "write", "cas"])
         if f == "read":
             specs.append(read(process, key, rng.choice(values + [None]), start, end, outcome))
         elif f == "write":
-            specs.append(write(process, key, rng.choice(values), start, end, outcome))
+            specs.append(write(process, key, rng.choice(written), start, end, outcome))
         else:
-            specs.append(cas(process, key, rng.choice(values + [None]), rng.choice(values),
+            specs.append(cas(process, key, rng.choice(values + [None]), rng.choice(written),
                              start, end, outcome, swapped=rng.random() < 0.5))
     return make(*specs)
 
 
-def test_agrees_with_brute_force_on_tiny_random_histories():
-    rng = random.Random(20240601)
+@pytest.mark.parametrize("seed, written, observed, outcomes", [
+    (20240601, ("a", "b"), ("a", "b"), (7, 2, 1)),
+    (20240602, ("a", "b", "c", "d"), ("a", "b"), (5, 4, 1)),
+])
+def test_agrees_with_brute_force_on_tiny_random_histories(seed, written, observed, outcomes):
+    rng = random.Random(seed)
     verdicts = {True: 0, False: 0}
     for case in range(600):
-        operations = random_tiny_history(rng)
+        operations = random_tiny_history(rng, written, observed, outcomes)
         expected = brute_force_linearizable(operations)
         result = lin.check_operations(operations, time_budget_s=10)
         assert result.verdict != lin.UNKNOWN
         events = history.operations_to_events(operations)
         assert result.linearizable == expected, (
-            f"case {case}: brute force says {expected}\n{json.dumps(events, indent=1)}\n"
+            f"seed {seed} case {case}: brute force says {expected}\n{json.dumps(events, indent=1)}\n"
             f"{result.report()}")
         verdicts[expected] += 1
     # Both answers must be common, or the agreement would prove little.
