@@ -45,14 +45,13 @@ static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t
         result = kv_argv_reserve(kv, *argc);
     }
     if (result == 0) {
-        result = kv_command_decode(entry->data, entry->data_bytes, kv->argv,
-                                   kv->argv_capacity, argc);
+        result =
+            kv_command_decode(entry->data, entry->data_bytes, kv->argv, kv->argv_capacity, argc);
     }
     if (result != 0) {
         snprintf(kv->error_message, sizeof kv->error_message,
-                 "entry %llu (term %llu) does not decode: %s",
-                 (unsigned long long)entry->index, (unsigned long long)entry->term,
-                 kv_error_string(result));
+                 "entry %llu (term %llu) does not decode: %s", (unsigned long long)entry->index,
+                 (unsigned long long)entry->term, kv_error_string(result));
     }
     return result;
 }
@@ -73,9 +72,8 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
             continue;
         }
         if (entry->type != RAFT_ENTRY_COMMAND) {
-            snprintf(kv->error_message, sizeof kv->error_message,
-                     "entry %llu has unknown type %u", (unsigned long long)entry->index,
-                     (unsigned)entry->type);
+            snprintf(kv->error_message, sizeof kv->error_message, "entry %llu has unknown type %u",
+                     (unsigned long long)entry->index, (unsigned)entry->type);
             return KV_ERROR_UNSUPPORTED;
         }
         size_t argc;
@@ -94,8 +92,8 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
 }
 
 /* Runs the validated entries inside txn. */
-static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *entries,
-                        size_t count, kv_reply_provider provider, void *provider_context)
+static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *entries, size_t count,
+                        kv_reply_provider provider, void *provider_context)
 {
     struct kv_exec exec = {.kv = kv, .txn = txn, .reply = NULL, .writable = true};
     for (size_t i = 0; i < count; i++) {
@@ -181,8 +179,7 @@ trim_scratch:
     return result;
 }
 
-int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv,
-            const struct kv_reply *reply)
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct kv_reply *reply)
 {
     if (kv->env == NULL) {
         return KV_ERROR_CLOSED;

@@ -18,31 +18,31 @@
 #include "kv/kv_internal.h"
 
 /* The table, declared once as Redis declares its own: name, arity, flags, handler. */
-#define KV_COMMAND_LIST(X)                                                                     \
-    X("get", 2, KV_COMMAND_READ, kv_command_get)                                               \
-    X("set", -3, KV_COMMAND_WRITE, kv_command_set)                                             \
-    X("setnx", 3, KV_COMMAND_WRITE, kv_command_setnx)                                          \
-    X("getset", 3, KV_COMMAND_WRITE, kv_command_getset)                                        \
-    X("getdel", 2, KV_COMMAND_WRITE, kv_command_getdel)                                        \
-    X("mget", -2, KV_COMMAND_READ, kv_command_mget)                                            \
-    X("mset", -3, KV_COMMAND_WRITE, kv_command_mset)                                           \
-    X("msetnx", -3, KV_COMMAND_WRITE, kv_command_msetnx)                                       \
-    X("del", -2, KV_COMMAND_WRITE, kv_command_del)                                             \
-    X("exists", -2, KV_COMMAND_READ, kv_command_exists)                                        \
-    X("incr", 2, KV_COMMAND_WRITE, kv_command_incr)                                            \
-    X("incrby", 3, KV_COMMAND_WRITE, kv_command_incrby)                                        \
-    X("decr", 2, KV_COMMAND_WRITE, kv_command_decr)                                            \
-    X("decrby", 3, KV_COMMAND_WRITE, kv_command_decrby)                                        \
-    X("append", 3, KV_COMMAND_WRITE, kv_command_append)                                        \
-    X("strlen", 2, KV_COMMAND_READ, kv_command_strlen)                                         \
-    X("getrange", 4, KV_COMMAND_READ, kv_command_getrange)                                     \
-    X("setrange", 4, KV_COMMAND_WRITE, kv_command_setrange)                                    \
-    X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                             \
-    X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                            \
-    X("type", 2, KV_COMMAND_READ, kv_command_type)                                             \
+#define KV_COMMAND_LIST(X)                                                                         \
+    X("get", 2, KV_COMMAND_READ, kv_command_get)                                                   \
+    X("set", -3, KV_COMMAND_WRITE, kv_command_set)                                                 \
+    X("setnx", 3, KV_COMMAND_WRITE, kv_command_setnx)                                              \
+    X("getset", 3, KV_COMMAND_WRITE, kv_command_getset)                                            \
+    X("getdel", 2, KV_COMMAND_WRITE, kv_command_getdel)                                            \
+    X("mget", -2, KV_COMMAND_READ, kv_command_mget)                                                \
+    X("mset", -3, KV_COMMAND_WRITE, kv_command_mset)                                               \
+    X("msetnx", -3, KV_COMMAND_WRITE, kv_command_msetnx)                                           \
+    X("del", -2, KV_COMMAND_WRITE, kv_command_del)                                                 \
+    X("exists", -2, KV_COMMAND_READ, kv_command_exists)                                            \
+    X("incr", 2, KV_COMMAND_WRITE, kv_command_incr)                                                \
+    X("incrby", 3, KV_COMMAND_WRITE, kv_command_incrby)                                            \
+    X("decr", 2, KV_COMMAND_WRITE, kv_command_decr)                                                \
+    X("decrby", 3, KV_COMMAND_WRITE, kv_command_decrby)                                            \
+    X("append", 3, KV_COMMAND_WRITE, kv_command_append)                                            \
+    X("strlen", 2, KV_COMMAND_READ, kv_command_strlen)                                             \
+    X("getrange", 4, KV_COMMAND_READ, kv_command_getrange)                                         \
+    X("setrange", 4, KV_COMMAND_WRITE, kv_command_setrange)                                        \
+    X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                                 \
+    X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                                \
+    X("type", 2, KV_COMMAND_READ, kv_command_type)                                                 \
     X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)
 
-#define KV_COMMAND_ENTRY(name, arity, flags, handler)                                          \
+#define KV_COMMAND_ENTRY(name, arity, flags, handler)                                              \
     {name, sizeof(name) - 1, arity, flags, handler},
 
 static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY)};
@@ -52,7 +52,7 @@ static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY
 /* Redis's limits on how much of an unknown command it echoes back. */
 #define KV_UNKNOWN_NAME_ECHO_BYTES 128
 #define KV_UNKNOWN_ARGS_ECHO_BYTES 128
-#define KV_ERROR_REPLY_BYTES 512
+#define KV_ERROR_REPLY_BYTES       512
 
 #define KV_FORMAT_HEADER_BYTES 5 /* version + argc */
 #define KV_FORMAT_LENGTH_BYTES 4
@@ -136,8 +136,7 @@ static size_t kv_error_append_text(char *out, size_t used, size_t limit, const c
     return kv_error_append(out, used, limit, (const uint8_t *)text, strlen(text));
 }
 
-void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc,
-                              const struct kv_arg *argv)
+void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc, const struct kv_arg *argv)
 {
     assert(argc >= 1);
     char text[KV_ERROR_REPLY_BYTES];
@@ -205,8 +204,7 @@ static void kv_put_u32(uint8_t *out, uint32_t value)
 
 static uint32_t kv_get_u32(const uint8_t *in)
 {
-    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
-           (uint32_t)in[3] << 24;
+    return (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
 }
 
 size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv)
@@ -227,8 +225,8 @@ size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv)
     return (size_t)total;
 }
 
-int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out,
-                      size_t capacity_bytes, size_t *written_bytes)
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out, size_t capacity_bytes,
+                      size_t *written_bytes)
 {
     size_t total = kv_command_encoded_bytes(argc, argv);
     if (total == 0 || total > capacity_bytes) {

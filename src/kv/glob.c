@@ -19,8 +19,7 @@
 
 /* Matches byte c against the set that starts at pattern[*position] == '['. Leaves
  * *position on the set's closing ']' (or at the pattern's end when the set is open). */
-static bool kv_glob_set(const uint8_t *pattern, size_t pattern_bytes, size_t *position,
-                        uint8_t c)
+static bool kv_glob_set(const uint8_t *pattern, size_t pattern_bytes, size_t *position, uint8_t c)
 {
     size_t i = *position + 1;
     bool negate = i < pattern_bytes && pattern[i] == '^';
@@ -52,8 +51,7 @@ static bool kv_glob_set(const uint8_t *pattern, size_t pattern_bytes, size_t *po
 }
 
 /* Does the single-byte token at pattern[*position] match c? Advances *position past it. */
-static bool kv_glob_token(const uint8_t *pattern, size_t pattern_bytes, size_t *position,
-                          uint8_t c)
+static bool kv_glob_token(const uint8_t *pattern, size_t pattern_bytes, size_t *position, uint8_t c)
 {
     size_t i = *position;
     assert(i < pattern_bytes);

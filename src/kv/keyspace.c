@@ -26,7 +26,7 @@
 #include "kv/kv_internal.h"
 
 #define KV_SCAN_DEFAULT_COUNT 10
-#define KV_UINT64_TEXT_BYTES 21
+#define KV_UINT64_TEXT_BYTES  21
 
 struct kv_walk {
     uint64_t cursor;            /* the first hash to visit */
@@ -127,8 +127,7 @@ static int kv_walk_twice(struct kv_exec *exec, struct kv_walk *walk)
             remaining /= 10;
         } while (remaining > 0);
         exec->reply->array(exec->reply->context, 2);
-        exec->reply->bulk(exec->reply->context, (const uint8_t *)text + used,
-                          sizeof text - used);
+        exec->reply->bulk(exec->reply->context, (const uint8_t *)text + used, sizeof text - used);
     }
     exec->reply->array(exec->reply->context, counted);
     walk->emit = true;

@@ -22,7 +22,8 @@
  *
  * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
  * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
- * reader copy a consistent view while a writer commits).
+ * reader copy a consistent view while a writer commits) — but never at the same time as kv_snapshot_import()
+ * or kv_close(), which close the environment it copies.
  *
  * Ownership. kv_open() allocates the struct kv; kv_close() frees it. Arguments (struct kv_arg)
  * are borrowed for the duration of a call. Bytes passed to a reply sink are valid only during
@@ -40,15 +41,15 @@
 enum kv_error {
     KV_OK = 0,
     KV_ERROR_NO_MEMORY = -1,
-    KV_ERROR_INVALID = -2,     /* a bad argument from the caller (a programming error) */
-    KV_ERROR_CORRUPT = -3,     /* entry or snapshot bytes are malformed */
-    KV_ERROR_UNSUPPORTED = -4, /* a format version or command this build cannot apply */
-    KV_ERROR_MAP_FULL = -5,    /* the LMDB map is full: raise map_size_bytes and restart */
-    KV_ERROR_TXN_FULL = -6,    /* one batch dirtied more pages than LMDB allows: split it */
-    KV_ERROR_STORAGE = -7,     /* any other LMDB or file system failure; see kv_last_error */
+    KV_ERROR_INVALID = -2,      /* a bad argument from the caller (a programming error) */
+    KV_ERROR_CORRUPT = -3,      /* entry or snapshot bytes are malformed */
+    KV_ERROR_UNSUPPORTED = -4,  /* a format version or command this build cannot apply */
+    KV_ERROR_MAP_FULL = -5,     /* the LMDB map is full: raise map_size_bytes and restart */
+    KV_ERROR_TXN_FULL = -6,     /* one batch dirtied more pages than LMDB allows: split it */
+    KV_ERROR_STORAGE = -7,      /* any other LMDB or file system failure; see kv_last_error */
     KV_ERROR_OUT_OF_ORDER = -8, /* a batch does not continue at applied index + 1 */
-    KV_ERROR_TOO_BIG = -9,     /* an encoding does not fit its limit or the caller's buffer */
-    KV_ERROR_CLOSED = -10,     /* a failed snapshot import left no open database */
+    KV_ERROR_TOO_BIG = -9,      /* an encoding does not fit its limit or the caller's buffer */
+    KV_ERROR_CLOSED = -10,      /* a failed snapshot import left no open database */
 };
 
 const char *kv_error_string(int error);
@@ -58,25 +59,24 @@ const char *kv_error_string(int error);
 /* LMDB's default maximum key is 511 bytes; kv prefixes every key with its 8-byte hash (the
  * SCAN order), which leaves 503 bytes for the user's key. Writes with a longer key fail with
  * KV_ERROR_TEXT_KEY_TOO_LONG; reads simply do not find such a key. */
-#define KV_MAX_KEY_BYTES 503
-#define KV_MAX_COMMAND_ARGS (1024 * 1024) /* arguments in one encoded command */
-#define KV_DEFAULT_MAP_SIZE_BYTES (1ull << 30)
+#define KV_MAX_KEY_BYTES           503
+#define KV_MAX_COMMAND_ARGS        (1024 * 1024) /* arguments in one encoded command */
+#define KV_DEFAULT_MAP_SIZE_BYTES  (1ull << 30)
 #define KV_DEFAULT_MAX_VALUE_BYTES (512ull * 1024 * 1024) /* Redis's proto-max-bulk-len */
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
 /* Error texts exactly as Redis writes them (without RESP's leading '-'). */
-#define KV_ERROR_TEXT_SYNTAX "ERR syntax error"
-#define KV_ERROR_TEXT_NOT_INTEGER "ERR value is not an integer or out of range"
-#define KV_ERROR_TEXT_OVERFLOW "ERR increment or decrement would overflow"
+#define KV_ERROR_TEXT_SYNTAX             "ERR syntax error"
+#define KV_ERROR_TEXT_NOT_INTEGER        "ERR value is not an integer or out of range"
+#define KV_ERROR_TEXT_OVERFLOW           "ERR increment or decrement would overflow"
 #define KV_ERROR_TEXT_DECREMENT_OVERFLOW "ERR decrement would overflow"
-#define KV_ERROR_TEXT_STRING_TOO_LONG                                                          \
-    "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-#define KV_ERROR_TEXT_OFFSET_RANGE "ERR offset is out of range"
-#define KV_ERROR_TEXT_INVALID_CURSOR "ERR invalid cursor"
+#define KV_ERROR_TEXT_STRING_TOO_LONG    "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+#define KV_ERROR_TEXT_OFFSET_RANGE       "ERR offset is out of range"
+#define KV_ERROR_TEXT_INVALID_CURSOR     "ERR invalid cursor"
 /* raftkv's own, where Redis has no equivalent. */
 #define KV_ERROR_TEXT_KEY_TOO_LONG "ERR key exceeds the maximum length of 503 bytes"
-#define KV_ERROR_TEXT_NO_EXPIRY "ERR key expiration is not supported"
+#define KV_ERROR_TEXT_NO_EXPIRY    "ERR key expiration is not supported"
 
 /* Where a command's reply goes. Every callback is required. `error` receives texts such as
  * "ERR syntax error"; `null` is the null bulk string (also inside arrays, as MGET needs);
@@ -125,8 +125,7 @@ bool kv_command_arity_ok(const struct kv_command *command, size_t argc);
  * and returns NULL. argc must be at least 1. */
 const struct kv_command *kv_command_resolve(size_t argc, const struct kv_arg *argv,
                                             const struct kv_reply *reply);
-void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc,
-                              const struct kv_arg *argv);
+void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc, const struct kv_arg *argv);
 void kv_reply_wrong_arity(const struct kv_reply *reply, const struct kv_command *command);
 
 /*
@@ -148,8 +147,8 @@ void kv_reply_wrong_arity(const struct kv_reply *reply, const struct kv_command 
 size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv);
 /* Writes the encoding into out (capacity_bytes, caller-owned); *written_bytes receives its
  * size. KV_ERROR_TOO_BIG when it does not fit or cannot be encoded. */
-int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out,
-                      size_t capacity_bytes, size_t *written_bytes);
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out, size_t capacity_bytes,
+                      size_t *written_bytes);
 /* Parses bytes that came from disk or a peer. On success fills argv[0..*argc) with pointers
  * into `data` (no copy). With argv NULL (or capacity too small) it only validates and counts:
  * *argc receives the count and the result is 0 (argv NULL) or KV_ERROR_TOO_BIG (too small).
@@ -185,8 +184,7 @@ uint64_t kv_applied_term(const struct kv *kv);
 
 /* Returns the sink for the reply of the entry at (index, term), or NULL when no client waits
  * for it (a follower, a replay): the reply is then discarded. */
-typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t index,
-                                                    uint64_t term);
+typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t index, uint64_t term);
 
 /* Applies committed entries in order in one write transaction that also stores the last
  * entry's index and term as the applied point. Entries at or below the applied index are
@@ -202,8 +200,7 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
 /* Runs a READ command in a read-only transaction and replies to `reply`. Unknown commands and
  * wrong arity are answered with their errors (result 0); a WRITE command is refused with
  * KV_ERROR_INVALID and no reply. */
-int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv,
-            const struct kv_reply *reply);
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct kv_reply *reply);
 
 /* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. */
 int kv_sync(struct kv *kv);

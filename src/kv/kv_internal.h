@@ -19,14 +19,14 @@
 
 #include "kv/kv.h"
 
-#define KV_KEY_HASH_BYTES 8
-#define KV_STORED_KEY_MAX_BYTES (KV_KEY_HASH_BYTES + KV_MAX_KEY_BYTES)
+#define KV_KEY_HASH_BYTES         8
+#define KV_STORED_KEY_MAX_BYTES   (KV_KEY_HASH_BYTES + KV_MAX_KEY_BYTES)
 #define KV_STORAGE_FORMAT_VERSION 1
-#define KV_ERROR_MESSAGE_BYTES 256
+#define KV_ERROR_MESSAGE_BYTES    256
 /* The scratch buffer is kept between batches up to this size, and freed above it, so one
  * large SETRANGE does not pin hundreds of megabytes. */
 #define KV_SCRATCH_RETAIN_BYTES (1024 * 1024)
-#define KV_INT64_TEXT_BYTES 21 /* "-9223372036854775808" plus a terminator */
+#define KV_INT64_TEXT_BYTES     21 /* "-9223372036854775808" plus a terminator */
 
 /* A growable byte buffer reused across commands, so the hot path does not allocate. */
 struct kv_buffer {

@@ -28,8 +28,8 @@
 
 #include "kv/kv_internal.h"
 
-#define KV_PATH_BYTES 4096
-#define KV_DATA_FILE_NAME "data.mdb"
+#define KV_PATH_BYTES       4096
+#define KV_DATA_FILE_NAME   "data.mdb"
 #define KV_SNAPSHOT_MAX_DBS 2
 
 /* fsyncs the directory that holds `path`, so that a rename into it is durable. */
@@ -188,8 +188,7 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
         return result;
     }
     char data_path[KV_PATH_BYTES];
-    int length = snprintf(data_path, sizeof data_path, "%s/%s", kv->directory,
-                          KV_DATA_FILE_NAME);
+    int length = snprintf(data_path, sizeof data_path, "%s/%s", kv->directory, KV_DATA_FILE_NAME);
     if (length < 0 || (size_t)length >= sizeof data_path) {
         return KV_ERROR_INVALID;
     }
@@ -211,8 +210,7 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
         return result;
     }
     if (kv->applied_index != snapshot_index || kv->applied_term != snapshot_term) {
-        snprintf(kv->error_message, sizeof kv->error_message, "%s changed while importing",
-                 path);
+        snprintf(kv->error_message, sizeof kv->error_message, "%s changed while importing", path);
         return KV_ERROR_CORRUPT;
     }
     *index = kv->applied_index;

@@ -30,14 +30,14 @@
 
 #include "kv/kv_internal.h"
 
-#define KV_DATA_DB_NAME "data"
-#define KV_META_DB_NAME "meta"
+#define KV_DATA_DB_NAME     "data"
+#define KV_META_DB_NAME     "meta"
 #define KV_META_APPLIED_KEY "applied"
-#define KV_META_FORMAT_KEY "format"
-#define KV_MAX_DBS 2
-#define KV_APPLIED_BYTES 16
-#define KV_FILE_MODE 0644
-#define KV_PATH_BYTES 4096
+#define KV_META_FORMAT_KEY  "format"
+#define KV_MAX_DBS          2
+#define KV_APPLIED_BYTES    16
+#define KV_FILE_MODE        0644
+#define KV_PATH_BYTES       4096
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -63,8 +63,7 @@ int kv_map_mdb_error(int rc)
 int kv_storage_error(struct kv *kv, int mdb_result, const char *what)
 {
     assert(mdb_result != 0);
-    snprintf(kv->error_message, sizeof kv->error_message, "%s: %s", what,
-             mdb_strerror(mdb_result));
+    snprintf(kv->error_message, sizeof kv->error_message, "%s: %s", what, mdb_strerror(mdb_result));
     return kv_map_mdb_error(mdb_result);
 }
 
@@ -218,7 +217,8 @@ const struct kv_reply kv_discard_reply = {
     .context = NULL,
 };
 
-/* ---- the meta database ------------------------------------------------------------------------ */
+/* ---- the meta database ------------------------------------------------------------------------
+ */
 
 int kv_meta_read_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *index, uint64_t *term)
 {
@@ -274,7 +274,8 @@ int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable)
     return 0;
 }
 
-/* ---- open and close --------------------------------------------------------------------------- */
+/* ---- open and close ---------------------------------------------------------------------------
+ */
 
 void kv_options_default(struct kv_options *options)
 {

@@ -64,8 +64,7 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
         bool has_next = i + 1 < argc;
         if (kv_arg_equals_nocase(option, "nx") && !(*flags & (conditions & ~KV_SET_NX))) {
             *flags |= KV_SET_NX;
-        } else if (kv_arg_equals_nocase(option, "xx") &&
-                   !(*flags & (conditions & ~KV_SET_XX))) {
+        } else if (kv_arg_equals_nocase(option, "xx") && !(*flags & (conditions & ~KV_SET_XX))) {
             *flags |= KV_SET_XX;
         } else if (kv_arg_equals_nocase(option, "ifeq") && has_next &&
                    !(*flags & (conditions & ~KV_SET_IFEQ))) {
@@ -77,8 +76,7 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
             /* No key ever has a time to live, so keeping it is what already happens. */
         } else if (has_next &&
                    (kv_arg_equals_nocase(option, "ex") || kv_arg_equals_nocase(option, "px") ||
-                    kv_arg_equals_nocase(option, "exat") ||
-                    kv_arg_equals_nocase(option, "pxat"))) {
+                    kv_arg_equals_nocase(option, "exat") || kv_arg_equals_nocase(option, "pxat"))) {
             kv_reply_text_error(exec, KV_ERROR_TEXT_NO_EXPIRY);
             return false;
         } else {
@@ -108,8 +106,7 @@ static bool kv_set_condition_holds(unsigned flags, bool found, const MDB_val *ol
 
 /* SET's core, shared with GETSET: the reply is the old value with GET, else OK or null. */
 static int kv_set_generic(struct kv_exec *exec, const struct kv_arg *key,
-                          const struct kv_arg *value, unsigned flags,
-                          const struct kv_arg *expected)
+                          const struct kv_arg *value, unsigned flags, const struct kv_arg *expected)
 {
     if (!kv_write_allowed(exec, key, value->data_bytes)) {
         return 0;

@@ -135,8 +135,8 @@ static void test_decode_survives_pseudo_random_garbage(void **state)
         struct kv_arg argv[16];
         size_t argc;
         int result = kv_command_decode(bytes, length, argv, 16, &argc);
-        assert_true(result == 0 || result == KV_ERROR_CORRUPT ||
-                    result == KV_ERROR_UNSUPPORTED || result == KV_ERROR_TOO_BIG);
+        assert_true(result == 0 || result == KV_ERROR_CORRUPT || result == KV_ERROR_UNSUPPORTED ||
+                    result == KV_ERROR_TOO_BIG);
         if (result == 0) {
             accepted++;
             for (size_t i = 0; i < argc; i++) {
@@ -175,8 +175,7 @@ static void test_parse_int64_follows_redis(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t value = 12345;
-        bool valid = kv_parse_int64((const uint8_t *)cases[i].text, strlen(cases[i].text),
-                                    &value);
+        bool valid = kv_parse_int64((const uint8_t *)cases[i].text, strlen(cases[i].text), &value);
         assert_int_equal(valid, cases[i].valid);
         if (valid) {
             assert_int_equal(value, cases[i].value);

@@ -498,11 +498,10 @@ static void test_lookup_is_case_insensitive_and_table_is_consistent(void **state
 static void test_read_refuses_write_command(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_arg argv[] = {{(const uint8_t *)"SET", 3}, {(const uint8_t *)"k", 1},
-                            {(const uint8_t *)"v", 1}};
+    struct kv_arg argv[] = {
+        {(const uint8_t *)"SET", 3}, {(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}};
     transcript_reset(&fixture->transcript);
-    assert_int_equal(kv_read(fixture->kv, 3, argv, &fixture->transcript.sink),
-                     KV_ERROR_INVALID);
+    assert_int_equal(kv_read(fixture->kv, 3, argv, &fixture->transcript.sink), KV_ERROR_INVALID);
     assert_string_equal(fixture->transcript.text, "");
 }
 

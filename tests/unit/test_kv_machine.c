@@ -165,10 +165,9 @@ static void test_wrong_arity_in_log_replies_error_and_advances(void **state)
 /* The same entries on two fresh databases must leave identical states and replies. */
 static void apply_workload(struct fixture *fixture, struct transcript *replies)
 {
-    const char *lines[] = {"SET a 1",        "INCRBY a 41",   "APPEND s hello",
-                           "SETRANGE s 8 x", "MSET b 2 c 3",  "DEL b",
-                           "SET a x IFEQ 42", "MSETNX c 9 d 9", "GETDEL c",
-                           "INCR s",         "SET e v NX GET"};
+    const char *lines[] = {"SET a 1",      "INCRBY a 41", "APPEND s hello",  "SETRANGE s 8 x",
+                           "MSET b 2 c 3", "DEL b",       "SET a x IFEQ 42", "MSETNX c 9 d 9",
+                           "GETDEL c",     "INCR s",      "SET e v NX GET"};
     uint64_t index = 1;
     transcript_reset(&fixture->transcript);
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -292,7 +291,8 @@ static void test_snapshot_export_while_writing_then_import(void **state)
     assert_int_equal(index, 2);
     assert_int_equal(term, 1);
     assert_int_equal(kv_applied_index(other->kv), 2);
-    assert_string_equal(run(other, "MGET a b uncommitted stale"), "*4 | \"2\" | \"2\" | (nil) | (nil)");
+    assert_string_equal(run(other, "MGET a b uncommitted stale"),
+                        "*4 | \"2\" | \"2\" | (nil) | (nil)");
     assert_string_equal(run(other, "DBSIZE"), ":2");
     struct stat info;
     assert_int_not_equal(stat(job.path, &info), 0); /* consumed */

@@ -221,8 +221,7 @@ int fixture_apply(struct fixture *fixture, const struct raft_entry *entries, siz
 const char *run_argv(struct fixture *fixture, size_t argc, const struct kv_arg *argv)
 {
     transcript_reset(&fixture->transcript);
-    const struct kv_command *command =
-        kv_command_resolve(argc, argv, &fixture->transcript.sink);
+    const struct kv_command *command = kv_command_resolve(argc, argv, &fixture->transcript.sink);
     if (command == NULL) {
         return fixture->transcript.text;
     }
