@@ -24,7 +24,13 @@ Happy path: check_operations(load_history(path)) returns a CheckResult whose ver
 Explanation: the longest linearizable prefix the search found, the value after it, and the
 pending operations that could not take effect next, each with the reason. The search is
 exponential in the worst case, so it is bounded by a time budget and a limit on explored
-configurations; exceeding either gives "unknown", which is not a violation. From a shell:
+configurations; exceeding either gives "unknown", which is not a violation. Measured on this
+machine: 10,000-operation histories of 8-20 clients over 1-8 keys, with 5-10% indeterminate
+operations, take well under 2 s either way when the workload is reads and writes. Proving a
+violation is much harder when many indeterminate writes whose values no read returned are
+still in flight and cas operations that did not swap occur all through the history (each of
+those writes might be the reason some later cas did not swap): there, thousands of operations
+per key can end as "unknown". Fewer operations per key (more keys) keep it fast. From a shell:
 
     /usr/bin/python3 tests/cluster/linearizability.py history.jsonl
 

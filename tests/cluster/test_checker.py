@@ -396,7 +396,8 @@ def inject_stale_read(operations, rng):
     for victim in operations[middle:]:
         if victim.f != "read" or victim.outcome != "ok":
             continue
-        before = [w for w in writes if w.key == victim.key and w.complete_time < victim.invoke_time]
+        before = [w for w in writes
+                  if w.key == victim.key and w.complete_time < victim.invoke_time]
         for newer in reversed(before):
             older = [w for w in before if w.complete_time < newer.invoke_time
                      and w.argument != victim.result]
@@ -513,7 +514,8 @@ def test_agrees_with_brute_force_on_tiny_random_histories(seed, written, observe
         assert result.verdict != lin.UNKNOWN
         events = history.operations_to_events(operations)
         assert result.linearizable == expected, (
-            f"seed {seed} case {case}: brute force says {expected}\n{json.dumps(events, indent=1)}\n"
+            f"seed {seed} case {case}: brute force says {expected}\n"
+            f"{json.dumps(events, indent=1)}\n"
             f"{result.report()}")
         verdicts[expected] += 1
     # Both answers must be common, or the agreement would prove little.
