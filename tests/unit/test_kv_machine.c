@@ -241,6 +241,38 @@ static void test_full_map_is_a_clear_error_and_applies_nothing(void **state)
     assert_non_null(strstr(kv_last_error(fixture->kv), "MDB_MAP_FULL"));
 }
 
+/* A batch whose later entry cannot fit leaves no trace of its earlier entries either. */
+static void test_batch_that_fills_the_map_applies_none_of_its_entries(void **state)
+{
+    struct fixture *fixture = *state;
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
+    static uint8_t value[64 * 1024];
+    memset(value, 'v', sizeof value);
+    enum { ENTRIES = 8 };
+    struct raft_entry entries[ENTRIES];
+    for (int i = 0; i < ENTRIES; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        struct kv_arg argv[] = {{(const uint8_t *)"SET", 3},
+                                {(const uint8_t *)key, strlen(key)},
+                                {value, i == 0 ? 1 : sizeof value}};
+        entry_from_argv(&entries[i], (uint64_t)i + 1, 1, 3, argv);
+    }
+    assert_int_equal(fixture_apply(fixture, entries, ENTRIES), KV_ERROR_MAP_FULL);
+    for (int i = 0; i < ENTRIES; i++) {
+        free(entries[i].data);
+    }
+    assert_int_equal(kv_applied_index(fixture->kv), 0);
+    EXPECT("EXISTS k0 k1", ":0");
+    fixture_reopen(fixture);
+    assert_int_equal(kv_applied_index(fixture->kv), 0);
+    EXPECT("DBSIZE", ":0");
+}
+
 struct export_job {
     struct kv *kv;
     char path[300];
@@ -392,6 +424,7 @@ int main(void)
         FIXTURE_TEST(test_wrong_arity_in_log_replies_error_and_advances),
         FIXTURE_TEST(test_two_replicas_fed_the_same_entries_end_identical),
         FIXTURE_TEST(test_full_map_is_a_clear_error_and_applies_nothing),
+        FIXTURE_TEST(test_batch_that_fills_the_map_applies_none_of_its_entries),
         FIXTURE_TEST(test_snapshot_export_while_writing_then_import),
         FIXTURE_TEST(test_snapshot_import_survives_reopen),
         FIXTURE_TEST(test_snapshot_import_refuses_garbage_and_keeps_data),
