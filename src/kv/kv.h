@@ -22,8 +22,8 @@
  *
  * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
  * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
- * reader copy a consistent view while a writer commits) — but never at the same time as kv_snapshot_import()
- * or kv_close(), which close the environment it copies.
+ * reader copy a consistent view while a writer commits) — but never at the same time as
+ * kv_snapshot_import() or kv_close(), which close the environment it copies.
  *
  * Ownership. kv_open() allocates the struct kv; kv_close() frees it. Arguments (struct kv_arg)
  * are borrowed for the duration of a call. Bytes passed to a reply sink are valid only during
