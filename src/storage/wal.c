@@ -283,8 +283,14 @@ static int on_recovered_record(void *arg, const struct wal_record_view *record,
     struct recovery *recovery = arg;
     struct storage *storage = recovery->storage;
     assert(record->index <= recovery->last_index + 1);
-    uint64_t previous_term = recovered_term_at(recovery, record->index - 1);
-    if (record->index == recovery->last_index + 1 && record->term < previous_term) {
+    /* Only against an entry kept above the snapshot: entries at or below it may be another
+     * history's (a follower's log before a leader's snapshot), later replaced. The first entry
+     * after the snapshot is checked against the snapshot's term in finish_recovery. */
+    uint64_t previous_term = 0;
+    if (record->index - 1 > recovery->snapshot_index) {
+        previous_term = recovered_term_at(recovery, record->index - 1);
+    }
+    if (record->term < previous_term) {
         return storage_fail(storage, STORAGE_ERROR_CORRUPT,
                             "%s at offset %" PRIu64 ": entry %" PRIu64 " has term %" PRIu64
                             ", below the term %" PRIu64 " before it",
@@ -310,7 +316,7 @@ static int find_valid_after(struct storage *storage, size_t position, const uint
                             size_t size, uint64_t from_offset, const char *path,
                             char *found_path, uint64_t *found_offset)
 {
-    uint32_t limit = storage->options.max_entry_bytes;
+    uint32_t limit = STORAGE_MAX_ENTRY_BYTES; /* the format's bound, not today's option */
     found_path[0] = '\0';
     if (wal_find_valid_record(bytes, size, from_offset, limit, found_offset)) {
         snprintf(found_path, STORAGE_MAX_PATH_BYTES, "%s", path);
@@ -418,6 +424,23 @@ static int check_torn_tail(struct storage *storage, size_t position, const uint8
                         path, scan->valid_bytes, scan->bad_reason, found_path, found_offset);
 }
 
+/*
+ * Recovered records become the node's log, which it may acknowledge to a leader, so they must
+ * be durable even if an earlier process wrote them and died before its sync: sync each file
+ * read. (On a file with nothing dirty this costs next to nothing.)
+ */
+static int sync_segment_file(struct storage *storage, const char *path)
+{
+    const struct storage_io *io = storage->io;
+    int fd = io->open(io->context, path, O_RDONLY, 0);
+    if (fd < 0) {
+        return storage_fail_io(storage, fd, "open", path);
+    }
+    int rc = io->fdatasync(io->context, fd);
+    io->close(io->context, fd);
+    return rc < 0 ? storage_fail_io(storage, rc, "fdatasync", path) : 0;
+}
+
 static int recover_segment(struct recovery *recovery, size_t position, bool *stop)
 {
     struct storage *storage = recovery->storage;
@@ -425,7 +448,7 @@ static int recover_segment(struct recovery *recovery, size_t position, bool *sto
     char path[STORAGE_MAX_PATH_BYTES];
     uint8_t *bytes = NULL;
     size_t size = 0;
-    uint32_t limit = storage->options.max_entry_bytes;
+    uint32_t limit = STORAGE_MAX_ENTRY_BYTES; /* records written under a larger option */
     *stop = false;
     int rc = read_segment(storage, segment, path, &bytes, &size);
     if (rc != 0) {
@@ -462,6 +485,9 @@ static int recover_segment(struct recovery *recovery, size_t position, bool *sto
     rc = wal_segment_scan(bytes, size, segment->first_index, limit, on_recovered_record,
                           recovery, &scan);
     assert(rc <= 0);
+    if (rc == 0) {
+        rc = sync_segment_file(storage, path);
+    }
     segment->last_index = scan.record_count > 0 ? scan.last_index : segment->first_index - 1;
     segment->live_last_index = segment->last_index;
     segment->size_bytes = scan.valid_bytes;
@@ -542,6 +568,10 @@ static int finish_recovery(struct recovery *recovery)
     }
     struct wal_segment *last = current_segment(storage);
     storage->next_sequence = last == NULL ? 1 : last->sequence + 1;
+    int rc = storage->io->fsync_dir(storage->io->context, storage->wal_dir);
+    if (rc < 0) {
+        return storage_fail_io(storage, rc, "fsync directory", storage->wal_dir);
+    }
     return open_last_segment(storage);
 }
 
