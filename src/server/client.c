@@ -1,0 +1,480 @@
+/*
+ * client.c — client connections: accept, read, parse, hand each request to commands.c, and
+ * write the replies back in request order.
+ *
+ * Happy path: bytes arrive in the client's input buffer; resp_parse() yields one request at
+ * a time (pipelining: many per read); each is executed. A request answered at once, with no
+ * earlier request still waiting, writes its reply straight into the output buffer; one that
+ * must wait (a write to commit, a read for its read index) becomes a struct request at the
+ * tail of the client's FIFO, and later replies queue behind it. Outputs are flushed once
+ * per event-loop turn (server->flush_list), so a pipeline's replies leave in few writes.
+ *
+ * Failure modes: a protocol error answers "-ERR Protocol error: ..." and closes the
+ * connection, as Redis does; a client over max_query_buffer_bytes or whose unsent replies
+ * pass max_output_buffer_bytes is closed; a client with max_pipeline_requests waiting stops
+ * being read until some complete. A closed client's waiting requests stay in the server's
+ * pending lists, detached, so that node.c can still settle them; their replies are dropped.
+ */
+#include "server/server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+
+enum {
+    READ_CHUNK_BYTES = 64 * 1024,
+    LISTEN_BACKLOG = 511,
+};
+
+static void client_close(struct client *client);
+static void client_start_reading(struct client *client);
+
+void request_list_push(struct request_list *list, struct request *request)
+{
+    assert(!request->pending);
+    request->pending = true;
+    request->pending_next = NULL;
+    request->pending_prev = list->tail;
+    if (list->tail != NULL) {
+        list->tail->pending_next = request;
+    } else {
+        list->head = request;
+    }
+    list->tail = request;
+    list->count++;
+}
+
+void request_list_remove(struct request_list *list, struct request *request)
+{
+    assert(request->pending);
+    if (request->pending_prev != NULL) {
+        request->pending_prev->pending_next = request->pending_next;
+    } else {
+        list->head = request->pending_next;
+    }
+    if (request->pending_next != NULL) {
+        request->pending_next->pending_prev = request->pending_prev;
+    } else {
+        list->tail = request->pending_prev;
+    }
+    request->pending = false;
+    request->pending_prev = NULL;
+    request->pending_next = NULL;
+    list->count--;
+}
+
+uint64_t server_now_ms(const struct server *server)
+{
+    return uv_now(server->loop);
+}
+
+static void request_free(struct request *request)
+{
+    assert(!request->pending);
+    proto_buffer_free(&request->reply);
+    free(request->command);
+    free(request);
+}
+
+struct request *client_request_new(struct client *client, enum request_kind kind)
+{
+    struct request *request = calloc(1, sizeof *request);
+    if (request == NULL) {
+        return NULL;
+    }
+    struct server *server = client->server;
+    request->client = client;
+    request->kind = kind;
+    request->deadline_ms = server_now_ms(server) + server->config.request_timeout_ms;
+    proto_buffer_init(&request->reply, server->config.max_output_buffer_bytes);
+    request->target.buffer = &request->reply;
+    request->target.protocol = client->protocol;
+    reply_sink_init(&request->sink, &request->target);
+    if (client->fifo_tail != NULL) {
+        client->fifo_tail->client_next = request;
+    } else {
+        client->fifo_head = request;
+    }
+    client->fifo_tail = request;
+    client->fifo_count++;
+    return request;
+}
+
+/* The request's reply is complete; it leaves once every earlier one has. A request whose
+ * client has gone is freed here (its outcome was still needed to settle the pending list). */
+void client_request_finish(struct request *request)
+{
+    assert(!request->done);
+    request->done = true;
+    if (request->client == NULL) {
+        if (!request->pending) {
+            request_free(request);
+        }
+        return;
+    }
+    client_drain_fifo(request->client);
+}
+
+void client_drain_fifo(struct client *client)
+{
+    bool moved = false;
+    while (client->fifo_head != NULL && client->fifo_head->done &&
+           !client->fifo_head->pending) {
+        struct request *request = client->fifo_head;
+        client->fifo_head = request->client_next;
+        if (client->fifo_head == NULL) {
+            client->fifo_tail = NULL;
+        }
+        client->fifo_count--;
+        if (proto_buffer_append(&client->output, request->reply.data, request->reply.length) !=
+            0) {
+            client->closing = true; /* over max_output_buffer_bytes */
+        }
+        request_free(request);
+        moved = true;
+    }
+    if (moved) {
+        client_schedule_flush(client);
+        if (!client->reading && !client->closing &&
+            client->fifo_count < client->server->config.max_pipeline_requests) {
+            client_start_reading(client);
+        }
+    }
+}
+
+void client_schedule_flush(struct client *client)
+{
+    if (client->flush_scheduled) {
+        return;
+    }
+    client->flush_scheduled = true;
+    client->flush_next = client->server->flush_list;
+    client->server->flush_list = client;
+}
+
+static void on_write_done(uv_write_t *write_request, int status)
+{
+    struct client *client = write_request->data;
+    client->write_in_flight = false;
+    client->server->stats.bytes_out += client->writing.length;
+    proto_buffer_consume(&client->writing, client->writing.length);
+    if (status < 0) {
+        client->closing = true;
+    }
+    client_schedule_flush(client);
+}
+
+static void client_flush(struct client *client)
+{
+    if (client->closing) {
+        client_close(client);
+        return;
+    }
+    if (client->write_in_flight || client->output.length == 0) {
+        if (client->close_after_reply && !client->write_in_flight && client->fifo_count == 0) {
+            client_close(client);
+        }
+        return;
+    }
+    /* Swap buffers: the output's bytes go out while new replies gather in the other one. */
+    struct proto_buffer swap = client->writing;
+    client->writing = client->output;
+    client->output = swap;
+    uv_buf_t buffer = uv_buf_init((char *)client->writing.data, (unsigned)client->writing.length);
+    client->write_request.data = client;
+    if (uv_write(&client->write_request, (uv_stream_t *)&client->handle, &buffer, 1,
+                 on_write_done) != 0) {
+        client_close(client);
+        return;
+    }
+    client->write_in_flight = true;
+}
+
+void client_flush_all(struct server *server)
+{
+    while (server->flush_list != NULL) {
+        struct client *client = server->flush_list;
+        server->flush_list = client->flush_next;
+        client->flush_scheduled = false;
+        client_flush(client);
+    }
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    struct client *client = handle->data;
+    resp_parser_free(&client->parser);
+    proto_buffer_free(&client->input);
+    proto_buffer_free(&client->output);
+    proto_buffer_free(&client->writing);
+    free(client);
+}
+
+static void client_close(struct client *client)
+{
+    if (uv_is_closing((uv_handle_t *)&client->handle)) {
+        return;
+    }
+    struct server *server = client->server;
+    /* Detach the waiting requests: node.c settles them and frees them. */
+    struct request *request = client->fifo_head;
+    while (request != NULL) {
+        struct request *next = request->client_next;
+        request->client = NULL;
+        request->client_next = NULL;
+        if (request->done && !request->pending) {
+            request_free(request);
+        }
+        request = next;
+    }
+    client->fifo_head = client->fifo_tail = NULL;
+    client->fifo_count = 0;
+    if (client->prev != NULL) {
+        client->prev->next = client->next;
+    } else {
+        server->clients = client->next;
+    }
+    if (client->next != NULL) {
+        client->next->prev = client->prev;
+    }
+    server->client_count--;
+    /* It may still be on the flush list: mark it so that client_flush_all skips it. */
+    if (client->flush_scheduled) {
+        struct client **link = &server->flush_list;
+        while (*link != NULL && *link != client) {
+            link = &(*link)->flush_next;
+        }
+        if (*link == client) {
+            *link = client->flush_next;
+        }
+        client->flush_scheduled = false;
+    }
+    log_debug("client %llu (%s) closed", (unsigned long long)client->id, client->address);
+    uv_close((uv_handle_t *)&client->handle, on_closed);
+}
+
+static void on_allocate(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
+{
+    (void)suggested;
+    struct client *client = handle->data;
+    if (proto_buffer_reserve(&client->input, READ_CHUNK_BYTES) != 0) {
+        buffer->base = NULL;
+        buffer->len = 0;
+        return;
+    }
+    buffer->base = (char *)client->input.data + client->input.length;
+    buffer->len = client->input.capacity - client->input.length;
+}
+
+static void protocol_error(struct client *client)
+{
+    const char *text = resp_parser_error(&client->parser);
+    char message[160];
+    snprintf(message, sizeof message, "ERR %s", text);
+    resp_append_error(&client->output, message, strlen(message));
+    client->server->stats.protocol_errors++;
+    log_info("client %llu (%s): %s; closing the connection", (unsigned long long)client->id,
+             client->address, text);
+    client->close_after_reply = true;
+    uv_read_stop((uv_stream_t *)&client->handle);
+    client->reading = false;
+    client_schedule_flush(client);
+}
+
+/* Parses and executes every complete request in the input buffer. */
+static void client_process_input(struct client *client)
+{
+    size_t offset = 0;
+    while (!client->close_after_reply && !client->closing) {
+        if (client->fifo_count >= client->server->config.max_pipeline_requests) {
+            uv_read_stop((uv_stream_t *)&client->handle); /* resumes in client_drain_fifo */
+            client->reading = false;
+            break;
+        }
+        struct resp_command command;
+        size_t consumed = 0;
+        int rc = resp_parse(&client->parser, (const char *)client->input.data + offset,
+                            client->input.length - offset, &consumed, &command);
+        if (rc == RESP_COMMAND) {
+            client->commands++;
+            client->server->stats.commands_processed++;
+            commands_execute(client, command.argc, command.argv);
+            offset += consumed;
+            continue;
+        }
+        offset += consumed;
+        if (rc != RESP_NEED_MORE) {
+            protocol_error(client);
+        }
+        break;
+    }
+    proto_buffer_consume(&client->input, offset);
+    client_schedule_flush(client);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
+{
+    (void)buffer;
+    struct client *client = stream->data;
+    if (count < 0) {
+        client_close(client);
+        return;
+    }
+    if (count == 0) {
+        return;
+    }
+    client->input.length += (size_t)count;
+    client->server->stats.bytes_in += (uint64_t)count;
+    if (client->input.length > client->server->config.max_query_buffer_bytes) {
+        log_warning("client %llu (%s) passed max-query-buffer-bytes; closing",
+                    (unsigned long long)client->id, client->address);
+        client_close(client);
+        return;
+    }
+    client_process_input(client);
+}
+
+static void client_start_reading(struct client *client)
+{
+    if (uv_read_start((uv_stream_t *)&client->handle, on_allocate, on_read) == 0) {
+        client->reading = true;
+        /* Requests may be waiting in the input buffer since reading paused. */
+        if (client->input.length > 0) {
+            client_process_input(client);
+        }
+    }
+}
+
+static void describe_peer(struct client *client)
+{
+    struct sockaddr_storage address;
+    int length = sizeof address;
+    snprintf(client->address, sizeof client->address, "?");
+    if (uv_tcp_getpeername(&client->handle, (struct sockaddr *)&address, &length) != 0) {
+        return;
+    }
+    char host[48];
+    if (address.ss_family == AF_INET) {
+        struct sockaddr_in *ipv4 = (struct sockaddr_in *)&address;
+        uv_ip4_name(ipv4, host, sizeof host);
+        snprintf(client->address, sizeof client->address, "%s:%u", host, ntohs(ipv4->sin_port));
+    } else if (address.ss_family == AF_INET6) {
+        struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&address;
+        uv_ip6_name(ipv6, host, sizeof host);
+        snprintf(client->address, sizeof client->address, "[%s]:%u", host,
+                 ntohs(ipv6->sin6_port));
+    }
+}
+
+static struct client *client_new(struct server *server)
+{
+    struct client *client = calloc(1, sizeof *client);
+    if (client == NULL) {
+        return NULL;
+    }
+    struct resp_limits limits;
+    resp_limits_default(&limits);
+    limits.max_bulk_bytes = server->config.max_bulk_bytes;
+    limits.max_array_length = server->config.max_array_length;
+    if (resp_parser_init(&client->parser, &limits) != 0) {
+        free(client);
+        return NULL;
+    }
+    client->server = server;
+    client->id = ++server->next_client_id;
+    client->protocol = 2;
+    client->authenticated = server->config.requirepass[0] == '\0';
+    client->created_ms = server_now_ms(server);
+    proto_buffer_init(&client->input, server->config.max_query_buffer_bytes + READ_CHUNK_BYTES);
+    proto_buffer_init(&client->output, server->config.max_output_buffer_bytes);
+    proto_buffer_init(&client->writing, server->config.max_output_buffer_bytes);
+    return client;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct server *server = listener->data;
+    if (status < 0) {
+        log_warning("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct client *client = client_new(server);
+    if (client == NULL || uv_tcp_init(server->loop, &client->handle) != 0) {
+        free(client);
+        return;
+    }
+    client->handle.data = client;
+    if (uv_accept(listener, (uv_stream_t *)&client->handle) != 0) {
+        uv_close((uv_handle_t *)&client->handle, on_closed);
+        return;
+    }
+    server->stats.connections_received++;
+    uv_tcp_nodelay(&client->handle, 1);
+    describe_peer(client);
+    client->next = server->clients;
+    if (server->clients != NULL) {
+        server->clients->prev = client;
+    }
+    server->clients = client;
+    server->client_count++;
+    if (server->client_count > server->config.max_clients || server->stopping) {
+        server->stats.connections_rejected++;
+        reply_error(&client->output, "ERR max number of clients reached");
+        client->close_after_reply = true;
+        client_schedule_flush(client);
+        return;
+    }
+    client_start_reading(client);
+}
+
+int client_listen(struct server *server)
+{
+    const struct config_member *self = config_member(&server->config, server->config.id);
+    struct sockaddr_storage address;
+    int rc = uv_ip4_addr(self->client_host, self->client_port, (struct sockaddr_in *)&address);
+    if (rc != 0) {
+        rc = uv_ip6_addr(self->client_host, self->client_port, (struct sockaddr_in6 *)&address);
+    }
+    if (rc != 0) {
+        log_error("invalid client address %s:%u", self->client_host, self->client_port);
+        return -1;
+    }
+    uv_tcp_init(server->loop, &server->listener);
+    server->listener.data = server;
+    rc = uv_tcp_bind(&server->listener, (const struct sockaddr *)&address, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&server->listener, LISTEN_BACKLOG, on_connection);
+    }
+    if (rc != 0) {
+        log_error("cannot listen for clients on %s:%u: %s", self->client_host,
+                  self->client_port, uv_strerror(rc));
+        return -1;
+    }
+    log_info("listening for clients on %s:%u", self->client_host, self->client_port);
+    return 0;
+}
+
+void client_close_all(struct server *server)
+{
+    while (server->clients != NULL) {
+        client_close(server->clients);
+    }
+    if (!uv_is_closing((uv_handle_t *)&server->listener)) {
+        uv_close((uv_handle_t *)&server->listener, NULL);
+    }
+}
+
+/* At shutdown: frees the requests still waiting (their clients are gone). */
+void request_list_discard(struct request_list *list)
+{
+    while (list->head != NULL) {
+        struct request *request = list->head;
+        request_list_remove(list, request);
+        if (request->client == NULL) {
+            request_free(request);
+        }
+    }
+}

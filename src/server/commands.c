@@ -1,0 +1,745 @@
+/*
+ * commands.c — where each request goes: the server's own commands (connection, cluster,
+ * admin) answered here, and data commands routed by their kv/ flags.
+ *
+ * Routing of a data command (kv/ knows what it does; the server knows only its flags):
+ *   READ  on a READONLY connection: served from this node's state machine at once, possibly
+ *         stale (the lecture's eventual consistency, opted into).
+ *   READ  otherwise: on the leader, a ReadIndex request; elsewhere MOVED or CLUSTERDOWN.
+ *   WRITE on the leader: encoded into one log entry and proposed; elsewhere MOVED or
+ *         CLUSTERDOWN. A refusal here always means the command had no effect.
+ *
+ * The server's commands are one declarative table (name, arity, flags, handler), like kv's
+ * and Redis's; `COMMAND` describes both tables so cluster-aware clients learn key positions.
+ */
+#include "server/server.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/log.h"
+
+#define SERVER_VERSION "7.0.0"
+
+enum {
+    MAX_STACK_ARGUMENTS = 32,
+    CLUSTER_SLOTS = 16384,
+};
+
+enum server_command_flags {
+    SERVER_NO_AUTH = 1u << 0, /* allowed before AUTH */
+};
+
+typedef void (*server_handler)(struct client *client, struct proto_buffer *out, size_t argc,
+                               const struct kv_arg *argv);
+
+struct server_command {
+    const char *name;
+    int arity;
+    unsigned flags;
+    server_handler handler;
+    const char *command_flags; /* for COMMAND's reply, space-separated */
+};
+
+/* Key positions for COMMAND (first, last, step), as Redis reports them. */
+struct key_spec {
+    const char *name;
+    int first;
+    int last;
+    int step;
+};
+
+static const struct key_spec data_key_specs[] = {
+    {"mget", 1, -1, 1}, {"del", 1, -1, 1},  {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
+    {"msetnx", 1, -1, 2}, {"keys", 0, 0, 0}, {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
+};
+
+static bool argument_is(const struct kv_arg *argument, const char *text)
+{
+    size_t length = strlen(text);
+    return argument->data_bytes == length &&
+           strncasecmp((const char *)argument->data, text, length) == 0;
+}
+
+/* ---- cluster slots and redirects ---- */
+
+/* CRC16-CCITT (XMODEM), the hash of Redis Cluster's key slots, computed bit by bit: it runs
+ * only for redirects, which are rare. */
+static uint16_t crc16(const uint8_t *data, size_t length)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < length; i++) {
+        crc ^= (uint16_t)(data[i] << 8);
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+/* The key's slot, honouring a {hash tag} as Redis Cluster does. */
+static unsigned key_slot(const struct kv_arg *key)
+{
+    const uint8_t *data = key->data;
+    size_t length = key->data_bytes;
+    const uint8_t *open = memchr(data, '{', length);
+    if (open != NULL) {
+        size_t rest = length - (size_t)(open - data) - 1;
+        const uint8_t *close = memchr(open + 1, '}', rest);
+        if (close != NULL && close > open + 1) {
+            return crc16(open + 1, (size_t)(close - open - 1)) % CLUSTER_SLOTS;
+        }
+    }
+    return crc16(data, length) % CLUSTER_SLOTS;
+}
+
+void commands_redirect(struct server *server, struct proto_buffer *buffer,
+                       const struct kv_arg *key)
+{
+    server->stats.redirects++;
+    raft_node_id leader = raft_leader(server->node.raft);
+    const struct config_member *member =
+        leader != RAFT_NODE_NONE && leader != server->config.id
+            ? config_member(&server->config, leader)
+            : NULL;
+    if (member == NULL) {
+        reply_error(buffer, "CLUSTERDOWN The cluster is down: no leader is known to this "
+                            "node; the command was not executed");
+        return;
+    }
+    unsigned slot = key != NULL ? key_slot(key) : 0;
+    reply_error(buffer, "MOVED %u %s:%u", slot, member->client_host, member->client_port);
+}
+
+/* ---- connection commands ---- */
+
+static void command_ping(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    (void)client;
+    if (argc > 2) {
+        reply_error(out, "ERR wrong number of arguments for 'ping' command");
+    } else if (argc == 2) {
+        reply_bulk(out, argv[1].data, argv[1].data_bytes);
+    } else {
+        reply_status(out, "PONG");
+    }
+}
+
+static void command_echo(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    (void)client;
+    (void)argc;
+    reply_bulk(out, argv[1].data, argv[1].data_bytes);
+}
+
+static void command_quit(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    reply_status(out, "OK");
+    client->close_after_reply = true;
+}
+
+static void command_select(struct client *client, struct proto_buffer *out, size_t argc,
+                           const struct kv_arg *argv)
+{
+    (void)client;
+    (void)argc;
+    int64_t index;
+    if (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &index)) {
+        reply_error(out, "ERR value is not an integer or out of range");
+    } else if (index != 0) {
+        reply_error(out, "ERR DB index is out of range");
+    } else {
+        reply_status(out, "OK");
+    }
+}
+
+static bool password_matches(const struct server *server, const struct kv_arg *password)
+{
+    const char *expected = server->config.requirepass;
+    size_t length = strlen(expected);
+    if (password->data_bytes != length) {
+        return false;
+    }
+    unsigned char difference = 0;
+    for (size_t i = 0; i < length; i++) {
+        difference |= (unsigned char)(password->data[i] ^ (uint8_t)expected[i]);
+    }
+    return difference == 0;
+}
+
+/* AUTH password, or AUTH username password with the username "default". */
+static bool authenticate(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    if (server->config.requirepass[0] == '\0') {
+        reply_error(out, "ERR AUTH <password> called without any password configured for the "
+                         "default user. Are you sure your configuration is correct?");
+        return false;
+    }
+    const struct kv_arg *password = &argv[argc - 1];
+    if ((argc == 3 && !argument_is(&argv[1], "default")) || !password_matches(server, password)) {
+        reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+        return false;
+    }
+    client->authenticated = true;
+    return true;
+}
+
+static void command_auth(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    if (argc > 3) {
+        reply_error(out, "ERR syntax error");
+        return;
+    }
+    if (authenticate(client, out, argc, argv)) {
+        reply_status(out, "OK");
+    }
+}
+
+static void hello_reply(struct client *client, struct proto_buffer *out)
+{
+    struct server *server = client->server;
+    int protocol = client->protocol;
+    reply_map(out, protocol, 7);
+    reply_bulk_string(out, "server");
+    reply_bulk_string(out, "redis");
+    reply_bulk_string(out, "version");
+    reply_bulk_string(out, SERVER_VERSION);
+    reply_bulk_string(out, "proto");
+    reply_integer(out, protocol);
+    reply_bulk_string(out, "id");
+    reply_integer(out, (int64_t)client->id);
+    reply_bulk_string(out, "mode");
+    reply_bulk_string(out, "cluster");
+    reply_bulk_string(out, "role");
+    reply_bulk_string(out, node_is_leader(server) ? "master" : "replica");
+    reply_bulk_string(out, "modules");
+    reply_array(out, 0);
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]] */
+static void command_hello(struct client *client, struct proto_buffer *out, size_t argc,
+                          const struct kv_arg *argv)
+{
+    int64_t version = client->protocol;
+    if (argc >= 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &version) ||
+                      version < 2 || version > 3)) {
+        reply_error(out, "NOPROTO unsupported protocol version");
+        return;
+    }
+    const struct kv_arg *name = NULL;
+    for (size_t i = 2; i < argc; i++) {
+        if (argument_is(&argv[i], "AUTH") && i + 2 < argc) {
+            struct kv_arg credentials[3] = {argv[i], argv[i + 1], argv[i + 2]};
+            if (!authenticate(client, out, 3, credentials)) {
+                return;
+            }
+            i += 2;
+        } else if (argument_is(&argv[i], "SETNAME") && i + 1 < argc) {
+            name = &argv[++i];
+        } else {
+            reply_error(out, "ERR Syntax error in HELLO option '%.*s'", (int)argv[i].data_bytes,
+                        (const char *)argv[i].data);
+            return;
+        }
+    }
+    if (!client->authenticated) {
+        reply_error(out, "NOAUTH HELLO must be called with the client already authenticated, "
+                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                         "authenticate the client and select the RESP protocol version at the "
+                         "same time");
+        return;
+    }
+    if (name != NULL) {
+        size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
+                                                                   : sizeof client->name - 1;
+        memcpy(client->name, name->data, length);
+        client->name[length] = '\0';
+    }
+    client->protocol = (int)version;
+    hello_reply(client, out);
+}
+
+static void command_client(struct client *client, struct proto_buffer *out, size_t argc,
+                           const struct kv_arg *argv)
+{
+    const struct kv_arg *sub = &argv[1];
+    if (argument_is(sub, "ID") && argc == 2) {
+        reply_integer(out, (int64_t)client->id);
+    } else if (argument_is(sub, "GETNAME") && argc == 2) {
+        if (client->name[0] == '\0') {
+            reply_null(out, client->protocol);
+        } else {
+            reply_bulk_string(out, client->name);
+        }
+    } else if (argument_is(sub, "SETNAME") && argc == 3) {
+        const struct kv_arg *name = &argv[2];
+        for (size_t i = 0; i < name->data_bytes; i++) {
+            if (name->data[i] <= ' ' || name->data[i] > '~') {
+                reply_error(out, "ERR Client names cannot contain spaces, newlines or special "
+                                 "characters.");
+                return;
+            }
+        }
+        size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
+                                                                   : sizeof client->name - 1;
+        memcpy(client->name, name->data, length);
+        client->name[length] = '\0';
+        reply_status(out, "OK");
+    } else if (argument_is(sub, "SETINFO") && argc == 4) {
+        reply_status(out, "OK");
+    } else {
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+                    (int)sub->data_bytes, (const char *)sub->data);
+    }
+}
+
+static void command_readonly(struct client *client, struct proto_buffer *out, size_t argc,
+                             const struct kv_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    client->readonly = true;
+    reply_status(out, "OK");
+}
+
+static void command_readwrite(struct client *client, struct proto_buffer *out, size_t argc,
+                              const struct kv_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    client->readonly = false;
+    reply_status(out, "OK");
+}
+
+/* CONFIG GET answers the settings clients and redis-benchmark ask about; CONFIG SET refuses:
+ * a node's settings come from its flags. */
+static void command_config(struct client *client, struct proto_buffer *out, size_t argc,
+                           const struct kv_arg *argv)
+{
+    if (argument_is(&argv[1], "GET") && argc >= 3) {
+        struct {
+            const char *name;
+            const char *value;
+        } known[] = {{"save", ""}, {"appendonly", "no"}, {"databases", "1"},
+                     {"cluster-enabled", "yes"}};
+        size_t found = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            for (size_t a = 2; a < argc; a++) {
+                if (argument_is(&argv[a], known[i].name) ||
+                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
+                    found++;
+                    break;
+                }
+            }
+        }
+        reply_map(out, client->protocol, found);
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            for (size_t a = 2; a < argc; a++) {
+                if (argument_is(&argv[a], known[i].name) ||
+                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
+                    reply_bulk_string(out, known[i].name);
+                    reply_bulk_string(out, known[i].value);
+                    break;
+                }
+            }
+        }
+        return;
+    }
+    if (argument_is(&argv[1], "SET")) {
+        reply_error(out, "ERR CONFIG SET is not supported: raftkv takes its settings from its "
+                         "command line");
+        return;
+    }
+    reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
+                (int)argv[1].data_bytes, (const char *)argv[1].data);
+}
+
+static void command_info(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    char section[64] = "default";
+    if (argc >= 2) {
+        size_t length = argv[1].data_bytes < sizeof section - 1 ? argv[1].data_bytes
+                                                                : sizeof section - 1;
+        for (size_t i = 0; i < length; i++) {
+            section[i] = (char)tolower(argv[1].data[i]);
+        }
+        section[length] = '\0';
+    }
+    struct proto_buffer text;
+    proto_buffer_init(&text, 1 << 20);
+    info_generate(client->server, &text, section);
+    reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+    proto_buffer_free(&text);
+}
+
+static void command_cluster(struct client *client, struct proto_buffer *out, size_t argc,
+                            const struct kv_arg *argv)
+{
+    cluster_command(client, out, argc, argv);
+}
+
+static void command_raft_info(struct client *client, struct proto_buffer *out, size_t argc,
+                              const struct kv_arg *argv)
+{
+    (void)argc;
+    (void)argv;
+    raft_info_command(client, out);
+}
+
+static void command_raft_transfer(struct client *client, struct proto_buffer *out, size_t argc,
+                                  const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    int64_t target = 0;
+    if (argc == 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &target) ||
+                      target <= 0 || config_member(&server->config, (raft_node_id)target) == NULL)) {
+        reply_error(out, "ERR unknown node id");
+        return;
+    }
+    if (argc == 1) {
+        /* No target: the most up-to-date other voter. */
+        uint64_t best_match = 0;
+        for (uint32_t i = 0; i < server->config.member_count; i++) {
+            raft_node_id id = server->config.members[i].id;
+            uint64_t match = 0;
+            uint64_t next = 0;
+            if (id != server->config.id && raft_progress(server->node.raft, id, &match, &next) &&
+                (target == 0 || match > best_match)) {
+                target = (int64_t)id;
+                best_match = match;
+            }
+        }
+    }
+    int rc = raft_transfer_leadership(server->node.raft, (raft_node_id)target);
+    if (rc == RAFT_ERROR_NOT_LEADER) {
+        commands_redirect(server, out, NULL);
+    } else if (rc != 0) {
+        reply_error(out, "ERR cannot transfer leadership: %s", raft_error_string(rc));
+    } else {
+        log_info("leadership transfer to node %lld requested by client %llu", (long long)target,
+                 (unsigned long long)client->id);
+        reply_status(out, "OK");
+    }
+}
+
+static void command_command(struct client *client, struct proto_buffer *out, size_t argc,
+                            const struct kv_arg *argv);
+
+static const struct server_command server_commands[] = {
+    {"ping", -1, 0, command_ping, "fast stale"},
+    {"echo", 2, 0, command_echo, "fast stale"},
+    {"quit", -1, SERVER_NO_AUTH, command_quit, "fast noscript stale"},
+    {"select", 2, 0, command_select, "loading stale fast"},
+    {"auth", -2, SERVER_NO_AUTH, command_auth, "noscript loading stale fast no_auth"},
+    {"hello", -1, SERVER_NO_AUTH, command_hello, "noscript loading stale fast no_auth"},
+    {"client", -2, 0, command_client, "noscript loading stale"},
+    {"readonly", 1, 0, command_readonly, "fast loading stale"},
+    {"readwrite", 1, 0, command_readwrite, "fast loading stale"},
+    {"config", -2, 0, command_config, "admin noscript loading stale"},
+    {"info", -1, 0, command_info, "loading stale"},
+    {"cluster", -2, 0, command_cluster, "stale"},
+    {"command", -1, 0, command_command, "loading stale"},
+    {"raft.info", 1, 0, command_raft_info, "admin stale"},
+    {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale"},
+};
+
+#define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])
+
+static const struct server_command *server_command_lookup(const struct kv_arg *name)
+{
+    for (size_t i = 0; i < SERVER_COMMAND_COUNT; i++) {
+        if (argument_is(name, server_commands[i].name)) {
+            return &server_commands[i];
+        }
+    }
+    return NULL;
+}
+
+static void describe_flags(struct proto_buffer *out, const char *flags)
+{
+    size_t count = 0;
+    for (const char *p = flags; *p != '\0'; p += strcspn(p, " "), p += strspn(p, " ")) {
+        count++;
+    }
+    reply_array(out, count);
+    for (const char *p = flags; *p != '\0';) {
+        size_t length = strcspn(p, " ");
+        resp_append_simple(out, p, length);
+        p += length;
+        p += strspn(p, " ");
+    }
+}
+
+static void describe_data_command(struct proto_buffer *out, const struct kv_command *command)
+{
+    int first = 1;
+    int last = 1;
+    int step = 1;
+    for (size_t i = 0; i < sizeof data_key_specs / sizeof data_key_specs[0]; i++) {
+        if (strcmp(data_key_specs[i].name, command->name) == 0) {
+            first = data_key_specs[i].first;
+            last = data_key_specs[i].last;
+            step = data_key_specs[i].step;
+        }
+    }
+    reply_array(out, 6);
+    reply_bulk_string(out, command->name);
+    reply_integer(out, command->arity);
+    describe_flags(out, (command->flags & KV_COMMAND_WRITE) ? "write" : "readonly fast");
+    reply_integer(out, first);
+    reply_integer(out, last);
+    reply_integer(out, step);
+}
+
+static void describe_server_command(struct proto_buffer *out, const struct server_command *c)
+{
+    reply_array(out, 6);
+    reply_bulk_string(out, c->name);
+    reply_integer(out, c->arity);
+    describe_flags(out, c->command_flags);
+    reply_integer(out, 0);
+    reply_integer(out, 0);
+    reply_integer(out, 0);
+}
+
+static void command_command(struct client *client, struct proto_buffer *out, size_t argc,
+                            const struct kv_arg *argv)
+{
+    size_t data_count = 0;
+    const struct kv_command *data = kv_command_table(&data_count);
+    if (argc == 1) {
+        reply_array(out, data_count + SERVER_COMMAND_COUNT);
+        for (size_t i = 0; i < data_count; i++) {
+            describe_data_command(out, &data[i]);
+        }
+        for (size_t i = 0; i < SERVER_COMMAND_COUNT; i++) {
+            describe_server_command(out, &server_commands[i]);
+        }
+    } else if (argument_is(&argv[1], "COUNT") && argc == 2) {
+        reply_integer(out, (int64_t)(data_count + SERVER_COMMAND_COUNT));
+    } else if (argument_is(&argv[1], "INFO")) {
+        reply_array(out, argc - 2);
+        for (size_t a = 2; a < argc; a++) {
+            const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
+            const struct server_command *own = server_command_lookup(&argv[a]);
+            if (found != NULL) {
+                describe_data_command(out, found);
+            } else if (own != NULL) {
+                describe_server_command(out, own);
+            } else {
+                reply_null(out, client->protocol);
+            }
+        }
+    } else if (argument_is(&argv[1], "DOCS")) {
+        reply_map(out, client->protocol, 0);
+    } else {
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
+                    (int)argv[1].data_bytes, (const char *)argv[1].data);
+    }
+}
+
+/* ---- routing ---- */
+
+/* Where an answer known at once goes: straight to the output when nothing is waiting ahead
+ * of it, else into a request queued behind the others (replies leave in request order).
+ * Returns NULL when memory runs out (the client is then closed). */
+static struct proto_buffer *immediate_output(struct client *client, struct request **request)
+{
+    *request = NULL;
+    if (client->fifo_count == 0) {
+        return &client->output;
+    }
+    *request = client_request_new(client, REQUEST_IMMEDIATE);
+    if (*request == NULL) {
+        client->closing = true;
+        return NULL;
+    }
+    return &(*request)->reply;
+}
+
+static void finish_immediate(struct request *request)
+{
+    if (request != NULL) {
+        client_request_finish(request);
+    }
+}
+
+static void execute_immediate(struct client *client, const struct server_command *command,
+                              size_t argc, const struct kv_arg *argv)
+{
+    struct request *request;
+    struct proto_buffer *out = immediate_output(client, &request);
+    if (out == NULL) {
+        return;
+    }
+    if (!client->authenticated && !(command->flags & SERVER_NO_AUTH)) {
+        reply_error(out, "NOAUTH Authentication required.");
+    } else if ((command->arity > 0 && argc != (size_t)command->arity) ||
+               (command->arity < 0 && argc < (size_t)-command->arity)) {
+        reply_error(out, "ERR wrong number of arguments for '%s' command", command->name);
+    } else {
+        command->handler(client, out, argc, argv);
+    }
+    finish_immediate(request);
+}
+
+/* Runs a kv command whose answer is known at once (errors, redirects, stale reads). */
+static void execute_data_immediate(struct client *client, const struct kv_command *command,
+                                   size_t argc, const struct kv_arg *argv, bool redirect)
+{
+    struct request *request;
+    struct reply_target target = {.protocol = client->protocol};
+    target.buffer = immediate_output(client, &request);
+    if (target.buffer == NULL) {
+        return;
+    }
+    struct kv_reply sink;
+    reply_sink_init(&sink, &target);
+    if (command == NULL) {
+        kv_command_resolve(argc, argv, &sink); /* answers the unknown command or arity */
+    } else if (!client->authenticated) {
+        reply_error(target.buffer, "NOAUTH Authentication required.");
+    } else if (redirect) {
+        commands_redirect(client->server, target.buffer, argc > 1 ? &argv[1] : NULL);
+    } else {
+        client->server->stats.reads_stale++;
+        kv_read(client->server->node.kv, argc, argv, &sink);
+    }
+    finish_immediate(request);
+}
+
+static void execute_write(struct client *client, size_t argc, const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    size_t bytes = kv_command_encoded_bytes(argc, argv);
+    uint8_t *encoded = bytes > 0 ? malloc(bytes) : NULL;
+    size_t written = 0;
+    if (encoded == NULL || kv_command_encode(argc, argv, encoded, bytes, &written) != 0) {
+        free(encoded);
+        struct request *request;
+        struct proto_buffer *out = immediate_output(client, &request);
+        if (out != NULL) {
+            reply_error(out, "ERR the command is too large to replicate");
+            finish_immediate(request);
+        }
+        return;
+    }
+    struct request *request = client_request_new(client, REQUEST_WRITE);
+    if (request == NULL) {
+        free(encoded);
+        client->closing = true;
+        return;
+    }
+    int rc = node_propose(server, request, encoded, written);
+    free(encoded);
+    if (rc != 0) {
+        /* Not proposed: no effect, whatever the reason. */
+        if (rc == RAFT_ERROR_NOT_LEADER) {
+            commands_redirect(server, &request->reply, argc > 1 ? &argv[1] : NULL);
+        } else if (rc == RAFT_ERROR_TOO_BIG) {
+            reply_error(&request->reply, "ERR string exceeds maximum allowed size "
+                                         "(proto-max-bulk-len)");
+        } else {
+            reply_error(&request->reply, "TRYAGAIN the leader cannot take writes right now "
+                                         "(%s); the command was not executed",
+                        raft_error_string(rc));
+        }
+        client_request_finish(request);
+    }
+}
+
+static void execute_linearizable_read(struct client *client, size_t argc,
+                                      const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    struct request *request = client_request_new(client, REQUEST_READ);
+    if (request == NULL) {
+        client->closing = true;
+        return;
+    }
+    size_t bytes = kv_command_encoded_bytes(argc, argv);
+    request->command = bytes > 0 ? malloc(bytes) : NULL;
+    if (request->command == NULL ||
+        kv_command_encode(argc, argv, request->command, bytes, &request->command_bytes) != 0) {
+        reply_error(&request->reply, "ERR the command is too large");
+        client_request_finish(request);
+        return;
+    }
+    int rc = node_read_index(server, request);
+    if (rc == RAFT_ERROR_NOT_LEADER) {
+        commands_redirect(server, &request->reply, argc > 1 ? &argv[1] : NULL);
+        client_request_finish(request);
+    } else if (rc != 0) {
+        reply_error(&request->reply, "TRYAGAIN the leader cannot serve reads right now (%s)",
+                    raft_error_string(rc));
+        client_request_finish(request);
+    }
+}
+
+static void execute_data(struct client *client, size_t argc, const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    if (command == NULL || !kv_command_arity_ok(command, argc)) {
+        execute_data_immediate(client, NULL, argc, argv, false);
+        return;
+    }
+    if (!client->authenticated) {
+        execute_data_immediate(client, command, argc, argv, false); /* answers NOAUTH */
+        return;
+    }
+    bool leader = node_is_leader(server);
+    if (command->flags & KV_COMMAND_READ) {
+        if (client->readonly) {
+            execute_data_immediate(client, command, argc, argv, false);
+        } else if (!leader) {
+            execute_data_immediate(client, command, argc, argv, true);
+        } else {
+            execute_linearizable_read(client, argc, argv);
+        }
+        return;
+    }
+    if (!leader) {
+        execute_data_immediate(client, command, argc, argv, true);
+        return;
+    }
+    execute_write(client, argc, argv);
+}
+
+void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv)
+{
+    struct kv_arg stack_arguments[MAX_STACK_ARGUMENTS];
+    struct kv_arg *arguments = stack_arguments;
+    if (argc > MAX_STACK_ARGUMENTS) {
+        arguments = malloc(argc * sizeof *arguments);
+        if (arguments == NULL) {
+            client->closing = true;
+            return;
+        }
+    }
+    for (size_t i = 0; i < argc; i++) {
+        arguments[i].data = (const uint8_t *)argv[i].data;
+        arguments[i].data_bytes = argv[i].length;
+    }
+    const struct server_command *command = server_command_lookup(&arguments[0]);
+    if (command != NULL) {
+        execute_immediate(client, command, argc, arguments);
+    } else {
+        execute_data(client, argc, arguments);
+    }
+    if (arguments != stack_arguments) {
+        free(arguments);
+    }
+}

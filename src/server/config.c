@@ -1,0 +1,358 @@
+/*
+ * config.c — parsing flags and the config file into struct server_config.
+ *
+ * Every setting has one name, used as "--name value" on the command line and "name value" in
+ * the file, and one row in the settings table below (with its help text), so the two forms
+ * and --help can never disagree.
+ */
+#include "server/config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_kind {
+    SETTING_U32,
+    SETTING_U64,
+    SETTING_STRING,
+    SETTING_MEMBER,
+    SETTING_LOG_LEVEL,
+    SETTING_ID,
+};
+
+struct setting {
+    const char *name;
+    enum setting_kind kind;
+    size_t offset;
+    size_t string_bytes;
+    const char *help;
+};
+
+#define FIELD(name) offsetof(struct server_config, name)
+
+static const struct setting settings[] = {
+    {"id", SETTING_ID, FIELD(id), 0, "this node's id, a positive integer (required)"},
+    {"member", SETTING_MEMBER, 0, 0,
+     "ID=CLIENT_HOST:PORT,PEER_HOST:PORT — one per node, this one included (required; "
+     "repeat)"},
+    {"data-dir", SETTING_STRING, FIELD(data_directory), sizeof(((struct server_config *)0)->data_directory),
+     "directory for the log, the snapshots and the database (required)"},
+    {"cluster-id", SETTING_STRING, FIELD(cluster_id), sizeof(((struct server_config *)0)->cluster_id),
+     "name shared by the cluster's nodes, at most 16 bytes; peers of another cluster are "
+     "refused (default raftkv)"},
+    {"secret", SETTING_STRING, FIELD(secret), sizeof(((struct server_config *)0)->secret),
+     "shared secret that peers prove with an HMAC (default: none)"},
+    {"requirepass", SETTING_STRING, FIELD(requirepass), sizeof(((struct server_config *)0)->requirepass),
+     "password clients must give with AUTH (default: none)"},
+    {"tick-ms", SETTING_U32, FIELD(tick_ms), 0, "length of one Raft tick (default 10)"},
+    {"heartbeat-ms", SETTING_U32, FIELD(heartbeat_ms), 0,
+     "leader heartbeat interval (default 50)"},
+    {"election-timeout-ms", SETTING_U32, FIELD(election_timeout_ms), 0,
+     "follower waits a random time in [T, 2T) before campaigning (default 500)"},
+    {"request-timeout-ms", SETTING_U32, FIELD(request_timeout_ms), 0,
+     "a command that cannot complete in this time gets an error (default 5000)"},
+    {"max-clients", SETTING_U32, FIELD(max_clients), 0, "client connections (default 10000)"},
+    {"max-bulk-bytes", SETTING_U64, FIELD(max_bulk_bytes), 0,
+     "longest string argument (default 536870912, Redis's proto-max-bulk-len)"},
+    {"max-array-length", SETTING_U32, FIELD(max_array_length), 0,
+     "most arguments in one request (default 1048576)"},
+    {"max-query-buffer-bytes", SETTING_U64, FIELD(max_query_buffer_bytes), 0,
+     "unparsed input per client (default 1073741824)"},
+    {"max-output-buffer-bytes", SETTING_U64, FIELD(max_output_buffer_bytes), 0,
+     "unsent replies per client before it is disconnected (default 1073741824)"},
+    {"max-pipeline-requests", SETTING_U32, FIELD(max_pipeline_requests), 0,
+     "requests in progress per client before reading from it pauses (default 1024)"},
+    {"snapshot-entries", SETTING_U64, FIELD(snapshot_entries), 0,
+     "take a snapshot and compact the log every this many entries (default 100000)"},
+    {"lmdb-map-bytes", SETTING_U64, FIELD(lmdb_map_bytes), 0,
+     "largest size the database may grow to (default 4294967296)"},
+    {"max-inflight-appends", SETTING_U32, FIELD(max_inflight_appends), 0,
+     "unacknowledged append messages per follower (default 256)"},
+    {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
+     "debug, info, warning or error (default info)"},
+};
+
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+void config_default(struct server_config *config)
+{
+    memset(config, 0, sizeof *config);
+    snprintf(config->cluster_id, sizeof config->cluster_id, "raftkv");
+    config->tick_ms = 10;
+    config->heartbeat_ms = 50;
+    config->election_timeout_ms = 500;
+    config->request_timeout_ms = 5000;
+    config->max_clients = 10000;
+    config->max_bulk_bytes = 512ull * 1024 * 1024;
+    config->max_array_length = 1024 * 1024;
+    config->max_query_buffer_bytes = 1ull << 30;
+    config->max_output_buffer_bytes = 1ull << 30;
+    config->max_pipeline_requests = 1024;
+    config->snapshot_entries = 100000;
+    config->lmdb_map_bytes = 4ull << 30;
+    config->max_inflight_appends = 256;
+    config->log_level = LOG_LEVEL_INFO;
+}
+
+void config_print_help(const char *program)
+{
+    printf("Usage: %s [--config FILE] [--name value ...]\n\n"
+           "raftkv: a strongly consistent, Raft-replicated key-value server that speaks the\n"
+           "Redis protocol. Each setting is a flag (--name value) or a line of the config\n"
+           "file (name value); flags win.\n\n",
+           program);
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        printf("  --%-24s %s\n", settings[i].name, settings[i].help);
+    }
+    printf("  --%-24s %s\n", "config", "read settings from FILE first");
+    printf("  --%-24s %s\n", "help", "print this text");
+    printf("\nExample, node 1 of 3:\n  %s --id 1 --data-dir /var/lib/raftkv/1 \\\n"
+           "    --member 1=127.0.0.1:6379,127.0.0.1:7379 \\\n"
+           "    --member 2=127.0.0.1:6380,127.0.0.1:7380 \\\n"
+           "    --member 3=127.0.0.1:6381,127.0.0.1:7381\n",
+           program);
+}
+
+static int parse_unsigned(const char *text, uint64_t max, uint64_t *out)
+{
+    if (text[0] < '0' || text[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || value > max) {
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+/* "HOST:PORT", the host numeric (an IPv6 host goes in brackets: "[::1]:6379"). */
+static int parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text) {
+        return -1;
+    }
+    const char *host_start = text;
+    size_t host_length = (size_t)(colon - text);
+    if (text[0] == '[' && colon[-1] == ']') {
+        host_start++;
+        host_length -= 2;
+    }
+    uint64_t value;
+    if (host_length == 0 || host_length >= host_bytes || parse_unsigned(colon + 1, 65535, &value) != 0 ||
+        value == 0) {
+        return -1;
+    }
+    memcpy(host, host_start, host_length);
+    host[host_length] = '\0';
+    *port = (uint16_t)value;
+    return 0;
+}
+
+static int parse_member(struct server_config *config, const char *text)
+{
+    if (config->member_count >= RAFT_MAX_NODES) {
+        return -1;
+    }
+    char copy[2 * CONFIG_HOST_BYTES + 64];
+    if (strlen(text) >= sizeof copy) {
+        return -1;
+    }
+    strcpy(copy, text);
+    char *equals = strchr(copy, '=');
+    char *comma = equals != NULL ? strchr(equals, ',') : NULL;
+    if (equals == NULL || comma == NULL) {
+        return -1;
+    }
+    *equals = '\0';
+    *comma = '\0';
+    struct config_member *member = &config->members[config->member_count];
+    uint64_t id;
+    if (parse_unsigned(copy, UINT32_MAX, &id) != 0 || id == 0 ||
+        parse_address(equals + 1, member->client_host, sizeof member->client_host,
+                      &member->client_port) != 0 ||
+        parse_address(comma + 1, member->peer_host, sizeof member->peer_host,
+                      &member->peer_port) != 0) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < config->member_count; i++) {
+        if (config->members[i].id == id) {
+            return -1;
+        }
+    }
+    member->id = id;
+    config->member_count++;
+    return 0;
+}
+
+static int apply_setting(struct server_config *config, const struct setting *setting,
+                         const char *value)
+{
+    uint8_t *base = (uint8_t *)config;
+    uint64_t number;
+    switch (setting->kind) {
+    case SETTING_U32:
+        if (parse_unsigned(value, UINT32_MAX, &number) != 0) {
+            return -1;
+        }
+        *(uint32_t *)(base + setting->offset) = (uint32_t)number;
+        return 0;
+    case SETTING_U64:
+        if (parse_unsigned(value, UINT64_MAX, &number) != 0) {
+            return -1;
+        }
+        *(uint64_t *)(base + setting->offset) = number;
+        return 0;
+    case SETTING_ID:
+        if (parse_unsigned(value, UINT32_MAX, &number) != 0 || number == 0) {
+            return -1;
+        }
+        config->id = number;
+        return 0;
+    case SETTING_STRING:
+        if (strlen(value) >= setting->string_bytes) {
+            return -1;
+        }
+        strcpy((char *)(base + setting->offset), value);
+        return 0;
+    case SETTING_MEMBER:
+        return parse_member(config, value);
+    case SETTING_LOG_LEVEL:
+        return log_level_parse(value, &config->log_level);
+    }
+    return -1;
+}
+
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        if (strcmp(settings[i].name, name) == 0) {
+            return &settings[i];
+        }
+    }
+    return NULL;
+}
+
+static int set_named(struct server_config *config, const char *name, const char *value,
+                     char *error, size_t error_bytes)
+{
+    const struct setting *setting = find_setting(name);
+    if (setting == NULL) {
+        snprintf(error, error_bytes, "unknown setting '%s' (see --help)", name);
+        return -1;
+    }
+    if (apply_setting(config, setting, value) != 0) {
+        snprintf(error, error_bytes, "invalid value '%s' for %s: %s", value, name,
+                 setting->help);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_file(struct server_config *config, const char *path, char *error,
+                     size_t error_bytes)
+{
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        snprintf(error, error_bytes, "cannot open config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int line_number = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, file) != NULL) {
+        line_number++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *name = line + strspn(line, " \t");
+        if (*name == '\0' || *name == '#') {
+            continue;
+        }
+        char *value = name + strcspn(name, " \t");
+        if (*value != '\0') {
+            *value++ = '\0';
+            value += strspn(value, " \t");
+        }
+        char detail[512];
+        if (set_named(config, name, value, detail, sizeof detail) != 0) {
+            snprintf(error, error_bytes, "%s:%d: %s", path, line_number, detail);
+            rc = -1;
+        }
+    }
+    fclose(file);
+    return rc;
+}
+
+static int validate(const struct server_config *config, char *error, size_t error_bytes)
+{
+    if (config->id == 0 || config->member_count == 0 || config->data_directory[0] == '\0') {
+        snprintf(error, error_bytes, "--id, --member and --data-dir are required (see --help)");
+        return -1;
+    }
+    if (config_member(config, config->id) == NULL) {
+        snprintf(error, error_bytes, "node id %llu is not among the --member entries",
+                 (unsigned long long)config->id);
+        return -1;
+    }
+    if (config->tick_ms == 0 || config->heartbeat_ms < config->tick_ms ||
+        config->election_timeout_ms < 2 * config->heartbeat_ms) {
+        snprintf(error, error_bytes,
+                 "need tick-ms > 0, heartbeat-ms >= tick-ms and election-timeout-ms >= 2 x "
+                 "heartbeat-ms");
+        return -1;
+    }
+    if (config->request_timeout_ms == 0 || config->max_clients == 0 ||
+        config->max_bulk_bytes == 0 || config->max_array_length == 0 ||
+        config->max_pipeline_requests == 0 || config->max_inflight_appends == 0 ||
+        config->max_inflight_appends > 4096 || config->snapshot_entries == 0) {
+        snprintf(error, error_bytes, "limits must be positive (max-inflight-appends <= 4096)");
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse(struct server_config *config, int argc, char **argv, char *error,
+                 size_t error_bytes)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            config_print_help(argv[0]);
+            return 1;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
+            load_file(config, argv[i + 1], error, error_bytes) != 0) {
+            return -1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
+            snprintf(error, error_bytes, "expected --name value, got '%s' (see --help)",
+                     argv[i]);
+            return -1;
+        }
+        const char *name = argv[i] + 2;
+        const char *value = argv[++i];
+        if (strcmp(name, "config") == 0) {
+            continue;
+        }
+        if (set_named(config, name, value, error, error_bytes) != 0) {
+            return -1;
+        }
+    }
+    return validate(config, error, error_bytes);
+}
+
+const struct config_member *config_member(const struct server_config *config,
+                                          raft_node_id id)
+{
+    for (uint32_t i = 0; i < config->member_count; i++) {
+        if (config->members[i].id == id) {
+            return &config->members[i];
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,66 @@
+/*
+ * config.h — a node's configuration: command-line flags and an optional config file with the
+ * same names (one "name value" per line, '#' comments), flags winning over the file.
+ *
+ * Failure modes: an unknown name, a malformed value, a missing required setting (id, members,
+ * data directory) or an inconsistent one (our id not among the members, heartbeat not below
+ * the election timeout) is reported in one sentence in the caller's buffer, and the node does
+ * not start. Nothing here allocates: the struct holds everything by value.
+ */
+#ifndef RAFTKV_SERVER_CONFIG_H
+#define RAFTKV_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+#include "server/log.h"
+
+#define CONFIG_HOST_BYTES 256
+#define CONFIG_PATH_BYTES 1024
+#define CONFIG_SECRET_BYTES 1024
+#define CONFIG_CLUSTER_ID_BYTES 16
+
+struct config_member {
+    raft_node_id id;
+    char client_host[CONFIG_HOST_BYTES];
+    uint16_t client_port;
+    char peer_host[CONFIG_HOST_BYTES];
+    uint16_t peer_port;
+};
+
+struct server_config {
+    raft_node_id id;
+    uint32_t member_count;
+    struct config_member members[RAFT_MAX_NODES];
+    char data_directory[CONFIG_PATH_BYTES];
+    char cluster_id[CONFIG_CLUSTER_ID_BYTES + 1];
+    char secret[CONFIG_SECRET_BYTES + 1];
+    char requirepass[CONFIG_SECRET_BYTES + 1];
+    uint32_t tick_ms;
+    uint32_t heartbeat_ms;
+    uint32_t election_timeout_ms;
+    uint32_t request_timeout_ms;     /* a command that cannot complete gets an error then */
+    uint32_t max_clients;
+    uint64_t max_bulk_bytes;         /* longest string argument (proto-max-bulk-len) */
+    uint32_t max_array_length;       /* most arguments in one request */
+    uint64_t max_query_buffer_bytes; /* unparsed input per client */
+    uint64_t max_output_buffer_bytes; /* replies not yet written, per client */
+    uint32_t max_pipeline_requests;  /* requests in progress per client before it is paused */
+    uint64_t snapshot_entries;       /* take a snapshot after this many applied entries */
+    uint64_t lmdb_map_bytes;
+    uint32_t max_inflight_appends;
+    enum log_level log_level;
+};
+
+void config_default(struct server_config *config);
+/* Parses argv (and the file named by --config). Returns 0, 1 when --help was printed, or
+ * -1 with a sentence in error. */
+int config_parse(struct server_config *config, int argc, char **argv, char *error,
+                 size_t error_bytes);
+void config_print_help(const char *program);
+const struct config_member *config_member(const struct server_config *config,
+                                          raft_node_id id);
+
+#endif

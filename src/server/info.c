@@ -1,0 +1,385 @@
+/*
+ * info.c — what a node tells about itself: INFO (Redis's sections plus a raft section),
+ * RAFT.INFO, and the CLUSTER commands that present the whole cluster to cluster-aware clients
+ * as one shard owning all 16384 slots, the leader its master and the followers its replicas.
+ *
+ * Everything here reads state and changes nothing. A node that knows no leader answers
+ * CLUSTER SLOTS and CLUSTER SHARDS with CLUSTERDOWN, so that clients retry elsewhere rather
+ * than cache a topology without a master.
+ */
+#include "server/server.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static void add_line(struct proto_buffer *text, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_line(struct proto_buffer *text, const char *format, ...)
+{
+    char line[512];
+    va_list arguments;
+    va_start(arguments, format);
+    int length = vsnprintf(line, sizeof line, format, arguments);
+    va_end(arguments);
+    if (length < 0) {
+        return;
+    }
+    if ((size_t)length >= sizeof line) {
+        length = sizeof line - 1;
+    }
+    proto_buffer_append(text, line, (size_t)length);
+    proto_buffer_append(text, "\r\n", 2);
+}
+
+static void end_section(struct proto_buffer *text)
+{
+    proto_buffer_append(text, "\r\n", 2);
+}
+
+/* Redis Cluster node ids are 40 hex digits; ours are derived from the Raft node id. */
+static void node_name(raft_node_id id, char name[41])
+{
+    snprintf(name, 41, "%040" PRIx64, (uint64_t)id);
+}
+
+static uint64_t resident_bytes(void)
+{
+    FILE *file = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    unsigned long long resident = 0;
+    if (file != NULL) {
+        if (fscanf(file, "%llu %llu", &pages, &resident) != 2) {
+            resident = 0;
+        }
+        fclose(file);
+    }
+    return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static bool wants(const char *section, const char *name, bool in_default)
+{
+    return strcmp(section, name) == 0 || strcmp(section, "all") == 0 ||
+           strcmp(section, "everything") == 0 || (in_default && strcmp(section, "default") == 0);
+}
+
+static void info_server(struct server *server, struct proto_buffer *text)
+{
+    const struct config_member *self = config_member(&server->config, server->config.id);
+    uint64_t uptime_ms = server_now_ms(server) - server->started_ms;
+    add_line(text, "# Server");
+    add_line(text, "redis_version:7.0.0");
+    add_line(text, "raftkv_version:0.1.0");
+    add_line(text, "redis_mode:cluster");
+    add_line(text, "process_id:%ld", (long)getpid());
+    add_line(text, "run_id:%s", server->run_id);
+    add_line(text, "tcp_port:%u", self->client_port);
+    add_line(text, "uptime_in_seconds:%" PRIu64, uptime_ms / 1000);
+    end_section(text);
+}
+
+static void info_clients(struct server *server, struct proto_buffer *text)
+{
+    add_line(text, "# Clients");
+    add_line(text, "connected_clients:%u", server->client_count);
+    add_line(text, "maxclients:%u", server->config.max_clients);
+    add_line(text, "pending_writes:%zu", server->pending_writes.count);
+    add_line(text, "pending_reads:%zu",
+             server->pending_reads.count + server->reads_waiting_apply.count);
+    end_section(text);
+}
+
+static void info_memory(struct proto_buffer *text)
+{
+    uint64_t rss = resident_bytes();
+    add_line(text, "# Memory");
+    add_line(text, "used_memory_rss:%" PRIu64, rss);
+    add_line(text, "used_memory_rss_human:%.2fM", (double)rss / (1024.0 * 1024.0));
+    end_section(text);
+}
+
+static void info_stats(struct server *server, struct proto_buffer *text)
+{
+    const struct server_stats *stats = &server->stats;
+    add_line(text, "# Stats");
+    add_line(text, "total_connections_received:%" PRIu64, stats->connections_received);
+    add_line(text, "rejected_connections:%" PRIu64, stats->connections_rejected);
+    add_line(text, "total_commands_processed:%" PRIu64, stats->commands_processed);
+    add_line(text, "total_net_input_bytes:%" PRIu64, stats->bytes_in);
+    add_line(text, "total_net_output_bytes:%" PRIu64, stats->bytes_out);
+    add_line(text, "protocol_errors:%" PRIu64, stats->protocol_errors);
+    add_line(text, "writes_committed:%" PRIu64, stats->writes_committed);
+    add_line(text, "writes_retry:%" PRIu64, stats->writes_retry);
+    add_line(text, "writes_uncertain:%" PRIu64, stats->writes_uncertain);
+    add_line(text, "reads_linearizable:%" PRIu64, stats->reads_linearizable);
+    add_line(text, "reads_stale:%" PRIu64, stats->reads_stale);
+    add_line(text, "reads_failed:%" PRIu64, stats->reads_failed);
+    add_line(text, "redirects:%" PRIu64, stats->redirects);
+    end_section(text);
+}
+
+static void info_replication(struct server *server, struct proto_buffer *text)
+{
+    struct raft *raft = server->node.raft;
+    bool leader = raft_role(raft) == RAFT_LEADER;
+    add_line(text, "# Replication");
+    add_line(text, "role:%s", leader ? "master" : "slave");
+    if (leader) {
+        uint32_t connected = 0;
+        for (uint32_t i = 0; i < server->config.member_count; i++) {
+            const struct config_member *member = &server->config.members[i];
+            uint64_t match = 0;
+            uint64_t next = 0;
+            if (member->id == server->config.id ||
+                !raft_progress(raft, member->id, &match, &next)) {
+                continue;
+            }
+            bool online = transport_peer_connected(server->transport, member->id);
+            add_line(text, "slave%u:ip=%s,port=%u,state=%s,offset=%" PRIu64 ",lag=0", connected,
+                     member->client_host, member->client_port, online ? "online" : "offline",
+                     match);
+            connected++;
+        }
+        add_line(text, "connected_slaves:%u", connected);
+    } else {
+        const struct config_member *leader_member =
+            config_member(&server->config, raft_leader(raft));
+        add_line(text, "master_host:%s", leader_member != NULL ? leader_member->client_host : "");
+        add_line(text, "master_port:%u", leader_member != NULL ? leader_member->client_port : 0);
+        add_line(text, "master_link_status:%s", leader_member != NULL ? "up" : "down");
+    }
+    add_line(text, "master_repl_offset:%" PRIu64, raft_commit_index(raft));
+    end_section(text);
+}
+
+static void info_raft(struct server *server, struct proto_buffer *text)
+{
+    struct raft *raft = server->node.raft;
+    add_line(text, "# Raft");
+    add_line(text, "raft_node_id:%" PRIu64, (uint64_t)server->config.id);
+    add_line(text, "raft_role:%s", raft_role_string(raft_role(raft)));
+    add_line(text, "raft_term:%" PRIu64, raft_term(raft));
+    add_line(text, "raft_leader_id:%" PRIu64, (uint64_t)raft_leader(raft));
+    add_line(text, "raft_voted_for:%" PRIu64, (uint64_t)raft_vote(raft));
+    add_line(text, "raft_first_index:%" PRIu64, raft_first_index(raft));
+    add_line(text, "raft_last_index:%" PRIu64, raft_last_index(raft));
+    add_line(text, "raft_commit_index:%" PRIu64, raft_commit_index(raft));
+    add_line(text, "raft_applied_index:%" PRIu64, kv_applied_index(server->node.kv));
+    add_line(text, "raft_elections_started:%" PRIu64, raft_election_count(raft));
+    add_line(text, "raft_leader_changes:%" PRIu64, server->node.leader_changes);
+    add_line(text, "raft_fsyncs:%" PRIu64, server->stats.fsyncs);
+    add_line(text, "raft_fsync_entries:%" PRIu64, server->stats.fsync_entries);
+    add_line(text, "raft_snapshots_taken:%" PRIu64, server->stats.snapshots_taken);
+    add_line(text, "raft_snapshots_installed:%" PRIu64, server->stats.snapshots_installed);
+    for (uint32_t i = 0; i < server->config.member_count; i++) {
+        raft_node_id id = server->config.members[i].id;
+        uint64_t match = 0;
+        uint64_t next = 0;
+        if (id != server->config.id && raft_progress(raft, id, &match, &next)) {
+            add_line(text, "raft_peer_%" PRIu64 ":match=%" PRIu64 ",next=%" PRIu64
+                           ",connected=%d",
+                     (uint64_t)id, match, next,
+                     transport_peer_connected(server->transport, id) ? 1 : 0);
+        }
+    }
+    end_section(text);
+}
+
+static void info_keyspace(struct server *server, struct proto_buffer *text)
+{
+    (void)server;
+    add_line(text, "# Keyspace");
+    end_section(text);
+}
+
+void info_generate(struct server *server, struct proto_buffer *text, const char *section)
+{
+    if (wants(section, "server", true)) {
+        info_server(server, text);
+    }
+    if (wants(section, "clients", true)) {
+        info_clients(server, text);
+    }
+    if (wants(section, "memory", true)) {
+        info_memory(text);
+    }
+    if (wants(section, "stats", true)) {
+        info_stats(server, text);
+    }
+    if (wants(section, "replication", true)) {
+        info_replication(server, text);
+    }
+    if (wants(section, "raft", true)) {
+        info_raft(server, text);
+    }
+    if (wants(section, "keyspace", true)) {
+        info_keyspace(server, text);
+    }
+}
+
+void raft_info_command(struct client *client, struct proto_buffer *out)
+{
+    struct proto_buffer text;
+    proto_buffer_init(&text, 1 << 20);
+    info_raft(client->server, &text);
+    reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+    proto_buffer_free(&text);
+}
+
+/* ---- CLUSTER ---- */
+
+static bool argument_is(const struct kv_arg *argument, const char *text)
+{
+    size_t length = strlen(text);
+    return argument->data_bytes == length &&
+           strncasecmp((const char *)argument->data, text, length) == 0;
+}
+
+static void slot_node(struct proto_buffer *out, const struct config_member *member)
+{
+    char name[41];
+    node_name(member->id, name);
+    reply_array(out, 3);
+    reply_bulk_string(out, member->client_host);
+    reply_integer(out, member->client_port);
+    reply_bulk_string(out, name);
+}
+
+static void cluster_slots(struct server *server, struct proto_buffer *out,
+                          const struct config_member *leader)
+{
+    reply_array(out, 1);
+    reply_array(out, 2 + server->config.member_count);
+    reply_integer(out, 0);
+    reply_integer(out, 16383);
+    slot_node(out, leader);
+    for (uint32_t i = 0; i < server->config.member_count; i++) {
+        if (server->config.members[i].id != leader->id) {
+            slot_node(out, &server->config.members[i]);
+        }
+    }
+}
+
+static void shard_node(struct server *server, struct client *client, struct proto_buffer *out,
+                       const struct config_member *member, bool master)
+{
+    char name[41];
+    node_name(member->id, name);
+    reply_map(out, client->protocol, 7);
+    reply_bulk_string(out, "id");
+    reply_bulk_string(out, name);
+    reply_bulk_string(out, "port");
+    reply_integer(out, member->client_port);
+    reply_bulk_string(out, "ip");
+    reply_bulk_string(out, member->client_host);
+    reply_bulk_string(out, "endpoint");
+    reply_bulk_string(out, member->client_host);
+    reply_bulk_string(out, "role");
+    reply_bulk_string(out, master ? "master" : "replica");
+    reply_bulk_string(out, "replication-offset");
+    reply_integer(out, (int64_t)raft_commit_index(server->node.raft));
+    reply_bulk_string(out, "health");
+    reply_bulk_string(out, "online");
+}
+
+static void cluster_shards(struct server *server, struct client *client,
+                           struct proto_buffer *out, const struct config_member *leader)
+{
+    reply_array(out, 1);
+    reply_map(out, client->protocol, 2);
+    reply_bulk_string(out, "slots");
+    reply_array(out, 2);
+    reply_integer(out, 0);
+    reply_integer(out, 16383);
+    reply_bulk_string(out, "nodes");
+    reply_array(out, server->config.member_count);
+    shard_node(server, client, out, leader, true);
+    for (uint32_t i = 0; i < server->config.member_count; i++) {
+        if (server->config.members[i].id != leader->id) {
+            shard_node(server, client, out, &server->config.members[i], false);
+        }
+    }
+}
+
+static void cluster_nodes(struct server *server, struct client *client,
+                          struct proto_buffer *out)
+{
+    raft_node_id leader = raft_leader(server->node.raft);
+    char leader_name[41];
+    node_name(leader, leader_name);
+    struct proto_buffer text;
+    proto_buffer_init(&text, 1 << 20);
+    for (uint32_t i = 0; i < server->config.member_count; i++) {
+        const struct config_member *member = &server->config.members[i];
+        char name[41];
+        node_name(member->id, name);
+        bool self = member->id == server->config.id;
+        bool master = member->id == leader;
+        char line[512];
+        int length = snprintf(line, sizeof line, "%s %s:%u@%u %s%s %s 0 0 %" PRIu64
+                                                 " connected%s\n",
+                              name, member->client_host, member->client_port, member->peer_port,
+                              self ? "myself," : "", master ? "master" : "slave",
+                              master || leader == RAFT_NODE_NONE ? "-" : leader_name,
+                              raft_term(server->node.raft), master ? " 0-16383" : "");
+        if (length > 0) {
+            proto_buffer_append(&text, line, (size_t)length < sizeof line ? (size_t)length
+                                                                          : sizeof line - 1);
+        }
+    }
+    reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+    proto_buffer_free(&text);
+}
+
+static void cluster_info(struct server *server, struct client *client, struct proto_buffer *out)
+{
+    bool has_leader = raft_leader(server->node.raft) != RAFT_NODE_NONE;
+    struct proto_buffer text;
+    proto_buffer_init(&text, 1 << 16);
+    add_line(&text, "cluster_state:%s", has_leader ? "ok" : "fail");
+    add_line(&text, "cluster_slots_assigned:16384");
+    add_line(&text, "cluster_slots_ok:%d", has_leader ? 16384 : 0);
+    add_line(&text, "cluster_slots_pfail:0");
+    add_line(&text, "cluster_slots_fail:%d", has_leader ? 0 : 16384);
+    add_line(&text, "cluster_known_nodes:%u", server->config.member_count);
+    add_line(&text, "cluster_size:1");
+    add_line(&text, "cluster_current_epoch:%" PRIu64, raft_term(server->node.raft));
+    add_line(&text, "cluster_my_epoch:%" PRIu64, raft_term(server->node.raft));
+    reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+    proto_buffer_free(&text);
+}
+
+void cluster_command(struct client *client, struct proto_buffer *out, size_t argc,
+                     const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    const struct kv_arg *sub = &argv[1];
+    const struct config_member *leader =
+        config_member(&server->config, raft_leader(server->node.raft));
+    if (argc != 2) {
+        reply_error(out, "ERR unknown subcommand or wrong number of arguments for '%.*s'",
+                    (int)sub->data_bytes, (const char *)sub->data);
+    } else if (argument_is(sub, "MYID")) {
+        char name[41];
+        node_name(server->config.id, name);
+        reply_bulk_string(out, name);
+    } else if (argument_is(sub, "INFO")) {
+        cluster_info(server, client, out);
+    } else if (argument_is(sub, "NODES")) {
+        cluster_nodes(server, client, out);
+    } else if ((argument_is(sub, "SLOTS") || argument_is(sub, "SHARDS")) && leader == NULL) {
+        reply_error(out, "CLUSTERDOWN The cluster is down: no leader is known to this node");
+    } else if (argument_is(sub, "SLOTS")) {
+        cluster_slots(server, out, leader);
+    } else if (argument_is(sub, "SHARDS")) {
+        cluster_shards(server, client, out, leader);
+    } else {
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLUSTER HELP.",
+                    (int)sub->data_bytes, (const char *)sub->data);
+    }
+}

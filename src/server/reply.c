@@ -1,0 +1,117 @@
+/*
+ * reply.c — replies in RESP, for the server's own commands and as kv's reply sink.
+ *
+ * kv/ answers through a struct kv_reply of callbacks and knows nothing of the wire; here
+ * those callbacks become proto/resp.h encodings in the client's protocol version (RESP2, or
+ * RESP3 after HELLO 3). An append fails only when a client's output passes its limit; the
+ * buffer then stays as it was and the client is closed when the reply is flushed (client.c
+ * checks the buffer's limit), so no partial reply is ever sent.
+ */
+#include "server/server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void sink_status(void *context, const char *text, size_t text_bytes)
+{
+    struct reply_target *target = context;
+    resp_append_simple(target->buffer, text, text_bytes);
+}
+
+static void sink_error(void *context, const char *text, size_t text_bytes)
+{
+    struct reply_target *target = context;
+    resp_append_error(target->buffer, text, text_bytes);
+}
+
+static void sink_integer(void *context, int64_t value)
+{
+    struct reply_target *target = context;
+    resp_append_integer(target->buffer, value);
+}
+
+static void sink_bulk(void *context, const uint8_t *data, size_t data_bytes)
+{
+    struct reply_target *target = context;
+    resp_append_bulk(target->buffer, data, data_bytes);
+}
+
+static void sink_null(void *context)
+{
+    struct reply_target *target = context;
+    resp_append_null(target->buffer, target->protocol);
+}
+
+static void sink_array(void *context, size_t count)
+{
+    struct reply_target *target = context;
+    resp_append_array_header(target->buffer, count);
+}
+
+void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
+{
+    sink->status = sink_status;
+    sink->error = sink_error;
+    sink->integer = sink_integer;
+    sink->bulk = sink_bulk;
+    sink->null = sink_null;
+    sink->array = sink_array;
+    sink->context = target;
+}
+
+void reply_status(struct proto_buffer *buffer, const char *text)
+{
+    resp_append_simple(buffer, text, strlen(text));
+}
+
+void reply_error(struct proto_buffer *buffer, const char *format, ...)
+{
+    char text[512];
+    va_list arguments;
+    va_start(arguments, format);
+    int length = vsnprintf(text, sizeof text, format, arguments);
+    va_end(arguments);
+    if (length < 0) {
+        length = 0;
+    }
+    if ((size_t)length >= sizeof text) {
+        length = sizeof text - 1;
+    }
+    resp_append_error(buffer, text, (size_t)length);
+}
+
+void reply_integer(struct proto_buffer *buffer, int64_t value)
+{
+    resp_append_integer(buffer, value);
+}
+
+void reply_bulk(struct proto_buffer *buffer, const void *data, size_t length)
+{
+    resp_append_bulk(buffer, data, length);
+}
+
+void reply_bulk_string(struct proto_buffer *buffer, const char *text)
+{
+    resp_append_bulk(buffer, text, strlen(text));
+}
+
+void reply_null(struct proto_buffer *buffer, int protocol)
+{
+    resp_append_null(buffer, protocol);
+}
+
+void reply_array(struct proto_buffer *buffer, uint64_t count)
+{
+    resp_append_array_header(buffer, count);
+}
+
+void reply_map(struct proto_buffer *buffer, int protocol, uint64_t pairs)
+{
+    resp_append_map_header(buffer, protocol, pairs);
+}
+
+void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text, size_t length)
+{
+    resp_append_verbatim(buffer, protocol, "txt", text, length);
+}

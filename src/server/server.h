@@ -1,0 +1,241 @@
+/*
+ * server.h — the state of one raftkv process, shared by the files of src/server/.
+ *
+ * Data flows one way (DESIGN.md): client.c reads bytes and parses requests; commands.c
+ * routes each one — connection and cluster commands are answered at once, a write is
+ * proposed to the Raft core, a linearizable read asks the core for a read index; node.c
+ * drives the core's ready batches (persist, replicate, apply through kv/) and completes the
+ * waiting requests; client.c writes the replies back, in request order.
+ *
+ * A request that cannot complete within request_timeout_ms gets an error: for a write that
+ * was proposed, -UNCERTAIN (it may still commit); for everything else an error that
+ * guarantees it had no effect (docs/errors.md lists them).
+ *
+ * Everything runs on the libuv loop thread, except the fsync and snapshot work that node.c
+ * hands to the thread pool; the loop never touches storage while such work runs.
+ */
+#ifndef RAFTKV_SERVER_SERVER_H
+#define RAFTKV_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "kv/kv.h"
+#include "proto/proto.h"
+#include "proto/resp.h"
+#include "raft/raft.h"
+#include "server/config.h"
+#include "server/transport.h"
+#include "storage/storage.h"
+
+struct client;
+struct server;
+
+/* Where a reply goes: a buffer, and the protocol version to encode it in. */
+struct reply_target {
+    struct proto_buffer *buffer;
+    int protocol;
+};
+
+enum request_kind {
+    REQUEST_IMMEDIATE, /* answered at once, but queued behind earlier requests */
+    REQUEST_WRITE, /* proposed; waits for its entry to be applied */
+    REQUEST_READ,  /* waits for a read index, then for the state machine to reach it */
+};
+
+/* A request that could not be answered at once. It sits in its client's FIFO (replies leave
+ * in request order) and in one of the server's pending lists. Its reply is built in its own
+ * buffer and moved to the client's output once every earlier request is done. */
+struct request {
+    struct client *client; /* NULL once the client has gone: the outcome is discarded */
+    struct request *client_next;
+    struct request *pending_prev;
+    struct request *pending_next;
+    enum request_kind kind;
+    bool done;
+    bool pending;            /* linked in one of the server's pending lists */
+    bool applied_as_proposed; /* write: its entry was applied with the proposed term */
+    uint64_t deadline_ms;    /* uv_now() value after which it fails */
+    uint64_t index;          /* write: the entry's index; read: the confirmed read index */
+    uint64_t term;           /* write: the entry's term */
+    uint64_t read_id;        /* read: the id passed to raft_read_index */
+    uint8_t *command;        /* read: the command, kv-encoded (argv of the client is gone) */
+    size_t command_bytes;
+    struct proto_buffer reply;
+    struct reply_target target; /* reply, in the client's protocol version */
+    struct kv_reply sink;       /* kv's replies, into target */
+};
+
+/* A doubly linked list of requests, in the order they were added. */
+struct request_list {
+    struct request *head;
+    struct request *tail;
+    size_t count;
+};
+
+struct client {
+    uv_tcp_t handle;
+    struct server *server;
+    uint64_t id;
+    char address[64];
+    char name[128];
+    struct client *prev;
+    struct client *next;
+    struct resp_parser parser;
+    struct proto_buffer input;
+    struct proto_buffer output;  /* replies ready to be written */
+    struct proto_buffer writing; /* the bytes of the write in flight */
+    uv_write_t write_request;
+    bool write_in_flight;
+    struct request *fifo_head; /* requests not yet answered, oldest first */
+    struct request *fifo_tail;
+    uint32_t fifo_count;
+    int protocol;              /* 2 or 3 (HELLO 3) */
+    bool readonly;             /* READONLY: reads served locally, possibly stale */
+    bool authenticated;
+    bool closing;
+    bool close_after_reply;    /* QUIT */
+    bool reading;
+    bool flush_scheduled;
+    struct client *flush_next;
+    uint64_t created_ms;
+    uint64_t commands;
+};
+
+struct server_stats {
+    uint64_t connections_received;
+    uint64_t connections_rejected;
+    uint64_t commands_processed;
+    uint64_t protocol_errors;
+    uint64_t writes_committed;
+    uint64_t writes_uncertain;
+    uint64_t writes_retry;
+    uint64_t reads_linearizable;
+    uint64_t reads_stale;
+    uint64_t reads_failed;
+    uint64_t redirects;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
+    uint64_t fsyncs;
+    uint64_t fsync_entries;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+};
+
+/* The Raft side: the core, its storage and its state machine (node.c). */
+struct node {
+    struct raft *raft;
+    struct storage *storage;
+    struct kv *kv;
+    struct raft_hard_state saved_hard_state; /* the term and vote on disk */
+    bool ready_in_progress;     /* between raft_ready and raft_advance */
+    struct raft_ready ready;
+    bool sync_hard_state;       /* the work below also saves ready.hard_state */
+    int sync_result;
+    uv_work_t sync_work;
+    bool snapshot_in_progress;
+    bool snapshot_commit_pending; /* exported; commit once no fsync is in flight */
+    uv_work_t snapshot_work;
+    int snapshot_result;
+    uint64_t snapshot_index;
+    uint64_t snapshot_term;
+    struct storage_snapshot_writer *snapshot_writer;
+    char snapshot_message[256];
+    char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
+    bool has_incoming_snapshot;
+    raft_node_id last_leader;
+    enum raft_role last_role;
+    uint64_t leader_changes;
+    uint64_t next_read_id;
+    bool fatal;                 /* storage failed: stop serving, exit */
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct server_config config;
+    struct node node;
+    struct transport *transport;
+    uv_tcp_t listener;
+    uv_timer_t tick_timer;
+    uv_timer_t sweep_timer;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    struct client *clients;
+    uint32_t client_count;
+    uint64_t next_client_id;
+    struct client *flush_list;
+    struct request_list pending_writes;   /* ordered by index */
+    struct request_list pending_reads;    /* waiting for their read index, by read_id */
+    struct request_list reads_waiting_apply; /* read index known, state machine behind */
+    struct server_stats stats;
+    uint64_t started_ms;
+    bool stopping;
+    int exit_code;
+    char run_id[41];
+};
+
+/* client.c */
+int client_listen(struct server *server);
+void client_flush_all(struct server *server);
+void client_schedule_flush(struct client *client);
+void client_close_all(struct server *server);
+/* Moves the replies of finished requests at the head of the FIFO to the output. */
+void client_drain_fifo(struct client *client);
+struct request *client_request_new(struct client *client, enum request_kind kind);
+void client_request_finish(struct request *request);
+
+/* reply.c: RESP replies into a buffer, with the client's protocol version. */
+void reply_sink_init(struct kv_reply *sink, struct reply_target *target);
+void reply_status(struct proto_buffer *buffer, const char *text);
+void reply_error(struct proto_buffer *buffer, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void reply_integer(struct proto_buffer *buffer, int64_t value);
+void reply_bulk(struct proto_buffer *buffer, const void *data, size_t length);
+void reply_bulk_string(struct proto_buffer *buffer, const char *text);
+void reply_null(struct proto_buffer *buffer, int protocol);
+void reply_array(struct proto_buffer *buffer, uint64_t count);
+void reply_map(struct proto_buffer *buffer, int protocol, uint64_t pairs);
+void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text, size_t length);
+
+/* commands.c */
+void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv);
+/* The error a node answers when it cannot take a request: MOVED to the leader, or
+ * CLUSTERDOWN. key may be NULL (slot 0). */
+void commands_redirect(struct server *server, struct proto_buffer *buffer,
+                       const struct kv_arg *key);
+
+/* info.c */
+void info_generate(struct server *server, struct proto_buffer *text, const char *section);
+void cluster_command(struct client *client, struct proto_buffer *out, size_t argc,
+                     const struct kv_arg *argv);
+void raft_info_command(struct client *client, struct proto_buffer *out);
+
+/* node.c */
+int node_start(struct server *server, char *error, size_t error_bytes);
+void node_stop(struct server *server);
+void node_process_ready(struct server *server);
+void node_tick(struct server *server);
+void node_on_peer_message(struct server *server, const struct raft_message *message,
+                          const char *snapshot_data_path);
+/* Proposes a client's write; returns 0, or a raft error for the caller to answer. */
+int node_propose(struct server *server, struct request *request, const uint8_t *data,
+                 size_t data_bytes);
+int node_read_index(struct server *server, struct request *request);
+void node_sweep_timeouts(struct server *server);
+bool node_is_leader(const struct server *server);
+
+/* request lists */
+void request_list_push(struct request_list *list, struct request *request);
+void request_list_remove(struct request_list *list, struct request *request);
+void request_list_discard(struct request_list *list);
+
+uint64_t server_now_ms(const struct server *server);
+/* main.c: stops the node after an unrecoverable error (exit code 1). */
+void server_fail(struct server *server, const char *reason);
+
+#endif
