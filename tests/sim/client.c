@@ -147,7 +147,9 @@ static void transfer(struct sim *sim)
 
 void client_act(struct sim *sim)
 {
-    if (sim_prng_chance(&sim->prng, sim->faults.propose_per_million)) {
+    /* In the liveness phase, proposals stop once one has been acknowledged. */
+    if (sim->client.liveness_command == 0 &&
+        sim_prng_chance(&sim->prng, sim->faults.propose_per_million)) {
         propose(sim);
     }
     if (sim->violation == SIM_RULE_NONE &&
@@ -253,7 +255,8 @@ bool client_liveness_done(struct sim *sim)
     }
     for (uint32_t i = 0; i < sim->node_count; i++) {
         const struct sim_node *node = &sim->nodes[i];
-        if (!node->up || command >= node->applied_at_capacity || node->applied_at[command] == 0) {
+        if (!node->up || command >= node->applied_at_capacity || node->applied_at[command] == 0 ||
+            node->applied < sim->client.max_acked_index) {
             return false;
         }
     }

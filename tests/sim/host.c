@@ -10,9 +10,9 @@
  *
  * Crashes: host_crash() frees the core and forgets everything volatile (state machine, pending
  * reads, a snapshot received but not installed). An armed crash point stops a ready half way:
- * after the immediate sends (1), in the middle of the write — a prefix of the entries reaches
- * the disk, the hard state record after them does not (2), after the fsync (3), after the sends
- * (4) or after applying (5). host_boot() rebuilds the core with raft_new() from the disk; the
+ * before anything, after the immediate sends, in the middle of the write — a prefix of the
+ * entries reaches the disk, the hard state record after them does not — after the fsync, after
+ * the sends, or after applying (enum sim_crash_point). host_boot() rebuilds the core with raft_new() from the disk; the
  * state machine restarts from the stored snapshot (boot.applied = snapshot index) and the core
  * hands the committed entries above it to apply again.
  *
@@ -247,6 +247,7 @@ int host_boot(struct sim *sim, struct sim_node *node)
         return rc;
     }
     node->up = true;
+    node->last_commit_seen = boot.hard_state.commit;
     node->check_leader_term = 0;
     node->check_commit_recorded = boot.applied;
     node->check_completeness_term = 0;
@@ -271,7 +272,7 @@ void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms)
     state_machine_load(node, NULL);
     node->read_count = 0;
     node->deferred_count = 0;
-    node->crash_point = 0;
+    node->crash_point = SIM_CRASH_NONE;
     if (node->has_incoming_snapshot) {
         snapshot_free(&node->incoming_snapshot);
         node->has_incoming_snapshot = false;
@@ -305,7 +306,7 @@ void host_free(struct sim_node *node)
 
 /* ---- the ready loop -------------------------------------------------------------------- */
 
-static bool crash_here(struct sim *sim, struct sim_node *node, int point)
+static bool crash_here(struct sim *sim, struct sim_node *node, enum sim_crash_point point)
 {
     if (node->crash_point != point) {
         return false;
@@ -503,10 +504,11 @@ static void send_all(struct sim *sim, struct sim_node *node, const struct raft_m
     for (size_t i = 0; i < count; i++) {
         net_send(sim, node, &messages[i]);
         if (may_crash_after_vote && messages[i].type == RAFT_MSG_VOTE_RESPONSE &&
-            !messages[i].reject && sim->faults.enabled && node->crash_point == 0 &&
+            !messages[i].reject && sim->faults.enabled && node->crash_point == SIM_CRASH_NONE &&
             sim_prng_chance(&sim->prng, sim->faults.vote_crash_per_million)) {
-            node->crash_point = 4;
-            node->crash_down_ms = 1 + sim_prng_below(&sim->prng, 2 * SIM_TICK_MS);
+            node->crash_point = SIM_CRASH_AFTER_SEND;
+            node->crash_down_ms = 1 + sim_prng_below(&sim->prng,
+                                                     sim->faults.vote_crash_max_down_ms);
         }
     }
 }
@@ -514,19 +516,23 @@ static void send_all(struct sim *sim, struct sim_node *node, const struct raft_m
 /* Runs one ready through steps 1-6 of raft.h. Returns false when the node crashed. */
 static bool process_ready(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
 {
+    if (crash_here(sim, node, SIM_CRASH_BEFORE_SENDING)) {
+        return false;
+    }
     send_all(sim, node, rd->messages_immediate, rd->messages_immediate_count, false);
-    if (crash_here(sim, node, 1)) {
+    if (crash_here(sim, node, SIM_CRASH_AFTER_IMMEDIATE)) {
         return false;
     }
     if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
         return false;
     }
-    bool torn = node->crash_point == 2;
-    if (!persist(sim, node, rd, torn) || crash_here(sim, node, 2) || crash_here(sim, node, 3)) {
+    bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
+    if (!persist(sim, node, rd, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE) ||
+        crash_here(sim, node, SIM_CRASH_AFTER_PERSIST)) {
         return false;
     }
     send_all(sim, node, rd->messages, rd->message_count, true);
-    if (crash_here(sim, node, 4)) {
+    if (crash_here(sim, node, SIM_CRASH_AFTER_SEND)) {
         return false;
     }
     for (size_t i = 0; i < rd->committed_count; i++) {
@@ -534,7 +540,7 @@ static bool process_ready(struct sim *sim, struct sim_node *node, const struct r
             return false;
         }
     }
-    if (!take_reads(sim, node, rd) || crash_here(sim, node, 5)) {
+    if (!take_reads(sim, node, rd) || crash_here(sim, node, SIM_CRASH_AFTER_APPLY)) {
         return false;
     }
     if (rd->soft_state_changed) {
@@ -565,6 +571,22 @@ static void flush_deferred(struct sim_node *node)
     }
 }
 
+/* Leader churn: a leader whose commit index just moved may die before the APPENDs that the
+ * same step produced leave it — the moment Figure 8 of the Raft paper turns on. */
+static void maybe_crash_on_commit(struct sim *sim, struct sim_node *node)
+{
+    uint64_t commit = raft_commit_index(node->core);
+    bool moved = commit > node->last_commit_seen;
+    node->last_commit_seen = commit;
+    if (moved && sim->faults.enabled && node->crash_point == SIM_CRASH_NONE &&
+        raft_role(node->core) == RAFT_LEADER &&
+        sim_prng_chance(&sim->prng, sim->faults.commit_crash_per_million)) {
+        node->crash_point = SIM_CRASH_BEFORE_SENDING;
+        node->crash_down_ms = 1 + sim_prng_below(&sim->prng, 3 * SIM_ELECTION_TIMEOUT_TICKS *
+                                                                 SIM_TICK_MS);
+    }
+}
+
 void host_process(struct sim *sim, struct sim_node *node)
 {
     for (int round = 0; node->up && sim->violation == SIM_RULE_NONE; round++) {
@@ -581,6 +603,7 @@ void host_process(struct sim *sim, struct sim_node *node)
             flush_deferred(node);
             continue;
         }
+        maybe_crash_on_commit(sim, node);
         if (!process_ready(sim, node, &rd)) {
             return;
         }

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SIM_DEFAULT_EVENTS 3000
+#define SIM_DEFAULT_EVENTS 10000
 #define SIM_DEFAULT_SEEDS 100
 #define SIM_DEMO_SEED 20261125
 #define SIM_DEMO_DURATION_MS 6000
@@ -171,6 +171,44 @@ static void configure_core(struct sim *sim)
     config->sabotage = sim->options.sabotage;
 }
 
+/*
+ * Fault profiles. "mixed" draws every rate at random. The others aim at the interleavings that
+ * the sabotaged rules need (see the sim_catches_* tests): "leader churn" cuts off and crashes
+ * leaders again and again with one entry per APPEND, so that entries of several terms pile up
+ * on minorities and are later re-replicated one by one (Figure 8 of the Raft paper);
+ * "election storm" has slow, reordering links (concurrent candidates in one term) and crashes
+ * voters right after they vote, bringing them back within a message delay.
+ */
+static void configure_profile(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    struct sim_faults *faults = &sim->faults;
+    uint64_t roll = sim_prng_below(&sim->prng, 8);
+    if (roll < 4) {
+        faults->profile = "mixed";
+        return;
+    }
+    if (roll < 6) {
+        faults->profile = "leader churn";
+        faults->leader_churn = true;
+        faults->partition_per_million = 150000;
+        faults->crash_per_million = 60000;
+        sim->base_config.max_append_bytes = 64;
+        sim->base_config.max_inflight_appends = 1;
+        faults->propose_per_million = 1000000;
+        faults->commit_crash_per_million = 300000;
+        network->drop_per_million = PICK(sim, 0, 20000);
+        return;
+    }
+    faults->profile = "election storm";
+    network->max_delay_ms = 3 * SIM_TICK_MS;
+    network->drop_per_million = PICK(sim, 0, 20000);
+    faults->partition_per_million = PICK(sim, 0, 10000);
+    faults->crash_per_million = 40000;
+    faults->vote_crash_per_million = 500000;
+    faults->vote_crash_max_down_ms = 5;
+}
+
 static void configure_faults(struct sim *sim)
 {
     struct sim_network *network = &sim->network;
@@ -184,10 +222,12 @@ static void configure_faults(struct sim *sim)
     faults->partition_per_million = PICK(sim, 0, 10000, 30000);
     faults->crash_per_million = PICK(sim, 0, 5000, 20000, 40000);
     faults->vote_crash_per_million = PICK(sim, 0, 0, 300000);
+    faults->vote_crash_max_down_ms = 2 * SIM_TICK_MS;
     faults->compact_per_million = PICK(sim, 5000, 30000);
     faults->propose_per_million = PICK(sim, 300000, 700000);
     faults->read_per_million = PICK(sim, 100000, 300000);
     faults->transfer_per_million = PICK(sim, 0, 3000);
+    configure_profile(sim);
 }
 
 static void configure_demo(struct sim *sim)
@@ -221,9 +261,10 @@ static struct sim *sim_create(const struct sim_options *options)
         configure_demo(sim);
     }
     sim->client.believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
-    sim_trace(sim, "seed %llu: %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
+    sim_trace(sim, "seed %llu (%s): %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
               "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u",
-              (unsigned long long)options->seed, sim->node_count, sim->base_config.pre_vote,
+              (unsigned long long)options->seed, sim->faults.profile, sim->node_count,
+              sim->base_config.pre_vote,
               sim->base_config.check_quorum, sim->base_config.max_inflight_appends,
               sim->base_config.max_append_bytes, sim->network.drop_per_million,
               sim->network.duplicate_per_million, sim->network.max_delay_ms,
@@ -274,7 +315,7 @@ static void crash_someone(struct sim *sim)
         victim = (int)sim_prng_below(&sim->prng, sim->node_count);
     }
     struct sim_node *node = &sim->nodes[victim];
-    if (!node->up || node->crash_point != 0) {
+    if (!node->up || node->crash_point != SIM_CRASH_NONE) {
         return;
     }
     uint64_t down_ms = sim_prng_chance(&sim->prng, 700000)
@@ -284,7 +325,7 @@ static void crash_someone(struct sim *sim)
         host_crash(sim, node, down_ms);
         return;
     }
-    node->crash_point = 1 + (int)sim_prng_below(&sim->prng, 5);
+    node->crash_point = (enum sim_crash_point)(1 + sim_prng_below(&sim->prng, SIM_CRASH_POINTS));
     node->crash_down_ms = down_ms;
     sim_trace(sim, "fault: node %llu will crash at point %d of its next ready",
               (unsigned long long)node->id, node->crash_point);
@@ -424,7 +465,7 @@ static void run_liveness(struct sim *sim)
     net_heal(sim);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
-        node->crash_point = 0;
+        node->crash_point = SIM_CRASH_NONE;
         if (!node->up) {
             host_boot(sim, node);
             event_done(sim);
@@ -595,8 +636,8 @@ static void usage(const char *program)
             "  --seed S      run one seed (replays exactly); -v prints the whole trace\n"
             "  --seeds N     run N seeds from --from (default 0); one line per failure\n"
             "  --sabotage    (sim_sabotage only) break one rule of the core: "
-            "election_restriction,\n"
-            "                commit_old_term, double_vote, volatile_vote\n"
+            "election-restriction,\n"
+            "                commit-old-term, double-vote, volatile-vote\n"
             "  --demo        a short narrated run of a 5-node cluster\n",
             program);
 }
@@ -625,14 +666,15 @@ static int parse_sabotage(const char *name, enum raft_sabotage *out)
     if (raft_sabotage_parse(name, out) == 0) {
         return 0;
     }
-    char upper[64];
+    /* Accept election_restriction and ELECTION-RESTRICTION for election-restriction. */
+    char spelled[64];
     size_t i = 0;
-    for (; name[i] != '\0' && i + 1 < sizeof(upper); i++) {
-        upper[i] = (char)(name[i] == '-' ? '_' : (name[i] >= 'a' && name[i] <= 'z')
-                                                     ? name[i] - 'a' + 'A' : name[i]);
+    for (; name[i] != '\0' && i + 1 < sizeof(spelled); i++) {
+        char c = name[i] == '_' ? '-' : name[i];
+        spelled[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     }
-    upper[i] = '\0';
-    return raft_sabotage_parse(upper, out);
+    spelled[i] = '\0';
+    return raft_sabotage_parse(spelled, out);
 #else
     (void)name;
     (void)out;

@@ -325,7 +325,11 @@ void net_partition_random(struct sim *sim, uint64_t duration_ms)
     uint32_t minority = (n - 1) / 2;
     int leader = current_leader(sim);
     const char *kind = "";
-    switch (sim_prng_below(&sim->prng, 5)) {
+    uint64_t roll = sim_prng_below(&sim->prng, 5);
+    if (sim->faults.leader_churn && leader >= 0 && sim_prng_chance(&sim->prng, 600000)) {
+        roll = 5; /* the leader alone, so that its newest entries stay local (Figure 8) */
+    }
+    switch (roll) {
     case 0: /* majority | minority, both ways */
         pick_side(sim, side, 1 + (uint32_t)sim_prng_below(&sim->prng, minority), -1);
         cut_between(sim, side, true);
@@ -355,7 +359,7 @@ void net_partition_random(struct sim *sim, uint64_t duration_ms)
         break;
     }
     default: /* one node alone, both ways */
-        pick_side(sim, side, 1, sim_prng_chance(&sim->prng, 500000) ? leader : -1);
+        pick_side(sim, side, 1, roll == 5 || sim_prng_chance(&sim->prng, 500000) ? leader : -1);
         cut_between(sim, side, true);
         kind = "node isolated";
         break;

@@ -91,6 +91,18 @@ struct sim_disk {
     size_t entry_capacity;
 };
 
+/* Where in a ready an armed crash strikes (host.c, process_ready). */
+enum sim_crash_point {
+    SIM_CRASH_NONE = 0,
+    SIM_CRASH_BEFORE_SENDING = 1,  /* nothing of the ready happened */
+    SIM_CRASH_AFTER_IMMEDIATE = 2, /* messages_immediate sent, nothing written */
+    SIM_CRASH_TORN_WRITE = 3,      /* a prefix of the entries written, hard state not */
+    SIM_CRASH_AFTER_PERSIST = 4,   /* written and synced, nothing that depends on it sent */
+    SIM_CRASH_AFTER_SEND = 5,      /* messages sent, nothing applied */
+    SIM_CRASH_AFTER_APPLY = 6,     /* applied, raft_advance not called */
+    SIM_CRASH_POINTS = 6,
+};
+
 struct sim_deferred {
     bool is_snapshot_report; /* else: unreachable */
     raft_node_id to;
@@ -122,7 +134,8 @@ struct sim_node {
     struct sim_snapshot incoming_snapshot;
     struct sim_deferred deferred[SIM_MAX_DEFERRED];
     size_t deferred_count;
-    int crash_point; /* 0 = none; else crash at that step of the next ready (host.c) */
+    enum sim_crash_point crash_point; /* armed for the next ready */
+    uint64_t last_commit_seen; /* leader churn: crash as the commit index moves */
     uint64_t crash_down_ms;
     /* Checker state for this incarnation. */
     uint64_t check_leader_term;
@@ -212,9 +225,13 @@ struct sim_client {
 /* Fault rates for one seed, drawn from its PRNG (or fixed by the demo). */
 struct sim_faults {
     bool enabled;
+    const char *profile;
+    bool leader_churn;               /* partitions mostly isolate the leader alone */
+    uint32_t vote_crash_max_down_ms; /* how fast a node that crashed after voting is back */
     uint32_t partition_per_million; /* per tick round */
     uint32_t crash_per_million;
-    uint32_t vote_crash_per_million; /* crash right after granting a vote */
+    uint32_t vote_crash_per_million;   /* crash right after granting a vote */
+    uint32_t commit_crash_per_million; /* crash a leader as its commit index moves */
     uint32_t compact_per_million;    /* per node per tick round */
     uint32_t propose_per_million;
     uint32_t read_per_million;
