@@ -87,6 +87,8 @@ struct raft_progress {
     uint64_t pending_snapshot; /* in SNAPSHOT: the index being sent */
     bool recent_active;        /* heard from since the last CheckQuorum round */
     uint64_t read_round_acked; /* highest read round this follower confirmed */
+    uint64_t heartbeat_match;  /* match when the previous heartbeat answer came */
+    uint64_t heartbeat_sent;   /* last index sent by then */
     /* Ring of the last index of each unacknowledged APPEND, oldest first. */
     uint64_t *inflight;
     uint32_t inflight_start;

@@ -47,6 +47,14 @@ static uint64_t committed_limit(const struct raft *raft)
     return limit < most ? limit : most;
 }
 
+/* Reads wait for the leader's first commit of its term (read.c); until then they are no
+ * work for the host, or a host looping on raft_ready() would spin. */
+static bool read_broadcast_due(const struct raft *raft)
+{
+    return raft->read_broadcast_needed && raft->role == RAFT_LEADER &&
+           log_term_at(&raft->log, raft->commit) == raft->term;
+}
+
 bool raft_has_ready(const struct raft *raft)
 {
     if (raft->ready_outstanding) {
@@ -55,7 +63,7 @@ bool raft_has_ready(const struct raft *raft)
     struct raft_hard_state state = current_hard_state(raft);
     return raft->out_immediate.count > 0 || raft->out_after_persist.count > 0 ||
            raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
-           raft->snapshot_to_install || raft->read_broadcast_needed ||
+           raft->snapshot_to_install || read_broadcast_due(raft) ||
            hard_state_differs(&state, &raft->persisted_hard_state) ||
            raft->log.handed < log_last_index(&raft->log) ||
            committed_limit(raft) > raft->applying ||

@@ -292,8 +292,11 @@ static uint64_t next_after_reject(const struct raft *raft, const struct raft_mes
 static void handle_reject(struct raft *raft, struct raft_progress *progress,
                           const struct raft_message *message)
 {
-    if (message->index <= progress->match) {
-        return; /* stale: we already know the follower matches further */
+    /* Stale: a position we know matches. A rejection exactly at `match` is not stale: an
+     * APPEND that followed `match` was refused before the follower caught up (reordering),
+     * so what it carried must be sent again. */
+    if (message->index < progress->match) {
+        return;
     }
     if (progress->state == PROGRESS_PROBE && message->index != progress->next - 1) {
         return; /* stale: an answer to an earlier probe */
@@ -375,11 +378,20 @@ void replication_handle_heartbeat_response(struct raft *raft,
     }
     progress->recent_active = true;
     progress->probe_sent = false;
-    /* A lost APPEND would leave a full window stuck forever; a heartbeat answer proves the
-     * link works, so free one slot and let replication probe onward. */
-    if (progress->state == PROGRESS_REPLICATE && progress_inflight_full(progress)) {
-        progress_inflight_free_first(progress);
+    /* A lost APPEND would stall replication: nothing is re-sent while no new entry is
+     * proposed. A heartbeat answer proves the link works; if entries sent before the previous
+     * answer are still unacknowledged a whole heartbeat interval later, they were lost, so
+     * replication starts again from `match`. A full window also gets one slot back. */
+    if (progress->state == PROGRESS_REPLICATE) {
+        if (progress->match == progress->heartbeat_match &&
+            progress->heartbeat_sent > progress->match) {
+            progress_become_probe(progress);
+        } else if (progress_inflight_full(progress)) {
+            progress_inflight_free_first(progress);
+        }
     }
+    progress->heartbeat_match = progress->match;
+    progress->heartbeat_sent = progress->next - 1;
     if (progress->match < log_last_index(&raft->log)) {
         replication_send_append(raft, progress, false);
     }

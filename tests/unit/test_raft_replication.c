@@ -344,6 +344,56 @@ static void test_reads_fail_when_leadership_is_lost(void **state)
     fixture_free(&fixture);
 }
 
+/* A read accepted before the leader's first commit waits without making work for the host:
+ * a host that loops on raft_ready() must not spin (found by the simulator, seed 1). */
+static void test_early_read_makes_no_ready_until_commit(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    fixture_elect(&fixture, 1);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    /* Votes came in by hand: the leader exists but its no-op cannot commit. */
+    for (raft_node_id voter = 2; voter <= 3 && raft_role(leader) != RAFT_LEADER; voter++) {
+        struct raft_message grant;
+        memset(&grant, 0, sizeof grant);
+        grant.type = RAFT_MSG_VOTE_RESPONSE;
+        grant.from = voter;
+        grant.to = 1;
+        grant.term = raft_term(leader);
+        raft_step(leader, &grant);
+    }
+    fixture_drain(&fixture);
+    assert_int_equal(raft_role(leader), RAFT_LEADER);
+    assert_int_equal(raft_read_index(leader, 5), 0);
+    fixture_drain(&fixture);
+    assert_false(raft_has_ready(leader));
+    assert_int_equal(fixture.nodes[0].reads_served_count, 0);
+    fixture_free(&fixture);
+}
+
+/* An APPEND lost on an idle cluster is sent again after a heartbeat round shows no progress
+ * (found by the simulator, seed 1641): a follower must not stay behind forever. */
+static void test_lost_append_is_resent_without_new_traffic(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    fixture.nodes[2].cut_off = true; /* node 3 misses the next APPEND */
+    assert_int_equal(fixture_propose(&fixture, 1, "lost"), 0);
+    fixture_settle(&fixture);
+    fixture.nodes[2].cut_off = false;
+    uint64_t last = raft_last_index(fixture_raft(&fixture, 1));
+    fixture_tick_all(&fixture, 4);
+    assert_int_equal(raft_last_index(fixture_raft(&fixture, 3)), last);
+    assert_int_equal(raft_commit_index(fixture_raft(&fixture, 3)), last);
+    fixture_free(&fixture);
+}
+
 /* §7: a follower behind the compacted log is sent the snapshot, and its log restarts after
  * the snapshot's last index. */
 static void test_follower_behind_compaction_gets_snapshot(void **state)
@@ -410,6 +460,8 @@ int main(void)
         cmocka_unit_test(test_read_index_waits_for_quorum),
         cmocka_unit_test(test_reads_share_one_heartbeat_round),
         cmocka_unit_test(test_reads_fail_when_leadership_is_lost),
+        cmocka_unit_test(test_early_read_makes_no_ready_until_commit),
+        cmocka_unit_test(test_lost_append_is_resent_without_new_traffic),
         cmocka_unit_test(test_follower_behind_compaction_gets_snapshot),
         cmocka_unit_test(test_malformed_messages_are_refused),
     };
