@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc)
 SEEDS ?= 2000
 
-.PHONY: all deps build build-san build-fuzz run test test-unit test-sim fuzz soak clean
+.PHONY: all deps build build-san build-fuzz run demo test test-unit test-sim soak clean
 
 all: build
 
@@ -22,14 +22,18 @@ build-san: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS)
+	@cmake --build build-fuzz -j $(JOBS) --target fuzzers
 
-# Until the server exists, `make run` runs the simulator's demo: a 5-node cluster in one
-# process, with faults, printing what happens.
+# A local 3-node cluster in the foreground (scripts/run-cluster.sh); data under ./data.
 run: build
+	@./scripts/run-cluster.sh
+
+# The simulator's narrated demo: a 5-node cluster in one process surviving faults.
+demo: build
 	@./build/tests/sim/sim --demo
 
-# Every suite: unit tests and the simulator under ASan + UBSan, then the fuzzers briefly.
+# Every suite under ASan + UBSan: unit tests, the simulator, the real-process cluster tests;
+# then each fuzzer briefly.
 test: build-san build-fuzz
 	@cd build-san && ctest --output-on-failure -j $(JOBS)
 	@cd build-fuzz && ctest --output-on-failure -L fuzz
