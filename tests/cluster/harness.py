@@ -1,0 +1,478 @@
+"""harness.py — runs a real raftkv cluster on loopback for the cluster test suites.
+
+A Cluster starts N (3 or 5) raftkv processes, node i on its own loopback address
+127.0.0.(10+i) with its client and peer ports on that address, so that a fault-injection
+suite can cut links between nodes by address (nftables) without touching anything else on
+the machine. Data lives in a fresh temporary directory, one sub-directory per node, and each
+node's stderr goes to its own log file there (node-<id>.log, appended across restarts).
+
+Happy path: Cluster(3).start(); cluster.wait_for_leader() returns the leader's id;
+cluster.client(id) is a redis.Redis bound to that node; stop(id)/start_node(id)/restart(id),
+kill(id) (SIGKILL), pause(id)/resume(id) (SIGSTOP/SIGCONT) are the nemeses' primitives;
+cluster.close() always leaves no process behind.
+
+Failure modes: every wait is bounded (WAIT_TIMEOUT_S unless told otherwise) and raises
+ClusterError with the tail of every node's log; a node that exits with a nonzero code after
+SIGTERM (a crash, or a leak reported by AddressSanitizer) raises NodeExitError with its log;
+a node that dies on its own is noticed by check_alive(). Ports are chosen per run from the
+process id and checked free on every node's address before use.
+"""
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import redis
+
+DEFAULT_BINARY = "/work/main/build/src/server/raftkv"
+HOST_BASE = 10  # node i listens on 127.0.0.(HOST_BASE + i)
+PORT_LOW = 21000  # base ports are drawn from [PORT_LOW, PORT_HIGH)
+PORT_HIGH = 59000
+PEER_PORT_OFFSET = 100  # peer port = client port + PEER_PORT_OFFSET
+PORT_ATTEMPTS = 50
+WAIT_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 20.0  # ASan's leak check at exit is slow on a busy machine
+POLL_INTERVAL_S = 0.05
+SOCKET_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 2.0
+LOG_TAIL_LINES = 40
+MAX_REPORT_LOG_BYTES = 400_000  # per node, in failure reports
+
+_base_counter = itertools.count()
+
+
+class ClusterError(Exception):
+    """A bounded wait ran out, or the cluster is not in the state a test needs."""
+
+
+class NodeExitError(ClusterError):
+    """A node exited with an unexpected code (after SIGTERM, anything but 0)."""
+
+
+def node_host(node_id):
+    return "127.0.0.%d" % (HOST_BASE + node_id)
+
+
+def parse_info(text):
+    """Parses INFO text into {field: value}; numbers become ints, 'a=1,b=x' stays a str
+    (use parse_fields on it). Section headers and blank lines are skipped."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    fields = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        try:
+            fields[key] = int(value)
+        except ValueError:
+            fields[key] = value
+    return fields
+
+
+def parse_fields(value):
+    """'match=5,next=6,connected=1' -> {'match': 5, 'next': 6, 'connected': 1}."""
+    result = {}
+    for part in value.split(","):
+        if "=" in part:
+            key, item = part.split("=", 1)
+            try:
+                result[key] = int(item)
+            except ValueError:
+                result[key] = item
+    return result
+
+
+def wait_until(predicate, timeout_s=WAIT_TIMEOUT_S, what="condition", on_timeout=None):
+    """Polls predicate() until it returns a truthy value, which is returned. Exceptions from
+    redis (a node restarting, refusing) count as 'not yet'. Raises ClusterError on timeout,
+    with on_timeout()'s text appended."""
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (redis.RedisError, OSError) as error:
+            last_error = error
+        if time.monotonic() >= deadline:
+            detail = "" if last_error is None else " (last error: %r)" % (last_error,)
+            extra = on_timeout() if on_timeout is not None else ""
+            raise ClusterError("timed out after %.1f s waiting for %s%s\n%s"
+                               % (timeout_s, what, detail, extra))
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _port_free(host, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_base_port(node_count):
+    """A base port whose client and peer ports are free on every node's address. Derived
+    from the pid and a per-process counter, so concurrent runs and successive clusters of one
+    run rarely collide; collisions are detected and skipped."""
+    span = PORT_HIGH - PORT_LOW - PEER_PORT_OFFSET - node_count
+    for _ in range(PORT_ATTEMPTS):
+        n = next(_base_counter)
+        base = PORT_LOW + (os.getpid() * 389 + n * 1031) % span
+        ports = [(node_host(i), base + i + offset)
+                 for i in range(1, node_count + 1) for offset in (0, PEER_PORT_OFFSET)]
+        if all(_port_free(host, port) for host, port in ports):
+            return base
+    raise ClusterError("no free port range found after %d attempts" % PORT_ATTEMPTS)
+
+
+class Node:
+    """One raftkv process: its address, directories, and the Popen while it runs."""
+
+    def __init__(self, node_id, base_port, root):
+        self.id = node_id
+        self.host = node_host(node_id)
+        self.client_port = base_port + node_id
+        self.peer_port = base_port + node_id + PEER_PORT_OFFSET
+        self.data_dir = os.path.join(root, "node-%d" % node_id)
+        self.log_path = os.path.join(root, "node-%d.log" % node_id)
+        self.process = None
+        self.paused = False
+        self.exit_codes = []  # every exit seen, in order, for reports
+        self.stopped_on_purpose = False  # set by stop/kill, cleared by start
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.client_port)
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def member_flag(self):
+        return "%d=%s:%d,%s:%d" % (self.id, self.host, self.client_port, self.host,
+                                   self.peer_port)
+
+
+class Cluster:
+    """N raftkv nodes on loopback. Node ids are 1..size. Not thread-safe."""
+
+    live_clusters = []  # every cluster not yet closed, for failure reports
+
+    def __init__(self, size=3, binary=None, root=None, election_timeout_ms=500,
+                 heartbeat_ms=50, tick_ms=10, request_timeout_ms=5000, snapshot_entries=None,
+                 log_level="info", extra_args=()):
+        if size < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.binary = binary or os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
+        if not os.access(self.binary, os.X_OK):
+            raise ClusterError("raftkv binary not found or not executable: %s "
+                               "(set RAFTKV_BINARY)" % self.binary)
+        self.root = root or tempfile.mkdtemp(prefix="raftkv-cluster-")
+        self.election_timeout_ms = election_timeout_ms
+        self.settings = ["--election-timeout-ms", str(election_timeout_ms),
+                         "--heartbeat-ms", str(heartbeat_ms), "--tick-ms", str(tick_ms),
+                         "--request-timeout-ms", str(request_timeout_ms),
+                         "--log-level", log_level]
+        if snapshot_entries is not None:
+            self.settings += ["--snapshot-entries", str(snapshot_entries)]
+        self.settings += list(extra_args)
+        self.base_port = pick_base_port(size)
+        self.nodes = {i: Node(i, self.base_port, self.root) for i in range(1, size + 1)}
+        self.closed = False
+        self._clients = []
+        Cluster.live_clusters.append(self)
+
+    # ---- processes ----
+
+    def ids(self):
+        return sorted(self.nodes)
+
+    def node(self, node_id):
+        return self.nodes[node_id]
+
+    def command_line(self, node_id):
+        node = self.nodes[node_id]
+        arguments = [self.binary, "--id", str(node_id), "--data-dir", node.data_dir]
+        for other in self.ids():
+            arguments += ["--member", self.nodes[other].member_flag()]
+        return arguments + self.settings
+
+    def start(self):
+        for node_id in self.ids():
+            self.start_node(node_id)
+        return self
+
+    def start_node(self, node_id):
+        node = self.nodes[node_id]
+        if node.running():
+            raise ClusterError("node %d is already running" % node_id)
+        os.makedirs(node.data_dir, exist_ok=True)
+        env = dict(os.environ)
+        # Leaks and errors must show as a nonzero exit; keep whatever the caller set.
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        with open(node.log_path, "ab") as log:
+            log.write(b"\n==== harness: starting node %d: %s\n"
+                      % (node_id, " ".join(self.command_line(node_id)).encode()))
+            log.flush()
+            node.process = subprocess.Popen(self.command_line(node_id), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log, env=env)
+        node.paused = False
+        node.stopped_on_purpose = False
+        wait_until(lambda: self._accepts(node) or self._died(node), timeout_s=WAIT_TIMEOUT_S,
+                   what="node %d to accept clients on %s" % (node_id, node.address),
+                   on_timeout=self.describe)
+        if not node.running():
+            code = node.process.returncode
+            node.exit_codes.append(code)
+            raise NodeExitError("node %d exited at start with code %s\n%s"
+                                % (node_id, code, self.log_tail(node_id)))
+
+    def _died(self, node):
+        return node.process.poll() is not None
+
+    def _accepts(self, node):
+        try:
+            with socket.create_connection((node.host, node.client_port), CONNECT_TIMEOUT_S):
+                return True
+        except OSError:
+            return False
+
+    def stop(self, node_id, timeout_s=STOP_TIMEOUT_S, check=True):
+        """SIGTERM, wait, and (with check) raise NodeExitError unless it exited with 0."""
+        node = self.nodes[node_id]
+        node.stopped_on_purpose = True
+        if node.process is None or node.process.poll() is not None:
+            return self._reap(node)
+        if node.paused:
+            self.resume(node_id)
+        node.process.send_signal(signal.SIGTERM)
+        try:
+            code = node.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            node.process.kill()
+            node.process.wait()
+            node.exit_codes.append("hung")
+            raise NodeExitError("node %d did not exit within %.0f s of SIGTERM\n%s"
+                                % (node_id, timeout_s, self.log_tail(node_id)))
+        node.exit_codes.append(code)
+        if check and code != 0:
+            raise NodeExitError("node %d exited with code %d after SIGTERM\n%s"
+                                % (node_id, code, self.logs(node_id)[-20000:]))
+        return code
+
+    def _reap(self, node):
+        if node.process is None:
+            return None
+        return node.process.wait()
+
+    def kill(self, node_id):
+        """SIGKILL: a crash. Works on paused nodes too."""
+        node = self.nodes[node_id]
+        node.stopped_on_purpose = True
+        if node.running():
+            node.process.kill()
+            node.exit_codes.append(node.process.wait())
+        node.paused = False
+
+    def pause(self, node_id):
+        node = self.nodes[node_id]
+        if not node.running():
+            raise ClusterError("node %d is not running" % node_id)
+        node.process.send_signal(signal.SIGSTOP)
+        node.paused = True
+
+    def resume(self, node_id):
+        node = self.nodes[node_id]
+        if node.running() and node.paused:
+            node.process.send_signal(signal.SIGCONT)
+        node.paused = False
+
+    def restart(self, node_id, kill=False):
+        if kill:
+            self.kill(node_id)
+        else:
+            self.stop(node_id)
+        self.start_node(node_id)
+
+    def live_ids(self):
+        """Nodes running and not paused."""
+        return [i for i in self.ids() if self.nodes[i].running() and not self.nodes[i].paused]
+
+    def check_alive(self):
+        """Raises NodeExitError if a node the harness started has died on its own."""
+        for node_id in self.ids():
+            node = self.nodes[node_id]
+            if (node.process is not None and not node.stopped_on_purpose
+                    and node.process.poll() is not None):
+                code = node.process.returncode
+                raise NodeExitError("node %d died with code %d\n%s"
+                                        % (node_id, code, self.log_tail(node_id, 80)))
+
+    def stop_all(self, check=True):
+        """SIGTERM every running node; raises the first nonzero exit after all have stopped."""
+        failures = []
+        for node_id in self.ids():
+            try:
+                self.stop(node_id, check=check)
+            except NodeExitError as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
+
+    def close(self, graceful=True):
+        """Leaves no process behind: resumes paused nodes, stops them (SIGTERM, checked when
+        graceful), SIGKILLs anything left. Returns the NodeExitErrors of unclean exits."""
+        if self.closed:
+            return []
+        for client in self._clients:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 -- closing must not stop cleanup
+                pass
+        errors = []
+        for node_id in self.ids():
+            node = self.nodes[node_id]
+            if node.paused:
+                self.resume(node_id)
+            if graceful and node.running():
+                try:
+                    self.stop(node_id)
+                except NodeExitError as error:
+                    errors.append(error)
+            self.kill(node_id)
+        self.closed = True
+        if self in Cluster.live_clusters:
+            Cluster.live_clusters.remove(self)
+        return errors
+
+    def remove_files(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---- clients ----
+
+    def client(self, node_id, socket_timeout=SOCKET_TIMEOUT_S, **options):
+        node = self.nodes[node_id]
+        client = redis.Redis(host=node.host, port=node.client_port,
+                             socket_timeout=socket_timeout,
+                             socket_connect_timeout=CONNECT_TIMEOUT_S, **options)
+        self._clients.append(client)
+        return client
+
+    def raw_command(self, node_id, *arguments, timeout_s=CONNECT_TIMEOUT_S + 3):
+        """One command on a fresh connection, the reply unparsed by redis-py's callbacks
+        (INFO comes back as bytes). Error replies raise redis.ResponseError."""
+        node = self.nodes[node_id]
+        connection = redis.Connection(host=node.host, port=node.client_port,
+                                      socket_timeout=timeout_s,
+                                      socket_connect_timeout=CONNECT_TIMEOUT_S)
+        try:
+            connection.send_command(*arguments)
+            reply = connection.read_response()
+        finally:
+            connection.disconnect()
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply
+
+    def info(self, node_id, section="all"):
+        return parse_info(self.raw_command(node_id, "INFO", section))
+
+    def raft_info(self, node_id):
+        return self.info(node_id, "raft")
+
+    # ---- waits ----
+
+    def leader(self, timeout_s=WAIT_TIMEOUT_S, among=None, agreed=False):
+        """The id of the leader, polling INFO raft on every live node (or those in among).
+        A node counts as leader when it says so and no live node reports a higher term.
+        With agreed, every polled node must also name it as raft_leader_id."""
+        def find():
+            ids = among if among is not None else self.live_ids()
+            infos = {}
+            for node_id in ids:
+                try:
+                    infos[node_id] = self.raft_info(node_id)
+                except (redis.RedisError, OSError):
+                    if agreed:
+                        return None
+            if not infos:
+                return None
+            top_term = max(info["raft_term"] for info in infos.values())
+            leaders = [i for i, info in infos.items()
+                       if info["raft_role"] == "leader" and info["raft_term"] == top_term]
+            if len(leaders) != 1:
+                return None
+            if agreed and any(info["raft_leader_id"] != leaders[0] for info in infos.values()):
+                return None
+            return leaders[0]
+        return wait_until(find, timeout_s=timeout_s, what="a leader", on_timeout=self.describe)
+
+    def wait_for_leader(self, timeout_s=WAIT_TIMEOUT_S, among=None):
+        """A leader that every live node (or those in among) knows of."""
+        return self.leader(timeout_s=timeout_s, among=among, agreed=True)
+
+    def leader_client(self, timeout_s=WAIT_TIMEOUT_S, **options):
+        return self.client(self.wait_for_leader(timeout_s=timeout_s), **options)
+
+    def wait_applied(self, node_ids=None, timeout_s=WAIT_TIMEOUT_S):
+        """Waits until the given nodes (default: all live) have applied the same index, at
+        least the leader's commit index as read when the wait started. Returns the index."""
+        leader_id = self.wait_for_leader(timeout_s=timeout_s)
+        target = self.raft_info(leader_id)["raft_commit_index"]
+        ids = node_ids if node_ids is not None else self.live_ids()
+
+        def converged():
+            applied = {i: self.raft_info(i)["raft_applied_index"] for i in ids}
+            values = set(applied.values())
+            if len(values) == 1 and min(values) >= target:
+                return min(values)
+            return None
+        return wait_until(converged, timeout_s=timeout_s,
+                          what="nodes %s to apply index %d" % (ids, target),
+                          on_timeout=self.describe)
+
+    # ---- logs ----
+
+    def logs(self, node_id):
+        path = self.nodes[node_id].log_path
+        if not os.path.exists(path):
+            return ""
+        with open(path, "rb") as log:
+            return log.read().decode("utf-8", "replace")
+
+    def log_tail(self, node_id, lines=LOG_TAIL_LINES):
+        text = self.logs(node_id).splitlines()
+        header = "---- node %d (%s) log %s, last %d lines ----" % (
+            node_id, self.nodes[node_id].address, self.nodes[node_id].log_path, lines)
+        return "\n".join([header] + text[-lines:])
+
+    def describe(self, lines=LOG_TAIL_LINES):
+        """Where the cluster lives, each node's state, and the tail of every log."""
+        parts = ["cluster in %s (base port %d)" % (self.root, self.base_port)]
+        for node_id in self.ids():
+            node = self.nodes[node_id]
+            state = ("paused" if node.paused else "running") if node.running() else "stopped"
+            parts.append("node %d %s: %s, exits %s" % (node_id, node.address, state,
+                                                       node.exit_codes))
+        for node_id in self.ids():
+            parts.append(self.log_tail(node_id, lines))
+        return "\n".join(parts)
+
+    def report_sections(self):
+        """(title, full log) per node, cut to MAX_REPORT_LOG_BYTES, for a failure report."""
+        sections = []
+        for node_id in self.ids():
+            text = self.logs(node_id)
+            if len(text) > MAX_REPORT_LOG_BYTES:
+                text = "[... cut ...]\n" + text[-MAX_REPORT_LOG_BYTES:]
+            sections.append(("raftkv node %d log (%s)" % (node_id, self.nodes[node_id].log_path),
+                             text))
+        return sections
