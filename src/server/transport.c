@@ -528,8 +528,8 @@ static void connection_flush(struct connection *connection)
     connection->pending = swap;
     uv_buf_t buffer =
         uv_buf_init((char *)connection->writing.data, (unsigned int)connection->writing.length);
-    int rc = uv_write(&connection->write_request, (uv_stream_t *)&connection->tcp, &buffer, 1,
-                      on_write);
+    int rc =
+        uv_write(&connection->write_request, (uv_stream_t *)&connection->tcp, &buffer, 1, on_write);
     if (rc < 0) {
         connection_close(connection, "write failed: %s", uv_strerror(rc));
         return;
@@ -556,8 +556,7 @@ static int connection_queue_frame(struct connection *connection, const struct pe
 }
 
 /* Queues and flushes a handshake frame; closes the connection if that fails. */
-static bool connection_send_handshake(struct connection *connection,
-                                      const struct peer_frame *frame)
+static bool connection_send_handshake(struct connection *connection, const struct peer_frame *frame)
 {
     int rc = connection_queue_frame(connection, frame);
     if (rc != PROTO_OK) {
@@ -759,8 +758,8 @@ static void handshake_on_auth(struct connection *connection, const struct peer_a
     struct transport *transport = connection->transport;
     struct transport_peer *peer = connection->peer;
     if (auth->node_id != peer->address.id) {
-        connection_close(connection, "AUTH from node %" PRIu64 ", expected %" PRIu64,
-                         auth->node_id, peer->address.id);
+        connection_close(connection, "AUTH from node %" PRIu64 ", expected %" PRIu64, auth->node_id,
+                         peer->address.id);
         return;
     }
     int rc = verify_mac(transport, connection->challenge, peer->address.id, transport->config.id,
@@ -896,7 +895,8 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
     }
     if (read_bytes < 0) {
         connection_close(connection, "%s",
-                         read_bytes == UV_EOF ? "closed by the peer" : uv_strerror((int)read_bytes));
+                         read_bytes == UV_EOF ? "closed by the peer"
+                                              : uv_strerror((int)read_bytes));
         return;
     }
     assert((size_t)read_bytes <= connection->input.capacity - connection->input.length);
@@ -937,8 +937,7 @@ static void dial_peer(struct transport_peer *peer)
     struct transport *transport = peer->transport;
     struct connection *connection = connection_new(transport, peer, true);
     if (connection == NULL) {
-        transport_log(transport, "cannot allocate a connection to peer %" PRIu64,
-                      peer->address.id);
+        transport_log(transport, "cannot allocate a connection to peer %" PRIu64, peer->address.id);
         schedule_reconnect(peer);
         return;
     }
@@ -972,8 +971,7 @@ static void name_accepted(struct connection *connection)
             port = ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
         }
     }
-    snprintf(connection->name, sizeof connection->name, "unauthenticated %s:%" PRIu16, host,
-             port);
+    snprintf(connection->name, sizeof connection->name, "unauthenticated %s:%" PRIu16, host, port);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -1012,11 +1010,11 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static int start_listening(struct transport *transport)
 {
-    int rc = uv_tcp_bind(&transport->listener,
-                         (const struct sockaddr *)&transport->listen_address, 0);
+    int rc =
+        uv_tcp_bind(&transport->listener, (const struct sockaddr *)&transport->listen_address, 0);
     if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)&transport->listener, TRANSPORT_LISTEN_BACKLOG,
-                       on_connection);
+        rc =
+            uv_listen((uv_stream_t *)&transport->listener, TRANSPORT_LISTEN_BACKLOG, on_connection);
     }
     if (rc < 0) {
         transport_log(transport, "cannot listen on %s:%" PRIu16 ": %s", transport->config.host,
@@ -1030,8 +1028,8 @@ static int peer_setup(struct transport *transport, struct transport_peer *peer,
                       const struct transport_peer_address *address)
 {
     int length = snprintf(peer->incoming_path, sizeof peer->incoming_path,
-                          "%s/snapshot-from-%" PRIu64 ".tmp",
-                          transport->config.incoming_directory, address->id);
+                          "%s/snapshot-from-%" PRIu64 ".tmp", transport->config.incoming_directory,
+                          address->id);
     if (length < 0 || (size_t)length >= sizeof peer->incoming_path) {
         return TRANSPORT_ERROR_INVALID;
     }
@@ -1105,8 +1103,8 @@ int transport_start(uv_loop_t *loop, const struct transport_config *config,
         transport_stop(transport);
         return rc;
     }
-    transport_log(transport, "listening on %s:%" PRIu16 " with %" PRIu32 " peers",
-                  config->host, config->port, config->peer_count);
+    transport_log(transport, "listening on %s:%" PRIu16 " with %" PRIu32 " peers", config->host,
+                  config->port, config->peer_count);
     *out = transport;
     return TRANSPORT_OK;
 }
@@ -1237,9 +1235,9 @@ static bool snapshot_send_chunk(struct transport_peer *peer, uint32_t data_bytes
 {
     struct snapshot_send *send = &peer->send;
     if (!read_exactly(send->fd, send->chunk, data_bytes)) {
-        transport_log(peer->transport, "snapshot to peer %" PRIu64 ": reading at %" PRIu64
-                      " failed: %s", peer->address.id, send->offset,
-                      errno != 0 ? strerror(errno) : "the file shrank");
+        transport_log(
+            peer->transport, "snapshot to peer %" PRIu64 ": reading at %" PRIu64 " failed: %s",
+            peer->address.id, send->offset, errno != 0 ? strerror(errno) : "the file shrank");
         return false;
     }
     struct peer_frame frame = {.type = PEER_FRAME_SNAPSHOT_CHUNK};
@@ -1363,9 +1361,9 @@ int transport_send_snapshot(struct transport *transport, const struct raft_messa
     send->connection = peer->connection;
     send->message = *message;
     send->message.entries = NULL;
-    transport_log(transport, "streaming snapshot %s (%" PRIu64 " bytes, index %" PRIu64
-                  ") to peer %" PRIu64, data_path, send->total_bytes, message->snapshot.index,
-                  peer->address.id);
+    transport_log(transport,
+                  "streaming snapshot %s (%" PRIu64 " bytes, index %" PRIu64 ") to peer %" PRIu64,
+                  data_path, send->total_bytes, message->snapshot.index, peer->address.id);
     if (!snapshot_send_pump(peer)) {
         rc = TRANSPORT_ERROR_IO;
         goto release_send;
@@ -1441,7 +1439,8 @@ static void snapshot_receive_chunk(struct connection *connection,
                          chunk->snapshot_index, chunk->offset, chunk->total_bytes);
         return;
     }
-    if (receive->state == RECEIVE_WRITING && !write_all(receive->fd, chunk->data, chunk->data_bytes)) {
+    if (receive->state == RECEIVE_WRITING &&
+        !write_all(receive->fd, chunk->data, chunk->data_bytes)) {
         transport_log(peer->transport, "writing %s failed: %s; the snapshot will be dropped",
                       peer->incoming_path, strerror(errno));
         close(receive->fd);
@@ -1465,8 +1464,7 @@ static void snapshot_receive_message(struct connection *connection,
     if (receive->state == RECEIVE_COMPLETE && receive->index == message->snapshot.index &&
         receive->term == message->snapshot.term) {
         snapshot_receive_reset(receive);
-        transport->callbacks.on_message(transport->callbacks.context, message,
-                                        peer->incoming_path);
+        transport->callbacks.on_message(transport->callbacks.context, message, peer->incoming_path);
         return;
     }
     transport_log(transport,
