@@ -124,10 +124,12 @@ void checker_on_persist(struct sim *sim, struct sim_node *node, uint64_t index, 
         struct sim_match_slot *slot = &checker->match_slots[at];
         if (slot->index == index && slot->term == term) {
             if (slot->prefix_hash != prefix_hash) {
-                sim_violation(sim, SIM_RULE_LOG_MATCHING, "node %llu wrote index %llu term %llu "
+                sim_violation(sim, SIM_RULE_LOG_MATCHING,
+                              "node %llu wrote index %llu term %llu "
                               "with a log prefix that differs from another node's entry at "
-                              "the same index and term", (unsigned long long)node->id,
-                              (unsigned long long)index, (unsigned long long)term);
+                              "the same index and term",
+                              (unsigned long long)node->id, (unsigned long long)index,
+                              (unsigned long long)term);
             }
             return;
         }
@@ -157,7 +159,8 @@ static void check_committed(struct sim *sim, struct sim_node *node, uint64_t ind
     }
     if (known->term != record->term || known->entry_hash != record->entry_hash ||
         known->prefix_hash != record->prefix_hash) {
-        sim_violation(sim, SIM_RULE_STATE_MACHINE_SAFETY, "node %llu %s index %llu with term "
+        sim_violation(sim, SIM_RULE_STATE_MACHINE_SAFETY,
+                      "node %llu %s index %llu with term "
                       "%llu, but index %llu was committed with term %llu%s",
                       (unsigned long long)node->id, how, (unsigned long long)index,
                       (unsigned long long)record->term, (unsigned long long)index,
@@ -193,9 +196,11 @@ static void record_commits(struct sim *sim, struct sim_node *node)
             continue; /* covered by the snapshot, checked when it was taken or installed */
         }
         if (i > last) {
-            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: commit index %llu beyond its "
-                          "durable log (last %llu)", (unsigned long long)node->id,
-                          (unsigned long long)commit, (unsigned long long)last);
+            sim_violation(sim, SIM_RULE_CONTRACT,
+                          "node %llu: commit index %llu beyond its "
+                          "durable log (last %llu)",
+                          (unsigned long long)node->id, (unsigned long long)commit,
+                          (unsigned long long)last);
             return;
         }
         const struct raft_entry *entry = &node->disk.entries[i - base - 1];
@@ -220,9 +225,8 @@ static void record_commits(struct sim *sim, struct sim_node *node)
 static void check_election_safety(struct sim *sim, struct sim_node *node, uint64_t term)
 {
     struct sim_checker *checker = &sim->checker;
-    checker->leader_of_term = grow_zeroed(checker->leader_of_term,
-                                          &checker->leader_of_term_capacity, term,
-                                          sizeof(raft_node_id));
+    checker->leader_of_term = grow_zeroed(
+        checker->leader_of_term, &checker->leader_of_term_capacity, term, sizeof(raft_node_id));
     raft_node_id *leader = &checker->leader_of_term[term];
     if (*leader == RAFT_NODE_NONE) {
         *leader = node->id;
@@ -241,17 +245,20 @@ static void check_append_only(struct sim *sim, struct sim_node *node, uint64_t t
     uint64_t hash = 0;
     if (node->check_leader_term == term) {
         if (last < node->check_leader_last) {
-            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu of term %llu shrank "
-                          "its log from %llu to %llu", (unsigned long long)node->id,
-                          (unsigned long long)term, (unsigned long long)node->check_leader_last,
-                          (unsigned long long)last);
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY,
+                          "leader %llu of term %llu shrank "
+                          "its log from %llu to %llu",
+                          (unsigned long long)node->id, (unsigned long long)term,
+                          (unsigned long long)node->check_leader_last, (unsigned long long)last);
             return;
         }
         if (host_disk_prefix_hash(node, node->check_leader_last, &hash) &&
             hash != node->check_leader_hash) {
-            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu of term %llu rewrote "
-                          "entries at or below %llu", (unsigned long long)node->id,
-                          (unsigned long long)term, (unsigned long long)node->check_leader_last);
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY,
+                          "leader %llu of term %llu rewrote "
+                          "entries at or below %llu",
+                          (unsigned long long)node->id, (unsigned long long)term,
+                          (unsigned long long)node->check_leader_last);
             return;
         }
     }
@@ -292,11 +299,12 @@ static void check_completeness(struct sim *sim, struct sim_node *node, uint64_t 
     bool held = host_disk_prefix_hash(node, at, &hash);
     bool known = at < checker->committed_capacity && checker->committed[at].known;
     if (!held || (known && hash != checker->committed[at].prefix_hash)) {
-        sim_violation(sim, SIM_RULE_LEADER_COMPLETENESS, "leader %llu of term %llu lacks "
+        sim_violation(sim, SIM_RULE_LEADER_COMPLETENESS,
+                      "leader %llu of term %llu lacks "
                       "entries committed in earlier terms (committed through %llu, its log "
-                      "ends at %llu%s)", (unsigned long long)node->id, (unsigned long long)term,
-                      (unsigned long long)required,
-                      (unsigned long long)host_disk_last_index(node),
+                      "ends at %llu%s)",
+                      (unsigned long long)node->id, (unsigned long long)term,
+                      (unsigned long long)required, (unsigned long long)host_disk_last_index(node),
                       held ? " and differs" : "");
     }
 }
@@ -304,18 +312,18 @@ static void check_completeness(struct sim *sim, struct sim_node *node, uint64_t 
 static void track_leader_commit(struct sim *sim, struct sim_node *node, uint64_t term)
 {
     struct sim_checker *checker = &sim->checker;
-    checker->max_commit_of_term = grow_zeroed(checker->max_commit_of_term,
-                                              &checker->max_commit_of_term_capacity, term,
-                                              sizeof(uint64_t));
+    checker->max_commit_of_term = grow_zeroed(
+        checker->max_commit_of_term, &checker->max_commit_of_term_capacity, term, sizeof(uint64_t));
     uint64_t commit = raft_commit_index(node->core);
     if (commit > checker->max_commit_of_term[term] && raft_term_at(node->core, commit) != term &&
         raft_term_at(node->core, commit) != 0) {
         /* Not a violation by itself (the consequences are what the checks catch), but the
          * trace should show it: §5.4.2 says a leader commits only entries of its own term. */
-        sim_trace(sim, "check: leader %llu of term %llu moved its commit index to %llu, an "
-                  "entry of term %llu", (unsigned long long)node->id, (unsigned long long)term,
-                  (unsigned long long)commit,
-                  (unsigned long long)raft_term_at(node->core, commit));
+        sim_trace(sim,
+                  "check: leader %llu of term %llu moved its commit index to %llu, an "
+                  "entry of term %llu",
+                  (unsigned long long)node->id, (unsigned long long)term,
+                  (unsigned long long)commit, (unsigned long long)raft_term_at(node->core, commit));
     }
     if (commit > checker->max_commit_of_term[term]) {
         checker->max_commit_of_term[term] = commit;
@@ -361,11 +369,12 @@ void checker_final(struct sim *sim)
             struct sim_node *node = &sim->nodes[i];
             uint64_t at = command < node->applied_at_capacity ? node->applied_at[command] : 0;
             if (at != client->acked_index[command]) {
-                sim_violation(sim, SIM_RULE_EXACTLY_ONCE, "acknowledged command %llu (index "
-                              "%llu) is %s on node %llu", (unsigned long long)command,
-                              (unsigned long long)client->acked_index[command],
-                              at == 0 ? "missing" : "at another index",
-                              (unsigned long long)node->id);
+                sim_violation(
+                    sim, SIM_RULE_EXACTLY_ONCE,
+                    "acknowledged command %llu (index "
+                    "%llu) is %s on node %llu",
+                    (unsigned long long)command, (unsigned long long)client->acked_index[command],
+                    at == 0 ? "missing" : "at another index", (unsigned long long)node->id);
                 return;
             }
         }

@@ -94,8 +94,8 @@ static void propose(struct sim *sim)
     proposal->index = index;
     proposal->term = term;
     sim_trace(sim, "client: cmd %llu proposed at %llu -> index %llu term %llu",
-              (unsigned long long)command, (unsigned long long)node->id,
-              (unsigned long long)index, (unsigned long long)term);
+              (unsigned long long)command, (unsigned long long)node->id, (unsigned long long)index,
+              (unsigned long long)term);
     host_process(sim, node);
 }
 
@@ -137,9 +137,8 @@ static void transfer(struct sim *sim)
             return;
         }
         int rc = raft_transfer_leadership(node->core, target);
-        sim_trace(sim, "client: transfer leadership %llu -> %llu: %s",
-                  (unsigned long long)node->id, (unsigned long long)target,
-                  raft_error_string(rc));
+        sim_trace(sim, "client: transfer leadership %llu -> %llu: %s", (unsigned long long)node->id,
+                  (unsigned long long)target, raft_error_string(rc));
         host_process(sim, node);
         return;
     }
@@ -201,7 +200,8 @@ void client_on_apply(struct sim *sim, struct sim_node *node, uint64_t index,
             continue;
         }
         if (record->term == proposal->term && record->command != proposal->command) {
-            sim_violation(sim, SIM_RULE_STATE_MACHINE_SAFETY, "raft_propose placed cmd %llu at "
+            sim_violation(sim, SIM_RULE_STATE_MACHINE_SAFETY,
+                          "raft_propose placed cmd %llu at "
                           "index %llu term %llu, but node %llu applied cmd %llu there",
                           (unsigned long long)proposal->command, (unsigned long long)index,
                           (unsigned long long)proposal->term, (unsigned long long)node->id,
@@ -239,7 +239,8 @@ void client_on_read(struct sim *sim, struct sim_node *node, struct sim_read *rea
               (unsigned long long)read->request_id, (unsigned long long)node->id,
               (unsigned long long)read->served_index, (unsigned long long)read->required_index);
     if (read->served_index < read->required_index) {
-        sim_violation(sim, SIM_RULE_READ_SAFETY, "node %llu served read %llu at index %llu, but "
+        sim_violation(sim, SIM_RULE_READ_SAFETY,
+                      "node %llu served read %llu at index %llu, but "
                       "index %llu was acknowledged before the read was asked",
                       (unsigned long long)node->id, (unsigned long long)read->request_id,
                       (unsigned long long)read->served_index,

@@ -12,9 +12,9 @@
  * reads, a snapshot received but not installed). An armed crash point stops a ready half way:
  * before anything, after the immediate sends, in the middle of the write — a prefix of the
  * entries reaches the disk, the hard state record after them does not — after the fsync, after
- * the sends, or after applying (enum sim_crash_point). host_boot() rebuilds the core with raft_new() from the disk; the
- * state machine restarts from the stored snapshot (boot.applied = snapshot index) and the core
- * hands the committed entries above it to apply again.
+ * the sends, or after applying (enum sim_crash_point). host_boot() rebuilds the core with
+ * raft_new() from the disk; the state machine restarts from the stored snapshot (boot.applied =
+ * snapshot index) and the core hands the committed entries above it to apply again.
  *
  * Failure modes: every departure from the contract (entries that leave a gap, an apply out of
  * order, a read id the host never asked for, a snapshot the host never received) is reported
@@ -25,200 +25,6 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SIM_FNV_OFFSET 1469598103934665603ULL
-#define SIM_FNV_PRIME 1099511628211ULL
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static uint64_t fnv_bytes(uint64_t hash, const void *data, size_t bytes)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < bytes; i++) {
-        hash ^= p[i];
-        hash *= SIM_FNV_PRIME;
-    }
-    return hash;
-}
-
-uint64_t sim_entry_hash(const struct raft_entry *entry)
-{
-    uint64_t hash = SIM_FNV_OFFSET;
-    hash = fnv_bytes(hash, &entry->term, sizeof(entry->term));
-    hash = fnv_bytes(hash, &entry->type, sizeof(entry->type));
-    hash = fnv_bytes(hash, &entry->data_bytes, sizeof(entry->data_bytes));
-    if (entry->data_bytes > 0) {
-        hash = fnv_bytes(hash, entry->data, entry->data_bytes);
-    }
-    return mix64(hash);
-}
-
-uint64_t sim_chain_hash(uint64_t previous, uint64_t entry_hash)
-{
-    return mix64(previous * 0x9e3779b97f4a7c15ULL ^ entry_hash);
-}
-
-uint64_t sim_command_of(const struct raft_entry *entry)
-{
-    if (entry->type != RAFT_ENTRY_COMMAND || entry->data_bytes < SIM_COMMAND_HEADER_BYTES) {
-        return 0;
-    }
-    uint64_t command = 0;
-    for (int i = 0; i < SIM_COMMAND_HEADER_BYTES; i++) {
-        command |= (uint64_t)entry->data[i] << (8 * i);
-    }
-    return command;
-}
-
-/* ---- the simulated disk ---------------------------------------------------------------- */
-
-static uint64_t disk_base(const struct sim_disk *disk)
-{
-    return disk->has_snapshot ? disk->snapshot.meta.index : 0;
-}
-
-uint64_t host_disk_last_index(const struct sim_node *node)
-{
-    return disk_base(&node->disk) + node->disk.entry_count;
-}
-
-bool host_disk_prefix_hash(const struct sim_node *node, uint64_t index, uint64_t *hash)
-{
-    const struct sim_disk *disk = &node->disk;
-    uint64_t base = disk_base(disk);
-    if (index == 0) {
-        *hash = 0;
-        return true;
-    }
-    if (index < base || index > base + disk->entry_count) {
-        return false;
-    }
-    *hash = index == base ? disk->snapshot.records[base - 1].prefix_hash
-                          : disk->prefix_hashes[index - base - 1];
-    return true;
-}
-
-/* Removes the entries at index and above. */
-static void disk_truncate_from(struct sim_disk *disk, uint64_t index)
-{
-    uint64_t base = disk_base(disk);
-    assert(index > base);
-    size_t keep = (size_t)(index - base - 1);
-    for (size_t k = keep; k < disk->entry_count; k++) {
-        free(disk->entries[k].data);
-    }
-    if (keep < disk->entry_count) {
-        disk->entry_count = keep;
-    }
-}
-
-/* Removes the entries at index and below (they are in the snapshot now). */
-static void disk_drop_through(struct sim_disk *disk, uint64_t index)
-{
-    uint64_t base = disk_base(disk);
-    size_t drop = index <= base ? 0 : (size_t)(index - base);
-    if (drop > disk->entry_count) {
-        drop = disk->entry_count;
-    }
-    for (size_t k = 0; k < drop; k++) {
-        free(disk->entries[k].data);
-    }
-    size_t rest = disk->entry_count - drop;
-    memmove(disk->entries, disk->entries + drop, rest * sizeof(*disk->entries));
-    memmove(disk->prefix_hashes, disk->prefix_hashes + drop, rest * sizeof(uint64_t));
-    disk->entry_count = rest;
-}
-
-static void disk_append(struct sim_disk *disk, const struct raft_entry *entry, uint64_t prefix)
-{
-    if (disk->entry_count == disk->entry_capacity) {
-        size_t capacity = disk->entry_capacity ? disk->entry_capacity * 2 : 64;
-        disk->entries = realloc(disk->entries, capacity * sizeof(*disk->entries));
-        disk->prefix_hashes = realloc(disk->prefix_hashes, capacity * sizeof(uint64_t));
-        assert(disk->entries != NULL && disk->prefix_hashes != NULL);
-        disk->entry_capacity = capacity;
-    }
-    struct raft_entry *copy = &disk->entries[disk->entry_count];
-    *copy = *entry;
-    copy->data = NULL;
-    if (entry->data_bytes > 0) {
-        copy->data = malloc(entry->data_bytes);
-        assert(copy->data != NULL);
-        memcpy(copy->data, entry->data, entry->data_bytes);
-    }
-    disk->prefix_hashes[disk->entry_count] = prefix;
-    disk->entry_count++;
-}
-
-static void disk_set_snapshot(struct sim_disk *disk, struct sim_snapshot *snapshot)
-{
-    if (disk->has_snapshot) {
-        snapshot_free(&disk->snapshot);
-    }
-    disk->snapshot = *snapshot; /* ownership moves to the disk */
-    disk->has_snapshot = true;
-}
-
-/* ---- the state machine ----------------------------------------------------------------- */
-
-void host_ensure_applied_at(struct sim_node *node, uint64_t command)
-{
-    if (command < node->applied_at_capacity) {
-        return;
-    }
-    size_t capacity = node->applied_at_capacity ? node->applied_at_capacity : 256;
-    while (capacity <= command) {
-        capacity *= 2;
-    }
-    node->applied_at = realloc(node->applied_at, capacity * sizeof(uint64_t));
-    assert(node->applied_at != NULL);
-    memset(node->applied_at + node->applied_at_capacity, 0,
-           (capacity - node->applied_at_capacity) * sizeof(uint64_t));
-    node->applied_at_capacity = capacity;
-}
-
-static void state_machine_reserve(struct sim_node *node, uint64_t count)
-{
-    if (count <= node->applied_capacity) {
-        return;
-    }
-    size_t capacity = node->applied_capacity ? node->applied_capacity : 64;
-    while (capacity < count) {
-        capacity *= 2;
-    }
-    node->applied_records = realloc(node->applied_records, capacity * sizeof(struct sim_record));
-    assert(node->applied_records != NULL);
-    node->applied_capacity = capacity;
-}
-
-/* Replaces the state machine with a snapshot's records (or empties it). */
-static void state_machine_load(struct sim_node *node, const struct sim_snapshot *snapshot)
-{
-    if (node->applied_at_capacity > 0) {
-        memset(node->applied_at, 0, node->applied_at_capacity * sizeof(uint64_t));
-    }
-    node->applied = 0;
-    if (snapshot == NULL) {
-        return;
-    }
-    state_machine_reserve(node, snapshot->meta.index);
-    for (uint64_t i = 0; i < snapshot->meta.index; i++) {
-        const struct sim_record *record = &snapshot->records[i];
-        node->applied_records[i] = *record;
-        if (record->command != 0) {
-            host_ensure_applied_at(node, record->command);
-            node->applied_at[record->command] = i + 1;
-        }
-    }
-    node->applied = snapshot->meta.index;
-}
 
 /* ---- boot and crash -------------------------------------------------------------------- */
 
@@ -325,8 +131,9 @@ static bool install_snapshot(struct sim *sim, struct sim_node *node,
         incoming->meta.term != meta->term || meta->index < node->applied) {
         sim_violation(sim, SIM_RULE_CONTRACT,
                       "node %llu: ready.snapshot %llu/%llu does not match the received one "
-                      "(%s) or is below applied %llu", (unsigned long long)node->id,
-                      (unsigned long long)meta->index, (unsigned long long)meta->term,
+                      "(%s) or is below applied %llu",
+                      (unsigned long long)node->id, (unsigned long long)meta->index,
+                      (unsigned long long)meta->term,
                       node->has_incoming_snapshot ? "present" : "none",
                       (unsigned long long)node->applied);
         return false;
@@ -361,17 +168,19 @@ static bool persist_entries(struct sim *sim, struct sim_node *node, const struct
     uint64_t base = disk_base(&node->disk);
     uint64_t last = host_disk_last_index(node);
     if (first <= base || first > last + 1) {
-        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.entries start at %llu, disk "
-                      "holds (%llu, %llu]", (unsigned long long)node->id,
-                      (unsigned long long)first, (unsigned long long)base,
-                      (unsigned long long)last);
+        sim_violation(sim, SIM_RULE_CONTRACT,
+                      "node %llu: ready.entries start at %llu, disk "
+                      "holds (%llu, %llu]",
+                      (unsigned long long)node->id, (unsigned long long)first,
+                      (unsigned long long)base, (unsigned long long)last);
         return false;
     }
     if (first <= last) {
         if (raft_role(node->core) == RAFT_LEADER) {
-            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY, "leader %llu (term %llu) truncates "
-                          "its log from %llu (last %llu)", (unsigned long long)node->id,
-                          (unsigned long long)raft_term(node->core),
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY,
+                          "leader %llu (term %llu) truncates "
+                          "its log from %llu (last %llu)",
+                          (unsigned long long)node->id, (unsigned long long)raft_term(node->core),
                           (unsigned long long)first, (unsigned long long)last);
             return false;
         }
@@ -383,11 +192,12 @@ static bool persist_entries(struct sim *sim, struct sim_node *node, const struct
     for (size_t k = 0; k < keep; k++) {
         const struct raft_entry *entry = &rd->entries[k];
         uint64_t previous = 0;
-        if (entry->index != first + k || !host_disk_prefix_hash(node, entry->index - 1,
-                                                                  &previous)) {
-            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.entries not contiguous at "
-                          "%llu", (unsigned long long)node->id,
-                          (unsigned long long)entry->index);
+        if (entry->index != first + k ||
+            !host_disk_prefix_hash(node, entry->index - 1, &previous)) {
+            sim_violation(sim, SIM_RULE_CONTRACT,
+                          "node %llu: ready.entries not contiguous at "
+                          "%llu",
+                          (unsigned long long)node->id, (unsigned long long)entry->index);
             return false;
         }
         uint64_t prefix = sim_chain_hash(previous, sim_entry_hash(entry));
@@ -399,8 +209,7 @@ static bool persist_entries(struct sim *sim, struct sim_node *node, const struct
 
 /* Writes the ready to disk. A torn write (crash point 2) keeps only a prefix of the entries and
  * loses the hard state record written after them; the caller then crashes the node. */
-static bool persist(struct sim *sim, struct sim_node *node, const struct raft_ready *rd,
-                    bool torn)
+static bool persist(struct sim *sim, struct sim_node *node, const struct raft_ready *rd, bool torn)
 {
     size_t keep = rd->entry_count;
     if (torn) {
@@ -413,9 +222,10 @@ static bool persist(struct sim *sim, struct sim_node *node, const struct raft_re
         node->disk.hard_state = rd->hard_state;
     }
     if (keep > 0 || (!torn && rd->has_hard_state)) {
-        sim_trace(sim, "host %llu: persist term=%llu vote=%llu commit=%llu +%zu entries%s "
-                  "(last %llu)", (unsigned long long)node->id,
-                  (unsigned long long)node->disk.hard_state.term,
+        sim_trace(sim,
+                  "host %llu: persist term=%llu vote=%llu commit=%llu +%zu entries%s "
+                  "(last %llu)",
+                  (unsigned long long)node->id, (unsigned long long)node->disk.hard_state.term,
                   (unsigned long long)node->disk.hard_state.vote,
                   (unsigned long long)node->disk.hard_state.commit, keep, torn ? " TORN" : "",
                   (unsigned long long)host_disk_last_index(node));
@@ -441,10 +251,11 @@ static bool apply_one(struct sim *sim, struct sim_node *node, const struct raft_
 {
     if (entry->index != node->applied + 1 ||
         (entry->type == RAFT_ENTRY_COMMAND && entry->data_bytes < SIM_COMMAND_HEADER_BYTES)) {
-        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: committed entry %llu (type %d, %u "
-                      "bytes) does not follow applied %llu", (unsigned long long)node->id,
-                      (unsigned long long)entry->index, entry->type, entry->data_bytes,
-                      (unsigned long long)node->applied);
+        sim_violation(sim, SIM_RULE_CONTRACT,
+                      "node %llu: committed entry %llu (type %d, %u "
+                      "bytes) does not follow applied %llu",
+                      (unsigned long long)node->id, (unsigned long long)entry->index, entry->type,
+                      entry->data_bytes, (unsigned long long)node->applied);
         return false;
     }
     struct sim_record record;
@@ -457,9 +268,11 @@ static bool apply_one(struct sim *sim, struct sim_node *node, const struct raft_
     if (record.command != 0) {
         host_ensure_applied_at(node, record.command);
         if (node->applied_at[record.command] != 0) {
-            sim_violation(sim, SIM_RULE_EXACTLY_ONCE, "node %llu applies command %llu at index "
-                          "%llu, already applied at %llu", (unsigned long long)node->id,
-                          (unsigned long long)record.command, (unsigned long long)entry->index,
+            sim_violation(sim, SIM_RULE_EXACTLY_ONCE,
+                          "node %llu applies command %llu at index "
+                          "%llu, already applied at %llu",
+                          (unsigned long long)node->id, (unsigned long long)record.command,
+                          (unsigned long long)entry->index,
                           (unsigned long long)node->applied_at[record.command]);
             return false;
         }
@@ -479,8 +292,10 @@ static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft
             k++;
         }
         if (k == node->read_count || node->reads[k].served_index != 0) {
-            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: ready.reads has id %llu the host "
-                          "is not waiting for", (unsigned long long)node->id,
+            sim_violation(sim, SIM_RULE_CONTRACT,
+                          "node %llu: ready.reads has id %llu the host "
+                          "is not waiting for",
+                          (unsigned long long)node->id,
                           (unsigned long long)rd->reads[i].request_id);
             return false;
         }
@@ -507,8 +322,8 @@ static void send_all(struct sim *sim, struct sim_node *node, const struct raft_m
             !messages[i].reject && sim->faults.enabled && node->crash_point == SIM_CRASH_NONE &&
             sim_prng_chance(&sim->prng, sim->faults.vote_crash_per_million)) {
             node->crash_point = SIM_CRASH_AFTER_SEND;
-            node->crash_down_ms = 1 + sim_prng_below(&sim->prng,
-                                                     sim->faults.vote_crash_max_down_ms);
+            node->crash_down_ms =
+                1 + sim_prng_below(&sim->prng, sim->faults.vote_crash_max_down_ms);
         }
     }
 }
@@ -545,13 +360,17 @@ static bool process_ready(struct sim *sim, struct sim_node *node, const struct r
     }
     if (rd->soft_state_changed) {
         sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
-                  raft_role_string(rd->soft_state.role),
-                  (unsigned long long)rd->soft_state.leader,
+                  raft_role_string(rd->soft_state.role), (unsigned long long)rd->soft_state.leader,
                   (unsigned long long)raft_term(node->core));
         if (rd->soft_state.role == RAFT_LEADER) {
             sim_narrate(sim, "node %llu is elected leader for term %llu",
                         (unsigned long long)node->id, (unsigned long long)raft_term(node->core));
+        } else if (node->last_role == RAFT_LEADER) {
+            sim_narrate(sim, "node %llu steps down (now %s in term %llu)",
+                        (unsigned long long)node->id, raft_role_string(rd->soft_state.role),
+                        (unsigned long long)raft_term(node->core));
         }
+        node->last_role = rd->soft_state.role;
     }
     return sim->violation == SIM_RULE_NONE;
 }
@@ -582,8 +401,8 @@ static void maybe_crash_on_commit(struct sim *sim, struct sim_node *node)
         raft_role(node->core) == RAFT_LEADER &&
         sim_prng_chance(&sim->prng, sim->faults.commit_crash_per_million)) {
         node->crash_point = SIM_CRASH_BEFORE_SENDING;
-        node->crash_down_ms = 1 + sim_prng_below(&sim->prng, 3 * SIM_ELECTION_TIMEOUT_TICKS *
-                                                                 SIM_TICK_MS);
+        node->crash_down_ms =
+            1 + sim_prng_below(&sim->prng, 3 * SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS);
     }
 }
 
@@ -591,8 +410,10 @@ void host_process(struct sim *sim, struct sim_node *node)
 {
     for (int round = 0; node->up && sim->violation == SIM_RULE_NONE; round++) {
         if (round == SIM_MAX_READY_ROUNDS) {
-            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: still has a ready after %d "
-                          "rounds", (unsigned long long)node->id, SIM_MAX_READY_ROUNDS);
+            sim_violation(sim, SIM_RULE_CONTRACT,
+                          "node %llu: still has a ready after %d "
+                          "rounds",
+                          (unsigned long long)node->id, SIM_MAX_READY_ROUNDS);
             return;
         }
         struct raft_ready rd;
@@ -619,8 +440,10 @@ void host_compact(struct sim *sim, struct sim_node *node)
         return;
     }
     if (host_disk_last_index(node) < index) {
-        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu applied %llu beyond its durable log "
-                      "(last %llu)", (unsigned long long)node->id, (unsigned long long)index,
+        sim_violation(sim, SIM_RULE_CONTRACT,
+                      "node %llu applied %llu beyond its durable log "
+                      "(last %llu)",
+                      (unsigned long long)node->id, (unsigned long long)index,
                       (unsigned long long)host_disk_last_index(node));
         return;
     }

@@ -85,8 +85,8 @@ static void message_copy(struct raft_message *to, const struct raft_message *fro
     }
 }
 
-static void defer_report(struct sim *sim, struct sim_node *node, bool is_snapshot,
-                         raft_node_id to, bool success)
+static void defer_report(struct sim *sim, struct sim_node *node, bool is_snapshot, raft_node_id to,
+                         bool success)
 {
     if (node->deferred_count == SIM_MAX_DEFERRED) {
         return; /* a lost report is a lost connection event; the core must cope */
@@ -144,8 +144,10 @@ void net_send(struct sim *sim, struct sim_node *from, const struct raft_message 
     int to = (int)message->to - 1;
     if (message->from != from->id || to < 0 || to >= (int)sim->node_count ||
         message->to == from->id || message->type == 0 || message->type > RAFT_MSG_TYPE_MAX) {
-        sim_violation(sim, SIM_RULE_CONTRACT, "node %llu emitted a malformed message type=%d "
-                      "from=%llu to=%llu", (unsigned long long)from->id, message->type,
+        sim_violation(sim, SIM_RULE_CONTRACT,
+                      "node %llu emitted a malformed message type=%d "
+                      "from=%llu to=%llu",
+                      (unsigned long long)from->id, message->type,
                       (unsigned long long)message->from, (unsigned long long)message->to);
         return;
     }

@@ -25,20 +25,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_MAX_NODES 7
-#define SIM_TICK_MS 10              /* simulated milliseconds per core tick */
+#define SIM_MAX_NODES              7
+#define SIM_TICK_MS                10 /* simulated milliseconds per core tick */
 #define SIM_ELECTION_TIMEOUT_TICKS 10
-#define SIM_HEARTBEAT_TICKS 2
-#define SIM_TRACE_LINES 64          /* lines kept for the report of a violation */
-#define SIM_TRACE_LINE_BYTES 200
-#define SIM_REPORT_TRACE_LINES 50
-#define SIM_MAX_PENDING_PROPOSALS 16
-#define SIM_MAX_PENDING_READS 16
-#define SIM_MAX_DEFERRED 64         /* snapshot/unreachable reports queued per node */
-#define SIM_MAX_READY_ROUNDS 1000   /* readies in a row before the core counts as spinning */
-#define SIM_LIVENESS_TIMEOUTS 20    /* election timeouts the healed cluster gets to recover */
-#define SIM_COMMAND_HEADER_BYTES 8  /* every command payload starts with its 64-bit id */
-#define SIM_MAX_PAD_BYTES 40
+#define SIM_HEARTBEAT_TICKS        2
+#define SIM_TRACE_LINES            64 /* lines kept for the report of a violation */
+#define SIM_TRACE_LINE_BYTES       200
+#define SIM_REPORT_TRACE_LINES     50
+#define SIM_MAX_PENDING_PROPOSALS  16
+#define SIM_MAX_PENDING_READS      16
+#define SIM_MAX_DEFERRED           64   /* snapshot/unreachable reports queued per node */
+#define SIM_MAX_READY_ROUNDS       1000 /* readies in a row before the core counts as spinning */
+#define SIM_LIVENESS_TIMEOUTS      20   /* election timeouts the healed cluster gets to recover */
+#define SIM_COMMAND_HEADER_BYTES   8    /* every command payload starts with its 64-bit id */
+#define SIM_MAX_PAD_BYTES          40
 
 /* The rules the checker enforces; the string table is in checker.c. */
 enum sim_rule {
@@ -135,7 +135,7 @@ struct sim_node {
     struct sim_deferred deferred[SIM_MAX_DEFERRED];
     size_t deferred_count;
     enum sim_crash_point crash_point; /* armed for the next ready */
-    uint64_t last_commit_seen; /* leader churn: crash as the commit index moves */
+    uint64_t last_commit_seen;        /* leader churn: crash as the commit index moves */
     uint64_t crash_down_ms;
     /* Checker state for this incarnation. */
     uint64_t check_leader_term;
@@ -184,7 +184,7 @@ struct sim_checker {
     size_t leader_of_term_capacity;
     uint64_t *max_commit_of_term; /* highest commit index seen at the leader of each term */
     size_t max_commit_of_term_capacity;
-    uint64_t commit_version; /* bumped when max_commit_of_term changes */
+    uint64_t commit_version;         /* bumped when max_commit_of_term changes */
     struct sim_committed *committed; /* indexed by log index */
     size_t committed_capacity;
     /* Log Matching: (index, term) -> prefix hash, first writer wins. */
@@ -228,11 +228,11 @@ struct sim_faults {
     const char *profile;
     bool leader_churn;               /* partitions mostly isolate the leader alone */
     uint32_t vote_crash_max_down_ms; /* how fast a node that crashed after voting is back */
-    uint32_t partition_per_million; /* per tick round */
+    uint32_t partition_per_million;  /* per tick round */
     uint32_t crash_per_million;
     uint32_t vote_crash_per_million;   /* crash right after granting a vote */
     uint32_t commit_crash_per_million; /* crash a leader as its commit index moves */
-    uint32_t compact_per_million;    /* per node per tick round */
+    uint32_t compact_per_million;      /* per node per tick round */
     uint32_t propose_per_million;
     uint32_t read_per_million;
     uint32_t transfer_per_million;
@@ -240,11 +240,11 @@ struct sim_faults {
 
 struct sim_options {
     uint64_t seed;
-    uint32_t nodes;    /* 0 = by seed */
-    uint64_t events;   /* budget of events before the liveness phase */
+    uint32_t nodes;  /* 0 = by seed */
+    uint64_t events; /* budget of events before the liveness phase */
     enum raft_sabotage sabotage;
     bool verbose;
-    bool trace;        /* keep the trace ring (single runs and replays of failures) */
+    bool trace; /* keep the trace ring (single runs and replays of failures) */
     bool demo;
     uint64_t stop_after_event; /* replaying a failure: 0 = run to the end */
     const char *program;
@@ -278,6 +278,11 @@ void sim_violation(struct sim *sim, enum sim_rule rule, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 void sim_narrate(struct sim *sim, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
+/* schedule.c */
+struct sim *sim_create(const struct sim_options *options); /* owned: sim_destroy() */
+void sim_run(struct sim *sim);
+void sim_destroy(struct sim *sim);
+
 /* network.c */
 void net_init(struct sim_network *network);
 void net_free(struct sim_network *network);
@@ -295,12 +300,21 @@ void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms);
 void host_process(struct sim *sim, struct sim_node *node);
 void host_compact(struct sim *sim, struct sim_node *node);
 void host_free(struct sim_node *node);
-uint64_t host_disk_last_index(const struct sim_node *node);
-bool host_disk_prefix_hash(const struct sim_node *node, uint64_t index, uint64_t *hash);
+
+/* disk.c */
 uint64_t sim_entry_hash(const struct raft_entry *entry);
 uint64_t sim_chain_hash(uint64_t previous, uint64_t entry_hash);
-uint64_t sim_command_of(const struct raft_entry *entry);
+uint64_t sim_command_of(const struct raft_entry *entry); /* 0 for a NOOP */
+uint64_t disk_base(const struct sim_disk *disk);         /* the snapshot's index, or 0 */
+uint64_t host_disk_last_index(const struct sim_node *node);
+bool host_disk_prefix_hash(const struct sim_node *node, uint64_t index, uint64_t *hash);
+void disk_truncate_from(struct sim_disk *disk, uint64_t index); /* index > disk_base */
+void disk_drop_through(struct sim_disk *disk, uint64_t index);
+void disk_append(struct sim_disk *disk, const struct raft_entry *entry, uint64_t prefix_hash);
+void disk_set_snapshot(struct sim_disk *disk, struct sim_snapshot *snapshot); /* takes it */
 void host_ensure_applied_at(struct sim_node *node, uint64_t command);
+void state_machine_reserve(struct sim_node *node, uint64_t count);
+void state_machine_load(struct sim_node *node, const struct sim_snapshot *snapshot);
 
 /* checker.c */
 void checker_init(struct sim_checker *checker);

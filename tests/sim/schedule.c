@@ -1,0 +1,436 @@
+/*
+ * schedule.c — one seed's run: its configuration, the fault schedule, the main loop.
+ *
+ * Happy path: sim_create() draws the seed's cluster size, core configuration and fault profile
+ * from the run's PRNG and boots every node on an empty disk. sim_run() advances simulated time
+ * one millisecond at a time: deliver the messages that are due, restart nodes whose downtime
+ * is over, tick the cores whose tick is due (every SIM_TICK_MS, phase-shifted per node), and
+ * every tick round let the schedule start or heal a partition, crash a node (at once, or half
+ * way through its next ready), let the client act and let nodes compact. Every one of these is
+ * an event, and the checker runs after each. After the event budget comes the liveness phase:
+ * heal everything, restart every node, stop all faults; a new command must then be applied on
+ * every node within SIM_LIVENESS_TIMEOUTS election timeouts, and every acknowledged command
+ * must be applied everywhere (checker_final).
+ *
+ * Failure modes: a run stops at its first violation (sim->violation); nothing here exits.
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_DEMO_DURATION_MS 6000
+#define SIM_ELECTION_MS      (SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
+
+/* ---- the PRNG -------------------------------------------------------------------------- */
+
+uint64_t sim_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void sim_prng_seed(struct sim_prng *prng, uint64_t seed)
+{
+    for (int i = 0; i < 4; i++) {
+        prng->s[i] = sim_splitmix64(&seed);
+    }
+}
+
+static uint64_t rotate_left(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t sim_prng_next(struct sim_prng *prng)
+{
+    uint64_t *s = prng->s;
+    uint64_t result = rotate_left(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotate_left(s[3], 45);
+    return result;
+}
+
+uint64_t sim_prng_below(struct sim_prng *prng, uint64_t bound)
+{
+    assert(bound > 0);
+    return sim_prng_next(prng) % bound;
+}
+
+bool sim_prng_chance(struct sim_prng *prng, uint32_t per_million)
+{
+    return sim_prng_below(prng, 1000000) < per_million;
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+static uint32_t pick(struct sim *sim, const uint32_t *choices, size_t count)
+{
+    return choices[sim_prng_below(&sim->prng, count)];
+}
+
+#define PICK(sim, ...)                                                                             \
+    pick((sim), (const uint32_t[]){__VA_ARGS__},                                                   \
+         sizeof((const uint32_t[]){__VA_ARGS__}) / sizeof(uint32_t))
+
+static void configure_core(struct sim *sim)
+{
+    struct raft_config *config = &sim->base_config;
+    raft_config_default(config, 1);
+    config->election_timeout_ticks = SIM_ELECTION_TIMEOUT_TICKS;
+    config->heartbeat_interval_ticks = SIM_HEARTBEAT_TICKS;
+    config->configuration.voter_count = sim->node_count;
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        config->configuration.voters[i] = i + 1;
+    }
+    config->pre_vote = sim_prng_chance(&sim->prng, 500000);
+    config->check_quorum = sim_prng_chance(&sim->prng, 500000);
+    config->max_inflight_appends = 1 + (uint32_t)sim_prng_below(&sim->prng, 8);
+    config->max_append_bytes = PICK(sim, 64, 256, 4096);
+    config->max_committed_per_ready = PICK(sim, 1, 4, 64);
+    config->max_uncommitted_bytes = PICK(sim, 0, 0, 2048);
+    config->sabotage = sim->options.sabotage;
+}
+
+/*
+ * Fault profiles. "mixed" draws every rate at random. The others aim at the interleavings that
+ * the sabotaged rules need (see the sim_catches_* tests): "leader churn" cuts off and crashes
+ * leaders again and again with one entry per APPEND, so that entries of several terms pile up
+ * on minorities and are later re-replicated one by one (Figure 8 of the Raft paper);
+ * "election storm" has slow, reordering links (concurrent candidates in one term) and crashes
+ * voters right after they vote, bringing them back within a message delay.
+ */
+static void configure_profile(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    struct sim_faults *faults = &sim->faults;
+    uint64_t roll = sim_prng_below(&sim->prng, 8);
+    if (roll < 4) {
+        faults->profile = "mixed";
+        return;
+    }
+    if (roll < 6) {
+        faults->profile = "leader churn";
+        faults->leader_churn = true;
+        faults->partition_per_million = 150000;
+        faults->crash_per_million = 60000;
+        sim->base_config.max_append_bytes = 64;
+        sim->base_config.max_inflight_appends = 1;
+        faults->propose_per_million = 1000000;
+        faults->commit_crash_per_million = 300000;
+        network->drop_per_million = PICK(sim, 0, 20000);
+        return;
+    }
+    faults->profile = "election storm";
+    network->max_delay_ms = 3 * SIM_TICK_MS;
+    network->drop_per_million = PICK(sim, 0, 20000);
+    faults->partition_per_million = PICK(sim, 0, 10000);
+    faults->crash_per_million = 40000;
+    faults->vote_crash_per_million = 500000;
+    faults->vote_crash_max_down_ms = 5;
+}
+
+static void configure_faults(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    network->drop_per_million = PICK(sim, 0, 10000, 50000, 150000);
+    network->duplicate_per_million = PICK(sim, 0, 20000, 50000);
+    network->max_delay_ms = PICK(sim, 2, 8, 20);
+    network->long_delay_per_million = PICK(sim, 0, 20000);
+    network->max_long_delay_ms = 2 * SIM_ELECTION_MS;
+    struct sim_faults *faults = &sim->faults;
+    faults->enabled = true;
+    faults->partition_per_million = PICK(sim, 0, 10000, 30000);
+    faults->crash_per_million = PICK(sim, 0, 5000, 20000, 40000);
+    faults->vote_crash_per_million = PICK(sim, 0, 0, 300000);
+    faults->vote_crash_max_down_ms = 2 * SIM_TICK_MS;
+    faults->compact_per_million = PICK(sim, 5000, 30000);
+    faults->propose_per_million = PICK(sim, 300000, 700000);
+    faults->read_per_million = PICK(sim, 100000, 300000);
+    faults->transfer_per_million = PICK(sim, 0, 3000);
+    configure_profile(sim);
+}
+
+static void configure_demo(struct sim *sim)
+{
+    sim->base_config.pre_vote = true;
+    sim->base_config.check_quorum = true;
+    sim->network.drop_per_million = 10000;
+    sim->network.duplicate_per_million = 10000;
+    sim->network.max_delay_ms = 5;
+    sim->network.long_delay_per_million = 0;
+    memset(&sim->faults, 0, sizeof(sim->faults));
+    sim->faults.compact_per_million = 20000;
+    sim->faults.propose_per_million = 500000;
+    sim->faults.read_per_million = 200000;
+}
+
+struct sim *sim_create(const struct sim_options *options)
+{
+    struct sim *sim = calloc(1, sizeof(*sim));
+    assert(sim != NULL);
+    sim->options = *options;
+    sim_prng_seed(&sim->prng, options->seed);
+    static const uint32_t sizes[] = {3, 5, 7};
+    sim->node_count = options->nodes ? options->nodes : sizes[options->seed % 3];
+    net_init(&sim->network);
+    checker_init(&sim->checker);
+    client_init(&sim->client);
+    configure_core(sim);
+    configure_faults(sim);
+    if (options->demo) {
+        configure_demo(sim);
+    }
+    sim->client.believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
+    sim_trace(sim,
+              "seed %llu (%s): %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
+              "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u",
+              (unsigned long long)options->seed, sim->faults.profile, sim->node_count,
+              sim->base_config.pre_vote, sim->base_config.check_quorum,
+              sim->base_config.max_inflight_appends, sim->base_config.max_append_bytes,
+              sim->network.drop_per_million, sim->network.duplicate_per_million,
+              sim->network.max_delay_ms, sim->faults.partition_per_million,
+              sim->faults.crash_per_million, sim->faults.vote_crash_per_million);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        sim->nodes[i].id = i + 1;
+        host_boot(sim, &sim->nodes[i]);
+    }
+    return sim;
+}
+
+void sim_destroy(struct sim *sim)
+{
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        host_free(&sim->nodes[i]);
+    }
+    net_free(&sim->network);
+    checker_free(&sim->checker);
+    client_free(&sim->client);
+    free(sim);
+}
+
+/* ---- the schedule ---------------------------------------------------------------------- */
+
+static void event_done(struct sim *sim)
+{
+    sim->event_count++;
+    if (sim->violation == SIM_RULE_NONE) {
+        checker_after_event(sim);
+    }
+}
+
+static int leader_index(const struct sim *sim)
+{
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        if (sim->nodes[i].up && raft_role(sim->nodes[i].core) == RAFT_LEADER) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void crash_someone(struct sim *sim)
+{
+    int victim = leader_index(sim);
+    if (victim < 0 || sim_prng_chance(&sim->prng, 500000)) {
+        victim = (int)sim_prng_below(&sim->prng, sim->node_count);
+    }
+    struct sim_node *node = &sim->nodes[victim];
+    if (!node->up || node->crash_point != SIM_CRASH_NONE) {
+        return;
+    }
+    uint64_t down_ms = sim_prng_chance(&sim->prng, 700000)
+                           ? 1 + sim_prng_below(&sim->prng, 2 * SIM_ELECTION_MS)
+                           : SIM_ELECTION_MS * (3 + sim_prng_below(&sim->prng, 6));
+    if (sim_prng_chance(&sim->prng, 500000)) {
+        host_crash(sim, node, down_ms);
+        return;
+    }
+    node->crash_point = (enum sim_crash_point)(1 + sim_prng_below(&sim->prng, SIM_CRASH_POINTS));
+    node->crash_down_ms = down_ms;
+    sim_trace(sim, "fault: node %llu will crash at point %d of its next ready",
+              (unsigned long long)node->id, node->crash_point);
+}
+
+static void random_faults(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    if (network->partitioned && sim->now_ms >= network->heal_at_ms) {
+        net_heal(sim);
+    }
+    if (!network->partitioned && sim_prng_chance(&sim->prng, sim->faults.partition_per_million)) {
+        uint64_t duration_ms =
+            sim_prng_chance(&sim->prng, 500000)
+                ? SIM_ELECTION_MS / 2 + sim_prng_below(&sim->prng, 3 * SIM_ELECTION_MS)
+                : SIM_ELECTION_MS * (3 + sim_prng_below(&sim->prng, 10));
+        net_partition_random(sim, duration_ms);
+    }
+    if (sim_prng_chance(&sim->prng, sim->faults.crash_per_million)) {
+        crash_someone(sim);
+    }
+}
+
+/* The demo's script: an election, the leader cut off, a follower crash, recovery. */
+static void demo_script(struct sim *sim)
+{
+    if (sim->now_ms == 1500) {
+        int leader = leader_index(sim);
+        if (leader >= 0) {
+            sim_narrate(sim, "partition: leader %d is cut off from everyone", leader + 1);
+            net_isolate(sim, leader);
+            sim->network.heal_at_ms = 3000;
+        }
+    }
+    if (sim->network.partitioned && sim->now_ms >= sim->network.heal_at_ms) {
+        net_heal(sim);
+    }
+    if (sim->now_ms == 3500) {
+        int leader = leader_index(sim);
+        int victim = (leader + 2) % (int)sim->node_count;
+        if (sim->nodes[victim].up) {
+            host_crash(sim, &sim->nodes[victim], 1500);
+        }
+    }
+    if (sim->now_ms % 1000 == 0) {
+        char line[256];
+        size_t used = 0;
+        for (uint32_t i = 0; i < sim->node_count; i++) {
+            const struct sim_node *node = &sim->nodes[i];
+            used += (size_t)snprintf(line + used, sizeof(line) - used, " n%u=%s", i + 1,
+                                     node->up ? "" : "down");
+            if (node->up) {
+                used += (size_t)snprintf(line + used, sizeof(line) - used, "%llu",
+                                         (unsigned long long)node->applied);
+            }
+        }
+        sim_narrate(sim, "applied index:%s (%llu commands acknowledged)", line,
+                    (unsigned long long)sim->client.acked_count);
+    }
+}
+
+static void tick_round(struct sim *sim)
+{
+    if (sim->options.demo && !sim->liveness_phase) {
+        demo_script(sim);
+    } else if (sim->faults.enabled) {
+        random_faults(sim);
+    }
+    if (sim->violation != SIM_RULE_NONE) {
+        return;
+    }
+    client_act(sim);
+    event_done(sim);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        uint64_t base = node->disk.has_snapshot ? node->disk.snapshot.meta.index : 0;
+        if (node->up && node->applied >= base + 8 &&
+            sim_prng_chance(&sim->prng, sim->faults.compact_per_million)) {
+            host_compact(sim, node);
+            event_done(sim);
+        }
+    }
+}
+
+static void run_millisecond(struct sim *sim)
+{
+    sim->now_ms++;
+    while (sim->violation == SIM_RULE_NONE && net_deliver_next(sim)) {
+        event_done(sim);
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (!node->up && sim->now_ms >= node->restart_at_ms) {
+            sim_narrate(sim, "node %u restarts from its disk", i + 1);
+            host_boot(sim, node);
+            event_done(sim);
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (node->up && (sim->now_ms + 3 * i) % SIM_TICK_MS == 0) {
+            raft_tick(node->core);
+            host_process(sim, node);
+            event_done(sim);
+        }
+    }
+    if (sim->violation == SIM_RULE_NONE && sim->now_ms % SIM_TICK_MS == 0) {
+        tick_round(sim);
+    }
+}
+
+static void describe_nodes(struct sim *sim, char *out, size_t size)
+{
+    size_t used = 0;
+    for (uint32_t i = 0; i < sim->node_count && used < size; i++) {
+        const struct sim_node *node = &sim->nodes[i];
+        used +=
+            (size_t)snprintf(out + used, size - used, "%s n%u:%s/t%llu/c%llu/a%llu", i ? "," : "",
+                             i + 1, node->up ? raft_role_string(raft_role(node->core)) : "down",
+                             node->up ? (unsigned long long)raft_term(node->core) : 0ULL,
+                             node->up ? (unsigned long long)raft_commit_index(node->core) : 0ULL,
+                             (unsigned long long)node->applied);
+    }
+}
+
+static void run_liveness(struct sim *sim)
+{
+    sim->liveness_phase = true;
+    sim->faults.enabled = false;
+    sim->faults.propose_per_million = 1000000;
+    sim->network.drop_per_million = 0;
+    sim->network.duplicate_per_million = 0;
+    sim->network.long_delay_per_million = 0;
+    sim_trace(sim, "liveness: healing everything, restarting every node");
+    sim_narrate(sim, "faults stop: the network heals and every node is running again");
+    net_heal(sim);
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        node->crash_point = SIM_CRASH_NONE;
+        if (!node->up) {
+            host_boot(sim, node);
+            event_done(sim);
+        }
+    }
+    sim->client.liveness_first_command = sim->client.next_command;
+    uint64_t deadline_ms = sim->now_ms + SIM_LIVENESS_TIMEOUTS * SIM_ELECTION_MS;
+    while (sim->violation == SIM_RULE_NONE && sim->now_ms < deadline_ms) {
+        run_millisecond(sim);
+        if (sim->now_ms % SIM_TICK_MS == 0 && client_liveness_done(sim)) {
+            sim_trace(sim, "liveness: cmd %llu applied on every node",
+                      (unsigned long long)sim->client.liveness_command);
+            return;
+        }
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        char nodes[512];
+        describe_nodes(sim, nodes, sizeof(nodes));
+        sim_violation(sim, SIM_RULE_LIVENESS,
+                      "no new command applied on every node within %d "
+                      "election timeouts of healing:%s",
+                      SIM_LIVENESS_TIMEOUTS, nodes);
+    }
+}
+
+void sim_run(struct sim *sim)
+{
+    uint64_t end_ms = sim->options.demo ? SIM_DEMO_DURATION_MS : UINT64_MAX;
+    while (sim->violation == SIM_RULE_NONE && sim->event_count < sim->options.events &&
+           sim->now_ms < end_ms) {
+        run_millisecond(sim);
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        run_liveness(sim);
+    }
+    if (sim->violation == SIM_RULE_NONE) {
+        checker_final(sim);
+    }
+}
