@@ -39,6 +39,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,10 +70,14 @@
 /* A buffer that grew beyond this (a burst, a snapshot chunk) is released once empty. */
 #define TRANSPORT_RETAINED_BUFFER_BYTES ((size_t)4 * 1024 * 1024)
 #define TRANSPORT_KEEPALIVE_DELAY_S     10
-#define TRANSPORT_LISTEN_BACKLOG        128
-#define TRANSPORT_NAME_BYTES            96
-#define TRANSPORT_LOG_LINE_BYTES        512
-#define TRANSPORT_PATH_BYTES            1100
+/* Sent bytes unacknowledged this long close the connection (Linux TCP_USER_TIMEOUT): a peer
+ * cut off by a partition is re-dialed within seconds instead of after TCP's ~15 minutes of
+ * retransmissions, and stale messages do not pile up for it. */
+#define TRANSPORT_USER_TIMEOUT_MS 10000
+#define TRANSPORT_LISTEN_BACKLOG  128
+#define TRANSPORT_NAME_BYTES      96
+#define TRANSPORT_LOG_LINE_BYTES  512
+#define TRANSPORT_PATH_BYTES      1100
 
 static const char *const error_strings[] = {
     [0] = "TRANSPORT_OK",
@@ -909,6 +915,13 @@ static int connection_start_reading(struct connection *connection)
 {
     uv_tcp_nodelay(&connection->tcp, 1);
     uv_tcp_keepalive(&connection->tcp, 1, TRANSPORT_KEEPALIVE_DELAY_S);
+#ifdef TCP_USER_TIMEOUT
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&connection->tcp, &fd) == 0) {
+        unsigned int timeout_ms = TRANSPORT_USER_TIMEOUT_MS;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
+    }
+#endif
     return uv_read_start((uv_stream_t *)&connection->tcp, on_alloc, on_read);
 }
 
@@ -1149,7 +1162,8 @@ int transport_send(struct transport *transport, const struct raft_message *messa
         return TRANSPORT_ERROR_INVALID;
     }
     struct connection *connection = peer->connection;
-    if (connection == NULL || transport->stopping) {
+    if (connection == NULL || transport->stopping ||
+        connection_buffered_bytes(connection) >= transport->config.max_send_buffer_bytes) {
         report_unreachable(transport, peer->address.id);
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }

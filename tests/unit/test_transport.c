@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ static uint16_t ports[TEST_MAX_NODES + 1]; /* by node id */
 static char directory[256];
 static struct test_node nodes[TEST_MAX_NODES + 1];
 static const char secret_text[] = "the right secret";
+static size_t open_fds_before; /* checked again at teardown: no socket or file left open */
 
 /* ---- waiting, bounded ---- */
 
@@ -243,8 +245,34 @@ static struct raft_message message_between(raft_node_id from, raft_node_id to, u
     return message;
 }
 
+/* Sockets and files under /tmp: what the transport could leak (libuv and OpenSSL open a few
+ * process-wide descriptors lazily, which are not counted). */
+static size_t count_open_fds(void)
+{
+    DIR *fds = opendir("/proc/self/fd");
+    assert_non_null(fds);
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(fds)) != NULL) {
+        char path[300];
+        char target[512];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", entry->d_name);
+        ssize_t length = readlink(path, target, sizeof target - 1);
+        if (length <= 0) {
+            continue;
+        }
+        target[length] = '\0';
+        if (strncmp(target, "socket:", 7) == 0 || strncmp(target, "/tmp/", 5) == 0) {
+            count++;
+        }
+    }
+    closedir(fds);
+    return count;
+}
+
 static int setup(void **state)
 {
+    open_fds_before = count_open_fds();
     memset(nodes, 0, sizeof nodes);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(uv_timer_init(&loop, &deadline), 0);
@@ -280,12 +308,13 @@ static int teardown(void **state)
     uv_close((uv_handle_t *)&deadline, NULL);
     uv_run(&loop, UV_RUN_DEFAULT); /* returns once every handle has closed */
     assert_int_equal(uv_loop_close(&loop), 0);
-    char command[512];
-    snprintf(command, sizeof command, "rm -rf '%s'", directory);
-    assert_int_equal(system(command), 0);
     for (int id = 1; id <= TEST_MAX_NODES; id++) {
         free_received(&nodes[id]);
     }
+    assert_int_equal(count_open_fds(), open_fds_before);
+    char command[512];
+    snprintf(command, sizeof command, "rm -rf '%s'", directory);
+    assert_int_equal(system(command), 0);
     return 0;
 }
 
