@@ -18,6 +18,8 @@ a node that dies on its own is noticed by check_alive(). Ports are chosen per ru
 process id and checked free on every node's address before use.
 """
 
+import atexit
+import ctypes
 import itertools
 import os
 import shutil
@@ -43,7 +45,18 @@ CONNECT_TIMEOUT_S = 2.0
 LOG_TAIL_LINES = 40
 MAX_REPORT_LOG_BYTES = 400_000  # per node, in failure reports
 
+PR_SET_PDEATHSIG = 1  # prctl option: signal the child when its parent thread exits
+
 _base_counter = itertools.count()
+
+
+def _die_with_parent():
+    """Runs in the child before exec: a node must not outlive a crashed test runner."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
 
 
 class ClusterError(Exception):
@@ -223,7 +236,8 @@ class Cluster:
                       % (node_id, " ".join(self.command_line(node_id)).encode()))
             log.flush()
             node.process = subprocess.Popen(self.command_line(node_id), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=log, env=env)
+                                            stdout=log, stderr=log, env=env,
+                                            preexec_fn=_die_with_parent)
         node.paused = False
         node.stopped_on_purpose = False
         wait_until(lambda: self._accepts(node) or self._died(node), timeout_s=WAIT_TIMEOUT_S,
@@ -248,9 +262,15 @@ class Cluster:
     def stop(self, node_id, timeout_s=STOP_TIMEOUT_S, check=True):
         """SIGTERM, wait, and (with check) raise NodeExitError unless it exited with 0."""
         node = self.nodes[node_id]
+        died_on_its_own = not node.stopped_on_purpose
         node.stopped_on_purpose = True
         if node.process is None or node.process.poll() is not None:
-            return self._reap(node)
+            code = self._reap(node)
+            if check and died_on_its_own and code not in (None, 0):
+                node.exit_codes.append(code)
+                raise NodeExitError("node %d had already died with code %d\n%s"
+                                    % (node_id, code, self.log_tail(node_id, 80)))
+            return code
         if node.paused:
             self.resume(node_id)
         node.process.send_signal(signal.SIGTERM)
@@ -476,3 +496,10 @@ class Cluster:
             sections.append(("raftkv node %d log (%s)" % (node_id, self.nodes[node_id].log_path),
                              text))
         return sections
+
+
+@atexit.register
+def _close_every_cluster():
+    """A last resort for scripts that forget close(): no node outlives the interpreter."""
+    for cluster in list(Cluster.live_clusters):
+        cluster.close(graceful=False)
