@@ -24,11 +24,11 @@
 
 #include "storage/storage.h"
 
-#define ENTRY_BYTES 100
+#define ENTRY_BYTES     100
 #define RAW_WRITE_BYTES 4096
-#define MAX_BATCH 256
+#define MAX_BATCH       256
 #define DEFAULT_SECONDS 2.0
-#define MAX_SECONDS 30.0
+#define MAX_SECONDS     30.0
 
 static double now_seconds(void)
 {
@@ -54,8 +54,7 @@ static double raw_fdatasync_rate(const char *dir, double seconds, bool append)
     double elapsed = 0;
     while (elapsed < seconds) {
         off_t offset = append ? (off_t)(count * sizeof block) : 0;
-        if (pwrite(fd, block, sizeof block, offset) !=
-                (ssize_t)sizeof block ||
+        if (pwrite(fd, block, sizeof block, offset) != (ssize_t)sizeof block ||
             fdatasync(fd) != 0) {
             perror("raw write/fdatasync");
             close(fd);
@@ -98,8 +97,11 @@ static int wal_rate(const char *dir, size_t batch, double seconds, struct wal_re
     double elapsed = 0;
     while (elapsed < seconds && rc == 0) {
         for (size_t i = 0; i < batch; i++) {
-            entries[i] = (struct raft_entry){.index = next + i, .term = 1, .type = 0,
-                                             .data_bytes = ENTRY_BYTES, .data = payload};
+            entries[i] = (struct raft_entry){.index = next + i,
+                                             .term = 1,
+                                             .type = 0,
+                                             .data_bytes = ENTRY_BYTES,
+                                             .data = payload};
         }
         rc = wal_append(storage, entries, batch);
         if (rc == 0) {
@@ -139,8 +141,7 @@ int main(int argc, char **argv)
     int status = 0;
     double raw_append = raw_fdatasync_rate(dir, seconds, true);
     double raw_overwrite = raw_append < 0 ? -1 : raw_fdatasync_rate(dir, seconds, false);
-    printf("disk under %s, %.1f s per row, entries of %d bytes\n\n", parent, seconds,
-           ENTRY_BYTES);
+    printf("disk under %s, %.1f s per row, entries of %d bytes\n\n", parent, seconds, ENTRY_BYTES);
     printf("%-28s %14s %12s\n", "", "entries/s", "fsyncs/s");
     printf("%-28s %14s %12.0f\n", "raw: append 4 KiB + sync", "-", raw_append);
     printf("%-28s %14s %12.0f\n", "raw: overwrite 4 KiB + sync", "-", raw_overwrite);
@@ -154,8 +155,7 @@ int main(int argc, char **argv)
         }
         char label[64];
         snprintf(label, sizeof label, "wal, batch of %zu", batches[i]);
-        printf("%-28s %14.0f %12.0f\n", label, result.entries_per_second,
-               result.syncs_per_second);
+        printf("%-28s %14.0f %12.0f\n", label, result.entries_per_second, result.syncs_per_second);
     }
     char command[600];
     snprintf(command, sizeof command, "rm -rf '%s'", dir);

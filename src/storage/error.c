@@ -46,8 +46,7 @@ int storage_fail(struct storage *storage, int error, const char *format, ...)
     return error;
 }
 
-int storage_fail_io(struct storage *storage, int negative_errno, const char *what,
-                    const char *path)
+int storage_fail_io(struct storage *storage, int negative_errno, const char *what, const char *path)
 {
     assert(negative_errno < 0);
     return storage_fail(storage, STORAGE_ERROR_IO, "%s %s: %s", what, path,
@@ -136,13 +135,12 @@ int storage_write_all(struct storage *storage, int fd, const void *bytes, size_t
     return 0;
 }
 
-static int read_all(struct storage *storage, int fd, uint8_t *buffer, size_t size,
-                    const char *path)
+static int read_all(struct storage *storage, int fd, uint8_t *buffer, size_t size, const char *path)
 {
     size_t done = 0;
     while (done < size) {
-        ssize_t got = storage->io->pread(storage->io->context, fd, buffer + done, size - done,
-                                         done);
+        ssize_t got =
+            storage->io->pread(storage->io->context, fd, buffer + done, size - done, done);
         if (got == -EINTR) {
             continue;
         }
@@ -150,16 +148,15 @@ static int read_all(struct storage *storage, int fd, uint8_t *buffer, size_t siz
             return storage_fail_io(storage, (int)got, "read", path);
         }
         if (got == 0) {
-            return storage_fail(storage, STORAGE_ERROR_IO, "read %s: file shrank while read",
-                                path);
+            return storage_fail(storage, STORAGE_ERROR_IO, "read %s: file shrank while read", path);
         }
         done += (size_t)got;
     }
     return 0;
 }
 
-int storage_read_file(struct storage *storage, const char *path, uint64_t max_bytes,
-                      uint8_t **out, size_t *size)
+int storage_read_file(struct storage *storage, const char *path, uint64_t max_bytes, uint8_t **out,
+                      size_t *size)
 {
     const struct storage_io *io = storage->io;
     *out = NULL;

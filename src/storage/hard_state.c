@@ -25,16 +25,16 @@
 
 #include "storage/internal.h"
 
-#define VERSION_FILE "VERSION"
-#define VERSION_FILE_BYTES 24
-#define VERSION_MAGIC "RAFTKVDB"
+#define VERSION_FILE           "VERSION"
+#define VERSION_FILE_BYTES     24
+#define VERSION_MAGIC          "RAFTKVDB"
 #define VERSION_MAX_READ_BYTES 4096
-#define HARD_STATE_FILE "hard_state"
-#define HARD_STATE_MAGIC 0x53484b52u /* "RKHS" */
-#define HARD_STATE_LAYOUT 1
-#define HARD_STATE_FILE_BYTES 40
-#define WAL_DIRECTORY "wal"
-#define SNAPSHOT_DIRECTORY "snapshots"
+#define HARD_STATE_FILE        "hard_state"
+#define HARD_STATE_MAGIC       0x53484b52u /* "RKHS" */
+#define HARD_STATE_LAYOUT      1
+#define HARD_STATE_FILE_BYTES  40
+#define WAL_DIRECTORY          "wal"
+#define SNAPSHOT_DIRECTORY     "snapshots"
 
 static int check_version_bytes(struct storage *storage, const char *path, const uint8_t *bytes,
                                size_t size)
@@ -107,8 +107,7 @@ static int count_any(void *arg, const char *name, bool is_directory)
 }
 
 /* An interrupted initialization may have left wal/ and snapshots/; they must be empty. */
-static int subdirectory_empty(struct storage *storage, const char *path, bool exists,
-                              bool *empty)
+static int subdirectory_empty(struct storage *storage, const char *path, bool exists, bool *empty)
 {
     *empty = true;
     if (!exists) {
@@ -214,8 +213,7 @@ int storage_version_check_or_create(struct storage *storage, bool *fresh)
         return storage_fail_io(storage, rc, "stat", storage->dir);
     }
     if (!is_directory) {
-        return storage_fail(storage, STORAGE_ERROR_FOREIGN, "%s is not a directory",
-                            storage->dir);
+        return storage_fail(storage, STORAGE_ERROR_FOREIGN, "%s is not a directory", storage->dir);
     }
     struct directory_census census = {0};
     rc = io->list_dir(io->context, storage->dir, count_entry, &census);

@@ -18,7 +18,7 @@
 #include "storage/storage.h"
 
 #define STORAGE_WRITE_BUFFER_BYTES (1024 * 1024) /* records batched into one pwrite */
-#define STORAGE_COPY_CHUNK_BYTES (1024 * 1024)   /* reads when checksumming a data file */
+#define STORAGE_COPY_CHUNK_BYTES   (1024 * 1024) /* reads when checksumming a data file */
 
 struct wal_segment {
     uint64_t sequence;
@@ -74,8 +74,8 @@ int storage_join_path(struct storage *storage, char *out, const char *dir, const
 int storage_write_all(struct storage *storage, int fd, const void *bytes, size_t size,
                       uint64_t offset, const char *path);
 /* Reads a whole file (at most max_bytes) into a malloc'd buffer the caller frees. */
-int storage_read_file(struct storage *storage, const char *path, uint64_t max_bytes,
-                      uint8_t **out, size_t *size);
+int storage_read_file(struct storage *storage, const char *path, uint64_t max_bytes, uint8_t **out,
+                      size_t *size);
 /* Writes path.tmp, fsyncs it, renames it over path, fsyncs dir. */
 int storage_replace_file(struct storage *storage, const char *dir, const char *name,
                          const void *bytes, size_t size);

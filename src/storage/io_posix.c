@@ -121,8 +121,7 @@ static int posix_fsync_dir(void *context, const char *path)
     return rc;
 }
 
-static int posix_list_dir(void *context, const char *path, storage_io_each_name_fn each,
-                          void *arg)
+static int posix_list_dir(void *context, const char *path, storage_io_each_name_fn each, void *arg)
 {
     DIR *directory = opendir(path);
     if (directory == NULL) {

@@ -557,8 +557,7 @@ static int memfs_fsync_dir(void *context, const char *path)
     return rc != 0 ? rc : children_copy(&node->durable_children, &node->children);
 }
 
-static int memfs_list_dir(void *context, const char *path, storage_io_each_name_fn each,
-                          void *arg)
+static int memfs_list_dir(void *context, const char *path, storage_io_each_name_fn each, void *arg)
 {
     struct memfs *memfs = context;
     struct memfs_node *node = NULL;
@@ -666,8 +665,8 @@ static void apply_torn_prefix(struct memfs *memfs, uint64_t random)
         return;
     }
     size_t keep = (size_t)(random % memfs->torn_bytes.size);
-    int rc = bytes_write(&memfs->torn_node->content, memfs->torn_bytes.data, keep,
-                         memfs->torn_offset);
+    int rc =
+        bytes_write(&memfs->torn_node->content, memfs->torn_bytes.data, keep, memfs->torn_offset);
     assert(rc == 0);
     (void)rc;
 }

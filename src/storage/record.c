@@ -102,8 +102,8 @@ static enum wal_decode_result invalid(const char **reason, const char *why)
 }
 
 enum wal_decode_result wal_record_decode(const uint8_t *bytes, size_t size,
-                                         uint32_t max_payload_bytes,
-                                         struct wal_record_view *out, const char **reason)
+                                         uint32_t max_payload_bytes, struct wal_record_view *out,
+                                         const char **reason)
 {
     assert(bytes != NULL || size == 0);
     assert(out != NULL);

@@ -30,11 +30,11 @@
 
 #include "raft/raft.h"
 
-#define WAL_RECORD_MAGIC 0x31524b52u /* "RKR1" as little-endian bytes */
-#define WAL_RECORD_KIND_ENTRY 1
-#define WAL_RECORD_HEADER_BYTES 32
+#define WAL_RECORD_MAGIC          0x31524b52u /* "RKR1" as little-endian bytes */
+#define WAL_RECORD_KIND_ENTRY     1
+#define WAL_RECORD_HEADER_BYTES   32
 #define WAL_RECORD_CHECKSUM_BYTES 8
-#define WAL_RECORD_ALIGN_BYTES 8
+#define WAL_RECORD_ALIGN_BYTES    8
 
 /* Size on disk of a record with this payload. */
 uint64_t wal_record_bytes(uint32_t payload_bytes);
@@ -59,8 +59,8 @@ enum wal_decode_result {
 
 /* Decodes the record at the start of bytes. On INVALID, *reason (if not NULL) says why. */
 enum wal_decode_result wal_record_decode(const uint8_t *bytes, size_t size,
-                                         uint32_t max_payload_bytes,
-                                         struct wal_record_view *out, const char **reason);
+                                         uint32_t max_payload_bytes, struct wal_record_view *out,
+                                         const char **reason);
 
 /* How a segment's bytes end after its last valid record. */
 enum wal_tail {
@@ -71,13 +71,13 @@ enum wal_tail {
 
 struct wal_segment_scan {
     uint64_t record_count;
-    uint64_t valid_bytes;    /* where the last valid record ends */
-    uint64_t first_index;    /* of the first record, 0 when there is none */
-    uint64_t last_index;     /* of the last valid record */
+    uint64_t valid_bytes; /* where the last valid record ends */
+    uint64_t first_index; /* of the first record, 0 when there is none */
+    uint64_t last_index;  /* of the last valid record */
     uint64_t last_term;
     enum wal_tail tail;
-    const char *bad_reason;  /* when tail is WAL_TAIL_BAD */
-    uint64_t error_offset;   /* when the scan returns an error: the offending record */
+    const char *bad_reason; /* when tail is WAL_TAIL_BAD */
+    uint64_t error_offset;  /* when the scan returns an error: the offending record */
     const char *error_reason;
 };
 

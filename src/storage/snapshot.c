@@ -26,13 +26,13 @@
 
 #include "storage/internal.h"
 
-#define SNAPSHOT_META_FILE "meta"
-#define SNAPSHOT_DATA_FILE "data"
+#define SNAPSHOT_META_FILE        "meta"
+#define SNAPSHOT_DATA_FILE        "data"
 #define SNAPSHOT_TEMPORARY_PREFIX "tmp-"
-#define SNAPSHOT_META_MAGIC 0x4d534b52u /* "RKSM" */
-#define SNAPSHOT_META_LAYOUT 1
-#define SNAPSHOT_META_BYTES (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 16 + 8)
-#define SNAPSHOT_NAME_BYTES 48
+#define SNAPSHOT_META_MAGIC       0x4d534b52u /* "RKSM" */
+#define SNAPSHOT_META_LAYOUT      1
+#define SNAPSHOT_META_BYTES       (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 16 + 8)
+#define SNAPSHOT_NAME_BYTES       48
 
 struct storage_snapshot_writer {
     struct raft_snapshot_meta meta;
@@ -188,8 +188,7 @@ int storage_snapshot_begin(struct storage *storage, const struct raft_snapshot_m
     snapshot_name(name, SNAPSHOT_TEMPORARY_PREFIX, meta->index, meta->term);
     int rc = storage_join_path(storage, writer->directory, storage->snapshot_dir, name);
     if (rc == 0) {
-        rc = storage_join_path(storage, writer->data_path, writer->directory,
-                               SNAPSHOT_DATA_FILE);
+        rc = storage_join_path(storage, writer->data_path, writer->directory, SNAPSHOT_DATA_FILE);
     }
     if (rc == 0) {
         rc = remove_tree(storage, writer->directory); /* left by an earlier attempt */
@@ -236,8 +235,8 @@ int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writ
 }
 
 /* Fsyncs the data file and measures it: size and XXH3-64, read through the I/O table. */
-static int checksum_data(struct storage *storage, const char *path, bool sync,
-                         uint64_t *data_bytes, uint64_t *checksum)
+static int checksum_data(struct storage *storage, const char *path, bool sync, uint64_t *data_bytes,
+                         uint64_t *checksum)
 {
     const struct storage_io *io = storage->io;
     int rc = 0;
@@ -332,8 +331,8 @@ static int remove_other(void *arg, const char *name, bool is_directory)
 static int remove_other_snapshots(struct storage *storage, const char *keep)
 {
     struct older_snapshots older = {.storage = storage, .keep = keep};
-    int rc = storage->io->list_dir(storage->io->context, storage->snapshot_dir, remove_other,
-                                   &older);
+    int rc =
+        storage->io->list_dir(storage->io->context, storage->snapshot_dir, remove_other, &older);
     if (older.error != 0) {
         return older.error;
     }
@@ -428,8 +427,8 @@ int storage_snapshot_latest(const struct storage *storage, struct raft_snapshot_
     if (data_path != NULL) {
         char name[SNAPSHOT_NAME_BYTES];
         snapshot_name(name, "", storage->snapshot.index, storage->snapshot.term);
-        int length = snprintf(data_path, data_path_bytes, "%s/%s/%s", storage->snapshot_dir,
-                              name, SNAPSHOT_DATA_FILE);
+        int length = snprintf(data_path, data_path_bytes, "%s/%s/%s", storage->snapshot_dir, name,
+                              SNAPSHOT_DATA_FILE);
         if (length < 0 || (size_t)length >= data_path_bytes) {
             return STORAGE_ERROR_INVALID;
         }
@@ -451,8 +450,8 @@ static int census_entry(void *arg, const char *name, bool is_directory)
     struct storage *storage = census->storage;
     uint64_t index = 0;
     uint64_t term = 0;
-    if (is_directory && strncmp(name, SNAPSHOT_TEMPORARY_PREFIX,
-                                strlen(SNAPSHOT_TEMPORARY_PREFIX)) == 0) {
+    if (is_directory &&
+        strncmp(name, SNAPSHOT_TEMPORARY_PREFIX, strlen(SNAPSHOT_TEMPORARY_PREFIX)) == 0) {
         char path[STORAGE_MAX_PATH_BYTES];
         census->error = storage_join_path(storage, path, storage->snapshot_dir, name);
         if (census->error == 0) {
@@ -495,13 +494,14 @@ static int verify_snapshot(struct storage *storage, const char *directory, uint6
     struct raft_snapshot_meta meta;
     uint64_t data_bytes = 0;
     uint64_t data_checksum = 0;
-    bool valid = size == SNAPSHOT_META_BYTES && decode_meta(bytes, &meta, &data_bytes,
-                                                            &data_checksum);
+    bool valid =
+        size == SNAPSHOT_META_BYTES && decode_meta(bytes, &meta, &data_bytes, &data_checksum);
     free(bytes);
     if (!valid || meta.index != index || meta.term != term) {
         return storage_fail(storage, STORAGE_ERROR_CORRUPT,
                             "%s at offset 0: bad size, checksum, or index/term unlike the "
-                            "directory name", meta_path);
+                            "directory name",
+                            meta_path);
     }
     uint64_t actual_bytes = 0;
     uint64_t actual_checksum = 0;
@@ -524,8 +524,8 @@ static int verify_snapshot(struct storage *storage, const char *directory, uint6
 int storage_snapshot_recover(struct storage *storage)
 {
     struct snapshot_census census = {.storage = storage};
-    int rc = storage->io->list_dir(storage->io->context, storage->snapshot_dir, census_entry,
-                                   &census);
+    int rc =
+        storage->io->list_dir(storage->io->context, storage->snapshot_dir, census_entry, &census);
     if (census.error != 0) {
         return census.error;
     }

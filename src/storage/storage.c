@@ -48,16 +48,14 @@ static int check_options(struct storage *storage, const struct storage_options *
 {
     if (options->segment_max_bytes < STORAGE_MIN_SEGMENT_BYTES ||
         options->segment_max_bytes > STORAGE_MAX_SEGMENT_BYTES) {
-        return storage_fail(storage, STORAGE_ERROR_INVALID,
-                            "segment_max_bytes %llu is outside [%u, %llu]",
-                            (unsigned long long)options->segment_max_bytes,
-                            STORAGE_MIN_SEGMENT_BYTES,
-                            (unsigned long long)STORAGE_MAX_SEGMENT_BYTES);
+        return storage_fail(
+            storage, STORAGE_ERROR_INVALID, "segment_max_bytes %llu is outside [%u, %llu]",
+            (unsigned long long)options->segment_max_bytes, STORAGE_MIN_SEGMENT_BYTES,
+            (unsigned long long)STORAGE_MAX_SEGMENT_BYTES);
     }
     if (options->max_entry_bytes == 0 || options->max_entry_bytes > STORAGE_MAX_ENTRY_BYTES) {
-        return storage_fail(storage, STORAGE_ERROR_INVALID,
-                            "max_entry_bytes %u is outside [1, %u]", options->max_entry_bytes,
-                            STORAGE_MAX_ENTRY_BYTES);
+        return storage_fail(storage, STORAGE_ERROR_INVALID, "max_entry_bytes %u is outside [1, %u]",
+                            options->max_entry_bytes, STORAGE_MAX_ENTRY_BYTES);
     }
     return 0;
 }

@@ -47,16 +47,16 @@
 #include "raft/raft.h"
 
 /* Limits. */
-#define STORAGE_MESSAGE_BYTES 512                   /* storage_message() text, with its NUL */
-#define STORAGE_MAX_ENTRY_BYTES (64u * 1024 * 1024) /* largest payload a record may carry */
-#define STORAGE_MIN_SEGMENT_BYTES 4096u             /* smallest segment_max_bytes accepted */
-#define STORAGE_MAX_SEGMENT_BYTES (1ull << 32)      /* largest; a segment is read whole */
-#define STORAGE_MAX_PATH_BYTES 1024                 /* any path the storage builds */
-#define STORAGE_FORMAT_VERSION 1                    /* written in <dir>/VERSION */
+#define STORAGE_MESSAGE_BYTES     512                 /* storage_message() text, with its NUL */
+#define STORAGE_MAX_ENTRY_BYTES   (64u * 1024 * 1024) /* largest payload a record may carry */
+#define STORAGE_MIN_SEGMENT_BYTES 4096u               /* smallest segment_max_bytes accepted */
+#define STORAGE_MAX_SEGMENT_BYTES (1ull << 32)        /* largest; a segment is read whole */
+#define STORAGE_MAX_PATH_BYTES    1024                /* any path the storage builds */
+#define STORAGE_FORMAT_VERSION    1                   /* written in <dir>/VERSION */
 
 enum storage_error {
     STORAGE_OK = 0,
-    STORAGE_ERROR_IO = -1,        /* a system call failed; the message carries errno's text */
+    STORAGE_ERROR_IO = -1, /* a system call failed; the message carries errno's text */
     STORAGE_ERROR_NO_MEMORY = -2,
     STORAGE_ERROR_INVALID = -3,   /* a bad argument from the caller */
     STORAGE_ERROR_CORRUPT = -4,   /* damaged durable data; the message names file and offset */
@@ -106,10 +106,10 @@ struct storage_io {
 const struct storage_io *storage_io_posix(void);
 
 struct storage_options {
-    uint64_t segment_max_bytes; /* roll to a new segment beyond this (default 64 MiB) */
-    bool preallocate;           /* fallocate each new segment to segment_max_bytes (default on) */
-    uint32_t max_entry_bytes;   /* largest payload accepted (default STORAGE_MAX_ENTRY_BYTES) */
-    bool verify_snapshot_data;  /* checksum the snapshot's data file at open (default on) */
+    uint64_t segment_max_bytes;  /* roll to a new segment beyond this (default 64 MiB) */
+    bool preallocate;            /* fallocate each new segment to segment_max_bytes (default on) */
+    uint32_t max_entry_bytes;    /* largest payload accepted (default STORAGE_MAX_ENTRY_BYTES) */
+    bool verify_snapshot_data;   /* checksum the snapshot's data file at open (default on) */
     const struct storage_io *io; /* NULL: storage_io_posix() */
     /* Told about repairs that lose nothing acknowledged (a torn tail cut off). May be NULL. */
     void (*log)(void *log_arg, enum storage_log_level level, const char *message);

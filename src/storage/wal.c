@@ -37,14 +37,13 @@
 #include "storage/internal.h"
 #include "storage/record.h"
 
-#define SEGMENT_NAME_DIGITS 20
-#define SEGMENT_NAME_BYTES (2 * SEGMENT_NAME_DIGITS + 6) /* digits, '-', ".wal", NUL */
+#define SEGMENT_NAME_DIGITS      20
+#define SEGMENT_NAME_BYTES       (2 * SEGMENT_NAME_DIGITS + 6) /* digits, '-', ".wal", NUL */
 #define SEGMENT_READ_LIMIT_BYTES (STORAGE_MAX_SEGMENT_BYTES + (uint64_t)STORAGE_MAX_ENTRY_BYTES)
 
 static void segment_name(char *out, uint64_t sequence, uint64_t first_index)
 {
-    snprintf(out, SEGMENT_NAME_BYTES, "%020" PRIu64 "-%020" PRIu64 ".wal", sequence,
-             first_index);
+    snprintf(out, SEGMENT_NAME_BYTES, "%020" PRIu64 "-%020" PRIu64 ".wal", sequence, first_index);
 }
 
 static bool parse_digits(const char *text, uint64_t *out)
@@ -70,8 +69,8 @@ static bool parse_segment_name(const char *name, uint64_t *sequence, uint64_t *f
         strcmp(name + 2 * SEGMENT_NAME_DIGITS + 1, ".wal") != 0) {
         return false;
     }
-    return parse_digits(name, sequence) && parse_digits(name + SEGMENT_NAME_DIGITS + 1,
-                                                        first_index);
+    return parse_digits(name, sequence) &&
+           parse_digits(name + SEGMENT_NAME_DIGITS + 1, first_index);
 }
 
 static int segment_path(struct storage *storage, char *out, const struct wal_segment *segment)
@@ -184,8 +183,8 @@ static int compare_sequence(const void *left, const void *right)
 static int list_segments(struct storage *storage)
 {
     struct listing listing = {.storage = storage};
-    int rc = storage->io->list_dir(storage->io->context, storage->wal_dir, collect_segment,
-                                   &listing);
+    int rc =
+        storage->io->list_dir(storage->io->context, storage->wal_dir, collect_segment, &listing);
     if (listing.error != 0) {
         free(listing.segments);
         return storage_fail(storage, listing.error, "listing %s", storage->wal_dir);
@@ -211,8 +210,8 @@ static int list_segments(struct storage *storage)
     return 0;
 }
 
-static int read_segment(struct storage *storage, const struct wal_segment *segment,
-                        char *path, uint8_t **bytes, size_t *size)
+static int read_segment(struct storage *storage, const struct wal_segment *segment, char *path,
+                        uint8_t **bytes, size_t *size)
 {
     int rc = segment_path(storage, path, segment);
     if (rc == 0) {
@@ -277,8 +276,7 @@ static int keep_entry(struct recovery *recovery, const struct wal_record_view *r
     return 0;
 }
 
-static int on_recovered_record(void *arg, const struct wal_record_view *record,
-                               uint64_t offset)
+static int on_recovered_record(void *arg, const struct wal_record_view *record, uint64_t offset)
 {
     struct recovery *recovery = arg;
     struct storage *storage = recovery->storage;
@@ -313,8 +311,8 @@ static int on_recovered_record(void *arg, const struct wal_record_view *record,
  * later segments. *found_path is left empty when nothing is found.
  */
 static int find_valid_after(struct storage *storage, size_t position, const uint8_t *bytes,
-                            size_t size, uint64_t from_offset, const char *path,
-                            char *found_path, uint64_t *found_offset)
+                            size_t size, uint64_t from_offset, const char *path, char *found_path,
+                            uint64_t *found_offset)
 {
     uint32_t limit = STORAGE_MAX_ENTRY_BYTES; /* the format's bound, not today's option */
     found_path[0] = '\0';
@@ -387,10 +385,10 @@ static int join_segment(struct recovery *recovery, size_t position, const uint8_
             return rc;
         }
         return storage_fail(storage, STORAGE_ERROR_CORRUPT,
-                            "%s at offset 0: starts at index %" PRIu64 " but the log ends at %"
-                            PRIu64 ": a gap (valid record in %s at offset %" PRIu64 ")",
-                            recovery->path, segment->first_index, reach, found_path,
-                            found_offset);
+                            "%s at offset 0: starts at index %" PRIu64
+                            " but the log ends at %" PRIu64
+                            ": a gap (valid record in %s at offset %" PRIu64 ")",
+                            recovery->path, segment->first_index, reach, found_path, found_offset);
     }
     if (segment->first_index <= recovery->last_index) {
         drop_entries_from(recovery, segment->first_index);
@@ -412,15 +410,16 @@ static int check_torn_tail(struct storage *storage, size_t position, const uint8
 {
     char found_path[STORAGE_MAX_PATH_BYTES];
     uint64_t found_offset = 0;
-    int rc = find_valid_after(storage, position, bytes, size,
-                              scan->valid_bytes + WAL_RECORD_ALIGN_BYTES, path, found_path,
-                              &found_offset);
+    int rc =
+        find_valid_after(storage, position, bytes, size, scan->valid_bytes + WAL_RECORD_ALIGN_BYTES,
+                         path, found_path, &found_offset);
     if (rc != 0 || found_path[0] == '\0') {
         return rc;
     }
     return storage_fail(storage, STORAGE_ERROR_CORRUPT,
-                        "%s at offset %" PRIu64 ": %s, and %s holds a valid record at offset %"
-                        PRIu64 ", so this is damage, not a torn write",
+                        "%s at offset %" PRIu64
+                        ": %s, and %s holds a valid record at offset %" PRIu64
+                        ", so this is damage, not a torn write",
                         path, scan->valid_bytes, scan->bad_reason, found_path, found_offset);
 }
 
@@ -482,8 +481,8 @@ static int recover_segment(struct recovery *recovery, size_t position, bool *sto
                     path, scan.valid_bytes, scan.bad_reason, (uint64_t)size - scan.valid_bytes);
         *stop = true;
     }
-    rc = wal_segment_scan(bytes, size, segment->first_index, limit, on_recovered_record,
-                          recovery, &scan);
+    rc = wal_segment_scan(bytes, size, segment->first_index, limit, on_recovered_record, recovery,
+                          &scan);
     assert(rc <= 0);
     if (rc == 0) {
         rc = sync_segment_file(storage, path);
@@ -552,11 +551,10 @@ static int finish_recovery(struct recovery *recovery)
                                 storage->wal_dir, first->index, expected_first);
         }
         if (first->term < recovery->snapshot_term) {
-            return storage_fail(storage, STORAGE_ERROR_CORRUPT,
-                                "%s: entry %" PRIu64 " has term %" PRIu64
-                                ", below the snapshot's term %" PRIu64,
-                                storage->wal_dir, first->index, first->term,
-                                recovery->snapshot_term);
+            return storage_fail(
+                storage, STORAGE_ERROR_CORRUPT,
+                "%s: entry %" PRIu64 " has term %" PRIu64 ", below the snapshot's term %" PRIu64,
+                storage->wal_dir, first->index, first->term, recovery->snapshot_term);
         }
     }
     if (recovery->last_index >= recovery->snapshot_index) {
@@ -662,16 +660,14 @@ static void cut_live_log(struct storage *storage, uint64_t index)
     }
 }
 
-static int validate_batch(struct storage *storage, const struct raft_entry *entries,
-                          size_t count)
+static int validate_batch(struct storage *storage, const struct raft_entry *entries, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         const struct raft_entry *entry = &entries[i];
         if (entry->data_bytes > storage->options.max_entry_bytes) {
             return storage_fail(storage, STORAGE_ERROR_TOO_BIG,
                                 "entry %" PRIu64 " has %u bytes, above the limit of %u",
-                                entry->index, entry->data_bytes,
-                                storage->options.max_entry_bytes);
+                                entry->index, entry->data_bytes, storage->options.max_entry_bytes);
         }
         if (entry->data_bytes > 0 && entry->data == NULL) {
             return storage_fail(storage, STORAGE_ERROR_INVALID, "entry %" PRIu64 " has no data",
@@ -705,8 +701,8 @@ static int place_batch(struct storage *storage, const struct raft_entry *first)
     }
     if (first->index == storage->last_index + 1 && first->term < storage->last_term) {
         return storage_fail(storage, STORAGE_ERROR_INVALID,
-                            "entry %" PRIu64 " has term %" PRIu64 ", below the last term %"
-                            PRIu64, first->index, first->term, storage->last_term);
+                            "entry %" PRIu64 " has term %" PRIu64 ", below the last term %" PRIu64,
+                            first->index, first->term, storage->last_term);
     }
     if (first->index <= storage->last_index) {
         cut_live_log(storage, first->index);

@@ -40,8 +40,7 @@ static void fuzz_decoder(const uint8_t *data, size_t size)
         assert(scan.valid_bytes <= size);
         assert(count == scan.record_count);
         uint64_t found = 0;
-        if (wal_find_valid_record(data, size, scan.valid_bytes, STORAGE_MAX_ENTRY_BYTES,
-                                  &found)) {
+        if (wal_find_valid_record(data, size, scan.valid_bytes, STORAGE_MAX_ENTRY_BYTES, &found)) {
             assert(found < size);
         }
     }

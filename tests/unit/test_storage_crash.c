@@ -30,12 +30,12 @@
 #include "storage/memfs.h"
 #include "storage/storage.h"
 
-#define DIR "/node"
-#define MAX_INDEX 4096
-#define MAX_VERSIONS 64
+#define DIR               "/node"
+#define MAX_INDEX         4096
+#define MAX_VERSIONS      64
 #define MAX_BATCH_ENTRIES 8
-#define DEFAULT_SEEDS 3
-#define DEFAULT_STEPS 70
+#define DEFAULT_SEEDS     3
+#define DEFAULT_STEPS     70
 
 struct model_entry {
     bool present;
@@ -246,8 +246,8 @@ static void step_local_snapshot(struct run *run)
 /* The leader sends a snapshot our log conflicts with (or lacks): reset, sync, install. */
 static void step_leader_snapshot(struct run *run)
 {
-    uint64_t index = run->snapshot_index + 1 + below(run, run->current.last + 6 -
-                                                             run->snapshot_index);
+    uint64_t index =
+        run->snapshot_index + 1 + below(run, run->current.last + 6 - run->snapshot_index);
     if (index + MAX_BATCH_ENTRIES >= MAX_INDEX) {
         return;
     }
@@ -278,8 +278,13 @@ static void run_step(struct run *run)
     if (first <= run->snapshot_index) {
         first = run->snapshot_index + 1;
     }
-    int kind = roll < 45 ? 0 : roll < 53 ? 1 : roll < 78 ? 2 : roll < 86 ? 3 : roll < 94 ? 4
-             : roll < 97 ? 5 : 6;
+    int kind = roll < 45   ? 0
+               : roll < 53 ? 1
+               : roll < 78 ? 2
+               : roll < 86 ? 3
+               : roll < 94 ? 4
+               : roll < 97 ? 5
+                           : 6;
     if (kind == 1 && run->current.last <= run->snapshot_index) {
         kind = 0;
     }
@@ -288,8 +293,8 @@ static void run_step(struct run *run)
         step_append(run, first, 1 + below(run, MAX_BATCH_ENTRIES));
     } else if (kind == 1) {
         run->term++;
-        uint64_t from = run->snapshot_index + 1 + below(run, run->current.last -
-                                                                 run->snapshot_index);
+        uint64_t from =
+            run->snapshot_index + 1 + below(run, run->current.last - run->snapshot_index);
         step_append(run, from, 1 + below(run, MAX_BATCH_ENTRIES));
     } else if (kind == 2) {
         step_sync(run);
@@ -325,8 +330,8 @@ static void step_reopen(struct run *run)
         expected += run->current.entries[i].present;
     }
     if (recovered.entry_count != expected) {
-        fail_msg("seed %" PRIu64 ": clean reopen found %zu entries, expected %" PRIu64,
-                 run->seed, recovered.entry_count, expected);
+        fail_msg("seed %" PRIu64 ": clean reopen found %zu entries, expected %" PRIu64, run->seed,
+                 recovered.entry_count, expected);
     }
     for (size_t i = 0; i < recovered.entry_count; i++) {
         assert_true(entry_matches(run, &recovered.entries[i], &run->current));
@@ -385,9 +390,9 @@ struct crash_point {
 
 static const char *const mode_names[] = {"power-loss", "torn-write", "process"};
 
-#define crash_fail(point, ...)                                                                   \
-    fail_msg("seed %" PRIu64 " crash at %" PRIu64 " (%s): %s", (point)->seed,                   \
-             (point)->operation, mode_names[(point)->mode], (__VA_ARGS__))
+#define crash_fail(point, ...)                                                                     \
+    fail_msg("seed %" PRIu64 " crash at %" PRIu64 " (%s): %s", (point)->seed, (point)->operation,  \
+             mode_names[(point)->mode], (__VA_ARGS__))
 
 static bool log_allowed(const struct run *run, const struct storage_recovered *recovered,
                         const struct model_log *log)
@@ -415,8 +420,8 @@ static void check_snapshot_and_hard_state(const struct run *run,
     const struct raft_hard_state *got = &recovered->hard_state;
     bool old = recovered->has_hard_state == run->has_hard_state &&
                (!run->has_hard_state || memcmp(got, &run->hard_state, sizeof *got) == 0);
-    bool new = run->trying_hard_state && recovered->has_hard_state &&
-               memcmp(got, &run->tried_hard_state, sizeof *got) == 0;
+    bool new = run->trying_hard_state &&
+               recovered->has_hard_state &&memcmp(got, &run->tried_hard_state, sizeof *got) == 0;
     if (!old && !new) {
         crash_fail(point, "hard state is neither the old record nor the new one");
     }

@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,8 +396,7 @@ static void test_compaction_deletes_only_fully_covered_segments(void **state)
     assert_int_equal(sscanf(paths[0] + strlen(DIR "/wal/"), "%llu-%llu", &sequence, &first), 2);
     assert_true(first <= 96);
     if (count > 1) {
-        assert_int_equal(sscanf(paths[1] + strlen(DIR "/wal/"), "%llu-%llu", &sequence, &first),
-                         2);
+        assert_int_equal(sscanf(paths[1] + strlen(DIR "/wal/"), "%llu-%llu", &sequence, &first), 2);
         assert_true(first > 96);
     }
     fixture_free(f);
@@ -707,16 +706,14 @@ static void test_real_file_system_round_trip(void **state)
     struct storage *storage = NULL;
     struct storage_recovered recovered;
     char message[STORAGE_MESSAGE_BYTES];
-    assert_int_equal(storage_open(dir, &options, &storage, &recovered, message, sizeof message),
-                     0);
+    assert_int_equal(storage_open(dir, &options, &storage, &recovered, message, sizeof message), 0);
     assert_true(recovered.fresh);
     append_range(storage, 1, 200, 1);
     assert_int_equal(wal_sync(storage), 0);
     struct raft_hard_state hard_state = {.term = 1, .vote = 1, .commit = 150};
     assert_int_equal(storage_hard_state_save(storage, &hard_state), 0);
     storage_close(storage);
-    assert_int_equal(storage_open(dir, &options, &storage, &recovered, message, sizeof message),
-                     0);
+    assert_int_equal(storage_open(dir, &options, &storage, &recovered, message, sizeof message), 0);
     assert_int_equal(recovered.entry_count, 200);
     assert_entry(&recovered.entries[199], 200, 1);
     assert_int_equal(recovered.hard_state.commit, 150);
