@@ -25,7 +25,9 @@
  * Failure modes. Any I/O error, an undecodable frame, a handshake that is refused or that
  * does not finish within handshake_timeout_ms, and a RAFT frame whose from/to do not match
  * the connection close that connection (logged with the reason); a dialer re-dials after an
- * exponential backoff (50 ms doubling to 2 s, with jitter, reset by a successful handshake).
+ * exponential backoff (50 ms doubling to 2 s, with jitter, reset once the peer has sent a frame
+ * after the handshake, which is when a dialer knows the acceptor took its AUTH). Sockets use
+ * TCP_NODELAY, keepalive and TCP_USER_TIMEOUT, so a partitioned link closes within seconds.
  * Messages to a peer without an established connection, or whose send buffer is full, are
  * dropped and reported through on_unreachable(). Snapshots fail over to on_snapshot_sent(false).
  *
@@ -638,7 +640,6 @@ static void connection_establish(struct connection *connection)
     assert(rc == PROTO_OK);
     (void)rc;
     peer->connection = connection;
-    peer->backoff_ms = TRANSPORT_BACKOFF_MIN_MS;
     connection->state = CONNECTION_ESTABLISHED;
     transport_log(transport, "connected to %s", connection->name);
     if (transport->callbacks.on_peer_state != NULL) {
@@ -833,6 +834,10 @@ static void receive_frame(struct connection *connection, const struct peer_frame
         handshake_frame(connection, frame);
         return;
     }
+    /* The peer spoke after the handshake, so it accepted us too: only now is the backoff
+     * reset. (A dialer learns that the acceptor refused its AUTH only from the close, and
+     * resetting earlier would re-dial a refusing peer every 50 ms.) */
+    connection->peer->backoff_ms = TRANSPORT_BACKOFF_MIN_MS;
     switch (frame->type) {
     case PEER_FRAME_RAFT:
         receive_raft(connection, &frame->raft);
@@ -1154,7 +1159,10 @@ static void report_unreachable(struct transport *transport, raft_node_id peer)
 
 int transport_send(struct transport *transport, const struct raft_message *message)
 {
-    if (transport == NULL || message == NULL || message->from != transport->config.id) {
+    /* A snapshot message without its data would be dropped by the receiver: it goes through
+     * transport_send_snapshot(). */
+    if (transport == NULL || message == NULL || message->from != transport->config.id ||
+        message->type == RAFT_MSG_SNAPSHOT) {
         return TRANSPORT_ERROR_INVALID;
     }
     struct transport_peer *peer = find_peer(transport, message->to);

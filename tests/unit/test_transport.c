@@ -583,6 +583,8 @@ static void invalid_sends_are_refused_without_dropping(void **state)
     assert_int_equal(transport_send(nodes[1].transport, &to_stranger), TRANSPORT_ERROR_INVALID);
     struct raft_message forged = message_between(2, 2, RAFT_MSG_VOTE);
     assert_int_equal(transport_send(nodes[1].transport, &forged), TRANSPORT_ERROR_INVALID);
+    struct raft_message without_data = message_between(1, 2, RAFT_MSG_SNAPSHOT);
+    assert_int_equal(transport_send(nodes[1].transport, &without_data), TRANSPORT_ERROR_INVALID);
     struct raft_message not_snapshot = message_between(1, 2, RAFT_MSG_VOTE);
     assert_int_equal(transport_send_snapshot(nodes[1].transport, &not_snapshot, "/dev/null"),
                      TRANSPORT_ERROR_INVALID);
@@ -673,6 +675,22 @@ static void a_node_without_the_secret_is_refused(void **state)
     node_start(2);
     run_for_ms(700);
     assert_int_equal(nodes[1].up_count + nodes[2].up_count, 0);
+}
+
+/* The dialer without a secret checks nothing, so it believes the link is up until the
+ * acceptor refuses its AUTH and closes; it must keep backing off rather than re-dial at the
+ * 50 ms floor. Within 700 ms the jittered delays (at least 25, 50, 100, 200 ms) allow at most
+ * five dials, where a reset backoff would allow about fourteen. */
+static void a_dialer_without_the_secret_is_refused_and_backs_off(void **state)
+{
+    node_configure(1, 2, 0xe3, NULL);
+    node_configure(2, 2, 0xe3, secret_text);
+    node_start(1);
+    node_start(2);
+    run_for_ms(700);
+    assert_int_equal(nodes[2].up_count, 0);
+    assert_true(nodes[1].up_count >= 1);
+    assert_true(nodes[1].up_count <= 5);
 }
 
 static void both_sides_reconnect_after_a_restart(void **state)
@@ -964,6 +982,7 @@ int main(void)
         TRANSPORT_TEST(a_node_of_another_cluster_is_refused),
         TRANSPORT_TEST(a_wrong_secret_is_refused_and_the_right_one_connects),
         TRANSPORT_TEST(a_node_without_the_secret_is_refused),
+        TRANSPORT_TEST(a_dialer_without_the_secret_is_refused_and_backs_off),
         TRANSPORT_TEST(both_sides_reconnect_after_a_restart),
         TRANSPORT_TEST(a_snapshot_streams_and_arrives_byte_identical),
         TRANSPORT_TEST(a_missing_snapshot_file_fails_at_once),
