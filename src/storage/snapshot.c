@@ -155,6 +155,15 @@ static int remove_tree(struct storage *storage, const char *directory)
     return 0;
 }
 
+/* Cleanup after a failure: the message keeps the error that caused it. */
+static void remove_tree_keeping_message(struct storage *storage, const char *directory)
+{
+    char message[STORAGE_MESSAGE_BYTES];
+    memcpy(message, storage->message, sizeof message);
+    remove_tree(storage, directory);
+    memcpy(storage->message, message, sizeof message);
+}
+
 static bool meta_valid(const struct raft_snapshot_meta *meta)
 {
     return meta->index > 0 && meta->configuration.voter_count <= RAFT_MAX_NODES &&
@@ -369,7 +378,11 @@ static int install(struct storage *storage, struct storage_snapshot_writer *writ
     }
     storage->has_snapshot = true;
     storage->snapshot = writer->meta;
-    return remove_other_snapshots(storage, name);
+    /* The new snapshot is durable; an older one left behind is deleted by the next open. */
+    if (remove_other_snapshots(storage, name) != 0) {
+        storage_log(storage, STORAGE_LOG_WARNING, "%s", storage->message);
+    }
+    return 0;
 }
 
 int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer)
@@ -391,10 +404,8 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
     if (rc == 0) {
         rc = install(storage, writer);
     }
-    if (rc != 0 && !storage->has_snapshot) {
-        remove_tree(storage, writer->directory);
-    } else if (rc != 0 && storage->snapshot.index != writer->meta.index) {
-        remove_tree(storage, writer->directory);
+    if (rc != 0) {
+        remove_tree_keeping_message(storage, writer->directory); /* gone if renamed */
     }
     free(writer);
     return rc;
@@ -408,10 +419,7 @@ void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_wri
     if (writer->data_fd >= 0) {
         storage->io->close(storage->io->context, writer->data_fd);
     }
-    char message[STORAGE_MESSAGE_BYTES];
-    memcpy(message, storage->message, sizeof message);
-    remove_tree(storage, writer->directory);
-    memcpy(storage->message, message, sizeof message); /* keep the error that caused this */
+    remove_tree_keeping_message(storage, writer->directory);
     free(writer);
 }
 

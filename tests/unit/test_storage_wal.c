@@ -718,6 +718,22 @@ static void test_real_file_system_round_trip(void **state)
     assert_entry(&recovered.entries[199], 200, 1);
     assert_int_equal(recovered.hard_state.commit, 150);
     storage_recovered_free(&recovered);
+    /* kv writes the snapshot's data file itself, at the path the writer names. */
+    struct raft_snapshot_meta meta = {.index = 150, .term = 1};
+    struct storage_snapshot_writer *writer = NULL;
+    assert_int_equal(storage_snapshot_begin(storage, &meta, &writer), 0);
+    FILE *data = fopen(storage_snapshot_data_path(writer), "wb");
+    assert_non_null(data);
+    assert_true(fputs("written by kv", data) >= 0);
+    assert_int_equal(fclose(data), 0);
+    assert_int_equal(storage_snapshot_commit(storage, writer), 0);
+    assert_int_equal(wal_compact(storage, 150), 0);
+    storage_close(storage);
+    assert_int_equal(storage_open(dir, &options, &storage, &recovered, message, sizeof message), 0);
+    assert_int_equal(recovered.snapshot.index, 150);
+    assert_int_equal(recovered.entry_count, 50);
+    assert_entry(&recovered.entries[0], 151, 1);
+    storage_recovered_free(&recovered);
     storage_close(storage);
     char command[256];
     snprintf(command, sizeof command, "rm -rf '%s'", template);
