@@ -63,15 +63,17 @@ def _test_failed(item):
 @pytest.fixture
 def make_cluster(request):
     """Factory for clusters private to one test: make_cluster(size=3, **Cluster options)
-    starts the nodes (wait=True also waits for a leader) and returns the Cluster."""
+    starts the nodes (start=False starts none; wait=True also waits for a leader) and
+    returns the Cluster."""
     clusters = []
 
-    def make(size=3, wait=True, **options):
+    def make(size=3, start=True, wait=True, **options):
         cluster = Cluster(size=size, **options)
         clusters.append(cluster)
-        cluster.start()
-        if wait:
-            cluster.wait_for_leader()
+        if start:
+            cluster.start()
+            if wait:
+                cluster.wait_for_leader()
         return cluster
 
     yield make
