@@ -99,7 +99,7 @@ struct peer_auth {
     uint8_t challenge[PEER_CHALLENGE_BYTES]; /* the sender's own; zero in AUTH */
 };
 
-/* One piece of a snapshot's data, sent after the RAFT_MSG_SNAPSHOT message it belongs to.
+/* One piece of a snapshot's data, sent before the RAFT_MSG_SNAPSHOT message it belongs to.
  * Chunks tile [0, total_bytes); the one with last set ends exactly at total_bytes. */
 struct peer_snapshot_chunk {
     uint64_t snapshot_index;

@@ -37,6 +37,8 @@
  */
 #include "server/transport.h"
 
+#include "server/log.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -219,7 +221,8 @@ __attribute__((format(printf, 2, 3))) static void transport_log(const struct tra
     va_start(arguments, format);
     vsnprintf(line, sizeof line, format, arguments);
     va_end(arguments);
-    fprintf(stderr, "transport: node %" PRIu64 ": %s\n", transport->config.id, line);
+    (void)transport;
+    log_info("transport: %s", line);
 }
 
 /* ---- configuration ---- */

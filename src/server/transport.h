@@ -73,7 +73,8 @@ struct transport_config {
     char host[TRANSPORT_HOST_BYTES]; /* our peer address: listen here, dial from here */
     uint16_t port;
     uint8_t cluster_id[PEER_CLUSTER_ID_BYTES];
-    const uint8_t *secret; /* NULL or empty: no authentication (the MAC uses an empty key) */
+    const uint8_t *secret; /* NULL or empty: no authentication (MACs are zero and unchecked;
+                            * the cluster id, version and node ids still are) */
     size_t secret_bytes;
     uint32_t peer_count; /* the other nodes, not us */
     struct transport_peer_address peers[TRANSPORT_MAX_PEERS];
