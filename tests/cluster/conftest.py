@@ -101,6 +101,8 @@ def module_cluster(request):
 
 @pytest.fixture
 def cluster(module_cluster):
-    """The module's 3-node cluster; after each test, checks that no node died on its own."""
+    """The module's 3-node cluster, whole (healed) before each test; after each test, checks
+    that no node died on its own — a death fails that test only, not every later one."""
+    module_cluster.heal()
     yield module_cluster
     module_cluster.check_alive()

@@ -322,6 +322,17 @@ class Cluster:
             self.stop(node_id)
         self.start_node(node_id)
 
+    def heal(self):
+        """Brings every node back (resumes paused ones, starts stopped or dead ones) and
+        waits for a leader: a shared cluster is whole again before the next test."""
+        for node_id in self.ids():
+            node = self.nodes[node_id]
+            if node.paused:
+                self.resume(node_id)
+            if not node.running():
+                self.start_node(node_id)
+        self.wait_for_leader()
+
     def live_ids(self):
         """Nodes running and not paused."""
         return [i for i in self.ids() if self.nodes[i].running() and not self.nodes[i].paused]
@@ -333,8 +344,10 @@ class Cluster:
             if (node.process is not None and not node.stopped_on_purpose
                     and node.process.poll() is not None):
                 code = node.process.returncode
-                raise NodeExitError("node %d died with code %d\n%s"
-                                        % (node_id, code, self.log_tail(node_id, 80)))
+                node.exit_codes.append(code)
+                node.stopped_on_purpose = True  # reported once, here
+                raise NodeExitError("node %d died on its own with code %d\n%s"
+                                    % (node_id, code, self.log_tail(node_id, 80)))
 
     def stop_all(self, check=True):
         """SIGTERM every running node; raises the first nonzero exit after all have stopped."""
