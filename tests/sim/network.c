@@ -324,7 +324,7 @@ void net_partition_random(struct sim *sim, uint64_t duration_ms)
 {
     bool side[SIM_MAX_NODES] = {false};
     uint32_t n = sim->node_count;
-    uint32_t minority = (n - 1) / 2;
+    uint32_t minority = n > 2 ? (n - 1) / 2 : 1; /* a lone node, in clusters of 1 or 2 */
     int leader = current_leader(sim);
     const char *kind = "";
     uint64_t roll = sim_prng_below(&sim->prng, 5);

@@ -39,6 +39,7 @@
 #define SIM_LIVENESS_TIMEOUTS      20   /* election timeouts the healed cluster gets to recover */
 #define SIM_COMMAND_HEADER_BYTES   8    /* every command payload starts with its 64-bit id */
 #define SIM_MAX_PAD_BYTES          40
+#define SIM_CLIENT_PATIENCE_MS     (2 * SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
 
 /* The rules the checker enforces; the string table is in checker.c. */
 enum sim_rule {
@@ -205,6 +206,7 @@ struct sim_proposal {
     uint32_t incarnation;
     uint64_t index;
     uint64_t term;
+    uint64_t proposed_at_ms;
 };
 
 struct sim_client {
