@@ -378,3 +378,61 @@ def test_follower_behind_a_compacted_log_catches_up_by_snapshot(make_cluster):
     # It keeps following after the snapshot: a new write reaches it too.
     assert client.set("snap:after", "x") is True
     assert wait_until(lambda: reader.get("snap:after") == b"x", what="a write after the snapshot")
+
+
+def test_five_nodes_keep_writing_with_two_down(make_cluster):
+    cluster = make_cluster(size=5)
+    leader_id = cluster.wait_for_leader()
+    down = followers(cluster, leader_id)[:2]
+    for node_id in down:
+        cluster.kill(node_id)
+    client = cluster.client(leader_id)
+    acked = write_keys(client, "five", PIPELINE_CHUNK * 2)  # three of five still commit
+    for node_id in down:
+        cluster.start_node(node_id)
+    cluster.wait_applied()
+    for node_id in cluster.ids():
+        assert read_keys(readonly_client(cluster, node_id), acked) == acked
+
+
+def test_paused_leader_is_replaced_and_steps_down_when_resumed(make_cluster):
+    cluster = make_cluster()
+    old_leader = cluster.wait_for_leader()
+    cluster.pause(old_leader)  # SIGSTOP: alive but silent, as in a long GC pause
+    paused_at = time.monotonic()
+    new_leader = wait_for_new_leader(cluster, old_leader)
+    print("node %d took over %.0f ms after SIGSTOP of leader %d"
+          % (new_leader, (time.monotonic() - paused_at) * 1000, old_leader))
+    client = cluster.client(new_leader)
+    assert client.set("pause:k", "written while the old leader slept") is True
+    cluster.resume(old_leader)
+    # The old leader learns the higher term and follows; it never serves a stale read.
+    assert cluster.wait_for_leader() == new_leader
+    assert moved_target(cluster.client(old_leader), "GET", "pause:k")[1] == \
+        cluster.node(new_leader).address
+    cluster.wait_applied()
+    assert readonly_client(cluster, old_leader).get("pause:k") == \
+        b"written while the old leader slept"
+
+
+REQUEST_TIMEOUT_MS = 2000
+
+
+def test_write_without_a_majority_fails_in_bounded_time(make_cluster):
+    cluster = make_cluster(request_timeout_ms=REQUEST_TIMEOUT_MS)
+    leader_id = cluster.wait_for_leader()
+    for node_id in followers(cluster, leader_id):
+        cluster.kill(node_id)
+    client = cluster.client(leader_id, socket_timeout=REQUEST_TIMEOUT_MS / 1000 + 10)
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError) as raised:
+        client.set("minority:k", "v")
+    elapsed_s = time.monotonic() - started
+    print("write without a majority refused after %.0f ms: %s" % (elapsed_s * 1000,
+                                                                   raised.value))
+    # Either the leader still waits for the entry (UNCERTAIN at the timeout), or it has
+    # stepped down (CheckQuorum) and refuses at once; it never hangs and never says OK.
+    assert re.match(r"^(UNCERTAIN|TRYAGAIN|CLUSTERDOWN) ", str(raised.value)), raised.value
+    assert elapsed_s < REQUEST_TIMEOUT_MS / 1000 + 3
+    with pytest.raises(redis.ResponseError, match=r"^(CLUSTERDOWN|TRYAGAIN|UNCERTAIN) "):
+        client.get("minority:k")
