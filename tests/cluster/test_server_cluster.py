@@ -25,7 +25,7 @@ from redis.crc import key_slot
 
 from harness import WAIT_TIMEOUT_S, parse_fields, wait_until
 
-ELECTION_TIMEOUT_MS = 500  # the harness's default
+ELECTION_BOUND_TIMEOUTS = 10  # a new leader within this many election timeouts
 SUBPROCESS_TIMEOUT_S = 60
 BENCHMARK_REQUESTS = 2000
 BENCHMARK_CLIENTS = 10
@@ -266,7 +266,7 @@ def test_clusterdown_when_only_one_node_of_three_runs(make_cluster):
     cluster = make_cluster(start=False)
     cluster.start_node(1)
     client = cluster.client(1, socket_timeout=5)
-    time.sleep(3 * ELECTION_TIMEOUT_MS / 1000)  # long enough to have tried an election
+    time.sleep(3 * cluster.election_timeout_ms / 1000)  # long enough to have tried an election
     assert cluster.raft_info(1)["raft_role"] != "leader"
     for arguments in (("SET", "k", "v"), ("GET", "k"), ("INCR", "n"), ("CLUSTER", "SLOTS")):
         started = time.monotonic()
@@ -308,8 +308,9 @@ def test_kill_9_of_the_leader_elects_a_new_one_and_loses_no_acked_write(make_clu
     assert not thread.is_alive()
     print("new leader %d elected %.0f ms after kill -9 of leader %d (election timeout %d ms); "
           "%d writes acknowledged during the run" % (new_leader, elapsed_ms, old_leader,
-                                                     ELECTION_TIMEOUT_MS, len(during)))
-    assert elapsed_ms < 10 * ELECTION_TIMEOUT_MS
+                                                     cluster.election_timeout_ms, len(during)))
+    # A few election timeouts; generous, because ASan and a shared 2-core machine are slow.
+    assert elapsed_ms < ELECTION_BOUND_TIMEOUTS * cluster.election_timeout_ms
     assert len(during) > 0
     acked.update(during)
     client = cluster.client(new_leader)
