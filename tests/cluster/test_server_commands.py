@@ -181,6 +181,21 @@ def test_client_id_setname_getname(cluster, leader):
         "unknown subcommand 'NOSUCH'. Try CLIENT HELP."
 
 
+def test_hello_setname_validates_the_name_like_client_setname(leader):
+    assert error_text(leader, "HELLO", "2", "SETNAME", "has space") == \
+        "Client names cannot contain spaces, newlines or special characters."
+    assert leader.client_getname() is None
+
+
+def test_subcommand_arity_and_hello_errors_use_redis_texts(leader):
+    assert error_text(leader, "CLIENT", "ID", "x") == \
+        "wrong number of arguments for 'client|id' command"
+    assert error_text(leader, "COMMAND", "COUNT", "x") == \
+        "wrong number of arguments for 'command|count' command"
+    assert error_text(leader, "HELLO", "x") == \
+        "Protocol version is not an integer or out of range"
+
+
 def test_config_get_and_set(leader):
     assert call(leader, "CONFIG", "GET", "appendonly") == [b"appendonly", b"no"]
     assert call(leader, "CONFIG", "GET", "no-such-setting") == []
