@@ -18,7 +18,7 @@
 #include "storage/storage.h"
 
 #define STORAGE_WRITE_BUFFER_BYTES (1024 * 1024) /* records batched into one pwrite */
-#define STORAGE_COPY_CHUNK_BYTES   (1024 * 1024) /* reads when checksumming a data file */
+#define STORAGE_COPY_CHUNK_BYTES   (64 * 1024)   /* reads when checksumming a data file */
 
 struct wal_segment {
     uint64_t sequence;
@@ -43,8 +43,9 @@ struct storage {
     uint64_t next_sequence;
     uint64_t last_index;
     uint64_t last_term;
-    bool wal_dir_dirty; /* a segment was created since the last wal_sync */
-    uint8_t *write_buffer;
+    bool wal_dir_dirty;    /* a segment was created since the last wal_sync */
+    uint8_t *write_buffer; /* records of one wal_append, grown on demand */
+    uint64_t write_buffer_bytes;
 
     bool has_snapshot;
     struct raft_snapshot_meta snapshot;

@@ -127,12 +127,6 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
         rc = set_paths(storage, dir);
     }
     if (rc == 0) {
-        storage->write_buffer = malloc(STORAGE_WRITE_BUFFER_BYTES);
-        if (storage->write_buffer == NULL) {
-            rc = storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "allocating the write buffer");
-        }
-    }
-    if (rc == 0) {
         rc = recover(storage, recovered);
     }
     if (rc != 0) {

@@ -756,6 +756,29 @@ static int write_large_record(struct storage *storage, const struct raft_entry *
     return rc;
 }
 
+/* The buffer grows with the batches it meets, up to STORAGE_WRITE_BUFFER_BYTES. */
+static int reserve_write_buffer(struct storage *storage, uint64_t bytes)
+{
+    assert(bytes <= STORAGE_WRITE_BUFFER_BYTES);
+    if (bytes <= storage->write_buffer_bytes) {
+        return 0;
+    }
+    uint64_t capacity = storage->write_buffer_bytes == 0 ? 16384 : storage->write_buffer_bytes;
+    while (capacity < bytes) {
+        capacity *= 2;
+    }
+    if (capacity > STORAGE_WRITE_BUFFER_BYTES) {
+        capacity = STORAGE_WRITE_BUFFER_BYTES;
+    }
+    uint8_t *grown = realloc(storage->write_buffer, capacity);
+    if (grown == NULL) {
+        return storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "growing the write buffer");
+    }
+    storage->write_buffer = grown;
+    storage->write_buffer_bytes = capacity;
+    return 0;
+}
+
 /* Does entry continue the current segment, and fit in it? */
 static bool fits_current_segment(struct storage *storage, const struct raft_entry *entry,
                                  uint64_t record_bytes, size_t buffered)
@@ -787,6 +810,9 @@ static int append_one(struct storage *storage, const struct raft_entry *entry, s
         if (rc == 0 && record_bytes > STORAGE_WRITE_BUFFER_BYTES) {
             rc = write_large_record(storage, entry, record_bytes);
         }
+    }
+    if (rc == 0 && record_bytes <= STORAGE_WRITE_BUFFER_BYTES) {
+        rc = reserve_write_buffer(storage, *buffered + record_bytes);
     }
     if (rc == 0 && record_bytes <= STORAGE_WRITE_BUFFER_BYTES) {
         wal_record_encode(entry, storage->write_buffer + *buffered);

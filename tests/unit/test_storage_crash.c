@@ -11,7 +11,9 @@
  *   - the log contiguous after the snapshot, and equal to a prefix of one of the logs the
  *     workload had since its last sync — so no torn or invented entry is accepted;
  *   - the hard state and the snapshot either the last ones saved or the ones being saved.
- * Then the recovered storage must take new appends that survive a reopen.
+ * Then the recovered storage must take new appends that survive a reopen. At every
+ * STORAGE_CRASH_DOUBLE_STRIDE-th operation, the recovery itself is also crashed at each of its
+ * own operations, and the recovery after that must keep the same promises.
  *
  * A failure prints the seed, the crash operation and the mode, which replay it exactly:
  *   STORAGE_CRASH_SEED=<seed> STORAGE_CRASH_AT=<n> STORAGE_CRASH_MODE=<m> test_storage_crash
@@ -32,7 +34,6 @@
 
 #define DIR               "/node"
 #define MAX_INDEX         4096
-#define MAX_VERSIONS      64
 #define MAX_BATCH_ENTRIES 8
 #define DEFAULT_SEEDS     3
 #define DEFAULT_STEPS     70
@@ -61,6 +62,7 @@ struct run {
     struct model_log *synced;
     struct model_log *versions; /* logs since the last completed sync, current included */
     size_t version_count;
+    size_t version_capacity;
     uint64_t cut; /* smallest index replaced since the last completed sync */
 
     bool has_hard_state;
@@ -136,7 +138,11 @@ static bool entry_matches(const struct run *run, const struct raft_entry *entry,
 
 static void push_version(struct run *run)
 {
-    assert_true(run->version_count < MAX_VERSIONS);
+    if (run->version_count == run->version_capacity) {
+        run->version_capacity *= 2;
+        run->versions = realloc(run->versions, run->version_capacity * sizeof *run->versions);
+        assert_non_null(run->versions);
+    }
     run->versions[run->version_count++] = run->current;
 }
 
@@ -352,7 +358,8 @@ static void run_new(struct run *run, uint64_t seed)
     run->options.segment_max_bytes = STORAGE_MIN_SEGMENT_BYTES; /* many rollovers */
     run->options.preallocate = (seed & 1) == 0;
     run->synced = calloc(1, sizeof *run->synced);
-    run->versions = calloc(MAX_VERSIONS, sizeof *run->versions);
+    run->version_capacity = 4;
+    run->versions = calloc(run->version_capacity, sizeof *run->versions);
     assert_non_null(run->synced);
     assert_non_null(run->versions);
     run->version_count = 1;
@@ -510,6 +517,48 @@ static void crash_and_check(const struct crash_point *point, uint64_t steps)
     run_free(&run);
 }
 
+/*
+ * A second crash, during the recovery from the first: at each of recovery's own operations
+ * (syncs, cutting a torn tail, deleting empty segments). The next recovery must still meet
+ * every promise. Returns the number of recoveries checked.
+ */
+static uint64_t crash_twice_and_check(const struct crash_point *point, uint64_t steps)
+{
+    uint64_t checked = 0;
+    for (uint64_t second = 1;; second++) {
+        struct run run;
+        run_new(&run, point->seed);
+        memfs_crash_at(run.memfs, point->operation);
+        run_workload(&run, steps);
+        storage_close(run.storage);
+        run.storage = NULL;
+        memfs_restart(run.memfs, point->mode, point->seed ^ (point->operation * 7919));
+        memfs_crash_at(run.memfs, memfs_operation_count(run.memfs) + second);
+        struct storage_recovered recovered;
+        char message[STORAGE_MESSAGE_BYTES];
+        int rc = open_storage(&run, &recovered, message);
+        bool crashed = memfs_crashed(run.memfs);
+        if (rc == 0) {
+            storage_recovered_free(&recovered);
+        } else if (!crashed) {
+            crash_fail(point, message);
+        }
+        if (!crashed) {
+            run_free(&run);
+            return checked; /* recovery ended before operation `second` */
+        }
+        memfs_restart(run.memfs, MEMFS_CRASH_POWER_LOSS, 0);
+        if (open_storage(&run, &recovered, message) != 0) {
+            crash_fail(point, message);
+        }
+        check_snapshot_and_hard_state(&run, &recovered, point);
+        check_log(&run, &recovered, point);
+        storage_recovered_free(&recovered);
+        run_free(&run);
+        checked++;
+    }
+}
+
 static uint64_t env_or(const char *name, uint64_t fallback)
 {
     const char *value = getenv(name);
@@ -544,7 +593,9 @@ static void test_every_crash_point_recovers_what_was_synced(void **state)
     uint64_t only_operation = env_or("STORAGE_CRASH_AT", 0);
     uint64_t only_mode = env_or("STORAGE_CRASH_MODE", UINT64_MAX);
     uint64_t seeds = only_seed != 0 ? 1 : env_or("STORAGE_CRASH_SEEDS", DEFAULT_SEEDS);
+    uint64_t double_stride = only_operation != 0 ? 1 : env_or("STORAGE_CRASH_DOUBLE_STRIDE", 10);
     uint64_t checked = 0;
+    uint64_t double_checked = 0;
     for (uint64_t s = 0; s < seeds; s++) {
         uint64_t seed = only_seed != 0 ? only_seed : 1000 + s;
         uint64_t operations = dry_run(seed, steps);
@@ -560,12 +611,16 @@ static void test_every_crash_point_recovers_what_was_synced(void **state)
                 struct crash_point point = {seed, n, (enum memfs_crash_mode)mode};
                 crash_and_check(&point, steps);
                 checked++;
+                if (n % double_stride == 0 && mode != MEMFS_CRASH_PROCESS) {
+                    double_checked += crash_twice_and_check(&point, steps);
+                }
             }
         }
         printf("seed %" PRIu64 ": %" PRIu64 " operations, every one crashed 3 ways\n", seed,
                operations);
     }
-    printf("%" PRIu64 " crash recoveries checked\n", checked);
+    printf("%" PRIu64 " crash recoveries checked, and %" PRIu64 " crashes during a recovery\n",
+           checked, double_checked);
 }
 
 /* The checker must be able to fail: a storage that skips its fdatasync loses synced data. */

@@ -684,6 +684,35 @@ static void test_failed_sync_refuses_every_later_call(void **state)
     fixture_free(f);
 }
 
+/* A record bigger than the write buffer and than a segment; a batch bigger than the buffer. */
+static void test_large_entries_and_large_batches_round_trip(void **state)
+{
+    struct fixture *f = fixture_new();
+    f->options.segment_max_bytes = 1024 * 1024;
+    assert_int_equal(fixture_open(f), 0);
+    enum { SMALL_COUNT = 400, SMALL_BYTES = 5000, LARGE_BYTES = 3 * 1024 * 1024 };
+    struct raft_entry *entries = calloc(SMALL_COUNT + 1, sizeof *entries);
+    assert_non_null(entries);
+    for (uint64_t i = 0; i < SMALL_COUNT; i++) {
+        make_entry(&entries[i], i + 1, 1, SMALL_BYTES);
+    }
+    make_entry(&entries[SMALL_COUNT], SMALL_COUNT + 1, 1, LARGE_BYTES);
+    assert_int_equal(wal_append(f->storage, entries, SMALL_COUNT + 1), 0);
+    assert_int_equal(wal_sync(f->storage), 0);
+    fixture_reopen(f);
+    assert_int_equal(f->recovered.entry_count, SMALL_COUNT + 1);
+    for (size_t i = 0; i <= SMALL_COUNT; i++) {
+        const struct raft_entry *got = &f->recovered.entries[i];
+        assert_int_equal(got->index, entries[i].index);
+        assert_int_equal(got->data_bytes, entries[i].data_bytes);
+        assert_memory_equal(got->data, entries[i].data, got->data_bytes);
+        free(entries[i].data);
+    }
+    free(entries);
+    assert_true(wal_segment_count(f->storage) >= 3);
+    fixture_free(f);
+}
+
 static void test_error_strings_name_every_code(void **state)
 {
     for (int code = 0; code >= STORAGE_ERROR_FAILED; code--) {
@@ -764,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_damaged_snapshot_data_is_refused),
         cmocka_unit_test(test_reset_after_a_leader_snapshot_drops_the_conflicting_log),
         cmocka_unit_test(test_failed_sync_refuses_every_later_call),
+        cmocka_unit_test(test_large_entries_and_large_batches_round_trip),
         cmocka_unit_test(test_error_strings_name_every_code),
         cmocka_unit_test(test_real_file_system_round_trip),
     };
