@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -713,6 +714,33 @@ static void test_large_entries_and_large_batches_round_trip(void **state)
     fixture_free(f);
 }
 
+static void *sync_on_another_thread(void *arg)
+{
+    struct storage *storage = arg;
+    return (void *)(intptr_t)wal_sync(storage);
+}
+
+/* The server's pattern: append on the loop thread, sync on a pool thread, then go on. */
+static void test_sync_runs_on_another_thread(void **state)
+{
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    for (uint64_t round = 0; round < 20; round++) {
+        append_range(f->storage, round * 10 + 1, round * 10 + 10, 1);
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, sync_on_another_thread, f->storage), 0);
+        void *result = NULL;
+        assert_int_equal(pthread_join(thread, &result), 0);
+        assert_int_equal((intptr_t)result, 0);
+    }
+    memfs_restart(f->memfs, MEMFS_CRASH_POWER_LOSS, 0);
+    storage_close(f->storage);
+    f->storage = NULL;
+    assert_int_equal(fixture_open(f), 0);
+    assert_int_equal(f->recovered.entry_count, 200);
+    fixture_free(f);
+}
+
 static void test_error_strings_name_every_code(void **state)
 {
     for (int code = 0; code >= STORAGE_ERROR_FAILED; code--) {
@@ -794,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_reset_after_a_leader_snapshot_drops_the_conflicting_log),
         cmocka_unit_test(test_failed_sync_refuses_every_later_call),
         cmocka_unit_test(test_large_entries_and_large_batches_round_trip),
+        cmocka_unit_test(test_sync_runs_on_another_thread),
         cmocka_unit_test(test_error_strings_name_every_code),
         cmocka_unit_test(test_real_file_system_round_trip),
     };
