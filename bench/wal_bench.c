@@ -40,7 +40,7 @@ static double now_seconds(void)
 /* The disk alone: write 4 KiB, fdatasync, repeat. Returns syncs per second, or -1. */
 static double raw_fdatasync_rate(const char *dir, double seconds, bool append)
 {
-    char path[512];
+    char path[600];
     snprintf(path, sizeof path, "%s/raw", dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
@@ -75,7 +75,7 @@ struct wal_result {
 
 static int wal_rate(const char *dir, size_t batch, double seconds, struct wal_result *result)
 {
-    char path[512];
+    char path[600];
     snprintf(path, sizeof path, "%s/wal-batch-%zu", dir, batch);
     struct storage_options options;
     storage_options_default(&options);
