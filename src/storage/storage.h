@@ -157,8 +157,10 @@ int wal_sync(struct storage *storage);
 /* True when wal_sync has something to do. */
 bool wal_sync_pending(const struct storage *storage);
 /*
- * The log is now empty and continues after (index, term), the snapshot just installed from
- * the leader, whose log conflicts with ours (Raft §7). Durable at the next wal_sync.
+ * The log is now empty and continues after (index, term): the leader's snapshot, which our
+ * log conflicts with (Raft §7). Durable at the next wal_sync. Order: wal_reset, wal_sync,
+ * then storage_snapshot_commit — so a crash never leaves the snapshot followed by entries of
+ * the other history (which storage_open refuses).
  */
 int wal_reset(struct storage *storage, uint64_t index, uint64_t term);
 /* Deletes segments whose every record is at or below upto_index, which must be at or below
