@@ -315,10 +315,12 @@ static void track_leader_commit(struct sim *sim, struct sim_node *node, uint64_t
     checker->max_commit_of_term = grow_zeroed(
         checker->max_commit_of_term, &checker->max_commit_of_term_capacity, term, sizeof(uint64_t));
     uint64_t commit = raft_commit_index(node->core);
-    if (commit > checker->max_commit_of_term[term] && raft_term_at(node->core, commit) != term &&
+    uint64_t before = checker->max_commit_of_term[term];
+    if (before != 0 && commit > before && raft_term_at(node->core, commit) != term &&
         raft_term_at(node->core, commit) != 0) {
         /* Not a violation by itself (the consequences are what the checks catch), but the
-         * trace should show it: §5.4.2 says a leader commits only entries of its own term. */
+         * trace should show it: §5.4.2 says a leader commits only entries of its own term.
+         * (The first commit index seen at a new leader is inherited, hence before != 0.) */
         sim_trace(sim,
                   "check: leader %llu of term %llu moved its commit index to %llu, an "
                   "entry of term %llu",

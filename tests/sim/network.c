@@ -162,7 +162,8 @@ void net_send(struct sim *sim, struct sim_node *from, const struct raft_message 
         }
         return;
     }
-    if (sim_prng_chance(&sim->prng, sim->network.drop_per_million)) {
+    bool full = sim->network.flight_count >= SIM_MAX_FLIGHT_MESSAGES;
+    if (sim_prng_chance(&sim->prng, sim->network.drop_per_million) || full) {
         sim_trace(sim, "net: %llu->%llu %s dropped", (unsigned long long)from->id,
                   (unsigned long long)message->to, raft_message_type_string(message->type));
         if (is_snapshot) {

@@ -34,10 +34,11 @@
 #define SIM_REPORT_TRACE_LINES     50
 #define SIM_MAX_PENDING_PROPOSALS  16
 #define SIM_MAX_PENDING_READS      16
-#define SIM_MAX_DEFERRED           64   /* snapshot/unreachable reports queued per node */
-#define SIM_MAX_READY_ROUNDS       1000 /* readies in a row before the core counts as spinning */
-#define SIM_LIVENESS_TIMEOUTS      20   /* election timeouts the healed cluster gets to recover */
-#define SIM_COMMAND_HEADER_BYTES   8    /* every command payload starts with its 64-bit id */
+#define SIM_MAX_FLIGHT_MESSAGES    100000 /* beyond this the network drops what is sent */
+#define SIM_MAX_DEFERRED           64     /* snapshot/unreachable reports queued per node */
+#define SIM_MAX_READY_ROUNDS       1000   /* readies in a row before the core counts as spinning */
+#define SIM_LIVENESS_TIMEOUTS      20     /* election timeouts the healed cluster gets to recover */
+#define SIM_COMMAND_HEADER_BYTES   8      /* every command payload starts with its 64-bit id */
 #define SIM_MAX_PAD_BYTES          40
 #define SIM_CLIENT_PATIENCE_MS     (2 * SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
 
