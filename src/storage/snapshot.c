@@ -411,6 +411,28 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
     return rc;
 }
 
+/*
+ * Reset and sync first: a crash then leaves either the old snapshot with our log cut after
+ * meta.index (entries above it were never committed, since our log conflicts with the
+ * leader's), or the new snapshot with an empty log after it. Committing first could leave the
+ * new snapshot followed by entries of another history.
+ */
+int storage_snapshot_install_from_leader(struct storage *storage,
+                                         struct storage_snapshot_writer *writer)
+{
+    assert(storage != NULL);
+    assert(writer != NULL);
+    int rc = wal_reset(storage, writer->meta.index, writer->meta.term);
+    if (rc == 0) {
+        rc = wal_sync(storage);
+    }
+    if (rc != 0) {
+        storage_snapshot_abort(storage, writer);
+        return rc;
+    }
+    return storage_snapshot_commit(storage, writer);
+}
+
 void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_writer *writer)
 {
     if (writer == NULL) {

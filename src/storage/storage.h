@@ -192,6 +192,13 @@ int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writ
                            const void *data, size_t bytes);
 /* Frees the writer, whatever the outcome. meta.index must be above the latest snapshot. */
 int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer);
+/*
+ * For a snapshot received from the leader, when the core discards its log (Raft §7): in one
+ * call, in the only crash-safe order, wal_reset(meta.index, meta.term), wal_sync, then
+ * storage_snapshot_commit. Syncs on the calling thread. Frees the writer.
+ */
+int storage_snapshot_install_from_leader(struct storage *storage,
+                                         struct storage_snapshot_writer *writer);
 /* Deletes the temporary directory and frees the writer. */
 void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_writer *writer);
 /* The latest committed snapshot and its data file's path; STORAGE_ERROR_NOT_FOUND if none. */

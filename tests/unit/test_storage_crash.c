@@ -266,12 +266,27 @@ static void step_leader_snapshot(struct run *run)
     }
     run->current.last = index;
     push_version(run);
-    if (!check(run, wal_reset(run->storage, index, run->term))) {
+    struct raft_snapshot_meta meta = {.index = index, .term = run->term};
+    meta.configuration.voter_count = 1;
+    meta.configuration.voters[0] = 1;
+    run->trying_snapshot = true;
+    run->tried_snapshot_index = index;
+    run->tried_snapshot_term = run->term;
+    struct storage_snapshot_writer *writer = NULL;
+    if (!check(run, storage_snapshot_begin(run->storage, &meta, &writer))) {
         return;
     }
-    step_sync(run);
-    if (!run->stopped) {
-        commit_snapshot(run, index, run->term);
+    if (!check(run, storage_snapshot_write(run->storage, writer, "leader", 6))) {
+        storage_snapshot_abort(run->storage, writer);
+        return;
+    }
+    /* Reset, sync, commit. After a crash inside, the model only knows that the reset's log
+     * (pushed above) may be what survived; it counts the log as synced only on success. */
+    if (check(run, storage_snapshot_install_from_leader(run->storage, writer))) {
+        mark_synced(run);
+        run->snapshot_index = index;
+        run->snapshot_term = run->term;
+        run->trying_snapshot = false;
     }
 }
 

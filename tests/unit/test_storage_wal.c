@@ -650,9 +650,13 @@ static void test_reset_after_a_leader_snapshot_drops_the_conflicting_log(void **
     append_range(f->storage, 1, 30, 1);
     assert_int_equal(wal_sync(f->storage), 0);
     /* The leader's snapshot at 20, term 3, conflicts with our entries: reset, sync, commit. */
-    assert_int_equal(wal_reset(f->storage, 20, 3), 0);
-    assert_int_equal(wal_sync(f->storage), 0);
-    commit_snapshot(f, 20, 3, "leader state");
+    struct raft_snapshot_meta meta = {.index = 20, .term = 3};
+    struct storage_snapshot_writer *writer = NULL;
+    assert_int_equal(storage_snapshot_begin(f->storage, &meta, &writer), 0);
+    assert_int_equal(storage_snapshot_write(f->storage, writer, "leader state", 12), 0);
+    assert_int_equal(storage_snapshot_install_from_leader(f->storage, writer), 0);
+    assert_int_equal(wal_last_index(f->storage), 20);
+    assert_false(wal_sync_pending(f->storage));
     append_range(f->storage, 21, 25, 3);
     assert_int_equal(wal_sync(f->storage), 0);
     fixture_reopen(f);
