@@ -24,7 +24,11 @@
  * one, the bad record is not the tail, and the node refuses to start with the file and offset;
  * if not, the tail is cut off (ftruncate, fsync) and reported through options.log. Checksummed
  * records that break the sequence (index gap, term going backwards, first index not what the
- * file name says) are never explained by a torn write, so they always refuse.
+ * file name says) are never explained by a torn write, so they always refuse. A segment with
+ * no valid record whose first index would leave a gap was created by a rollover whose older
+ * segment's records never reached the disk; it is deleted. Finally, recovery fdatasyncs every
+ * segment it read: the log it returns may be acknowledged, so it must be durable even if the
+ * process that wrote it died before its own sync.
  */
 #include <assert.h>
 #include <errno.h>
@@ -365,6 +369,8 @@ static int delete_segments_from(struct storage *storage, size_t from, const char
 static int join_segment(struct recovery *recovery, size_t position, const uint8_t *bytes,
                         size_t size, const struct wal_segment_scan *scan, bool *drop_rest)
 {
+    assert(position < recovery->storage->segment_count);
+    assert(scan->valid_bytes <= size);
     struct storage *storage = recovery->storage;
     struct wal_segment *segment = &storage->segments[position];
     uint64_t reach = recovery->last_index > recovery->snapshot_index ? recovery->last_index
@@ -611,6 +617,7 @@ static int refuse_if_failed(struct storage *storage)
 /* Starts segments[count] at first_index; the previous one stays open until it is synced. */
 static int start_segment(struct storage *storage, uint64_t first_index)
 {
+    assert(first_index > 0);
     const struct storage_io *io = storage->io;
     int rc = reserve_segment(storage);
     if (rc != 0) {
@@ -652,6 +659,7 @@ static int start_segment(struct storage *storage, uint64_t first_index)
 /* Entries above index - 1 are replaced: segments keep them in the file but not in the log. */
 static void cut_live_log(struct storage *storage, uint64_t index)
 {
+    assert(index > 0);
     for (size_t i = 0; i < storage->segment_count; i++) {
         struct wal_segment *segment = &storage->segments[i];
         if (segment->live_last_index >= index) {
@@ -856,6 +864,8 @@ int wal_append(struct storage *storage, const struct raft_entry *entries, size_t
     }
     storage->last_index = entries[count - 1].index;
     storage->last_term = entries[count - 1].term;
+    assert(current_segment(storage) != NULL);
+    assert(current_segment(storage)->last_index == storage->last_index);
     return 0;
 }
 
