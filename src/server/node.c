@@ -262,6 +262,10 @@ static int import_snapshot_data(struct server *server, const char *data_path,
     return 0;
 }
 
+/* Installs a snapshot received from the leader. Storage first, in its crash-safe order (the
+ * log is reset and synced before the snapshot is committed, so a crash never leaves the new
+ * snapshot followed by entries of the conflicting history); then the state machine. A crash
+ * after the first step restarts from the snapshot: open_state_machine() imports it. */
 static void install_snapshot(struct server *server, const struct raft_snapshot_meta *meta)
 {
     struct node *node = &server->node;
@@ -269,6 +273,7 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
         server_fail(server, "the core installs a snapshot whose data never arrived");
         return;
     }
+    node->has_incoming_snapshot = false;
     struct storage_snapshot_writer *writer = NULL;
     int rc = storage_snapshot_begin(node->storage, meta, &writer);
     if (rc == 0 && rename(node->incoming_snapshot_path, storage_snapshot_data_path(writer)) != 0) {
@@ -276,9 +281,8 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
         rc = -1;
     }
     if (rc == 0) {
-        rc = storage_snapshot_commit(node->storage, writer);
+        rc = storage_snapshot_install_from_leader(node->storage, writer);
     }
-    node->has_incoming_snapshot = false;
     char data_path[CONFIG_PATH_BYTES + 128];
     struct raft_snapshot_meta stored;
     if (rc == 0) {
@@ -286,9 +290,6 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
     }
     if (rc == 0) {
         rc = import_snapshot_data(server, data_path, meta);
-    }
-    if (rc == 0) {
-        rc = wal_reset(node->storage, meta->index, meta->term);
     }
     if (rc != 0) {
         server_fail(server, "cannot install the snapshot received from the leader");
