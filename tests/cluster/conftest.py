@@ -9,6 +9,7 @@ directory is removed.
 
 Failure modes: when a test fails, the directory is kept, its path and the tail of every
 node's log are printed, and the full logs are attached to the failure report as sections.
+Set RAFTKV_KEEP_CLUSTER=1 to keep (and print) every cluster's directory, failed or not.
 A nonzero exit at shutdown is reported as an error of the test (or module) that owned the
 cluster. Paused nodes are resumed and every process is killed whatever happened.
 """
@@ -48,7 +49,7 @@ def _announce(config, text):
 def _finish(config, cluster, failed):
     """Stops the cluster; keeps its files when anything went wrong. Returns the exit errors."""
     errors = cluster.close(graceful=True)
-    if failed or errors:
+    if failed or errors or os.environ.get("RAFTKV_KEEP_CLUSTER"):
         _announce(config, "\nraftkv cluster kept in %s\n%s" % (cluster.root, cluster.describe()))
     else:
         cluster.remove_files()

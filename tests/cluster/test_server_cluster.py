@@ -162,6 +162,32 @@ def test_cluster_slots_shards_nodes_myid_info(cluster):
             assert fields[7] == "connected"
 
 
+def established_peer_links(cluster):
+    """{(local_host, remote_host)} of the established TCP connections to or from a peer port,
+    from ss(8)."""
+    peer_ports = {cluster.node(i).peer_port for i in cluster.ids()}
+    output = subprocess.run(["ss", "-tnH", "state", "established"], capture_output=True,
+                            text=True, timeout=SUBPROCESS_TIMEOUT_S, check=True).stdout
+    links = set()
+    for line in output.splitlines():
+        local, remote = line.split()[-2:]
+        local_host, local_port = local.rsplit(":", 1)
+        remote_host, remote_port = remote.rsplit(":", 1)
+        if int(local_port) in peer_ports or int(remote_port) in peer_ports:
+            links.add((local_host, remote_host))
+    return links
+
+
+def test_peer_links_run_between_the_nodes_own_addresses(cluster):
+    """Partitions (nftables rules on 127.0.0.1x addresses) only work if a node dials its
+    peers from its own address, not from 127.0.0.1."""
+    hosts = {cluster.node(i).host for i in cluster.ids()}
+    wanted = {(a, b) for a in hosts for b in hosts if a != b}
+    links = wait_until(lambda: (lambda found: found if wanted <= found else None)(
+        established_peer_links(cluster)), what="peer links between every pair of nodes")
+    assert links <= wanted, "a peer link uses an address that is not a node's: %s" % links
+
+
 def test_readonly_reads_on_followers_then_readwrite(cluster):
     leader_id = cluster.wait_for_leader()
     cluster.client(leader_id).set("ro:key", "fresh")
