@@ -33,9 +33,15 @@ void client_free(struct sim_client *client)
 }
 
 /* The node the client will talk to, or NULL when it picked a node that is down. */
-static struct sim_node *client_target(struct sim *sim)
+static struct sim_node *client_target(struct sim *sim, uint32_t stranger_per_million)
 {
     struct sim_client *client = &sim->client;
+    /* Sometimes another client, with its own idea of the leader, makes the request: a node
+     * cut off from the cluster that still believes it leads must then refuse or stall it. */
+    if (sim_prng_chance(&sim->prng, stranger_per_million)) {
+        struct sim_node *stranger = &sim->nodes[sim_prng_below(&sim->prng, sim->node_count)];
+        return stranger->up ? stranger : NULL;
+    }
     struct sim_node *node = &sim->nodes[client->believed_leader];
     if (!node->up) {
         client->believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
@@ -57,7 +63,7 @@ static void follow_hint(struct sim *sim, struct sim_node *node)
 static void propose(struct sim *sim)
 {
     struct sim_client *client = &sim->client;
-    struct sim_node *node = client_target(sim);
+    struct sim_node *node = client_target(sim, SIM_STRANGER_PROPOSALS_PER_MILLION);
     if (node == NULL) {
         return;
     }
@@ -103,7 +109,7 @@ static void propose(struct sim *sim)
 static void request_read(struct sim *sim)
 {
     struct sim_client *client = &sim->client;
-    struct sim_node *node = client_target(sim);
+    struct sim_node *node = client_target(sim, SIM_STRANGER_READS_PER_MILLION);
     if (node == NULL || node->read_count == SIM_MAX_PENDING_READS) {
         return;
     }

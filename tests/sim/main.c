@@ -32,14 +32,20 @@
 #include "sim.h"
 
 #include <assert.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
-#define SIM_DEFAULT_EVENTS 10000
-#define SIM_DEFAULT_SEEDS  100
-#define SIM_DEMO_SEED      20261125
+#define SIM_DEFAULT_EVENTS       10000
+#define SIM_DEFAULT_SEEDS        100
+#define SIM_DEMO_SEED            20261125
+#define SIM_REPLAY_COMMAND_BYTES 512
 
 /* ---- trace, narration, violations ------------------------------------------------------ */
 
@@ -103,18 +109,74 @@ static void print_trace_tail(const struct sim *sim, FILE *out)
 
 /* ---- command line ---------------------------------------------------------------------- */
 
-static void print_replay(const struct sim_options *options, uint64_t seed, FILE *out)
+/* Writes the command that replays `seed` into out (always terminated); returns its length. */
+static size_t format_replay(char *out, size_t size, const struct sim_options *options,
+                            uint64_t seed)
 {
-    fprintf(out, "%s --seed %llu", options->program, (unsigned long long)seed);
+    char nodes[32] = "";
+    char events[48] = "";
+    char sabotage[64] = "";
     if (options->nodes) {
-        fprintf(out, " --nodes %u", options->nodes);
+        snprintf(nodes, sizeof(nodes), " --nodes %u", options->nodes);
     }
     if (options->events != SIM_DEFAULT_EVENTS) {
-        fprintf(out, " --events %llu", (unsigned long long)options->events);
+        snprintf(events, sizeof(events), " --events %llu", (unsigned long long)options->events);
     }
     if (options->sabotage != RAFT_SABOTAGE_NONE) {
-        fprintf(out, " --sabotage %s", raft_sabotage_string(options->sabotage));
+        snprintf(sabotage, sizeof(sabotage), " --sabotage %s",
+                 raft_sabotage_string(options->sabotage));
     }
+    int used = snprintf(out, size, "%s --seed %llu%s%s%s -v", options->program,
+                        (unsigned long long)seed, nodes, events, sabotage);
+    return used < 0 ? 0 : ((size_t)used < size ? (size_t)used : size - 1);
+}
+
+static void print_replay(const struct sim_options *options, uint64_t seed, FILE *out)
+{
+    char command[SIM_REPLAY_COMMAND_BYTES];
+    format_replay(command, sizeof(command), options, seed);
+    fputs(command, out);
+}
+
+/*
+ * A core assertion (abort) or a sanitizer error ends the process in the middle of a seed; the
+ * note below, prepared before each seed, tells which one and how to replay it. Only write()
+ * is used from the handler, which is async-signal-safe.
+ */
+static char fatal_note[SIM_REPLAY_COMMAND_BYTES + 128];
+static size_t fatal_note_bytes;
+
+static void write_fatal_note(void)
+{
+    if (fatal_note_bytes > 0 && write(STDERR_FILENO, fatal_note, fatal_note_bytes) < 0) {
+        fatal_note_bytes = 0; /* nothing more can be done from here */
+    }
+}
+
+static void on_fatal_signal(int signal_number)
+{
+    write_fatal_note();
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+static void install_fatal_note(void)
+{
+    signal(SIGABRT, on_fatal_signal);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_set_death_callback(write_fatal_note);
+#endif
+}
+
+static void prepare_fatal_note(const struct sim_options *options, uint64_t seed)
+{
+    char command[SIM_REPLAY_COMMAND_BYTES];
+    format_replay(command, sizeof(command), options, seed);
+    int used = snprintf(fatal_note, sizeof(fatal_note),
+                        "\nsim: the process died in seed %llu (see the error above) "
+                        "[replay: %s]\n",
+                        (unsigned long long)seed, command);
+    fatal_note_bytes = used < 0 ? 0 : strlen(fatal_note);
 }
 
 /* Runs one seed; returns the rule it broke (SIM_RULE_NONE when it passed). */
@@ -122,6 +184,7 @@ static enum sim_rule run_one(const struct sim_options *options, uint64_t seed, b
 {
     struct sim_options mine = *options;
     mine.seed = seed;
+    prepare_fatal_note(options, seed);
     struct sim *sim = sim_create(&mine);
     sim_run(sim);
     enum sim_rule rule = sim->violation;
@@ -129,7 +192,7 @@ static enum sim_rule run_one(const struct sim_options *options, uint64_t seed, b
         printf("FAIL seed %llu: rule %s: %s [replay: ", (unsigned long long)seed,
                sim_rule_string(rule), sim->violation_detail);
         print_replay(options, seed, stdout);
-        printf(" -v]\n");
+        printf("]\n");
         if (mine.trace) {
             print_trace_tail(sim, stdout);
         }
@@ -198,7 +261,7 @@ static int run_many(const struct sim_options *options, uint64_t from, uint64_t c
                    (unsigned long long)(seed - from + 1), seconds_since(&start),
                    sim_rule_string(rule));
             print_replay(options, seed, stdout);
-            printf(" -v]\n");
+            printf("]\n");
             replay_with_trace(options, seed);
             return 0;
         }
@@ -336,6 +399,7 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    install_fatal_note();
     if (cli.options.demo) {
         cli.options.nodes = 5;
         cli.options.events = UINT64_MAX;
