@@ -25,24 +25,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_MAX_NODES                      7
-#define SIM_TICK_MS                        10 /* simulated milliseconds per core tick */
-#define SIM_ELECTION_TIMEOUT_TICKS         10
-#define SIM_HEARTBEAT_TICKS                2
-#define SIM_TRACE_LINES                    64 /* lines kept for the report of a violation */
-#define SIM_TRACE_LINE_BYTES               200
-#define SIM_REPORT_TRACE_LINES             50
-#define SIM_MAX_PENDING_PROPOSALS          16
-#define SIM_MAX_PENDING_READS              16
-#define SIM_MAX_FLIGHT_MESSAGES            100000 /* beyond this the network drops what is sent */
-#define SIM_MAX_DEFERRED                   64     /* snapshot/unreachable reports queued per node */
-#define SIM_MAX_READY_ROUNDS               1000 /* readies in a row before the core counts as spinning */
-#define SIM_LIVENESS_TIMEOUTS              20 /* election timeouts the healed cluster gets to recover */
-#define SIM_COMMAND_HEADER_BYTES           8 /* every command payload starts with its 64-bit id */
-#define SIM_MAX_PAD_BYTES                  40
-#define SIM_STRANGER_PROPOSALS_PER_MILLION 200000 /* requests to a random node, not the */
-#define SIM_STRANGER_READS_PER_MILLION     500000 /* node the client believes leads */
-#define SIM_CLIENT_PATIENCE_MS             (2 * SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
+/* Limits and rates. The comment above each says what it bounds. */
+#define SIM_MAX_NODES              7
+#define SIM_TICK_MS                10 /* simulated milliseconds per core tick */
+#define SIM_ELECTION_TIMEOUT_TICKS 10
+#define SIM_HEARTBEAT_TICKS        2
+#define SIM_TRACE_LINES            64 /* lines kept for the report of a violation */
+#define SIM_TRACE_LINE_BYTES       200
+#define SIM_REPORT_TRACE_LINES     50
+#define SIM_MAX_PENDING_PROPOSALS  16
+#define SIM_MAX_PENDING_READS      16
+/* Beyond this many messages in flight, the network drops what is sent. */
+#define SIM_MAX_FLIGHT_MESSAGES 100000
+/* Snapshot and unreachable reports queued per node while a ready is open. */
+#define SIM_MAX_DEFERRED 64
+/* Readies in a row, without other input, before the core counts as spinning. */
+#define SIM_MAX_READY_ROUNDS 1000
+/* Election timeouts the healed cluster gets to recover (plus the backlog's shipping time). */
+#define SIM_LIVENESS_TIMEOUTS    20
+#define SIM_COMMAND_HEADER_BYTES 8 /* every command payload starts with its 64-bit id */
+#define SIM_MAX_PAD_BYTES        40
+/* Requests made by "other clients" to a random node instead of the believed leader. */
+#define SIM_STRANGER_PROPOSALS_PER_MILLION 200000
+#define SIM_STRANGER_READS_PER_MILLION     500000
+/* How long the client waits on one proposal in the liveness phase before trying another. */
+#define SIM_CLIENT_PATIENCE_MS (2 * SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
 
 /* The rules the checker enforces; the string table is in checker.c. */
 enum sim_rule {
