@@ -147,7 +147,9 @@ void client_drain_fifo(struct client *client)
 
 void client_schedule_flush(struct client *client)
 {
-    if (client->flush_scheduled) {
+    /* A closing client is freed by its close callback; it must not join the list again (a
+     * cancelled write's callback runs after client_close took it off). */
+    if (client->flush_scheduled || uv_is_closing((uv_handle_t *)&client->handle)) {
         return;
     }
     client->flush_scheduled = true;
@@ -159,6 +161,9 @@ static void on_write_done(uv_write_t *write_request, int status)
 {
     struct client *client = write_request->data;
     client->write_in_flight = false;
+    if (uv_is_closing((uv_handle_t *)&client->handle)) {
+        return; /* cancelled by client_close; on_closed frees the client next */
+    }
     client->server->stats.bytes_out += client->writing.length;
     proto_buffer_consume(&client->writing, client->writing.length);
     if (status < 0) {

@@ -206,6 +206,28 @@ static void command_auth(struct client *client, struct proto_buffer *out, size_t
     }
 }
 
+/* Redis's rule for client names: printable, no spaces. */
+static bool valid_client_name(const struct kv_arg *name)
+{
+    for (size_t i = 0; i < name->data_bytes; i++) {
+        if (name->data[i] <= ' ' || name->data[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void set_client_name(struct client *client, const struct kv_arg *name)
+{
+    size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
+                                                               : sizeof client->name - 1;
+    memcpy(client->name, name->data, length);
+    client->name[length] = '\0';
+}
+
+#define CLIENT_NAME_ERROR                                                                      \
+    "ERR Client names cannot contain spaces, newlines or special characters."
+
 static void hello_reply(struct client *client, struct proto_buffer *out)
 {
     struct server *server = client->server;
@@ -232,8 +254,11 @@ static void command_hello(struct client *client, struct proto_buffer *out, size_
                           const struct kv_arg *argv)
 {
     int64_t version = client->protocol;
-    if (argc >= 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &version) ||
-                      version < 2 || version > 3)) {
+    if (argc >= 2 && !kv_parse_int64(argv[1].data, argv[1].data_bytes, &version)) {
+        reply_error(out, "ERR Protocol version is not an integer or out of range");
+        return;
+    }
+    if (version < 2 || version > 3) {
         reply_error(out, "NOPROTO unsupported protocol version");
         return;
     }
@@ -261,10 +286,11 @@ static void command_hello(struct client *client, struct proto_buffer *out, size_
         return;
     }
     if (name != NULL) {
-        size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
-                                                                   : sizeof client->name - 1;
-        memcpy(client->name, name->data, length);
-        client->name[length] = '\0';
+        if (!valid_client_name(name)) {
+            reply_error(out, CLIENT_NAME_ERROR);
+            return;
+        }
+        set_client_name(client, name);
     }
     client->protocol = (int)version;
     hello_reply(client, out);
@@ -274,29 +300,37 @@ static void command_client(struct client *client, struct proto_buffer *out, size
                            const struct kv_arg *argv)
 {
     const struct kv_arg *sub = &argv[1];
-    if (argument_is(sub, "ID") && argc == 2) {
+    struct {
+        const char *name;
+        size_t argc;
+    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}};
+    for (size_t i = 0; i < sizeof arities / sizeof arities[0]; i++) {
+        if (argument_is(sub, arities[i].name) && argc != arities[i].argc) {
+            char lower[16];
+            size_t length = strlen(arities[i].name);
+            for (size_t c = 0; c <= length; c++) {
+                lower[c] = (char)tolower((unsigned char)arities[i].name[c]);
+            }
+            reply_error(out, "ERR wrong number of arguments for 'client|%s' command", lower);
+            return;
+        }
+    }
+    if (argument_is(sub, "ID")) {
         reply_integer(out, (int64_t)client->id);
-    } else if (argument_is(sub, "GETNAME") && argc == 2) {
+    } else if (argument_is(sub, "GETNAME")) {
         if (client->name[0] == '\0') {
             reply_null(out, client->protocol);
         } else {
             reply_bulk_string(out, client->name);
         }
-    } else if (argument_is(sub, "SETNAME") && argc == 3) {
-        const struct kv_arg *name = &argv[2];
-        for (size_t i = 0; i < name->data_bytes; i++) {
-            if (name->data[i] <= ' ' || name->data[i] > '~') {
-                reply_error(out, "ERR Client names cannot contain spaces, newlines or special "
-                                 "characters.");
-                return;
-            }
+    } else if (argument_is(sub, "SETNAME")) {
+        if (!valid_client_name(&argv[2])) {
+            reply_error(out, CLIENT_NAME_ERROR);
+            return;
         }
-        size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
-                                                                   : sizeof client->name - 1;
-        memcpy(client->name, name->data, length);
-        client->name[length] = '\0';
+        set_client_name(client, &argv[2]);
         reply_status(out, "OK");
-    } else if (argument_is(sub, "SETINFO") && argc == 4) {
+    } else if (argument_is(sub, "SETINFO")) {
         reply_status(out, "OK");
     } else {
         reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
@@ -527,7 +561,11 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
         for (size_t i = 0; i < SERVER_COMMAND_COUNT; i++) {
             describe_server_command(out, &server_commands[i]);
         }
-    } else if (argument_is(&argv[1], "COUNT") && argc == 2) {
+    } else if (argument_is(&argv[1], "COUNT")) {
+        if (argc != 2) {
+            reply_error(out, "ERR wrong number of arguments for 'command|count' command");
+            return;
+        }
         reply_integer(out, (int64_t)(data_count + SERVER_COMMAND_COUNT));
     } else if (argument_is(&argv[1], "INFO")) {
         reply_array(out, argc - 2);

@@ -190,6 +190,14 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     end_section(text);
 }
 
+/* Cluster clients (redis-py's RedisCluster) check cluster_enabled before they start. */
+static void info_cluster(struct proto_buffer *text)
+{
+    add_line(text, "# Cluster");
+    add_line(text, "cluster_enabled:1");
+    end_section(text);
+}
+
 static void info_keyspace(struct server *server, struct proto_buffer *text)
 {
     (void)server;
@@ -216,6 +224,9 @@ void info_generate(struct server *server, struct proto_buffer *text, const char 
     }
     if (wants(section, "raft", true)) {
         info_raft(server, text);
+    }
+    if (wants(section, "cluster", true)) {
+        info_cluster(text);
     }
     if (wants(section, "keyspace", true)) {
         info_keyspace(server, text);
