@@ -682,6 +682,16 @@ static void execute_write(struct client *client, size_t argc, const struct kv_ar
     }
     int rc = node_propose(server, request, encoded, written);
     free(encoded);
+#ifdef RAFTKV_BROKEN_ACK_BEFORE_COMMIT
+    /* Deliberately broken build for tests/cluster: acknowledge on proposal, before the entry
+     * is durable on a majority. The fault suite must catch the lost writes this causes. */
+    if (rc == 0) {
+        request_list_remove(&server->pending_writes, request);
+        reply_status(&request->reply, "OK");
+        client_request_finish(request);
+        return;
+    }
+#endif
     if (rc != 0) {
         /* Not proposed: no effect, whatever the reason. */
         if (rc == RAFT_ERROR_NOT_LEADER) {
@@ -739,6 +749,15 @@ static void execute_data(struct client *client, size_t argc, const struct kv_arg
         return;
     }
     bool leader = node_is_leader(server);
+#ifdef RAFTKV_BROKEN_LOCAL_READS
+    /* Deliberately broken build for tests/cluster: a node that believes it leads answers reads
+     * from its own state, without confirming its leadership (no ReadIndex). The fault suite
+     * must catch the stale reads of a deposed leader. */
+    if ((command->flags & KV_COMMAND_READ) && leader) {
+        execute_data_immediate(client, command, argc, argv, false);
+        return;
+    }
+#endif
     if (command->flags & KV_COMMAND_READ) {
         if (client->readonly) {
             execute_data_immediate(client, command, argc, argv, false);
