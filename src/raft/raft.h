@@ -13,7 +13,9 @@
  *                           2. install ready.snapshot, if any;
  *                           3. persist ready.hard_state and ready.entries, and fsync;
  *                           4. send ready.messages;
- *                           5. apply ready.committed in order;
+ *                           5. apply ready.committed in order (those below entries[0].index,
+ *                              or all when there are no entries, are durable already and may
+ *                              be applied before step 3);
  *                           6. serve ready.reads once the state machine has applied up to
  *                              each read's index;
  *                         then call raft_advance(). Only one ready is outstanding at a time:

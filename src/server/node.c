@@ -153,12 +153,14 @@ static void serve_waiting_reads(struct server *server)
     }
 }
 
-static void apply_committed(struct server *server, const struct raft_ready *ready)
+/* Applies committed[from, to) of the ready in one LMDB transaction and settles the writes. */
+static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,
+                            size_t to)
 {
-    if (ready->committed_count == 0) {
+    if (from >= to) {
         return;
     }
-    int rc = kv_apply_batch(server->node.kv, ready->committed, ready->committed_count,
+    int rc = kv_apply_batch(server->node.kv, ready->committed + from, to - from,
                             reply_provider, server);
     if (rc != 0) {
         char reason[512];
@@ -167,8 +169,22 @@ static void apply_committed(struct server *server, const struct raft_ready *read
         server_fail(server, reason);
         return;
     }
-    settle_writes(server, ready->committed[0].index,
-                  ready->committed[ready->committed_count - 1].index);
+    settle_writes(server, ready->committed[from].index, ready->committed[to - 1].index);
+}
+
+/* Committed entries below the ready's first new entry were made durable by earlier readies
+ * (raft.h): they may be applied, and their clients answered, while this ready's fsync runs. */
+static size_t durable_committed_count(const struct raft_ready *ready)
+{
+    if (ready->entry_count == 0) {
+        return ready->committed_count;
+    }
+    uint64_t first_new = ready->entries[0].index;
+    size_t count = 0;
+    while (count < ready->committed_count && ready->committed[count].index < first_new) {
+        count++;
+    }
+    return count;
 }
 
 static struct request *take_pending_read(struct server *server, uint64_t read_id)
@@ -183,6 +199,7 @@ static struct request *take_pending_read(struct server *server, uint64_t read_id
     return NULL; /* timed out meanwhile */
 }
 
+/* Moves the confirmed reads to wait for the state machine, and fails the refused ones. */
 static void handle_reads(struct server *server, const struct raft_ready *ready)
 {
     for (size_t i = 0; i < ready->read_count; i++) {
@@ -428,6 +445,20 @@ static void report_role_change(struct server *server, const struct raft_ready *r
     node->last_role = ready->soft_state.role;
 }
 
+/* What a ready allows before its fsync: apply what was already durable, answer the reads
+ * confirmed so far. */
+static void start_ready(struct server *server)
+{
+    struct node *node = &server->node;
+    struct raft_ready *ready = &node->ready;
+    node->applied_early = durable_committed_count(ready);
+    apply_committed(server, ready, 0, node->applied_early);
+    if (!node->fatal) {
+        handle_reads(server, ready);
+    }
+}
+
+/* After the fsync: send what depended on it, apply the rest, advance. */
 static void finish_ready(struct server *server)
 {
     struct node *node = &server->node;
@@ -435,11 +466,11 @@ static void finish_ready(struct server *server)
     for (size_t i = 0; i < ready->message_count; i++) {
         send_message(server, &ready->messages[i]);
     }
-    apply_committed(server, ready);
+    apply_committed(server, ready, node->applied_early, ready->committed_count);
     if (node->fatal) {
         return;
     }
-    handle_reads(server, ready);
+    serve_waiting_reads(server);
     report_role_change(server, ready);
     raft_advance(node->raft, ready);
     node->ready_in_progress = false;
@@ -502,6 +533,10 @@ void node_process_ready(struct server *server)
             if (node->fatal) {
                 return;
             }
+        }
+        start_ready(server);
+        if (node->fatal) {
+            return;
         }
         if (ready->entry_count > 0 &&
             wal_append(node->storage, ready->entries, ready->entry_count) != 0) {

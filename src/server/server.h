@@ -134,6 +134,7 @@ struct node {
     bool ready_in_progress;     /* between raft_ready and raft_advance */
     struct raft_ready ready;
     bool sync_hard_state;       /* the work below also saves ready.hard_state */
+    size_t applied_early;       /* committed entries of the ready applied before its fsync */
     int sync_result;
     uv_work_t sync_work;
     bool snapshot_in_progress;
