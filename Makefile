@@ -49,5 +49,20 @@ soak: build build-fuzz
 	@./build/tests/sim/sim --seeds 200000
 	@cd build-fuzz && FUZZ_SECONDS=600 ctest --output-on-failure -L fuzz
 
+# Side by side with Redis (bench/compare.py): a 3-node cluster against redis-server with
+# appendfsync always, redis-benchmark alternating between them; a markdown report on stdout.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 5 --seconds 4".
+.PHONY: bench bench-failover
+bench: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) --target raftkv
+	@/usr/bin/python3 bench/compare.py $(BENCH_ARGS)
+
+# Time from kill -9 of the leader to the first acknowledged write on a survivor, 20 rounds.
+bench-failover: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) --target raftkv
+	@/usr/bin/python3 bench/failover.py $(BENCH_ARGS)
+
 clean:
 	rm -rf build build-san build-fuzz
