@@ -1,0 +1,448 @@
+"""nemesis.py — fault injection for the cluster suites: crashes, pauses, partitions, packet loss.
+
+A Nemesis hurts one harness.Cluster and writes down everything it does. Happy path:
+
+    with Nemesis(cluster, seed) as nemesis:          # prints the seed
+        nemesis.kill_leader(); ...; nemesis.heal()   # or nemesis.run_random(duration_s)
+    # leaving the block undoes every fault and prints the schedule
+
+Faults on processes use the harness's primitives: kill -9 and restart (a random node, the
+leader, a majority at once), SIGSTOP/SIGCONT pauses longer than the election timeout (a paused
+old leader wakes believing it leads). Faults on the network are nftables rules in a table of
+this process's own (`inet raftkv_test_<pid>_<n>`): every rule matches the two nodes' loopback
+addresses *and* this cluster's peer ports, so neither client traffic (clients connect from
+127.0.0.1) nor another engineer's cluster on the same addresses is touched. Partitions come as
+majority/minority, an isolated leader, a bridge (one node sees both halves) and one-way cuts;
+packet loss drops N% of peer packets with `numgen random mod 100 < N`. keep_away_until_compacted
+isolates a node until the leader's log starts past it, so it must catch up from a snapshot.
+
+Every choice comes from a random.Random seeded with the printed seed, and every action is
+recorded with its time since the nemesis started (schedule_text()), so a failure can be
+replayed by hand. Failure modes: every fault is bounded (hold times are arguments) and undone
+by heal()/close() even when the test fails; close() deletes the nftables table whatever
+happened, and the table is also deleted at interpreter exit. An nft command that fails raises
+NemesisError with nft's message. Not thread-safe: one thread drives a nemesis; other threads
+may only read its schedule.
+"""
+
+import atexit
+import itertools
+import os
+import random
+import subprocess
+import threading
+import time
+
+import redis
+
+from harness import ClusterError, node_host, wait_until
+
+NFT = "nft"
+NFT_TIMEOUT_S = 10.0
+PAUSE_ELECTION_TIMEOUTS = 3  # a pause lasts this many election timeouts (longer than one)
+DEFAULT_HOLD_S = (1.0, 3.0)  # how long a random fault lasts: uniform in this range
+DEFAULT_QUIET_S = (0.5, 1.5)  # how long the cluster runs healthy between random faults
+DEFAULT_LOSS_PERCENT = 30
+COMPACTION_WAIT_S = 60.0
+FILLER_BATCH = 50  # writes per pipeline while pushing the leader's log past a node
+FILLER_MAX_WRITES = 20_000
+ISOLATION_SETTLE_S = 0.3
+# Appends sent before the cut may still sit in the TCP stream and arrive after it heals; the
+# leader must compact this far past the node's last index, and keep it away at least this long,
+# so that what arrives cannot fill the gap.
+COMPACTION_MARGIN_ENTRIES = 1000
+KEEP_AWAY_MIN_S = 3.0
+
+_table_counter = itertools.count()
+_live_tables = set()
+
+
+class NemesisError(Exception):
+    """A fault could not be applied or undone (nft failed, the cluster is not in shape)."""
+
+
+def _run_nft(script):
+    """Runs an nft script atomically (nft -f -); raises NemesisError with nft's message."""
+    try:
+        done = subprocess.run([NFT, "-f", "-"], input=script, capture_output=True, text=True,
+                              timeout=NFT_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise NemesisError("cannot run nft: %s" % error) from None
+    if done.returncode != 0:
+        raise NemesisError("nft failed (%d): %s\nscript:\n%s"
+                           % (done.returncode, done.stderr.strip(), script))
+
+
+def nft_available():
+    """True if nft can create and delete a table here (root and nf_tables present)."""
+    name = "raftkv_test_probe_%d" % os.getpid()
+    try:
+        _run_nft("add table inet %s\ndelete table inet %s\n" % (name, name))
+    except NemesisError:
+        return False
+    return True
+
+
+class NetworkFaults:
+    """An nftables table that drops peer packets between chosen node addresses.
+
+    The rules are kept as a set of (source id, destination id, loss percent) drops; each change
+    rewrites the chain in one atomic nft transaction. loss 100 drops every packet."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.table = "raftkv_test_%d_%d" % (os.getpid(), next(_table_counter))
+        self.drops = {}  # (from id, to id) -> percent of packets dropped
+        ports = sorted(cluster.node(i).peer_port for i in cluster.ids())
+        port_list = ", ".join(str(port) for port in ports)
+        _run_nft("add table inet {t}\n"
+                 "add set inet {t} peer_ports {{ type inet_service; elements = {{ {p} }}; }}\n"
+                 "add chain inet {t} drops {{ type filter hook output priority 0; "
+                 "policy accept; }}\n".format(t=self.table, p=port_list))
+        _live_tables.add(self.table)
+
+    def _rules(self):
+        lines = ["flush chain inet %s drops" % self.table]
+        for (source, destination), percent in sorted(self.drops.items()):
+            match = "ip saddr %s ip daddr %s" % (node_host(source), node_host(destination))
+            loss = "" if percent >= 100 else " numgen random mod 100 < %d" % percent
+            for direction in ("dport", "sport"):
+                lines.append("add rule inet %s drops %s tcp %s @peer_ports%s drop"
+                             % (self.table, match, direction, loss))
+        return "\n".join(lines) + "\n"
+
+    def apply(self):
+        _run_nft(self._rules())
+
+    def cut(self, source, destination, percent=100, both_ways=True):
+        """Drops `percent`% of the peer packets from source to destination (and back)."""
+        self.drops[(source, destination)] = percent
+        if both_ways:
+            self.drops[(destination, source)] = percent
+        self.apply()
+
+    def partition(self, *groups):
+        """No peer packet crosses between different groups; within a group all flow."""
+        self.drops = {}
+        for group_a, group_b in itertools.combinations(groups, 2):
+            for a in group_a:
+                for b in group_b:
+                    self.drops[(a, b)] = 100
+                    self.drops[(b, a)] = 100
+        self.apply()
+
+    def heal(self):
+        self.drops = {}
+        self.apply()
+
+    def describe(self):
+        return ", ".join("%d->%d %d%%" % (a, b, p) for (a, b), p in sorted(self.drops.items()))
+
+    def close(self):
+        """Deletes the table; safe to call twice."""
+        if self.table in _live_tables:
+            _live_tables.discard(self.table)
+            _run_nft("delete table inet %s\n" % self.table)
+
+
+@atexit.register
+def _delete_leftover_tables():
+    """A last resort: no rule of this process outlives it, even if a test forgot close()."""
+    for table in list(_live_tables):
+        try:
+            _run_nft("delete table inet %s\n" % table)
+        except NemesisError:
+            pass
+        _live_tables.discard(table)
+
+
+class Nemesis:
+    """Faults against one cluster, chosen by a seeded random.Random, all recorded."""
+
+    def __init__(self, cluster, seed=None, announce=print):
+        self.cluster = cluster
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 31)
+        self.random = random.Random(self.seed)
+        self.started = time.monotonic()
+        self.schedule = []  # (seconds since start, text)
+        self.counts = {}  # fault name -> times applied
+        self._lock = threading.Lock()
+        self._announce = announce
+        self.network = NetworkFaults(cluster)
+        self.election_timeout_s = cluster.election_timeout_ms / 1000.0
+        self.record("seed %d (replay: Nemesis(cluster, seed=%d))" % (self.seed, self.seed))
+
+    # ---- bookkeeping ----
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def record(self, text, fault=None):
+        moment = time.monotonic() - self.started
+        with self._lock:
+            self.schedule.append((moment, text))
+            if fault is not None:
+                self.counts[fault] = self.counts.get(fault, 0) + 1
+        if self._announce is not None:
+            self._announce("nemesis %8.3f s: %s" % (moment, text))
+
+    def schedule_text(self):
+        with self._lock:
+            lines = ["nemesis seed %d, schedule:" % self.seed]
+            lines += ["  %8.3f s  %s" % (moment, text) for moment, text in self.schedule]
+        return "\n".join(lines)
+
+    def close(self):
+        """Undoes everything: heals the network, resumes and restarts nodes; always deletes
+        the nftables table. Errors while restarting nodes are raised after the table is gone."""
+        try:
+            self.heal(wait=False)
+        finally:
+            self.network.close()
+            self.record("closed: nftables table %s deleted" % self.network.table)
+
+    # ---- healing ----
+
+    def heal(self, wait=True):
+        """Removes every network rule, resumes paused nodes, starts stopped ones."""
+        self.network.heal()
+        for node_id in self.cluster.ids():
+            node = self.cluster.node(node_id)
+            if node.paused:
+                self.cluster.resume(node_id)
+            if not node.running():
+                self.cluster.start_node(node_id)
+        self.record("heal: network whole, every node running")
+        if wait:
+            self.cluster.wait_for_leader(timeout_s=20 * self.election_timeout_s + 5)
+
+    # ---- process faults ----
+
+    def leader(self, among=None):
+        """The current leader (waits for one), or None if none appears in time."""
+        try:
+            return self.cluster.leader(timeout_s=20 * self.election_timeout_s + 5, among=among)
+        except ClusterError:
+            return None
+
+    def kill(self, node_ids, why="kill -9"):
+        for node_id in node_ids:
+            self.cluster.kill(node_id)
+        self.record("%s nodes %s" % (why, sorted(node_ids)), fault=why)
+
+    def restart(self, node_ids):
+        for node_id in node_ids:
+            if not self.cluster.node(node_id).running():
+                self.cluster.start_node(node_id)
+        self.record("restarted nodes %s" % sorted(node_ids))
+
+    def kill_random(self):
+        victim = self.random.choice(self.cluster.ids())
+        self.kill([victim], why="kill -9 random")
+        return [victim]
+
+    def kill_leader(self):
+        victim = self.leader()
+        if victim is None:
+            self.record("kill leader: no leader known, skipped")
+            return []
+        self.kill([victim], why="kill -9 leader")
+        return [victim]
+
+    def kill_majority(self):
+        ids = self.cluster.ids()
+        victims = self.random.sample(ids, len(ids) // 2 + 1)
+        self.kill(victims, why="kill -9 majority")
+        return victims
+
+    def pause(self, node_ids, why="SIGSTOP"):
+        for node_id in node_ids:
+            if self.cluster.node(node_id).running():
+                self.cluster.pause(node_id)
+        self.record("%s nodes %s" % (why, sorted(node_ids)), fault=why)
+
+    def resume(self, node_ids):
+        for node_id in node_ids:
+            self.cluster.resume(node_id)
+        self.record("SIGCONT nodes %s" % sorted(node_ids))
+
+    def pause_leader(self):
+        victim = self.leader()
+        if victim is None:
+            self.record("pause leader: no leader known, skipped")
+            return []
+        self.pause([victim], why="SIGSTOP leader")
+        return [victim]
+
+    def pause_random(self):
+        victim = self.random.choice(self.cluster.ids())
+        self.pause([victim], why="SIGSTOP random")
+        return [victim]
+
+    def pause_hold_s(self):
+        """A pause longer than the election timeout, so that the others elect a new leader."""
+        return PAUSE_ELECTION_TIMEOUTS * self.election_timeout_s * self.random.uniform(1.0, 2.0)
+
+    # ---- network faults ----
+
+    def partition(self, *groups, why="partition"):
+        groups = [sorted(group) for group in groups]
+        self.network.partition(*groups)
+        self.record("%s %s" % (why, " | ".join(str(group) for group in groups)), fault=why)
+
+    def partition_halves(self):
+        """A random majority and minority."""
+        ids = list(self.cluster.ids())
+        self.random.shuffle(ids)
+        minority = ids[:(len(ids) - 1) // 2]
+        majority = ids[len(minority):]
+        self.partition(minority, majority, why="partition minority/majority")
+        return minority
+
+    def isolate(self, node_id, why="isolate node"):
+        others = [i for i in self.cluster.ids() if i != node_id]
+        self.partition([node_id], others, why=why)
+
+    def isolate_leader(self):
+        victim = self.leader()
+        if victim is None:
+            self.record("isolate leader: no leader known, skipped")
+            return []
+        self.isolate(victim, why="isolate leader")
+        return [victim]
+
+    def bridge(self):
+        """Two halves that cannot talk, and one node (the bridge) that talks to both."""
+        ids = list(self.cluster.ids())
+        self.random.shuffle(ids)
+        bridge, rest = ids[0], ids[1:]
+        half = len(rest) // 2
+        left, right = rest[:half], rest[half:]
+        drops = {}
+        for a in left:
+            for b in right:
+                drops[(a, b)] = drops[(b, a)] = 100
+        self.network.drops = drops
+        self.network.apply()
+        self.record("bridge: node %d sees %s and %s, which do not see each other"
+                    % (bridge, sorted(left), sorted(right)), fault="bridge")
+        return bridge
+
+    def one_way_cut(self):
+        """Drops the packets from one node to another, only that way."""
+        source, destination = self.random.sample(self.cluster.ids(), 2)
+        self.network.drops = {(source, destination): 100}
+        self.network.apply()
+        self.record("one-way cut: %d -> %d dropped" % (source, destination), fault="one-way cut")
+
+    def packet_loss(self, percent=None):
+        """Drops percent% of the packets on every peer link, both ways."""
+        percent = percent if percent is not None else self.random.randint(10, 50)
+        self.network.drops = {(a, b): percent for a in self.cluster.ids()
+                              for b in self.cluster.ids() if a != b}
+        self.network.apply()
+        self.record("packet loss %d%% on every peer link" % percent, fault="packet loss")
+
+    def heal_network(self):
+        self.network.heal()
+        self.record("network healed")
+
+    # ---- a node kept away until the leader compacts past it ----
+
+    def keep_away_until_compacted(self, node_id, timeout_s=COMPACTION_WAIT_S):
+        """Isolates node_id and writes filler keys (filler:<n>) through the leader of the
+        others until the leader's first log index is beyond node_id's last index, so that the
+        node can only catch up from a snapshot. Needs a cluster started with a small
+        snapshot_entries. Leaves the node isolated; returns the number of filler writes."""
+        self.isolate(node_id, why="keep away until compacted")
+        others = [i for i in self.cluster.ids() if i != node_id]
+        leader_id = self.cluster.wait_for_leader(timeout_s=timeout_s, among=others)
+        # What was in flight when the rules went in may still arrive: read the node's last
+        # index once the link has been quiet for a few heartbeats.
+        time.sleep(ISOLATION_SETTLE_S)
+        lagging_last = self.cluster.raft_info(node_id)["raft_last_index"]
+        client = redis.Redis(host=self.cluster.node(leader_id).host,
+                             port=self.cluster.node(leader_id).client_port, socket_timeout=10)
+        written = 0
+        deadline = time.monotonic() + timeout_s
+        try:
+            kept_until = time.monotonic() + KEEP_AWAY_MIN_S
+            while (self.cluster.raft_info(leader_id)["raft_first_index"]
+                   <= lagging_last + 1 + COMPACTION_MARGIN_ENTRIES
+                   or time.monotonic() < kept_until):
+                if time.monotonic() > deadline or written >= FILLER_MAX_WRITES:
+                    raise NemesisError("the leader did not compact past index %d after %d "
+                                       "writes" % (lagging_last, written))
+                pipe = client.pipeline(transaction=False)
+                for _ in range(FILLER_BATCH):
+                    pipe.set("filler:%d" % written, "x" * 32)
+                    written += 1
+                pipe.execute()
+        finally:
+            client.close()
+        first = self.cluster.raft_info(leader_id)["raft_first_index"]
+        self.record("leader %d compacted to first index %d (node %d last index %d) after %d "
+                    "filler writes" % (leader_id, first, node_id, lagging_last, written))
+        return written
+
+    # ---- a random schedule ----
+
+    def random_fault(self):
+        """Applies one fault drawn at random; returns (name, undo) where undo() removes it."""
+        choices = [
+            ("kill random", self.kill_random, self.restart),
+            ("kill leader", self.kill_leader, self.restart),
+            ("kill majority", self.kill_majority, self.restart),
+            ("pause leader", self.pause_leader, self.resume),
+            ("pause random", self.pause_random, self.resume),
+            ("partition halves", self.partition_halves, lambda _: self.heal_network()),
+            ("isolate leader", self.isolate_leader, lambda _: self.heal_network()),
+            ("bridge", self.bridge, lambda _: self.heal_network()),
+            ("one-way cut", self.one_way_cut, lambda _: self.heal_network()),
+            ("packet loss", self.packet_loss, lambda _: self.heal_network()),
+        ]
+        name, apply, undo = self.random.choice(choices)
+        victims = apply()
+        return name, lambda: undo(victims)
+
+    def run_random(self, duration_s, stop=None, hold_s=DEFAULT_HOLD_S, quiet_s=DEFAULT_QUIET_S):
+        """Applies random faults one at a time for duration_s: each held for a time drawn from
+        hold_s (pauses: longer than the election timeout), then undone, then quiet_s of calm.
+        Stops early when the threading.Event stop is set. Always heals before returning."""
+        deadline = time.monotonic() + duration_s
+        try:
+            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+                name, undo = self.random_fault()
+                hold = self.random.uniform(*hold_s)
+                if name.startswith("pause"):
+                    hold = max(hold, self.pause_hold_s())
+                self._sleep(min(hold, max(0.0, deadline - time.monotonic()) + 0.5), stop)
+                undo()
+                self._sleep(self.random.uniform(*quiet_s), stop)
+        finally:
+            self.heal(wait=False)
+
+    @staticmethod
+    def _sleep(seconds, stop):
+        if stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    def wait_caught_up(self, timeout_s=30.0):
+        """After heal(): every node applied the leader's commit index."""
+        return self.cluster.wait_applied(timeout_s=timeout_s)
+
+
+def wait_snapshot_installed(cluster, node_id, before, timeout_s=COMPACTION_WAIT_S):
+    """Waits until node_id has installed more snapshots than `before`; returns the count."""
+    def installed():
+        count = cluster.raft_info(node_id)["raft_snapshots_installed"]
+        return count if count > before else None
+    return wait_until(installed, timeout_s=timeout_s,
+                      what="node %d to install a snapshot from the leader" % node_id,
+                      on_timeout=cluster.describe)
