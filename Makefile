@@ -55,13 +55,13 @@ soak: build build-fuzz
 .PHONY: bench bench-failover
 bench: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build -j $(JOBS) --target raftkv
+	@cmake --build build -j $(JOBS) --target raftkv >&2
 	@/usr/bin/python3 bench/compare.py $(BENCH_ARGS)
 
 # Time from kill -9 of the leader to the first acknowledged write on a survivor, 20 rounds.
 bench-failover: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build build -j $(JOBS) --target raftkv
+	@cmake --build build -j $(JOBS) --target raftkv >&2
 	@/usr/bin/python3 bench/failover.py $(BENCH_ARGS)
 
 clean:
