@@ -442,3 +442,72 @@ def assert_replicas_identical(cluster, keys, timeout_s=30.0):
 
 def history_keys(recorder):
     return sorted({event["key"] for event in recorder.events()})
+
+
+# ---- directed scenarios, shared by the correct-server and the broken-server tests ----
+
+def recorded_call(recorder, process, client, f, key, value=None):
+    """One operation through a _Client-like call(), recorded; returns ("ok", reply),
+    ("fail", error text) or ("info", error text)."""
+    recorder.invoke(process, f, key, value)
+    arguments = ("GET", key) if f == "read" else ("SET", key, value)
+    try:
+        reply = client.call(*arguments)
+    except _Refused as refusal:
+        recorder.fail(process)
+        return "fail", str(refusal)
+    except _Unknown as unknown:
+        recorder.info(process)
+        return "info", str(unknown)
+    except redis.ResponseError as error:
+        recorder.fail(process)
+        return "fail", str(error)
+    recorder.ok(process, _text(reply) if f == "read" else None)
+    return "ok", reply
+
+
+def node_client(cluster, node_id, readonly=False):
+    """A _Client pinned to node_id (it follows nothing: MOVED is just an outcome here)."""
+    node = cluster.node(node_id)
+    client = _Client([(node.host, node.client_port)], random.Random(node_id), readonly)
+    client._connect()
+    return client
+
+
+def paused_leader_read(cluster, nemesis, recorder, key, round_number):
+    """The old-leader read: write v1 through the leader L, cut L off and SIGSTOP it at once,
+    let the others elect a new leader and write v2 through it, queue a GET on a connection to
+    L, SIGCONT L. L wakes believing it leads, and no message of the new term can reach it (the
+    cut came first, so none waits in its socket buffers either). A correct server must not
+    answer v1: the read needs a quorum. A server that serves reads locally does. The network
+    is healed before returning (outcome, reply) of that GET; every operation is recorded."""
+    old = cluster.wait_for_leader()
+    first, second = "old-%d" % round_number, "new-%d" % round_number
+    writer = node_client(cluster, old)
+    outcome, reply = recorded_call(recorder, "writer", writer, "write", key, first)
+    assert outcome == "ok", "the first write failed: %s" % (reply,)
+    cluster.wait_applied()
+    reader = node_client(cluster, old)
+    nemesis.isolate(old, why="isolate leader")
+    nemesis.pause([old], why="SIGSTOP leader")
+    others = [i for i in cluster.ids() if i != old]
+    new = cluster.wait_for_leader(among=others, timeout_s=30)
+    outcome, reply = recorded_call(recorder, "writer", node_client(cluster, new), "write", key,
+                                   second)
+    assert outcome == "ok", "the write through the new leader failed: %s" % (reply,)
+    recorder.invoke("old-leader-reader", "read", key)
+    reader.connection.send_command("GET", key)  # queued in the socket while L is stopped
+    nemesis.resume([old])
+    try:
+        reply = reader.connection.read_response()
+    except redis.ResponseError as error:
+        recorder.fail("old-leader-reader")
+        return "fail", str(error)
+    except (redis.RedisError, OSError) as error:
+        recorder.info("old-leader-reader")
+        return "info", str(error)
+    finally:
+        reader.drop()
+        nemesis.heal_network()
+    recorder.ok("old-leader-reader", _text(reply))
+    return "ok", _text(reply)
