@@ -16,7 +16,7 @@ import time
 
 from workload import (  # noqa: F401 -- fault_run is a fixture
     HistoryRecorder, LeaderWatch, Workload, assert_replicas_identical, fault_run, history_keys,
-    node_client, paused_leader_read, readonly_values, recorded_call)
+    node_client, deposed_leader_round, readonly_values, recorded_call)
 
 REQUEST_TIMEOUT_MS = 1500
 ELECTION_TIMEOUT_MS = 500
@@ -158,16 +158,18 @@ def test_readonly_reads_on_a_cut_off_follower_are_stale_but_normal_reads_never(m
     fault_run.assert_linearizable(recorder)
 
 
-def test_a_paused_old_leader_serves_no_stale_read(make_cluster, fault_run):
+def test_a_paused_deposed_leader_serves_no_stale_read_and_acknowledges_no_write(
+        make_cluster, fault_run):
     cluster = start(make_cluster)
     nemesis = fault_run.nemesis(cluster)
     recorder = HistoryRecorder()
     for round_number in range(PAUSED_LEADER_ROUNDS):
-        outcome, reply = paused_leader_read(cluster, nemesis, recorder, "k%d" % round_number,
-                                            round_number)
-        fault_run.note("round %d: the woken old leader answered %s %r"
-                       % (round_number, outcome, reply))
-        assert reply != "old-%d" % round_number, "stale read from the old leader"
+        outcomes = deposed_leader_round(cluster, nemesis, recorder, "k%d" % round_number,
+                                        round_number)
+        fault_run.note("round %d: the woken deposed leader answered %s" % (round_number,
+                                                                           outcomes))
+        assert outcomes["read"][1] != "old-%d" % round_number, "stale read from the old leader"
+        assert outcomes["write"][0] != "ok", "the deposed leader acknowledged a write"
         nemesis.heal()
     fault_run.assert_linearizable(recorder)
 
@@ -180,8 +182,8 @@ def test_checker_sees_the_stale_read_a_broken_server_would_give(fault_run):
     recorder.ok("writer")
     recorder.invoke("writer", "write", "k", "new-0")
     recorder.ok("writer")
-    recorder.invoke("old-leader-reader", "read", "k")
-    recorder.ok("old-leader-reader", "old-0")
+    recorder.invoke("deposed-reader", "read", "k")
+    recorder.ok("deposed-reader", "old-0")
     try:
         fault_run.assert_linearizable(recorder)
     except AssertionError as error:

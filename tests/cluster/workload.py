@@ -474,20 +474,42 @@ def node_client(cluster, node_id, readonly=False):
     return client
 
 
-def paused_leader_read(cluster, nemesis, recorder, key, round_number):
-    """The old-leader read: write v1 through the leader L, cut L off and SIGSTOP it at once,
-    let the others elect a new leader and write v2 through it, queue a GET on a connection to
-    L, SIGCONT L. L wakes believing it leads, and no message of the new term can reach it (the
-    cut came first, so none waits in its socket buffers either). A correct server must not
-    answer v1: the read needs a quorum. A server that serves reads locally does. The network
-    is healed before returning (outcome, reply) of that GET; every operation is recorded."""
+def _await_reply(recorder, process, connection):
+    """Reads the reply to a command sent on connection and records its outcome."""
+    try:
+        reply = connection.read_response()
+    except redis.ResponseError as error:
+        text = str(error)
+        if text.startswith(UNKNOWN_PREFIXES):
+            recorder.info(process)
+            return "info", text
+        recorder.fail(process)
+        return "fail", text
+    except (redis.RedisError, OSError) as error:
+        recorder.info(process)
+        return "info", str(error)
+    recorder.ok(process, _text(reply))
+    return "ok", _text(reply)
+
+
+def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
+    """The deposed-leader scenario: write old-N through the leader L; cut L off and SIGSTOP it
+    at once; let the others elect a new leader and write new-N through it; queue a GET and a
+    `SET key lost-N` on two connections to L; SIGCONT L. L wakes believing it leads, and no
+    message of the new term can reach it (the cut came first, so none waits in its socket
+    buffers either). A correct server answers the GET with an error or new-N (a read needs a
+    quorum) and does not acknowledge the SET (a write needs a majority). A server that serves
+    reads locally answers old-N; one that acknowledges before commit says OK to a write that
+    the new leader's log then overwrites. After healing, a read through the leader ends the
+    round. Every operation is recorded; returns {"read": (outcome, reply), "write": ...,
+    "final": ...}."""
     old = cluster.wait_for_leader()
-    first, second = "old-%d" % round_number, "new-%d" % round_number
-    writer = node_client(cluster, old)
-    outcome, reply = recorded_call(recorder, "writer", writer, "write", key, first)
+    first, second, lost = ("%s-%d" % (word, round_number) for word in ("old", "new", "lost"))
+    outcome, reply = recorded_call(recorder, "writer", node_client(cluster, old), "write", key,
+                                   first)
     assert outcome == "ok", "the first write failed: %s" % (reply,)
     cluster.wait_applied()
-    reader = node_client(cluster, old)
+    reader, writer = node_client(cluster, old), node_client(cluster, old)
     nemesis.isolate(old, why="isolate leader")
     nemesis.pause([old], why="SIGSTOP leader")
     others = [i for i in cluster.ids() if i != old]
@@ -495,19 +517,20 @@ def paused_leader_read(cluster, nemesis, recorder, key, round_number):
     outcome, reply = recorded_call(recorder, "writer", node_client(cluster, new), "write", key,
                                    second)
     assert outcome == "ok", "the write through the new leader failed: %s" % (reply,)
-    recorder.invoke("old-leader-reader", "read", key)
-    reader.connection.send_command("GET", key)  # queued in the socket while L is stopped
-    nemesis.resume([old])
+    outcomes = {}
     try:
-        reply = reader.connection.read_response()
-    except redis.ResponseError as error:
-        recorder.fail("old-leader-reader")
-        return "fail", str(error)
-    except (redis.RedisError, OSError) as error:
-        recorder.info("old-leader-reader")
-        return "info", str(error)
+        recorder.invoke("deposed-reader", "read", key)
+        reader.connection.send_command("GET", key)  # queued in the socket while L is stopped
+        recorder.invoke("deposed-writer", "write", key, lost)
+        writer.connection.send_command("SET", key, lost)
+        nemesis.resume([old])
+        outcomes["read"] = _await_reply(recorder, "deposed-reader", reader.connection)
+        outcomes["write"] = _await_reply(recorder, "deposed-writer", writer.connection)
     finally:
         reader.drop()
+        writer.drop()
         nemesis.heal_network()
-    recorder.ok("old-leader-reader", _text(reply))
-    return "ok", _text(reply)
+    leader = cluster.wait_for_leader(timeout_s=30)
+    outcomes["final"] = recorded_call(recorder, "final-reader", node_client(cluster, leader),
+                                      "read", key)
+    return outcomes
