@@ -422,7 +422,8 @@ def run_benchmark(port, test, clients, pipeline, requests, timeout_s):
     argv = benchmark_argv(port, test, clients, pipeline, requests)
     started = time.monotonic()
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
+                                preexec_fn=_die_with_parent)
     except subprocess.TimeoutExpired:
         raise BenchError("redis-benchmark overran %.0f s: %s" % (timeout_s, shlex.join(argv)))
     seconds = time.monotonic() - started
