@@ -42,7 +42,7 @@ NFT_TIMEOUT_S = 10.0
 PAUSE_ELECTION_TIMEOUTS = 3  # a pause lasts this many election timeouts (longer than one)
 DEFAULT_HOLD_S = (1.0, 3.0)  # how long a random fault lasts: uniform in this range
 DEFAULT_QUIET_S = (0.5, 1.5)  # how long the cluster runs healthy between random faults
-DEFAULT_LOSS_PERCENT = 30
+LAST_FAULT_GRACE_S = 0.5
 COMPACTION_WAIT_S = 60.0
 FILLER_BATCH = 50  # writes per pipeline while pushing the leader's log past a node
 FILLER_MAX_WRITES = 20_000
@@ -417,10 +417,13 @@ class Nemesis:
         try:
             while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 name, undo = self.random_fault()
-                hold = self.random.uniform(*hold_s)
+                # The last fault may run past the deadline by one hold, but no further;
+                # a pause always outlasts the election timeout.
+                hold = min(self.random.uniform(*hold_s),
+                           max(0.0, deadline - time.monotonic()) + LAST_FAULT_GRACE_S)
                 if name.startswith("pause"):
                     hold = max(hold, self.pause_hold_s())
-                self._sleep(min(hold, max(0.0, deadline - time.monotonic()) + 0.5), stop)
+                self._sleep(hold, stop)
                 undo()
                 self._sleep(self.random.uniform(*quiet_s), stop)
         finally:

@@ -19,6 +19,12 @@ clients move to a fresh set of `keys` keys, so that each key sees few operations
 stays fast (the search is exponential in the worst case). judge() saves the history as JSON lines
 and returns the checker's verdict.
 
+For the tests: the fault_run fixture (a FaultRun) hands out seeded nemeses, saves histories
+under the test's temporary directory and asserts them linearizable, and on failure prints the
+seed, every nemesis schedule, the history paths and the leader watch; assert_replicas_identical
+compares every node's applied index and READONLY view of every key; deposed_leader_round is the
+directed scenario that tells a correct server from the broken builds (test_faults_broken.py).
+
 Failure modes: an error reply that docs/errors.md does not list (e.g. ERR) is recorded as fail
 and kept in `unexpected`, which tests assert empty; a client thread that raises stops and its
 exception is re-raised by stop(). LeaderWatch polls INFO raft on every node from one thread per
@@ -377,8 +383,11 @@ class FaultRun:
 
 @pytest.fixture
 def fault_run(request, tmp_path):
-    """A FaultRun for the test; on failure its seed, schedules and history paths are printed
-    and attached to the report. Every nemesis it made is closed (faults undone)."""
+    """A FaultRun for the test; on failure its seed, schedules and history paths are printed.
+    Every nemesis it made is closed (faults undone). Skips when nftables is unusable."""
+    from nemesis import nft_available
+    if not nft_available():
+        pytest.skip("nftables is not usable here (the fault suite needs root and nf_tables)")
     run = FaultRun(tmp_path, request.node.name)
     yield run
     errors = []
