@@ -202,18 +202,22 @@ def stop_process(process, timeout_s=STOP_TIMEOUT_S):
         process.wait()
 
 
-def rss_kib(pid):
-    """(VmRSS, VmHWM) of a live process in KiB, or (None, None) if it is gone."""
+MEMORY_FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+
+
+def memory_kib(pid):
+    """{VmRSS, VmHWM, RssAnon, RssFile} of a live process in KiB, or None if it is gone.
+    RssFile counts pages of mapped files (LMDB's database is one) that this process touched."""
     values = {}
     try:
         with open("/proc/%d/status" % pid) as status:
             for line in status:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
+                key, _, value = line.partition(":")
+                if key in MEMORY_FIELDS:
                     values[key] = int(value.split()[0])
     except OSError:
-        return None, None
-    return values.get("VmRSS"), values.get("VmHWM")
+        return None
+    return values
 
 
 def wait_until(predicate, timeout_s, what):
@@ -536,15 +540,18 @@ def runs_table(results, names):
 
 
 def memory_lines(cluster, redis):
-    lines = ["| process | pid | VmRSS MiB | VmHWM (peak) MiB |", "|---|---:|---:|---:|"]
+    lines = ["| process | pid | VmRSS MiB | of which anonymous | of which mapped files | "
+             "VmHWM (peak) MiB |", "|---|---:|---:|---:|---:|---:|"]
     processes = [("raftkv node %d" % i, p.pid) for i, p in sorted(cluster.processes.items())]
     processes.append(("redis-server", redis.process.pid))
     for name, pid in processes:
-        rss, peak = rss_kib(pid)
-        if rss is None:
-            lines.append("| %s | %d | gone | gone |" % (name, pid))
-        else:
-            lines.append("| %s | %d | %.1f | %.1f |" % (name, pid, rss / 1024, peak / 1024))
+        memory = memory_kib(pid)
+        if memory is None:
+            lines.append("| %s | %d | gone | | | |" % (name, pid))
+            continue
+        lines.append("| %s | %d | %s |" % (name, pid, " | ".join(
+            "%.1f" % (memory.get(field, 0) / 1024)
+            for field in ("VmRSS", "RssAnon", "RssFile", "VmHWM"))))
     return lines
 
 
