@@ -8,7 +8,8 @@ A Nemesis hurts one harness.Cluster and writes down everything it does. Happy pa
 
 Faults on processes use the harness's primitives: kill -9 and restart (a random node, the
 leader, a majority at once), SIGSTOP/SIGCONT pauses longer than the election timeout (a paused
-old leader wakes believing it leads). Faults on the network are nftables rules in a table of
+old leader wakes believing it leads; paused while cut off, it wakes with no news of the new term
+and answers its queued clients first). Faults on the network are nftables rules in a table of
 this process's own (`inet raftkv_test_<pid>_<n>`): every rule matches the two nodes' loopback
 addresses *and* this cluster's peer ports, so neither client traffic (clients connect from
 127.0.0.1) nor another engineer's cluster on the same addresses is touched. Partitions come as
@@ -43,6 +44,11 @@ PAUSE_ELECTION_TIMEOUTS = 3  # a pause lasts this many election timeouts (longer
 DEFAULT_HOLD_S = (1.0, 3.0)  # how long a random fault lasts: uniform in this range
 DEFAULT_QUIET_S = (0.5, 1.5)  # how long the cluster runs healthy between random faults
 LAST_FAULT_GRACE_S = 0.5
+# A cut-off leader's pause: long enough for a new leader and for clients with the short
+# timeout to move to it and write; short enough that clients with the long timeout still wait
+# on the old leader when it wakes (workload.CLIENT_TIMEOUTS_S).
+DEPOSED_PAUSE_S = (2.2, 3.2)
+DEPOSED_AWAKE_S = 0.5  # a woken, still cut-off old leader's time to answer queued requests
 COMPACTION_WAIT_S = 60.0
 FILLER_BATCH = 50  # writes per pipeline while pushing the leader's log past a node
 FILLER_MAX_WRITES = 20_000
@@ -347,6 +353,24 @@ class Nemesis:
         self.network.apply()
         self.record("packet loss %d%% on every peer link" % percent, fault="packet loss")
 
+    def pause_isolated_leader(self):
+        """Cuts the leader off and SIGSTOPs it at once: the others elect a new leader while no
+        message of the new term can reach the old one, not even into its socket buffers."""
+        victim = self.leader()
+        if victim is None:
+            self.record("pause isolated leader: no leader known, skipped")
+            return []
+        self.isolate(victim, why="isolate leader")
+        self.pause([victim], why="SIGSTOP isolated leader")
+        return [victim]
+
+    def wake_isolated(self, node_ids):
+        """SIGCONT, then a moment still cut off (the node believes it leads and answers what
+        its clients queued), then the network heals."""
+        self.resume(node_ids)
+        time.sleep(DEPOSED_AWAKE_S)
+        self.heal_network()
+
     def heal_network(self):
         self.network.heal()
         self.record("network healed")
@@ -399,6 +423,7 @@ class Nemesis:
             ("kill majority", self.kill_majority, self.restart),
             ("pause leader", self.pause_leader, self.resume),
             ("pause random", self.pause_random, self.resume),
+            ("pause isolated leader", self.pause_isolated_leader, self.wake_isolated),
             ("partition halves", self.partition_halves, lambda _: self.heal_network()),
             ("isolate leader", self.isolate_leader, lambda _: self.heal_network()),
             ("bridge", self.bridge, lambda _: self.heal_network()),
@@ -421,7 +446,9 @@ class Nemesis:
                 # a pause always outlasts the election timeout.
                 hold = min(self.random.uniform(*hold_s),
                            max(0.0, deadline - time.monotonic()) + LAST_FAULT_GRACE_S)
-                if name.startswith("pause"):
+                if name == "pause isolated leader":
+                    hold = self.random.uniform(*DEPOSED_PAUSE_S)
+                elif name.startswith("pause"):
                     hold = max(hold, self.pause_hold_s())
                 self._sleep(hold, stop)
                 undo()

@@ -44,7 +44,11 @@ import redis
 from history import HistoryRecorder, save_history  # noqa: F401 -- re-exported for tests
 from linearizability import check_operations
 
-CLIENT_TIMEOUT_S = 2.5  # socket timeout of every workload request
+# Socket timeouts of the workload's requests, alternating by client: the short one moves a
+# client off a stopped node soon, the long one keeps it waiting there (so that a paused old
+# leader has requests to answer when it wakes). Both outlast the servers' request timeout.
+CLIENT_TIMEOUTS_S = (1.8, 4.0)
+CLIENT_TIMEOUT_S = max(CLIENT_TIMEOUTS_S)
 CONNECT_TIMEOUT_S = 1.0
 DEFAULT_CLIENTS = 6
 DEFAULT_KEYS = 6
@@ -76,10 +80,11 @@ class _Unknown(Exception):
 class _Client:
     """One client thread's connection, moved between nodes as replies direct it."""
 
-    def __init__(self, addresses, rng, readonly=False):
+    def __init__(self, addresses, rng, readonly=False, timeout_s=CLIENT_TIMEOUT_S):
         self.addresses = addresses
         self.random = rng
         self.readonly = readonly
+        self.timeout_s = timeout_s
         self.address = rng.choice(addresses)
         self.connection = None
 
@@ -88,7 +93,7 @@ class _Client:
         if self.connection is not None:
             return
         host, port = self.address
-        connection = redis.Connection(host=host, port=port, socket_timeout=CLIENT_TIMEOUT_S,
+        connection = redis.Connection(host=host, port=port, socket_timeout=self.timeout_s,
                                       socket_connect_timeout=CONNECT_TIMEOUT_S)
         try:
             connection.connect()
@@ -189,7 +194,8 @@ class Workload:
 
     def _run_client(self, index):
         rng = random.Random(self.seed * 1000 + index)
-        client = _Client(self.addresses, rng)
+        client = _Client(self.addresses, rng,
+                         timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)])
         sequence = 0
         try:
             while not self.stop_event.is_set():
@@ -483,7 +489,7 @@ def node_client(cluster, node_id, readonly=False):
     return client
 
 
-def _await_reply(recorder, process, connection):
+def await_reply(recorder, process, connection):
     """Reads the reply to a command sent on connection and records its outcome."""
     try:
         reply = connection.read_response()
@@ -533,8 +539,8 @@ def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
         recorder.invoke("deposed-writer", "write", key, lost)
         writer.connection.send_command("SET", key, lost)
         nemesis.resume([old])
-        outcomes["read"] = _await_reply(recorder, "deposed-reader", reader.connection)
-        outcomes["write"] = _await_reply(recorder, "deposed-writer", writer.connection)
+        outcomes["read"] = await_reply(recorder, "deposed-reader", reader.connection)
+        outcomes["write"] = await_reply(recorder, "deposed-writer", writer.connection)
     finally:
         reader.drop()
         writer.drop()
