@@ -34,17 +34,47 @@ void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_t
     log->handed = snapshot_index;
 }
 
+static void log_retire(struct raft_log *log, uint8_t *data)
+{
+    if (log->retired_count == log->retired_capacity) {
+        size_t capacity = log->retired_capacity > 0 ? log->retired_capacity * 2 : 64;
+        uint8_t **grown = realloc(log->retired, capacity * sizeof *grown);
+        if (grown == NULL) {
+            fprintf(stderr, "raft: out of memory retiring entry data\n");
+            abort();
+        }
+        log->retired = grown;
+        log->retired_capacity = capacity;
+    }
+    log->retired[log->retired_count++] = data;
+}
+
 static void log_free_entries(struct raft_log *log, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
-        free(log->entries[i].data);
+        if (log->retain_data && log->entries[i].data != NULL) {
+            log_retire(log, log->entries[i].data);
+        } else {
+            free(log->entries[i].data);
+        }
         log->entries[i].data = NULL;
     }
 }
 
+void log_release_retired(struct raft_log *log)
+{
+    for (size_t i = 0; i < log->retired_count; i++) {
+        free(log->retired[i]);
+    }
+    log->retired_count = 0;
+}
+
 void log_free(struct raft_log *log)
 {
+    log->retain_data = false;
     log_free_entries(log, 0, log->count);
+    log_release_retired(log);
+    free(log->retired);
     free(log->entries);
     memset(log, 0, sizeof *log);
 }

@@ -42,6 +42,13 @@ struct raft_log {
     uint64_t snapshot_term;
     uint64_t stable;
     uint64_t handed;
+    /* While a ready is outstanding its committed entries point into entry data that a
+     * truncation or an installed snapshot may drop: such data is retired here instead of
+     * freed, and freed when the ready is advanced. */
+    bool retain_data;
+    uint8_t **retired;
+    size_t retired_count;
+    size_t retired_capacity;
 };
 
 void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
@@ -60,6 +67,8 @@ int log_append_owned(struct raft_log *log, struct raft_entry *entry);
 void log_truncate_from(struct raft_log *log, uint64_t index);
 /* Drops every entry at or below index; the entry at index becomes the snapshot point. */
 void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term);
+/* Frees the data retired while a ready was outstanding. */
+void log_release_retired(struct raft_log *log);
 /* Replaces the whole log by a snapshot point. */
 void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
 /* §5.4.1: is a log ending at (last_term, last_index) at least as up-to-date as ours? */

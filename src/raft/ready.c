@@ -167,6 +167,7 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
     }
     memset(ready, 0, sizeof *ready);
     raft->ready_outstanding = true;
+    raft->log.retain_data = true;
 
     swap_messages(&raft->ready_immediate, &raft->out_immediate);
     attach_entries(raft, &raft->ready_immediate);
@@ -220,6 +221,8 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
 {
     assert(raft->ready_outstanding);
     raft->ready_outstanding = false;
+    raft->log.retain_data = false;
+    log_release_retired(&raft->log);
     if (ready->has_hard_state) {
         raft->persisted_hard_state = ready->hard_state;
     }

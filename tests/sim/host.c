@@ -26,6 +26,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- open readies (async fsync) --------------------------------------------------------- */
+
+static void open_ready_free(struct sim_node *node)
+{
+    for (size_t i = 0; i < node->open_entry_count; i++) {
+        free(node->open_entries[i].data);
+    }
+    free(node->open_entries);
+    node->open_entries = NULL;
+    node->open_entry_count = 0;
+    node->ready_open = false;
+}
+
+bool host_fsync_due(const struct sim *sim, const struct sim_node *node)
+{
+    return node->up && node->ready_open && sim->now_ms >= node->open_fsync_at_ms;
+}
+
 /* ---- boot and crash -------------------------------------------------------------------- */
 
 int host_boot(struct sim *sim, struct sim_node *node)
@@ -83,6 +101,7 @@ void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms)
         snapshot_free(&node->incoming_snapshot);
         node->has_incoming_snapshot = false;
     }
+    open_ready_free(node); /* its fsync never finished: nothing of it reached the disk */
     client_on_crash(sim, node);
     sim_trace(sim, "fault: node %llu crashed, down for %llums", (unsigned long long)node->id,
               (unsigned long long)down_ms);
@@ -107,10 +126,13 @@ void host_free(struct sim_node *node)
     }
     free(node->applied_records);
     free(node->applied_at);
+    open_ready_free(node);
     memset(node, 0, sizeof(*node));
 }
 
 /* ---- the ready loop -------------------------------------------------------------------- */
+
+static void host_process_ready(struct sim *sim, struct sim_node *node);
 
 static bool crash_here(struct sim *sim, struct sim_node *node, enum sim_crash_point point)
 {
@@ -406,7 +428,105 @@ static void maybe_crash_on_commit(struct sim *sim, struct sim_node *node)
     }
 }
 
+static void trace_soft_state(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    if (!rd->soft_state_changed) {
+        return;
+    }
+    sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
+              raft_role_string(rd->soft_state.role), (unsigned long long)rd->soft_state.leader,
+              (unsigned long long)raft_term(node->core));
+    node->last_role = rd->soft_state.role;
+}
+
+/* Steps 1-2 of raft.h, then the durable committed entries and the confirmed reads, as the
+ * server does before its fsync; the entries are copied, the ready stays open. */
+static bool open_ready_start(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    if (crash_here(sim, node, SIM_CRASH_BEFORE_SENDING)) {
+        return false;
+    }
+    send_all(sim, node, rd->messages_immediate, rd->messages_immediate_count, false);
+    if (crash_here(sim, node, SIM_CRASH_AFTER_IMMEDIATE)) {
+        return false;
+    }
+    if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
+        return false;
+    }
+    node->open_ready = *rd;
+    node->open_entry_count = rd->entry_count;
+    node->open_entries = calloc(rd->entry_count > 0 ? rd->entry_count : 1,
+                                sizeof(*node->open_entries));
+    assert(node->open_entries != NULL);
+    for (size_t i = 0; i < rd->entry_count; i++) {
+        node->open_entries[i] = rd->entries[i];
+        node->open_entries[i].data = NULL;
+        if (rd->entries[i].data_bytes > 0) {
+            node->open_entries[i].data = malloc(rd->entries[i].data_bytes);
+            assert(node->open_entries[i].data != NULL);
+            memcpy(node->open_entries[i].data, rd->entries[i].data, rd->entries[i].data_bytes);
+        }
+    }
+    node->open_ready.entries = node->open_entries;
+    node->ready_open = true;
+    node->open_fsync_at_ms =
+        sim->now_ms + 1 + sim_prng_below(&sim->prng, sim->faults.max_fsync_ms);
+    uint64_t first_new = rd->entry_count > 0 ? rd->entries[0].index : UINT64_MAX;
+    size_t early = 0;
+    while (early < rd->committed_count && rd->committed[early].index < first_new) {
+        if (!apply_one(sim, node, &rd->committed[early])) {
+            return false;
+        }
+        early++;
+    }
+    node->open_applied_early = early;
+    trace_soft_state(sim, node, rd);
+    return take_reads(sim, node, rd);
+}
+
+/* The fsync finished: steps 3-6 and raft_advance. */
+static bool open_ready_finish(struct sim *sim, struct sim_node *node)
+{
+    const struct raft_ready *rd = &node->open_ready;
+    bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
+    if (!persist(sim, node, rd, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE) ||
+        crash_here(sim, node, SIM_CRASH_AFTER_PERSIST)) {
+        return false;
+    }
+    send_all(sim, node, rd->messages, rd->message_count, true);
+    if (crash_here(sim, node, SIM_CRASH_AFTER_SEND)) {
+        return false;
+    }
+    for (size_t i = node->open_applied_early; i < rd->committed_count; i++) {
+        if (!apply_one(sim, node, &rd->committed[i])) {
+            return false;
+        }
+    }
+    serve_reads(sim, node);
+    if (crash_here(sim, node, SIM_CRASH_AFTER_APPLY) || sim->violation != SIM_RULE_NONE) {
+        return false;
+    }
+    struct raft_ready advanced = *rd;
+    raft_advance(node->core, &advanced);
+    open_ready_free(node);
+    return true;
+}
+
 void host_process(struct sim *sim, struct sim_node *node)
+{
+    if (node->up && node->ready_open) {
+        if (sim->now_ms < node->open_fsync_at_ms) {
+            return; /* the fsync is still running; the core keeps stepping meanwhile */
+        }
+        if (!open_ready_finish(sim, node)) {
+            return;
+        }
+        flush_deferred(node);
+    }
+    host_process_ready(sim, node);
+}
+
+static void host_process_ready(struct sim *sim, struct sim_node *node)
 {
     for (int round = 0; node->up && sim->violation == SIM_RULE_NONE; round++) {
         if (round == SIM_MAX_READY_ROUNDS) {
@@ -425,6 +545,10 @@ void host_process(struct sim *sim, struct sim_node *node)
             continue;
         }
         maybe_crash_on_commit(sim, node);
+        if (sim_prng_chance(&sim->prng, sim->faults.async_ready_per_million)) {
+            open_ready_start(sim, node, &rd);
+            return; /* finished when its fsync is due (host_fsync_due) */
+        }
         if (!process_ready(sim, node, &rd)) {
             return;
         }
@@ -436,7 +560,10 @@ void host_process(struct sim *sim, struct sim_node *node)
 void host_compact(struct sim *sim, struct sim_node *node)
 {
     uint64_t index = node->applied;
-    if (!node->up || index <= disk_base(&node->disk)) {
+    /* Like the server, compact only between readies: entries applied early (before an open
+     * ready's fsync) are not yet advanced in the core, which compacts only what it knows to
+     * be applied. */
+    if (!node->up || node->ready_open || index <= disk_base(&node->disk)) {
         return;
     }
     if (host_disk_last_index(node) < index) {

@@ -158,6 +158,8 @@ static void configure_faults(struct sim *sim)
     faults->read_per_million = PICK(sim, 100000, 300000);
     faults->transfer_per_million = PICK(sim, 0, 3000);
     configure_profile(sim);
+    faults->async_ready_per_million = PICK(sim, 0, 300000, 800000);
+    faults->max_fsync_ms = PICK(sim, 1, 4);
 }
 
 static void configure_demo(struct sim *sim)
@@ -351,6 +353,13 @@ static void run_millisecond(struct sim *sim)
         if (!node->up && sim->now_ms >= node->restart_at_ms) {
             sim_narrate(sim, "node %u restarts from its disk", i + 1);
             host_boot(sim, node);
+            event_done(sim);
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        struct sim_node *node = &sim->nodes[i];
+        if (host_fsync_due(sim, node)) {
+            host_process(sim, node);
             event_done(sim);
         }
     }

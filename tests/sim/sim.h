@@ -156,6 +156,15 @@ struct sim_node {
     uint64_t check_completeness_term;
     uint64_t check_completeness_version;
     enum raft_role last_role;
+    /* An open ready: taken, its immediate messages sent, its fsync "running" until
+     * open_fsync_at_ms — as the server holds one while the thread pool syncs. The core keeps
+     * stepping meanwhile. Its entries are deep copies (the core may truncate the originals). */
+    bool ready_open;
+    struct raft_ready open_ready;
+    struct raft_entry *open_entries;
+    size_t open_entry_count;
+    size_t open_applied_early;
+    uint64_t open_fsync_at_ms;
 };
 
 struct sim_message {
@@ -248,6 +257,8 @@ struct sim_faults {
     uint32_t propose_per_million;
     uint32_t read_per_million;
     uint32_t transfer_per_million;
+    uint32_t async_ready_per_million; /* a ready stays open across events (async fsync) */
+    uint32_t max_fsync_ms;            /* how long an open ready's fsync takes, at most */
 };
 
 struct sim_options {
@@ -310,6 +321,8 @@ void snapshot_free(struct sim_snapshot *snapshot);
 int host_boot(struct sim *sim, struct sim_node *node);
 void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms);
 void host_process(struct sim *sim, struct sim_node *node);
+/* True when the node holds an open ready whose fsync is due. */
+bool host_fsync_due(const struct sim *sim, const struct sim_node *node);
 void host_compact(struct sim *sim, struct sim_node *node);
 void host_free(struct sim_node *node);
 

@@ -394,6 +394,44 @@ static void test_lost_append_is_resent_without_new_traffic(void **state)
     fixture_free(&fixture);
 }
 
+/* A snapshot installed while a ready is outstanding must not free the data of the committed
+ * entries that ready hands to the host (found by the simulator's open readies, seed 180). */
+static void test_snapshot_during_outstanding_ready_keeps_committed_data(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft *follower = fixture_raft(&fixture, 1);
+    struct raft_entry entries[2] = {entry_of(1, 1), entry_of(2, 1)};
+    uint8_t payload[2][4] = {"abc", "def"};
+    for (int i = 0; i < 2; i++) {
+        entries[i].data = payload[i];
+        entries[i].data_bytes = 4;
+    }
+    struct raft_message append = append_of(2, 1, 1, 0, 0, entries, 2);
+    append.commit = 2;
+    assert_int_equal(raft_step(follower, &append), 0);
+    struct raft_ready ready;
+    assert_true(raft_ready(follower, &ready));
+    assert_int_equal(ready.committed_count, 2);
+    /* The fsync runs; meanwhile a snapshot far ahead arrives and replaces the log. */
+    struct raft_message snapshot;
+    memset(&snapshot, 0, sizeof snapshot);
+    snapshot.type = RAFT_MSG_SNAPSHOT;
+    snapshot.from = 2;
+    snapshot.to = 1;
+    snapshot.term = 1;
+    snapshot.snapshot.index = 50;
+    snapshot.snapshot.term = 1;
+    snapshot.snapshot.configuration = *raft_configuration(follower);
+    assert_int_equal(raft_step(follower, &snapshot), 0);
+    assert_int_equal(raft_first_index(follower), 51);
+    assert_memory_equal(ready.committed[0].data, "abc", 4);
+    assert_memory_equal(ready.committed[1].data, "def", 4);
+    raft_advance(follower, &ready);
+    fixture_free(&fixture);
+}
+
 /* §7: a follower behind the compacted log is sent the snapshot, and its log restarts after
  * the snapshot's last index. */
 static void test_follower_behind_compaction_gets_snapshot(void **state)
@@ -462,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_reads_fail_when_leadership_is_lost),
         cmocka_unit_test(test_early_read_makes_no_ready_until_commit),
         cmocka_unit_test(test_lost_append_is_resent_without_new_traffic),
+        cmocka_unit_test(test_snapshot_during_outstanding_ready_keeps_committed_data),
         cmocka_unit_test(test_follower_behind_compaction_gets_snapshot),
         cmocka_unit_test(test_malformed_messages_are_refused),
     };
