@@ -44,6 +44,14 @@ WRITER_JOIN_TIMEOUT_S = 5.0
 ERROR_KINDS = ("moved", "clusterdown", "other_error", "refused_or_closed", "timeout")
 
 
+def moved_port(text):
+    """The port of '-MOVED <slot> <host>:<port>', or None if the text is not of that form."""
+    try:
+        return int(text.split()[2].rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
 class Writer(threading.Thread):
     """Writes SET failover:<n> <n> in a loop and records each acknowledgement as
     (monotonic time, node id). Follows MOVED; on any other failure tries the next node.
@@ -60,6 +68,7 @@ class Writer(threading.Thread):
         self.sequence = 0
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
+        self.failure = None
 
     def stop(self):
         self.stop_event.set()
@@ -68,6 +77,8 @@ class Writer(threading.Thread):
             raise BenchError("the writer did not stop within %.0f s" % WRITER_JOIN_TIMEOUT_S)
 
     def first_ack_after(self, since, excluded_node):
+        if self.failure is not None:
+            raise BenchError("the writer failed: %r" % (self.failure,))
         with self.lock:
             for ack_time, node in self.acks:
                 if ack_time >= since and node != excluded_node:
@@ -75,6 +86,8 @@ class Writer(threading.Thread):
         return None
 
     def ack_count(self):
+        if self.failure is not None:
+            raise BenchError("the writer failed: %r" % (self.failure,))
         with self.lock:
             return len(self.acks)
 
@@ -103,7 +116,7 @@ class Writer(threading.Thread):
         text = str(error)
         if text.startswith("MOVED"):
             self.errors["moved"] += 1
-            port = int(text.split()[-1].rsplit(":", 1)[1])
+            port = moved_port(text)
             if port in self.node_by_port and self.node_by_port[port] != self.target:
                 self.target = self.node_by_port[port]
                 return
@@ -115,6 +128,15 @@ class Writer(threading.Thread):
         time.sleep(RETRY_PAUSE_S)
 
     def run(self):
+        try:
+            self._write_until_stopped()
+        except Exception as error:  # reported to the main thread, which ends the run
+            self.failure = error
+        finally:
+            for node in list(self.connections):
+                self._drop_connection(node)
+
+    def _write_until_stopped(self):
         while not self.stop_event.is_set():
             try:
                 self._write_once()
@@ -129,8 +151,6 @@ class Writer(threading.Thread):
                 self._drop_connection(self.target)
                 self._next_node()
                 time.sleep(RETRY_PAUSE_S)
-        for node in list(self.connections):
-            self._drop_connection(node)
 
 
 def wait_caught_up(cluster, node_id):
