@@ -426,6 +426,10 @@ void raft_free(struct raft *raft)
     free(raft->ready_failed_reads.items);
     free(raft->ready_entries);
     free(raft->ready_committed);
+    free(raft->early_immediate.items);
+    free(raft->early_reads.items);
+    free(raft->early_failed_reads.items);
+    free(raft->early_committed);
     free(raft);
 }
 

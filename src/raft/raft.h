@@ -260,6 +260,26 @@ struct raft_ready {
     struct raft_soft_state soft_state;
 };
 
+/*
+ * The part of the work that never waits for this node's fsync: a leader's APPENDs and
+ * heartbeats, committed entries that are already durable locally, and reads confirmed by a
+ * quorum. While a ready is outstanding (its fsync running) the host may take this part with
+ * raft_early(), handle each field exactly as the same field of a ready (send, apply in order,
+ * serve), and call raft_early_advance() before doing anything else with the core. So a leader
+ * replicates and answers clients while its own fsync runs, instead of after it.
+ * Ownership and lifetimes are those of the same fields of a ready.
+ */
+struct raft_early {
+    struct raft_message *messages_immediate;
+    size_t messages_immediate_count;
+    struct raft_entry *committed;
+    size_t committed_count;
+    struct raft_read_state *reads;
+    size_t read_count;
+    uint64_t *failed_reads;
+    size_t failed_read_count;
+};
+
 struct raft;
 
 /* Creates a core from its durable state; *out is owned by the caller (raft_free). */
@@ -294,6 +314,11 @@ bool raft_has_ready(const struct raft *raft);
 /* Fills *ready (owned by the core until raft_advance). Returns false when there is nothing. */
 bool raft_ready(struct raft *raft, struct raft_ready *ready);
 void raft_advance(struct raft *raft, const struct raft_ready *ready);
+
+/* Fills *early; false when there is nothing. Not while an early is outstanding; raft_ready()
+ * is not called until it is advanced. */
+bool raft_early(struct raft *raft, struct raft_early *early);
+void raft_early_advance(struct raft *raft, const struct raft_early *early);
 
 /* The host stored a snapshot covering the log up to `index` (<= applied); the core drops
  * those entries from memory. A follower further behind than this is sent the snapshot. */

@@ -205,6 +205,14 @@ struct raft {
     struct raft_snapshot_meta ready_snapshot;
     uint64_t ready_last_index;
     uint64_t ready_last_term;
+
+    /* The early batch handed out and not yet advanced (raft_early). */
+    bool early_outstanding;
+    struct message_list early_immediate;
+    struct read_list early_reads;
+    struct id_list early_failed_reads;
+    struct raft_entry *early_committed;
+    size_t early_committed_capacity;
 };
 
 /* raft.c */

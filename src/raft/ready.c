@@ -161,6 +161,7 @@ static void fill_entries(struct raft *raft, struct raft_ready *ready)
 bool raft_ready(struct raft *raft, struct raft_ready *ready)
 {
     assert(!raft->ready_outstanding);
+    assert(!raft->early_outstanding);
     read_flush_broadcast(raft);
     if (!raft_has_ready(raft)) {
         return false;
@@ -220,6 +221,7 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
 void raft_advance(struct raft *raft, const struct raft_ready *ready)
 {
     assert(raft->ready_outstanding);
+    assert(!raft->early_outstanding);
     raft->ready_outstanding = false;
     raft->log.retain_data = false;
     log_release_retired(&raft->log);
@@ -247,5 +249,84 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
     raft->ready_failed_reads.count = 0;
     if (raft->role == RAFT_LEADER) {
         replication_self_persisted(raft);
+    }
+}
+
+/* ---- the early batch ---- */
+
+/* Committed entries durable locally (advanced), not yet handed out. While a ready holds
+ * committed entries that are not durable yet, `applying` is past `stable`, so nothing here
+ * can overtake them: entries are always applied in order. */
+static uint64_t early_committed_limit(const struct raft *raft)
+{
+    uint64_t limit = raft->commit < raft->log.stable ? raft->commit : raft->log.stable;
+    uint64_t most = raft->applying + raft->config.max_committed_per_ready;
+    return limit < most ? limit : most;
+}
+
+static bool has_early(const struct raft *raft)
+{
+    return raft->out_immediate.count > 0 || raft->out_reads.count > 0 ||
+           raft->out_failed_reads.count > 0 || read_broadcast_due(raft) ||
+           early_committed_limit(raft) > raft->applying;
+}
+
+bool raft_early(struct raft *raft, struct raft_early *early)
+{
+    assert(!raft->early_outstanding);
+    read_flush_broadcast(raft);
+    if (!has_early(raft)) {
+        return false;
+    }
+    memset(early, 0, sizeof *early);
+    raft->early_outstanding = true;
+    raft->log.retain_data = true;
+
+    swap_messages(&raft->early_immediate, &raft->out_immediate);
+    attach_entries(raft, &raft->early_immediate);
+    early->messages_immediate = raft->early_immediate.items;
+    early->messages_immediate_count = raft->early_immediate.count;
+
+    uint64_t limit = early_committed_limit(raft);
+    early->committed_count = copy_entries(raft, &raft->early_committed,
+                                          &raft->early_committed_capacity,
+                                          raft->applying + 1, limit);
+    early->committed = early->committed_count > 0 ? raft->early_committed : NULL;
+    if (limit > raft->applying) {
+        raft->applying = limit;
+    }
+
+    struct read_list reads = raft->early_reads;
+    raft->early_reads = raft->out_reads;
+    raft->out_reads = reads;
+    raft->out_reads.count = 0;
+    early->reads = raft->early_reads.items;
+    early->read_count = raft->early_reads.count;
+
+    struct id_list failed = raft->early_failed_reads;
+    raft->early_failed_reads = raft->out_failed_reads;
+    raft->out_failed_reads = failed;
+    raft->out_failed_reads.count = 0;
+    early->failed_reads = raft->early_failed_reads.items;
+    early->failed_read_count = raft->early_failed_reads.count;
+    return true;
+}
+
+void raft_early_advance(struct raft *raft, const struct raft_early *early)
+{
+    assert(raft->early_outstanding);
+    raft->early_outstanding = false;
+    if (early->committed_count > 0) {
+        uint64_t last_applied = early->committed[early->committed_count - 1].index;
+        if (last_applied > raft->applied) {
+            raft->applied = last_applied;
+        }
+    }
+    raft->early_immediate.count = 0;
+    raft->early_reads.count = 0;
+    raft->early_failed_reads.count = 0;
+    if (!raft->ready_outstanding) {
+        raft->log.retain_data = false;
+        log_release_retired(&raft->log);
     }
 }

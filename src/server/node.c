@@ -153,15 +153,13 @@ static void serve_waiting_reads(struct server *server)
     }
 }
 
-/* Applies committed[from, to) of the ready in one LMDB transaction and settles the writes. */
-static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,
-                            size_t to)
+/* Applies committed entries in one LMDB transaction and settles the writes they decide. */
+static void apply_entries(struct server *server, const struct raft_entry *entries, size_t count)
 {
-    if (from >= to) {
+    if (count == 0) {
         return;
     }
-    int rc = kv_apply_batch(server->node.kv, ready->committed + from, to - from,
-                            reply_provider, server);
+    int rc = kv_apply_batch(server->node.kv, entries, count, reply_provider, server);
     if (rc != 0) {
         char reason[512];
         snprintf(reason, sizeof reason, "cannot apply committed entries: %s (%s)",
@@ -169,7 +167,15 @@ static void apply_committed(struct server *server, const struct raft_ready *read
         server_fail(server, reason);
         return;
     }
-    settle_writes(server, ready->committed[from].index, ready->committed[to - 1].index);
+    settle_writes(server, entries[0].index, entries[count - 1].index);
+}
+
+static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,
+                            size_t to)
+{
+    if (from < to) {
+        apply_entries(server, ready->committed + from, to - from);
+    }
 }
 
 /* Committed entries below the ready's first new entry were made durable by earlier readies
@@ -519,9 +525,39 @@ static bool hard_state_needs_saving(const struct node *node, const struct raft_r
                                      ready->hard_state.vote != node->saved_hard_state.vote);
 }
 
+/* While a ready's fsync runs: replicate new entries, apply what committed meanwhile and
+ * answer its clients, and serve confirmed reads, without waiting for the fsync. */
+static void process_early(struct server *server)
+{
+    struct node *node = &server->node;
+    struct raft_early early;
+    if (node->fatal || !raft_early(node->raft, &early)) {
+        return;
+    }
+    for (size_t i = 0; i < early.messages_immediate_count; i++) {
+        send_message(server, &early.messages_immediate[i]);
+    }
+    apply_entries(server, early.committed, early.committed_count);
+    if (node->fatal) {
+        return;
+    }
+    struct raft_ready reads = {
+        .reads = early.reads,
+        .read_count = early.read_count,
+        .failed_reads = early.failed_reads,
+        .failed_read_count = early.failed_read_count,
+    };
+    handle_reads(server, &reads);
+    raft_early_advance(node->raft, &early);
+}
+
 void node_process_ready(struct server *server)
 {
     struct node *node = &server->node;
+    if (node->ready_in_progress) {
+        process_early(server);
+        return;
+    }
     while (!node->ready_in_progress && !node->fatal && raft_ready(node->raft, &node->ready)) {
         struct raft_ready *ready = &node->ready;
         node->ready_in_progress = true;

@@ -306,11 +306,13 @@ static bool apply_one(struct sim *sim, struct sim_node *node, const struct raft_
     return true;
 }
 
-static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+static bool take_read_states(struct sim *sim, struct sim_node *node,
+                             const struct raft_read_state *reads, size_t read_count,
+                             const uint64_t *failed_reads, size_t failed_read_count)
 {
-    for (size_t i = 0; i < rd->read_count; i++) {
+    for (size_t i = 0; i < read_count; i++) {
         size_t k = 0;
-        while (k < node->read_count && node->reads[k].request_id != rd->reads[i].request_id) {
+        while (k < node->read_count && node->reads[k].request_id != reads[i].request_id) {
             k++;
         }
         if (k == node->read_count || node->reads[k].served_index != 0) {
@@ -318,14 +320,14 @@ static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft
                           "node %llu: ready.reads has id %llu the host "
                           "is not waiting for",
                           (unsigned long long)node->id,
-                          (unsigned long long)rd->reads[i].request_id);
+                          (unsigned long long)reads[i].request_id);
             return false;
         }
-        node->reads[k].served_index = rd->reads[i].index;
+        node->reads[k].served_index = reads[i].index;
     }
-    for (size_t i = 0; i < rd->failed_read_count; i++) {
+    for (size_t i = 0; i < failed_read_count; i++) {
         for (size_t k = 0; k < node->read_count; k++) {
-            if (node->reads[k].request_id == rd->failed_reads[i]) {
+            if (node->reads[k].request_id == failed_reads[i]) {
                 node->reads[k] = node->reads[--node->read_count];
                 break;
             }
@@ -333,6 +335,12 @@ static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft
     }
     serve_reads(sim, node);
     return true;
+}
+
+static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    return take_read_states(sim, node, rd->reads, rd->read_count, rd->failed_reads,
+                            rd->failed_read_count);
 }
 
 static void send_all(struct sim *sim, struct sim_node *node, const struct raft_message *messages,
@@ -512,11 +520,36 @@ static bool open_ready_finish(struct sim *sim, struct sim_node *node)
     return true;
 }
 
+/* While a ready's fsync runs: what does not wait for it (raft_early), as the server does. */
+static bool host_process_early(struct sim *sim, struct sim_node *node)
+{
+    struct raft_early early;
+    if (!raft_early(node->core, &early)) {
+        return true;
+    }
+    send_all(sim, node, early.messages_immediate, early.messages_immediate_count, false);
+    for (size_t i = 0; i < early.committed_count; i++) {
+        if (!apply_one(sim, node, &early.committed[i])) {
+            return false;
+        }
+    }
+    if (!take_read_states(sim, node, early.reads, early.read_count, early.failed_reads,
+                          early.failed_read_count)) {
+        return false;
+    }
+    raft_early_advance(node->core, &early);
+    return true;
+}
+
 void host_process(struct sim *sim, struct sim_node *node)
 {
     if (node->up && node->ready_open) {
         if (sim->now_ms < node->open_fsync_at_ms) {
-            return; /* the fsync is still running; the core keeps stepping meanwhile */
+            /* The fsync is still running; the core keeps stepping meanwhile. */
+            if (sim_prng_chance(&sim->prng, sim->faults.early_per_million)) {
+                host_process_early(sim, node);
+            }
+            return;
         }
         if (!open_ready_finish(sim, node)) {
             return;

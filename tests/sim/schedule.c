@@ -160,6 +160,7 @@ static void configure_faults(struct sim *sim)
     configure_profile(sim);
     faults->async_ready_per_million = PICK(sim, 0, 300000, 800000);
     faults->max_fsync_ms = PICK(sim, 1, 4);
+    faults->early_per_million = PICK(sim, 0, 500000, 1000000);
 }
 
 static void configure_demo(struct sim *sim)

@@ -259,6 +259,7 @@ struct sim_faults {
     uint32_t transfer_per_million;
     uint32_t async_ready_per_million; /* a ready stays open across events (async fsync) */
     uint32_t max_fsync_ms;            /* how long an open ready's fsync takes, at most */
+    uint32_t early_per_million;       /* raft_early taken while a ready is open */
 };
 
 struct sim_options {
