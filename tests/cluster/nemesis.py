@@ -4,7 +4,7 @@ A Nemesis hurts one harness.Cluster and writes down everything it does. Happy pa
 
     with Nemesis(cluster, seed) as nemesis:          # prints the seed
         nemesis.kill_leader(); ...; nemesis.heal()   # or nemesis.run_random(duration_s)
-    # leaving the block undoes every fault and prints the schedule
+    # leaving the block undoes every fault; nemesis.schedule_text() is the whole schedule
 
 Faults on processes use the harness's primitives: kill -9 and restart (a random node, the
 leader, a majority at once), SIGSTOP/SIGCONT pauses longer than the election timeout (a paused
@@ -18,10 +18,11 @@ packet loss drops N% of peer packets with `numgen random mod 100 < N`. keep_away
 isolates a node until the leader's log starts past it, so it must catch up from a snapshot.
 
 Every choice comes from a random.Random seeded with the printed seed, and every action is
-recorded with its time since the nemesis started (schedule_text()), so a failure can be
-replayed by hand. Failure modes: every fault is bounded (hold times are arguments) and undone
+printed and recorded with its time since the nemesis started (schedule_text()), so a failure
+can be replayed (same seed) or redone by hand. Failure modes: every fault is bounded (hold times are arguments) and undone
 by heal()/close() even when the test fails; close() deletes the nftables table whatever
-happened, and the table is also deleted at interpreter exit. An nft command that fails raises
+happened, and the table is also deleted at interpreter exit (a runner killed with SIGKILL
+leaves its `raftkv_test_<pid>_*` table behind: `nft delete table inet <name>` removes it). An nft command that fails raises
 NemesisError with nft's message. Not thread-safe: one thread drives a nemesis; other threads
 may only read its schedule.
 """
@@ -214,8 +215,11 @@ class Nemesis:
     # ---- healing ----
 
     def heal(self, wait=True):
-        """Removes every network rule, resumes paused nodes, starts stopped ones."""
+        """Removes every network rule, resumes paused nodes, starts the ones a fault stopped.
+        A node that died on its own is a failure, never restarted to hide it: raises
+        harness.NodeExitError with its log."""
         self.network.heal()
+        self.cluster.check_alive()
         for node_id in self.cluster.ids():
             node = self.cluster.node(node_id)
             if node.paused:
@@ -241,6 +245,7 @@ class Nemesis:
         self.record("%s nodes %s" % (why, sorted(node_ids)), fault=why)
 
     def restart(self, node_ids):
+        self.cluster.check_alive()
         for node_id in node_ids:
             if not self.cluster.node(node_id).running():
                 self.cluster.start_node(node_id)
@@ -471,6 +476,7 @@ class Nemesis:
 def wait_snapshot_installed(cluster, node_id, before, timeout_s=COMPACTION_WAIT_S):
     """Waits until node_id has installed more snapshots than `before`; returns the count."""
     def installed():
+        cluster.check_alive()  # a node that dies installing it fails at once, with its log
         count = cluster.raft_info(node_id)["raft_snapshots_installed"]
         return count if count > before else None
     return wait_until(installed, timeout_s=timeout_s,

@@ -441,7 +441,8 @@ def readonly_values(cluster, node_id, keys):
 def assert_replicas_identical(cluster, keys, timeout_s=30.0):
     """Waits until every node applied the leader's commit index, then asserts that INFO raft
     shows one applied index and that READONLY reads of every key agree on every node.
-    Returns (applied index, {key: value})."""
+    Returns (applied index, {key: value}). A node that died on its own fails it first."""
+    cluster.check_alive()
     applied = cluster.wait_applied(timeout_s=timeout_s)
     indexes = {i: cluster.raft_info(i)["raft_applied_index"] for i in cluster.ids()}
     assert len(set(indexes.values())) == 1, "applied indexes differ: %s" % indexes
