@@ -178,8 +178,23 @@ static void client_flush(struct client *client)
         client_close(client);
         return;
     }
+    if (!client->write_in_flight && client->output.length > 0) {
+        /* Most replies fit the socket's buffer: write them now, and only hand libuv what the
+         * kernel did not take (a queued uv_write costs an epoll registration per write). */
+        uv_buf_t direct = uv_buf_init((char *)client->output.data, (unsigned)client->output.length);
+        int written = uv_try_write((uv_stream_t *)&client->handle, &direct, 1);
+        if (written < 0 && written != UV_EAGAIN) {
+            client_close(client);
+            return;
+        }
+        if (written > 0) {
+            client->server->stats.bytes_out += (uint64_t)written;
+            proto_buffer_consume(&client->output, (size_t)written);
+        }
+    }
     if (client->write_in_flight || client->output.length == 0) {
-        if (client->close_after_reply && !client->write_in_flight && client->fifo_count == 0) {
+        if (client->close_after_reply && !client->write_in_flight && client->output.length == 0 &&
+            client->fifo_count == 0) {
             client_close(client);
         }
         return;

@@ -534,6 +534,27 @@ static void connection_flush(struct connection *connection)
         return;
     }
     assert(connection->writing.length == 0);
+    /* Raft messages usually fit the socket's buffer: write them now, and queue with libuv only
+     * what the kernel did not take (a queued uv_write costs an epoll registration per write).
+     * A snapshot stream keeps to queued writes: their callbacks pace it. */
+    struct transport_peer *peer = connection->peer;
+    bool streaming = peer != NULL && peer->send.active && peer->send.connection == connection;
+    if (!streaming) {
+        uv_buf_t direct =
+            uv_buf_init((char *)connection->pending.data, (unsigned int)connection->pending.length);
+        int written = uv_try_write((uv_stream_t *)&connection->tcp, &direct, 1);
+        if (written < 0 && written != UV_EAGAIN) {
+            connection_close(connection, "write failed: %s", uv_strerror(written));
+            return;
+        }
+        if (written > 0) {
+            connection->written_bytes_total += (uint64_t)written;
+            proto_buffer_consume(&connection->pending, (size_t)written);
+        }
+        if (connection->pending.length == 0) {
+            return;
+        }
+    }
     struct proto_buffer swap = connection->writing;
     connection->writing = connection->pending;
     connection->pending = swap;
