@@ -10,5 +10,5 @@ add_test(NAME cluster_server
                  ${cluster_server_suites} -k "not checker"
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(cluster_server PROPERTIES
-                     LABELS cluster TIMEOUT 600
+                     LABELS cluster TIMEOUT 600 RUN_SERIAL TRUE
                      ENVIRONMENT "RAFTKV_BINARY=$<TARGET_FILE:raftkv>;PYTHONDONTWRITEBYTECODE=1")
