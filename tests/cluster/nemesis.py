@@ -19,12 +19,15 @@ isolates a node until the leader's log starts past it, so it must catch up from 
 
 Every choice comes from a random.Random seeded with the printed seed, and every action is
 printed and recorded with its time since the nemesis started (schedule_text()), so a failure
-can be replayed (same seed) or redone by hand. Failure modes: every fault is bounded (hold times are arguments) and undone
-by heal()/close() even when the test fails; close() deletes the nftables table whatever
-happened, and the table is also deleted at interpreter exit (a runner killed with SIGKILL
-leaves its `raftkv_test_<pid>_*` table behind: `nft delete table inet <name>` removes it). An nft command that fails raises
-NemesisError with nft's message. Not thread-safe: one thread drives a nemesis; other threads
-may only read its schedule.
+can be replayed (same seed) or redone by hand.
+
+Failure modes: every fault is bounded (hold times are arguments) and undone by heal()/close()
+even when the test fails; close() deletes the nftables table whatever happened, and the table
+is also deleted at interpreter exit (a runner killed with SIGKILL leaves its
+`raftkv_test_<pid>_*` table behind: `nft delete table inet <name>` removes it). A node that died
+on its own is reported (harness.NodeExitError), never restarted to hide it. An nft command that
+fails raises NemesisError with nft's message. Not thread-safe: one thread drives a nemesis;
+other threads may only read its schedule.
 """
 
 import atexit
