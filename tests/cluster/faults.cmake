@@ -4,7 +4,8 @@
 # scenario against the deliberately broken servers and must see the checker reject them: proof
 # that the suite can fail. Needs root for nftables. The default run is a representative subset
 # that stays within about 4 minutes on 2 cores under ASan; RAFTKV_SOAK=1 (make soak) adds
-# longer random runs on 3 and 5 nodes. RAFTKV_FAULTS_SEED=<n> replays a printed seed.
+# longer random runs on 3 and 5 nodes. RAFTKV_FAULTS_SEED=<n> replays a printed seed. It runs
+# alone (RUN_SERIAL), like cluster_server: its failover bound is a timing.
 set(raftkv_faults_broken "")
 foreach(broken raftkv_broken_local_reads raftkv_broken_ack_before_commit)
   if(TARGET ${broken})
@@ -24,5 +25,5 @@ add_test(NAME cluster_faults
 set(raftkv_faults_environment "RAFTKV_BINARY=$<TARGET_FILE:raftkv>"
     "RAFTKV_BROKEN_BINARY=${raftkv_faults_broken}" "PYTHONDONTWRITEBYTECODE=1")
 set_tests_properties(cluster_faults PROPERTIES
-                     LABELS cluster TIMEOUT 900
+                     LABELS cluster TIMEOUT 900 RUN_SERIAL TRUE
                      ENVIRONMENT "${raftkv_faults_environment}")
