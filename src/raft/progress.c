@@ -47,6 +47,7 @@ void progress_reset(struct raft_progress *progress, uint64_t next)
     progress->read_round_acked = 0;
     progress->heartbeat_match = 0;
     progress->heartbeat_sent = 0;
+    progress->commit_sent = 0;
     progress->inflight_start = 0;
     progress->inflight_count = 0;
 }

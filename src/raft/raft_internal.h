@@ -98,6 +98,7 @@ struct raft_progress {
     uint64_t read_round_acked; /* highest read round this follower confirmed */
     uint64_t heartbeat_match;  /* match when the previous heartbeat answer came */
     uint64_t heartbeat_sent;   /* last index sent by then */
+    uint64_t commit_sent;      /* commit index carried by the last APPEND sent */
     /* Ring of the last index of each unacknowledged APPEND, oldest first. */
     uint64_t *inflight;
     uint32_t inflight_start;
@@ -181,6 +182,7 @@ struct raft {
     uint32_t read_count;
     uint64_t read_round; /* the latest round broadcast */
     bool read_broadcast_needed;
+    bool append_broadcast_needed; /* new entries or commit index to send (replication.c) */
 
     /* Outputs collected since the last ready. */
     struct message_list out_immediate;
@@ -240,6 +242,7 @@ bool election_in_lease(const struct raft *raft);
 void replication_send_append(struct raft *raft, struct raft_progress *progress,
                              bool send_if_empty);
 void replication_broadcast_append(struct raft *raft);
+void replication_flush_broadcast(struct raft *raft);
 void replication_broadcast_heartbeat(struct raft *raft);
 void replication_handle_append(struct raft *raft, const struct raft_message *message);
 void replication_handle_append_response(struct raft *raft, const struct raft_message *message);

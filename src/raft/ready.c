@@ -47,6 +47,11 @@ static uint64_t committed_limit(const struct raft *raft)
     return limit < most ? limit : most;
 }
 
+static bool append_broadcast_due(const struct raft *raft)
+{
+    return raft->append_broadcast_needed && raft->role == RAFT_LEADER;
+}
+
 /* Reads wait for the leader's first commit of its term (read.c); until then they are no
  * work for the host, or a host looping on raft_ready() would spin. */
 static bool read_broadcast_due(const struct raft *raft)
@@ -64,6 +69,7 @@ bool raft_has_ready(const struct raft *raft)
     return raft->out_immediate.count > 0 || raft->out_after_persist.count > 0 ||
            raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
            raft->snapshot_to_install || read_broadcast_due(raft) ||
+           append_broadcast_due(raft) ||
            hard_state_differs(&state, &raft->persisted_hard_state) ||
            raft->log.handed < log_last_index(&raft->log) ||
            committed_limit(raft) > raft->applying ||
@@ -162,6 +168,7 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
 {
     assert(!raft->ready_outstanding);
     assert(!raft->early_outstanding);
+    replication_flush_broadcast(raft);
     read_flush_broadcast(raft);
     if (!raft_has_ready(raft)) {
         return false;
@@ -268,12 +275,13 @@ static bool has_early(const struct raft *raft)
 {
     return raft->out_immediate.count > 0 || raft->out_reads.count > 0 ||
            raft->out_failed_reads.count > 0 || read_broadcast_due(raft) ||
-           early_committed_limit(raft) > raft->applying;
+           append_broadcast_due(raft) || early_committed_limit(raft) > raft->applying;
 }
 
 bool raft_early(struct raft *raft, struct raft_early *early)
 {
     assert(!raft->early_outstanding);
+    replication_flush_broadcast(raft);
     read_flush_broadcast(raft);
     if (!has_early(raft)) {
         return false;

@@ -82,6 +82,7 @@ void replication_send_append(struct raft *raft, struct raft_progress *progress,
     message.entries = NULL;
     message.hint_term = count > 0 ? log_term_at(&raft->log, previous + count) : 0;
     raft_send(raft, &message);
+    progress->commit_sent = raft->commit;
     if (count == 0) {
         if (progress->state == PROGRESS_PROBE) {
             progress->probe_sent = true;
@@ -103,13 +104,38 @@ void replication_send_append(struct raft *raft, struct raft_progress *progress,
     }
 }
 
-/* Sends what each follower lacks; with nothing new, an empty APPEND carries the commit
- * index to followers that are already in step. */
+/* New entries or a new commit index are sent once per ready, not once per proposal or per
+ * acknowledgement: a burst of fifty proposals in one event-loop turn becomes one APPEND per
+ * follower (replication_flush_broadcast, called when the ready is built). */
 void replication_broadcast_append(struct raft *raft)
 {
+    raft->append_broadcast_needed = true;
+}
+
+/* Sends each follower what it lacks, up to its in-flight window; a follower already in step
+ * whose last APPEND carried an older commit index gets an empty one that carries it. */
+void replication_flush_broadcast(struct raft *raft)
+{
+    if (!raft->append_broadcast_needed || raft->role != RAFT_LEADER) {
+        return;
+    }
+    raft->append_broadcast_needed = false;
+    uint64_t last = log_last_index(&raft->log);
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
-        if (progress->id != raft->id) {
+        if (progress->id == raft->id) {
+            continue;
+        }
+        bool sent = false;
+        while (progress->next <= last && !progress_is_paused(progress)) {
+            uint64_t before = progress->next;
+            replication_send_append(raft, progress, false);
+            sent = true;
+            if (progress->next == before) {
+                break; /* probing: one at a time */
+            }
+        }
+        if (!sent && progress->commit_sent < raft->commit) {
             replication_send_append(raft, progress, true);
         }
     }
@@ -354,18 +380,11 @@ void replication_handle_append_response(struct raft *raft, const struct raft_mes
         progress_inflight_free_to(progress, message->index);
         break;
     }
-    if (advanced && replication_maybe_commit(raft)) {
-        replication_broadcast_append(raft);
-    } else {
-        /* Keep the pipeline full: send what this follower still lacks. */
-        while (progress->next <= log_last_index(&raft->log) && !progress_is_paused(progress)) {
-            uint64_t before = progress->next;
-            replication_send_append(raft, progress, false);
-            if (progress->next == before) {
-                break;
-            }
-        }
+    if (advanced) {
+        replication_maybe_commit(raft);
     }
+    /* Keep the pipeline full (and carry a new commit index): sent with the next ready. */
+    replication_broadcast_append(raft);
     election_maybe_finish_transfer(raft, progress);
 }
 

@@ -512,7 +512,11 @@ static void after_sync(uv_work_t *work, int status)
     if (node->sync_hard_state) {
         node->saved_hard_state = node->ready.hard_state;
     }
-    finish_ready(server);
+    if (server->transport != NULL) {
+        transport_hold(server->transport);
+        finish_ready(server);
+        transport_release(server->transport);
+    }
     node_process_ready(server);
     client_flush_all(server);
 }
@@ -551,13 +555,28 @@ static void process_early(struct server *server)
     raft_early_advance(node->raft, &early);
 }
 
+static void process_readies(struct server *server);
+
+/* Everything the core wants sent in one pass leaves in one write per peer. */
 void node_process_ready(struct server *server)
 {
-    struct node *node = &server->node;
-    if (node->ready_in_progress) {
-        process_early(server);
+    if (server->transport == NULL) {
         return;
     }
+    transport_hold(server->transport);
+    if (server->node.ready_in_progress) {
+        process_early(server);
+    } else {
+        process_readies(server);
+    }
+    if (server->transport != NULL) {
+        transport_release(server->transport);
+    }
+}
+
+static void process_readies(struct server *server)
+{
+    struct node *node = &server->node;
     while (!node->ready_in_progress && !node->fatal && raft_ready(node->raft, &node->ready)) {
         struct raft_ready *ready = &node->ready;
         node->ready_in_progress = true;

@@ -198,6 +198,7 @@ struct transport {
     uint32_t pending_inbound_count;
     uint32_t open_objects; /* listener, reconnect timers and connections not yet released */
     bool stopping;
+    bool held; /* transport_hold: queue Raft frames, write them at transport_release */
 };
 
 static void connection_close(struct connection *connection, const char *format, ...)
@@ -1209,8 +1210,26 @@ int transport_send(struct transport *transport, const struct raft_message *messa
         report_unreachable(transport, peer->address.id);
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }
-    connection_flush(connection);
+    if (!transport->held) {
+        connection_flush(connection);
+    }
     return TRANSPORT_OK;
+}
+
+void transport_hold(struct transport *transport)
+{
+    transport->held = true;
+}
+
+void transport_release(struct transport *transport)
+{
+    transport->held = false;
+    for (uint32_t i = 0; i < transport->config.peer_count; i++) {
+        struct connection *connection = transport->peers[i].connection;
+        if (connection != NULL && connection->pending.length > 0) {
+            connection_flush(connection); /* may close it: touch nothing of it after */
+        }
+    }
 }
 
 bool transport_peer_connected(const struct transport *transport, raft_node_id peer_id)

@@ -110,6 +110,12 @@ void transport_stop(struct transport *transport);
 
 /* Encodes and queues one message for message->to. Never blocks. */
 int transport_send(struct transport *transport, const struct raft_message *message);
+/* Batching: between transport_hold() and transport_release(), transport_send() only queues;
+ * the release writes each peer's queued frames at once, so the messages of one ready leave in
+ * one write per peer instead of one per message. */
+void transport_hold(struct transport *transport);
+void transport_release(struct transport *transport);
+
 /* Streams data_path's bytes, then the RAFT_MSG_SNAPSHOT message, to message->to. */
 int transport_send_snapshot(struct transport *transport, const struct raft_message *message,
                             const char *data_path);
