@@ -144,6 +144,19 @@ static void attach_entries(struct raft *raft, struct message_list *list)
     list->count = kept;
 }
 
+/* Moves the confirmed and the failed reads into a batch's lists (emptied at its advance). */
+static void hand_out_reads(struct raft *raft, struct read_list *reads, struct id_list *failed)
+{
+    struct read_list spare_reads = *reads;
+    *reads = raft->out_reads;
+    raft->out_reads = spare_reads;
+    raft->out_reads.count = 0;
+    struct id_list spare_failed = *failed;
+    *failed = raft->out_failed_reads;
+    raft->out_failed_reads = spare_failed;
+    raft->out_failed_reads.count = 0;
+}
+
 static void fill_entries(struct raft *raft, struct raft_ready *ready)
 {
     uint64_t last = log_last_index(&raft->log);
@@ -200,17 +213,9 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
     ready->messages = raft->ready_after_persist.items;
     ready->message_count = raft->ready_after_persist.count;
 
-    struct read_list reads = raft->ready_reads;
-    raft->ready_reads = raft->out_reads;
-    raft->out_reads = reads;
-    raft->out_reads.count = 0;
+    hand_out_reads(raft, &raft->ready_reads, &raft->ready_failed_reads);
     ready->reads = raft->ready_reads.items;
     ready->read_count = raft->ready_reads.count;
-
-    struct id_list failed = raft->ready_failed_reads;
-    raft->ready_failed_reads = raft->out_failed_reads;
-    raft->out_failed_reads = failed;
-    raft->out_failed_reads.count = 0;
     ready->failed_reads = raft->ready_failed_reads.items;
     ready->failed_read_count = raft->ready_failed_reads.count;
 
@@ -304,17 +309,9 @@ bool raft_early(struct raft *raft, struct raft_early *early)
         raft->applying = limit;
     }
 
-    struct read_list reads = raft->early_reads;
-    raft->early_reads = raft->out_reads;
-    raft->out_reads = reads;
-    raft->out_reads.count = 0;
+    hand_out_reads(raft, &raft->early_reads, &raft->early_failed_reads);
     early->reads = raft->early_reads.items;
     early->read_count = raft->early_reads.count;
-
-    struct id_list failed = raft->early_failed_reads;
-    raft->early_failed_reads = raft->out_failed_reads;
-    raft->out_failed_reads = failed;
-    raft->out_failed_reads.count = 0;
     early->failed_reads = raft->early_failed_reads.items;
     early->failed_read_count = raft->early_failed_reads.count;
     return true;
