@@ -358,8 +358,9 @@ static void send_all(struct sim *sim, struct sim_node *node, const struct raft_m
     }
 }
 
-/* Runs one ready through steps 1-6 of raft.h. Returns false when the node crashed. */
-static bool process_ready(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+/* Steps 1-2 of raft.h: the immediate messages, then a snapshot to install. Returns false when
+ * the node crashed. */
+static bool ready_first_steps(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
 {
     if (crash_here(sim, node, SIM_CRASH_BEFORE_SENDING)) {
         return false;
@@ -369,6 +370,15 @@ static bool process_ready(struct sim *sim, struct sim_node *node, const struct r
         return false;
     }
     if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
+        return false;
+    }
+    return true;
+}
+
+/* Runs one ready through steps 1-6 of raft.h. Returns false when the node crashed. */
+static bool process_ready(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+{
+    if (!ready_first_steps(sim, node, rd)) {
         return false;
     }
     bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
@@ -451,14 +461,7 @@ static void trace_soft_state(struct sim *sim, struct sim_node *node, const struc
  * server does before its fsync; the entries are copied, the ready stays open. */
 static bool open_ready_start(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
 {
-    if (crash_here(sim, node, SIM_CRASH_BEFORE_SENDING)) {
-        return false;
-    }
-    send_all(sim, node, rd->messages_immediate, rd->messages_immediate_count, false);
-    if (crash_here(sim, node, SIM_CRASH_AFTER_IMMEDIATE)) {
-        return false;
-    }
-    if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
+    if (!ready_first_steps(sim, node, rd)) {
         return false;
     }
     node->open_ready = *rd;
