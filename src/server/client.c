@@ -100,6 +100,9 @@ struct request *client_request_new(struct client *client, enum request_kind kind
     }
     client->fifo_tail = request;
     client->fifo_count++;
+    if (kind == REQUEST_READ) {
+        client->reads_unanswered++;
+    }
     return request;
 }
 
@@ -109,6 +112,9 @@ void client_request_finish(struct request *request)
 {
     assert(!request->done);
     request->done = true;
+    if (request->kind == REQUEST_READ && request->client != NULL) {
+        request->client->reads_unanswered--;
+    }
     if (request->client == NULL) {
         if (!request->pending) {
             request_free(request);
@@ -304,6 +310,19 @@ static void protocol_error(struct client *client)
     client_schedule_flush(client);
 }
 
+/* Program order within one connection, as Redis keeps it for a pipeline: a read waits for
+ * the connection's earlier writes (commands.c gives it their index), and a write behind a
+ * read not yet executed waits, unparsed, until that read has run, so the read cannot see it. */
+static bool must_wait(const struct client *client, const struct resp_command *command)
+{
+    if (client->reads_unanswered == 0) {
+        return false;
+    }
+    const struct kv_command *data = kv_command_lookup((const uint8_t *)command->argv[0].data,
+                                                      command->argv[0].length);
+    return data != NULL && (data->flags & KV_COMMAND_WRITE);
+}
+
 /* Parses and executes every complete request in the input buffer. */
 static void client_process_input(struct client *client)
 {
@@ -318,6 +337,12 @@ static void client_process_input(struct client *client)
         size_t consumed = 0;
         int rc = resp_parse(&client->parser, (const char *)client->input.data + offset,
                             client->input.length - offset, &consumed, &command);
+        if (rc == RESP_COMMAND && must_wait(client, &command)) {
+            /* Not consumed: parsed again once the reads have run (client_drain_fifo). */
+            uv_read_stop((uv_stream_t *)&client->handle);
+            client->reading = false;
+            break;
+        }
         if (rc == RESP_COMMAND) {
             client->commands++;
             client->server->stats.commands_processed++;

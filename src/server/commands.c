@@ -682,6 +682,9 @@ static void execute_write(struct client *client, size_t argc, const struct kv_ar
     }
     int rc = node_propose(server, request, encoded, written);
     free(encoded);
+    if (rc == 0 && request->index > client->last_write_index) {
+        client->last_write_index = request->index;
+    }
 #ifdef RAFTKV_BROKEN_ACK_BEFORE_COMMIT
     /* Deliberately broken build for tests/cluster: acknowledge on proposal, before the entry
      * is durable on a majority. The fault suite must catch the lost writes this causes. */
@@ -725,6 +728,9 @@ static void execute_linearizable_read(struct client *client, size_t argc,
         client_request_finish(request);
         return;
     }
+    /* A pipelined read after a write of the same connection must see it, as in Redis, even
+     * though the write has not been answered yet: it waits for that write's index too. */
+    request->min_index = client->last_write_index;
     int rc = node_read_index(server, request);
     if (rc == RAFT_ERROR_NOT_LEADER) {
         commands_redirect(server, &request->reply, argc > 1 ? &argv[1] : NULL);

@@ -213,7 +213,8 @@ static void handle_reads(struct server *server, const struct raft_ready *ready)
         if (request == NULL) {
             continue;
         }
-        request->index = ready->reads[i].index;
+        request->index = ready->reads[i].index > request->min_index ? ready->reads[i].index
+                                                                    : request->min_index;
         request_list_push(&server->reads_waiting_apply, request);
     }
     for (size_t i = 0; i < ready->failed_read_count; i++) {

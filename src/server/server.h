@@ -62,6 +62,7 @@ struct request {
     uint64_t index;          /* write: the entry's index; read: the confirmed read index */
     uint64_t term;           /* write: the entry's term */
     uint64_t read_id;        /* read: the id passed to raft_read_index */
+    uint64_t min_index;      /* read: the client's last write before it (read your writes) */
     uint8_t *command;        /* read: the command, kv-encoded (argv of the client is gone) */
     size_t command_bytes;
     struct proto_buffer reply;
@@ -103,6 +104,8 @@ struct client {
     struct client *flush_next;
     uint64_t created_ms;
     uint64_t commands;
+    uint64_t last_write_index; /* the log index of its latest proposed write */
+    uint32_t reads_unanswered; /* linearizable reads not yet executed */
 };
 
 struct server_stats {
