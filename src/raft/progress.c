@@ -109,16 +109,15 @@ bool progress_is_paused(const struct raft_progress *progress)
 void progress_inflight_add(struct raft_progress *progress, uint64_t last_index)
 {
     assert(!progress_inflight_full(progress));
-    uint32_t slot = (progress->inflight_start + progress->inflight_count) %
-                    progress->inflight_capacity;
+    uint32_t slot =
+        (progress->inflight_start + progress->inflight_count) % progress->inflight_capacity;
     progress->inflight[slot] = last_index;
     progress->inflight_count++;
 }
 
 void progress_inflight_free_to(struct raft_progress *progress, uint64_t index)
 {
-    while (progress->inflight_count > 0 &&
-           progress->inflight[progress->inflight_start] <= index) {
+    while (progress->inflight_count > 0 && progress->inflight[progress->inflight_start] <= index) {
         progress->inflight_start = (progress->inflight_start + 1) % progress->inflight_capacity;
         progress->inflight_count--;
     }

@@ -49,16 +49,26 @@ void raft_config_default(struct raft_config *config, raft_node_id id)
 const char *raft_error_string(int error)
 {
     switch (error) {
-    case RAFT_OK: return "ok";
-    case RAFT_ERROR_NOT_LEADER: return "not the leader";
-    case RAFT_ERROR_TRANSFERRING: return "leadership transfer in progress";
-    case RAFT_ERROR_NO_MEMORY: return "out of memory";
-    case RAFT_ERROR_INVALID: return "invalid argument or message";
-    case RAFT_ERROR_TOO_BIG: return "entry too big";
-    case RAFT_ERROR_BUSY: return "too much work pending";
-    case RAFT_ERROR_NOT_READY: return "leader not ready yet";
-    case RAFT_ERROR_COMPACTED: return "index compacted";
-    case RAFT_ERROR_UNAVAILABLE: return "index unavailable";
+    case RAFT_OK:
+        return "ok";
+    case RAFT_ERROR_NOT_LEADER:
+        return "not the leader";
+    case RAFT_ERROR_TRANSFERRING:
+        return "leadership transfer in progress";
+    case RAFT_ERROR_NO_MEMORY:
+        return "out of memory";
+    case RAFT_ERROR_INVALID:
+        return "invalid argument or message";
+    case RAFT_ERROR_TOO_BIG:
+        return "entry too big";
+    case RAFT_ERROR_BUSY:
+        return "too much work pending";
+    case RAFT_ERROR_NOT_READY:
+        return "leader not ready yet";
+    case RAFT_ERROR_COMPACTED:
+        return "index compacted";
+    case RAFT_ERROR_UNAVAILABLE:
+        return "index unavailable";
     }
     return "unknown error";
 }
@@ -66,10 +76,14 @@ const char *raft_error_string(int error)
 const char *raft_role_string(enum raft_role role)
 {
     switch (role) {
-    case RAFT_FOLLOWER: return "follower";
-    case RAFT_PRE_CANDIDATE: return "pre-candidate";
-    case RAFT_CANDIDATE: return "candidate";
-    case RAFT_LEADER: return "leader";
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    case RAFT_LEADER:
+        return "leader";
     }
     return "unknown";
 }
@@ -77,16 +91,11 @@ const char *raft_role_string(enum raft_role role)
 const char *raft_message_type_string(int type)
 {
     static const char *const names[] = {
-        [RAFT_MSG_PRE_VOTE] = "PreVote",
-        [RAFT_MSG_PRE_VOTE_RESPONSE] = "PreVoteResponse",
-        [RAFT_MSG_VOTE] = "Vote",
-        [RAFT_MSG_VOTE_RESPONSE] = "VoteResponse",
-        [RAFT_MSG_APPEND] = "Append",
-        [RAFT_MSG_APPEND_RESPONSE] = "AppendResponse",
-        [RAFT_MSG_HEARTBEAT] = "Heartbeat",
-        [RAFT_MSG_HEARTBEAT_RESPONSE] = "HeartbeatResponse",
-        [RAFT_MSG_SNAPSHOT] = "Snapshot",
-        [RAFT_MSG_TIMEOUT_NOW] = "TimeoutNow",
+        [RAFT_MSG_PRE_VOTE] = "PreVote",    [RAFT_MSG_PRE_VOTE_RESPONSE] = "PreVoteResponse",
+        [RAFT_MSG_VOTE] = "Vote",           [RAFT_MSG_VOTE_RESPONSE] = "VoteResponse",
+        [RAFT_MSG_APPEND] = "Append",       [RAFT_MSG_APPEND_RESPONSE] = "AppendResponse",
+        [RAFT_MSG_HEARTBEAT] = "Heartbeat", [RAFT_MSG_HEARTBEAT_RESPONSE] = "HeartbeatResponse",
+        [RAFT_MSG_SNAPSHOT] = "Snapshot",   [RAFT_MSG_TIMEOUT_NOW] = "TimeoutNow",
     };
     if (type < 1 || type > RAFT_MSG_TYPE_MAX) {
         return "Unknown";
@@ -217,8 +226,7 @@ void raft_send(struct raft *raft, struct raft_message *message)
 {
     assert(message->to != raft->id);
     bool from_leader = message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT ||
-                       message->type == RAFT_MSG_SNAPSHOT ||
-                       message->type == RAFT_MSG_TIMEOUT_NOW;
+                       message->type == RAFT_MSG_SNAPSHOT || message->type == RAFT_MSG_TIMEOUT_NOW;
     if (from_leader) {
         assert(raft->role == RAFT_LEADER);
         message_list_push(&raft->out_immediate, message);
@@ -237,15 +245,15 @@ static int rebuild_progress(struct raft *raft)
     const struct raft_configuration *configuration = &raft->configuration;
     uint32_t capacity = raft->config.max_inflight_appends;
     for (uint32_t i = 0; i < configuration->voter_count; i++) {
-        int rc = progress_init(&raft->progress[raft->progress_count++],
-                               configuration->voters[i], true, capacity);
+        int rc = progress_init(&raft->progress[raft->progress_count++], configuration->voters[i],
+                               true, capacity);
         if (rc != 0) {
             return rc;
         }
     }
     for (uint32_t i = 0; i < configuration->learner_count; i++) {
-        int rc = progress_init(&raft->progress[raft->progress_count++],
-                               configuration->learners[i], false, capacity);
+        int rc = progress_init(&raft->progress[raft->progress_count++], configuration->learners[i],
+                               false, capacity);
         if (rc != 0) {
             return rc;
         }
@@ -486,12 +494,11 @@ static void answer_stale_term(struct raft *raft, const struct raft_message *mess
 {
     if ((raft->config.check_quorum || raft->config.pre_vote) &&
         (message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT)) {
-        struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE,
-                                                    message->from);
+        struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
         raft_send(raft, &reply);
     } else if (message->type == RAFT_MSG_PRE_VOTE) {
-        struct raft_message reply = raft_message_to(raft, RAFT_MSG_PRE_VOTE_RESPONSE,
-                                                    message->from);
+        struct raft_message reply =
+            raft_message_to(raft, RAFT_MSG_PRE_VOTE_RESPONSE, message->from);
         reply.reject = true;
         raft_send(raft, &reply);
     }
@@ -517,8 +524,7 @@ static bool step_term(struct raft *raft, const struct raft_message *message)
     if (message->type == RAFT_MSG_PRE_VOTE_RESPONSE && !message->reject) {
         return true; /* granted at our future term; we take it when we campaign */
     }
-    bool from_leader = message->type == RAFT_MSG_APPEND ||
-                       message->type == RAFT_MSG_HEARTBEAT ||
+    bool from_leader = message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT ||
                        message->type == RAFT_MSG_SNAPSHOT;
     raft_become_follower(raft, message->term, from_leader ? message->from : RAFT_NODE_NONE);
     return true;
@@ -615,12 +621,10 @@ int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, ui
         return RAFT_ERROR_TRANSFERRING;
     }
     if (data_bytes > raft->config.max_entry_bytes || (data_bytes > 0 && data == NULL)) {
-        return data_bytes > raft->config.max_entry_bytes ? RAFT_ERROR_TOO_BIG
-                                                         : RAFT_ERROR_INVALID;
+        return data_bytes > raft->config.max_entry_bytes ? RAFT_ERROR_TOO_BIG : RAFT_ERROR_INVALID;
     }
     uint64_t limit = raft->config.max_uncommitted_bytes;
-    if (limit > 0 && raft->uncommitted_bytes > 0 &&
-        raft->uncommitted_bytes + data_bytes > limit) {
+    if (limit > 0 && raft->uncommitted_bytes > 0 && raft->uncommitted_bytes + data_bytes > limit) {
         return RAFT_ERROR_BUSY;
     }
     int rc = replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);

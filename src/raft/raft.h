@@ -49,15 +49,15 @@ typedef uint64_t raft_node_id;
 
 enum raft_error {
     RAFT_OK = 0,
-    RAFT_ERROR_NOT_LEADER = -1,        /* only the leader proposes or serves read index */
-    RAFT_ERROR_TRANSFERRING = -2,      /* leadership transfer in progress; retry later */
+    RAFT_ERROR_NOT_LEADER = -1,   /* only the leader proposes or serves read index */
+    RAFT_ERROR_TRANSFERRING = -2, /* leadership transfer in progress; retry later */
     RAFT_ERROR_NO_MEMORY = -3,
-    RAFT_ERROR_INVALID = -4,           /* bad argument or malformed message */
-    RAFT_ERROR_TOO_BIG = -5,           /* payload above config.max_entry_bytes */
-    RAFT_ERROR_BUSY = -6,              /* too many uncommitted bytes or pending reads */
-    RAFT_ERROR_NOT_READY = -7,         /* leader has not committed an entry of its term yet */
-    RAFT_ERROR_COMPACTED = -8,         /* index already covered by a snapshot */
-    RAFT_ERROR_UNAVAILABLE = -9,       /* index beyond the log */
+    RAFT_ERROR_INVALID = -4,     /* bad argument or malformed message */
+    RAFT_ERROR_TOO_BIG = -5,     /* payload above config.max_entry_bytes */
+    RAFT_ERROR_BUSY = -6,        /* too many uncommitted bytes or pending reads */
+    RAFT_ERROR_NOT_READY = -7,   /* leader has not committed an entry of its term yet */
+    RAFT_ERROR_COMPACTED = -8,   /* index already covered by a snapshot */
+    RAFT_ERROR_UNAVAILABLE = -9, /* index beyond the log */
 };
 
 const char *raft_error_string(int error);
@@ -79,9 +79,9 @@ enum raft_entry_type {
 struct raft_entry {
     uint64_t term;
     uint64_t index;
-    uint8_t type;         /* enum raft_entry_type */
+    uint8_t type; /* enum raft_entry_type */
     uint32_t data_bytes;
-    uint8_t *data;        /* owned by whoever owns the entry; NULL when data_bytes is 0 */
+    uint8_t *data; /* owned by whoever owns the entry; NULL when data_bytes is 0 */
 };
 
 /* What must be durable before messages that depend on it leave the node (§5.1, Figure 2). */
@@ -184,7 +184,7 @@ struct raft_config {
     raft_node_id id;
     /* Used when the node starts with no snapshot; a snapshot's configuration wins. */
     struct raft_configuration configuration;
-    uint32_t election_timeout_ticks;  /* randomized per term in [t, 2t) (§5.2) */
+    uint32_t election_timeout_ticks;   /* randomized per term in [t, 2t) (§5.2) */
     uint32_t heartbeat_interval_ticks; /* must be below election_timeout_ticks */
     uint32_t max_inflight_appends;     /* APPEND messages unacknowledged per follower */
     uint32_t max_append_bytes;         /* payload bytes per APPEND message */

@@ -156,8 +156,8 @@ struct raft {
     raft_node_id vote;
     raft_node_id leader;
     uint64_t commit;
-    uint64_t applied;        /* advanced by the host through raft_advance */
-    uint64_t applying;       /* handed out for applying, not yet advanced */
+    uint64_t applied;  /* advanced by the host through raft_advance */
+    uint64_t applying; /* handed out for applying, not yet advanced */
     struct raft_log log;
     struct raft_configuration configuration;
     struct raft_prng prng;
@@ -168,7 +168,7 @@ struct raft {
     uint32_t randomized_election_timeout;
 
     /* Elections. */
-    bool votes_granted[RAFT_MAX_NODES];  /* by position in configuration.voters */
+    bool votes_granted[RAFT_MAX_NODES]; /* by position in configuration.voters */
     bool votes_answered[RAFT_MAX_NODES];
     uint64_t election_count;
 
@@ -239,16 +239,14 @@ void election_maybe_finish_transfer(struct raft *raft, struct raft_progress *pro
 bool election_in_lease(const struct raft *raft);
 
 /* replication.c */
-void replication_send_append(struct raft *raft, struct raft_progress *progress,
-                             bool send_if_empty);
+void replication_send_append(struct raft *raft, struct raft_progress *progress, bool send_if_empty);
 void replication_broadcast_append(struct raft *raft);
 void replication_flush_broadcast(struct raft *raft);
 void replication_broadcast_heartbeat(struct raft *raft);
 void replication_handle_append(struct raft *raft, const struct raft_message *message);
 void replication_handle_append_response(struct raft *raft, const struct raft_message *message);
 void replication_handle_heartbeat(struct raft *raft, const struct raft_message *message);
-void replication_handle_heartbeat_response(struct raft *raft,
-                                           const struct raft_message *message);
+void replication_handle_heartbeat_response(struct raft *raft, const struct raft_message *message);
 bool replication_maybe_commit(struct raft *raft);
 void replication_self_persisted(struct raft *raft);
 int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,

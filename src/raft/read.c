@@ -28,8 +28,7 @@ static void serve_confirmed(struct raft *raft, uint64_t confirmed_round)
     for (uint32_t i = 0; i < raft->read_count; i++) {
         struct raft_pending_read *read = &raft->reads[i];
         if (read->round != 0 && read->round <= confirmed_round) {
-            struct raft_read_state state = {.request_id = read->request_id,
-                                            .index = read->index};
+            struct raft_read_state state = {.request_id = read->request_id, .index = read->index};
             read_list_push(&raft->out_reads, state);
         } else {
             raft->reads[kept++] = *read;
@@ -48,8 +47,7 @@ static uint64_t quorum_round(const struct raft *raft)
         if (!progress->voter) {
             continue;
         }
-        rounds[count++] = progress->id == raft->id ? raft->read_round
-                                                   : progress->read_round_acked;
+        rounds[count++] = progress->id == raft->id ? raft->read_round : progress->read_round_acked;
     }
     /* Sort descending; the quorum-th largest is acknowledged by a quorum. */
     for (uint32_t i = 1; i < count; i++) {

@@ -30,8 +30,7 @@ static struct raft_hard_state current_hard_state(const struct raft *raft)
     return state;
 }
 
-static bool hard_state_differs(const struct raft_hard_state *a,
-                               const struct raft_hard_state *b)
+static bool hard_state_differs(const struct raft_hard_state *a, const struct raft_hard_state *b)
 {
     return a->term != b->term || a->vote != b->vote || a->commit != b->commit;
 }
@@ -68,8 +67,7 @@ bool raft_has_ready(const struct raft *raft)
     struct raft_hard_state state = current_hard_state(raft);
     return raft->out_immediate.count > 0 || raft->out_after_persist.count > 0 ||
            raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
-           raft->snapshot_to_install || read_broadcast_due(raft) ||
-           append_broadcast_due(raft) ||
+           raft->snapshot_to_install || read_broadcast_due(raft) || append_broadcast_due(raft) ||
            hard_state_differs(&state, &raft->persisted_hard_state) ||
            raft->log.handed < log_last_index(&raft->log) ||
            committed_limit(raft) > raft->applying ||
@@ -77,8 +75,7 @@ bool raft_has_ready(const struct raft *raft)
            raft->reported_soft_state.role != raft->role;
 }
 
-static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *capacity,
-                                          size_t count)
+static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *capacity, size_t count)
 {
     if (count > *capacity) {
         size_t next = *capacity > 0 ? *capacity : 64;
@@ -98,8 +95,8 @@ static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *cap
 
 /* Shallow copies: data stays owned by the log. Committed entries are never truncated, and
  * the host compacts only what it has applied, so their data outlives the ready. */
-static size_t copy_entries(const struct raft *raft, struct raft_entry **items,
-                           size_t *capacity, uint64_t from, uint64_t to)
+static size_t copy_entries(const struct raft *raft, struct raft_entry **items, size_t *capacity,
+                           uint64_t from, uint64_t to)
 {
     if (to < from) {
         return 0;
@@ -168,9 +165,8 @@ static void fill_entries(struct raft *raft, struct raft_ready *ready)
     raft->log.handed = last;
 
     uint64_t limit = committed_limit(raft);
-    ready->committed_count =
-        copy_entries(raft, &raft->ready_committed, &raft->ready_committed_capacity,
-                     raft->applying + 1, limit);
+    ready->committed_count = copy_entries(
+        raft, &raft->ready_committed, &raft->ready_committed_capacity, raft->applying + 1, limit);
     ready->committed = ready->committed_count > 0 ? raft->ready_committed : NULL;
     if (limit > raft->applying) {
         raft->applying = limit;
@@ -301,9 +297,8 @@ bool raft_early(struct raft *raft, struct raft_early *early)
     early->messages_immediate_count = raft->early_immediate.count;
 
     uint64_t limit = early_committed_limit(raft);
-    early->committed_count = copy_entries(raft, &raft->early_committed,
-                                          &raft->early_committed_capacity,
-                                          raft->applying + 1, limit);
+    early->committed_count = copy_entries(
+        raft, &raft->early_committed, &raft->early_committed_capacity, raft->applying + 1, limit);
     early->committed = early->committed_count > 0 ? raft->early_committed : NULL;
     if (limit > raft->applying) {
         raft->applying = limit;

@@ -54,8 +54,7 @@ static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
     return count;
 }
 
-void replication_send_append(struct raft *raft, struct raft_progress *progress,
-                             bool send_if_empty)
+void replication_send_append(struct raft *raft, struct raft_progress *progress, bool send_if_empty)
 {
     assert(progress->id != raft->id);
     if (progress_is_paused(progress)) {
@@ -167,8 +166,8 @@ static void commit_to(struct raft *raft, uint64_t index)
 {
     for (uint64_t i = raft->commit + 1; i <= index; i++) {
         uint32_t bytes = log_entry_at(&raft->log, i)->data_bytes;
-        raft->uncommitted_bytes -= bytes < raft->uncommitted_bytes ? bytes
-                                                                    : raft->uncommitted_bytes;
+        raft->uncommitted_bytes -=
+            bytes < raft->uncommitted_bytes ? bytes : raft->uncommitted_bytes;
     }
     raft->commit = index;
 }
@@ -292,8 +291,7 @@ void replication_handle_heartbeat(struct raft *raft, const struct raft_message *
     if (commit > raft->commit) {
         raft->commit = commit;
     }
-    struct raft_message reply = raft_message_to(raft, RAFT_MSG_HEARTBEAT_RESPONSE,
-                                                message->from);
+    struct raft_message reply = raft_message_to(raft, RAFT_MSG_HEARTBEAT_RESPONSE, message->from);
     reply.context = message->context;
     raft_send(raft, &reply);
 }
@@ -388,8 +386,7 @@ void replication_handle_append_response(struct raft *raft, const struct raft_mes
     election_maybe_finish_transfer(raft, progress);
 }
 
-void replication_handle_heartbeat_response(struct raft *raft,
-                                           const struct raft_message *message)
+void replication_handle_heartbeat_response(struct raft *raft, const struct raft_message *message)
 {
     struct raft_progress *progress = raft_progress_of(raft, message->from);
     if (progress == NULL) {

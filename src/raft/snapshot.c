@@ -56,8 +56,7 @@ void snapshot_handle(struct raft *raft, const struct raft_message *message)
 void raft_report_snapshot(struct raft *raft, raft_node_id to, bool success)
 {
     struct raft_progress *progress = raft_progress_of(raft, to);
-    if (raft->role != RAFT_LEADER || progress == NULL ||
-        progress->state != PROGRESS_SNAPSHOT) {
+    if (raft->role != RAFT_LEADER || progress == NULL || progress->state != PROGRESS_SNAPSHOT) {
         return;
     }
     if (!success) {

@@ -127,16 +127,14 @@ void client_request_finish(struct request *request)
 void client_drain_fifo(struct client *client)
 {
     bool moved = false;
-    while (client->fifo_head != NULL && client->fifo_head->done &&
-           !client->fifo_head->pending) {
+    while (client->fifo_head != NULL && client->fifo_head->done && !client->fifo_head->pending) {
         struct request *request = client->fifo_head;
         client->fifo_head = request->client_next;
         if (client->fifo_head == NULL) {
             client->fifo_tail = NULL;
         }
         client->fifo_count--;
-        if (proto_buffer_append(&client->output, request->reply.data, request->reply.length) !=
-            0) {
+        if (proto_buffer_append(&client->output, request->reply.data, request->reply.length) != 0) {
             client->closing = true; /* over max_output_buffer_bytes */
         }
         request_free(request);
@@ -318,8 +316,8 @@ static bool must_wait(const struct client *client, const struct resp_command *co
     if (client->reads_unanswered == 0) {
         return false;
     }
-    const struct kv_command *data = kv_command_lookup((const uint8_t *)command->argv[0].data,
-                                                      command->argv[0].length);
+    const struct kv_command *data =
+        kv_command_lookup((const uint8_t *)command->argv[0].data, command->argv[0].length);
     return data != NULL && (data->flags & KV_COMMAND_WRITE);
 }
 
@@ -409,8 +407,7 @@ static void describe_peer(struct client *client)
     } else if (address.ss_family == AF_INET6) {
         struct sockaddr_in6 *ipv6 = (struct sockaddr_in6 *)&address;
         uv_ip6_name(ipv6, host, sizeof host);
-        snprintf(client->address, sizeof client->address, "[%s]:%u", host,
-                 ntohs(ipv6->sin6_port));
+        snprintf(client->address, sizeof client->address, "[%s]:%u", host, ntohs(ipv6->sin6_port));
     }
 }
 
@@ -494,8 +491,8 @@ int client_listen(struct server *server)
         rc = uv_listen((uv_stream_t *)&server->listener, LISTEN_BACKLOG, on_connection);
     }
     if (rc != 0) {
-        log_error("cannot listen for clients on %s:%u: %s", self->client_host,
-                  self->client_port, uv_strerror(rc));
+        log_error("cannot listen for clients on %s:%u: %s", self->client_host, self->client_port,
+                  uv_strerror(rc));
         return -1;
     }
     log_info("listening for clients on %s:%u", self->client_host, self->client_port);

@@ -53,7 +53,7 @@ struct key_spec {
 };
 
 static const struct key_spec data_key_specs[] = {
-    {"mget", 1, -1, 1}, {"del", 1, -1, 1},  {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
+    {"mget", 1, -1, 1},   {"del", 1, -1, 1}, {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
     {"msetnx", 1, -1, 2}, {"keys", 0, 0, 0}, {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
 };
 
@@ -96,15 +96,13 @@ static unsigned key_slot(const struct kv_arg *key)
     return crc16(data, length) % CLUSTER_SLOTS;
 }
 
-void commands_redirect(struct server *server, struct proto_buffer *buffer,
-                       const struct kv_arg *key)
+void commands_redirect(struct server *server, struct proto_buffer *buffer, const struct kv_arg *key)
 {
     server->stats.redirects++;
     raft_node_id leader = raft_leader(server->node.raft);
-    const struct config_member *member =
-        leader != RAFT_NODE_NONE && leader != server->config.id
-            ? config_member(&server->config, leader)
-            : NULL;
+    const struct config_member *member = leader != RAFT_NODE_NONE && leader != server->config.id
+                                             ? config_member(&server->config, leader)
+                                             : NULL;
     if (member == NULL) {
         reply_error(buffer, "CLUSTERDOWN The cluster is down: no leader is known to this "
                             "node; the command was not executed");
@@ -219,14 +217,13 @@ static bool valid_client_name(const struct kv_arg *name)
 
 static void set_client_name(struct client *client, const struct kv_arg *name)
 {
-    size_t length = name->data_bytes < sizeof client->name - 1 ? name->data_bytes
-                                                               : sizeof client->name - 1;
+    size_t length =
+        name->data_bytes < sizeof client->name - 1 ? name->data_bytes : sizeof client->name - 1;
     memcpy(client->name, name->data, length);
     client->name[length] = '\0';
 }
 
-#define CLIENT_NAME_ERROR                                                                      \
-    "ERR Client names cannot contain spaces, newlines or special characters."
+#define CLIENT_NAME_ERROR "ERR Client names cannot contain spaces, newlines or special characters."
 
 static void hello_reply(struct client *client, struct proto_buffer *out)
 {
@@ -333,8 +330,8 @@ static void command_client(struct client *client, struct proto_buffer *out, size
     } else if (argument_is(sub, "SETINFO")) {
         reply_status(out, "OK");
     } else {
-        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-                    (int)sub->data_bytes, (const char *)sub->data);
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)sub->data_bytes,
+                    (const char *)sub->data);
     }
 }
 
@@ -365,8 +362,8 @@ static void command_config(struct client *client, struct proto_buffer *out, size
         struct {
             const char *name;
             const char *value;
-        } known[] = {{"save", ""}, {"appendonly", "no"}, {"databases", "1"},
-                     {"cluster-enabled", "yes"}};
+        } known[] = {
+            {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"cluster-enabled", "yes"}};
         size_t found = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
             for (size_t a = 2; a < argc; a++) {
@@ -395,8 +392,8 @@ static void command_config(struct client *client, struct proto_buffer *out, size
                          "command line");
         return;
     }
-    reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
-                (int)argv[1].data_bytes, (const char *)argv[1].data);
+    reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", (int)argv[1].data_bytes,
+                (const char *)argv[1].data);
 }
 
 static void command_info(struct client *client, struct proto_buffer *out, size_t argc,
@@ -404,8 +401,8 @@ static void command_info(struct client *client, struct proto_buffer *out, size_t
 {
     char section[64] = "default";
     if (argc >= 2) {
-        size_t length = argv[1].data_bytes < sizeof section - 1 ? argv[1].data_bytes
-                                                                : sizeof section - 1;
+        size_t length =
+            argv[1].data_bytes < sizeof section - 1 ? argv[1].data_bytes : sizeof section - 1;
         for (size_t i = 0; i < length; i++) {
             section[i] = (char)tolower(argv[1].data[i]);
         }
@@ -437,8 +434,8 @@ static void command_raft_transfer(struct client *client, struct proto_buffer *ou
 {
     struct server *server = client->server;
     int64_t target = 0;
-    if (argc == 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &target) ||
-                      target <= 0 || config_member(&server->config, (raft_node_id)target) == NULL)) {
+    if (argc == 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &target) || target <= 0 ||
+                      config_member(&server->config, (raft_node_id)target) == NULL)) {
         reply_error(out, "ERR unknown node id");
         return;
     }
@@ -703,16 +700,16 @@ static void execute_write(struct client *client, size_t argc, const struct kv_ar
             reply_error(&request->reply, "ERR string exceeds maximum allowed size "
                                          "(proto-max-bulk-len)");
         } else {
-            reply_error(&request->reply, "TRYAGAIN the leader cannot take writes right now "
-                                         "(%s); the command was not executed",
+            reply_error(&request->reply,
+                        "TRYAGAIN the leader cannot take writes right now "
+                        "(%s); the command was not executed",
                         raft_error_string(rc));
         }
         client_request_finish(request);
     }
 }
 
-static void execute_linearizable_read(struct client *client, size_t argc,
-                                      const struct kv_arg *argv)
+static void execute_linearizable_read(struct client *client, size_t argc, const struct kv_arg *argv)
 {
     struct server *server = client->server;
     struct request *request = client_request_new(client, REQUEST_READ);

@@ -37,18 +37,20 @@ static const struct setting settings[] = {
     {"member", SETTING_MEMBER, 0, 0,
      "ID=CLIENT_HOST:PORT,PEER_HOST:PORT — one per node, this one included (required; "
      "repeat)"},
-    {"data-dir", SETTING_STRING, FIELD(data_directory), sizeof(((struct server_config *)0)->data_directory),
+    {"data-dir", SETTING_STRING, FIELD(data_directory),
+     sizeof(((struct server_config *)0)->data_directory),
      "directory for the log, the snapshots and the database (required)"},
-    {"cluster-id", SETTING_STRING, FIELD(cluster_id), sizeof(((struct server_config *)0)->cluster_id),
+    {"cluster-id", SETTING_STRING, FIELD(cluster_id),
+     sizeof(((struct server_config *)0)->cluster_id),
      "name shared by the cluster's nodes, at most 16 bytes; peers of another cluster are "
      "refused (default raftkv)"},
     {"secret", SETTING_STRING, FIELD(secret), sizeof(((struct server_config *)0)->secret),
      "shared secret that peers prove with an HMAC (default: none)"},
-    {"requirepass", SETTING_STRING, FIELD(requirepass), sizeof(((struct server_config *)0)->requirepass),
+    {"requirepass", SETTING_STRING, FIELD(requirepass),
+     sizeof(((struct server_config *)0)->requirepass),
      "password clients must give with AUTH (default: none)"},
     {"tick-ms", SETTING_U32, FIELD(tick_ms), 0, "length of one Raft tick (default 10)"},
-    {"heartbeat-ms", SETTING_U32, FIELD(heartbeat_ms), 0,
-     "leader heartbeat interval (default 50)"},
+    {"heartbeat-ms", SETTING_U32, FIELD(heartbeat_ms), 0, "leader heartbeat interval (default 50)"},
     {"election-timeout-ms", SETTING_U32, FIELD(election_timeout_ms), 0,
      "follower waits a random time in [T, 2T) before campaigning (default 500)"},
     {"request-timeout-ms", SETTING_U32, FIELD(request_timeout_ms), 0,
@@ -144,8 +146,8 @@ static int parse_address(const char *text, char *host, size_t host_bytes, uint16
         host_length -= 2;
     }
     uint64_t value;
-    if (host_length == 0 || host_length >= host_bytes || parse_unsigned(colon + 1, 65535, &value) != 0 ||
-        value == 0) {
+    if (host_length == 0 || host_length >= host_bytes ||
+        parse_unsigned(colon + 1, 65535, &value) != 0 || value == 0) {
         return -1;
     }
     memcpy(host, host_start, host_length);
@@ -176,8 +178,8 @@ static int parse_member(struct server_config *config, const char *text)
     if (parse_unsigned(copy, UINT32_MAX, &id) != 0 || id == 0 ||
         parse_address(equals + 1, member->client_host, sizeof member->client_host,
                       &member->client_port) != 0 ||
-        parse_address(comma + 1, member->peer_host, sizeof member->peer_host,
-                      &member->peer_port) != 0) {
+        parse_address(comma + 1, member->peer_host, sizeof member->peer_host, &member->peer_port) !=
+            0) {
         return -1;
     }
     for (uint32_t i = 0; i < config->member_count; i++) {
@@ -238,8 +240,8 @@ static const struct setting *find_setting(const char *name)
     return NULL;
 }
 
-static int set_named(struct server_config *config, const char *name, const char *value,
-                     char *error, size_t error_bytes)
+static int set_named(struct server_config *config, const char *name, const char *value, char *error,
+                     size_t error_bytes)
 {
     const struct setting *setting = find_setting(name);
     if (setting == NULL) {
@@ -247,8 +249,7 @@ static int set_named(struct server_config *config, const char *name, const char 
         return -1;
     }
     if (apply_setting(config, setting, value) != 0) {
-        snprintf(error, error_bytes, "invalid value '%s' for %s: %s", value, name,
-                 setting->help);
+        snprintf(error, error_bytes, "invalid value '%s' for %s: %s", value, name, setting->help);
         return -1;
     }
     return 0;
@@ -330,8 +331,7 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
     }
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
-            snprintf(error, error_bytes, "expected --name value, got '%s' (see --help)",
-                     argv[i]);
+            snprintf(error, error_bytes, "expected --name value, got '%s' (see --help)", argv[i]);
             return -1;
         }
         const char *name = argv[i] + 2;
@@ -346,8 +346,7 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
     return validate(config, error, error_bytes);
 }
 
-const struct config_member *config_member(const struct server_config *config,
-                                          raft_node_id id)
+const struct config_member *config_member(const struct server_config *config, raft_node_id id)
 {
     for (uint32_t i = 0; i < config->member_count; i++) {
         if (config->members[i].id == id) {

@@ -17,9 +17,9 @@
 #include "raft/raft.h"
 #include "server/log.h"
 
-#define CONFIG_HOST_BYTES 256
-#define CONFIG_PATH_BYTES 1024
-#define CONFIG_SECRET_BYTES 1024
+#define CONFIG_HOST_BYTES       256
+#define CONFIG_PATH_BYTES       1024
+#define CONFIG_SECRET_BYTES     1024
 #define CONFIG_CLUSTER_ID_BYTES 16
 
 struct config_member {
@@ -41,14 +41,14 @@ struct server_config {
     uint32_t tick_ms;
     uint32_t heartbeat_ms;
     uint32_t election_timeout_ms;
-    uint32_t request_timeout_ms;     /* a command that cannot complete gets an error then */
+    uint32_t request_timeout_ms; /* a command that cannot complete gets an error then */
     uint32_t max_clients;
-    uint64_t max_bulk_bytes;         /* longest string argument (proto-max-bulk-len) */
-    uint32_t max_array_length;       /* most arguments in one request */
-    uint64_t max_query_buffer_bytes; /* unparsed input per client */
+    uint64_t max_bulk_bytes;          /* longest string argument (proto-max-bulk-len) */
+    uint32_t max_array_length;        /* most arguments in one request */
+    uint64_t max_query_buffer_bytes;  /* unparsed input per client */
     uint64_t max_output_buffer_bytes; /* replies not yet written, per client */
-    uint32_t max_pipeline_requests;  /* requests in progress per client before it is paused */
-    uint64_t snapshot_entries;       /* take a snapshot after this many applied entries */
+    uint32_t max_pipeline_requests;   /* requests in progress per client before it is paused */
+    uint64_t snapshot_entries;        /* take a snapshot after this many applied entries */
     uint64_t lmdb_map_bytes;
     uint32_t max_inflight_appends;
     enum log_level log_level;
@@ -60,7 +60,6 @@ void config_default(struct server_config *config);
 int config_parse(struct server_config *config, int argc, char **argv, char *error,
                  size_t error_bytes);
 void config_print_help(const char *program);
-const struct config_member *config_member(const struct server_config *config,
-                                          raft_node_id id);
+const struct config_member *config_member(const struct server_config *config, raft_node_id id);
 
 #endif

@@ -181,8 +181,7 @@ static void info_raft(struct server *server, struct proto_buffer *text)
         uint64_t match = 0;
         uint64_t next = 0;
         if (id != server->config.id && raft_progress(raft, id, &match, &next)) {
-            add_line(text, "raft_peer_%" PRIu64 ":match=%" PRIu64 ",next=%" PRIu64
-                           ",connected=%d",
+            add_line(text, "raft_peer_%" PRIu64 ":match=%" PRIu64 ",next=%" PRIu64 ",connected=%d",
                      (uint64_t)id, match, next,
                      transport_peer_connected(server->transport, id) ? 1 : 0);
         }
@@ -298,8 +297,8 @@ static void shard_node(struct server *server, struct client *client, struct prot
     reply_bulk_string(out, "online");
 }
 
-static void cluster_shards(struct server *server, struct client *client,
-                           struct proto_buffer *out, const struct config_member *leader)
+static void cluster_shards(struct server *server, struct client *client, struct proto_buffer *out,
+                           const struct config_member *leader)
 {
     reply_array(out, 1);
     reply_map(out, client->protocol, 2);
@@ -317,8 +316,7 @@ static void cluster_shards(struct server *server, struct client *client,
     }
 }
 
-static void cluster_nodes(struct server *server, struct client *client,
-                          struct proto_buffer *out)
+static void cluster_nodes(struct server *server, struct client *client, struct proto_buffer *out)
 {
     raft_node_id leader = raft_leader(server->node.raft);
     char leader_name[41];
@@ -332,15 +330,14 @@ static void cluster_nodes(struct server *server, struct client *client,
         bool self = member->id == server->config.id;
         bool master = member->id == leader;
         char line[512];
-        int length = snprintf(line, sizeof line, "%s %s:%u@%u %s%s %s 0 0 %" PRIu64
-                                                 " connected%s\n",
-                              name, member->client_host, member->client_port, member->peer_port,
-                              self ? "myself," : "", master ? "master" : "slave",
-                              master || leader == RAFT_NODE_NONE ? "-" : leader_name,
-                              raft_term(server->node.raft), master ? " 0-16383" : "");
+        int length = snprintf(
+            line, sizeof line, "%s %s:%u@%u %s%s %s 0 0 %" PRIu64 " connected%s\n", name,
+            member->client_host, member->client_port, member->peer_port, self ? "myself," : "",
+            master ? "master" : "slave", master || leader == RAFT_NODE_NONE ? "-" : leader_name,
+            raft_term(server->node.raft), master ? " 0-16383" : "");
         if (length > 0) {
-            proto_buffer_append(&text, line, (size_t)length < sizeof line ? (size_t)length
-                                                                          : sizeof line - 1);
+            proto_buffer_append(&text, line,
+                                (size_t)length < sizeof line ? (size_t)length : sizeof line - 1);
         }
     }
     reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
@@ -390,7 +387,7 @@ void cluster_command(struct client *client, struct proto_buffer *out, size_t arg
     } else if (argument_is(sub, "SHARDS")) {
         cluster_shards(server, client, out, leader);
     } else {
-        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLUSTER HELP.",
-                    (int)sub->data_bytes, (const char *)sub->data);
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLUSTER HELP.", (int)sub->data_bytes,
+                    (const char *)sub->data);
     }
 }

@@ -69,8 +69,9 @@ static void settle_write(struct server *server, struct request *request, int out
         break;
     case 1:
         server->stats.writes_retry++;
-        finish_with_error(request, "TRYAGAIN %s", "the command was not committed (leadership "
-                                                  "changed); it had no effect, retry it");
+        finish_with_error(request, "TRYAGAIN %s",
+                          "the command was not committed (leadership "
+                          "changed); it had no effect, retry it");
         break;
     default:
         server->stats.writes_uncertain++;
@@ -213,8 +214,8 @@ static void handle_reads(struct server *server, const struct raft_ready *ready)
         if (request == NULL) {
             continue;
         }
-        request->index = ready->reads[i].index > request->min_index ? ready->reads[i].index
-                                                                    : request->min_index;
+        request->index =
+            ready->reads[i].index > request->min_index ? ready->reads[i].index : request->min_index;
         request_list_push(&server->reads_waiting_apply, request);
     }
     for (size_t i = 0; i < ready->failed_read_count; i++) {
@@ -277,10 +278,10 @@ static int import_snapshot_data(struct server *server, const char *data_path,
     uint64_t term = 0;
     rc = kv_snapshot_import(server->node.kv, copy, &index, &term);
     if (rc != 0 || index != meta->index || term != meta->term) {
-        log_error("cannot import snapshot %s: %s (holds %llu/%llu, expected %llu/%llu)",
-                  data_path, rc != 0 ? kv_error_string(rc) : "mismatch",
-                  (unsigned long long)index, (unsigned long long)term,
-                  (unsigned long long)meta->index, (unsigned long long)meta->term);
+        log_error("cannot import snapshot %s: %s (holds %llu/%llu, expected %llu/%llu)", data_path,
+                  rc != 0 ? kv_error_string(rc) : "mismatch", (unsigned long long)index,
+                  (unsigned long long)term, (unsigned long long)meta->index,
+                  (unsigned long long)meta->term);
         return -1;
     }
     return 0;
@@ -424,8 +425,8 @@ static void send_message(struct server *server, const struct raft_message *messa
         raft_report_snapshot(server->node.raft, message->to, false);
         return;
     }
-    log_info("sending snapshot at index %llu to node %llu",
-             (unsigned long long)meta.index, (unsigned long long)message->to);
+    log_info("sending snapshot at index %llu to node %llu", (unsigned long long)meta.index,
+             (unsigned long long)message->to);
 }
 
 static void report_role_change(struct server *server, const struct raft_ready *ready)
@@ -443,8 +444,7 @@ static void report_role_change(struct server *server, const struct raft_ready *r
                      (unsigned long long)ready->soft_state.leader,
                      (unsigned long long)raft_term(node->raft));
         } else {
-            log_info("no leader known at term %llu (%s)",
-                     (unsigned long long)raft_term(node->raft),
+            log_info("no leader known at term %llu (%s)", (unsigned long long)raft_term(node->raft),
                      raft_role_string(ready->soft_state.role));
         }
     }
@@ -871,8 +871,8 @@ static int open_state_machine(struct server *server, const struct storage_recove
     return 0;
 }
 
-static int start_core(struct server *server, const struct storage_recovered *recovered,
-                      char *error, size_t error_bytes)
+static int start_core(struct server *server, const struct storage_recovered *recovered, char *error,
+                      size_t error_bytes)
 {
     struct node *node = &server->node;
     const struct server_config *config = &server->config;
@@ -912,8 +912,7 @@ static int start_core(struct server *server, const struct storage_recovered *rec
     log_info("recovered term %llu, log %llu..%llu, applied %llu",
              (unsigned long long)recovered->hard_state.term,
              (unsigned long long)raft_first_index(node->raft),
-             (unsigned long long)raft_last_index(node->raft),
-             (unsigned long long)boot.applied);
+             (unsigned long long)raft_last_index(node->raft), (unsigned long long)boot.applied);
     return 0;
 }
 

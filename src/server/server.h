@@ -42,8 +42,8 @@ struct reply_target {
 
 enum request_kind {
     REQUEST_IMMEDIATE, /* answered at once, but queued behind earlier requests */
-    REQUEST_WRITE, /* proposed; waits for its entry to be applied */
-    REQUEST_READ,  /* waits for a read index, then for the state machine to reach it */
+    REQUEST_WRITE,     /* proposed; waits for its entry to be applied */
+    REQUEST_READ,      /* waits for a read index, then for the state machine to reach it */
 };
 
 /* A request that could not be answered at once. It sits in its client's FIFO (replies leave
@@ -56,14 +56,14 @@ struct request {
     struct request *pending_next;
     enum request_kind kind;
     bool done;
-    bool pending;            /* linked in one of the server's pending lists */
+    bool pending;             /* linked in one of the server's pending lists */
     bool applied_as_proposed; /* write: its entry was applied with the proposed term */
-    uint64_t deadline_ms;    /* uv_now() value after which it fails */
-    uint64_t index;          /* write: the entry's index; read: the confirmed read index */
-    uint64_t term;           /* write: the entry's term */
-    uint64_t read_id;        /* read: the id passed to raft_read_index */
-    uint64_t min_index;      /* read: the client's last write before it (read your writes) */
-    uint8_t *command;        /* read: the command, kv-encoded (argv of the client is gone) */
+    uint64_t deadline_ms;     /* uv_now() value after which it fails */
+    uint64_t index;           /* write: the entry's index; read: the confirmed read index */
+    uint64_t term;            /* write: the entry's term */
+    uint64_t read_id;         /* read: the id passed to raft_read_index */
+    uint64_t min_index;       /* read: the client's last write before it (read your writes) */
+    uint8_t *command;         /* read: the command, kv-encoded (argv of the client is gone) */
     size_t command_bytes;
     struct proto_buffer reply;
     struct reply_target target; /* reply, in the client's protocol version */
@@ -94,11 +94,11 @@ struct client {
     struct request *fifo_head; /* requests not yet answered, oldest first */
     struct request *fifo_tail;
     uint32_t fifo_count;
-    int protocol;              /* 2 or 3 (HELLO 3) */
-    bool readonly;             /* READONLY: reads served locally, possibly stale */
+    int protocol;  /* 2 or 3 (HELLO 3) */
+    bool readonly; /* READONLY: reads served locally, possibly stale */
     bool authenticated;
     bool closing;
-    bool close_after_reply;    /* QUIT */
+    bool close_after_reply; /* QUIT */
     bool reading;
     bool flush_scheduled;
     struct client *flush_next;
@@ -134,10 +134,10 @@ struct node {
     struct storage *storage;
     struct kv *kv;
     struct raft_hard_state saved_hard_state; /* the term and vote on disk */
-    bool ready_in_progress;     /* between raft_ready and raft_advance */
+    bool ready_in_progress;                  /* between raft_ready and raft_advance */
     struct raft_ready ready;
-    bool sync_hard_state;       /* the work below also saves ready.hard_state */
-    size_t applied_early;       /* committed entries of the ready applied before its fsync */
+    bool sync_hard_state; /* the work below also saves ready.hard_state */
+    size_t applied_early; /* committed entries of the ready applied before its fsync */
     int sync_result;
     uv_work_t sync_work;
     bool snapshot_in_progress;
@@ -154,7 +154,7 @@ struct node {
     enum raft_role last_role;
     uint64_t leader_changes;
     uint64_t next_read_id;
-    bool fatal;                 /* storage failed: stop serving, exit */
+    bool fatal; /* storage failed: stop serving, exit */
 };
 
 struct server {
@@ -173,8 +173,8 @@ struct server {
     uint32_t client_count;
     uint64_t next_client_id;
     struct client *flush_list;
-    struct request_list pending_writes;   /* ordered by index */
-    struct request_list pending_reads;    /* waiting for their read index, by read_id */
+    struct request_list pending_writes;      /* ordered by index */
+    struct request_list pending_reads;       /* waiting for their read index, by read_id */
     struct request_list reads_waiting_apply; /* read index known, state machine behind */
     struct server_stats stats;
     uint64_t started_ms;

@@ -47,17 +47,17 @@
 #include "proto/peer.h"
 #include "raft/raft.h"
 
-#define TRANSPORT_MAX_PEERS RAFT_MAX_NODES
+#define TRANSPORT_MAX_PEERS  RAFT_MAX_NODES
 #define TRANSPORT_HOST_BYTES 256
 
 enum transport_error {
     TRANSPORT_OK = 0,
-    TRANSPORT_ERROR_INVALID = -1,     /* bad configuration or argument */
+    TRANSPORT_ERROR_INVALID = -1, /* bad configuration or argument */
     TRANSPORT_ERROR_NO_MEMORY = -2,
-    TRANSPORT_ERROR_LISTEN = -3,      /* could not bind or listen on the peer address */
+    TRANSPORT_ERROR_LISTEN = -3, /* could not bind or listen on the peer address */
     TRANSPORT_ERROR_NOT_CONNECTED = -4,
-    TRANSPORT_ERROR_BUSY = -5,        /* a snapshot is already streaming to that peer */
-    TRANSPORT_ERROR_IO = -6,          /* the snapshot file could not be opened */
+    TRANSPORT_ERROR_BUSY = -5, /* a snapshot is already streaming to that peer */
+    TRANSPORT_ERROR_IO = -6,   /* the snapshot file could not be opened */
 };
 
 const char *transport_error_string(int error);

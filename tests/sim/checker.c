@@ -198,8 +198,8 @@ static void record_commits(struct sim *sim, struct sim_node *node)
         /* With a ready open (its fsync running) the core's log runs ahead of the disk and may
          * have replaced a conflicting suffix there: what is not durable yet is checked once
          * the ready finishes (same term at an index means the same entry, by Log Matching). */
-        bool durable = i <= last && node->disk.entries[i - base - 1].term ==
-                                        raft_term_at(node->core, i);
+        bool durable =
+            i <= last && node->disk.entries[i - base - 1].term == raft_term_at(node->core, i);
         if (!durable && node->ready_open) {
             return;
         }

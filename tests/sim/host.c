@@ -319,8 +319,7 @@ static bool take_read_states(struct sim *sim, struct sim_node *node,
             sim_violation(sim, SIM_RULE_CONTRACT,
                           "node %llu: ready.reads has id %llu the host "
                           "is not waiting for",
-                          (unsigned long long)node->id,
-                          (unsigned long long)reads[i].request_id);
+                          (unsigned long long)node->id, (unsigned long long)reads[i].request_id);
             return false;
         }
         node->reads[k].served_index = reads[i].index;
@@ -466,8 +465,8 @@ static bool open_ready_start(struct sim *sim, struct sim_node *node, const struc
     }
     node->open_ready = *rd;
     node->open_entry_count = rd->entry_count;
-    node->open_entries = calloc(rd->entry_count > 0 ? rd->entry_count : 1,
-                                sizeof(*node->open_entries));
+    node->open_entries =
+        calloc(rd->entry_count > 0 ? rd->entry_count : 1, sizeof(*node->open_entries));
     assert(node->open_entries != NULL);
     for (size_t i = 0; i < rd->entry_count; i++) {
         node->open_entries[i] = rd->entries[i];
@@ -480,8 +479,7 @@ static bool open_ready_start(struct sim *sim, struct sim_node *node, const struc
     }
     node->open_ready.entries = node->open_entries;
     node->ready_open = true;
-    node->open_fsync_at_ms =
-        sim->now_ms + 1 + sim_prng_below(&sim->prng, sim->faults.max_fsync_ms);
+    node->open_fsync_at_ms = sim->now_ms + 1 + sim_prng_below(&sim->prng, sim->faults.max_fsync_ms);
     uint64_t first_new = rd->entry_count > 0 ? rd->entries[0].index : UINT64_MAX;
     size_t early = 0;
     while (early < rd->committed_count && rd->committed[early].index < first_new) {

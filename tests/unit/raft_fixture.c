@@ -43,8 +43,7 @@ static void start_node(struct fixture *fixture, raft_node_id id)
     (void)rc;
 }
 
-void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote,
-                  bool check_quorum)
+void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote, bool check_quorum)
 {
     assert(node_count <= FIXTURE_MAX_NODES);
     memset(fixture, 0, sizeof *fixture);

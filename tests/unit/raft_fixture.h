@@ -16,7 +16,7 @@
 
 #define FIXTURE_MAX_NODES 7
 #define FIXTURE_MAX_QUEUE 4096
-#define FIXTURE_MAX_LOG 1024
+#define FIXTURE_MAX_LOG   1024
 
 struct fixture_message {
     struct raft_message message;
@@ -51,8 +51,7 @@ struct fixture {
 };
 
 /* Creates node_count nodes with ids 1..node_count. */
-void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote,
-                  bool check_quorum);
+void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote, bool check_quorum);
 void fixture_free(struct fixture *fixture);
 struct raft *fixture_raft(struct fixture *fixture, raft_node_id id);
 /* Processes every node's ready until none is left; messages go to the queue. */

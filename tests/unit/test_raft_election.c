@@ -26,8 +26,7 @@ static struct raft_message vote_request(raft_node_id from, raft_node_id to, uint
 }
 
 /* Finds the last queued response of `type` from `from`. */
-static const struct raft_message *queued_reply(struct fixture *fixture, int type,
-                                               raft_node_id from)
+static const struct raft_message *queued_reply(struct fixture *fixture, int type, raft_node_id from)
 {
     const struct raft_message *found = NULL;
     for (uint32_t i = 0; i < fixture->queue_count; i++) {

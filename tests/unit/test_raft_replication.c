@@ -95,8 +95,8 @@ static void test_reject_hint_skips_a_whole_term(void **state)
     (void)state;
     struct fixture fixture;
     fixture_init(&fixture, 3, false, false);
-    struct raft_entry old[5] = {entry_of(1, 1), entry_of(2, 2), entry_of(3, 2),
-                                entry_of(4, 2), entry_of(5, 2)};
+    struct raft_entry old[5] = {entry_of(1, 1), entry_of(2, 2), entry_of(3, 2), entry_of(4, 2),
+                                entry_of(5, 2)};
     struct raft_message first = append_of(2, 1, 2, 0, 0, old, 5);
     fixture_step(&fixture, &first);
     fixture_drain(&fixture);
@@ -186,9 +186,8 @@ static void test_leader_counts_itself_only_after_persisting(void **state)
     assert_int_equal(ready.entry_count, 1);
     assert_int_equal(ready.messages_immediate_count, 2); /* replicated while persisting */
     /* Node 2 stores and acknowledges before the leader's own fsync finishes. */
-    struct raft_message to_two = ready.messages_immediate[0].to == 2
-                                     ? ready.messages_immediate[0]
-                                     : ready.messages_immediate[1];
+    struct raft_message to_two = ready.messages_immediate[0].to == 2 ? ready.messages_immediate[0]
+                                                                     : ready.messages_immediate[1];
     struct raft_entry copy = to_two.entries[0];
     to_two.entries = &copy;
     struct raft *follower = fixture_raft(&fixture, 2);
