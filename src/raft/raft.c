@@ -63,7 +63,6 @@ const char *raft_error_string(int error)
         return "entry too big";
     case RAFT_ERROR_BUSY:
         return "too much work pending";
-    case RAFT_ERROR_NOT_READY:
         return "leader not ready yet";
     case RAFT_ERROR_COMPACTED:
         return "index compacted";

@@ -55,7 +55,6 @@ enum raft_error {
     RAFT_ERROR_INVALID = -4,     /* bad argument or malformed message */
     RAFT_ERROR_TOO_BIG = -5,     /* payload above config.max_entry_bytes */
     RAFT_ERROR_BUSY = -6,        /* too many uncommitted bytes or pending reads */
-    RAFT_ERROR_NOT_READY = -7,   /* leader has not committed an entry of its term yet */
     RAFT_ERROR_COMPACTED = -8,   /* index already covered by a snapshot */
     RAFT_ERROR_UNAVAILABLE = -9, /* index beyond the log */
 };

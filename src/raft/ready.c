@@ -93,8 +93,9 @@ static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *cap
     return *items;
 }
 
-/* Shallow copies: data stays owned by the log. Committed entries are never truncated, and
- * the host compacts only what it has applied, so their data outlives the ready. */
+/* Shallow copies: data stays owned by the log, which retires instead of frees what a
+ * truncation or an installed snapshot drops while a batch is out (log.c), so the data
+ * outlives the batch. */
 static size_t copy_entries(const struct raft *raft, struct raft_entry **items, size_t *capacity,
                            uint64_t from, uint64_t to)
 {

@@ -57,7 +57,7 @@ static const struct key_spec data_key_specs[] = {
     {"msetnx", 1, -1, 2}, {"keys", 0, 0, 0}, {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
 };
 
-static bool argument_is(const struct kv_arg *argument, const char *text)
+bool argument_is(const struct kv_arg *argument, const char *text)
 {
     size_t length = strlen(text);
     return argument->data_bytes == length &&

@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -242,13 +241,6 @@ void raft_info_command(struct client *client, struct proto_buffer *out)
 }
 
 /* ---- CLUSTER ---- */
-
-static bool argument_is(const struct kv_arg *argument, const char *text)
-{
-    size_t length = strlen(text);
-    return argument->data_bytes == length &&
-           strncasecmp((const char *)argument->data, text, length) == 0;
-}
 
 static void slot_node(struct proto_buffer *out, const struct config_member *member)
 {

@@ -207,19 +207,19 @@ static struct request *take_pending_read(struct server *server, uint64_t read_id
 }
 
 /* Moves the confirmed reads to wait for the state machine, and fails the refused ones. */
-static void handle_reads(struct server *server, const struct raft_ready *ready)
+static void handle_reads(struct server *server, const struct raft_read_state *reads,
+                         size_t read_count, const uint64_t *failed_reads, size_t failed_read_count)
 {
-    for (size_t i = 0; i < ready->read_count; i++) {
-        struct request *request = take_pending_read(server, ready->reads[i].request_id);
+    for (size_t i = 0; i < read_count; i++) {
+        struct request *request = take_pending_read(server, reads[i].request_id);
         if (request == NULL) {
             continue;
         }
-        request->index =
-            ready->reads[i].index > request->min_index ? ready->reads[i].index : request->min_index;
+        request->index = reads[i].index > request->min_index ? reads[i].index : request->min_index;
         request_list_push(&server->reads_waiting_apply, request);
     }
-    for (size_t i = 0; i < ready->failed_read_count; i++) {
-        struct request *request = take_pending_read(server, ready->failed_reads[i]);
+    for (size_t i = 0; i < failed_read_count; i++) {
+        struct request *request = take_pending_read(server, failed_reads[i]);
         if (request != NULL) {
             server->stats.reads_failed++;
             finish_with_error(request, "TRYAGAIN %s",
@@ -287,6 +287,24 @@ static int import_snapshot_data(struct server *server, const char *data_path,
     return 0;
 }
 
+/* Moves the data file at `path` into a new durable snapshot. A leader's snapshot replaces
+ * the log (storage's reset, sync, then commit); our own only joins it. */
+static int store_snapshot(struct node *node, const struct raft_snapshot_meta *meta,
+                          const char *path, bool from_leader)
+{
+    struct storage_snapshot_writer *writer = NULL;
+    int rc = storage_snapshot_begin(node->storage, meta, &writer);
+    if (rc != 0) {
+        return rc;
+    }
+    if (rename(path, storage_snapshot_data_path(writer)) != 0) {
+        storage_snapshot_abort(node->storage, writer);
+        return -1;
+    }
+    return from_leader ? storage_snapshot_install_from_leader(node->storage, writer)
+                       : storage_snapshot_commit(node->storage, writer);
+}
+
 /* Installs a snapshot received from the leader. Storage first, in its crash-safe order (the
  * log is reset and synced before the snapshot is committed, so a crash never leaves the new
  * snapshot followed by entries of the conflicting history); then the state machine. A crash
@@ -299,15 +317,7 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
         return;
     }
     node->has_incoming_snapshot = false;
-    struct storage_snapshot_writer *writer = NULL;
-    int rc = storage_snapshot_begin(node->storage, meta, &writer);
-    if (rc == 0 && rename(node->incoming_snapshot_path, storage_snapshot_data_path(writer)) != 0) {
-        storage_snapshot_abort(node->storage, writer);
-        rc = -1;
-    }
-    if (rc == 0) {
-        rc = storage_snapshot_install_from_leader(node->storage, writer);
-    }
+    int rc = store_snapshot(node, meta, node->incoming_snapshot_path, true);
     char data_path[CONFIG_PATH_BYTES + 128];
     struct raft_snapshot_meta stored;
     if (rc == 0) {
@@ -347,15 +357,7 @@ static void commit_snapshot(struct server *server)
     struct raft_snapshot_meta meta = {.index = node->snapshot_index,
                                       .term = node->snapshot_term,
                                       .configuration = *raft_configuration(node->raft)};
-    struct storage_snapshot_writer *writer = NULL;
-    int rc = storage_snapshot_begin(node->storage, &meta, &writer);
-    if (rc == 0 && rename(path, storage_snapshot_data_path(writer)) != 0) {
-        storage_snapshot_abort(node->storage, writer);
-        rc = -1;
-    }
-    if (rc == 0) {
-        rc = storage_snapshot_commit(node->storage, writer);
-    }
+    int rc = store_snapshot(node, &meta, path, false);
     if (rc == 0) {
         rc = raft_compact(node->raft, meta.index, &meta.configuration);
     }
@@ -449,7 +451,6 @@ static void report_role_change(struct server *server, const struct raft_ready *r
         }
     }
     node->last_leader = ready->soft_state.leader;
-    node->last_role = ready->soft_state.role;
 }
 
 /* What a ready allows before its fsync: apply what was already durable, answer the reads
@@ -461,7 +462,8 @@ static void start_ready(struct server *server)
     node->applied_early = durable_committed_count(ready);
     apply_committed(server, ready, 0, node->applied_early);
     if (!node->fatal) {
-        handle_reads(server, ready);
+        handle_reads(server, ready->reads, ready->read_count, ready->failed_reads,
+                     ready->failed_read_count);
     }
 }
 
@@ -546,13 +548,8 @@ static void process_early(struct server *server)
     if (node->fatal) {
         return;
     }
-    struct raft_ready reads = {
-        .reads = early.reads,
-        .read_count = early.read_count,
-        .failed_reads = early.failed_reads,
-        .failed_read_count = early.failed_read_count,
-    };
-    handle_reads(server, &reads);
+    handle_reads(server, early.reads, early.read_count, early.failed_reads,
+                 early.failed_read_count);
     raft_early_advance(node->raft, &early);
 }
 
@@ -981,7 +978,6 @@ int node_start(struct server *server, char *error, size_t error_bytes)
         return -1;
     }
     storage_recovered_free(&recovered);
-    node->last_role = RAFT_FOLLOWER;
     return start_transport(server, error, error_bytes);
 }
 

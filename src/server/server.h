@@ -146,12 +146,9 @@ struct node {
     int snapshot_result;
     uint64_t snapshot_index;
     uint64_t snapshot_term;
-    struct storage_snapshot_writer *snapshot_writer;
-    char snapshot_message[256];
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
     bool has_incoming_snapshot;
     raft_node_id last_leader;
-    enum raft_role last_role;
     uint64_t leader_changes;
     uint64_t next_read_id;
     bool fatal; /* storage failed: stop serving, exit */
@@ -207,6 +204,8 @@ void reply_map(struct proto_buffer *buffer, int protocol, uint64_t pairs);
 void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text, size_t length);
 
 /* commands.c */
+/* Case-insensitive: is the argument this word (a subcommand, an option)? */
+bool argument_is(const struct kv_arg *argument, const char *text);
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv);
 /* The error a node answers when it cannot take a request: MOVED to the leader, or
  * CLUSTERDOWN. key may be NULL (slot 0). */
