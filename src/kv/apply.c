@@ -56,9 +56,25 @@ static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t
     return result;
 }
 
-/* Checks order, types and encodings of the entries to apply, before any of them runs. */
-static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count)
+/* A bound on the bytes of the pages one command can dirty: its payload (a stored value is
+ * at most its command's size, except that APPEND and SETRANGE rewrite the whole value, up to
+ * LIMITS_MAX_BULK_BYTES) plus a few pages of tree. */
+static uint64_t kv_command_page_bound(const struct kv_command *command, uint32_t data_bytes)
 {
+    enum { PAGES_PER_COMMAND = 8, PAGE_BYTES = 4096 };
+    uint64_t bytes = (uint64_t)data_bytes + PAGES_PER_COMMAND * PAGE_BYTES;
+    if (command->handler == kv_command_append || command->handler == kv_command_setrange) {
+        bytes += LIMITS_MAX_BULK_BYTES;
+    }
+    return bytes;
+}
+
+/* Checks order, types and encodings of the entries to apply, before any of them runs, and
+ * adds up what they may allocate (kv_reserve_map). */
+static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count,
+                             uint64_t *page_bound)
+{
+    *page_bound = 0;
     uint64_t expected = kv->applied_index + 1;
     for (size_t i = 0; i < count; i++, expected++) {
         const struct raft_entry *entry = &entries[i];
@@ -81,12 +97,15 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
         if (result != 0) {
             return result;
         }
-        if (kv_command_lookup(kv->argv[0].data, kv->argv[0].data_bytes) == NULL) {
+        const struct kv_command *command =
+            kv_command_lookup(kv->argv[0].data, kv->argv[0].data_bytes);
+        if (command == NULL) {
             snprintf(kv->error_message, sizeof kv->error_message,
                      "entry %llu holds a command this build does not know",
                      (unsigned long long)entry->index);
             return KV_ERROR_UNSUPPORTED;
         }
+        *page_bound += kv_command_page_bound(command, entry->data_bytes);
     }
     return 0;
 }
@@ -144,10 +163,12 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     }
     entries += first;
     count -= first;
-    int result = kv_batch_validate(kv, entries, count);
+    uint64_t page_bound = 0;
+    int result = kv_batch_validate(kv, entries, count, &page_bound);
     if (result != 0) {
         return result;
     }
+    kv_reserve_map(kv, page_bound);
     MDB_txn *txn;
     int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {
@@ -161,6 +182,10 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
     if (rc != 0) {
         result = kv_storage_error(kv, rc, "storing the applied index");
+        goto abort_txn;
+    }
+    result = kv_measure_used(kv, txn);
+    if (result != 0) {
         goto abort_txn;
     }
     rc = mdb_txn_commit(txn); /* frees txn, also when it fails */

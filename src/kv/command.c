@@ -20,23 +20,23 @@
 /* The table, declared once as Redis declares its own: name, arity, flags, handler. */
 #define KV_COMMAND_LIST(X)                                                                         \
     X("get", 2, KV_COMMAND_READ, kv_command_get)                                                   \
-    X("set", -3, KV_COMMAND_WRITE, kv_command_set)                                                 \
-    X("setnx", 3, KV_COMMAND_WRITE, kv_command_setnx)                                              \
-    X("getset", 3, KV_COMMAND_WRITE, kv_command_getset)                                            \
+    X("set", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_set)                           \
+    X("setnx", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setnx)                        \
+    X("getset", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_getset)                      \
     X("getdel", 2, KV_COMMAND_WRITE, kv_command_getdel)                                            \
     X("mget", -2, KV_COMMAND_READ, kv_command_mget)                                                \
-    X("mset", -3, KV_COMMAND_WRITE, kv_command_mset)                                               \
-    X("msetnx", -3, KV_COMMAND_WRITE, kv_command_msetnx)                                           \
+    X("mset", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_mset)                         \
+    X("msetnx", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_msetnx)                     \
     X("del", -2, KV_COMMAND_WRITE, kv_command_del)                                                 \
     X("exists", -2, KV_COMMAND_READ, kv_command_exists)                                            \
-    X("incr", 2, KV_COMMAND_WRITE, kv_command_incr)                                                \
-    X("incrby", 3, KV_COMMAND_WRITE, kv_command_incrby)                                            \
-    X("decr", 2, KV_COMMAND_WRITE, kv_command_decr)                                                \
-    X("decrby", 3, KV_COMMAND_WRITE, kv_command_decrby)                                            \
-    X("append", 3, KV_COMMAND_WRITE, kv_command_append)                                            \
+    X("incr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_incr)                          \
+    X("incrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_incrby)                      \
+    X("decr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_decr)                          \
+    X("decrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_decrby)                      \
+    X("append", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_append)                      \
     X("strlen", 2, KV_COMMAND_READ, kv_command_strlen)                                             \
     X("getrange", 4, KV_COMMAND_READ, kv_command_getrange)                                         \
-    X("setrange", 4, KV_COMMAND_WRITE, kv_command_setrange)                                        \
+    X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setrange)                  \
     X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                                 \
     X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                                \
     X("type", 2, KV_COMMAND_READ, kv_command_type)                                                 \
@@ -56,6 +56,10 @@ static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY
 
 #define KV_FORMAT_HEADER_BYTES 5 /* version + argc */
 #define KV_FORMAT_LENGTH_BYTES 4
+
+static_assert(KV_FORMAT_HEADER_BYTES == LIMITS_COMMAND_HEADER_BYTES &&
+                  KV_FORMAT_LENGTH_BYTES == LIMITS_ARGUMENT_HEADER_BYTES,
+              "limits.h measures requests in this encoding");
 
 static const char *const kv_error_strings[] = {
     [0] = "ok",

@@ -17,8 +17,10 @@
  * and changes nothing; in a batch it still advances the applied index, so every replica makes
  * the same decision. Entry bytes that do not decode are corruption (KV_ERROR_CORRUPT): the
  * batch is refused as a whole and nothing of it is applied. A full LMDB map
- * (KV_ERROR_MAP_FULL) also refuses the whole batch; the node must stop and be restarted with
- * a larger map_size_bytes, because skipping a command would make it diverge.
+ * (KV_ERROR_MAP_FULL, which the map's growth before every batch makes unreachable short of
+ * address space) or a failed write (KV_ERROR_STORAGE: a full disk) also refuses the whole
+ * batch; the host must not skip it, since that would make the replica diverge: it stops
+ * applying, reopens the database and applies the same entries again later.
  *
  * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
  * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
@@ -36,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/limits.h"
 #include "raft/raft.h"
 
 enum kv_error {
@@ -59,10 +62,10 @@ const char *kv_error_string(int error);
 /* LMDB's default maximum key is 511 bytes; kv prefixes every key with its 8-byte hash (the
  * SCAN order), which leaves 503 bytes for the user's key. Writes with a longer key fail with
  * KV_ERROR_TEXT_KEY_TOO_LONG; reads simply do not find such a key. */
-#define KV_MAX_KEY_BYTES           503
-#define KV_MAX_COMMAND_ARGS        (1024 * 1024) /* arguments in one encoded command */
+#define KV_MAX_KEY_BYTES           LIMITS_MAX_KEY_BYTES
+#define KV_MAX_COMMAND_ARGS        LIMITS_MAX_ARGUMENTS /* arguments in one encoded command */
 #define KV_DEFAULT_MAP_SIZE_BYTES  (1ull << 30)
-#define KV_DEFAULT_MAX_VALUE_BYTES (512ull * 1024 * 1024) /* Redis's proto-max-bulk-len */
+#define KV_DEFAULT_MAX_VALUE_BYTES LIMITS_MAX_BULK_BYTES /* Redis's proto-max-bulk-len */
 
 /* ---- replies ----------------------------------------------------------------------------- */
 
@@ -102,6 +105,9 @@ struct kv_arg {
 enum kv_command_flags {
     KV_COMMAND_WRITE = 1u << 0, /* goes through the Raft log; runs in kv_apply_batch */
     KV_COMMAND_READ = 1u << 1,  /* served after a read index; runs in kv_read */
+    /* May grow the data (Redis's "denyoom"): refused while the database is above its quota,
+     * unless kv_write_may_grow() knows it replaces a value with one no larger. */
+    KV_COMMAND_DENY_OOM = 1u << 2,
 };
 
 struct kv_exec; /* a command's execution context, private to kv */
@@ -160,7 +166,11 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
 /* ---- the state machine -------------------------------------------------------------------- */
 
 struct kv_options {
-    uint64_t map_size_bytes;  /* LMDB map size: the largest the database may grow */
+    /* LMDB's map at open. The map is address space, not disk: before each batch kv grows it
+     * (doubling) so that the file can always take the batch, so a replica whose file grew
+     * larger than its peers' (free pages held by a snapshot's reader) never fails an entry
+     * they applied. */
+    uint64_t map_size_bytes;
     uint64_t max_value_bytes; /* largest string value; must be equal on every replica */
     /* false: LMDB commits without fsync (MDB_NOSYNC); the WAL is the durability source and
      * the host calls kv_sync() before compacting the log. true: every batch is fsynced. */
@@ -181,6 +191,19 @@ const char *kv_last_error(const struct kv *kv);
 
 uint64_t kv_applied_index(const struct kv *kv);
 uint64_t kv_applied_term(const struct kv *kv);
+
+/* The bytes of the pages that hold data (free pages, which LMDB reuses, not counted), as of
+ * the last applied batch: what the space quota compares. */
+uint64_t kv_used_bytes(const struct kv *kv);
+/* The size of the data file and of LMDB's map, for INFO. */
+uint64_t kv_file_bytes(const struct kv *kv);
+uint64_t kv_map_bytes(const struct kv *kv);
+
+/* For the leader's quota check before proposing: false when a KV_COMMAND_DENY_OOM write
+ * only replaces existing string values with ones no larger (SET, GETSET, MSET), judged on
+ * the state applied so far; true otherwise. Never affects how an entry applies. */
+bool kv_write_may_grow(struct kv *kv, const struct kv_command *command, size_t argc,
+                       const struct kv_arg *argv);
 
 /* Returns the sink for the reply of the entry at (index, term), or NULL when no client waits
  * for it (a follower, a replay): the reply is then discarded. */

@@ -16,6 +16,7 @@
 #define RAFTKV_KV_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "kv/kv.h"
 
@@ -41,6 +42,11 @@ struct kv {
     MDB_dbi data_dbi;
     MDB_dbi meta_dbi;
     MDB_txn *read_txn; /* reset between reads, renewed for the next (MDB_NOTLS) */
+    /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
+     * (remapped) only when no other thread reads through it. */
+    pthread_mutex_t map_lock;
+    uint64_t map_bytes;
+    uint64_t used_bytes;
     uint64_t applied_index;
     uint64_t applied_term;
     struct kv_arg *argv; /* decoded arguments of the entry being applied */
@@ -93,6 +99,10 @@ int kv_map_mdb_error(int mdb_result);
 int kv_meta_read_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *index, uint64_t *term);
 int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64_t term);
 int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable);
+/* Measures the pages in use as of txn into kv->used_bytes. */
+int kv_measure_used(struct kv *kv, MDB_txn *txn);
+/* Grows the map, if no export holds it, so that the file can take `batch_bytes` more. */
+void kv_reserve_map(struct kv *kv, uint64_t batch_bytes);
 /* A sink that drops every reply: for entries no client waits for. */
 extern const struct kv_reply kv_discard_reply;
 

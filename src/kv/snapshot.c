@@ -129,7 +129,9 @@ close_env:
 /* Copies the live database into the open file fd and makes the copy durable. */
 static int kv_snapshot_write(struct kv *kv, int fd)
 {
+    pthread_mutex_lock(&kv->map_lock);
     int rc = mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
+    pthread_mutex_unlock(&kv->map_lock);
     if (rc != 0) {
         return kv_map_mdb_error(rc);
     }

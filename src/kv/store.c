@@ -37,7 +37,9 @@
 #define KV_MAX_DBS          2
 #define KV_APPLIED_BYTES    16
 #define KV_FILE_MODE        0644
-#define KV_PATH_BYTES       4096
+/* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
+#define KV_MAP_HEADROOM_BYTES (64ull * 1024 * 1024)
+#define KV_PATH_BYTES         4096
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -313,11 +315,68 @@ static int kv_env_prepare(struct kv *kv)
         }
         return kv_storage_error(kv, rc, what);
     }
+    rc = kv_measure_used(kv, txn);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         return kv_storage_error(kv, rc, "mdb_txn_commit");
     }
     return 0;
+}
+
+int kv_measure_used(struct kv *kv, MDB_txn *txn)
+{
+    MDB_dbi databases[] = {kv->data_dbi, kv->meta_dbi};
+    uint64_t pages = 2; /* LMDB's two meta pages */
+    uint64_t page_bytes = 0;
+    for (size_t i = 0; i < sizeof databases / sizeof databases[0]; i++) {
+        MDB_stat stat;
+        int rc = mdb_stat(txn, databases[i], &stat);
+        if (rc != 0) {
+            return kv_storage_error(kv, rc, "mdb_stat");
+        }
+        pages += stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages;
+        page_bytes = stat.ms_psize;
+    }
+    assert(page_bytes > 0);
+    kv->used_bytes = pages * page_bytes;
+    return 0;
+}
+
+/*
+ * Why the map grows before a batch, and not after MDB_MAP_FULL: a batch that fails half-way
+ * has already replied to some clients' sinks, so it cannot simply be run again; and a
+ * replica that cannot apply an entry its peers applied has no way forward but to stop. The
+ * file's high-water mark (last page) plus a generous bound on what the batch can allocate
+ * is therefore kept inside the map. Growing remaps the file, which is safe only while no
+ * other thread reads through the old mapping: kv_snapshot_export() holds map_lock for its
+ * copy, and a batch that meets it goes ahead in the room the last growth left (twice what
+ * was needed then).
+ */
+void kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(kv->env, &info) != 0 || mdb_env_stat(kv->env, &stat) != 0) {
+        return;
+    }
+    uint64_t needed =
+        ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize + 2 * batch_bytes + KV_MAP_HEADROOM_BYTES;
+    if (needed <= kv->map_bytes || pthread_mutex_trylock(&kv->map_lock) != 0) {
+        return;
+    }
+    uint64_t grown = kv->map_bytes;
+    while (grown < 2 * needed) {
+        grown *= 2;
+    }
+    int rc = mdb_env_set_mapsize(kv->env, (size_t)grown);
+    if (rc == 0 && mdb_env_info(kv->env, &info) == 0) {
+        kv->map_bytes = info.me_mapsize;
+    }
+    pthread_mutex_unlock(&kv->map_lock);
 }
 
 int kv_env_open(struct kv *kv)
@@ -343,6 +402,10 @@ int kv_env_open(struct kv *kv)
     if (rc != 0) {
         result = kv_storage_error(kv, rc, what);
         goto close_env;
+    }
+    MDB_envinfo info;
+    if (mdb_env_info(kv->env, &info) == 0) {
+        kv->map_bytes = info.me_mapsize; /* at least the file's size */
     }
     /* Stored keys are hash + key; LMDB must take the longest one. */
     assert(mdb_env_get_maxkeysize(kv->env) >= KV_STORED_KEY_MAX_BYTES);
@@ -395,13 +458,18 @@ int kv_open(const char *directory, const struct kv_options *options, struct kv *
     if (kv->directory == NULL) {
         goto free_kv;
     }
+    if (pthread_mutex_init(&kv->map_lock, NULL) != 0) {
+        goto free_directory;
+    }
     result = kv_env_open(kv);
     if (result != 0) {
-        goto free_directory;
+        goto destroy_lock;
     }
     *out = kv;
     return 0;
 
+destroy_lock:
+    pthread_mutex_destroy(&kv->map_lock);
 free_directory:
     free(kv->directory);
 free_kv:
@@ -415,6 +483,7 @@ void kv_close(struct kv *kv)
         return;
     }
     kv_env_close(kv);
+    pthread_mutex_destroy(&kv->map_lock);
     free(kv->argv);
     free(kv->scratch.data);
     free(kv->directory);
@@ -434,6 +503,26 @@ uint64_t kv_applied_index(const struct kv *kv)
 uint64_t kv_applied_term(const struct kv *kv)
 {
     return kv->applied_term;
+}
+
+uint64_t kv_used_bytes(const struct kv *kv)
+{
+    return kv->used_bytes;
+}
+
+uint64_t kv_map_bytes(const struct kv *kv)
+{
+    return kv->map_bytes;
+}
+
+uint64_t kv_file_bytes(const struct kv *kv)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (kv->env == NULL || mdb_env_info(kv->env, &info) != 0 || mdb_env_stat(kv->env, &stat) != 0) {
+        return 0;
+    }
+    return ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
 }
 
 int kv_sync(struct kv *kv)

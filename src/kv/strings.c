@@ -509,3 +509,39 @@ KV_HANDLER(kv_command_setrange)
     exec->reply->integer(exec->reply->context, (int64_t)(end > old_bytes ? end : old_bytes));
     return 0;
 }
+
+/* Does storing `value` at `key` add bytes? Not when it replaces a string at least as long. */
+static int kv_replacement_grows(struct kv_exec *exec, const struct kv_arg *key,
+                                const struct kv_arg *value, bool *grows)
+{
+    MDB_val old;
+    bool found = false;
+    int result = kv_value_get(exec, key, &old, &found);
+    *grows = result != 0 || !found || old.mv_size < value->data_bytes;
+    return result;
+}
+
+bool kv_write_may_grow(struct kv *kv, const struct kv_command *command, size_t argc,
+                       const struct kv_arg *argv)
+{
+    if (!(command->flags & KV_COMMAND_DENY_OOM)) {
+        return false;
+    }
+    size_t first = 1;
+    size_t last = 2; /* SET key value [options], GETSET key value */
+    if (command->handler == kv_command_mset && argc % 2 == 1) {
+        last = argc - 1;
+    } else if (command->handler != kv_command_set && command->handler != kv_command_getset) {
+        return true;
+    }
+    if (argc <= last || kv->env == NULL || mdb_txn_renew(kv->read_txn) != 0) {
+        return true;
+    }
+    struct kv_exec exec = {.kv = kv, .txn = kv->read_txn, .reply = NULL, .writable = false};
+    bool grows = false;
+    for (size_t i = first; i < last && !grows; i += 2) {
+        kv_replacement_grows(&exec, &argv[i], &argv[i + 1], &grows);
+    }
+    mdb_txn_reset(kv->read_txn);
+    return grows;
+}

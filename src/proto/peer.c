@@ -32,6 +32,12 @@ enum {
     CHECKSUMMED_HEADER_BYTES = 12,
 };
 
+static_assert(ENTRY_HEADER_BYTES <= LIMITS_PEER_ENTRY_HEADER_BYTES, "limits.h's entry header");
+static_assert(RAFT_FIXED_BYTES + 2 * 8 * RAFT_MAX_NODES <= LIMITS_PEER_MESSAGE_FIXED_BYTES,
+              "limits.h's fixed part of a RAFT frame");
+static_assert(CHUNK_HEADER_BYTES <= LIMITS_SNAPSHOT_CHUNK_OVERHEAD_BYTES,
+              "limits.h's snapshot chunk overhead");
+
 const char *peer_frame_type_string(int type)
 {
     switch (type) {

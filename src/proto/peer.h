@@ -58,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/limits.h"
 #include "proto/proto.h"
 #include "raft/raft.h"
 
@@ -65,13 +66,15 @@
 #define PEER_FRAME_VERSION           1
 #define PEER_PROTOCOL_VERSION        1 /* what HELLO announces; both sides must match */
 #define PEER_HEADER_BYTES            20
-#define PEER_MAX_PAYLOAD_BYTES       ((uint32_t)64 * 1024 * 1024)
-#define PEER_MAX_ENTRIES_PER_MESSAGE ((uint32_t)1024 * 1024)
+#define PEER_MAX_PAYLOAD_BYTES       ((uint32_t)LIMITS_MAX_PEER_PAYLOAD_BYTES)
+#define PEER_MAX_ENTRIES_PER_MESSAGE ((uint32_t)LIMITS_MAX_APPEND_ENTRIES)
 #define PEER_CLUSTER_ID_BYTES        16
 #define PEER_CHALLENGE_BYTES         32
 #define PEER_MAC_BYTES               32 /* HMAC-SHA256 */
 #define PEER_MAX_SECRET_BYTES        1024
 #define PEER_ERROR_MESSAGE_BYTES     128
+
+static_assert(PEER_HEADER_BYTES == LIMITS_PEER_FRAME_HEADER_BYTES, "the chain's frame header");
 
 enum peer_frame_type {
     PEER_FRAME_HELLO = 1,

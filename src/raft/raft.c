@@ -22,6 +22,7 @@ enum {
     DEFAULT_HEARTBEAT_INTERVAL_TICKS = 1,
     DEFAULT_MAX_INFLIGHT_APPENDS = 64,
     DEFAULT_MAX_APPEND_BYTES = 1024 * 1024,
+    DEFAULT_MAX_APPEND_ENTRIES = 64 * 1024,
     DEFAULT_MAX_ENTRY_BYTES = 512 * 1024 * 1024 + 64 * 1024,
     DEFAULT_MAX_COMMITTED_PER_READY = 4096,
     DEFAULT_MAX_PENDING_READS = 65536,
@@ -36,6 +37,7 @@ void raft_config_default(struct raft_config *config, raft_node_id id)
     config->heartbeat_interval_ticks = DEFAULT_HEARTBEAT_INTERVAL_TICKS;
     config->max_inflight_appends = DEFAULT_MAX_INFLIGHT_APPENDS;
     config->max_append_bytes = DEFAULT_MAX_APPEND_BYTES;
+    config->max_append_entries = DEFAULT_MAX_APPEND_ENTRIES;
     config->max_entry_bytes = DEFAULT_MAX_ENTRY_BYTES;
     config->max_uncommitted_bytes = 0;
     config->max_committed_per_ready = DEFAULT_MAX_COMMITTED_PER_READY;
@@ -304,8 +306,8 @@ static int validate_config(const struct raft_config *config)
         config->heartbeat_interval_ticks >= config->election_timeout_ticks ||
         config->max_inflight_appends == 0 ||
         config->max_inflight_appends > MAX_INFLIGHT_APPENDS_LIMIT ||
-        config->max_append_bytes == 0 || config->max_committed_per_ready == 0 ||
-        config->max_pending_reads == 0) {
+        config->max_append_bytes == 0 || config->max_append_entries == 0 ||
+        config->max_committed_per_ready == 0 || config->max_pending_reads == 0) {
         return RAFT_ERROR_INVALID;
     }
 #ifndef RAFT_SABOTAGE

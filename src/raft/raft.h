@@ -186,7 +186,9 @@ struct raft_config {
     uint32_t election_timeout_ticks;   /* randomized per term in [t, 2t) (§5.2) */
     uint32_t heartbeat_interval_ticks; /* must be below election_timeout_ticks */
     uint32_t max_inflight_appends;     /* APPEND messages unacknowledged per follower */
-    uint32_t max_append_bytes;         /* payload bytes per APPEND message */
+    uint32_t max_append_bytes;         /* payload bytes per APPEND message (one entry above
+                                        * this travels alone) */
+    uint32_t max_append_entries;       /* entries per APPEND message */
     uint32_t max_entry_bytes;          /* largest payload raft_propose accepts */
     uint64_t max_uncommitted_bytes;    /* leader refuses proposals beyond this (0 = none) */
     uint32_t max_committed_per_ready;  /* entries handed to apply per ready */

@@ -47,7 +47,7 @@ static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
             break;
         }
         count++;
-        if (count == UINT32_MAX) {
+        if (count == raft->config.max_append_entries) {
             break;
         }
     }

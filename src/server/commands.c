@@ -98,6 +98,13 @@ static unsigned key_slot(const struct kv_arg *key)
 
 void commands_redirect(struct server *server, struct proto_buffer *buffer, const struct kv_arg *key)
 {
+    if (server->node.fatal) {
+        reply_error(buffer,
+                    "CLUSTERDOWN this node is recovering from a failure (%s); the command was "
+                    "not executed, try another node",
+                    server->node.failure_reason);
+        return;
+    }
     server->stats.redirects++;
     raft_node_id leader = raft_leader(server->node.raft);
     const struct config_member *member = leader != RAFT_NODE_NONE && leader != server->config.id
@@ -655,20 +662,60 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     finish_immediate(request);
 }
 
-static void execute_write(struct client *client, size_t argc, const struct kv_arg *argv)
+/* Answers at once, in request order, a write refused before it was proposed. */
+static void refuse_write(struct client *client, const char *text)
+{
+    struct request *request;
+    struct proto_buffer *out = immediate_output(client, &request);
+    if (out != NULL) {
+        reply_error(out, "%s", text);
+        finish_immediate(request);
+    }
+}
+
+/*
+ * The edge of the limits chain (base/limits.h): a write is proposed only if every node can
+ * store and apply it. Its size is checked against max-request-bytes, which lies below every
+ * layer under it; and while the state machine is above its space quota, a write that can grow
+ * the data is refused with Redis's maxmemory error, before it costs a log entry. Nothing
+ * here is decided again when the entry applies: a write that passed applies on every replica.
+ */
+static bool write_admitted(struct client *client, const struct kv_command *command, size_t argc,
+                           const struct kv_arg *argv, size_t encoded_bytes)
+{
+    struct server *server = client->server;
+    if (encoded_bytes == 0 || encoded_bytes > server->config.max_request_bytes) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "ERR request of %llu bytes exceeds max-request-bytes (%llu); the command was "
+                 "not executed",
+                 (unsigned long long)encoded_bytes,
+                 (unsigned long long)server->config.max_request_bytes);
+        server->stats.writes_refused_size++;
+        refuse_write(client, text);
+        return false;
+    }
+    if (node_over_quota(server) && kv_write_may_grow(server->node.kv, command, argc, argv)) {
+        server->stats.writes_refused_quota++;
+        refuse_write(client, "OOM command not allowed when used memory > 'maxmemory'.");
+        return false;
+    }
+    return true;
+}
+
+static void execute_write(struct client *client, const struct kv_command *command, size_t argc,
+                          const struct kv_arg *argv)
 {
     struct server *server = client->server;
     size_t bytes = kv_command_encoded_bytes(argc, argv);
-    uint8_t *encoded = bytes > 0 ? malloc(bytes) : NULL;
+    if (!write_admitted(client, command, argc, argv, bytes)) {
+        return;
+    }
+    uint8_t *encoded = malloc(bytes);
     size_t written = 0;
     if (encoded == NULL || kv_command_encode(argc, argv, encoded, bytes, &written) != 0) {
         free(encoded);
-        struct request *request;
-        struct proto_buffer *out = immediate_output(client, &request);
-        if (out != NULL) {
-            reply_error(out, "ERR the command is too large to replicate");
-            finish_immediate(request);
-        }
+        refuse_write(client, "ERR not enough memory to take the command; it was not executed");
         return;
     }
     struct request *request = client_request_new(client, REQUEST_WRITE);
@@ -751,6 +798,10 @@ static void execute_data(struct client *client, size_t argc, const struct kv_arg
         execute_data_immediate(client, command, argc, argv, false); /* answers NOAUTH */
         return;
     }
+    if (server->node.fatal) {
+        execute_data_immediate(client, command, argc, argv, true); /* answers CLUSTERDOWN */
+        return;
+    }
     bool leader = node_is_leader(server);
 #ifdef RAFTKV_BROKEN_LOCAL_READS
     /* Deliberately broken build for tests/cluster: a node that believes it leads answers reads
@@ -775,7 +826,7 @@ static void execute_data(struct client *client, size_t argc, const struct kv_arg
         execute_data_immediate(client, command, argc, argv, true);
         return;
     }
-    execute_write(client, argc, argv);
+    execute_write(client, command, argc, argv);
 }
 
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv)

@@ -57,7 +57,11 @@ static const struct setting settings[] = {
      "a command that cannot complete in this time gets an error (default 5000)"},
     {"max-clients", SETTING_U32, FIELD(max_clients), 0, "client connections (default 10000)"},
     {"max-bulk-bytes", SETTING_U64, FIELD(max_bulk_bytes), 0,
-     "longest string argument (default 536870912, Redis's proto-max-bulk-len)"},
+     "longest string argument, Redis's proto-max-bulk-len (default 8388608, at most "
+     "536870912)"},
+    {"max-request-bytes", SETTING_U64, FIELD(max_request_bytes), 0,
+     "largest write request, all arguments together (default 16777216, at least "
+     "max-bulk-bytes + 65536, at most 603979776)"},
     {"max-array-length", SETTING_U32, FIELD(max_array_length), 0,
      "most arguments in one request (default 1048576)"},
     {"max-query-buffer-bytes", SETTING_U64, FIELD(max_query_buffer_bytes), 0,
@@ -68,8 +72,14 @@ static const struct setting settings[] = {
      "requests in progress per client before reading from it pauses (default 1024)"},
     {"snapshot-entries", SETTING_U64, FIELD(snapshot_entries), 0,
      "take a snapshot and compact the log every this many entries (default 100000)"},
-    {"lmdb-map-bytes", SETTING_U64, FIELD(lmdb_map_bytes), 0,
-     "largest size the database may grow to (default 4294967296)"},
+    {"snapshot-log-bytes", SETTING_U64, FIELD(snapshot_log_bytes), 0,
+     "also take a snapshot once the log since the last one holds this many bytes (default "
+     "536870912)"},
+    {"max-db-bytes", SETTING_U64, FIELD(max_db_bytes), 0,
+     "space quota: above it the leader refuses writes that can grow the data with -OOM "
+     "(default 0: half the size of the data directory's file system)"},
+    {"wal-segment-bytes", SETTING_U64, FIELD(wal_segment_bytes), 0,
+     "size of each preallocated WAL segment file (default 67108864)"},
     {"max-inflight-appends", SETTING_U32, FIELD(max_inflight_appends), 0,
      "unacknowledged append messages per follower (default 256)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
@@ -87,13 +97,16 @@ void config_default(struct server_config *config)
     config->election_timeout_ms = 500;
     config->request_timeout_ms = 5000;
     config->max_clients = 10000;
-    config->max_bulk_bytes = 512ull * 1024 * 1024;
+    config->max_bulk_bytes = LIMITS_DEFAULT_BULK_BYTES;
+    config->max_request_bytes = LIMITS_DEFAULT_REQUEST_BYTES;
     config->max_array_length = 1024 * 1024;
     config->max_query_buffer_bytes = 1ull << 30;
     config->max_output_buffer_bytes = 1ull << 30;
     config->max_pipeline_requests = 1024;
     config->snapshot_entries = 100000;
-    config->lmdb_map_bytes = 4ull << 30;
+    config->snapshot_log_bytes = 512ull * 1024 * 1024;
+    config->max_db_bytes = 0;
+    config->wal_segment_bytes = 64ull * 1024 * 1024;
     config->max_inflight_appends = 256;
     config->log_level = LOG_LEVEL_INFO;
 }
@@ -288,6 +301,33 @@ static int load_file(struct server_config *config, const char *path, char *error
     return rc;
 }
 
+/* The client's edge may be lowered, never raised, past base/limits.h's chain. */
+static int validate_size_limits(const struct server_config *config, char *error, size_t error_bytes)
+{
+    if (config->max_bulk_bytes > LIMITS_MAX_BULK_BYTES ||
+        config->max_array_length > LIMITS_MAX_ARGUMENTS) {
+        snprintf(error, error_bytes, "max-bulk-bytes is at most %llu, max-array-length at most %u",
+                 (unsigned long long)LIMITS_MAX_BULK_BYTES, (unsigned)LIMITS_MAX_ARGUMENTS);
+        return -1;
+    }
+    if (config->max_request_bytes > LIMITS_MAX_REQUEST_BYTES ||
+        config->max_request_bytes < config->max_bulk_bytes + LIMITS_MIN_REQUEST_SLACK_BYTES) {
+        snprintf(error, error_bytes,
+                 "max-request-bytes must be in [max-bulk-bytes + %llu, %llu], so that a SET of "
+                 "the longest value fits",
+                 (unsigned long long)LIMITS_MIN_REQUEST_SLACK_BYTES,
+                 (unsigned long long)LIMITS_MAX_REQUEST_BYTES);
+        return -1;
+    }
+    if (config->wal_segment_bytes < 4096 || config->wal_segment_bytes > (1ull << 32) ||
+        config->snapshot_log_bytes == 0) {
+        snprintf(error, error_bytes,
+                 "wal-segment-bytes must be in [4096, 4294967296], snapshot-log-bytes positive");
+        return -1;
+    }
+    return 0;
+}
+
 static int validate(const struct server_config *config, char *error, size_t error_bytes)
 {
     if (config->id == 0 || config->member_count == 0 || config->data_directory[0] == '\0') {
@@ -313,7 +353,7 @@ static int validate(const struct server_config *config, char *error, size_t erro
         snprintf(error, error_bytes, "limits must be positive (max-inflight-appends <= 4096)");
         return -1;
     }
-    return 0;
+    return validate_size_limits(config, error, error_bytes);
 }
 
 int config_parse(struct server_config *config, int argc, char **argv, char *error,

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/limits.h"
 #include "raft/raft.h"
 #include "server/log.h"
 
@@ -44,12 +45,15 @@ struct server_config {
     uint32_t request_timeout_ms; /* a command that cannot complete gets an error then */
     uint32_t max_clients;
     uint64_t max_bulk_bytes;          /* longest string argument (proto-max-bulk-len) */
+    uint64_t max_request_bytes;       /* largest write, as a log entry (base/limits.h) */
     uint32_t max_array_length;        /* most arguments in one request */
     uint64_t max_query_buffer_bytes;  /* unparsed input per client */
     uint64_t max_output_buffer_bytes; /* replies not yet written, per client */
     uint32_t max_pipeline_requests;   /* requests in progress per client before it is paused */
     uint64_t snapshot_entries;        /* take a snapshot after this many applied entries */
-    uint64_t lmdb_map_bytes;
+    uint64_t snapshot_log_bytes;      /* ... or once the log since the last one holds this */
+    uint64_t max_db_bytes;            /* space quota of the state machine; 0 = half the disk */
+    uint64_t wal_segment_bytes;       /* the WAL rolls to a new (preallocated) file here */
     uint32_t max_inflight_appends;
     enum log_level log_level;
 };

@@ -115,6 +115,8 @@ static void info_stats(struct server *server, struct proto_buffer *text)
     add_line(text, "writes_committed:%" PRIu64, stats->writes_committed);
     add_line(text, "writes_retry:%" PRIu64, stats->writes_retry);
     add_line(text, "writes_uncertain:%" PRIu64, stats->writes_uncertain);
+    add_line(text, "writes_refused_size:%" PRIu64, stats->writes_refused_size);
+    add_line(text, "writes_refused_quota:%" PRIu64, stats->writes_refused_quota);
     add_line(text, "reads_linearizable:%" PRIu64, stats->reads_linearizable);
     add_line(text, "reads_stale:%" PRIu64, stats->reads_stale);
     add_line(text, "reads_failed:%" PRIu64, stats->reads_failed);
@@ -168,7 +170,20 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_first_index:%" PRIu64, raft_first_index(raft));
     add_line(text, "raft_last_index:%" PRIu64, raft_last_index(raft));
     add_line(text, "raft_commit_index:%" PRIu64, raft_commit_index(raft));
-    add_line(text, "raft_applied_index:%" PRIu64, kv_applied_index(server->node.kv));
+    const struct node *node = &server->node;
+    add_line(text, "raft_applied_index:%" PRIu64,
+             node->kv != NULL ? kv_applied_index(node->kv) : 0);
+    /* A failed node stays up and recovers by itself (node_boot.c); this says so. */
+    add_line(text, "raft_node_state:%s", node->fatal ? "failed" : "ok");
+    add_line(text, "raft_failures:%" PRIu64, node->failures);
+    if (node->fatal) {
+        add_line(text, "raft_failure_reason:%s", node->failure_reason);
+    }
+    add_line(text, "raft_db_used_bytes:%" PRIu64, node->kv != NULL ? kv_used_bytes(node->kv) : 0);
+    add_line(text, "raft_db_file_bytes:%" PRIu64, node->kv != NULL ? kv_file_bytes(node->kv) : 0);
+    add_line(text, "raft_db_map_bytes:%" PRIu64, node->kv != NULL ? kv_map_bytes(node->kv) : 0);
+    add_line(text, "raft_max_db_bytes:%" PRIu64, node->max_db_bytes);
+    add_line(text, "raft_db_quota_alarm:%d", node_over_quota(server) ? 1 : 0);
     add_line(text, "raft_elections_started:%" PRIu64, raft_election_count(raft));
     add_line(text, "raft_leader_changes:%" PRIu64, server->node.leader_changes);
     add_line(text, "raft_fsyncs:%" PRIu64, server->stats.fsyncs);

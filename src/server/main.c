@@ -10,8 +10,8 @@
  * Shutdown: stop accepting and reading, let an fsync in flight finish (what it covers may
  * already be acknowledged by followers), close every handle, then close the storage and the
  * database. A write acknowledged before that was already durable on a majority; nothing that
- * the loop had not acknowledged is reported as done. An unrecoverable storage error takes the
- * same path with exit code 1.
+ * the loop had not acknowledged is reported as done. A storage error at run time does not
+ * stop the process: the node recovers in place (node_boot.c).
  */
 #include "server/server.h"
 
@@ -79,13 +79,6 @@ static void server_stop(struct server *server, int exit_code)
         transport_stop(server->transport);
         server->transport = NULL;
     }
-}
-
-void server_fail(struct server *server, const char *reason)
-{
-    log_error("stopping: %s", reason);
-    server->node.fatal = true;
-    server_stop(server, 1);
 }
 
 static void on_signal(uv_signal_t *handle, int signal_number)

@@ -18,8 +18,11 @@
  * raft_propose returned (success), or another (it was never committed: TRYAGAIN, no effect).
  * A write that outlives request_timeout_ms before either happens gets UNCERTAIN.
  *
- * Failure modes: a storage or state-machine error is fatal — the node stops (exit code 1)
- * rather than acknowledge anything it cannot vouch for; restarting re-reads the disk.
+ * Failure modes: a storage or state-machine error (a full disk, an I/O error) stops the node's
+ * part in the cluster at once — it acknowledges nothing it cannot vouch for — but not the
+ * process: node_fail() answers every waiting client, and node_boot.c reopens the data from
+ * disk, as a restart would, until that succeeds. Nothing is ever skipped: an entry that
+ * failed to apply is applied again after the reopen.
  * Snapshots are taken every snapshot_entries applied entries: LMDB is copied on a thread-pool
  * thread while writes go on, then the copy becomes the snapshot and the log is compacted.
  */
@@ -39,12 +42,19 @@ enum {
     MAX_STACK_ARGUMENTS = 64,
 };
 
+enum {
+    RECOVER_BACKOFF_MIN_MS = 200,
+    RECOVER_BACKOFF_MAX_MS = 10000,
+    /* A node that stayed up this long after recovering starts its next backoff afresh. */
+    RECOVER_HEALTHY_MS = 60000,
+};
+
 bool node_is_leader(const struct server *server)
 {
-    return raft_role(server->node.raft) == RAFT_LEADER;
+    return !server->node.fatal && raft_role(server->node.raft) == RAFT_LEADER;
 }
 
-static void path_join(char *out, size_t out_bytes, const char *directory, const char *name)
+void node_path_join(char *out, size_t out_bytes, const char *directory, const char *name)
 {
     snprintf(out, out_bytes, "%s/%s", directory, name);
 }
@@ -54,6 +64,8 @@ static void path_join(char *out, size_t out_bytes, const char *directory, const 
 static void finish_with_error(struct request *request, const char *format, const char *detail)
 {
     if (request->client != NULL) {
+        /* A batch that failed half-way may have written kv's reply here already. */
+        proto_buffer_truncate(&request->reply, 0);
         reply_error(&request->reply, format, detail);
     }
     client_request_finish(request);
@@ -154,21 +166,54 @@ static void serve_waiting_reads(struct server *server)
     }
 }
 
+bool node_over_quota(const struct server *server)
+{
+    const struct node *node = &server->node;
+    return node->kv != NULL && kv_used_bytes(node->kv) >= node->max_db_bytes;
+}
+
+static void update_quota_alarm(struct server *server)
+{
+    struct node *node = &server->node;
+    bool over = node_over_quota(server);
+    if (over != node->over_quota) {
+        node->over_quota = over;
+        if (over) {
+            log_warning("the database holds %llu bytes, at or above max-db-bytes (%llu): writes "
+                        "that can grow it are refused with -OOM until space is freed",
+                        (unsigned long long)kv_used_bytes(node->kv),
+                        (unsigned long long)node->max_db_bytes);
+        } else {
+            log_info("the database is below max-db-bytes again (%llu of %llu bytes): writes "
+                     "are accepted",
+                     (unsigned long long)kv_used_bytes(node->kv),
+                     (unsigned long long)node->max_db_bytes);
+        }
+    }
+}
+
 /* Applies committed entries in one LMDB transaction and settles the writes they decide. */
 static void apply_entries(struct server *server, const struct raft_entry *entries, size_t count)
 {
     if (count == 0) {
         return;
     }
-    int rc = kv_apply_batch(server->node.kv, entries, count, reply_provider, server);
+    struct node *node = &server->node;
+    int rc = kv_apply_batch(node->kv, entries, count, reply_provider, server);
     if (rc != 0) {
         char reason[512];
-        snprintf(reason, sizeof reason, "cannot apply committed entries: %s (%s)",
-                 kv_error_string(rc), kv_last_error(server->node.kv));
-        server_fail(server, reason);
+        snprintf(reason, sizeof reason, "cannot apply committed entries %llu..%llu: %s (%s)",
+                 (unsigned long long)entries[0].index, (unsigned long long)entries[count - 1].index,
+                 kv_error_string(rc), kv_last_error(node->kv));
+        node->kv_suspect = true;
+        node_fail(server, reason);
         return;
     }
+    for (size_t i = 0; i < count; i++) {
+        node->log_bytes += entries[i].data_bytes;
+    }
     settle_writes(server, entries[0].index, entries[count - 1].index);
+    update_quota_alarm(server);
 }
 
 static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,
@@ -264,11 +309,11 @@ static int copy_file(const char *from, const char *to)
 }
 
 /* Loads a snapshot's data file into LMDB (kv consumes a copy; storage keeps the original). */
-static int import_snapshot_data(struct server *server, const char *data_path,
-                                const struct raft_snapshot_meta *meta)
+int node_import_snapshot(struct server *server, const char *data_path,
+                         const struct raft_snapshot_meta *meta)
 {
     char copy[CONFIG_PATH_BYTES + 64];
-    path_join(copy, sizeof copy, server->config.data_directory, "import.tmp");
+    node_path_join(copy, sizeof copy, server->config.data_directory, "import.tmp");
     int rc = copy_file(data_path, copy);
     if (rc != 0) {
         log_error("cannot copy snapshot %s: %s", data_path, strerror(-rc));
@@ -313,7 +358,7 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
 {
     struct node *node = &server->node;
     if (!node->has_incoming_snapshot) {
-        server_fail(server, "the core installs a snapshot whose data never arrived");
+        node_fail(server, "the core installs a snapshot whose data never arrived");
         return;
     }
     node->has_incoming_snapshot = false;
@@ -324,12 +369,13 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
         rc = storage_snapshot_latest(node->storage, &stored, data_path, sizeof data_path);
     }
     if (rc == 0) {
-        rc = import_snapshot_data(server, data_path, meta);
+        rc = node_import_snapshot(server, data_path, meta);
     }
     if (rc != 0) {
-        server_fail(server, "cannot install the snapshot received from the leader");
+        node_fail(server, "cannot install the snapshot received from the leader");
         return;
     }
+    node->log_bytes = 0;
     server->stats.snapshots_installed++;
     log_info("installed snapshot at index %llu term %llu from the leader",
              (unsigned long long)meta->index, (unsigned long long)meta->term);
@@ -342,7 +388,7 @@ static void snapshot_work(uv_work_t *work)
     struct server *server = work->data;
     struct node *node = &server->node;
     char path[CONFIG_PATH_BYTES + 64];
-    path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
+    node_path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
     node->snapshot_result =
         kv_snapshot_export(node->kv, path, &node->snapshot_index, &node->snapshot_term);
 }
@@ -353,7 +399,7 @@ static void commit_snapshot(struct server *server)
 {
     struct node *node = &server->node;
     char path[CONFIG_PATH_BYTES + 64];
-    path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
+    node_path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
     struct raft_snapshot_meta meta = {.index = node->snapshot_index,
                                       .term = node->snapshot_term,
                                       .configuration = *raft_configuration(node->raft)};
@@ -370,6 +416,8 @@ static void commit_snapshot(struct server *server)
         unlink(path);
         return;
     }
+    node->log_bytes -=
+        node->log_bytes_exported < node->log_bytes ? node->log_bytes_exported : node->log_bytes;
     server->stats.snapshots_taken++;
     log_info("snapshot taken at index %llu term %llu; log compacted",
              (unsigned long long)meta.index, (unsigned long long)meta.term);
@@ -380,6 +428,9 @@ static void after_snapshot(uv_work_t *work, int status)
     struct server *server = work->data;
     struct node *node = &server->node;
     node->snapshot_in_progress = false;
+    if (node->fatal) {
+        return; /* recovery reopens storage; the exported copy is left for it to replace */
+    }
     if (status != 0 || node->snapshot_result != 0) {
         log_warning("snapshot export failed: %s", kv_error_string(node->snapshot_result));
         return;
@@ -401,9 +452,15 @@ static void maybe_snapshot(struct server *server)
     uint64_t applied = kv_applied_index(node->kv);
     uint64_t first = raft_first_index(node->raft);
     if (node->snapshot_in_progress || node->snapshot_commit_pending || server->stopping ||
-        applied < first || applied - first + 1 < server->config.snapshot_entries) {
+        node->fatal || applied < first) {
         return;
     }
+    /* By count, and by bytes: the core keeps every entry since the snapshot in memory. */
+    if (applied - first + 1 < server->config.snapshot_entries &&
+        node->log_bytes < server->config.snapshot_log_bytes) {
+        return;
+    }
+    node->log_bytes_exported = node->log_bytes;
     node->snapshot_in_progress = true;
     node->snapshot_work.data = server;
     if (uv_queue_work(server->loop, &node->snapshot_work, snapshot_work, after_snapshot) != 0) {
@@ -503,11 +560,15 @@ static void after_sync(uv_work_t *work, int status)
 {
     struct server *server = work->data;
     struct node *node = &server->node;
+    node->sync_in_flight = false;
+    if (node->fatal) {
+        return; /* failed while the fsync ran: recovery reopens everything */
+    }
     if (status != 0 || node->sync_result != 0) {
         char reason[STORAGE_MESSAGE_BYTES + 64];
         snprintf(reason, sizeof reason, "cannot make the log durable: %s",
                  storage_message(node->storage));
-        server_fail(server, reason);
+        node_fail(server, reason);
         return;
     }
     server->stats.fsyncs++;
@@ -596,14 +657,16 @@ static void process_readies(struct server *server)
             char reason[STORAGE_MESSAGE_BYTES + 64];
             snprintf(reason, sizeof reason, "cannot write the log: %s",
                      storage_message(node->storage));
-            server_fail(server, reason);
+            node_fail(server, reason);
             return;
         }
         node->sync_hard_state = hard_state_needs_saving(node, ready);
         if (wal_sync_pending(node->storage) || node->sync_hard_state) {
             node->sync_work.data = server;
+            node->sync_in_flight = true;
             if (uv_queue_work(server->loop, &node->sync_work, sync_work, after_sync) != 0) {
-                server_fail(server, "cannot queue the fsync");
+                node->sync_in_flight = false;
+                node_fail(server, "cannot queue the fsync");
             }
             return; /* after_sync finishes this ready */
         }
@@ -692,313 +755,52 @@ static void expire(struct server *server, struct request_list *list, uint64_t no
     }
 }
 
+static void fail_all(struct server *server, struct request_list *list, const char *format,
+                     const char *detail)
+{
+    while (list->head != NULL) {
+        struct request *request = list->head;
+        request_list_remove(list, request);
+        finish_with_error(request, format, detail);
+    }
+    (void)server;
+}
+
+void node_fail(struct server *server, const char *reason)
+{
+    struct node *node = &server->node;
+    if (node->fatal) {
+        return;
+    }
+    uint64_t now_ms = server_now_ms(server);
+    bool healthy = now_ms >= node->recover_at_ms + RECOVER_HEALTHY_MS;
+    if (node->recover_backoff_ms == 0 || healthy) {
+        node->recover_backoff_ms = RECOVER_BACKOFF_MIN_MS;
+    } else if (node->recover_backoff_ms < RECOVER_BACKOFF_MAX_MS) {
+        node->recover_backoff_ms *= 2;
+    }
+    node->fatal = true;
+    node->failures++;
+    node->recover_at_ms = now_ms + node->recover_backoff_ms;
+    snprintf(node->failure_reason, sizeof node->failure_reason, "%s", reason);
+    log_error("stopped taking part in the cluster: %s; reopening the data in %u ms", reason,
+              node->recover_backoff_ms);
+    server->stats.writes_uncertain += server->pending_writes.count;
+    fail_all(server, &server->pending_writes, "UNCERTAIN %s",
+             "this node failed to store or apply the write; the cluster may still commit "
+             "it, so its outcome is unknown");
+    server->stats.reads_failed += server->pending_reads.count + server->reads_waiting_apply.count;
+    fail_all(server, &server->pending_reads, "CLUSTERDOWN %s",
+             "this node failed (storage) before the read ran; it was not executed");
+    fail_all(server, &server->reads_waiting_apply, "CLUSTERDOWN %s",
+             "this node failed (storage) before the read ran; it was not executed");
+}
+
 void node_sweep_timeouts(struct server *server)
 {
     uint64_t now_ms = server_now_ms(server);
     expire(server, &server->pending_writes, now_ms, true);
     expire(server, &server->pending_reads, now_ms, false);
     expire(server, &server->reads_waiting_apply, now_ms, false);
-}
-
-/* ---- peers ---- */
-
-void node_on_peer_message(struct server *server, const struct raft_message *message,
-                          const char *snapshot_data_path)
-{
-    struct node *node = &server->node;
-    if (node->fatal) {
-        return;
-    }
-    if (message->type == RAFT_MSG_SNAPSHOT) {
-        if (snapshot_data_path == NULL ||
-            rename(snapshot_data_path, node->incoming_snapshot_path) != 0) {
-            log_warning("snapshot from node %llu arrived without its data; ignored",
-                        (unsigned long long)message->from);
-            return;
-        }
-        node->has_incoming_snapshot = true;
-    }
-    int rc = raft_step(node->raft, message);
-    if (rc != 0) {
-        log_warning("refused a %s message from node %llu: %s",
-                    raft_message_type_string(message->type), (unsigned long long)message->from,
-                    raft_error_string(rc));
-    }
-}
-
-static void on_transport_message(void *context, const struct raft_message *message,
-                                 const char *snapshot_data_path)
-{
-    node_on_peer_message(context, message, snapshot_data_path);
-}
-
-static void on_transport_unreachable(void *context, raft_node_id peer)
-{
-    struct server *server = context;
-    raft_report_unreachable(server->node.raft, peer);
-}
-
-static void on_transport_snapshot_sent(void *context, raft_node_id peer, bool success)
-{
-    struct server *server = context;
-    raft_report_snapshot(server->node.raft, peer, success);
-}
-
-static void on_transport_peer_state(void *context, raft_node_id peer, bool connected)
-{
-    (void)context;
-    log_info("peer %llu %s", (unsigned long long)peer, connected ? "connected" : "disconnected");
-}
-
-/* ---- start and stop ---- */
-
-static void storage_log(void *arg, enum storage_log_level level, const char *message)
-{
-    (void)arg;
-    if (level == STORAGE_LOG_WARNING) {
-        log_warning("storage: %s", message);
-    } else {
-        log_info("storage: %s", message);
-    }
-}
-
-/*
- * LMDB commits without fsync (the WAL is the source of durability), so after a power loss its
- * file may hold a meta page that points at pages never written: silently corrupt. It is
- * therefore trusted only after a clean shutdown, which syncs it and leaves CLEAN_MARKER.
- * After any other stop (kill -9, power loss, a fatal error) the database is rebuilt from
- * durable sources: the latest snapshot (fsynced) and the log after it (fsynced; the log is
- * never compacted past the snapshot). The marker is removed, durably, before anything is
- * applied, so a crash after this start is never mistaken for a clean one.
- */
-#define CLEAN_MARKER "kv-clean-shutdown"
-
-static int check_clean_shutdown(struct server *server, const char *kv_directory, char *error,
-                                size_t error_bytes)
-{
-    char marker[CONFIG_PATH_BYTES + 32];
-    path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
-    if (unlink(marker) == 0) {
-        int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
-        if (directory < 0 || fsync(directory) != 0) {
-            snprintf(error, error_bytes, "cannot sync %s: %s", server->config.data_directory,
-                     strerror(errno));
-            if (directory >= 0) {
-                close(directory);
-            }
-            return -1;
-        }
-        close(directory);
-        return 0;
-    }
-    char data[CONFIG_PATH_BYTES + 32];
-    path_join(data, sizeof data, kv_directory, "data.mdb");
-    if (access(data, F_OK) == 0) {
-        log_warning("the last stop was not clean: rebuilding the database from the snapshot "
-                    "and the log");
-        char lock[CONFIG_PATH_BYTES + 32];
-        path_join(lock, sizeof lock, kv_directory, "lock.mdb");
-        if (unlink(data) != 0 || (unlink(lock) != 0 && errno != ENOENT)) {
-            snprintf(error, error_bytes, "cannot remove %s: %s", data, strerror(errno));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Syncs the database and leaves the marker that lets the next start trust it. */
-static void mark_clean_shutdown(struct server *server)
-{
-    if (kv_sync(server->node.kv) != 0) {
-        return;
-    }
-    char marker[CONFIG_PATH_BYTES + 32];
-    path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
-    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return;
-    }
-    bool synced = fsync(fd) == 0;
-    close(fd);
-    int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
-    if (directory >= 0) {
-        synced = fsync(directory) == 0 && synced;
-        close(directory);
-    }
-    if (!synced) {
-        unlink(marker);
-    }
-}
-
-static int open_state_machine(struct server *server, const struct storage_recovered *recovered,
-                              char *error, size_t error_bytes)
-{
-    struct node *node = &server->node;
-    char directory[CONFIG_PATH_BYTES + 16];
-    path_join(directory, sizeof directory, server->config.data_directory, "kv");
-    if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
-        snprintf(error, error_bytes, "cannot create %s: %s", directory, strerror(errno));
-        return -1;
-    }
-    if (check_clean_shutdown(server, directory, error, error_bytes) != 0) {
-        return -1;
-    }
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = server->config.lmdb_map_bytes;
-    options.max_value_bytes = server->config.max_bulk_bytes;
-    int rc = kv_open(directory, &options, &node->kv);
-    if (rc != 0) {
-        snprintf(error, error_bytes, "cannot open the database in %s: %s", directory,
-                 kv_error_string(rc));
-        return -1;
-    }
-    /* A rebuilt (or lagging) database starts from the snapshot; the core replays the log. */
-    if (recovered->has_snapshot && kv_applied_index(node->kv) < recovered->snapshot.index) {
-        struct raft_snapshot_meta meta;
-        char data_path[CONFIG_PATH_BYTES + 128];
-        if (storage_snapshot_latest(node->storage, &meta, data_path, sizeof data_path) != 0 ||
-            import_snapshot_data(server, data_path, &meta) != 0) {
-            snprintf(error, error_bytes, "cannot load the snapshot at index %llu",
-                     (unsigned long long)recovered->snapshot.index);
-            return -1;
-        }
-        log_info("loaded snapshot at index %llu", (unsigned long long)meta.index);
-    }
-    return 0;
-}
-
-static int start_core(struct server *server, const struct storage_recovered *recovered, char *error,
-                      size_t error_bytes)
-{
-    struct node *node = &server->node;
-    const struct server_config *config = &server->config;
-    struct raft_config raft_config;
-    raft_config_default(&raft_config, config->id);
-    raft_config.election_timeout_ticks = config->election_timeout_ms / config->tick_ms;
-    raft_config.heartbeat_interval_ticks = config->heartbeat_ms / config->tick_ms;
-    raft_config.max_inflight_appends = config->max_inflight_appends;
-    raft_config.max_entry_bytes = (uint32_t)(config->max_bulk_bytes + (1u << 20) > UINT32_MAX
-                                                 ? UINT32_MAX
-                                                 : config->max_bulk_bytes + (1u << 20));
-    raft_config.random_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config->id;
-    raft_config.configuration.voter_count = config->member_count;
-    for (uint32_t i = 0; i < config->member_count; i++) {
-        raft_config.configuration.voters[i] = config->members[i].id;
-    }
-    struct raft_boot_state boot = {
-        .hard_state = recovered->hard_state,
-        .has_snapshot = recovered->has_snapshot,
-        .snapshot = recovered->snapshot,
-        .entries = recovered->entries,
-        .entry_count = recovered->entry_count,
-        .applied = kv_applied_index(node->kv),
-    };
-    int rc = raft_new(&raft_config, &boot, &node->raft);
-    if (rc != 0) {
-        snprintf(error, error_bytes,
-                 "cannot start Raft from the data on disk: %s (applied index %llu, log ends "
-                 "at %llu)",
-                 raft_error_string(rc), (unsigned long long)boot.applied,
-                 (unsigned long long)(recovered->entry_count > 0
-                                          ? recovered->entries[recovered->entry_count - 1].index
-                                          : recovered->snapshot.index));
-        return -1;
-    }
-    node->saved_hard_state = recovered->hard_state;
-    log_info("recovered term %llu, log %llu..%llu, applied %llu",
-             (unsigned long long)recovered->hard_state.term,
-             (unsigned long long)raft_first_index(node->raft),
-             (unsigned long long)raft_last_index(node->raft), (unsigned long long)boot.applied);
-    return 0;
-}
-
-static int start_transport(struct server *server, char *error, size_t error_bytes)
-{
-    const struct server_config *config = &server->config;
-    struct transport_config transport;
-    transport_config_default(&transport);
-    transport.id = config->id;
-    const struct config_member *self = config_member(config, config->id);
-    snprintf(transport.host, sizeof transport.host, "%s", self->peer_host);
-    transport.port = self->peer_port;
-    memset(transport.cluster_id, 0, sizeof transport.cluster_id);
-    memcpy(transport.cluster_id, config->cluster_id, strlen(config->cluster_id));
-    transport.secret = (const uint8_t *)config->secret;
-    transport.secret_bytes = strlen(config->secret);
-    for (uint32_t i = 0; i < config->member_count; i++) {
-        const struct config_member *member = &config->members[i];
-        if (member->id == config->id) {
-            continue;
-        }
-        struct transport_peer_address *peer = &transport.peers[transport.peer_count++];
-        peer->id = member->id;
-        snprintf(peer->host, sizeof peer->host, "%s", member->peer_host);
-        peer->port = member->peer_port;
-    }
-    snprintf(transport.incoming_directory, sizeof transport.incoming_directory, "%s",
-             config->data_directory);
-    struct transport_callbacks callbacks = {
-        .context = server,
-        .on_message = on_transport_message,
-        .on_unreachable = on_transport_unreachable,
-        .on_snapshot_sent = on_transport_snapshot_sent,
-        .on_peer_state = on_transport_peer_state,
-    };
-    int rc = transport_start(server->loop, &transport, &callbacks, &server->transport);
-    if (rc != 0) {
-        snprintf(error, error_bytes, "cannot start the peer transport on %s:%u: %s",
-                 self->peer_host, self->peer_port, transport_error_string(rc));
-        return -1;
-    }
-    return 0;
-}
-
-int node_start(struct server *server, char *error, size_t error_bytes)
-{
-    struct node *node = &server->node;
-    const struct server_config *config = &server->config;
-    path_join(node->incoming_snapshot_path, sizeof node->incoming_snapshot_path,
-              config->data_directory, "incoming-snapshot.data");
-    struct storage_options options;
-    storage_options_default(&options);
-    options.log = storage_log;
-    struct storage_recovered recovered;
-    memset(&recovered, 0, sizeof recovered);
-    char message[STORAGE_MESSAGE_BYTES];
-    int rc = storage_open(config->data_directory, &options, &node->storage, &recovered, message,
-                          sizeof message);
-    if (rc != 0) {
-        snprintf(error, error_bytes, "refusing to start: %s", message);
-        return -1;
-    }
-    if (open_state_machine(server, &recovered, error, error_bytes) != 0 ||
-        start_core(server, &recovered, error, error_bytes) != 0) {
-        storage_recovered_free(&recovered);
-        return -1;
-    }
-    storage_recovered_free(&recovered);
-    return start_transport(server, error, error_bytes);
-}
-
-/* Called once the loop has stopped: nothing is in flight any more. */
-void node_stop(struct server *server)
-{
-    struct node *node = &server->node;
-    request_list_discard(&server->pending_writes);
-    request_list_discard(&server->pending_reads);
-    request_list_discard(&server->reads_waiting_apply);
-    if (node->kv != NULL) {
-        if (!node->fatal && !node->ready_in_progress) {
-            mark_clean_shutdown(server);
-        }
-        kv_close(node->kv);
-        node->kv = NULL;
-    }
-    if (node->storage != NULL) {
-        storage_close(node->storage);
-        node->storage = NULL;
-    }
-    raft_free(node->raft);
-    node->raft = NULL;
+    node_maybe_recover(server);
 }

@@ -116,6 +116,8 @@ struct server_stats {
     uint64_t writes_committed;
     uint64_t writes_uncertain;
     uint64_t writes_retry;
+    uint64_t writes_refused_size;  /* above max-request-bytes */
+    uint64_t writes_refused_quota; /* -OOM: the database is above max-db-bytes */
     uint64_t reads_linearizable;
     uint64_t reads_stale;
     uint64_t reads_failed;
@@ -139,6 +141,7 @@ struct node {
     bool sync_hard_state; /* the work below also saves ready.hard_state */
     size_t applied_early; /* committed entries of the ready applied before its fsync */
     int sync_result;
+    bool sync_in_flight; /* sync_work queued, after_sync not yet run */
     uv_work_t sync_work;
     bool snapshot_in_progress;
     bool snapshot_commit_pending; /* exported; commit once no fsync is in flight */
@@ -146,12 +149,24 @@ struct node {
     int snapshot_result;
     uint64_t snapshot_index;
     uint64_t snapshot_term;
+    uint64_t log_bytes;          /* entry bytes applied since the last snapshot */
+    uint64_t log_bytes_exported; /* log_bytes when the snapshot in progress began */
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
     bool has_incoming_snapshot;
     raft_node_id last_leader;
     uint64_t leader_changes;
     uint64_t next_read_id;
-    bool fatal; /* storage failed: stop serving, exit */
+    uint64_t max_db_bytes; /* the space quota in force (config, or half the disk) */
+    bool over_quota;       /* the alarm INFO shows; logged when it changes */
+    /* A storage or state-machine failure at run time: the node stops taking part (as if it
+     * had crashed), answers clients with failure_reason, and reopens its data from disk at
+     * recover_at_ms, with a growing backoff, until that succeeds (node_boot.c). */
+    bool fatal;
+    bool kv_suspect; /* the failure was the state machine's: rebuild it on recovery */
+    char failure_reason[STORAGE_MESSAGE_BYTES + 128];
+    uint64_t failures;
+    uint64_t recover_at_ms;
+    uint32_t recover_backoff_ms;
 };
 
 struct server {
@@ -229,8 +244,22 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
 int node_propose(struct server *server, struct request *request, const uint8_t *data,
                  size_t data_bytes);
 int node_read_index(struct server *server, struct request *request);
+/* Is the state machine above its space quota (max-db-bytes)? */
+bool node_over_quota(const struct server *server);
+/* A storage or apply failure at run time: fail every waiting request, stop taking part, and
+ * recover later (node_boot.c). The process does not exit. */
+void node_fail(struct server *server, const char *reason);
+/* Called from the sweep timer: reopens the data of a failed node when its time has come. */
+void node_maybe_recover(struct server *server);
 void node_sweep_timeouts(struct server *server);
 bool node_is_leader(const struct server *server);
+
+/* Shared by node.c (the ready loop, requests, snapshots) and node_boot.c (start, stop,
+ * recovery). */
+void node_path_join(char *out, size_t out_bytes, const char *directory, const char *name);
+/* Loads a snapshot's data file into the state machine; 0 or -1 (logged). */
+int node_import_snapshot(struct server *server, const char *data_path,
+                         const struct raft_snapshot_meta *meta);
 
 /* request lists */
 void request_list_push(struct request_list *list, struct request *request);
@@ -238,7 +267,5 @@ void request_list_remove(struct request_list *list, struct request *request);
 void request_list_discard(struct request_list *list);
 
 uint64_t server_now_ms(const struct server *server);
-/* main.c: stops the node after an unrecoverable error (exit code 1). */
-void server_fail(struct server *server, const char *reason);
 
 #endif

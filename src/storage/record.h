@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/limits.h"
 #include "raft/raft.h"
 
 #define WAL_RECORD_MAGIC          0x31524b52u /* "RKR1" as little-endian bytes */
@@ -35,6 +36,10 @@
 #define WAL_RECORD_HEADER_BYTES   32
 #define WAL_RECORD_CHECKSUM_BYTES 8
 #define WAL_RECORD_ALIGN_BYTES    8
+
+static_assert(WAL_RECORD_HEADER_BYTES + WAL_RECORD_CHECKSUM_BYTES + WAL_RECORD_ALIGN_BYTES <=
+                  LIMITS_WAL_RECORD_OVERHEAD_BYTES,
+              "a record of the largest entry fits LIMITS_MAX_WAL_RECORD_BYTES");
 
 /* Size on disk of a record with this payload. */
 uint64_t wal_record_bytes(uint32_t payload_bytes);

@@ -44,15 +44,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/limits.h"
 #include "raft/raft.h"
 
 /* Limits. */
-#define STORAGE_MESSAGE_BYTES     512                 /* storage_message() text, with its NUL */
-#define STORAGE_MAX_ENTRY_BYTES   (64u * 1024 * 1024) /* largest payload a record may carry */
-#define STORAGE_MIN_SEGMENT_BYTES 4096u               /* smallest segment_max_bytes accepted */
-#define STORAGE_MAX_SEGMENT_BYTES (1ull << 32)        /* largest; a segment is read whole */
-#define STORAGE_MAX_PATH_BYTES    1024                /* any path the storage builds */
-#define STORAGE_FORMAT_VERSION    1                   /* written in <dir>/VERSION */
+#define STORAGE_MESSAGE_BYTES   512 /* storage_message() text, with its NUL */
+#define STORAGE_MAX_ENTRY_BYTES ((uint32_t)LIMITS_MAX_ENTRY_BYTES) /* largest payload of a record  \
+                                                                    */
+#define STORAGE_MIN_SEGMENT_BYTES 4096u        /* smallest segment_max_bytes accepted */
+#define STORAGE_MAX_SEGMENT_BYTES (1ull << 32) /* largest; a segment is read whole */
+#define STORAGE_MAX_PATH_BYTES    1024         /* any path the storage builds */
+#define STORAGE_FORMAT_VERSION    1            /* written in <dir>/VERSION */
 
 enum storage_error {
     STORAGE_OK = 0,

@@ -1,13 +1,16 @@
 /*
  * test_kv_machine.c — the replicated state machine: batch atomicity, the applied index and its
- * persistence, replay after a restart, corruption handling, determinism, a full map, and
- * snapshot export (while a write transaction is open) and import.
+ * persistence, replay after a restart, corruption handling, determinism, the map that grows,
+ * the space measure behind the quota, and snapshot export (while a write transaction is
+ * open) and import.
  */
 #include <lmdb.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
 #include "test_kv_support.c"
+/* Some tests reach inside kv: its LMDB environment, the lock an export holds. */
+#include "kv/kv_internal.h"
 
 #define EXPECT(line, expected) assert_string_equal(run(fixture, line), expected)
 
@@ -212,65 +215,119 @@ static void test_two_replicas_fed_the_same_entries_end_identical(void **state)
     free(other);
 }
 
-static void test_full_map_is_a_clear_error_and_applies_nothing(void **state)
+/* SETs of k<index> for the next `count` indexes, in one batch. */
+static void apply_big_sets(struct fixture *fixture, int count, uint32_t value_bytes, int expected)
 {
-    struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
-    static uint8_t value[64 * 1024];
-    memset(value, 'v', sizeof value);
-    int result = 0;
-    uint64_t index = 1;
-    for (int i = 0; i < 16 && result == 0; i++) {
+    uint64_t first_index = fixture->next_index;
+    static uint8_t value[256 * 1024];
+    assert_true(value_bytes <= sizeof value);
+    memset(value, 'v', value_bytes);
+    struct raft_entry entries[16];
+    assert_true(count <= 16);
+    for (int i = 0; i < count; i++) {
         char key[16];
-        snprintf(key, sizeof key, "k%d", i);
-        struct kv_arg argv[] = {{(const uint8_t *)"SET", 3},
-                                {(const uint8_t *)key, strlen(key)},
-                                {value, sizeof value}};
-        struct raft_entry entry;
-        entry_from_argv(&entry, index, 1, 3, argv);
-        result = fixture_apply(fixture, &entry, 1);
-        free(entry.data);
-        index += result == 0 ? 1 : 0;
+        snprintf(key, sizeof key, "k%d", (int)first_index + i);
+        struct kv_arg argv[] = {
+            {(const uint8_t *)"SET", 3}, {(const uint8_t *)key, strlen(key)}, {value, value_bytes}};
+        entry_from_argv(&entries[i], first_index + (uint64_t)i, 1, 3, argv);
     }
-    assert_int_equal(result, KV_ERROR_MAP_FULL);
-    assert_int_equal(kv_applied_index(fixture->kv), index - 1);
-    assert_non_null(strstr(kv_last_error(fixture->kv), "MDB_MAP_FULL"));
-}
-
-/* A batch whose later entry cannot fit leaves no trace of its earlier entries either. */
-static void test_batch_that_fills_the_map_applies_none_of_its_entries(void **state)
-{
-    struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
-    static uint8_t value[64 * 1024];
-    memset(value, 'v', sizeof value);
-    enum { ENTRIES = 8 };
-    struct raft_entry entries[ENTRIES];
-    for (int i = 0; i < ENTRIES; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "k%d", i);
-        struct kv_arg argv[] = {{(const uint8_t *)"SET", 3},
-                                {(const uint8_t *)key, strlen(key)},
-                                {value, i == 0 ? 1 : sizeof value}};
-        entry_from_argv(&entries[i], (uint64_t)i + 1, 1, 3, argv);
-    }
-    assert_int_equal(fixture_apply(fixture, entries, ENTRIES), KV_ERROR_MAP_FULL);
-    for (int i = 0; i < ENTRIES; i++) {
+    assert_int_equal(fixture_apply(fixture, entries, (size_t)count), expected);
+    for (int i = 0; i < count; i++) {
         free(entries[i].data);
     }
+    if (expected == 0) {
+        fixture->next_index += (uint64_t)count;
+    }
+}
+
+/* A replica's map never decides what applies: it grows before a batch that needs room. */
+static void test_small_map_grows_with_the_data(void **state)
+{
+    struct fixture *fixture = *state;
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
+    for (int batch = 0; batch < 4; batch++) {
+        apply_big_sets(fixture, 8, 64 * 1024, 0);
+    }
+    assert_int_equal(kv_applied_index(fixture->kv), 32);
+    assert_true(kv_map_bytes(fixture->kv) > 2 * 1024 * 1024);
+    assert_true(kv_used_bytes(fixture->kv) >= 2 * 1024 * 1024);
+    EXPECT("DBSIZE", ":32");
+}
+
+/* While an export reads through the map it cannot be remapped: a batch that does not fit
+ * is refused whole (nothing of it applied) and applies once the export is done. */
+static void test_full_map_during_export_applies_nothing_then_everything(void **state)
+{
+    struct fixture *fixture = *state;
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
+    assert_int_equal(pthread_mutex_lock(&fixture->kv->map_lock), 0);
+    apply_big_sets(fixture, 8, 64 * 1024, KV_ERROR_MAP_FULL);
+    assert_non_null(strstr(kv_last_error(fixture->kv), "MDB_MAP_FULL"));
     assert_int_equal(kv_applied_index(fixture->kv), 0);
-    EXPECT("EXISTS k0 k1", ":0");
+    EXPECT("EXISTS k1 k2", ":0");
+    assert_int_equal(pthread_mutex_unlock(&fixture->kv->map_lock), 0);
+    apply_big_sets(fixture, 8, 64 * 1024, 0);
+    assert_int_equal(kv_applied_index(fixture->kv), 8);
     fixture_reopen(fixture);
-    assert_int_equal(kv_applied_index(fixture->kv), 0);
-    EXPECT("DBSIZE", ":0");
+    assert_int_equal(kv_applied_index(fixture->kv), 8);
+    EXPECT("DBSIZE", ":8");
+}
+
+/* The quota measures the pages that hold data: deleting gives the room back, although the
+ * file keeps its size (LMDB reuses its free pages). */
+static void test_used_bytes_follow_the_data_not_the_file(void **state)
+{
+    struct fixture *fixture = *state;
+    uint64_t empty = kv_used_bytes(fixture->kv);
+    apply_big_sets(fixture, 8, 128 * 1024, 0);
+    uint64_t full = kv_used_bytes(fixture->kv);
+    assert_true(full >= empty + 8 * 128 * 1024);
+    uint64_t file = kv_file_bytes(fixture->kv);
+    assert_true(file >= full);
+    EXPECT("DEL k1 k2 k3 k4 k5 k6 k7 k8", ":8");
+    assert_true(kv_used_bytes(fixture->kv) < empty + 64 * 1024);
+    assert_true(kv_file_bytes(fixture->kv) >= file);
+}
+
+static bool may_grow(struct fixture *fixture, const char *line)
+{
+    struct kv_arg argv[8];
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", line);
+    size_t argc = 0;
+    for (char *word = strtok(copy, " "); word != NULL && argc < 8; word = strtok(NULL, " ")) {
+        argv[argc++] = (struct kv_arg){(const uint8_t *)word, strlen(word)};
+    }
+    const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    assert_non_null(command);
+    return kv_write_may_grow(fixture->kv, command, argc, argv);
+}
+
+/* Above the quota only writes that cannot grow the data pass: deletes, and overwrites of a
+ * string with one no longer. */
+static void test_write_may_grow_only_when_it_adds_bytes(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("MSET long 0123456789 short ab", "+OK");
+    assert_false(may_grow(fixture, "SET long 01234"));
+    assert_false(may_grow(fixture, "SET long 0123456789 XX"));
+    assert_true(may_grow(fixture, "SET long 0123456789a"));
+    assert_true(may_grow(fixture, "SET absent x"));
+    assert_false(may_grow(fixture, "GETSET long x"));
+    assert_false(may_grow(fixture, "MSET long x short y"));
+    assert_true(may_grow(fixture, "MSET long x short yyy"));
+    assert_true(may_grow(fixture, "INCR counter"));
+    assert_true(may_grow(fixture, "APPEND long x"));
+    assert_false(may_grow(fixture, "DEL long"));
+    assert_false(may_grow(fixture, "GETDEL long"));
 }
 
 struct export_job {
@@ -290,8 +347,6 @@ static void *export_thread(void *argument)
 
 /* Reaches inside kv to hold a write transaction open, as a batch apply would, while another
  * thread exports: the snapshot must hold the last committed state only. */
-#include "kv/kv_internal.h"
-
 static void test_snapshot_export_while_writing_then_import(void **state)
 {
     struct fixture *fixture = *state;
@@ -423,8 +478,10 @@ int main(void)
         FIXTURE_TEST(test_unknown_command_or_entry_type_is_unsupported),
         FIXTURE_TEST(test_wrong_arity_in_log_replies_error_and_advances),
         FIXTURE_TEST(test_two_replicas_fed_the_same_entries_end_identical),
-        FIXTURE_TEST(test_full_map_is_a_clear_error_and_applies_nothing),
-        FIXTURE_TEST(test_batch_that_fills_the_map_applies_none_of_its_entries),
+        FIXTURE_TEST(test_small_map_grows_with_the_data),
+        FIXTURE_TEST(test_full_map_during_export_applies_nothing_then_everything),
+        FIXTURE_TEST(test_used_bytes_follow_the_data_not_the_file),
+        FIXTURE_TEST(test_write_may_grow_only_when_it_adds_bytes),
         FIXTURE_TEST(test_snapshot_export_while_writing_then_import),
         FIXTURE_TEST(test_snapshot_import_survives_reopen),
         FIXTURE_TEST(test_snapshot_import_refuses_garbage_and_keeps_data),

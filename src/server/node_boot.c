@@ -1,0 +1,421 @@
+/*
+ * node_boot.c — a node's life outside the ready loop: opening its data (storage, then the
+ * state machine, then the core) at start, stopping cleanly, the peer transport's callbacks,
+ * and recovering by itself after a storage failure at run time.
+ *
+ * Start: storage_open() recovers the log, the term and vote and the latest snapshot; the
+ * state machine is trusted only after a clean stop (CLEAN_MARKER below), and is otherwise
+ * rebuilt from the snapshot and the log; the core is created from what was recovered.
+ * A node that cannot open its data at start refuses to start, with the reason.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "server/log.h"
+
+/* ---- peers ---- */
+
+void node_on_peer_message(struct server *server, const struct raft_message *message,
+                          const char *snapshot_data_path)
+{
+    struct node *node = &server->node;
+    if (node->fatal) {
+        return;
+    }
+    if (message->type == RAFT_MSG_SNAPSHOT) {
+        if (snapshot_data_path == NULL ||
+            rename(snapshot_data_path, node->incoming_snapshot_path) != 0) {
+            log_warning("snapshot from node %llu arrived without its data; ignored",
+                        (unsigned long long)message->from);
+            return;
+        }
+        node->has_incoming_snapshot = true;
+    }
+    int rc = raft_step(node->raft, message);
+    if (rc != 0) {
+        log_warning("refused a %s message from node %llu: %s",
+                    raft_message_type_string(message->type), (unsigned long long)message->from,
+                    raft_error_string(rc));
+    }
+}
+
+static void on_transport_message(void *context, const struct raft_message *message,
+                                 const char *snapshot_data_path)
+{
+    node_on_peer_message(context, message, snapshot_data_path);
+}
+
+static void on_transport_unreachable(void *context, raft_node_id peer)
+{
+    struct server *server = context;
+    if (!server->node.fatal) {
+        raft_report_unreachable(server->node.raft, peer);
+    }
+}
+
+static void on_transport_snapshot_sent(void *context, raft_node_id peer, bool success)
+{
+    struct server *server = context;
+    if (!server->node.fatal) {
+        raft_report_snapshot(server->node.raft, peer, success);
+    }
+}
+
+static void on_transport_peer_state(void *context, raft_node_id peer, bool connected)
+{
+    (void)context;
+    log_info("peer %llu %s", (unsigned long long)peer, connected ? "connected" : "disconnected");
+}
+
+/* ---- start and stop ---- */
+
+static void storage_log(void *arg, enum storage_log_level level, const char *message)
+{
+    (void)arg;
+    if (level == STORAGE_LOG_WARNING) {
+        log_warning("storage: %s", message);
+    } else {
+        log_info("storage: %s", message);
+    }
+}
+
+/*
+ * LMDB commits without fsync (the WAL is the source of durability), so after a power loss its
+ * file may hold a meta page that points at pages never written: silently corrupt. It is
+ * therefore trusted only after a clean shutdown, which syncs it and leaves CLEAN_MARKER.
+ * After any other stop (kill -9, power loss, a fatal error) the database is rebuilt from
+ * durable sources: the latest snapshot (fsynced) and the log after it (fsynced; the log is
+ * never compacted past the snapshot). The marker is removed, durably, before anything is
+ * applied, so a crash after this start is never mistaken for a clean one.
+ */
+#define CLEAN_MARKER "kv-clean-shutdown"
+
+static int check_clean_shutdown(struct server *server, const char *kv_directory, char *error,
+                                size_t error_bytes)
+{
+    char marker[CONFIG_PATH_BYTES + 32];
+    node_path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
+    if (unlink(marker) == 0) {
+        int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
+        if (directory < 0 || fsync(directory) != 0) {
+            snprintf(error, error_bytes, "cannot sync %s: %s", server->config.data_directory,
+                     strerror(errno));
+            if (directory >= 0) {
+                close(directory);
+            }
+            return -1;
+        }
+        close(directory);
+        return 0;
+    }
+    char data[CONFIG_PATH_BYTES + 32];
+    node_path_join(data, sizeof data, kv_directory, "data.mdb");
+    if (access(data, F_OK) == 0) {
+        log_warning("the last stop was not clean: rebuilding the database from the snapshot "
+                    "and the log");
+        char lock[CONFIG_PATH_BYTES + 32];
+        node_path_join(lock, sizeof lock, kv_directory, "lock.mdb");
+        if (unlink(data) != 0 || (unlink(lock) != 0 && errno != ENOENT)) {
+            snprintf(error, error_bytes, "cannot remove %s: %s", data, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Syncs the database and leaves the marker that lets the next start trust it. */
+static void mark_clean_shutdown(struct server *server)
+{
+    if (kv_sync(server->node.kv) != 0) {
+        return;
+    }
+    char marker[CONFIG_PATH_BYTES + 32];
+    node_path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
+    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return;
+    }
+    bool synced = fsync(fd) == 0;
+    close(fd);
+    int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
+    if (directory >= 0) {
+        synced = fsync(directory) == 0 && synced;
+        close(directory);
+    }
+    if (!synced) {
+        unlink(marker);
+    }
+}
+
+static int open_state_machine(struct server *server, const struct storage_recovered *recovered,
+                              char *error, size_t error_bytes)
+{
+    struct node *node = &server->node;
+    char directory[CONFIG_PATH_BYTES + 16];
+    node_path_join(directory, sizeof directory, server->config.data_directory, "kv");
+    if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
+        snprintf(error, error_bytes, "cannot create %s: %s", directory, strerror(errno));
+        return -1;
+    }
+    if (check_clean_shutdown(server, directory, error, error_bytes) != 0) {
+        return -1;
+    }
+    struct kv_options options;
+    kv_options_default(&options);
+    /* The map is address space: room for the quota twice over (free pages a snapshot's reader
+     * holds, a write admitted just below the quota) and kv grows it further when needed. */
+    options.map_size_bytes = 2 * node->max_db_bytes + (1ull << 30);
+    /* APPEND and SETRANGE check it while applying: the same on every replica, not a flag. */
+    options.max_value_bytes = LIMITS_MAX_BULK_BYTES;
+    int rc = kv_open(directory, &options, &node->kv);
+    if (rc != 0) {
+        snprintf(error, error_bytes, "cannot open the database in %s: %s", directory,
+                 kv_error_string(rc));
+        return -1;
+    }
+    /* A rebuilt (or lagging) database starts from the snapshot; the core replays the log. */
+    if (recovered->has_snapshot && kv_applied_index(node->kv) < recovered->snapshot.index) {
+        struct raft_snapshot_meta meta;
+        char data_path[CONFIG_PATH_BYTES + 128];
+        if (storage_snapshot_latest(node->storage, &meta, data_path, sizeof data_path) != 0 ||
+            node_import_snapshot(server, data_path, &meta) != 0) {
+            snprintf(error, error_bytes, "cannot load the snapshot at index %llu",
+                     (unsigned long long)recovered->snapshot.index);
+            return -1;
+        }
+        log_info("loaded snapshot at index %llu", (unsigned long long)meta.index);
+    }
+    return 0;
+}
+
+static int start_core(struct server *server, const struct storage_recovered *recovered, char *error,
+                      size_t error_bytes)
+{
+    struct node *node = &server->node;
+    const struct server_config *config = &server->config;
+    struct raft_config raft_config;
+    raft_config_default(&raft_config, config->id);
+    raft_config.election_timeout_ticks = config->election_timeout_ms / config->tick_ms;
+    raft_config.heartbeat_interval_ticks = config->heartbeat_ms / config->tick_ms;
+    raft_config.max_inflight_appends = config->max_inflight_appends;
+    /* The edge (commands.c) admits requests up to max-request-bytes; the core and the layers
+     * below it take the chain's ceilings (base/limits.h). */
+    raft_config.max_entry_bytes = (uint32_t)LIMITS_MAX_ENTRY_BYTES;
+    raft_config.max_append_bytes = (uint32_t)LIMITS_APPEND_BYTES;
+    raft_config.max_append_entries = LIMITS_MAX_APPEND_ENTRIES;
+    raft_config.max_uncommitted_bytes = 2 * config->max_request_bytes + LIMITS_APPEND_BYTES;
+    raft_config.random_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config->id;
+    raft_config.configuration.voter_count = config->member_count;
+    for (uint32_t i = 0; i < config->member_count; i++) {
+        raft_config.configuration.voters[i] = config->members[i].id;
+    }
+    struct raft_boot_state boot = {
+        .hard_state = recovered->hard_state,
+        .has_snapshot = recovered->has_snapshot,
+        .snapshot = recovered->snapshot,
+        .entries = recovered->entries,
+        .entry_count = recovered->entry_count,
+        .applied = kv_applied_index(node->kv),
+    };
+    int rc = raft_new(&raft_config, &boot, &node->raft);
+    if (rc != 0) {
+        snprintf(error, error_bytes,
+                 "cannot start Raft from the data on disk: %s (applied index %llu, log ends "
+                 "at %llu)",
+                 raft_error_string(rc), (unsigned long long)boot.applied,
+                 (unsigned long long)(recovered->entry_count > 0
+                                          ? recovered->entries[recovered->entry_count - 1].index
+                                          : recovered->snapshot.index));
+        return -1;
+    }
+    node->saved_hard_state = recovered->hard_state;
+    log_info("recovered term %llu, log %llu..%llu, applied %llu",
+             (unsigned long long)recovered->hard_state.term,
+             (unsigned long long)raft_first_index(node->raft),
+             (unsigned long long)raft_last_index(node->raft), (unsigned long long)boot.applied);
+    return 0;
+}
+
+static int start_transport(struct server *server, char *error, size_t error_bytes)
+{
+    const struct server_config *config = &server->config;
+    struct transport_config transport;
+    transport_config_default(&transport);
+    transport.id = config->id;
+    const struct config_member *self = config_member(config, config->id);
+    snprintf(transport.host, sizeof transport.host, "%s", self->peer_host);
+    transport.port = self->peer_port;
+    memset(transport.cluster_id, 0, sizeof transport.cluster_id);
+    memcpy(transport.cluster_id, config->cluster_id, strlen(config->cluster_id));
+    transport.secret = (const uint8_t *)config->secret;
+    transport.secret_bytes = strlen(config->secret);
+    /* The largest frame (an APPEND with the largest entry) must fit whole, or it would never
+     * leave and its follower would wait for it forever. */
+    transport.max_send_buffer_bytes = LIMITS_MAX_PEER_FRAME_BYTES + 2 * LIMITS_APPEND_BYTES;
+    transport.snapshot_chunk_bytes = LIMITS_SNAPSHOT_CHUNK_BYTES;
+    for (uint32_t i = 0; i < config->member_count; i++) {
+        const struct config_member *member = &config->members[i];
+        if (member->id == config->id) {
+            continue;
+        }
+        struct transport_peer_address *peer = &transport.peers[transport.peer_count++];
+        peer->id = member->id;
+        snprintf(peer->host, sizeof peer->host, "%s", member->peer_host);
+        peer->port = member->peer_port;
+    }
+    snprintf(transport.incoming_directory, sizeof transport.incoming_directory, "%s",
+             config->data_directory);
+    struct transport_callbacks callbacks = {
+        .context = server,
+        .on_message = on_transport_message,
+        .on_unreachable = on_transport_unreachable,
+        .on_snapshot_sent = on_transport_snapshot_sent,
+        .on_peer_state = on_transport_peer_state,
+    };
+    int rc = transport_start(server->loop, &transport, &callbacks, &server->transport);
+    if (rc != 0) {
+        snprintf(error, error_bytes, "cannot start the peer transport on %s:%u: %s",
+                 self->peer_host, self->peer_port, transport_error_string(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* The space quota in force: the flag, or half of the data directory's file system. */
+static uint64_t resolve_quota(const struct server_config *config)
+{
+    if (config->max_db_bytes > 0) {
+        return config->max_db_bytes;
+    }
+    struct statvfs disk;
+    if (statvfs(config->data_directory, &disk) != 0) {
+        return UINT64_MAX / 4;
+    }
+    return (uint64_t)disk.f_blocks * disk.f_frsize / 2;
+}
+
+/* Storage, then the state machine, then the core: what a start or a recovery opens. */
+static int open_data(struct server *server, char *error, size_t error_bytes)
+{
+    struct node *node = &server->node;
+    const struct server_config *config = &server->config;
+    struct storage_options options;
+    storage_options_default(&options);
+    options.log = storage_log;
+    options.segment_max_bytes = config->wal_segment_bytes;
+    struct storage_recovered recovered;
+    memset(&recovered, 0, sizeof recovered);
+    char message[STORAGE_MESSAGE_BYTES];
+    int rc = storage_open(config->data_directory, &options, &node->storage, &recovered, message,
+                          sizeof message);
+    if (rc != 0) {
+        node->storage = NULL;
+        snprintf(error, error_bytes, "cannot open the data: %s", message);
+        return -1;
+    }
+    rc = open_state_machine(server, &recovered, error, error_bytes);
+    if (rc == 0) {
+        rc = start_core(server, &recovered, error, error_bytes);
+    }
+    storage_recovered_free(&recovered);
+    return rc;
+}
+
+/* Closes what open_data opened; the state machine is marked clean only when asked. */
+static void close_data(struct server *server, bool clean)
+{
+    struct node *node = &server->node;
+    if (node->kv != NULL) {
+        if (clean) {
+            mark_clean_shutdown(server);
+        }
+        kv_close(node->kv);
+        node->kv = NULL;
+    }
+    if (node->storage != NULL) {
+        storage_close(node->storage);
+        node->storage = NULL;
+    }
+}
+
+int node_start(struct server *server, char *error, size_t error_bytes)
+{
+    struct node *node = &server->node;
+    const struct server_config *config = &server->config;
+    node_path_join(node->incoming_snapshot_path, sizeof node->incoming_snapshot_path,
+                   config->data_directory, "incoming-snapshot.data");
+    node->max_db_bytes = resolve_quota(config);
+    if (open_data(server, error, error_bytes) != 0) {
+        return -1;
+    }
+    log_info("space quota (max-db-bytes) %llu bytes; the database holds %llu",
+             (unsigned long long)node->max_db_bytes, (unsigned long long)kv_used_bytes(node->kv));
+    return start_transport(server, error, error_bytes);
+}
+
+/*
+ * Recovery after a failure at run time, in place of a restart. The failed node has stopped
+ * taking part (node_fail): it steps no message and ticks no timer, exactly like a crashed
+ * node, which Raft tolerates. Once no thread-pool work is in flight it closes its storage and
+ * state machine and opens them again from disk, with the rules of a start: the WAL's torn
+ * tail is cut, the state machine is rebuilt unless it was closed cleanly, the core restarts
+ * from the durable term, vote and log. The old core is kept (for INFO) until a new one
+ * exists. A reopen that fails (the disk is still full) is retried with a growing backoff.
+ */
+void node_maybe_recover(struct server *server)
+{
+    struct node *node = &server->node;
+    if (!node->fatal || server->stopping || server_now_ms(server) < node->recover_at_ms ||
+        node->sync_in_flight || node->snapshot_in_progress) {
+        return;
+    }
+    log_info("reopening the data (failure %llu: %s)", (unsigned long long)node->failures,
+             node->failure_reason);
+    struct raft *old_core = node->raft;
+    node->raft = NULL;
+    close_data(server, !node->kv_suspect && !node->ready_in_progress);
+    char error[1024];
+    if (open_data(server, error, sizeof error) != 0) {
+        close_data(server, false);
+        raft_free(node->raft);
+        node->raft = old_core;
+        node->kv_suspect = true; /* a half-done rebuild is never trusted */
+        if (node->recover_backoff_ms < 10000) {
+            node->recover_backoff_ms *= 2;
+        }
+        node->recover_at_ms = server_now_ms(server) + node->recover_backoff_ms;
+        log_error("%s; retrying in %u ms", error, node->recover_backoff_ms);
+        return;
+    }
+    raft_free(old_core);
+    node->fatal = false;
+    node->kv_suspect = false;
+    node->ready_in_progress = false;
+    node->applied_early = 0;
+    node->snapshot_commit_pending = false;
+    node->has_incoming_snapshot = false;
+    node->last_leader = RAFT_NODE_NONE;
+    node->log_bytes = 0;
+    node->recover_at_ms = server_now_ms(server);
+    log_info("recovered: taking part in the cluster again");
+}
+
+/* Called once the loop has stopped: nothing is in flight any more. */
+void node_stop(struct server *server)
+{
+    struct node *node = &server->node;
+    request_list_discard(&server->pending_writes);
+    request_list_discard(&server->pending_reads);
+    request_list_discard(&server->reads_waiting_apply);
+    close_data(server, !node->fatal && !node->ready_in_progress);
+    raft_free(node->raft);
+    node->raft = NULL;
+}
