@@ -147,8 +147,11 @@ struct node {
     bool snapshot_commit_pending; /* exported; commit once no fsync is in flight */
     uv_work_t snapshot_work;
     int snapshot_result;
-    uint64_t snapshot_index;
+    uint64_t snapshot_index; /* the export's applied point and its data file's measure */
     uint64_t snapshot_term;
+    uint64_t snapshot_data_bytes;
+    uint64_t snapshot_checksum;
+    char snapshot_message[STORAGE_MESSAGE_BYTES];
     uint64_t log_bytes;          /* entry bytes applied since the last snapshot */
     uint64_t log_bytes_exported; /* log_bytes when the snapshot in progress began */
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];

@@ -243,43 +243,44 @@ int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writ
     return rc;
 }
 
-/* Fsyncs the data file and measures it: size and XXH3-64, read through the I/O table. */
-static int checksum_data(struct storage *storage, const char *path, bool sync, uint64_t *data_bytes,
-                         uint64_t *checksum)
+/* Fsyncs (when asked) and measures a data file: its size and XXH3-64, read through the I/O
+ * table. It touches no struct storage, so that a snapshot can be measured on another thread
+ * (storage_snapshot_measure); returns 0 or a negative errno, naming the failed step. */
+static int measure_file(const struct storage_io *io, const char *path, bool sync,
+                        uint64_t *data_bytes, uint64_t *checksum, const char **what)
 {
-    const struct storage_io *io = storage->io;
-    int rc = 0;
+    int rc = -ENOMEM;
+    *what = "allocate a buffer to checksum";
     uint8_t *chunk = malloc(STORAGE_COPY_CHUNK_BYTES);
     XXH3_state_t *state = XXH3_createState();
     int fd = io->open(io->context, path, O_RDONLY, 0);
     if (chunk == NULL || state == NULL) {
-        rc = storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "checksumming %s", path);
         goto release;
     }
-    if (fd < 0) {
-        rc = storage_fail_io(storage, fd, "open", path);
+    *what = "open";
+    if ((rc = fd) < 0) {
         goto release;
     }
+    *what = "fsync";
     if (sync && (rc = io->fsync(io->context, fd)) < 0) {
-        rc = storage_fail_io(storage, rc, "fsync", path);
         goto release;
     }
     XXH3_64bits_reset(state);
     uint64_t offset = 0;
+    *what = "read";
     for (;;) {
         ssize_t got = io->pread(io->context, fd, chunk, STORAGE_COPY_CHUNK_BYTES, offset);
-        if (got < 0) {
-            rc = storage_fail_io(storage, (int)got, "read", path);
-            goto release;
-        }
-        if (got == 0) {
+        if (got <= 0) {
+            rc = (int)got;
             break;
         }
         XXH3_64bits_update(state, chunk, (size_t)got);
         offset += (uint64_t)got;
     }
-    *data_bytes = offset;
-    *checksum = XXH3_64bits_digest(state);
+    if (rc == 0) {
+        *data_bytes = offset;
+        *checksum = XXH3_64bits_digest(state);
+    }
 release:
     if (fd >= 0) {
         io->close(io->context, fd);
@@ -287,6 +288,28 @@ release:
     XXH3_freeState(state);
     free(chunk);
     return rc;
+}
+
+static int checksum_data(struct storage *storage, const char *path, bool sync, uint64_t *data_bytes,
+                         uint64_t *checksum)
+{
+    const char *what = NULL;
+    int rc = measure_file(storage->io, path, sync, data_bytes, checksum, &what);
+    return rc < 0 ? storage_fail_io(storage, rc, what, path) : 0;
+}
+
+int storage_snapshot_measure(const struct storage_io *io, const char *path, uint64_t *data_bytes,
+                             uint64_t *checksum, char *message, size_t message_bytes)
+{
+    assert(path != NULL);
+    const char *what = NULL;
+    int rc =
+        measure_file(io != NULL ? io : storage_io_posix(), path, true, data_bytes, checksum, &what);
+    if (rc < 0) {
+        snprintf(message, message_bytes, "%s %s: %s", what, path, strerror(-rc));
+        return STORAGE_ERROR_IO;
+    }
+    return 0;
 }
 
 static int write_meta(struct storage *storage, const struct storage_snapshot_writer *writer,
@@ -351,15 +374,12 @@ static int remove_other_snapshots(struct storage *storage, const char *keep)
     return 0;
 }
 
-static int install(struct storage *storage, struct storage_snapshot_writer *writer)
+/* Meta, then the rename into place: the data file is already fsynced and measured. */
+static int install_measured(struct storage *storage, struct storage_snapshot_writer *writer,
+                            uint64_t data_bytes, uint64_t data_checksum)
 {
     const struct storage_io *io = storage->io;
-    uint64_t data_bytes = 0;
-    uint64_t data_checksum = 0;
-    int rc = checksum_data(storage, writer->data_path, true, &data_bytes, &data_checksum);
-    if (rc == 0) {
-        rc = write_meta(storage, writer, data_bytes, data_checksum);
-    }
+    int rc = write_meta(storage, writer, data_bytes, data_checksum);
     char name[SNAPSHOT_NAME_BYTES];
     char final_path[STORAGE_MAX_PATH_BYTES];
     snapshot_name(name, "", writer->meta.index, writer->meta.term);
@@ -385,7 +405,17 @@ static int install(struct storage *storage, struct storage_snapshot_writer *writ
     return 0;
 }
 
-int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer)
+static int install(struct storage *storage, struct storage_snapshot_writer *writer)
+{
+    uint64_t data_bytes = 0;
+    uint64_t data_checksum = 0;
+    int rc = checksum_data(storage, writer->data_path, true, &data_bytes, &data_checksum);
+    return rc != 0 ? rc : install_measured(storage, writer, data_bytes, data_checksum);
+}
+
+/* Commit, with the data measured by the caller (measured) or here (not). */
+static int commit(struct storage *storage, struct storage_snapshot_writer *writer, bool measured,
+                  uint64_t data_bytes, uint64_t data_checksum)
 {
     assert(storage != NULL);
     assert(writer != NULL);
@@ -402,13 +432,26 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
         writer->data_fd = -1;
     }
     if (rc == 0) {
-        rc = install(storage, writer);
+        rc = measured ? install_measured(storage, writer, data_bytes, data_checksum)
+                      : install(storage, writer);
     }
     if (rc != 0) {
         remove_tree_keeping_message(storage, writer->directory); /* gone if renamed */
     }
     free(writer);
     return rc;
+}
+
+int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer)
+{
+    return commit(storage, writer, false, 0, 0);
+}
+
+int storage_snapshot_commit_measured(struct storage *storage,
+                                     struct storage_snapshot_writer *writer, uint64_t data_bytes,
+                                     uint64_t data_checksum)
+{
+    return commit(storage, writer, true, data_bytes, data_checksum);
 }
 
 /*

@@ -48,9 +48,10 @@
 #include "raft/raft.h"
 
 /* Limits. */
-#define STORAGE_MESSAGE_BYTES   512 /* storage_message() text, with its NUL */
-#define STORAGE_MAX_ENTRY_BYTES ((uint32_t)LIMITS_MAX_ENTRY_BYTES) /* largest payload of a record  \
-                                                                    */
+#define STORAGE_MESSAGE_BYTES 512 /* storage_message() text, with its NUL */
+#define STORAGE_MAX_ENTRY_BYTES                                                                    \
+    ((uint32_t)LIMITS_MAX_ENTRY_BYTES)         /* largest payload of a record                      \
+                                                */
 #define STORAGE_MIN_SEGMENT_BYTES 4096u        /* smallest segment_max_bytes accepted */
 #define STORAGE_MAX_SEGMENT_BYTES (1ull << 32) /* largest; a segment is read whole */
 #define STORAGE_MAX_PATH_BYTES    1024         /* any path the storage builds */
@@ -192,8 +193,22 @@ const char *storage_snapshot_data_path(const struct storage_snapshot_writer *wri
 /* Appends bytes to the data file. */
 int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writer *writer,
                            const void *data, size_t bytes);
-/* Frees the writer, whatever the outcome. meta.index must be above the latest snapshot. */
+/* Frees the writer, whatever the outcome. meta.index must be above the latest snapshot.
+ * Fsyncs and reads the whole data file to checksum it, on the calling thread. */
 int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer);
+/*
+ * The same commit in two steps, so that the expensive one stays off an event loop:
+ * storage_snapshot_measure() fsyncs and checksums a finished data file and touches no struct
+ * storage (any thread may run it while the storage is in use elsewhere; io NULL means
+ * storage_io_posix(); errors are written to message). storage_snapshot_commit_measured()
+ * then commits a writer whose data file is that file, unchanged since: it writes the meta
+ * and renames the snapshot into place, without reading the data again.
+ */
+int storage_snapshot_measure(const struct storage_io *io, const char *path, uint64_t *data_bytes,
+                             uint64_t *checksum, char *message, size_t message_bytes);
+int storage_snapshot_commit_measured(struct storage *storage,
+                                     struct storage_snapshot_writer *writer, uint64_t data_bytes,
+                                     uint64_t data_checksum);
 /*
  * For a snapshot received from the leader, when the core discards its log (Raft §7): in one
  * call, in the only crash-safe order, wal_reset(meta.index, meta.term), wal_sync, then
