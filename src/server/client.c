@@ -12,8 +12,10 @@
  * Failure modes: a protocol error answers "-ERR Protocol error: ..." and closes the
  * connection, as Redis does; a client over max_query_buffer_bytes or whose unsent replies
  * pass max_output_buffer_bytes is closed; a client with max_pipeline_requests waiting stops
- * being read until some complete. A closed client's waiting requests stay in the server's
- * pending lists, detached, so that node.c can still settle them; their replies are dropped.
+ * being read until some complete. A connection past max_clients (which start-up lowers to what
+ * RLIMIT_NOFILE leaves after storage's reserve) gets "-ERR max number of clients reached" and
+ * is closed at once. A closed client's waiting requests stay in the server's pending lists,
+ * detached, so that node.c can still settle them; their replies are dropped.
  */
 #include "server/server.h"
 
@@ -21,12 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "server/log.h"
 
 enum {
     READ_CHUNK_BYTES = 64 * 1024,
     LISTEN_BACKLOG = 511,
+    /* File descriptors clients may never take: the peers' links and the 64 connections the
+     * transport lets sit in their handshake, the WAL's segments and directory, LMDB, snapshot
+     * files being written or streamed, libuv's own, stdio. Redis keeps 32 for itself. */
+    CLIENT_RESERVED_DESCRIPTORS = 128,
 };
 
 static void client_close(struct client *client);
@@ -436,6 +443,19 @@ static struct client *client_new(struct server *server)
     return client;
 }
 
+/* One connection too many: answer as Redis does and close it at once. It must not hold its
+ * descriptor until the end of the loop turn, because libuv accepts a whole burst of
+ * connections in one turn, and a burst held open would eat the descriptors reserved for
+ * storage. A fresh socket's send buffer always takes the short error, so no write is queued. */
+static void client_refuse(struct client *client)
+{
+    client->server->stats.connections_rejected++;
+    reply_error(&client->output, "ERR max number of clients reached");
+    uv_buf_t refusal = uv_buf_init((char *)client->output.data, (unsigned)client->output.length);
+    (void)uv_try_write((uv_stream_t *)&client->handle, &refusal, 1);
+    client_close(client);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     struct server *server = listener->data;
@@ -463,17 +483,54 @@ static void on_connection(uv_stream_t *listener, int status)
     server->clients = client;
     server->client_count++;
     if (server->client_count > server->config.max_clients || server->stopping) {
-        server->stats.connections_rejected++;
-        reply_error(&client->output, "ERR max number of clients reached");
-        client->close_after_reply = true;
-        client_schedule_flush(client);
+        client_refuse(client);
         return;
     }
     client_start_reading(client);
 }
 
+/*
+ * Clients must never take the file descriptors storage needs: a WAL that cannot fsync its
+ * directory or open its next segment (EMFILE) fails the waiting writes and takes the node out
+ * of the cluster until its data reopens, so without a budget a flood of idle connections stops
+ * the leader. As Redis does at startup (adjustOpenFilesLimit), the soft RLIMIT_NOFILE is
+ * raised to max_clients plus a reserve when the hard limit allows, and otherwise max_clients is
+ * lowered to what fits (INFO's maxclients then shows the lower value, as Redis's does); the
+ * connections past it get "-ERR max number of clients reached".
+ */
+static void client_budget_descriptors(struct server *server)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+        return;
+    }
+    rlim_t wanted = (rlim_t)server->config.max_clients + CLIENT_RESERVED_DESCRIPTORS;
+    if (limit.rlim_cur >= wanted) {
+        return;
+    }
+    struct rlimit raised = limit;
+    raised.rlim_cur =
+        limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+        limit.rlim_cur = raised.rlim_cur;
+    }
+    if (limit.rlim_cur >= wanted) {
+        return;
+    }
+    uint32_t fit = limit.rlim_cur > CLIENT_RESERVED_DESCRIPTORS + 1
+                       ? (uint32_t)(limit.rlim_cur - CLIENT_RESERVED_DESCRIPTORS)
+                       : 1;
+    assert(fit < server->config.max_clients);
+    log_warning("max-clients %u needs %llu file descriptors, but the limit (ulimit -n) is %llu: "
+                "max-clients lowered to %u",
+                server->config.max_clients, (unsigned long long)wanted,
+                (unsigned long long)limit.rlim_cur, fit);
+    server->config.max_clients = fit;
+}
+
 int client_listen(struct server *server)
 {
+    client_budget_descriptors(server);
     const struct config_member *self = config_member(&server->config, server->config.id);
     struct sockaddr_storage address;
     int rc = uv_ip4_addr(self->client_host, self->client_port, (struct sockaddr_in *)&address);
