@@ -4,7 +4,8 @@
  * Growth doubles the capacity (from a small floor) so that appends cost amortized O(1), and
  * never goes past max_bytes: the limit is checked before realloc, so a reply or frame that
  * would overflow it fails with PROTO_ERROR_TOO_BIG and allocates nothing. A failed realloc
- * leaves the old allocation and contents in place.
+ * leaves the old allocation and contents in place. Either failure sets append_failed, which
+ * only emptying the buffer clears (proto.h says why).
  */
 #include "proto/proto.h"
 
@@ -46,6 +47,7 @@ void proto_buffer_init(struct proto_buffer *buffer, size_t max_bytes)
     buffer->length = 0;
     buffer->capacity = 0;
     buffer->max_bytes = max_bytes;
+    buffer->append_failed = false;
 }
 
 void proto_buffer_free(struct proto_buffer *buffer)
@@ -54,6 +56,7 @@ void proto_buffer_free(struct proto_buffer *buffer)
     buffer->data = NULL;
     buffer->length = 0;
     buffer->capacity = 0;
+    buffer->append_failed = false;
 }
 
 int proto_buffer_reserve(struct proto_buffer *buffer, size_t extra)
@@ -61,6 +64,7 @@ int proto_buffer_reserve(struct proto_buffer *buffer, size_t extra)
     assert(buffer->length <= buffer->capacity);
     assert(buffer->length <= buffer->max_bytes);
     if (extra > buffer->max_bytes - buffer->length) {
+        buffer->append_failed = true;
         return PROTO_ERROR_TOO_BIG;
     }
     size_t needed = buffer->length + extra;
@@ -77,6 +81,7 @@ int proto_buffer_reserve(struct proto_buffer *buffer, size_t extra)
     }
     uint8_t *data = realloc(buffer->data, capacity);
     if (data == NULL) {
+        buffer->append_failed = true;
         return PROTO_ERROR_NO_MEMORY;
     }
     buffer->data = data;
@@ -113,4 +118,7 @@ void proto_buffer_truncate(struct proto_buffer *buffer, size_t length)
 {
     assert(length <= buffer->length);
     buffer->length = length;
+    if (length == 0) {
+        buffer->append_failed = false;
+    }
 }

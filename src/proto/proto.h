@@ -9,7 +9,10 @@
  * data[0, length) to the socket, proto_buffer_consume() what was written, proto_buffer_free().
  * Failure modes: an append that would grow the buffer past max_bytes returns
  * PROTO_ERROR_TOO_BIG, and one that cannot allocate returns PROTO_ERROR_NO_MEMORY; either
- * way the buffer is left exactly as it was.
+ * way the buffer's bytes are left exactly as they were, and `append_failed` is set. The flag
+ * stays set until the buffer is emptied (truncate to 0, free), because a reply assembled from
+ * many appends has a hole once one of them failed, even if later ones succeed: its owner must
+ * not send it (a client that passes its output limit is disconnected, as in Redis).
  *
  * Ownership: the buffer owns data (malloc/realloc); proto_buffer_free() releases it. Pointers
  * into data are invalidated by any append (it may move) and by consume (it shifts bytes).
@@ -17,6 +20,7 @@
 #ifndef RAFTKV_PROTO_H
 #define RAFTKV_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,10 +42,11 @@ const char *proto_error_string(int error);
 #define PROTO_BUFFER_DEFAULT_MAX_BYTES ((size_t)1 << 30)
 
 struct proto_buffer {
-    uint8_t *data;    /* owned; NULL until the first append */
-    size_t length;    /* bytes in use, from data[0] */
-    size_t capacity;  /* bytes allocated */
-    size_t max_bytes; /* length never exceeds this */
+    uint8_t *data;      /* owned; NULL until the first append */
+    size_t length;      /* bytes in use, from data[0] */
+    size_t capacity;    /* bytes allocated */
+    size_t max_bytes;   /* length never exceeds this */
+    bool append_failed; /* an append or reserve failed since the buffer was last empty */
 };
 
 /* Starts an empty buffer; allocates nothing. max_bytes must be nonzero. */
@@ -53,7 +58,8 @@ int proto_buffer_reserve(struct proto_buffer *buffer, size_t extra);
 int proto_buffer_append(struct proto_buffer *buffer, const void *bytes, size_t count);
 /* Drops the first `count` bytes (count <= length), moving the rest to the front. */
 void proto_buffer_consume(struct proto_buffer *buffer, size_t count);
-/* Truncates back to `length` (<= current length): how a failed multi-part append unwinds. */
+/* Truncates back to `length` (<= current length): how a failed multi-part append unwinds.
+ * Truncating to 0 also clears append_failed: nothing is left to have a hole. */
 void proto_buffer_truncate(struct proto_buffer *buffer, size_t length);
 
 #endif

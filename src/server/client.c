@@ -10,12 +10,15 @@
  * per event-loop turn (server->flush_list), so a pipeline's replies leave in few writes.
  *
  * Failure modes: a protocol error answers "-ERR Protocol error: ..." and closes the
- * connection, as Redis does; a client over max_query_buffer_bytes or whose unsent replies
- * pass max_output_buffer_bytes is closed; a client with max_pipeline_requests waiting stops
- * being read until some complete. A connection past max_clients (which start-up lowers to what
- * RLIMIT_NOFILE leaves after storage's reserve) gets "-ERR max number of clients reached" and
- * is closed at once. A closed client's waiting requests stay in the server's pending lists,
- * detached, so that node.c can still settle them; their replies are dropped.
+ * connection, as Redis does. A client over max_query_buffer_bytes is closed, and so is one
+ * whose unsent replies (the output buffer and the replies finished behind a waiting request)
+ * pass max_output_buffer_bytes, or one of whose replies does not fit at all: at once, its
+ * replies dropped, as Redis's client-output-buffer-limit does. A client with
+ * max_pipeline_requests waiting stops being read until some complete. A connection past
+ * max_clients (which start-up lowers to what RLIMIT_NOFILE leaves after storage's reserve)
+ * gets "-ERR max number of clients reached" and is closed at once. A closed client's waiting
+ * requests stay in the server's pending lists, detached, so that node.c can still settle
+ * them; their replies are dropped.
  */
 #include "server/server.h"
 
@@ -113,26 +116,67 @@ struct request *client_request_new(struct client *client, enum request_kind kind
     return request;
 }
 
+/*
+ * Unsent replies are the output buffer and the replies finished behind a request that still
+ * waits (a write to commit, a read for its index): both count against max_output_buffer_bytes,
+ * or a pipeline of large replies behind one slow write (a lost quorum holds it for
+ * request_timeout_ms) could hold any amount of memory. This walks the FIFO, so it runs only
+ * when a finished reply has to wait, and it stops at the limit.
+ */
+static bool client_output_over_limit(const struct client *client)
+{
+    size_t limit = client->server->config.max_output_buffer_bytes;
+    size_t unsent = client->output.length;
+    for (const struct request *request = client->fifo_head; request != NULL && unsent <= limit;
+         request = request->client_next) {
+        unsent += request->reply.length;
+    }
+    return unsent > limit;
+}
+
+/* As Redis does at client-output-buffer-limit: the client is disconnected and its unsent
+ * replies are dropped, never sent with a hole in them. At once, so that none of its requests
+ * still waiting (a pipeline holds up to max_pipeline_requests) is executed for nothing. */
+static void client_drop_over_output_limit(struct client *client)
+{
+    log_warning("client %llu (%s) passed max-output-buffer-bytes; closing",
+                (unsigned long long)client->id, client->address);
+    client->closing = true;
+    client_close(client);
+}
+
 /* The request's reply is complete; it leaves once every earlier one has. A request whose
- * client has gone is freed here (its outcome was still needed to settle the pending list). */
+ * client has gone is freed here (its outcome was still needed to settle the pending list).
+ * The client may be closed on return, if its unsent replies passed their limit. */
 void client_request_finish(struct request *request)
 {
     assert(!request->done);
     request->done = true;
-    if (request->kind == REQUEST_READ && request->client != NULL) {
-        request->client->reads_unanswered--;
+    struct client *client = request->client;
+    if (request->kind == REQUEST_READ && client != NULL) {
+        client->reads_unanswered--;
     }
-    if (request->client == NULL) {
+    if (client == NULL) {
         if (!request->pending) {
             request_free(request);
         }
         return;
     }
-    client_drain_fifo(request->client);
+    /* After every drain the head is unfinished, so a finished request that is not the head
+     * stays behind it; a drain may free the request, so this is decided first. */
+    bool waits = client->fifo_head != request || request->pending;
+    client_drain_fifo(client);
+    if (waits && !uv_is_closing((uv_handle_t *)&client->handle) &&
+        client_output_over_limit(client)) {
+        client_drop_over_output_limit(client);
+    }
 }
 
 void client_drain_fifo(struct client *client)
 {
+    if (uv_is_closing((uv_handle_t *)&client->handle)) {
+        return;
+    }
     bool moved = false;
     while (client->fifo_head != NULL && client->fifo_head->done && !client->fifo_head->pending) {
         struct request *request = client->fifo_head;
@@ -141,10 +185,15 @@ void client_drain_fifo(struct client *client)
             client->fifo_tail = NULL;
         }
         client->fifo_count--;
-        if (proto_buffer_append(&client->output, request->reply.data, request->reply.length) != 0) {
-            client->closing = true; /* over max_output_buffer_bytes */
-        }
+        /* A reply that lost a part (append_failed) passed the limit on its own. */
+        bool over_limit =
+            request->reply.append_failed ||
+            proto_buffer_append(&client->output, request->reply.data, request->reply.length) != 0;
         request_free(request);
+        if (over_limit) {
+            client_drop_over_output_limit(client);
+            return;
+        }
         moved = true;
     }
     if (moved) {
@@ -185,6 +234,10 @@ static void on_write_done(uv_write_t *write_request, int status)
 
 static void client_flush(struct client *client)
 {
+    if (client->output.append_failed) {
+        client_drop_over_output_limit(client); /* a reply written straight here did not fit */
+        return;
+    }
     if (client->closing) {
         client_close(client);
         return;
@@ -332,7 +385,7 @@ static bool must_wait(const struct client *client, const struct resp_command *co
 static void client_process_input(struct client *client)
 {
     size_t offset = 0;
-    while (!client->close_after_reply && !client->closing) {
+    while (!client->close_after_reply && !client->closing && !client->output.append_failed) {
         if (client->fifo_count >= client->server->config.max_pipeline_requests) {
             uv_read_stop((uv_stream_t *)&client->handle); /* resumes in client_drain_fifo */
             client->reading = false;

@@ -4,8 +4,9 @@
  * kv/ answers through a struct kv_reply of callbacks and knows nothing of the wire; here
  * those callbacks become proto/resp.h encodings in the client's protocol version (RESP2, or
  * RESP3 after HELLO 3). An append fails only when a client's output passes its limit; the
- * buffer then stays as it was and the client is closed when the reply is flushed (client.c
- * checks the buffer's limit), so no partial reply is ever sent.
+ * buffer's bytes then stay as they were and its append_failed flag is set, so that client.c
+ * closes the client instead of sending a reply with a hole in it (an array missing an element,
+ * or no reply at all, would make every later reply answer the wrong request).
  */
 #include "server/server.h"
 

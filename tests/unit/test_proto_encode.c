@@ -166,6 +166,30 @@ static void append_beyond_max_fails_and_changes_nothing(void **state)
     proto_buffer_free(&small);
 }
 
+/* A reply assembled from many appends has a hole once one failed, even if later, smaller
+ * ones succeed: the flag stays until the buffer is emptied, so the client layer can refuse to
+ * send it. */
+static void failed_append_is_remembered_until_the_buffer_is_emptied(void **state)
+{
+    struct proto_buffer small;
+    proto_buffer_init(&small, 10);
+    assert_false(small.append_failed);
+    assert_int_equal(resp_append_array_header(&small, 2), PROTO_OK);           /* 4 bytes */
+    assert_int_equal(resp_append_bulk(&small, "abc", 3), PROTO_ERROR_TOO_BIG); /* 9 more */
+    assert_true(small.append_failed);
+    assert_int_equal(resp_append_integer(&small, 1), PROTO_OK); /* fits, but the hole stays */
+    assert_true(small.append_failed);
+    proto_buffer_truncate(&small, 2);
+    assert_true(small.append_failed);
+    proto_buffer_truncate(&small, 0);
+    assert_false(small.append_failed);
+    assert_int_equal(proto_buffer_reserve(&small, 11), PROTO_ERROR_TOO_BIG);
+    assert_true(small.append_failed);
+    proto_buffer_free(&small);
+    assert_false(small.append_failed);
+    assert_false(buffer.append_failed);
+}
+
 static void consume_moves_the_rest_to_the_front(void **state)
 {
     assert_int_equal(proto_buffer_append(&buffer, "abcdef", 6), PROTO_OK);
@@ -213,6 +237,7 @@ int main(void)
         TEST(verbatim_in_resp3_and_resp2),
         TEST(unknown_version_is_invalid),
         TEST(append_beyond_max_fails_and_changes_nothing),
+        TEST(failed_append_is_remembered_until_the_buffer_is_emptied),
         TEST(consume_moves_the_rest_to_the_front),
         TEST(growth_keeps_earlier_bytes),
         TEST(error_names_are_distinct),
