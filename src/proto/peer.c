@@ -7,7 +7,9 @@
  * Once the whole payload is buffered its checksum is verified, then the payload is read by a
  * cursor that fails (and stays failed) on any read past the end, so no field is ever read
  * from outside the frame. Counts are bounded twice: by their named limit, and by the bytes
- * that remain (each item has a minimum encoded size) before the entry array grows.
+ * that remain (each item has a minimum encoded size) before the entry array grows. Terms and
+ * indexes are bounded too (PEER_MAX_TERM, PEER_MAX_INDEX), so that no arithmetic on them in
+ * the core can wrap.
  *
  * Encoding computes the payload size first, reserves header and payload at once, writes
  * them, and fills in the length and checksum; a frame is appended whole or not at all.
@@ -110,6 +112,33 @@ static void write_bytes(uint8_t **out, const void *bytes, size_t count)
         memcpy(*out, bytes, count);
         *out += count;
     }
+}
+
+/* ---- bounds shared by the decoder and the encoder ---- */
+
+/* Every term and log index of a RAFT message, entries included, within the wire's bounds. */
+static bool raft_counters_in_range(const struct raft_message *message)
+{
+    if (message->term > PEER_MAX_TERM || message->log_term > PEER_MAX_TERM ||
+        message->hint_term > PEER_MAX_TERM || message->snapshot.term > PEER_MAX_TERM) {
+        return false;
+    }
+    if (message->index > PEER_MAX_INDEX || message->commit > PEER_MAX_INDEX ||
+        message->hint_index > PEER_MAX_INDEX || message->snapshot.index > PEER_MAX_INDEX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < message->entry_count; i++) {
+        if (message->entries[i].term > PEER_MAX_TERM ||
+            message->entries[i].index > PEER_MAX_INDEX) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool chunk_counters_in_range(const struct peer_snapshot_chunk *chunk)
+{
+    return chunk->snapshot_term <= PEER_MAX_TERM && chunk->snapshot_index <= PEER_MAX_INDEX;
 }
 
 /* ---- decoder ---- */
@@ -281,10 +310,19 @@ static int decode_raft(struct peer_decoder *decoder, struct reader *reader,
     message->hint_index = read_le(reader, 8);
     message->hint_term = read_le(reader, 8);
     rc = decode_snapshot_meta(decoder, reader, &message->snapshot);
-    if (rc != PROTO_OK) {
-        return rc;
+    if (rc == PROTO_OK) {
+        rc = decode_entries(decoder, reader, message);
     }
-    return decode_entries(decoder, reader, message);
+    if (rc != PROTO_OK || reader->failed) {
+        return rc; /* a truncated payload is reported by the caller */
+    }
+    if (!raft_counters_in_range(message)) {
+        return fail(decoder, PROTO_ERROR_PROTOCOL,
+                    "raft message (type %u) with a term above %llu or an index above %llu",
+                    (unsigned)message->type, (unsigned long long)PEER_MAX_TERM,
+                    (unsigned long long)PEER_MAX_INDEX);
+    }
+    return PROTO_OK;
 }
 
 static int decode_chunk(struct peer_decoder *decoder, struct reader *reader,
@@ -304,6 +342,11 @@ static int decode_chunk(struct peer_decoder *decoder, struct reader *reader,
     if (reader->failed) {
         return fail(decoder, PROTO_ERROR_PROTOCOL, "snapshot chunk of %u bytes is truncated",
                     chunk->data_bytes);
+    }
+    if (!chunk_counters_in_range(chunk)) {
+        return fail(decoder, PROTO_ERROR_PROTOCOL,
+                    "snapshot chunk with a term above %llu or an index above %llu",
+                    (unsigned long long)PEER_MAX_TERM, (unsigned long long)PEER_MAX_INDEX);
     }
     bool fits = chunk->offset <= chunk->total_bytes &&
                 chunk->data_bytes <= chunk->total_bytes - chunk->offset;
@@ -435,7 +478,8 @@ static bool raft_message_valid(const struct raft_message *message, uint64_t *pay
         configuration->voter_count > RAFT_MAX_NODES ||
         configuration->learner_count > RAFT_MAX_NODES ||
         message->entry_count > PEER_MAX_ENTRIES_PER_MESSAGE ||
-        (message->entry_count > 0 && message->entries == NULL)) {
+        (message->entry_count > 0 && message->entries == NULL) ||
+        !raft_counters_in_range(message)) {
         return false;
     }
     uint64_t bytes = RAFT_FIXED_BYTES;
@@ -460,7 +504,7 @@ static bool chunk_valid(const struct peer_snapshot_chunk *chunk, uint64_t *paylo
     if (chunk->offset > chunk->total_bytes ||
         chunk->data_bytes > chunk->total_bytes - chunk->offset ||
         chunk->last != (chunk->offset + chunk->data_bytes == chunk->total_bytes) ||
-        (chunk->data_bytes > 0 && chunk->data == NULL)) {
+        (chunk->data_bytes > 0 && chunk->data == NULL) || !chunk_counters_in_range(chunk)) {
         return false;
     }
     *payload_bytes = CHUNK_HEADER_BYTES + (uint64_t)chunk->data_bytes;

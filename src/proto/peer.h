@@ -41,7 +41,8 @@
  * peer_decoder_error()): bad magic, version, type, flags (PROTO_ERROR_PROTOCOL), a payload
  * length above the limit (PROTO_ERROR_TOO_BIG, reported as soon as the header arrives, before
  * the caller buffers or anything is allocated), a checksum mismatch (PROTO_ERROR_CHECKSUM),
- * or a payload whose lengths, counts or enum values do not add up (PROTO_ERROR_PROTOCOL).
+ * or a payload whose lengths, counts or enum values do not add up, or whose terms or indexes
+ * pass PEER_MAX_TERM or PEER_MAX_INDEX (PROTO_ERROR_PROTOCOL).
  * Every count is checked against the bytes that remain before memory is allocated for it.
  *
  * Ownership: a decoded frame borrows. Entry and chunk data point into the caller's bytes
@@ -73,6 +74,12 @@
 #define PEER_MAC_BYTES               32 /* HMAC-SHA256 */
 #define PEER_MAX_SECRET_BYTES        1024
 #define PEER_ERROR_MESSAGE_BYTES     128
+/* The largest term and the largest log index a RAFT frame or snapshot chunk may carry. Real
+ * ones grow by one per election or entry and never come near; without a bound, one forged
+ * frame at term 2^64 - 1 made a node adopt that term, and its next campaign wrapped to 0 and
+ * failed the core's assertion that terms only grow. */
+#define PEER_MAX_TERM  ((uint64_t)1 << 62)
+#define PEER_MAX_INDEX ((uint64_t)1 << 62)
 
 static_assert(PEER_HEADER_BYTES == LIMITS_PEER_FRAME_HEADER_BYTES, "the chain's frame header");
 
@@ -149,7 +156,8 @@ int peer_decode(struct peer_decoder *decoder, const uint8_t *data, size_t length
 const char *peer_decoder_error(const struct peer_decoder *decoder);
 
 /* Appends one frame. PROTO_ERROR_INVALID for a frame the decoder would reject (unknown type,
- * counts above their limits, inconsistent chunk, payload above PEER_MAX_PAYLOAD_BYTES). */
+ * counts, terms or indexes above their limits, inconsistent chunk, payload above
+ * PEER_MAX_PAYLOAD_BYTES). */
 int peer_encode(struct proto_buffer *buffer, const struct peer_frame *frame);
 
 /* Field-by-field equality, entry data compared by content. */

@@ -408,6 +408,45 @@ static void well_formed_raw_raft_frame_decodes(void **state)
     assert_int_equal(decode_buffer(), PEER_FRAME); /* the rejections above are not flukes */
 }
 
+static void put_u64(uint8_t *at, uint64_t value)
+{
+    for (int i = 0; i < 8; i++) {
+        at[i] = (uint8_t)(value >> (8 * i));
+    }
+}
+
+/* A forged heartbeat at term 2^64 - 1 used to make a node adopt it; its next campaign wrapped
+ * the term to 0 and failed the core's assertion. The wire refuses such terms and indexes. */
+static void term_or_index_past_the_wire_bound_is_rejected(void **state)
+{
+    enum { TERM_AT = 4 + 2 * 8, COMMIT_AT = 4 + 5 * 8, SNAPSHOT_TERM_AT = 4 + 9 * 8 + 8 };
+    const size_t offsets[] = {TERM_AT, COMMIT_AT, SNAPSHOT_TERM_AT};
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+        uint8_t payload[128];
+        size_t at = raft_prefix(payload, RAFT_MSG_HEARTBEAT, 0);
+        put_u64(payload + offsets[i], PEER_MAX_TERM);
+        proto_buffer_truncate(&buffer, 0);
+        append_raw_frame(PEER_FRAME_RAFT, payload, (uint32_t)at + 4);
+        assert_int_equal(decode_buffer(), PEER_FRAME); /* the bound itself is allowed */
+        put_u64(payload + offsets[i], UINT64_MAX);
+        proto_buffer_truncate(&buffer, 0);
+        append_raw_frame(PEER_FRAME_RAFT, payload, (uint32_t)at + 4);
+        assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
+        assert_non_null(strstr(peer_decoder_error(&decoder), "with a term above"));
+    }
+}
+
+static void entry_index_past_the_wire_bound_is_rejected(void **state)
+{
+    uint8_t payload[160];
+    size_t at = raft_prefix(payload, RAFT_MSG_APPEND, 0);
+    memset(payload + at, 0, 30);
+    payload[at] = 1;                                   /* one entry */
+    put_u64(payload + at + 4 + 8, PEER_MAX_INDEX + 1); /* its index */
+    append_raw_frame(PEER_FRAME_RAFT, payload, (uint32_t)at + 4 + 21);
+    assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
+}
+
 static void unknown_entry_type_is_rejected(void **state)
 {
     uint8_t payload[160];
@@ -462,6 +501,14 @@ static void encoder_refuses_what_the_decoder_would_reject(void **state)
     assert_int_equal(peer_encode(&buffer, &chunk), PROTO_ERROR_INVALID);
     struct peer_frame unknown = {.type = 99};
     assert_int_equal(peer_encode(&buffer, &unknown), PROTO_ERROR_INVALID);
+    struct peer_frame high = {.type = PEER_FRAME_RAFT};
+    high.raft.type = RAFT_MSG_HEARTBEAT;
+    high.raft.term = PEER_MAX_TERM + 1;
+    assert_int_equal(peer_encode(&buffer, &high), PROTO_ERROR_INVALID);
+    struct peer_frame high_chunk = {.type = PEER_FRAME_SNAPSHOT_CHUNK};
+    high_chunk.chunk.snapshot_index = PEER_MAX_INDEX + 1;
+    high_chunk.chunk.last = true;
+    assert_int_equal(peer_encode(&buffer, &high_chunk), PROTO_ERROR_INVALID);
     assert_int_equal(buffer.length, 0);
 }
 
@@ -584,6 +631,8 @@ int main(void)
         TEST(unknown_raft_message_type_is_rejected),
         TEST(boolean_other_than_zero_or_one_is_rejected),
         TEST(well_formed_raw_raft_frame_decodes),
+        TEST(term_or_index_past_the_wire_bound_is_rejected),
+        TEST(entry_index_past_the_wire_bound_is_rejected),
         TEST(unknown_entry_type_is_rejected),
         TEST(trailing_bytes_are_rejected),
         TEST(short_fixed_payload_is_rejected),
