@@ -67,6 +67,9 @@ void election_campaign(struct raft *raft, bool pre_vote, bool force)
     if (!raft_is_voter(raft, raft->id)) {
         return; /* learners never campaign */
     }
+    if (raft->term >= RAFT_MAX_TERM) {
+        return; /* raft_step refuses higher terms: such a campaign could never end */
+    }
     uint64_t campaign_term;
     if (pre_vote) {
         raft_reset_term(raft, raft->term);

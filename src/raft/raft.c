@@ -476,6 +476,12 @@ static int validate_message(const struct raft *raft, const struct raft_message *
     if (message->type != RAFT_MSG_APPEND && message->entry_count != 0) {
         return RAFT_ERROR_INVALID;
     }
+    /* Terms grow by one per election: a term this high is forged or corrupt, and taking it
+     * would let the next campaign wrap the term around to 0. */
+    if (message->term > RAFT_MAX_TERM || message->log_term > RAFT_MAX_TERM ||
+        message->hint_term > RAFT_MAX_TERM || message->snapshot.term > RAFT_MAX_TERM) {
+        return RAFT_ERROR_INVALID;
+    }
     if (message->type == RAFT_MSG_APPEND &&
         (message->index > UINT64_MAX / 2 || message->log_term > message->term)) {
         return RAFT_ERROR_INVALID;

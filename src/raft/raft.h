@@ -45,6 +45,9 @@
 typedef uint64_t raft_node_id;
 
 #define RAFT_NODE_NONE ((raft_node_id)0)
+/* The highest term raft_step accepts; a campaign never goes past it (a node at this term
+ * stays a follower). Far above any term an election can reach. */
+#define RAFT_MAX_TERM  (UINT64_MAX / 2)
 #define RAFT_MAX_NODES 16
 
 enum raft_error {

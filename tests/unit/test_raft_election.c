@@ -115,6 +115,35 @@ static void test_candidate_with_stale_log_gets_no_vote(void **state)
     fixture_free(&fixture);
 }
 
+/* A forged or corrupt term near 2^64 is refused, so that no later campaign wraps it to 0
+ * (a heartbeat at 2^64 - 1 followed by TIMEOUT_NOW used to fail an assertion). */
+static void test_message_with_an_impossible_term_is_refused(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    struct raft *follower = fixture_raft(&fixture, 2);
+    uint64_t term = raft_term(follower);
+    struct raft_message heartbeat = {
+        .type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 2, .term = UINT64_MAX};
+    assert_int_equal(fixture_step(&fixture, &heartbeat), RAFT_ERROR_INVALID);
+    heartbeat.term = RAFT_MAX_TERM + 1;
+    assert_int_equal(fixture_step(&fixture, &heartbeat), RAFT_ERROR_INVALID);
+    struct raft_message timeout_now = {
+        .type = RAFT_MSG_TIMEOUT_NOW, .from = 3, .to = 2, .term = UINT64_MAX};
+    assert_int_equal(fixture_step(&fixture, &timeout_now), RAFT_ERROR_INVALID);
+    assert_int_equal(raft_term(follower), term);
+    /* At the highest term it accepts, a node follows but never campaigns past it. */
+    heartbeat.term = RAFT_MAX_TERM;
+    assert_int_equal(fixture_step(&fixture, &heartbeat), 0);
+    timeout_now.term = RAFT_MAX_TERM;
+    assert_int_equal(fixture_step(&fixture, &timeout_now), 0);
+    assert_int_equal(raft_term(follower), RAFT_MAX_TERM);
+    fixture_free(&fixture);
+}
+
 /* §5.4.1: a longer log of a lower last term is still less up-to-date. */
 static void test_last_term_decides_before_length(void **state)
 {
@@ -349,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_leadership_transfer_moves_leader),
         cmocka_unit_test(test_transfer_refuses_proposals_meanwhile),
         cmocka_unit_test(test_single_node_commits_alone),
+        cmocka_unit_test(test_message_with_an_impossible_term_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
