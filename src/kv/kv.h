@@ -25,7 +25,7 @@
  * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
  * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
  * reader copy a consistent view while a writer commits) — but never at the same time as
- * kv_snapshot_import() or kv_close(), which close the environment it copies.
+ * kv_close(), which closes the environment it copies (kv_snapshot_import() waits for it).
  *
  * Ownership. kv_open() allocates the struct kv; kv_close() frees it. Arguments (struct kv_arg)
  * are borrowed for the duration of a call. Bytes passed to a reply sink are valid only during
@@ -225,7 +225,9 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
  * KV_ERROR_INVALID and no reply. */
 int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct kv_reply *reply);
 
-/* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. */
+/* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. May run on
+ * another thread while this one applies and reads (like kv_snapshot_export); an import waits
+ * for it. */
 int kv_sync(struct kv *kv);
 
 /* Writes a compacted, consistent copy of the database to the file `path` (written to

@@ -179,6 +179,8 @@ remove_temporary:
     return result;
 }
 
+static int kv_snapshot_swap(struct kv *kv, const char *path, const char *data_path);
+
 int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
 {
     uint64_t snapshot_index;
@@ -194,6 +196,26 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
     if (length < 0 || (size_t)length >= sizeof data_path) {
         return KV_ERROR_INVALID;
     }
+    /* A flush or an export on another thread reads through the environment: wait for it. */
+    pthread_mutex_lock(&kv->map_lock);
+    result = kv_snapshot_swap(kv, path, data_path);
+    pthread_mutex_unlock(&kv->map_lock);
+    if (result != 0) {
+        return result;
+    }
+    if (kv->applied_index != snapshot_index || kv->applied_term != snapshot_term) {
+        snprintf(kv->error_message, sizeof kv->error_message, "%s changed while importing", path);
+        return KV_ERROR_CORRUPT;
+    }
+    *index = kv->applied_index;
+    *term = kv->applied_term;
+    return 0;
+}
+
+/* Closes the environment, moves the snapshot file into its place and opens it again. */
+static int kv_snapshot_swap(struct kv *kv, const char *path, const char *data_path)
+{
+    int result;
     kv_env_close(kv);
     if (rename(path, data_path) != 0) {
         int error = errno;
@@ -207,15 +229,5 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
         snprintf(kv->error_message, sizeof kv->error_message, "fsync %s", kv->directory);
         return result; /* closed: the caller retries the import or restarts */
     }
-    result = kv_env_open(kv);
-    if (result != 0) {
-        return result;
-    }
-    if (kv->applied_index != snapshot_index || kv->applied_term != snapshot_term) {
-        snprintf(kv->error_message, sizeof kv->error_message, "%s changed while importing", path);
-        return KV_ERROR_CORRUPT;
-    }
-    *index = kv->applied_index;
-    *term = kv->applied_term;
-    return 0;
+    return kv_env_open(kv);
 }

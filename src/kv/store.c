@@ -530,7 +530,9 @@ int kv_sync(struct kv *kv)
     if (kv->env == NULL) {
         return KV_ERROR_CLOSED;
     }
+    pthread_mutex_lock(&kv->map_lock); /* the map is not remapped meanwhile */
     int rc = mdb_env_sync(kv->env, 1);
+    pthread_mutex_unlock(&kv->map_lock);
     if (rc != 0) {
         return kv_storage_error(kv, rc, "mdb_env_sync");
     }

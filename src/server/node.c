@@ -43,6 +43,7 @@ enum {
 };
 
 enum {
+    KV_FLUSH_BYTES = 32 * 1024 * 1024,
     RECOVER_BACKOFF_MIN_MS = 200,
     RECOVER_BACKOFF_MAX_MS = 10000,
     /* A node that stayed up this long after recovering starts its next backoff afresh. */
@@ -166,6 +167,46 @@ static void serve_waiting_reads(struct server *server)
     }
 }
 
+/*
+ * LMDB commits without fsync (the WAL makes writes durable), so the data it writes piles up
+ * in the page cache. On ext4 (data=ordered) any fsync must first write out such data when its
+ * blocks were allocated in the same journal transaction: with a gigabyte pending, an fsync of
+ * a small file took seconds and stalled the loop that issued it. So the database is flushed
+ * in the background, on the thread pool, every KV_FLUSH_BYTES of applied data.
+ */
+static void flush_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    server->node.kv_flush_result = kv_sync(server->node.kv);
+}
+
+static void after_flush(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    struct node *node = &server->node;
+    node->kv_flush_in_flight = false;
+    if (status != 0 || node->kv_flush_result != 0) {
+        /* Not fatal: the WAL is the source of durability; the data waits for a later flush. */
+        log_warning("background flush of the database failed: %s",
+                    kv_error_string(node->kv_flush_result));
+    }
+}
+
+static void maybe_flush_kv(struct server *server)
+{
+    struct node *node = &server->node;
+    if (node->kv_unflushed_bytes < KV_FLUSH_BYTES || node->kv_flush_in_flight || node->fatal ||
+        server->stopping) {
+        return;
+    }
+    node->kv_unflushed_bytes = 0;
+    node->kv_flush_in_flight = true;
+    node->kv_flush_work.data = server;
+    if (uv_queue_work(server->loop, &node->kv_flush_work, flush_work, after_flush) != 0) {
+        node->kv_flush_in_flight = false;
+    }
+}
+
 bool node_over_quota(const struct server *server)
 {
     const struct node *node = &server->node;
@@ -211,9 +252,11 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     }
     for (size_t i = 0; i < count; i++) {
         node->log_bytes += entries[i].data_bytes;
+        node->kv_unflushed_bytes += entries[i].data_bytes;
     }
     settle_writes(server, entries[0].index, entries[count - 1].index);
     update_quota_alarm(server);
+    maybe_flush_kv(server);
 }
 
 static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,

@@ -374,7 +374,7 @@ void node_maybe_recover(struct server *server)
 {
     struct node *node = &server->node;
     if (!node->fatal || server->stopping || server_now_ms(server) < node->recover_at_ms ||
-        node->sync_in_flight || node->snapshot_in_progress) {
+        node->sync_in_flight || node->snapshot_in_progress || node->kv_flush_in_flight) {
         return;
     }
     log_info("reopening the data (failure %llu: %s)", (unsigned long long)node->failures,

@@ -153,6 +153,10 @@ struct node {
     uint64_t snapshot_checksum;
     char snapshot_message[STORAGE_MESSAGE_BYTES];
     uint64_t log_bytes;          /* entry bytes applied since the last snapshot */
+    uint64_t kv_unflushed_bytes; /* applied since the last background flush (node.c) */
+    bool kv_flush_in_flight;
+    int kv_flush_result;
+    uv_work_t kv_flush_work;
     uint64_t log_bytes_exported; /* log_bytes when the snapshot in progress began */
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
     bool has_incoming_snapshot;
