@@ -119,6 +119,49 @@ def load(cluster, total_bytes):
     return count, retries
 
 
+SETTLE_S = 3.0
+
+
+def small_writes(cluster, leader, count, what):
+    """count + 1 small pipelined writes, then waits for the leader's next snapshot."""
+    taken = cluster.raft_info(leader)["raft_snapshots_taken"]
+    pipelined_sets(cluster, [("small:%d" % i, "x") for i in range(count + 1)])
+    wait_until(lambda: cluster.raft_info(leader)["raft_snapshots_taken"] > taken,
+               timeout_s=300, what=what)
+
+
+def measure(cluster, leader, follower, title, action):
+    """Runs action() while one client SETs on the leader and every node is PINGed; returns
+    a markdown row."""
+    term = cluster.raft_info(leader)["raft_term"]
+    pingers = {node_id: Pinger(cluster, node_id) for node_id in cluster.ids()}
+    setter = SetLoop(cluster.client(leader, socket_timeout=30))
+    for pinger in pingers.values():
+        pinger.start()
+    setter.start()
+    time.sleep(1.0)
+    before = len(setter.latencies)
+    errors_before = len(setter.errors)
+    began = time.monotonic()
+    outcome = action()
+    took = time.monotonic() - began
+    time.sleep(1.0)
+    setter.stop.set()
+    setter.join(30)
+    for pinger in pingers.values():
+        pinger.stop.set()
+        pinger.join(30)
+    during = setter.latencies[before:] or [float("nan")]
+    new_term = cluster.raft_info(cluster.wait_for_leader())["raft_term"]
+    stalls = ", ".join("%d%s: %.0f" % (node_id, {leader: " (leader)", follower: " (catching up)"}
+                                        .get(node_id, ""), 1000 * pingers[node_id].longest)
+                       for node_id in cluster.ids())
+    return "| %s | %.1f s | %s | %d | %.2f / %.2f / %.1f | %d | %s | %s |" % (
+        title, took, outcome, len(during), 1000 * statistics.median(during),
+        1000 * percentile(during, 0.99), 1000 * max(during), len(setter.errors) - errors_before,
+        stalls, "none" if new_term == term else "term %d -> %d" % (term, new_term))
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -129,15 +172,16 @@ def main():
     parser.add_argument("--binary", default=os.path.join(HERE, "..", "build", "src", "server",
                                                          "raftkv"))
     parser.add_argument("--gigabytes", type=float, default=1.0)
-    parser.add_argument("--snapshot-entries", type=int, default=2000)
+    parser.add_argument("--snapshot-entries", type=int, default=50000)
     parser.add_argument("--keep", action="store_true")
     arguments = parser.parse_args()
 
     cluster = Cluster(3, binary=os.path.abspath(arguments.binary), request_timeout_ms=30000,
                       snapshot_entries=arguments.snapshot_entries, log_level="info")
+    rows = []
     try:
         cluster.start()
-        leader = cluster.wait_for_leader()
+        cluster.wait_for_leader()
         began = time.monotonic()
         count, retries = load(cluster, int(arguments.gigabytes * 1024 * MIB))
         print("loaded %d values of %d bytes in %.1f s (%d chunks retried after a leader "
@@ -145,54 +189,36 @@ def main():
         leader = cluster.wait_for_leader()
         follower = next(node_id for node_id in cluster.ids() if node_id != leader)
         cluster.stop(follower)
-        taken = cluster.raft_info(leader)["raft_snapshots_taken"]
-        pipelined_sets(cluster, [("small:%d" % i, "x")
-                                 for i in range(2 * arguments.snapshot_entries + 1)])
-        wait_until(lambda: cluster.raft_info(leader)["raft_snapshots_taken"] > taken,
-                   timeout_s=300, what="the leader to snapshot past the follower")
-        leader = cluster.wait_for_leader()
-        term = cluster.raft_info(leader)["raft_term"]
+        small_writes(cluster, leader, arguments.snapshot_entries, "the leader to snapshot "
+                     "past the stopped follower")
+        time.sleep(SETTLE_S)
 
-        pingers = {node_id: Pinger(cluster, node_id) for node_id in cluster.ids()}
-        setter = SetLoop(cluster.client(leader, socket_timeout=30))
-        for pinger in pingers.values():
-            pinger.start()
-        setter.start()
-        time.sleep(1.0)
-        before = len(setter.latencies)
-        restarted = time.monotonic()
-        cluster.start_node(follower)
-        target = cluster.raft_info(leader)["raft_commit_index"]
-        wait_until(lambda: cluster.raft_info(follower)["raft_applied_index"] >= target,
-                   timeout_s=CATCH_UP_TIMEOUT_S, what="the follower to catch up")
-        caught_up = time.monotonic() - restarted
-        time.sleep(1.0)
-        setter.stop.set()
-        setter.join(30)
-        for pinger in pingers.values():
-            pinger.stop.set()
-            pinger.join(30)
-        during = setter.latencies[before:]
-        new_term = cluster.raft_info(cluster.wait_for_leader())["raft_term"]
-        installed = cluster.raft_info(follower)["raft_snapshots_installed"]
+        def catch_up():
+            cluster.start_node(follower)
+            target = cluster.raft_info(leader)["raft_commit_index"]
+            wait_until(lambda: cluster.raft_info(follower)["raft_applied_index"] >= target,
+                       timeout_s=CATCH_UP_TIMEOUT_S, what="the follower to catch up")
+            installed = cluster.raft_info(follower)["raft_snapshots_installed"]
+            return "%d snapshot installed" % installed
+
+        rows.append(measure(cluster, leader, follower, "a follower catches up by snapshot",
+                            catch_up))
+        time.sleep(SETTLE_S)
+        leader = cluster.wait_for_leader()
+
+        def own_snapshot():
+            small_writes(cluster, leader, arguments.snapshot_entries,
+                         "every node to take its own snapshot")
+            return "every node snapshots its %.1f GiB database" % (count / 1024)
+
+        rows.append(measure(cluster, leader, None, "the nodes take their own snapshots",
+                            own_snapshot))
         print()
-        print("| measure | value |")
-        print("|---|---|")
-        print("| data loaded | %.2f GiB (%d x 1 MiB) |" % (count / 1024, count))
-        print("| follower catch-up (restart to applied) | %.1f s, %d snapshot installed |"
-              % (caught_up, installed))
-        print("| SETs during catch-up | %d |" % len(during))
-        print("| SET p50 / p99 / max | %.2f / %.2f / %.1f ms |" % (
-            1000 * statistics.median(during), 1000 * percentile(during, 0.99),
-            1000 * max(during)))
-        print("| SET errors | %d %s |" % (len(setter.errors), setter.errors[:2]))
-        for node_id in cluster.ids():
-            role = "leader" if node_id == leader else (
-                "catching up" if node_id == follower else "follower")
-            print("| longest loop stall, node %d (%s) | %.1f ms (ending %s UTC) |" % (
-                node_id, role, 1000 * pingers[node_id].longest, pingers[node_id].longest_at))
-        print("| term before / after | %d / %d (%s) |" % (
-            term, new_term, "no election" if term == new_term else "ELECTION"))
+        print("| window | took | what happened | SETs | p50 / p99 / max (ms) | errors | "
+              "longest loop stall per node (ms) | election |")
+        print("|---|---|---|---|---|---|---|---|")
+        for row in rows:
+            print(row)
     finally:
         cluster.close()
         if arguments.keep:

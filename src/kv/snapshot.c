@@ -22,10 +22,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/writeback.h"
 #include "kv/kv_internal.h"
 
 #define KV_PATH_BYTES       4096
@@ -127,18 +129,74 @@ close_env:
 }
 
 /* Copies the live database into the open file fd and makes the copy durable. */
+/* LMDB's copy writes into a pipe on its own thread; the exporting thread moves the bytes to
+ * the file with base/writeback.h, so that a large export never floods the page cache. */
+struct kv_copy_job {
+    MDB_env *env;
+    int pipe_fd;
+    int result;
+};
+
+static void *kv_copy_thread(void *argument)
+{
+    struct kv_copy_job *job = argument;
+    job->result = mdb_env_copyfd2(job->env, job->pipe_fd, MDB_CP_COMPACT);
+    close(job->pipe_fd); /* end of file for the reader */
+    return NULL;
+}
+
+/* Reads the pipe to its end into fd. On a failure it keeps draining, so the copy finishes. */
+static int kv_copy_drain(int pipe_fd, int fd)
+{
+    static const size_t buffer_bytes = 1 << 20;
+    uint8_t *buffer = malloc(buffer_bytes);
+    struct writeback writeback = {0};
+    int result = buffer == NULL ? KV_ERROR_NO_MEMORY : 0;
+    uint8_t spill[4096];
+    for (;;) {
+        ssize_t got = buffer != NULL ? read(pipe_fd, buffer, buffer_bytes)
+                                     : read(pipe_fd, spill, sizeof spill);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            result = got < 0 && result == 0 ? KV_ERROR_STORAGE : result;
+            break;
+        }
+        if (result == 0 && writeback_write(fd, &writeback, buffer, (size_t)got) != 0) {
+            result = KV_ERROR_STORAGE;
+        }
+    }
+    free(buffer);
+    return result;
+}
+
 static int kv_snapshot_write(struct kv *kv, int fd)
 {
-    pthread_mutex_lock(&kv->map_lock);
-    int rc = mdb_env_copyfd2(kv->env, fd, MDB_CP_COMPACT);
-    pthread_mutex_unlock(&kv->map_lock);
-    if (rc != 0) {
-        return kv_map_mdb_error(rc);
-    }
-    if (fsync(fd) != 0) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
         return KV_ERROR_STORAGE;
     }
-    return 0;
+    struct kv_copy_job job = {.env = kv->env, .pipe_fd = pipe_fds[1]};
+    pthread_mutex_lock(&kv->map_lock);
+    pthread_t thread;
+    int result = 0;
+    if (pthread_create(&thread, NULL, kv_copy_thread, &job) != 0) {
+        close(pipe_fds[1]);
+        result = KV_ERROR_NO_MEMORY;
+    } else {
+        result = kv_copy_drain(pipe_fds[0], fd);
+        pthread_join(thread, NULL);
+        if (result == 0 && job.result != 0) {
+            result = kv_map_mdb_error(job.result);
+        }
+    }
+    pthread_mutex_unlock(&kv->map_lock);
+    close(pipe_fds[0]);
+    if (result == 0 && fsync(fd) != 0) {
+        result = KV_ERROR_STORAGE;
+    }
+    return result;
 }
 
 /* Runs beside apply and read on another thread: it touches only kv->env (thread-safe in

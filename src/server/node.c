@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/writeback.h"
 #include "server/log.h"
 
 enum {
@@ -334,9 +335,10 @@ static int copy_file(const char *from, const char *to)
     char buffer[1 << 16];
     ssize_t count;
     int rc = 0;
+    struct writeback writeback = {0};
     while ((count = read(input, buffer, sizeof buffer)) > 0) {
-        if (write(output, buffer, (size_t)count) != count) {
-            rc = -EIO;
+        rc = writeback_write(output, &writeback, buffer, (size_t)count);
+        if (rc != 0) {
             break;
         }
     }
@@ -373,6 +375,39 @@ int node_import_snapshot(struct server *server, const char *data_path,
         return -1;
     }
     return 0;
+}
+
+/* Replaced snapshots and compacted segments wait in storage's trash: deleting them takes
+ * seconds for a large snapshot, so it happens on the thread pool. */
+static void trash_work(uv_work_t *work)
+{
+    struct server *server = work->data;
+    server->node.trash_result = storage_trash_empty(NULL, server->node.trash_path);
+}
+
+static void after_trash(uv_work_t *work, int status)
+{
+    struct server *server = work->data;
+    server->node.trash_in_flight = false;
+    if (status != 0 || server->node.trash_result != 0) {
+        log_warning("cannot empty %s: %s", server->node.trash_path,
+                    strerror(-server->node.trash_result));
+    }
+}
+
+static void empty_trash(struct server *server)
+{
+    struct node *node = &server->node;
+    const char *path = NULL;
+    if (node->trash_in_flight || !storage_trash_take(node->storage, &path)) {
+        return; /* a job in flight picks up what arrived meanwhile next time */
+    }
+    snprintf(node->trash_path, sizeof node->trash_path, "%s", path);
+    node->trash_in_flight = true;
+    node->trash_work.data = server;
+    if (uv_queue_work(server->loop, &node->trash_work, trash_work, after_trash) != 0) {
+        node->trash_in_flight = false;
+    }
 }
 
 /* Moves the data file at `path` into a new durable snapshot. A leader's snapshot replaces
@@ -423,6 +458,7 @@ static void install_snapshot(struct server *server, const struct raft_snapshot_m
         return;
     }
     node->log_bytes = 0;
+    empty_trash(server);
     server->stats.snapshots_installed++;
     log_info("installed snapshot at index %llu term %llu from the leader",
              (unsigned long long)meta->index, (unsigned long long)meta->term);
@@ -473,6 +509,7 @@ static void commit_snapshot(struct server *server)
     }
     node->log_bytes -=
         node->log_bytes_exported < node->log_bytes ? node->log_bytes_exported : node->log_bytes;
+    empty_trash(server);
     server->stats.snapshots_taken++;
     log_info("snapshot taken at index %llu term %llu; log compacted",
              (unsigned long long)meta.index, (unsigned long long)meta.term);

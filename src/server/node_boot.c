@@ -311,6 +311,7 @@ static int open_data(struct server *server, char *error, size_t error_bytes)
     storage_options_default(&options);
     options.log = storage_log;
     options.segment_max_bytes = config->wal_segment_bytes;
+    options.defer_deletes = true; /* emptied on the thread pool (node.c, empty_trash) */
     struct storage_recovered recovered;
     memset(&recovered, 0, sizeof recovered);
     char message[STORAGE_MESSAGE_BYTES];
@@ -374,7 +375,8 @@ void node_maybe_recover(struct server *server)
 {
     struct node *node = &server->node;
     if (!node->fatal || server->stopping || server_now_ms(server) < node->recover_at_ms ||
-        node->sync_in_flight || node->snapshot_in_progress || node->kv_flush_in_flight) {
+        node->sync_in_flight || node->snapshot_in_progress || node->kv_flush_in_flight ||
+        node->trash_in_flight) {
         return;
     }
     log_info("reopening the data (failure %llu: %s)", (unsigned long long)node->failures,

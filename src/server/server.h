@@ -157,6 +157,10 @@ struct node {
     bool kv_flush_in_flight;
     int kv_flush_result;
     uv_work_t kv_flush_work;
+    bool trash_in_flight; /* storage's trash being emptied on the pool (node.c) */
+    int trash_result;
+    char trash_path[STORAGE_MAX_PATH_BYTES];
+    uv_work_t trash_work;
     uint64_t log_bytes_exported; /* log_bytes when the snapshot in progress began */
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
     bool has_incoming_snapshot;

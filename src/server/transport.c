@@ -37,6 +37,8 @@
  */
 #include "server/transport.h"
 
+#include "base/writeback.h"
+
 #include "server/log.h"
 
 #include <assert.h>
@@ -169,6 +171,7 @@ struct snapshot_receive {
     uint64_t term;
     uint64_t total_bytes;
     uint64_t received_bytes;
+    struct writeback writeback; /* a gigabyte arriving never sits dirty in the page cache */
 };
 
 struct transport_peer {
@@ -1452,22 +1455,6 @@ static void snapshot_receive_reset(struct snapshot_receive *receive)
     receive->state = RECEIVE_IDLE;
 }
 
-static bool write_all(int fd, const uint8_t *data, size_t count)
-{
-    size_t done = 0;
-    while (done < count) {
-        ssize_t wrote = write(fd, data + done, count - done);
-        if (wrote < 0 && errno == EINTR) {
-            continue;
-        }
-        if (wrote <= 0) {
-            return false;
-        }
-        done += (size_t)wrote;
-    }
-    return true;
-}
-
 /* Offset 0 starts a new file (dropping any earlier partial one). */
 static void snapshot_receive_begin(struct transport_peer *peer,
                                    const struct peer_snapshot_chunk *chunk)
@@ -1504,10 +1491,12 @@ static void snapshot_receive_chunk(struct connection *connection,
                          chunk->snapshot_index, chunk->offset, chunk->total_bytes);
         return;
     }
+    int rc = 0;
     if (receive->state == RECEIVE_WRITING &&
-        !write_all(receive->fd, chunk->data, chunk->data_bytes)) {
+        (rc = writeback_write(receive->fd, &receive->writeback, chunk->data, chunk->data_bytes)) !=
+            0) {
         transport_log(peer->transport, "writing %s failed: %s; the snapshot will be dropped",
-                      peer->incoming_path, strerror(errno));
+                      peer->incoming_path, strerror(-rc));
         close(receive->fd);
         receive->fd = -1;
         receive->state = RECEIVE_FAILED;

@@ -36,6 +36,9 @@ struct storage {
     char dir[STORAGE_MAX_PATH_BYTES];
     char wal_dir[STORAGE_MAX_PATH_BYTES];
     char snapshot_dir[STORAGE_MAX_PATH_BYTES];
+    char trash_dir[STORAGE_MAX_PATH_BYTES]; /* with options.defer_deletes (trash.c) */
+    uint64_t trash_sequence;
+    bool trash_pending;
 
     struct wal_segment *segments;
     size_t segment_count;
@@ -70,6 +73,10 @@ void storage_log(struct storage *storage, enum storage_log_level level, const ch
 
 /* Joins dir and name into out (STORAGE_MAX_PATH_BYTES); STORAGE_ERROR_INVALID when too long. */
 int storage_join_path(struct storage *storage, char *out, const char *dir, const char *name);
+
+/* trash.c: with options.defer_deletes, files to delete are renamed into <dir>/trash. */
+int storage_trash_open(struct storage *storage);
+int storage_trash_move(struct storage *storage, const char *path);
 
 /* Writes all bytes at offset, retrying short writes. */
 int storage_write_all(struct storage *storage, int fd, const void *bytes, size_t size,

@@ -127,7 +127,10 @@ int storage_open(const char *dir, const struct storage_options *options, struct 
         rc = set_paths(storage, dir);
     }
     if (rc == 0) {
-        rc = recover(storage, recovered);
+        rc = recover(storage, recovered); /* creates the directory on a fresh start */
+    }
+    if (rc == 0) {
+        rc = storage_trash_open(storage);
     }
     if (rc != 0) {
         goto fail;

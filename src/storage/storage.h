@@ -109,10 +109,13 @@ struct storage_io {
 const struct storage_io *storage_io_posix(void);
 
 struct storage_options {
-    uint64_t segment_max_bytes;  /* roll to a new segment beyond this (default 64 MiB) */
-    bool preallocate;            /* fallocate each new segment to segment_max_bytes (default on) */
-    uint32_t max_entry_bytes;    /* largest payload accepted (default STORAGE_MAX_ENTRY_BYTES) */
-    bool verify_snapshot_data;   /* checksum the snapshot's data file at open (default on) */
+    uint64_t segment_max_bytes; /* roll to a new segment beyond this (default 64 MiB) */
+    bool preallocate;           /* fallocate each new segment to segment_max_bytes (default on) */
+    uint32_t max_entry_bytes;   /* largest payload accepted (default STORAGE_MAX_ENTRY_BYTES) */
+    bool verify_snapshot_data;  /* checksum the snapshot's data file at open (default on) */
+    /* Compacted segments and replaced snapshots go to <dir>/trash instead of being deleted
+     * at once, for the host to empty off its loop (storage_trash_take). Default off. */
+    bool defer_deletes;
     const struct storage_io *io; /* NULL: storage_io_posix() */
     /* Told about repairs that lose nothing acknowledged (a torn tail cut off). May be NULL. */
     void (*log)(void *log_arg, enum storage_log_level level, const char *message);
@@ -204,6 +207,13 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
  * then commits a writer whose data file is that file, unchanged since: it writes the meta
  * and renames the snapshot into place, without reading the data again.
  */
+/* With options.defer_deletes: whether files went to the trash since the last call, and the
+ * trash's path (valid as long as the storage). storage_trash_empty() deletes what is in it;
+ * it touches no struct storage, so any thread may run it (io NULL: storage_io_posix()).
+ * Returns 0 or a negative errno. */
+bool storage_trash_take(struct storage *storage, const char **trash_path);
+int storage_trash_empty(const struct storage_io *io, const char *trash_path);
+
 int storage_snapshot_measure(const struct storage_io *io, const char *path, uint64_t *data_bytes,
                              uint64_t *checksum, char *message, size_t message_bytes);
 int storage_snapshot_commit_measured(struct storage *storage,

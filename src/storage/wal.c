@@ -961,7 +961,9 @@ int wal_compact(struct storage *storage, uint64_t upto_index)
         char path[STORAGE_MAX_PATH_BYTES];
         rc = segment_path(storage, path, segment);
         close_segment(storage, segment);
-        if (rc == 0) {
+        if (rc == 0 && storage->options.defer_deletes) {
+            rc = storage_trash_move(storage, path);
+        } else if (rc == 0) {
             rc = storage->io->unlink(storage->io->context, path);
             rc = rc < 0 ? storage_fail_io(storage, rc, "delete", path) : 0;
         }

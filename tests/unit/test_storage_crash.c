@@ -389,6 +389,7 @@ static void run_new(struct run *run, uint64_t seed)
     run->options.io = memfs_io(run->memfs);
     run->options.segment_max_bytes = STORAGE_MIN_SEGMENT_BYTES; /* many rollovers */
     run->options.preallocate = (seed & 1) == 0;
+    run->options.defer_deletes = (seed & 2) != 0; /* deletes renamed into the trash */
     run->synced = calloc(1, sizeof *run->synced);
     run->version_capacity = 4;
     run->versions = calloc(run->version_capacity, sizeof *run->versions);

@@ -364,6 +364,57 @@ static void commit_snapshot(struct fixture *f, uint64_t index, uint64_t term, co
     }
 }
 
+static int count_entry(void *arg, const char *name, bool is_directory)
+{
+    (void)name;
+    (void)is_directory;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int trash_entries(struct fixture *f)
+{
+    int count = 0;
+    memfs_io(f->memfs)->list_dir(f->memfs, DIR "/trash", count_entry, &count);
+    return count;
+}
+
+/* With defer_deletes, what compaction and a newer snapshot delete waits in the trash until
+ * the host empties it (off its loop); a crash before that loses nothing: open empties it. */
+static void test_deferred_deletes_wait_in_the_trash(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    f->options.segment_max_bytes = STORAGE_MIN_SEGMENT_BYTES;
+    f->options.defer_deletes = true;
+    assert_int_equal(fixture_open(f), 0);
+    for (uint64_t i = 1; i <= 200; i += 10) {
+        append_range(f->storage, i, i + 9, 1);
+    }
+    assert_int_equal(wal_sync(f->storage), 0);
+    size_t before = wal_segment_count(f->storage);
+    commit_snapshot(f, 95, 1, "state at 95");
+    commit_snapshot(f, 150, 1, "state at 150");
+    assert_int_equal(wal_compact(f->storage, 150), 0);
+    size_t removed = before - wal_segment_count(f->storage);
+    assert_true(removed > 0);
+    assert_int_equal(trash_entries(f), (int)removed + 1); /* the segments and snapshot 95 */
+    const char *trash = NULL;
+    assert_true(storage_trash_take(f->storage, &trash));
+    assert_false(storage_trash_take(f->storage, &trash));
+    assert_int_equal(storage_trash_empty(memfs_io(f->memfs), trash), 0);
+    assert_int_equal(trash_entries(f), 0);
+
+    commit_snapshot(f, 180, 1, "state at 180"); /* snapshot 150 goes to the trash */
+    assert_int_equal(trash_entries(f), 1);
+    fixture_reopen(f);
+    assert_int_equal(trash_entries(f), 0);
+    assert_true(f->recovered.has_snapshot);
+    assert_int_equal(f->recovered.snapshot.index, 180);
+    assert_int_equal(f->recovered.entry_count, 20);
+    fixture_free(f);
+}
+
 static void test_compaction_deletes_only_fully_covered_segments(void **state)
 {
     struct fixture *f = fixture_new();
@@ -814,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_append_rejects_gaps_and_terms_going_backwards),
         cmocka_unit_test(test_segments_roll_over_at_the_size_limit),
         cmocka_unit_test(test_compaction_deletes_only_fully_covered_segments),
+        cmocka_unit_test(test_deferred_deletes_wait_in_the_trash),
         cmocka_unit_test(test_corrupt_byte_in_the_middle_is_refused_naming_file_and_offset),
         cmocka_unit_test(test_corrupt_record_in_an_older_segment_is_refused),
         cmocka_unit_test(test_torn_tail_is_cut_and_logged),
