@@ -59,7 +59,7 @@ soak: build build-san build-fuzz
 # Side by side with Redis (bench/compare.py): a 3-node cluster against redis-server with
 # appendfsync always, redis-benchmark alternating between them; a markdown report on stdout.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 5 --seconds 4".
-.PHONY: bench bench-failover
+.PHONY: bench bench-failover bench-snapshot
 bench: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS) --target raftkv >&2
@@ -70,6 +70,13 @@ bench-failover: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS) --target raftkv >&2
 	@/usr/bin/python3 bench/failover.py $(BENCH_ARGS)
+
+# Writes while a follower catches up from a 1 GiB snapshot, and while every node snapshots
+# its own 1 GiB database (bench/snapshot_stall.py; about 2 minutes, 8 GB of disk).
+bench-snapshot: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) --target raftkv >&2
+	@/usr/bin/python3 bench/snapshot_stall.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-san build-fuzz
