@@ -260,29 +260,6 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     maybe_flush_kv(server);
 }
 
-static void apply_committed(struct server *server, const struct raft_ready *ready, size_t from,
-                            size_t to)
-{
-    if (from < to) {
-        apply_entries(server, ready->committed + from, to - from);
-    }
-}
-
-/* Committed entries below the ready's first new entry were made durable by earlier readies
- * (raft.h): they may be applied, and their clients answered, while this ready's fsync runs. */
-static size_t durable_committed_count(const struct raft_ready *ready)
-{
-    if (ready->entry_count == 0) {
-        return ready->committed_count;
-    }
-    uint64_t first_new = ready->entries[0].index;
-    size_t count = 0;
-    while (count < ready->committed_count && ready->committed[count].index < first_new) {
-        count++;
-    }
-    return count;
-}
-
 static struct request *take_pending_read(struct server *server, uint64_t read_id)
 {
     for (struct request *request = server->pending_reads.head; request != NULL;
@@ -528,7 +505,7 @@ static void after_snapshot(uv_work_t *work, int status)
                     node->snapshot_message);
         return;
     }
-    if (node->ready_in_progress) {
+    if (driver_busy(&node->driver)) {
         node->snapshot_commit_pending = true; /* after the fsync in flight */
         return;
     }
@@ -538,7 +515,7 @@ static void after_snapshot(uv_work_t *work, int status)
 static void maybe_snapshot(struct server *server)
 {
     struct node *node = &server->node;
-    if (node->snapshot_commit_pending && !node->ready_in_progress) {
+    if (node->snapshot_commit_pending && !driver_busy(&node->driver)) {
         node->snapshot_commit_pending = false;
         commit_snapshot(server);
     }
@@ -561,7 +538,7 @@ static void maybe_snapshot(struct server *server)
     }
 }
 
-/* ---- the ready loop ---- */
+/* ---- the ready loop: the driver (src/driver) with the server's effects ---- */
 
 static void send_message(struct server *server, const struct raft_message *message)
 {
@@ -574,66 +551,38 @@ static void send_message(struct server *server, const struct raft_message *messa
     int rc = storage_snapshot_latest(server->node.storage, &meta, data_path, sizeof data_path);
     if (rc != 0 || meta.index != message->snapshot.index ||
         transport_send_snapshot(server->transport, message, data_path) != 0) {
-        raft_report_snapshot(server->node.raft, message->to, false);
+        driver_report_snapshot(&server->node.driver, message->to, false);
         return;
     }
     log_info("sending snapshot at index %llu to node %llu", (unsigned long long)meta.index,
              (unsigned long long)message->to);
 }
 
-static void report_role_change(struct server *server, const struct raft_ready *ready)
+static bool host_send(void *context, const struct raft_message *message)
 {
-    struct node *node = &server->node;
-    if (!ready->soft_state_changed) {
-        return;
-    }
-    if (ready->soft_state.leader != node->last_leader) {
-        node->leader_changes++;
-        if (ready->soft_state.leader == server->config.id) {
-            log_info("became leader at term %llu", (unsigned long long)raft_term(node->raft));
-        } else if (ready->soft_state.leader != RAFT_NODE_NONE) {
-            log_info("following leader %llu at term %llu",
-                     (unsigned long long)ready->soft_state.leader,
-                     (unsigned long long)raft_term(node->raft));
-        } else {
-            log_info("no leader known at term %llu (%s)", (unsigned long long)raft_term(node->raft),
-                     raft_role_string(ready->soft_state.role));
-        }
-    }
-    node->last_leader = ready->soft_state.leader;
+    send_message(context, message);
+    return true;
 }
 
-/* What a ready allows before its fsync: apply what was already durable, answer the reads
- * confirmed so far. */
-static void start_ready(struct server *server)
+static bool host_install_snapshot(void *context, const struct raft_snapshot_meta *meta)
 {
-    struct node *node = &server->node;
-    struct raft_ready *ready = &node->ready;
-    node->applied_early = durable_committed_count(ready);
-    apply_committed(server, ready, 0, node->applied_early);
-    if (!node->fatal) {
-        handle_reads(server, ready->reads, ready->read_count, ready->failed_reads,
-                     ready->failed_read_count);
-    }
+    struct server *server = context;
+    install_snapshot(server, meta);
+    return !server->node.fatal;
 }
 
-/* After the fsync: send what depended on it, apply the rest, advance. */
-static void finish_ready(struct server *server)
+static bool host_append(void *context, const struct raft_entry *entries, size_t count)
 {
+    struct server *server = context;
     struct node *node = &server->node;
-    struct raft_ready *ready = &node->ready;
-    for (size_t i = 0; i < ready->message_count; i++) {
-        send_message(server, &ready->messages[i]);
+    if (wal_append(node->storage, entries, count) != 0) {
+        char reason[STORAGE_MESSAGE_BYTES + 64];
+        snprintf(reason, sizeof reason, "cannot write the log: %s", storage_message(node->storage));
+        node_fail(server, reason);
+        return false;
     }
-    apply_committed(server, ready, node->applied_early, ready->committed_count);
-    if (node->fatal) {
-        return;
-    }
-    serve_waiting_reads(server);
-    report_role_change(server, ready);
-    raft_advance(node->raft, ready);
-    node->ready_in_progress = false;
-    maybe_snapshot(server);
+    node->sync_entry_count = count;
+    return true;
 }
 
 static void sync_work(uv_work_t *work)
@@ -644,8 +593,8 @@ static void sync_work(uv_work_t *work)
     if (wal_sync_pending(node->storage)) {
         node->sync_result = wal_sync(node->storage);
     }
-    if (node->sync_result == 0 && node->sync_hard_state) {
-        node->sync_result = storage_hard_state_save(node->storage, &node->ready.hard_state);
+    if (node->sync_result == 0 && node->sync_save_hard_state) {
+        node->sync_result = storage_hard_state_save(node->storage, &node->sync_hard_state);
     }
 }
 
@@ -665,105 +614,99 @@ static void after_sync(uv_work_t *work, int status)
         return;
     }
     server->stats.fsyncs++;
-    server->stats.fsync_entries += node->ready.entry_count;
-    if (node->sync_hard_state) {
-        node->saved_hard_state = node->ready.hard_state;
-    }
+    server->stats.fsync_entries += node->sync_entry_count;
+    node->sync_entry_count = 0;
     if (server->transport != NULL) {
         transport_hold(server->transport);
-        finish_ready(server);
+        driver_synced(&node->driver, 0);
+        maybe_snapshot(server);
         transport_release(server->transport);
     }
-    node_process_ready(server);
     client_flush_all(server);
 }
 
-/* Only the term and vote need to be durable (Figure 2); the commit index is saved with them
- * when they change, and is otherwise relearnt from the leader and the state machine. */
-static bool hard_state_needs_saving(const struct node *node, const struct raft_ready *ready)
+/* The fsync runs on a thread-pool thread; entries and proposals that arrive meanwhile go
+ * into the next ready and share the next fsync (group commit). */
+static bool host_sync(void *context, bool save_hard_state, const struct raft_hard_state *hard)
 {
-    return ready->has_hard_state && (ready->hard_state.term != node->saved_hard_state.term ||
-                                     ready->hard_state.vote != node->saved_hard_state.vote);
-}
-
-/* While a ready's fsync runs: replicate new entries, apply what committed meanwhile and
- * answer its clients, and serve confirmed reads, without waiting for the fsync. */
-static void process_early(struct server *server)
-{
+    struct server *server = context;
     struct node *node = &server->node;
-    struct raft_early early;
-    if (node->fatal || !raft_early(node->raft, &early)) {
-        return;
+    assert(!node->sync_in_flight);
+    node->sync_save_hard_state = save_hard_state;
+    node->sync_hard_state = *hard;
+    node->sync_work.data = server;
+    node->sync_in_flight = true;
+    if (uv_queue_work(server->loop, &node->sync_work, sync_work, after_sync) != 0) {
+        node->sync_in_flight = false;
+        node_fail(server, "cannot queue the fsync");
+        return false;
     }
-    for (size_t i = 0; i < early.messages_immediate_count; i++) {
-        send_message(server, &early.messages_immediate[i]);
-    }
-    apply_entries(server, early.committed, early.committed_count);
-    if (node->fatal) {
-        return;
-    }
-    handle_reads(server, early.reads, early.read_count, early.failed_reads,
-                 early.failed_read_count);
-    raft_early_advance(node->raft, &early);
+    return true;
 }
 
-static void process_readies(struct server *server);
+static bool host_apply(void *context, const struct raft_entry *entries, size_t count)
+{
+    struct server *server = context;
+    apply_entries(server, entries, count);
+    if (server->node.fatal) {
+        return false;
+    }
+    serve_waiting_reads(server);
+    return true;
+}
+
+static void host_reads(void *context, const struct raft_read_state *reads, size_t read_count,
+                       const uint64_t *failed_reads, size_t failed_read_count)
+{
+    handle_reads(context, reads, read_count, failed_reads, failed_read_count);
+}
+
+static void host_soft_state(void *context, const struct raft_soft_state *soft_state)
+{
+    struct server *server = context;
+    struct node *node = &server->node;
+    if (soft_state->leader != node->last_leader) {
+        node->leader_changes++;
+        if (soft_state->leader == server->config.id) {
+            log_info("became leader at term %llu", (unsigned long long)raft_term(node->raft));
+        } else if (soft_state->leader != RAFT_NODE_NONE) {
+            log_info("following leader %llu at term %llu", (unsigned long long)soft_state->leader,
+                     (unsigned long long)raft_term(node->raft));
+        } else {
+            log_info("no leader known at term %llu (%s)", (unsigned long long)raft_term(node->raft),
+                     raft_role_string(soft_state->role));
+        }
+    }
+    node->last_leader = soft_state->leader;
+}
+
+void node_start_driver(struct server *server, const struct raft_hard_state *saved_hard_state)
+{
+    static const struct driver_host host = {
+        .send = host_send,
+        .install_snapshot = host_install_snapshot,
+        .append = host_append,
+        .sync = host_sync,
+        .apply = host_apply,
+        .reads = host_reads,
+        .soft_state = host_soft_state,
+    };
+    struct driver_host with_context = host;
+    with_context.context = server;
+    driver_init(&server->node.driver, server->node.raft, &with_context, saved_hard_state);
+}
 
 /* Everything the core wants sent in one pass leaves in one write per peer. */
 void node_process_ready(struct server *server)
 {
-    if (server->transport == NULL) {
+    if (server->transport == NULL || server->node.fatal) {
         return;
     }
     transport_hold(server->transport);
-    if (server->node.ready_in_progress) {
-        process_early(server);
-    } else {
-        process_readies(server);
-    }
+    driver_process(&server->node.driver);
+    maybe_snapshot(server);
     if (server->transport != NULL) {
         transport_release(server->transport);
-    }
-}
-
-static void process_readies(struct server *server)
-{
-    struct node *node = &server->node;
-    while (!node->ready_in_progress && !node->fatal && raft_ready(node->raft, &node->ready)) {
-        struct raft_ready *ready = &node->ready;
-        node->ready_in_progress = true;
-        for (size_t i = 0; i < ready->messages_immediate_count; i++) {
-            send_message(server, &ready->messages_immediate[i]);
-        }
-        if (ready->snapshot != NULL) {
-            install_snapshot(server, ready->snapshot);
-            if (node->fatal) {
-                return;
-            }
-        }
-        start_ready(server);
-        if (node->fatal) {
-            return;
-        }
-        if (ready->entry_count > 0 &&
-            wal_append(node->storage, ready->entries, ready->entry_count) != 0) {
-            char reason[STORAGE_MESSAGE_BYTES + 64];
-            snprintf(reason, sizeof reason, "cannot write the log: %s",
-                     storage_message(node->storage));
-            node_fail(server, reason);
-            return;
-        }
-        node->sync_hard_state = hard_state_needs_saving(node, ready);
-        if (wal_sync_pending(node->storage) || node->sync_hard_state) {
-            node->sync_work.data = server;
-            node->sync_in_flight = true;
-            if (uv_queue_work(server->loop, &node->sync_work, sync_work, after_sync) != 0) {
-                node->sync_in_flight = false;
-                node_fail(server, "cannot queue the fsync");
-            }
-            return; /* after_sync finishes this ready */
-        }
-        finish_ready(server);
     }
 }
 

@@ -57,7 +57,7 @@ static void on_transport_unreachable(void *context, raft_node_id peer)
 {
     struct server *server = context;
     if (!server->node.fatal) {
-        raft_report_unreachable(server->node.raft, peer);
+        driver_report_unreachable(&server->node.driver, peer);
     }
 }
 
@@ -65,7 +65,7 @@ static void on_transport_snapshot_sent(void *context, raft_node_id peer, bool su
 {
     struct server *server = context;
     if (!server->node.fatal) {
-        raft_report_snapshot(server->node.raft, peer, success);
+        driver_report_snapshot(&server->node.driver, peer, success);
     }
 }
 
@@ -236,7 +236,7 @@ static int start_core(struct server *server, const struct storage_recovered *rec
                                           : recovered->snapshot.index));
         return -1;
     }
-    node->saved_hard_state = recovered->hard_state;
+    node_start_driver(server, &recovered->hard_state);
     log_info("recovered term %llu, log %llu..%llu, applied %llu",
              (unsigned long long)recovered->hard_state.term,
              (unsigned long long)raft_first_index(node->raft),
@@ -383,7 +383,7 @@ void node_maybe_recover(struct server *server)
              node->failure_reason);
     struct raft *old_core = node->raft;
     node->raft = NULL;
-    close_data(server, !node->kv_suspect && !node->ready_in_progress);
+    close_data(server, !node->kv_suspect && !driver_busy(&node->driver));
     char error[1024];
     if (open_data(server, error, sizeof error) != 0) {
         close_data(server, false);
@@ -400,8 +400,6 @@ void node_maybe_recover(struct server *server)
     raft_free(old_core);
     node->fatal = false;
     node->kv_suspect = false;
-    node->ready_in_progress = false;
-    node->applied_early = 0;
     node->snapshot_commit_pending = false;
     node->has_incoming_snapshot = false;
     node->last_leader = RAFT_NODE_NONE;
@@ -417,7 +415,7 @@ void node_stop(struct server *server)
     request_list_discard(&server->pending_writes);
     request_list_discard(&server->pending_reads);
     request_list_discard(&server->reads_waiting_apply);
-    close_data(server, !node->fatal && !node->ready_in_progress);
+    close_data(server, !node->fatal && (node->raft == NULL || !driver_busy(&node->driver)));
     raft_free(node->raft);
     node->raft = NULL;
 }

@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include "driver/driver.h"
 #include "kv/kv.h"
 #include "proto/proto.h"
 #include "proto/resp.h"
@@ -135,11 +136,10 @@ struct node {
     struct raft *raft;
     struct storage *storage;
     struct kv *kv;
-    struct raft_hard_state saved_hard_state; /* the term and vote on disk */
-    bool ready_in_progress;                  /* between raft_ready and raft_advance */
-    struct raft_ready ready;
-    bool sync_hard_state; /* the work below also saves ready.hard_state */
-    size_t applied_early; /* committed entries of the ready applied before its fsync */
+    struct driver driver;      /* the ready loop (src/driver), with node.c's host callbacks */
+    bool sync_save_hard_state; /* the fsync in flight also saves sync_hard_state */
+    struct raft_hard_state sync_hard_state;
+    size_t sync_entry_count; /* entries the fsync in flight makes durable (stats) */
     int sync_result;
     bool sync_in_flight; /* sync_work queued, after_sync not yet run */
     uv_work_t sync_work;
@@ -248,6 +248,8 @@ void raft_info_command(struct client *client, struct proto_buffer *out);
 int node_start(struct server *server, char *error, size_t error_bytes);
 void node_stop(struct server *server);
 void node_process_ready(struct server *server);
+/* Hands the node's core to a fresh driver (at start, and after a recovery). */
+void node_start_driver(struct server *server, const struct raft_hard_state *saved_hard_state);
 void node_tick(struct server *server);
 void node_on_peer_message(struct server *server, const struct raft_message *message,
                           const char *snapshot_data_path);

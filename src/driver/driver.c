@@ -1,0 +1,285 @@
+/*
+ * driver.c — the ready loop of driver.h: persist, sync, send, apply, advance.
+ *
+ * The split of a ready's committed entries is the subtle part. Entries below the ready's first
+ * new entry were made durable by earlier readies (raft.h), so they are applied, and their
+ * clients answered, before this ready's sync; the rest become durable only with it, and are
+ * applied after. `must save the hard state` is decided here too: only a changed term or vote
+ * forces the hard state into the sync; a commit index alone is relearnt after a restart.
+ */
+#include "driver/driver.h"
+
+#include <assert.h>
+#include <string.h>
+
+void driver_init(struct driver *driver, struct raft *raft, const struct driver_host *host,
+                 const struct raft_hard_state *saved_hard_state)
+{
+    assert(driver != NULL);
+    assert(raft != NULL);
+    assert(host != NULL && host->send != NULL && host->append != NULL && host->sync != NULL);
+    assert(host->apply != NULL && host->reads != NULL && host->soft_state != NULL);
+    assert(host->install_snapshot != NULL);
+    memset(driver, 0, sizeof *driver);
+    driver->raft = raft;
+    driver->host = *host;
+    driver->saved_hard_state = *saved_hard_state;
+}
+
+bool driver_busy(const struct driver *driver)
+{
+    return driver->ready_open;
+}
+
+bool driver_stopped(const struct driver *driver)
+{
+    return driver->stopped;
+}
+
+/* ---- reports held while the core owns a ready's arrays ---- */
+
+static void hand_report(struct driver *driver, const struct driver_report *report)
+{
+    if (report->snapshot) {
+        raft_report_snapshot(driver->raft, report->to, report->success);
+    } else {
+        raft_report_unreachable(driver->raft, report->to);
+    }
+}
+
+static void hold_or_hand(struct driver *driver, struct driver_report report)
+{
+    if (driver->stopped) {
+        return;
+    }
+    if (driver->depth == 0 && !driver->ready_open) {
+        hand_report(driver, &report);
+        return;
+    }
+    if (driver->held_count < DRIVER_MAX_HELD_REPORTS) {
+        driver->held[driver->held_count++] = report;
+    } else if (!report.snapshot) {
+        return; /* an unreachable report is advisory: the core re-probes on its own */
+    } else {
+        driver->held[DRIVER_MAX_HELD_REPORTS - 1] = report; /* keep the newest outcome */
+    }
+}
+
+void driver_report_snapshot(struct driver *driver, raft_node_id to, bool success)
+{
+    hold_or_hand(driver, (struct driver_report){.to = to, .snapshot = true, .success = success});
+}
+
+void driver_report_unreachable(struct driver *driver, raft_node_id to)
+{
+    hold_or_hand(driver, (struct driver_report){.to = to, .snapshot = false});
+}
+
+/* Reports change the core: only between readies (not while one is open). */
+static void flush_held(struct driver *driver)
+{
+    assert(driver->depth == 0);
+    if (driver->ready_open || driver->stopped) {
+        return;
+    }
+    size_t count = driver->held_count;
+    struct driver_report held[DRIVER_MAX_HELD_REPORTS];
+    memcpy(held, driver->held, count * sizeof held[0]);
+    driver->held_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        hand_report(driver, &held[i]);
+    }
+}
+
+/* ---- the steps ---- */
+
+static bool stop(struct driver *driver)
+{
+    driver->stopped = true;
+    return false;
+}
+
+static bool at(struct driver *driver, enum driver_point point)
+{
+    if (driver->host.at != NULL && !driver->host.at(driver->host.context, point)) {
+        return stop(driver);
+    }
+    return true;
+}
+
+static bool send_all(struct driver *driver, const struct raft_message *messages, size_t count)
+{
+    assert(count == 0 || messages != NULL);
+    for (size_t i = 0; i < count; i++) {
+        if (!driver->host.send(driver->host.context, &messages[i])) {
+            return stop(driver);
+        }
+    }
+    return true;
+}
+
+static bool apply(struct driver *driver, const struct raft_entry *entries, size_t count)
+{
+    if (count == 0) {
+        return true;
+    }
+    assert(entries != NULL);
+    return driver->host.apply(driver->host.context, entries, count) || stop(driver);
+}
+
+/* Committed entries below entries[0] were durable before this ready (raft.h). */
+static size_t durable_committed_count(const struct raft_ready *ready)
+{
+    if (ready->entry_count == 0) {
+        return ready->committed_count;
+    }
+    uint64_t first_new = ready->entries[0].index;
+    size_t count = 0;
+    while (count < ready->committed_count && ready->committed[count].index < first_new) {
+        count++;
+    }
+    assert(count == ready->committed_count || ready->committed[count].index >= first_new);
+    return count;
+}
+
+/* Figure 2: the term and vote must be durable before a message depends on them. */
+static bool hard_state_must_be_saved(const struct driver *driver, const struct raft_ready *ready)
+{
+    return ready->has_hard_state && (ready->hard_state.term != driver->saved_hard_state.term ||
+                                     ready->hard_state.vote != driver->saved_hard_state.vote);
+}
+
+/* Steps 1-4 up to the sync. Returns true when the ready waits for its sync. */
+static bool start_ready(struct driver *driver)
+{
+    struct raft_ready *ready = &driver->ready;
+    if (!at(driver, DRIVER_POINT_BEGIN) ||
+        !send_all(driver, ready->messages_immediate, ready->messages_immediate_count) ||
+        !at(driver, DRIVER_POINT_SENT_IMMEDIATE)) {
+        return false;
+    }
+    if (ready->snapshot != NULL &&
+        !driver->host.install_snapshot(driver->host.context, ready->snapshot)) {
+        return stop(driver);
+    }
+    driver->applied_early = durable_committed_count(ready);
+    if (!apply(driver, ready->committed, driver->applied_early)) {
+        return false;
+    }
+    driver->host.reads(driver->host.context, ready->reads, ready->read_count, ready->failed_reads,
+                       ready->failed_read_count);
+    if (ready->entry_count > 0 &&
+        !driver->host.append(driver->host.context, ready->entries, ready->entry_count)) {
+        return stop(driver);
+    }
+    driver->save_hard_state = hard_state_must_be_saved(driver, ready);
+    if (ready->entry_count == 0 && !driver->save_hard_state) {
+        return false; /* nothing to sync: the caller finishes it */
+    }
+    driver->sync_in_flight = true;
+    driver->sync_done = false;
+    if (!driver->host.sync(driver->host.context, driver->save_hard_state, &ready->hard_state)) {
+        driver->sync_in_flight = false;
+        return stop(driver);
+    }
+    return true;
+}
+
+/* Step 5, after the sync: what depended on it, the rest of the entries, advance. */
+static void finish_ready(struct driver *driver)
+{
+    struct raft_ready *ready = &driver->ready;
+    assert(driver->ready_open);
+    assert(!driver->sync_in_flight);
+    if (driver->save_hard_state) {
+        driver->saved_hard_state = ready->hard_state;
+    }
+    if (!at(driver, DRIVER_POINT_SYNCED) ||
+        !send_all(driver, ready->messages, ready->message_count) ||
+        !at(driver, DRIVER_POINT_SENT) ||
+        !apply(driver, ready->committed + driver->applied_early,
+               ready->committed_count - driver->applied_early) ||
+        !at(driver, DRIVER_POINT_APPLIED)) {
+        return;
+    }
+    if (ready->soft_state_changed) {
+        driver->host.soft_state(driver->host.context, &ready->soft_state);
+    }
+    raft_advance(driver->raft, ready);
+    driver->ready_open = false;
+    driver->applied_early = 0;
+}
+
+/* While the sync runs: the work that never waits for this node's fsync (raft.h). */
+static void process_early(struct driver *driver)
+{
+    assert(driver->ready_open && driver->sync_in_flight);
+    struct raft_early early;
+    if (!raft_early(driver->raft, &early)) {
+        return;
+    }
+    if (!send_all(driver, early.messages_immediate, early.messages_immediate_count) ||
+        !apply(driver, early.committed, early.committed_count)) {
+        return;
+    }
+    driver->host.reads(driver->host.context, early.reads, early.read_count, early.failed_reads,
+                       early.failed_read_count);
+    raft_early_advance(driver->raft, &early);
+}
+
+static void process_readies(struct driver *driver)
+{
+    while (!driver->stopped && !driver->ready_open && raft_ready(driver->raft, &driver->ready)) {
+        driver->ready_open = true;
+        if (start_ready(driver)) {
+            if (!driver->sync_done) {
+                return; /* driver_synced() continues from the loop */
+            }
+            driver->sync_in_flight = false;
+            if (driver->sync_result != 0) {
+                stop(driver);
+                return;
+            }
+        }
+        if (driver->stopped) {
+            return;
+        }
+        finish_ready(driver);
+    }
+}
+
+void driver_process(struct driver *driver)
+{
+    if (driver->stopped) {
+        return;
+    }
+    driver->depth++;
+    if (driver->ready_open) {
+        process_early(driver);
+    } else {
+        process_readies(driver);
+    }
+    driver->depth--;
+    flush_held(driver);
+}
+
+void driver_synced(struct driver *driver, int result)
+{
+    assert(driver->sync_in_flight);
+    if (driver->depth > 0) {
+        /* From inside host.sync: start_ready's caller finishes the ready. */
+        driver->sync_done = true;
+        driver->sync_result = result;
+        return;
+    }
+    driver->sync_in_flight = false;
+    if (result != 0) {
+        stop(driver);
+        return;
+    }
+    driver->depth++;
+    finish_ready(driver);
+    process_readies(driver);
+    driver->depth--;
+    flush_held(driver);
+}
