@@ -1,7 +1,7 @@
 # The consensus core's unit tests: paper rules, one behaviour per test, over a hand-driven
 # fixture cluster (raft_fixture.c).
 add_library(raft_fixture STATIC ${CMAKE_CURRENT_SOURCE_DIR}/raft_fixture.c)
-target_link_libraries(raft_fixture PUBLIC raft)
+target_link_libraries(raft_fixture PUBLIC driver raft)
 raftkv_unit_test(test_raft_election
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_election.c LIBS raft_fixture)
 raftkv_unit_test(test_raft_replication

@@ -26,6 +26,8 @@ static struct raft_config node_config(const struct fixture *fixture, raft_node_i
     return config;
 }
 
+static void start_driver(struct fixture *fixture, struct fixture_node *node);
+
 static void start_node(struct fixture *fixture, raft_node_id id)
 {
     struct fixture_node *node = &fixture->nodes[id - 1];
@@ -41,6 +43,7 @@ static void start_node(struct fixture *fixture, raft_node_id id)
     int rc = raft_new(&config, &boot, &node->raft);
     assert(rc == 0);
     (void)rc;
+    start_driver(fixture, node);
 }
 
 void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote, bool check_quorum)
@@ -94,16 +97,27 @@ static void enqueue(struct fixture *fixture, const struct raft_message *message)
     }
 }
 
-static void persist(struct fixture_node *node, const struct raft_ready *ready)
+/* The driver's hooks: an instant, perfect disk and the fixture's message queue. */
+static bool hook_send(void *context, const struct raft_message *message)
 {
-    if (ready->snapshot != NULL) {
-        node->log_last = 0; /* the fixture keeps no snapshot data; tests check metadata */
-    }
-    if (ready->has_hard_state) {
-        node->hard_state = ready->hard_state;
-    }
-    for (size_t i = 0; i < ready->entry_count; i++) {
-        const struct raft_entry *entry = &ready->entries[i];
+    struct fixture_node *node = context;
+    enqueue(node->fixture, message);
+    return true;
+}
+
+static bool hook_install_snapshot(void *context, const struct raft_snapshot_meta *meta)
+{
+    struct fixture_node *node = context;
+    node->log_last = 0; /* the fixture keeps no snapshot data; tests check metadata */
+    node->applied = meta->index;
+    return true;
+}
+
+static bool hook_append(void *context, const struct raft_entry *entries, size_t count)
+{
+    struct fixture_node *node = context;
+    for (size_t i = 0; i < count; i++) {
+        const struct raft_entry *entry = &entries[i];
         assert(entry->index >= 1 && entry->index <= FIXTURE_MAX_LOG);
         assert(entry->data_bytes <= 32);
         node->log[entry->index - 1] = *entry;
@@ -113,34 +127,72 @@ static void persist(struct fixture_node *node, const struct raft_ready *ready)
         node->log[entry->index - 1].data = node->log_data[entry->index - 1];
         node->log_last = entry->index;
     }
+    return true;
 }
 
-static bool drain_node(struct fixture *fixture, struct fixture_node *node)
+static bool hook_sync(void *context, bool save_hard_state, const struct raft_hard_state *hard)
 {
-    struct raft_ready ready;
-    if (!raft_ready(node->raft, &ready)) {
-        return false;
+    struct fixture_node *node = context;
+    if (save_hard_state) {
+        node->hard_state = *hard;
     }
-    for (size_t i = 0; i < ready.messages_immediate_count; i++) {
-        enqueue(fixture, &ready.messages_immediate[i]);
-    }
-    persist(node, &ready);
-    for (size_t i = 0; i < ready.message_count; i++) {
-        enqueue(fixture, &ready.messages[i]);
-    }
-    for (size_t i = 0; i < ready.committed_count; i++) {
-        node->applied = ready.committed[i].index;
-        if (ready.committed[i].type == RAFT_ENTRY_COMMAND) {
+    driver_synced(&node->driver, 0);
+    return true;
+}
+
+static bool hook_apply(void *context, const struct raft_entry *entries, size_t count)
+{
+    struct fixture_node *node = context;
+    for (size_t i = 0; i < count; i++) {
+        assert(entries[i].index == node->applied + 1);
+        node->applied = entries[i].index;
+        if (entries[i].type == RAFT_ENTRY_COMMAND) {
             node->applied_commands++;
         }
     }
-    for (size_t i = 0; i < ready.read_count && node->reads_served_count < 64; i++) {
-        node->reads_served[node->reads_served_count++] = ready.reads[i].request_id;
+    return true;
+}
+
+static void hook_reads(void *context, const struct raft_read_state *reads, size_t read_count,
+                       const uint64_t *failed_reads, size_t failed_read_count)
+{
+    struct fixture_node *node = context;
+    for (size_t i = 0; i < read_count && node->reads_served_count < 64; i++) {
+        node->reads_served[node->reads_served_count++] = reads[i].request_id;
     }
-    for (size_t i = 0; i < ready.failed_read_count && node->reads_failed_count < 64; i++) {
-        node->reads_failed[node->reads_failed_count++] = ready.failed_reads[i];
+    for (size_t i = 0; i < failed_read_count && node->reads_failed_count < 64; i++) {
+        node->reads_failed[node->reads_failed_count++] = failed_reads[i];
     }
-    raft_advance(node->raft, &ready);
+}
+
+static void hook_soft_state(void *context, const struct raft_soft_state *soft_state)
+{
+    (void)context;
+    (void)soft_state;
+}
+
+static void start_driver(struct fixture *fixture, struct fixture_node *node)
+{
+    struct driver_host host = {
+        .context = node,
+        .send = hook_send,
+        .install_snapshot = hook_install_snapshot,
+        .append = hook_append,
+        .sync = hook_sync,
+        .apply = hook_apply,
+        .reads = hook_reads,
+        .soft_state = hook_soft_state,
+    };
+    node->fixture = fixture;
+    driver_init(&node->driver, node->raft, &host, &node->hard_state);
+}
+
+static bool drain_node(struct fixture_node *node)
+{
+    if (!raft_has_ready(node->raft)) {
+        return false;
+    }
+    driver_process(&node->driver);
     return true;
 }
 
@@ -150,7 +202,7 @@ void fixture_drain(struct fixture *fixture)
     for (int rounds = 0; progress && rounds < 1000; rounds++) {
         progress = false;
         for (uint32_t i = 0; i < fixture->node_count; i++) {
-            progress |= drain_node(fixture, &fixture->nodes[i]);
+            progress |= drain_node(&fixture->nodes[i]);
         }
     }
 }

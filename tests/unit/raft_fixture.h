@@ -2,13 +2,15 @@
  * raft_fixture.h — a tiny hand-driven cluster for the core's unit tests.
  *
  * Unlike the simulator (tests/sim), nothing here is random: a test moves messages and ticks
- * by hand, so that it reads like the rule it pins down. fixture_drain() processes every
- * node's ready (persist instantly, queue the messages) and fixture_deliver() hands queued
- * messages to their targets, skipping nodes a test has cut off.
+ * by hand, so that it reads like the rule it pins down. fixture_drain() runs every node's
+ * readies through the same driver the server runs (src/driver; persistence is instant, the
+ * messages are queued) and fixture_deliver() hands queued messages to their targets, skipping
+ * nodes a test has cut off.
  */
 #ifndef RAFTKV_TEST_RAFT_FIXTURE_H
 #define RAFTKV_TEST_RAFT_FIXTURE_H
 
+#include "driver/driver.h"
 #include "raft/raft.h"
 
 #include <stdbool.h>
@@ -24,8 +26,12 @@ struct fixture_message {
     uint8_t data[64][32];
 };
 
+struct fixture;
+
 struct fixture_node {
     struct raft *raft;
+    struct driver driver;
+    struct fixture *fixture; /* the driver's hooks' context is the node */
     /* The simulated disk. */
     struct raft_hard_state hard_state;
     struct raft_entry log[FIXTURE_MAX_LOG];
