@@ -18,7 +18,10 @@
 
 #include <string.h>
 
-bool election_in_lease(const struct raft *raft)
+static void election_become_leader(struct raft *raft);
+static void election_check_quorum(struct raft *raft);
+
+bool raft_election_in_lease(const struct raft *raft)
 {
     return raft->config.check_quorum && raft->leader != RAFT_NODE_NONE &&
            raft->election_elapsed < raft->config.election_timeout_ticks;
@@ -62,7 +65,7 @@ static int tally(struct raft *raft, raft_node_id from, bool granted)
     return 0;
 }
 
-void election_campaign(struct raft *raft, bool pre_vote, bool force)
+static void election_campaign(struct raft *raft, bool pre_vote, bool force)
 {
     if (!raft_is_voter(raft, raft->id)) {
         return; /* learners never campaign */
@@ -99,14 +102,14 @@ void election_campaign(struct raft *raft, bool pre_vote, bool force)
         }
         struct raft_message message = raft_message_to(raft, type, voter);
         message.term = campaign_term;
-        message.index = log_last_index(&raft->log);
-        message.log_term = log_last_term(&raft->log);
+        message.index = raft_log_last_index(&raft->log);
+        message.log_term = raft_log_last_term(&raft->log);
         message.force = force;
         raft_send(raft, &message);
     }
 }
 
-void election_tick(struct raft *raft)
+void raft_election_tick(struct raft *raft)
 {
     raft->election_elapsed++;
     if (raft->role == RAFT_LEADER) {
@@ -125,7 +128,7 @@ void election_tick(struct raft *raft)
         }
         if (raft->heartbeat_elapsed >= raft->config.heartbeat_interval_ticks) {
             raft->heartbeat_elapsed = 0;
-            replication_broadcast_heartbeat(raft);
+            raft_replication_broadcast_heartbeat(raft);
         }
         return;
     }
@@ -135,7 +138,7 @@ void election_tick(struct raft *raft)
     }
 }
 
-void election_check_quorum(struct raft *raft)
+static void election_check_quorum(struct raft *raft)
 {
     uint32_t active = 0;
     for (uint32_t i = 0; i < raft->progress_count; i++) {
@@ -164,10 +167,10 @@ static bool can_grant(const struct raft *raft, const struct raft_message *messag
     return message->type == RAFT_MSG_PRE_VOTE && message->term > raft->term;
 }
 
-void election_handle_vote_request(struct raft *raft, const struct raft_message *message)
+void raft_election_handle_vote_request(struct raft *raft, const struct raft_message *message)
 {
     bool pre_vote = message->type == RAFT_MSG_PRE_VOTE;
-    bool up_to_date = log_is_up_to_date(&raft->log, message->index, message->log_term) ||
+    bool up_to_date = raft_log_is_up_to_date(&raft->log, message->index, message->log_term) ||
                       raft_sabotaged(raft, RAFT_SABOTAGE_ELECTION_RESTRICTION);
     int type = pre_vote ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
     struct raft_message reply = raft_message_to(raft, type, message->from);
@@ -185,7 +188,7 @@ void election_handle_vote_request(struct raft *raft, const struct raft_message *
     raft_send(raft, &reply);
 }
 
-void election_handle_vote_response(struct raft *raft, const struct raft_message *message)
+void raft_election_handle_vote_response(struct raft *raft, const struct raft_message *message)
 {
     bool pre_vote_round = raft->role == RAFT_PRE_CANDIDATE;
     int expected = pre_vote_round ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
@@ -204,30 +207,30 @@ void election_handle_vote_response(struct raft *raft, const struct raft_message 
     }
 }
 
-void election_become_leader(struct raft *raft)
+static void election_become_leader(struct raft *raft)
 {
     assert(raft->role == RAFT_CANDIDATE);
     raft_reset_term(raft, raft->term);
     raft->role = RAFT_LEADER;
     raft->leader = raft->id;
     raft->uncommitted_bytes = 0;
-    uint64_t next = log_last_index(&raft->log) + 1;
+    uint64_t next = raft_log_last_index(&raft->log) + 1;
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
-        progress_reset(progress, next);
+        raft_progress_reset(progress, next);
         if (progress->id == raft->id) {
             progress->match = raft->log.stable;
-            progress_become_replicate(progress);
+            raft_progress_become_replicate(progress);
         }
     }
     /* §5.4.2 and §8: the new leader commits an entry of its own term before it can know
      * what is committed, and before it can serve reads. */
-    int rc = replication_append_new(raft, RAFT_ENTRY_NOOP, NULL, 0);
+    int rc = raft_replication_append_new(raft, RAFT_ENTRY_NOOP, NULL, 0);
     assert(rc == 0);
     (void)rc;
 }
 
-void election_handle_timeout_now(struct raft *raft, const struct raft_message *message)
+void raft_election_handle_timeout_now(struct raft *raft, const struct raft_message *message)
 {
     if (raft->leader != message->from) {
         return;
@@ -237,12 +240,12 @@ void election_handle_timeout_now(struct raft *raft, const struct raft_message *m
     election_campaign(raft, false, true);
 }
 
-void election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress)
+void raft_election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress)
 {
     if (raft->transfer_target != progress->id) {
         return;
     }
-    if (progress->match == log_last_index(&raft->log)) {
+    if (progress->match == raft_log_last_index(&raft->log)) {
         struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, progress->id);
         raft_send(raft, &message);
     }
@@ -260,10 +263,10 @@ int raft_transfer_leadership(struct raft *raft, raft_node_id target)
     raft->election_elapsed = 0;
     struct raft_progress *progress = raft_progress_of(raft, target);
     assert(progress != NULL);
-    if (progress->match == log_last_index(&raft->log)) {
-        election_maybe_finish_transfer(raft, progress);
+    if (progress->match == raft_log_last_index(&raft->log)) {
+        raft_election_maybe_finish_transfer(raft, progress);
     } else {
-        replication_send_append(raft, progress, false);
+        raft_replication_send_append(raft, progress, false);
     }
     return 0;
 }

@@ -41,27 +41,27 @@ uint64_t raft_applied_index(const struct raft *raft)
 
 uint64_t raft_first_index(const struct raft *raft)
 {
-    return log_first_index(&raft->log);
+    return raft_log_first_index(&raft->log);
 }
 
 uint64_t raft_last_index(const struct raft *raft)
 {
-    return log_last_index(&raft->log);
+    return raft_log_last_index(&raft->log);
 }
 
 uint64_t raft_last_term(const struct raft *raft)
 {
-    return log_last_term(&raft->log);
+    return raft_log_last_term(&raft->log);
 }
 
 uint64_t raft_term_at(const struct raft *raft, uint64_t index)
 {
-    return log_term_at(&raft->log, index);
+    return raft_log_term_at(&raft->log, index);
 }
 
 const struct raft_entry *raft_entry_at(const struct raft *raft, uint64_t index)
 {
-    return log_entry_at(&raft->log, index);
+    return raft_log_entry_at(&raft->log, index);
 }
 
 const struct raft_configuration *raft_configuration(const struct raft *raft)

@@ -25,7 +25,7 @@ static void *log_allocate(size_t bytes)
     return memory;
 }
 
-void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
+void raft_log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
 {
     memset(log, 0, sizeof *log);
     log->snapshot_index = snapshot_index;
@@ -61,7 +61,7 @@ static void log_free_entries(struct raft_log *log, size_t from, size_t to)
     }
 }
 
-void log_release_retired(struct raft_log *log)
+void raft_log_release_retired(struct raft_log *log)
 {
     for (size_t i = 0; i < log->retired_count; i++) {
         free(log->retired[i]);
@@ -69,27 +69,27 @@ void log_release_retired(struct raft_log *log)
     log->retired_count = 0;
 }
 
-void log_free(struct raft_log *log)
+void raft_log_free(struct raft_log *log)
 {
     log->retain_data = false;
     log_free_entries(log, 0, log->count);
-    log_release_retired(log);
+    raft_log_release_retired(log);
     free(log->retired);
     free(log->entries);
     memset(log, 0, sizeof *log);
 }
 
-uint64_t log_first_index(const struct raft_log *log)
+uint64_t raft_log_first_index(const struct raft_log *log)
 {
     return log->snapshot_index + 1;
 }
 
-uint64_t log_last_index(const struct raft_log *log)
+uint64_t raft_log_last_index(const struct raft_log *log)
 {
     return log->snapshot_index + log->count;
 }
 
-uint64_t log_last_term(const struct raft_log *log)
+uint64_t raft_log_last_term(const struct raft_log *log)
 {
     if (log->count == 0) {
         return log->snapshot_term;
@@ -97,20 +97,20 @@ uint64_t log_last_term(const struct raft_log *log)
     return log->entries[log->count - 1].term;
 }
 
-uint64_t log_term_at(const struct raft_log *log, uint64_t index)
+uint64_t raft_log_term_at(const struct raft_log *log, uint64_t index)
 {
     if (index == log->snapshot_index) {
         return log->snapshot_term;
     }
-    if (index < log->snapshot_index || index > log_last_index(log)) {
+    if (index < log->snapshot_index || index > raft_log_last_index(log)) {
         return 0;
     }
     return log->entries[index - log->snapshot_index - 1].term;
 }
 
-struct raft_entry *log_entry_at(const struct raft_log *log, uint64_t index)
+struct raft_entry *raft_log_entry_at(const struct raft_log *log, uint64_t index)
 {
-    if (index <= log->snapshot_index || index > log_last_index(log)) {
+    if (index <= log->snapshot_index || index > raft_log_last_index(log)) {
         return NULL;
     }
     struct raft_entry *entry = &log->entries[index - log->snapshot_index - 1];
@@ -136,16 +136,17 @@ static void log_reserve(struct raft_log *log, size_t count)
     log->capacity = capacity;
 }
 
-int log_append_owned(struct raft_log *log, struct raft_entry *entry)
+/* Appends an entry whose data the log takes over. */
+static int log_append_owned(struct raft_log *log, struct raft_entry *entry)
 {
-    assert(entry->index == log_last_index(log) + 1);
-    assert(entry->term >= log_last_term(log));
+    assert(entry->index == raft_log_last_index(log) + 1);
+    assert(entry->term >= raft_log_last_term(log));
     log_reserve(log, log->count + 1);
     log->entries[log->count++] = *entry;
     return 0;
 }
 
-int log_append_copy(struct raft_log *log, const struct raft_entry *entry)
+int raft_log_append_copy(struct raft_log *log, const struct raft_entry *entry)
 {
     struct raft_entry copy = *entry;
     copy.data = NULL;
@@ -156,10 +157,10 @@ int log_append_copy(struct raft_log *log, const struct raft_entry *entry)
     return log_append_owned(log, &copy);
 }
 
-void log_truncate_from(struct raft_log *log, uint64_t index)
+void raft_log_truncate_from(struct raft_log *log, uint64_t index)
 {
     assert(index > log->snapshot_index);
-    if (index > log_last_index(log)) {
+    if (index > raft_log_last_index(log)) {
         return;
     }
     size_t keep = (size_t)(index - log->snapshot_index - 1);
@@ -173,11 +174,11 @@ void log_truncate_from(struct raft_log *log, uint64_t index)
     }
 }
 
-void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
+void raft_log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
 {
     assert(index > log->snapshot_index);
     assert(index <= log->stable);
-    assert(log_term_at(log, index) == term);
+    assert(raft_log_term_at(log, index) == term);
     size_t drop = (size_t)(index - log->snapshot_index);
     log_free_entries(log, 0, drop);
     memmove(log->entries, log->entries + drop, (log->count - drop) * sizeof *log->entries);
@@ -186,7 +187,7 @@ void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
     log->snapshot_term = term;
 }
 
-void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
+void raft_log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
 {
     log_free_entries(log, 0, log->count);
     log->count = 0;
@@ -196,29 +197,29 @@ void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_
     log->handed = snapshot_index;
 }
 
-bool log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term)
+bool raft_log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term)
 {
-    uint64_t our_term = log_last_term(log);
+    uint64_t our_term = raft_log_last_term(log);
     if (last_term != our_term) {
         return last_term > our_term;
     }
-    return last_index >= log_last_index(log);
+    return last_index >= raft_log_last_index(log);
 }
 
-uint64_t log_first_index_of_term_run(const struct raft_log *log, uint64_t index)
+uint64_t raft_log_first_index_of_term_run(const struct raft_log *log, uint64_t index)
 {
-    uint64_t term = log_term_at(log, index);
+    uint64_t term = raft_log_term_at(log, index);
     assert(term > 0);
-    while (index > log_first_index(log) && log_term_at(log, index - 1) == term) {
+    while (index > raft_log_first_index(log) && raft_log_term_at(log, index - 1) == term) {
         index--;
     }
     return index;
 }
 
-uint64_t log_last_index_of_term(const struct raft_log *log, uint64_t term)
+uint64_t raft_log_last_index_of_term(const struct raft_log *log, uint64_t term)
 {
-    for (uint64_t index = log_last_index(log); index > log->snapshot_index; index--) {
-        uint64_t entry_term = log_term_at(log, index);
+    for (uint64_t index = raft_log_last_index(log); index > log->snapshot_index; index--) {
+        uint64_t entry_term = raft_log_term_at(log, index);
         if (entry_term == term) {
             return index;
         }

@@ -8,12 +8,12 @@
  */
 #include "raft/raft_internal.h"
 
-void prng_seed(struct raft_prng *prng, uint64_t seed)
+void raft_prng_seed(struct raft_prng *prng, uint64_t seed)
 {
     prng->state = seed;
 }
 
-uint64_t prng_next(struct raft_prng *prng)
+static uint64_t prng_next(struct raft_prng *prng)
 {
     prng->state += UINT64_C(0x9e3779b97f4a7c15);
     uint64_t z = prng->state;
@@ -22,7 +22,7 @@ uint64_t prng_next(struct raft_prng *prng)
     return z ^ (z >> 31);
 }
 
-uint64_t prng_below(struct raft_prng *prng, uint64_t bound)
+uint64_t raft_prng_below(struct raft_prng *prng, uint64_t bound)
 {
     assert(bound > 0);
     /* The modulo bias is below 2^-40 for the small bounds used here. */

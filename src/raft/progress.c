@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
-                  uint32_t inflight_capacity)
+int raft_progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
+                       uint32_t inflight_capacity)
 {
     assert(inflight_capacity > 0);
     memset(progress, 0, sizeof *progress);
@@ -30,13 +30,13 @@ int progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
     return 0;
 }
 
-void progress_free(struct raft_progress *progress)
+void raft_progress_free(struct raft_progress *progress)
 {
     free(progress->inflight);
     progress->inflight = NULL;
 }
 
-void progress_reset(struct raft_progress *progress, uint64_t next)
+void raft_progress_reset(struct raft_progress *progress, uint64_t next)
 {
     progress->state = PROGRESS_PROBE;
     progress->match = 0;
@@ -52,7 +52,7 @@ void progress_reset(struct raft_progress *progress, uint64_t next)
     progress->inflight_count = 0;
 }
 
-void progress_become_probe(struct raft_progress *progress)
+void raft_progress_become_probe(struct raft_progress *progress)
 {
     /* After a snapshot, resume right after it: the follower either installed it or will
      * reject, and then `next` backs off from there. */
@@ -69,7 +69,7 @@ void progress_become_probe(struct raft_progress *progress)
     progress->inflight_count = 0;
 }
 
-void progress_become_replicate(struct raft_progress *progress)
+void raft_progress_become_replicate(struct raft_progress *progress)
 {
     progress->state = PROGRESS_REPLICATE;
     progress->next = progress->match + 1;
@@ -79,7 +79,7 @@ void progress_become_replicate(struct raft_progress *progress)
     progress->inflight_count = 0;
 }
 
-void progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index)
+void raft_progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index)
 {
     progress->state = PROGRESS_SNAPSHOT;
     progress->pending_snapshot = snapshot_index;
@@ -88,34 +88,34 @@ void progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_
     progress->inflight_count = 0;
 }
 
-bool progress_inflight_full(const struct raft_progress *progress)
+bool raft_progress_inflight_full(const struct raft_progress *progress)
 {
     return progress->inflight_count == progress->inflight_capacity;
 }
 
-bool progress_is_paused(const struct raft_progress *progress)
+bool raft_progress_is_paused(const struct raft_progress *progress)
 {
     switch (progress->state) {
     case PROGRESS_PROBE:
         return progress->probe_sent;
     case PROGRESS_REPLICATE:
-        return progress_inflight_full(progress);
+        return raft_progress_inflight_full(progress);
     case PROGRESS_SNAPSHOT:
         return true;
     }
     return true;
 }
 
-void progress_inflight_add(struct raft_progress *progress, uint64_t last_index)
+void raft_progress_inflight_add(struct raft_progress *progress, uint64_t last_index)
 {
-    assert(!progress_inflight_full(progress));
+    assert(!raft_progress_inflight_full(progress));
     uint32_t slot =
         (progress->inflight_start + progress->inflight_count) % progress->inflight_capacity;
     progress->inflight[slot] = last_index;
     progress->inflight_count++;
 }
 
-void progress_inflight_free_to(struct raft_progress *progress, uint64_t index)
+void raft_progress_inflight_free_to(struct raft_progress *progress, uint64_t index)
 {
     while (progress->inflight_count > 0 && progress->inflight[progress->inflight_start] <= index) {
         progress->inflight_start = (progress->inflight_start + 1) % progress->inflight_capacity;
@@ -123,7 +123,7 @@ void progress_inflight_free_to(struct raft_progress *progress, uint64_t index)
     }
 }
 
-void progress_inflight_free_first(struct raft_progress *progress)
+void raft_progress_inflight_free_first(struct raft_progress *progress)
 {
     if (progress->inflight_count == 0) {
         return;

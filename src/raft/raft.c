@@ -156,7 +156,7 @@ static void *grow(void *items, size_t *capacity, size_t item_bytes)
     return grown;
 }
 
-int message_list_push(struct message_list *list, const struct raft_message *message)
+static int message_list_push(struct message_list *list, const struct raft_message *message)
 {
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
@@ -165,7 +165,7 @@ int message_list_push(struct message_list *list, const struct raft_message *mess
     return 0;
 }
 
-int read_list_push(struct read_list *list, struct raft_read_state read)
+int raft_read_list_push(struct read_list *list, struct raft_read_state read)
 {
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
@@ -174,7 +174,7 @@ int read_list_push(struct read_list *list, struct raft_read_state read)
     return 0;
 }
 
-int id_list_push(struct id_list *list, uint64_t id)
+int raft_id_list_push(struct id_list *list, uint64_t id)
 {
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
@@ -240,21 +240,21 @@ void raft_send(struct raft *raft, struct raft_message *message)
 static int rebuild_progress(struct raft *raft)
 {
     for (uint32_t i = 0; i < raft->progress_count; i++) {
-        progress_free(&raft->progress[i]);
+        raft_progress_free(&raft->progress[i]);
     }
     raft->progress_count = 0;
     const struct raft_configuration *configuration = &raft->configuration;
     uint32_t capacity = raft->config.max_inflight_appends;
     for (uint32_t i = 0; i < configuration->voter_count; i++) {
-        int rc = progress_init(&raft->progress[raft->progress_count++], configuration->voters[i],
-                               true, capacity);
+        int rc = raft_progress_init(&raft->progress[raft->progress_count++],
+                                    configuration->voters[i], true, capacity);
         if (rc != 0) {
             return rc;
         }
     }
     for (uint32_t i = 0; i < configuration->learner_count; i++) {
-        int rc = progress_init(&raft->progress[raft->progress_count++], configuration->learners[i],
-                               false, capacity);
+        int rc = raft_progress_init(&raft->progress[raft->progress_count++],
+                                    configuration->learners[i], false, capacity);
         if (rc != 0) {
             return rc;
         }
@@ -269,7 +269,7 @@ static void reset_election_timer(struct raft *raft)
     raft->election_elapsed = 0;
     raft->heartbeat_elapsed = 0;
     uint32_t timeout = raft->config.election_timeout_ticks;
-    raft->randomized_election_timeout = timeout + (uint32_t)prng_below(&raft->prng, timeout);
+    raft->randomized_election_timeout = timeout + (uint32_t)raft_prng_below(&raft->prng, timeout);
 }
 
 void raft_reset_term(struct raft *raft, uint64_t term)
@@ -289,7 +289,7 @@ void raft_reset_term(struct raft *raft, uint64_t term)
 void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader)
 {
     if (raft->role == RAFT_LEADER) {
-        read_fail_all(raft);
+        raft_read_fail_all(raft);
         raft->uncommitted_bytes = 0;
     }
     raft_reset_term(raft, term);
@@ -336,14 +336,14 @@ static int load_boot_entries(struct raft *raft, const struct raft_boot_state *bo
 {
     for (size_t i = 0; i < boot->entry_count; i++) {
         const struct raft_entry *entry = &boot->entries[i];
-        if (entry->index != log_last_index(&raft->log) + 1 ||
-            entry->term < log_last_term(&raft->log) || entry->term > boot->hard_state.term ||
+        if (entry->index != raft_log_last_index(&raft->log) + 1 ||
+            entry->term < raft_log_last_term(&raft->log) || entry->term > boot->hard_state.term ||
             (entry->data_bytes > 0 && entry->data == NULL)) {
             return RAFT_ERROR_INVALID;
         }
-        log_append_copy(&raft->log, entry);
+        raft_log_append_copy(&raft->log, entry);
     }
-    raft->log.stable = log_last_index(&raft->log);
+    raft->log.stable = raft_log_last_index(&raft->log);
     raft->log.handed = raft->log.stable;
     return 0;
 }
@@ -368,10 +368,10 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     raft->config = *config;
     raft->id = config->id;
     raft->configuration = *configuration;
-    prng_seed(&raft->prng, config->random_seed);
+    raft_prng_seed(&raft->prng, config->random_seed);
     uint64_t snapshot_index = boot->has_snapshot ? boot->snapshot.index : 0;
     uint64_t snapshot_term = boot->has_snapshot ? boot->snapshot.term : 0;
-    log_init(&raft->log, snapshot_index, snapshot_term);
+    raft_log_init(&raft->log, snapshot_index, snapshot_term);
     if (boot->has_snapshot) {
         raft->snapshot_meta = boot->snapshot;
     }
@@ -385,7 +385,7 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     }
     raft->term = boot->hard_state.term;
     raft->vote = boot->hard_state.vote;
-    uint64_t last = log_last_index(&raft->log);
+    uint64_t last = raft_log_last_index(&raft->log);
     raft->commit = boot->hard_state.commit < last ? boot->hard_state.commit : last;
     if (raft->commit < snapshot_index) {
         raft->commit = snapshot_index;
@@ -407,10 +407,10 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
 
 undo_progress:
     for (uint32_t i = 0; i < raft->progress_count; i++) {
-        progress_free(&raft->progress[i]);
+        raft_progress_free(&raft->progress[i]);
     }
 undo_log:
-    log_free(&raft->log);
+    raft_log_free(&raft->log);
     free(raft);
     return rc;
 }
@@ -420,11 +420,11 @@ void raft_free(struct raft *raft)
     if (raft == NULL) {
         return;
     }
-    log_free(&raft->log);
+    raft_log_free(&raft->log);
     for (uint32_t i = 0; i < raft->progress_count; i++) {
-        progress_free(&raft->progress[i]);
+        raft_progress_free(&raft->progress[i]);
     }
-    read_free(raft);
+    raft_read_free(raft);
     free(raft->out_immediate.items);
     free(raft->out_after_persist.items);
     free(raft->out_reads.items);
@@ -446,7 +446,7 @@ void raft_free(struct raft *raft)
 
 void raft_tick(struct raft *raft)
 {
-    election_tick(raft);
+    raft_election_tick(raft);
 }
 
 static int validate_entries(const struct raft_message *message)
@@ -522,7 +522,7 @@ static bool step_term(struct raft *raft, const struct raft_message *message)
         return true;
     }
     bool vote_request = message->type == RAFT_MSG_VOTE || message->type == RAFT_MSG_PRE_VOTE;
-    if (vote_request && !message->force && election_in_lease(raft)) {
+    if (vote_request && !message->force && raft_election_in_lease(raft)) {
         return false; /* thesis §4.2.3: a node that hears from a leader ignores campaigns */
     }
     if (message->type == RAFT_MSG_PRE_VOTE) {
@@ -541,16 +541,16 @@ static void step_follower(struct raft *raft, const struct raft_message *message)
 {
     switch (message->type) {
     case RAFT_MSG_APPEND:
-        replication_handle_append(raft, message);
+        raft_replication_handle_append(raft, message);
         break;
     case RAFT_MSG_HEARTBEAT:
-        replication_handle_heartbeat(raft, message);
+        raft_replication_handle_heartbeat(raft, message);
         break;
     case RAFT_MSG_SNAPSHOT:
-        snapshot_handle(raft, message);
+        raft_snapshot_handle(raft, message);
         break;
     case RAFT_MSG_TIMEOUT_NOW:
-        election_handle_timeout_now(raft, message);
+        raft_election_handle_timeout_now(raft, message);
         break;
     default:
         break; /* stale responses to a role we no longer hold */
@@ -569,7 +569,7 @@ static void step_candidate(struct raft *raft, const struct raft_message *message
         break;
     case RAFT_MSG_PRE_VOTE_RESPONSE:
     case RAFT_MSG_VOTE_RESPONSE:
-        election_handle_vote_response(raft, message);
+        raft_election_handle_vote_response(raft, message);
         break;
     default:
         break;
@@ -580,10 +580,10 @@ static void step_leader(struct raft *raft, const struct raft_message *message)
 {
     switch (message->type) {
     case RAFT_MSG_APPEND_RESPONSE:
-        replication_handle_append_response(raft, message);
+        raft_replication_handle_append_response(raft, message);
         break;
     case RAFT_MSG_HEARTBEAT_RESPONSE:
-        replication_handle_heartbeat_response(raft, message);
+        raft_replication_handle_heartbeat_response(raft, message);
         break;
     default:
         break; /* a second leader of our term cannot exist (§5.2) */
@@ -600,7 +600,7 @@ int raft_step(struct raft *raft, const struct raft_message *message)
         return 0;
     }
     if (message->type == RAFT_MSG_PRE_VOTE || message->type == RAFT_MSG_VOTE) {
-        election_handle_vote_request(raft, message);
+        raft_election_handle_vote_request(raft, message);
         return 0;
     }
     switch (raft->role) {
@@ -634,11 +634,11 @@ int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, ui
     if (limit > 0 && raft->uncommitted_bytes > 0 && raft->uncommitted_bytes + data_bytes > limit) {
         return RAFT_ERROR_BUSY;
     }
-    int rc = replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);
+    int rc = raft_replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);
     if (rc != 0) {
         return rc;
     }
-    *index = log_last_index(&raft->log);
+    *index = raft_log_last_index(&raft->log);
     *term = raft->term;
     return 0;
 }

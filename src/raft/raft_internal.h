@@ -8,6 +8,13 @@
  * in-memory log), progress.c (per-follower state), prng.c (the seeded PRNG).
  *
  * Nothing here is visible to the host; it sees only raft.h.
+ *
+ * Names: a function shared between the core's files is raft_<file>_<verb>
+ * (raft_log_append_copy in log.c, raft_election_tick in election.c), and raft.c's own are
+ * raft_<verb>; a function only one file uses is static there and declared nowhere else. So
+ * every symbol the library exports starts with raft_. The raft_progress_* functions work on
+ * one struct raft_progress (progress.c); raft_progress() in raft.h is the host's read-only
+ * accessor and not one of them.
  */
 #ifndef RAFTKV_RAFT_INTERNAL_H
 #define RAFTKV_RAFT_INTERNAL_H
@@ -22,10 +29,9 @@ struct raft_prng {
     uint64_t state;
 };
 
-void prng_seed(struct raft_prng *prng, uint64_t seed);
-uint64_t prng_next(struct raft_prng *prng);
+void raft_prng_seed(struct raft_prng *prng, uint64_t seed);
 /* Uniform in [0, bound); bound > 0. */
-uint64_t prng_below(struct raft_prng *prng, uint64_t bound);
+uint64_t raft_prng_below(struct raft_prng *prng, uint64_t bound);
 
 /* ---- log.c: the entries not yet compacted, and the indexes that walk along them. ----
  *
@@ -51,32 +57,30 @@ struct raft_log {
     size_t retired_capacity;
 };
 
-void log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
-void log_free(struct raft_log *log);
-uint64_t log_last_index(const struct raft_log *log);
-uint64_t log_last_term(const struct raft_log *log);
-uint64_t log_first_index(const struct raft_log *log);
+void raft_log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
+void raft_log_free(struct raft_log *log);
+uint64_t raft_log_last_index(const struct raft_log *log);
+uint64_t raft_log_last_term(const struct raft_log *log);
+uint64_t raft_log_first_index(const struct raft_log *log);
 /* Term at index: the snapshot's term at its index, 0 outside [snapshot_index, last]. */
-uint64_t log_term_at(const struct raft_log *log, uint64_t index);
-struct raft_entry *log_entry_at(const struct raft_log *log, uint64_t index);
+uint64_t raft_log_term_at(const struct raft_log *log, uint64_t index);
+struct raft_entry *raft_log_entry_at(const struct raft_log *log, uint64_t index);
 /* Appends a copy of entry (whose index must be last + 1). */
-int log_append_copy(struct raft_log *log, const struct raft_entry *entry);
-/* Appends an entry whose data the log takes over. */
-int log_append_owned(struct raft_log *log, struct raft_entry *entry);
+int raft_log_append_copy(struct raft_log *log, const struct raft_entry *entry);
 /* Drops every entry at or above index (> snapshot_index). */
-void log_truncate_from(struct raft_log *log, uint64_t index);
+void raft_log_truncate_from(struct raft_log *log, uint64_t index);
 /* Drops every entry at or below index; the entry at index becomes the snapshot point. */
-void log_compact_to(struct raft_log *log, uint64_t index, uint64_t term);
+void raft_log_compact_to(struct raft_log *log, uint64_t index, uint64_t term);
 /* Frees the data retired while a ready was outstanding. */
-void log_release_retired(struct raft_log *log);
+void raft_log_release_retired(struct raft_log *log);
 /* Replaces the whole log by a snapshot point. */
-void log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
+void raft_log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term);
 /* §5.4.1: is a log ending at (last_term, last_index) at least as up-to-date as ours? */
-bool log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term);
+bool raft_log_is_up_to_date(const struct raft_log *log, uint64_t last_index, uint64_t last_term);
 /* The first index of the run of entries with the same term as `index`, going backward. */
-uint64_t log_first_index_of_term_run(const struct raft_log *log, uint64_t index);
+uint64_t raft_log_first_index_of_term_run(const struct raft_log *log, uint64_t index);
 /* The last index whose entry has `term`, or 0. */
-uint64_t log_last_index_of_term(const struct raft_log *log, uint64_t term);
+uint64_t raft_log_last_index_of_term(const struct raft_log *log, uint64_t term);
 
 /* ---- progress.c: what a leader knows of each follower (thesis §3.5, etcd's Progress). ---- */
 
@@ -106,19 +110,19 @@ struct raft_progress {
     uint32_t inflight_capacity;
 };
 
-int progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
-                  uint32_t inflight_capacity);
-void progress_free(struct raft_progress *progress);
-void progress_reset(struct raft_progress *progress, uint64_t next);
-void progress_become_probe(struct raft_progress *progress);
-void progress_become_replicate(struct raft_progress *progress);
-void progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index);
-bool progress_is_paused(const struct raft_progress *progress);
-void progress_inflight_add(struct raft_progress *progress, uint64_t last_index);
+int raft_progress_init(struct raft_progress *progress, raft_node_id id, bool voter,
+                       uint32_t inflight_capacity);
+void raft_progress_free(struct raft_progress *progress);
+void raft_progress_reset(struct raft_progress *progress, uint64_t next);
+void raft_progress_become_probe(struct raft_progress *progress);
+void raft_progress_become_replicate(struct raft_progress *progress);
+void raft_progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index);
+bool raft_progress_is_paused(const struct raft_progress *progress);
+void raft_progress_inflight_add(struct raft_progress *progress, uint64_t last_index);
 /* Frees every in-flight APPEND whose last index is <= index. */
-void progress_inflight_free_to(struct raft_progress *progress, uint64_t index);
-void progress_inflight_free_first(struct raft_progress *progress);
-bool progress_inflight_full(const struct raft_progress *progress);
+void raft_progress_inflight_free_to(struct raft_progress *progress, uint64_t index);
+void raft_progress_inflight_free_first(struct raft_progress *progress);
+bool raft_progress_inflight_full(const struct raft_progress *progress);
 
 /* ---- read.c: pending ReadIndex requests (thesis §6.4). ---- */
 
@@ -226,46 +230,41 @@ struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);
 bool raft_is_voter(const struct raft *raft, raft_node_id id);
 uint32_t raft_quorum(const struct raft *raft);
 bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule);
+/* Output lists: append one item, growing the list (memory exhaustion aborts). */
+int raft_read_list_push(struct read_list *list, struct raft_read_state read);
+int raft_id_list_push(struct id_list *list, uint64_t id);
 
 /* election.c */
-void election_tick(struct raft *raft);
-void election_campaign(struct raft *raft, bool pre_vote, bool force);
-void election_handle_vote_request(struct raft *raft, const struct raft_message *message);
-void election_handle_vote_response(struct raft *raft, const struct raft_message *message);
-void election_become_leader(struct raft *raft);
-void election_check_quorum(struct raft *raft);
-void election_handle_timeout_now(struct raft *raft, const struct raft_message *message);
-void election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress);
-bool election_in_lease(const struct raft *raft);
+void raft_election_tick(struct raft *raft);
+void raft_election_handle_vote_request(struct raft *raft, const struct raft_message *message);
+void raft_election_handle_vote_response(struct raft *raft, const struct raft_message *message);
+void raft_election_handle_timeout_now(struct raft *raft, const struct raft_message *message);
+void raft_election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress);
+bool raft_election_in_lease(const struct raft *raft);
 
 /* replication.c */
-void replication_send_append(struct raft *raft, struct raft_progress *progress, bool send_if_empty);
-void replication_broadcast_append(struct raft *raft);
-void replication_flush_broadcast(struct raft *raft);
-void replication_broadcast_heartbeat(struct raft *raft);
-void replication_handle_append(struct raft *raft, const struct raft_message *message);
-void replication_handle_append_response(struct raft *raft, const struct raft_message *message);
-void replication_handle_heartbeat(struct raft *raft, const struct raft_message *message);
-void replication_handle_heartbeat_response(struct raft *raft, const struct raft_message *message);
-bool replication_maybe_commit(struct raft *raft);
-void replication_self_persisted(struct raft *raft);
-int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
-                           uint32_t data_bytes);
+void raft_replication_send_append(struct raft *raft, struct raft_progress *progress,
+                                  bool send_if_empty);
+void raft_replication_flush_broadcast(struct raft *raft);
+void raft_replication_broadcast_heartbeat(struct raft *raft);
+void raft_replication_handle_append(struct raft *raft, const struct raft_message *message);
+void raft_replication_handle_append_response(struct raft *raft, const struct raft_message *message);
+void raft_replication_handle_heartbeat(struct raft *raft, const struct raft_message *message);
+void raft_replication_handle_heartbeat_response(struct raft *raft,
+                                                const struct raft_message *message);
+void raft_replication_self_persisted(struct raft *raft);
+int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                                uint32_t data_bytes);
 
 /* read.c */
-void read_on_commit_in_term(struct raft *raft);
-void read_on_ack(struct raft *raft);
-void read_fail_all(struct raft *raft);
-void read_flush_broadcast(struct raft *raft);
-void read_free(struct raft *raft);
+void raft_read_on_commit_in_term(struct raft *raft);
+void raft_read_on_ack(struct raft *raft);
+void raft_read_fail_all(struct raft *raft);
+void raft_read_flush_broadcast(struct raft *raft);
+void raft_read_free(struct raft *raft);
 
 /* snapshot.c */
-void snapshot_send(struct raft *raft, struct raft_progress *progress);
-void snapshot_handle(struct raft *raft, const struct raft_message *message);
-
-/* Output lists. */
-int message_list_push(struct message_list *list, const struct raft_message *message);
-int read_list_push(struct read_list *list, struct raft_read_state read);
-int id_list_push(struct id_list *list, uint64_t id);
+void raft_snapshot_send(struct raft *raft, struct raft_progress *progress);
+void raft_snapshot_handle(struct raft *raft, const struct raft_message *message);
 
 #endif

@@ -19,7 +19,7 @@
 
 static bool committed_in_current_term(const struct raft *raft)
 {
-    return log_term_at(&raft->log, raft->commit) == raft->term;
+    return raft_log_term_at(&raft->log, raft->commit) == raft->term;
 }
 
 static void serve_confirmed(struct raft *raft, uint64_t confirmed_round)
@@ -29,7 +29,7 @@ static void serve_confirmed(struct raft *raft, uint64_t confirmed_round)
         struct raft_pending_read *read = &raft->reads[i];
         if (read->round != 0 && read->round <= confirmed_round) {
             struct raft_read_state state = {.request_id = read->request_id, .index = read->index};
-            read_list_push(&raft->out_reads, state);
+            raft_read_list_push(&raft->out_reads, state);
         } else {
             raft->reads[kept++] = *read;
         }
@@ -60,7 +60,7 @@ static uint64_t quorum_round(const struct raft *raft)
     return rounds[raft_quorum(raft) - 1];
 }
 
-void read_on_ack(struct raft *raft)
+void raft_read_on_ack(struct raft *raft)
 {
     if (raft->role == RAFT_LEADER && raft->read_count > 0) {
         serve_confirmed(raft, quorum_round(raft));
@@ -69,7 +69,7 @@ void read_on_ack(struct raft *raft)
 
 /* Starts a heartbeat round for every read not yet in one. Called when a ready is built, so
  * all reads of one event-loop turn share a round. */
-void read_flush_broadcast(struct raft *raft)
+void raft_read_flush_broadcast(struct raft *raft)
 {
     if (!raft->read_broadcast_needed || raft->role != RAFT_LEADER ||
         !committed_in_current_term(raft)) {
@@ -89,26 +89,26 @@ void read_flush_broadcast(struct raft *raft)
         return;
     }
     raft->heartbeat_elapsed = 0;
-    replication_broadcast_heartbeat(raft);
+    raft_replication_broadcast_heartbeat(raft);
 }
 
-void read_on_commit_in_term(struct raft *raft)
+void raft_read_on_commit_in_term(struct raft *raft)
 {
     if (raft->read_count > 0) {
         raft->read_broadcast_needed = true;
     }
 }
 
-void read_fail_all(struct raft *raft)
+void raft_read_fail_all(struct raft *raft)
 {
     for (uint32_t i = 0; i < raft->read_count; i++) {
-        id_list_push(&raft->out_failed_reads, raft->reads[i].request_id);
+        raft_id_list_push(&raft->out_failed_reads, raft->reads[i].request_id);
     }
     raft->read_count = 0;
     raft->read_broadcast_needed = false;
 }
 
-void read_free(struct raft *raft)
+void raft_read_free(struct raft *raft)
 {
     free(raft->reads);
     raft->reads = NULL;

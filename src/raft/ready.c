@@ -39,8 +39,8 @@ static bool hard_state_differs(const struct raft_hard_state *a, const struct raf
 static uint64_t committed_limit(const struct raft *raft)
 {
     uint64_t limit = raft->commit;
-    if (limit > log_last_index(&raft->log)) {
-        limit = log_last_index(&raft->log);
+    if (limit > raft_log_last_index(&raft->log)) {
+        limit = raft_log_last_index(&raft->log);
     }
     uint64_t most = raft->applying + raft->config.max_committed_per_ready;
     return limit < most ? limit : most;
@@ -56,7 +56,7 @@ static bool append_broadcast_due(const struct raft *raft)
 static bool read_broadcast_due(const struct raft *raft)
 {
     return raft->read_broadcast_needed && raft->role == RAFT_LEADER &&
-           log_term_at(&raft->log, raft->commit) == raft->term;
+           raft_log_term_at(&raft->log, raft->commit) == raft->term;
 }
 
 bool raft_has_ready(const struct raft *raft)
@@ -69,7 +69,7 @@ bool raft_has_ready(const struct raft *raft)
            raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
            raft->snapshot_to_install || read_broadcast_due(raft) || append_broadcast_due(raft) ||
            hard_state_differs(&state, &raft->persisted_hard_state) ||
-           raft->log.handed < log_last_index(&raft->log) ||
+           raft->log.handed < raft_log_last_index(&raft->log) ||
            committed_limit(raft) > raft->applying ||
            raft->reported_soft_state.leader != raft->leader ||
            raft->reported_soft_state.role != raft->role;
@@ -105,7 +105,7 @@ static size_t copy_entries(const struct raft *raft, struct raft_entry **items, s
     size_t count = (size_t)(to - from + 1);
     struct raft_entry *entries = reserve_entries(items, capacity, count);
     for (size_t i = 0; i < count; i++) {
-        const struct raft_entry *entry = log_entry_at(&raft->log, from + i);
+        const struct raft_entry *entry = raft_log_entry_at(&raft->log, from + i);
         assert(entry != NULL);
         entries[i] = *entry;
     }
@@ -130,8 +130,8 @@ static void attach_entries(struct raft *raft, struct message_list *list)
         struct raft_message *message = &list->items[i];
         if (message->type == RAFT_MSG_APPEND && message->entry_count > 0) {
             uint64_t last = message->index + message->entry_count;
-            struct raft_entry *first = log_entry_at(&raft->log, message->index + 1);
-            if (first == NULL || log_term_at(&raft->log, last) != message->hint_term) {
+            struct raft_entry *first = raft_log_entry_at(&raft->log, message->index + 1);
+            if (first == NULL || raft_log_term_at(&raft->log, last) != message->hint_term) {
                 continue;
             }
             message->entries = first;
@@ -157,12 +157,12 @@ static void hand_out_reads(struct raft *raft, struct read_list *reads, struct id
 
 static void fill_entries(struct raft *raft, struct raft_ready *ready)
 {
-    uint64_t last = log_last_index(&raft->log);
+    uint64_t last = raft_log_last_index(&raft->log);
     ready->entry_count = copy_entries(raft, &raft->ready_entries, &raft->ready_entries_capacity,
                                       raft->log.handed + 1, last);
     ready->entries = ready->entry_count > 0 ? raft->ready_entries : NULL;
     raft->ready_last_index = last;
-    raft->ready_last_term = log_last_term(&raft->log);
+    raft->ready_last_term = raft_log_last_term(&raft->log);
     raft->log.handed = last;
 
     uint64_t limit = committed_limit(raft);
@@ -178,8 +178,8 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
 {
     assert(!raft->ready_outstanding);
     assert(!raft->early_outstanding);
-    replication_flush_broadcast(raft);
-    read_flush_broadcast(raft);
+    raft_replication_flush_broadcast(raft);
+    raft_read_flush_broadcast(raft);
     if (!raft_has_ready(raft)) {
         return false;
     }
@@ -233,14 +233,14 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
     assert(!raft->early_outstanding);
     raft->ready_outstanding = false;
     raft->log.retain_data = false;
-    log_release_retired(&raft->log);
+    raft_log_release_retired(&raft->log);
     if (ready->has_hard_state) {
         raft->persisted_hard_state = ready->hard_state;
     }
     /* The entries are durable unless a conflicting suffix replaced them meanwhile; by Log
      * Matching, an unchanged term at the last index means the whole batch is unchanged. */
     if (raft->ready_last_index > raft->log.stable &&
-        log_term_at(&raft->log, raft->ready_last_index) == raft->ready_last_term) {
+        raft_log_term_at(&raft->log, raft->ready_last_index) == raft->ready_last_term) {
         raft->log.stable = raft->ready_last_index;
     }
     if (ready->committed_count > 0) {
@@ -257,7 +257,7 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
     raft->ready_reads.count = 0;
     raft->ready_failed_reads.count = 0;
     if (raft->role == RAFT_LEADER) {
-        replication_self_persisted(raft);
+        raft_replication_self_persisted(raft);
     }
 }
 
@@ -283,8 +283,8 @@ static bool has_early(const struct raft *raft)
 bool raft_early(struct raft *raft, struct raft_early *early)
 {
     assert(!raft->early_outstanding);
-    replication_flush_broadcast(raft);
-    read_flush_broadcast(raft);
+    raft_replication_flush_broadcast(raft);
+    raft_read_flush_broadcast(raft);
     if (!has_early(raft)) {
         return false;
     }
@@ -328,6 +328,6 @@ void raft_early_advance(struct raft *raft, const struct raft_early *early)
     raft->early_failed_reads.count = 0;
     if (!raft->ready_outstanding) {
         raft->log.retain_data = false;
-        log_release_retired(&raft->log);
+        raft_log_release_retired(&raft->log);
     }
 }

@@ -17,18 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
-                           uint32_t data_bytes)
+static void replication_broadcast_append(struct raft *raft);
+
+int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                                uint32_t data_bytes)
 {
     assert(raft->role == RAFT_LEADER);
     struct raft_entry entry = {
         .term = raft->term,
-        .index = log_last_index(&raft->log) + 1,
+        .index = raft_log_last_index(&raft->log) + 1,
         .type = type,
         .data_bytes = data_bytes,
         .data = (uint8_t *)data,
     };
-    log_append_copy(&raft->log, &entry);
+    raft_log_append_copy(&raft->log, &entry);
     raft->uncommitted_bytes += data_bytes;
     replication_broadcast_append(raft);
     return 0;
@@ -37,11 +39,11 @@ int replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
 /* How many entries from `next` fit in one APPEND (at least one). */
 static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
 {
-    uint64_t last = log_last_index(&raft->log);
+    uint64_t last = raft_log_last_index(&raft->log);
     uint32_t count = 0;
     uint64_t bytes = 0;
     for (uint64_t index = next; index <= last; index++) {
-        const struct raft_entry *entry = log_entry_at(&raft->log, index);
+        const struct raft_entry *entry = raft_log_entry_at(&raft->log, index);
         bytes += entry->data_bytes;
         if (count > 0 && bytes > raft->config.max_append_bytes) {
             break;
@@ -54,16 +56,17 @@ static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
     return count;
 }
 
-void replication_send_append(struct raft *raft, struct raft_progress *progress, bool send_if_empty)
+void raft_replication_send_append(struct raft *raft, struct raft_progress *progress,
+                                  bool send_if_empty)
 {
     assert(progress->id != raft->id);
-    if (progress_is_paused(progress)) {
+    if (raft_progress_is_paused(progress)) {
         return;
     }
     uint64_t previous = progress->next - 1;
-    uint64_t previous_term = log_term_at(&raft->log, previous);
+    uint64_t previous_term = raft_log_term_at(&raft->log, previous);
     if (previous < raft->log.snapshot_index || (previous_term == 0 && previous > 0)) {
-        snapshot_send(raft, progress);
+        raft_snapshot_send(raft, progress);
         return;
     }
     uint32_t count = entries_to_send(raft, progress->next);
@@ -79,7 +82,7 @@ void replication_send_append(struct raft *raft, struct raft_progress *progress, 
      * array may move before then. Until that moment hint_term remembers the last entry's
      * term, so that an APPEND whose entries were truncated meanwhile is dropped. */
     message.entries = NULL;
-    message.hint_term = count > 0 ? log_term_at(&raft->log, previous + count) : 0;
+    message.hint_term = count > 0 ? raft_log_term_at(&raft->log, previous + count) : 0;
     raft_send(raft, &message);
     progress->commit_sent = raft->commit;
     if (count == 0) {
@@ -92,7 +95,7 @@ void replication_send_append(struct raft *raft, struct raft_progress *progress, 
     switch (progress->state) {
     case PROGRESS_REPLICATE:
         progress->next = last_sent + 1;
-        progress_inflight_add(progress, last_sent);
+        raft_progress_inflight_add(progress, last_sent);
         break;
     case PROGRESS_PROBE:
         progress->probe_sent = true;
@@ -105,42 +108,42 @@ void replication_send_append(struct raft *raft, struct raft_progress *progress, 
 
 /* New entries or a new commit index are sent once per ready, not once per proposal or per
  * acknowledgement: a burst of fifty proposals in one event-loop turn becomes one APPEND per
- * follower (replication_flush_broadcast, called when the ready is built). */
-void replication_broadcast_append(struct raft *raft)
+ * follower (raft_replication_flush_broadcast, called when the ready is built). */
+static void replication_broadcast_append(struct raft *raft)
 {
     raft->append_broadcast_needed = true;
 }
 
 /* Sends each follower what it lacks, up to its in-flight window; a follower already in step
  * whose last APPEND carried an older commit index gets an empty one that carries it. */
-void replication_flush_broadcast(struct raft *raft)
+void raft_replication_flush_broadcast(struct raft *raft)
 {
     if (!raft->append_broadcast_needed || raft->role != RAFT_LEADER) {
         return;
     }
     raft->append_broadcast_needed = false;
-    uint64_t last = log_last_index(&raft->log);
+    uint64_t last = raft_log_last_index(&raft->log);
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
         if (progress->id == raft->id) {
             continue;
         }
         bool sent = false;
-        while (progress->next <= last && !progress_is_paused(progress)) {
+        while (progress->next <= last && !raft_progress_is_paused(progress)) {
             uint64_t before = progress->next;
-            replication_send_append(raft, progress, false);
+            raft_replication_send_append(raft, progress, false);
             sent = true;
             if (progress->next == before) {
                 break; /* probing: one at a time */
             }
         }
         if (!sent && progress->commit_sent < raft->commit) {
-            replication_send_append(raft, progress, true);
+            raft_replication_send_append(raft, progress, true);
         }
     }
 }
 
-void replication_broadcast_heartbeat(struct raft *raft)
+void raft_replication_broadcast_heartbeat(struct raft *raft)
 {
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
@@ -165,14 +168,14 @@ static int compare_indexes(const void *a, const void *b)
 static void commit_to(struct raft *raft, uint64_t index)
 {
     for (uint64_t i = raft->commit + 1; i <= index; i++) {
-        uint32_t bytes = log_entry_at(&raft->log, i)->data_bytes;
+        uint32_t bytes = raft_log_entry_at(&raft->log, i)->data_bytes;
         raft->uncommitted_bytes -=
             bytes < raft->uncommitted_bytes ? bytes : raft->uncommitted_bytes;
     }
     raft->commit = index;
 }
 
-bool replication_maybe_commit(struct raft *raft)
+static bool replication_maybe_commit(struct raft *raft)
 {
     uint64_t matches[RAFT_MAX_NODES];
     uint32_t count = 0;
@@ -186,19 +189,19 @@ bool replication_maybe_commit(struct raft *raft)
     if (candidate <= raft->commit) {
         return false;
     }
-    bool current_term = log_term_at(&raft->log, candidate) == raft->term;
+    bool current_term = raft_log_term_at(&raft->log, candidate) == raft->term;
     if (!current_term && !raft_sabotaged(raft, RAFT_SABOTAGE_COMMIT_OLD_TERM)) {
         return false; /* §5.4.2: never commit an earlier term's entry by counting */
     }
-    bool first_in_term = log_term_at(&raft->log, raft->commit) != raft->term;
+    bool first_in_term = raft_log_term_at(&raft->log, raft->commit) != raft->term;
     commit_to(raft, candidate);
     if (first_in_term && current_term) {
-        read_on_commit_in_term(raft);
+        raft_read_on_commit_in_term(raft);
     }
     return true;
 }
 
-void replication_self_persisted(struct raft *raft)
+void raft_replication_self_persisted(struct raft *raft)
 {
     struct raft_progress *self = raft_progress_of(raft, raft->id);
     assert(self != NULL);
@@ -225,14 +228,14 @@ static void reject_append(struct raft *raft, const struct raft_message *message)
     struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
     reply.reject = true;
     reply.index = message->index;
-    uint64_t last = log_last_index(&raft->log);
+    uint64_t last = raft_log_last_index(&raft->log);
     if (message->index > last) {
         reply.hint_index = last + 1;
         reply.hint_term = 0;
     } else {
-        uint64_t conflict_term = log_term_at(&raft->log, message->index);
+        uint64_t conflict_term = raft_log_term_at(&raft->log, message->index);
         reply.hint_term = conflict_term;
-        reply.hint_index = log_first_index_of_term_run(&raft->log, message->index);
+        reply.hint_index = raft_log_first_index_of_term_run(&raft->log, message->index);
     }
     raft_send(raft, &reply);
 }
@@ -245,20 +248,20 @@ static void append_entries(struct raft *raft, const struct raft_message *message
         if (entry->index <= raft->log.snapshot_index) {
             continue;
         }
-        uint64_t existing_term = log_term_at(&raft->log, entry->index);
+        uint64_t existing_term = raft_log_term_at(&raft->log, entry->index);
         if (existing_term == entry->term) {
             continue;
         }
         if (existing_term != 0) {
             /* Committed entries never conflict (Leader Completeness, §5.4). */
             assert(entry->index > raft->commit);
-            log_truncate_from(&raft->log, entry->index);
+            raft_log_truncate_from(&raft->log, entry->index);
         }
-        log_append_copy(&raft->log, entry);
+        raft_log_append_copy(&raft->log, entry);
     }
 }
 
-void replication_handle_append(struct raft *raft, const struct raft_message *message)
+void raft_replication_handle_append(struct raft *raft, const struct raft_message *message)
 {
     raft->election_elapsed = 0;
     raft->leader = message->from;
@@ -267,7 +270,7 @@ void replication_handle_append(struct raft *raft, const struct raft_message *mes
         reply_append(raft, message->from, raft->commit);
         return;
     }
-    if (log_term_at(&raft->log, message->index) != message->log_term) {
+    if (raft_log_term_at(&raft->log, message->index) != message->log_term) {
         reject_append(raft, message);
         return;
     }
@@ -280,13 +283,13 @@ void replication_handle_append(struct raft *raft, const struct raft_message *mes
     reply_append(raft, message->from, last_new);
 }
 
-void replication_handle_heartbeat(struct raft *raft, const struct raft_message *message)
+void raft_replication_handle_heartbeat(struct raft *raft, const struct raft_message *message)
 {
     raft->election_elapsed = 0;
     raft->leader = message->from;
     uint64_t commit = message->commit;
-    if (commit > log_last_index(&raft->log)) {
-        commit = log_last_index(&raft->log);
+    if (commit > raft_log_last_index(&raft->log)) {
+        commit = raft_log_last_index(&raft->log);
     }
     if (commit > raft->commit) {
         raft->commit = commit;
@@ -306,7 +309,7 @@ static uint64_t next_after_reject(const struct raft *raft, const struct raft_mes
     if (message->hint_term == 0) {
         return message->hint_index;
     }
-    uint64_t ours = log_last_index_of_term(&raft->log, message->hint_term);
+    uint64_t ours = raft_log_last_index_of_term(&raft->log, message->hint_term);
     if (ours >= message->hint_index) {
         return ours + 1;
     }
@@ -338,12 +341,12 @@ static void handle_reject(struct raft *raft, struct raft_progress *progress,
     if (next < 1) {
         next = 1;
     }
-    progress_become_probe(progress);
+    raft_progress_become_probe(progress);
     progress->next = next;
-    replication_send_append(raft, progress, true);
+    raft_replication_send_append(raft, progress, true);
 }
 
-void replication_handle_append_response(struct raft *raft, const struct raft_message *message)
+void raft_replication_handle_append_response(struct raft *raft, const struct raft_message *message)
 {
     struct raft_progress *progress = raft_progress_of(raft, message->from);
     if (progress == NULL) {
@@ -354,7 +357,7 @@ void replication_handle_append_response(struct raft *raft, const struct raft_mes
         handle_reject(raft, progress, message);
         return;
     }
-    if (message->index > log_last_index(&raft->log)) {
+    if (message->index > raft_log_last_index(&raft->log)) {
         return; /* cannot match beyond our log; a confused or stale answer */
     }
     bool advanced = message->index > progress->match;
@@ -366,16 +369,16 @@ void replication_handle_append_response(struct raft *raft, const struct raft_mes
     }
     switch (progress->state) {
     case PROGRESS_PROBE:
-        progress_become_replicate(progress);
+        raft_progress_become_replicate(progress);
         break;
     case PROGRESS_SNAPSHOT:
         if (progress->match >= progress->pending_snapshot) {
-            progress_become_probe(progress);
-            progress_become_replicate(progress);
+            raft_progress_become_probe(progress);
+            raft_progress_become_replicate(progress);
         }
         break;
     case PROGRESS_REPLICATE:
-        progress_inflight_free_to(progress, message->index);
+        raft_progress_inflight_free_to(progress, message->index);
         break;
     }
     if (advanced) {
@@ -383,10 +386,11 @@ void replication_handle_append_response(struct raft *raft, const struct raft_mes
     }
     /* Keep the pipeline full (and carry a new commit index): sent with the next ready. */
     replication_broadcast_append(raft);
-    election_maybe_finish_transfer(raft, progress);
+    raft_election_maybe_finish_transfer(raft, progress);
 }
 
-void replication_handle_heartbeat_response(struct raft *raft, const struct raft_message *message)
+void raft_replication_handle_heartbeat_response(struct raft *raft,
+                                                const struct raft_message *message)
 {
     struct raft_progress *progress = raft_progress_of(raft, message->from);
     if (progress == NULL) {
@@ -401,18 +405,18 @@ void replication_handle_heartbeat_response(struct raft *raft, const struct raft_
     if (progress->state == PROGRESS_REPLICATE) {
         if (progress->match == progress->heartbeat_match &&
             progress->heartbeat_sent > progress->match) {
-            progress_become_probe(progress);
-        } else if (progress_inflight_full(progress)) {
-            progress_inflight_free_first(progress);
+            raft_progress_become_probe(progress);
+        } else if (raft_progress_inflight_full(progress)) {
+            raft_progress_inflight_free_first(progress);
         }
     }
     progress->heartbeat_match = progress->match;
     progress->heartbeat_sent = progress->next - 1;
-    if (progress->match < log_last_index(&raft->log)) {
-        replication_send_append(raft, progress, false);
+    if (progress->match < raft_log_last_index(&raft->log)) {
+        raft_replication_send_append(raft, progress, false);
     }
     if (message->context > progress->read_round_acked) {
         progress->read_round_acked = message->context;
-        read_on_ack(raft);
+        raft_read_on_ack(raft);
     }
 }

@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-void snapshot_send(struct raft *raft, struct raft_progress *progress)
+void raft_snapshot_send(struct raft *raft, struct raft_progress *progress)
 {
     if (raft->log.snapshot_index == 0) {
         return; /* nothing compacted: the follower can always be probed */
@@ -22,11 +22,11 @@ void snapshot_send(struct raft *raft, struct raft_progress *progress)
     struct raft_message message = raft_message_to(raft, RAFT_MSG_SNAPSHOT, progress->id);
     message.snapshot = raft->snapshot_meta;
     message.commit = raft->commit;
-    progress_become_snapshot(progress, raft->snapshot_meta.index);
+    raft_progress_become_snapshot(progress, raft->snapshot_meta.index);
     raft_send(raft, &message);
 }
 
-void snapshot_handle(struct raft *raft, const struct raft_message *message)
+void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
 {
     raft->election_elapsed = 0;
     raft->leader = message->from;
@@ -37,13 +37,13 @@ void snapshot_handle(struct raft *raft, const struct raft_message *message)
         raft_send(raft, &reply);
         return;
     }
-    if (log_term_at(&raft->log, meta->index) == meta->term) {
+    if (raft_log_term_at(&raft->log, meta->index) == meta->term) {
         raft->commit = meta->index;
         reply.index = meta->index;
         raft_send(raft, &reply);
         return;
     }
-    log_reset(&raft->log, meta->index, meta->term);
+    raft_log_reset(&raft->log, meta->index, meta->term);
     raft->snapshot_meta = *meta;
     raft->configuration = meta->configuration;
     raft->commit = meta->index;
@@ -62,7 +62,7 @@ void raft_report_snapshot(struct raft *raft, raft_node_id to, bool success)
     if (!success) {
         progress->pending_snapshot = 0;
     }
-    progress_become_probe(progress);
+    raft_progress_become_probe(progress);
     /* Wait for the follower's answer (or the next heartbeat) before probing again. */
     progress->probe_sent = true;
 }
@@ -74,7 +74,7 @@ void raft_report_unreachable(struct raft *raft, raft_node_id to)
         return;
     }
     if (progress->state == PROGRESS_REPLICATE) {
-        progress_become_probe(progress);
+        raft_progress_become_probe(progress);
     }
 }
 
@@ -86,8 +86,8 @@ int raft_compact(struct raft *raft, uint64_t index, const struct raft_configurat
     if (index > raft->applied || index > raft->log.stable) {
         return RAFT_ERROR_UNAVAILABLE;
     }
-    uint64_t term = log_term_at(&raft->log, index);
-    log_compact_to(&raft->log, index, term);
+    uint64_t term = raft_log_term_at(&raft->log, index);
+    raft_log_compact_to(&raft->log, index, term);
     raft->snapshot_meta.index = index;
     raft->snapshot_meta.term = term;
     raft->snapshot_meta.configuration = config != NULL ? *config : raft->configuration;
