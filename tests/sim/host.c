@@ -46,6 +46,8 @@ bool host_fsync_due(const struct sim *sim, const struct sim_node *node)
 
 /* ---- boot and crash -------------------------------------------------------------------- */
 
+static void host_start_driver(struct sim *sim, struct sim_node *node);
+
 int host_boot(struct sim *sim, struct sim_node *node)
 {
     struct raft_config config = sim->base_config;
@@ -71,6 +73,7 @@ int host_boot(struct sim *sim, struct sim_node *node)
         return rc;
     }
     node->up = true;
+    host_start_driver(sim, node);
     node->last_commit_seen = boot.hard_state.commit;
     node->check_leader_term = 0;
     node->check_commit_recorded = boot.applied;
@@ -95,7 +98,6 @@ void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms)
     node->restart_at_ms = sim->now_ms + down_ms;
     state_machine_load(node, NULL);
     node->read_count = 0;
-    node->deferred_count = 0;
     node->crash_point = SIM_CRASH_NONE;
     if (node->has_incoming_snapshot) {
         snapshot_free(&node->incoming_snapshot);
@@ -130,9 +132,15 @@ void host_free(struct sim_node *node)
     memset(node, 0, sizeof(*node));
 }
 
-/* ---- the ready loop -------------------------------------------------------------------- */
-
-static void host_process_ready(struct sim *sim, struct sim_node *node);
+/* ---- the ready loop: the driver (src/driver), with a simulated disk ----------------------
+ *
+ * The same ready loop as the server's (driver.c); this file only provides its effects. The
+ * append hook keeps deep copies of the entries as written but not yet synced; the sync hook
+ * either syncs at once or, with probability faults.async_ready_per_million, leaves the ready
+ * open until open_fsync_at_ms (the server's thread-pool fsync), during which the core keeps
+ * stepping and the driver hands out its early part. The crash points strike at the driver's
+ * points (enum driver_point) and inside the sync (a torn write).
+ */
 
 static bool crash_here(struct sim *sim, struct sim_node *node, enum sim_crash_point point)
 {
@@ -183,10 +191,10 @@ static bool install_snapshot(struct sim *sim, struct sim_node *node,
     return true;
 }
 
-static bool persist_entries(struct sim *sim, struct sim_node *node, const struct raft_ready *rd,
-                            size_t keep)
+static bool persist_entries(struct sim *sim, struct sim_node *node,
+                            const struct raft_entry *entries, size_t keep)
 {
-    uint64_t first = rd->entries[0].index;
+    uint64_t first = entries[0].index;
     uint64_t base = disk_base(&node->disk);
     uint64_t last = host_disk_last_index(node);
     if (first <= base || first > last + 1) {
@@ -212,7 +220,7 @@ static bool persist_entries(struct sim *sim, struct sim_node *node, const struct
         disk_truncate_from(&node->disk, first);
     }
     for (size_t k = 0; k < keep; k++) {
-        const struct raft_entry *entry = &rd->entries[k];
+        const struct raft_entry *entry = &entries[k];
         uint64_t previous = 0;
         if (entry->index != first + k ||
             !host_disk_prefix_hash(node, entry->index - 1, &previous)) {
@@ -229,21 +237,22 @@ static bool persist_entries(struct sim *sim, struct sim_node *node, const struct
     return true;
 }
 
-/* Writes the ready to disk. A torn write (crash point 2) keeps only a prefix of the entries and
- * loses the hard state record written after them; the caller then crashes the node. */
-static bool persist(struct sim *sim, struct sim_node *node, const struct raft_ready *rd, bool torn)
+/* The fsync: the written entries reach the disk, then the hard state record. A torn write
+ * (crash point 3) keeps only a prefix of the entries and loses the hard state; the caller
+ * then crashes the node. */
+static bool persist_open(struct sim *sim, struct sim_node *node, bool torn)
 {
-    size_t keep = rd->entry_count;
+    size_t keep = node->open_entry_count;
     if (torn) {
         keep = keep > 0 ? (size_t)sim_prng_below(&sim->prng, keep) : 0;
     }
-    if (keep > 0 && !persist_entries(sim, node, rd, keep)) {
+    if (keep > 0 && !persist_entries(sim, node, node->open_entries, keep)) {
         return false;
     }
-    if (!torn && rd->has_hard_state) {
-        node->disk.hard_state = rd->hard_state;
+    if (!torn && node->open_save_hard_state) {
+        node->disk.hard_state = node->open_hard_state;
     }
-    if (keep > 0 || (!torn && rd->has_hard_state)) {
+    if (keep > 0 || (!torn && node->open_save_hard_state)) {
         sim_trace(sim,
                   "host %llu: persist term=%llu vote=%llu commit=%llu +%zu entries%s "
                   "(last %llu)",
@@ -336,99 +345,6 @@ static bool take_read_states(struct sim *sim, struct sim_node *node,
     return true;
 }
 
-static bool take_reads(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
-{
-    return take_read_states(sim, node, rd->reads, rd->read_count, rd->failed_reads,
-                            rd->failed_read_count);
-}
-
-static void send_all(struct sim *sim, struct sim_node *node, const struct raft_message *messages,
-                     size_t count, bool may_crash_after_vote)
-{
-    for (size_t i = 0; i < count; i++) {
-        net_send(sim, node, &messages[i]);
-        if (may_crash_after_vote && messages[i].type == RAFT_MSG_VOTE_RESPONSE &&
-            !messages[i].reject && sim->faults.enabled && node->crash_point == SIM_CRASH_NONE &&
-            sim_prng_chance(&sim->prng, sim->faults.vote_crash_per_million)) {
-            node->crash_point = SIM_CRASH_AFTER_SEND;
-            node->crash_down_ms =
-                1 + sim_prng_below(&sim->prng, sim->faults.vote_crash_max_down_ms);
-        }
-    }
-}
-
-/* Steps 1-2 of raft.h: the immediate messages, then a snapshot to install. Returns false when
- * the node crashed. */
-static bool ready_first_steps(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
-{
-    if (crash_here(sim, node, SIM_CRASH_BEFORE_SENDING)) {
-        return false;
-    }
-    send_all(sim, node, rd->messages_immediate, rd->messages_immediate_count, false);
-    if (crash_here(sim, node, SIM_CRASH_AFTER_IMMEDIATE)) {
-        return false;
-    }
-    if (rd->snapshot != NULL && !install_snapshot(sim, node, rd->snapshot)) {
-        return false;
-    }
-    return true;
-}
-
-/* Runs one ready through steps 1-6 of raft.h. Returns false when the node crashed. */
-static bool process_ready(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
-{
-    if (!ready_first_steps(sim, node, rd)) {
-        return false;
-    }
-    bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
-    if (!persist(sim, node, rd, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE) ||
-        crash_here(sim, node, SIM_CRASH_AFTER_PERSIST)) {
-        return false;
-    }
-    send_all(sim, node, rd->messages, rd->message_count, true);
-    if (crash_here(sim, node, SIM_CRASH_AFTER_SEND)) {
-        return false;
-    }
-    for (size_t i = 0; i < rd->committed_count; i++) {
-        if (!apply_one(sim, node, &rd->committed[i])) {
-            return false;
-        }
-    }
-    if (!take_reads(sim, node, rd) || crash_here(sim, node, SIM_CRASH_AFTER_APPLY)) {
-        return false;
-    }
-    if (rd->soft_state_changed) {
-        sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
-                  raft_role_string(rd->soft_state.role), (unsigned long long)rd->soft_state.leader,
-                  (unsigned long long)raft_term(node->core));
-        if (rd->soft_state.role == RAFT_LEADER) {
-            sim_narrate(sim, "node %llu is elected leader for term %llu",
-                        (unsigned long long)node->id, (unsigned long long)raft_term(node->core));
-        } else if (node->last_role == RAFT_LEADER) {
-            sim_narrate(sim, "node %llu steps down (now %s in term %llu)",
-                        (unsigned long long)node->id, raft_role_string(rd->soft_state.role),
-                        (unsigned long long)raft_term(node->core));
-        }
-        node->last_role = rd->soft_state.role;
-    }
-    return sim->violation == SIM_RULE_NONE;
-}
-
-static void flush_deferred(struct sim_node *node)
-{
-    struct sim_deferred pending[SIM_MAX_DEFERRED];
-    size_t count = node->deferred_count;
-    memcpy(pending, node->deferred, count * sizeof(pending[0]));
-    node->deferred_count = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (pending[i].is_snapshot_report) {
-            raft_report_snapshot(node->core, pending[i].to, pending[i].success);
-        } else {
-            raft_report_unreachable(node->core, pending[i].to);
-        }
-    }
-}
-
 /* Leader churn: a leader whose commit index just moved may die before the APPENDs that the
  * same step produced leave it — the moment Figure 8 of the Raft paper turns on. */
 static void maybe_crash_on_commit(struct sim *sim, struct sim_node *node)
@@ -445,149 +361,191 @@ static void maybe_crash_on_commit(struct sim *sim, struct sim_node *node)
     }
 }
 
-static void trace_soft_state(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+static struct sim *host_sim(void *context, struct sim_node **node)
 {
-    if (!rd->soft_state_changed) {
-        return;
-    }
-    sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
-              raft_role_string(rd->soft_state.role), (unsigned long long)rd->soft_state.leader,
-              (unsigned long long)raft_term(node->core));
-    node->last_role = rd->soft_state.role;
+    struct sim_host_context *host = context;
+    *node = host->node;
+    return host->sim;
 }
 
-/* Steps 1-2 of raft.h, then the durable committed entries and the confirmed reads, as the
- * server does before its fsync; the entries are copied, the ready stays open. */
-static bool open_ready_start(struct sim *sim, struct sim_node *node, const struct raft_ready *rd)
+static bool hook_send(void *context, const struct raft_message *message)
 {
-    if (!ready_first_steps(sim, node, rd)) {
-        return false;
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    net_send(sim, node, message);
+    /* A voter may die right after granting its vote (only messages that waited for the
+     * sync carry votes). */
+    if (message->type == RAFT_MSG_VOTE_RESPONSE && !message->reject && sim->faults.enabled &&
+        node->crash_point == SIM_CRASH_NONE &&
+        sim_prng_chance(&sim->prng, sim->faults.vote_crash_per_million)) {
+        node->crash_point = SIM_CRASH_AFTER_SEND;
+        node->crash_down_ms = 1 + sim_prng_below(&sim->prng, sim->faults.vote_crash_max_down_ms);
     }
-    node->open_ready = *rd;
-    node->open_entry_count = rd->entry_count;
-    node->open_entries =
-        calloc(rd->entry_count > 0 ? rd->entry_count : 1, sizeof(*node->open_entries));
+    return true;
+}
+
+static bool hook_install_snapshot(void *context, const struct raft_snapshot_meta *meta)
+{
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    return install_snapshot(sim, node, meta);
+}
+
+/* Written, not durable: deep copies, since the core may truncate its log before the sync. */
+static bool hook_append(void *context, const struct raft_entry *entries, size_t count)
+{
+    struct sim_node *node;
+    host_sim(context, &node);
+    assert(node->open_entry_count == 0);
+    node->open_entries = calloc(count, sizeof(*node->open_entries));
     assert(node->open_entries != NULL);
-    for (size_t i = 0; i < rd->entry_count; i++) {
-        node->open_entries[i] = rd->entries[i];
+    for (size_t i = 0; i < count; i++) {
+        node->open_entries[i] = entries[i];
         node->open_entries[i].data = NULL;
-        if (rd->entries[i].data_bytes > 0) {
-            node->open_entries[i].data = malloc(rd->entries[i].data_bytes);
+        if (entries[i].data_bytes > 0) {
+            node->open_entries[i].data = malloc(entries[i].data_bytes);
             assert(node->open_entries[i].data != NULL);
-            memcpy(node->open_entries[i].data, rd->entries[i].data, rd->entries[i].data_bytes);
+            memcpy(node->open_entries[i].data, entries[i].data, entries[i].data_bytes);
         }
     }
-    node->open_ready.entries = node->open_entries;
-    node->ready_open = true;
-    node->open_fsync_at_ms = sim->now_ms + 1 + sim_prng_below(&sim->prng, sim->faults.max_fsync_ms);
-    uint64_t first_new = rd->entry_count > 0 ? rd->entries[0].index : UINT64_MAX;
-    size_t early = 0;
-    while (early < rd->committed_count && rd->committed[early].index < first_new) {
-        if (!apply_one(sim, node, &rd->committed[early])) {
-            return false;
-        }
-        early++;
-    }
-    node->open_applied_early = early;
-    trace_soft_state(sim, node, rd);
-    return take_reads(sim, node, rd);
+    node->open_entry_count = count;
+    return true;
 }
 
-/* The fsync finished: steps 3-6 and raft_advance. */
-static bool open_ready_finish(struct sim *sim, struct sim_node *node)
+static bool hook_sync(void *context, bool save_hard_state, const struct raft_hard_state *hard)
 {
-    const struct raft_ready *rd = &node->open_ready;
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    node->open_save_hard_state = save_hard_state;
+    node->open_hard_state = *hard;
+    if (sim_prng_chance(&sim->prng, sim->faults.async_ready_per_million)) {
+        node->ready_open = true;
+        node->open_fsync_at_ms =
+            sim->now_ms + 1 + sim_prng_below(&sim->prng, sim->faults.max_fsync_ms);
+        return true; /* host_process finishes it when the fsync is due */
+    }
     bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
-    if (!persist(sim, node, rd, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE) ||
-        crash_here(sim, node, SIM_CRASH_AFTER_PERSIST)) {
+    if (!persist_open(sim, node, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE)) {
         return false;
     }
-    send_all(sim, node, rd->messages, rd->message_count, true);
-    if (crash_here(sim, node, SIM_CRASH_AFTER_SEND)) {
-        return false;
-    }
-    for (size_t i = node->open_applied_early; i < rd->committed_count; i++) {
-        if (!apply_one(sim, node, &rd->committed[i])) {
+    open_ready_free(node);
+    driver_synced(&node->driver, 0);
+    return true;
+}
+
+static bool hook_apply(void *context, const struct raft_entry *entries, size_t count)
+{
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    for (size_t i = 0; i < count; i++) {
+        if (!apply_one(sim, node, &entries[i])) {
             return false;
         }
     }
     serve_reads(sim, node);
-    if (crash_here(sim, node, SIM_CRASH_AFTER_APPLY) || sim->violation != SIM_RULE_NONE) {
-        return false;
+    return sim->violation == SIM_RULE_NONE;
+}
+
+static void hook_reads(void *context, const struct raft_read_state *reads, size_t read_count,
+                       const uint64_t *failed_reads, size_t failed_read_count)
+{
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    take_read_states(sim, node, reads, read_count, failed_reads, failed_read_count);
+}
+
+static void hook_soft_state(void *context, const struct raft_soft_state *soft_state)
+{
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    sim_trace(sim, "host %llu: %s, leader=%llu, term=%llu", (unsigned long long)node->id,
+              raft_role_string(soft_state->role), (unsigned long long)soft_state->leader,
+              (unsigned long long)raft_term(node->core));
+    if (soft_state->role == RAFT_LEADER) {
+        sim_narrate(sim, "node %llu is elected leader for term %llu", (unsigned long long)node->id,
+                    (unsigned long long)raft_term(node->core));
+    } else if (node->last_role == RAFT_LEADER) {
+        sim_narrate(sim, "node %llu steps down (now %s in term %llu)", (unsigned long long)node->id,
+                    raft_role_string(soft_state->role), (unsigned long long)raft_term(node->core));
     }
-    struct raft_ready advanced = *rd;
-    raft_advance(node->core, &advanced);
-    open_ready_free(node);
+    node->last_role = soft_state->role;
+}
+
+/* The crash points that fall between the driver's steps. */
+static bool hook_at(void *context, enum driver_point point)
+{
+    struct sim_node *node;
+    struct sim *sim = host_sim(context, &node);
+    switch (point) {
+    case DRIVER_POINT_BEGIN:
+        maybe_crash_on_commit(sim, node);
+        return !crash_here(sim, node, SIM_CRASH_BEFORE_SENDING);
+    case DRIVER_POINT_SENT_IMMEDIATE:
+        return !crash_here(sim, node, SIM_CRASH_AFTER_IMMEDIATE);
+    case DRIVER_POINT_SYNCED:
+        return !crash_here(sim, node, SIM_CRASH_AFTER_PERSIST);
+    case DRIVER_POINT_SENT:
+        return !crash_here(sim, node, SIM_CRASH_AFTER_SEND);
+    case DRIVER_POINT_APPLIED:
+        return !crash_here(sim, node, SIM_CRASH_AFTER_APPLY) && sim->violation == SIM_RULE_NONE;
+    }
     return true;
 }
 
-/* While a ready's fsync runs: what does not wait for it (raft_early), as the server does. */
-static bool host_process_early(struct sim *sim, struct sim_node *node)
+static void host_start_driver(struct sim *sim, struct sim_node *node)
 {
-    struct raft_early early;
-    if (!raft_early(node->core, &early)) {
-        return true;
+    node->host_context.sim = sim;
+    node->host_context.node = node;
+    struct driver_host host = {
+        .context = &node->host_context,
+        .send = hook_send,
+        .install_snapshot = hook_install_snapshot,
+        .append = hook_append,
+        .sync = hook_sync,
+        .apply = hook_apply,
+        .reads = hook_reads,
+        .soft_state = hook_soft_state,
+        .at = hook_at,
+    };
+    driver_init(&node->driver, node->core, &host, &node->disk.hard_state);
+}
+
+/* The open ready's fsync is due: it reaches the disk (or tears), then the driver goes on. */
+static void finish_open_ready(struct sim *sim, struct sim_node *node)
+{
+    bool torn = node->crash_point == SIM_CRASH_TORN_WRITE;
+    if (!persist_open(sim, node, torn) || crash_here(sim, node, SIM_CRASH_TORN_WRITE)) {
+        return;
     }
-    send_all(sim, node, early.messages_immediate, early.messages_immediate_count, false);
-    for (size_t i = 0; i < early.committed_count; i++) {
-        if (!apply_one(sim, node, &early.committed[i])) {
-            return false;
-        }
-    }
-    if (!take_read_states(sim, node, early.reads, early.read_count, early.failed_reads,
-                          early.failed_read_count)) {
-        return false;
-    }
-    raft_early_advance(node->core, &early);
-    return true;
+    open_ready_free(node);
+    driver_synced(&node->driver, 0);
 }
 
 void host_process(struct sim *sim, struct sim_node *node)
 {
-    if (node->up && node->ready_open) {
+    if (!node->up) {
+        return;
+    }
+    if (node->ready_open) {
         if (sim->now_ms < node->open_fsync_at_ms) {
             /* The fsync is still running; the core keeps stepping meanwhile. */
             if (sim_prng_chance(&sim->prng, sim->faults.early_per_million)) {
-                host_process_early(sim, node);
+                driver_process(&node->driver);
             }
             return;
         }
-        if (!open_ready_finish(sim, node)) {
-            return;
-        }
-        flush_deferred(node);
+        finish_open_ready(sim, node);
     }
-    host_process_ready(sim, node);
-}
-
-static void host_process_ready(struct sim *sim, struct sim_node *node)
-{
-    for (int round = 0; node->up && sim->violation == SIM_RULE_NONE; round++) {
+    for (int round = 0; node->up && !node->ready_open && sim->violation == SIM_RULE_NONE; round++) {
         if (round == SIM_MAX_READY_ROUNDS) {
-            sim_violation(sim, SIM_RULE_CONTRACT,
-                          "node %llu: still has a ready after %d "
-                          "rounds",
+            sim_violation(sim, SIM_RULE_CONTRACT, "node %llu: still has a ready after %d rounds",
                           (unsigned long long)node->id, SIM_MAX_READY_ROUNDS);
             return;
         }
-        struct raft_ready rd;
-        if (!raft_ready(node->core, &rd)) {
-            if (node->deferred_count == 0) {
-                return;
-            }
-            flush_deferred(node);
-            continue;
-        }
-        maybe_crash_on_commit(sim, node);
-        if (sim_prng_chance(&sim->prng, sim->faults.async_ready_per_million)) {
-            open_ready_start(sim, node, &rd);
-            return; /* finished when its fsync is due (host_fsync_due) */
-        }
-        if (!process_ready(sim, node, &rd)) {
+        if (!raft_has_ready(node->core)) {
             return;
         }
-        raft_advance(node->core, &rd);
-        flush_deferred(node);
+        driver_process(&node->driver);
     }
 }
 

@@ -85,17 +85,16 @@ static void message_copy(struct raft_message *to, const struct raft_message *fro
     }
 }
 
+/* Through the driver, as the server's transport reports: held while a ready is open. */
 static void defer_report(struct sim *sim, struct sim_node *node, bool is_snapshot, raft_node_id to,
                          bool success)
 {
-    if (node->deferred_count == SIM_MAX_DEFERRED) {
-        return; /* a lost report is a lost connection event; the core must cope */
-    }
-    struct sim_deferred *deferred = &node->deferred[node->deferred_count++];
-    deferred->is_snapshot_report = is_snapshot;
-    deferred->to = to;
-    deferred->success = success;
     (void)sim;
+    if (is_snapshot) {
+        driver_report_snapshot(&node->driver, to, success);
+    } else {
+        driver_report_unreachable(&node->driver, to);
+    }
 }
 
 static uint64_t pick_delay_ms(struct sim *sim)
@@ -193,7 +192,7 @@ static void report_snapshot_fate(struct sim *sim, const struct sim_message *slot
     if (!sender->up || sender->incarnation != slot->sender_incarnation) {
         return;
     }
-    raft_report_snapshot(sender->core, slot->message.to, success);
+    driver_report_snapshot(&sender->driver, slot->message.to, success);
     sim_trace(sim, "host %llu: report_snapshot(to=%llu, %s)", (unsigned long long)sender->id,
               (unsigned long long)slot->message.to, success ? "done" : "failed");
     host_process(sim, sender);

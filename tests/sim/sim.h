@@ -18,6 +18,7 @@
 #ifndef RAFTKV_SIM_H
 #define RAFTKV_SIM_H
 
+#include "driver/driver.h"
 #include "raft/raft.h"
 
 #include <stdarg.h>
@@ -38,7 +39,6 @@
 /* Beyond this many messages in flight, the network drops what is sent. */
 #define SIM_MAX_FLIGHT_MESSAGES 100000
 /* Snapshot and unreachable reports queued per node while a ready is open. */
-#define SIM_MAX_DEFERRED 64
 /* Readies in a row, without other input, before the core counts as spinning. */
 #define SIM_MAX_READY_ROUNDS 1000
 /* Election timeouts the healed cluster gets to recover (plus the backlog's shipping time). */
@@ -114,10 +114,13 @@ enum sim_crash_point {
     SIM_CRASH_POINTS = 6,
 };
 
-struct sim_deferred {
-    bool is_snapshot_report; /* else: unreachable */
-    raft_node_id to;
-    bool success;
+struct sim;
+struct sim_node;
+
+/* What the driver's hooks get as their context (host.c). */
+struct sim_host_context {
+    struct sim *sim;
+    struct sim_node *node;
 };
 
 struct sim_read {
@@ -143,8 +146,6 @@ struct sim_node {
     size_t read_count;
     bool has_incoming_snapshot;
     struct sim_snapshot incoming_snapshot;
-    struct sim_deferred deferred[SIM_MAX_DEFERRED];
-    size_t deferred_count;
     enum sim_crash_point crash_point; /* armed for the next ready */
     uint64_t last_commit_seen;        /* leader churn: crash as the commit index moves */
     uint64_t crash_down_ms;
@@ -156,14 +157,18 @@ struct sim_node {
     uint64_t check_completeness_term;
     uint64_t check_completeness_version;
     enum raft_role last_role;
-    /* An open ready: taken, its immediate messages sent, its fsync "running" until
-     * open_fsync_at_ms — as the server holds one while the thread pool syncs. The core keeps
-     * stepping meanwhile. Its entries are deep copies (the core may truncate the originals). */
+    /* The ready loop, shared with the server (src/driver), and its hooks' context. */
+    struct driver driver;
+    struct sim_host_context host_context;
+    /* What the driver wrote but has not synced yet: deep copies of the entries (the core may
+     * truncate the originals) and the hard state to save. With ready_open the ready waits for
+     * its fsync until open_fsync_at_ms — as the server's does while the thread pool syncs —
+     * and the core keeps stepping meanwhile. */
     bool ready_open;
-    struct raft_ready open_ready;
     struct raft_entry *open_entries;
     size_t open_entry_count;
-    size_t open_applied_early;
+    bool open_save_hard_state;
+    struct raft_hard_state open_hard_state;
     uint64_t open_fsync_at_ms;
 };
 
