@@ -181,10 +181,14 @@ void kv_options_default(struct kv_options *options);
 
 struct kv;
 
-/* Opens (creating when absent) the database in directory `directory`, which must exist.
- * options may be NULL for the defaults. *out is owned by the caller: kv_close(). */
+/* Opens (creating when absent) the database in directory `directory` (created too when
+ * absent). options may be NULL for the defaults. *out is owned by the caller: kv_close(). */
 int kv_open(const char *directory, const struct kv_options *options, struct kv **out);
 void kv_close(struct kv *kv);
+/* Deletes the database files in `directory` (not open), so that the next kv_open starts
+ * empty: for a state machine that cannot be trusted and is rebuilt from the log. *removed
+ * says whether there was a database to delete. */
+int kv_discard(const char *directory, bool *removed);
 
 /* Context for the last error a call on kv returned (never NULL). */
 const char *kv_last_error(const struct kv *kv);

@@ -24,6 +24,8 @@
 #define KV_STORED_KEY_MAX_BYTES   (KV_KEY_HASH_BYTES + KV_MAX_KEY_BYTES)
 #define KV_STORAGE_FORMAT_VERSION 1
 #define KV_ERROR_MESSAGE_BYTES    256
+#define KV_PATH_BYTES             4096
+#define KV_DATA_FILE_NAME         "data.mdb" /* LMDB's file in the database directory */
 /* The scratch buffer is kept between batches up to this size, and freed above it, so one
  * large SETRANGE does not pin hundreds of megabytes. */
 #define KV_SCRATCH_RETAIN_BYTES (1024 * 1024)

@@ -30,8 +30,6 @@
 #include "base/writeback.h"
 #include "kv/kv_internal.h"
 
-#define KV_PATH_BYTES       4096
-#define KV_DATA_FILE_NAME   "data.mdb"
 #define KV_SNAPSHOT_MAX_DBS 2
 
 /* fsyncs the directory that holds `path`, so that a rename into it is durable. */

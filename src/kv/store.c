@@ -439,10 +439,32 @@ void kv_env_close(struct kv *kv)
     }
 }
 
+int kv_discard(const char *directory, bool *removed)
+{
+    *removed = false;
+    char path[KV_PATH_BYTES];
+    const char *names[] = {KV_DATA_FILE_NAME, "lock.mdb"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int length = snprintf(path, sizeof path, "%s/%s", directory, names[i]);
+        if (length < 0 || (size_t)length >= sizeof path) {
+            return KV_ERROR_INVALID;
+        }
+        if (unlink(path) == 0) {
+            *removed = *removed || i == 0;
+        } else if (errno != ENOENT) {
+            return KV_ERROR_STORAGE;
+        }
+    }
+    return 0;
+}
+
 int kv_open(const char *directory, const struct kv_options *options, struct kv **out)
 {
     if (directory == NULL || out == NULL) {
         return KV_ERROR_INVALID;
+    }
+    if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
+        return KV_ERROR_STORAGE;
     }
     struct kv *kv = calloc(1, sizeof *kv);
     if (kv == NULL) {

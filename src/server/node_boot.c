@@ -87,71 +87,38 @@ static void storage_log(void *arg, enum storage_log_level level, const char *mes
     }
 }
 
-/*
- * LMDB commits without fsync (the WAL is the source of durability), so after a power loss its
- * file may hold a meta page that points at pages never written: silently corrupt. It is
- * therefore trusted only after a clean shutdown, which syncs it and leaves CLEAN_MARKER.
- * After any other stop (kill -9, power loss, a fatal error) the database is rebuilt from
- * durable sources: the latest snapshot (fsynced) and the log after it (fsynced; the log is
- * never compacted past the snapshot). The marker is removed, durably, before anything is
- * applied, so a crash after this start is never mistaken for a clean one.
- */
-#define CLEAN_MARKER "kv-clean-shutdown"
-
-static int check_clean_shutdown(struct server *server, const char *kv_directory, char *error,
-                                size_t error_bytes)
+/* LMDB is trusted only after a clean stop (storage/clean_stop.c says why); otherwise it is
+ * rebuilt from the snapshot and the log. */
+static int check_clean_stop(struct server *server, const char *kv_directory, char *error,
+                            size_t error_bytes)
 {
-    char marker[CONFIG_PATH_BYTES + 32];
-    node_path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
-    if (unlink(marker) == 0) {
-        int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
-        if (directory < 0 || fsync(directory) != 0) {
-            snprintf(error, error_bytes, "cannot sync %s: %s", server->config.data_directory,
-                     strerror(errno));
-            if (directory >= 0) {
-                close(directory);
-            }
-            return -1;
-        }
-        close(directory);
+    bool clean = false;
+    if (storage_clean_stop_take(server->node.storage, &clean) != 0) {
+        snprintf(error, error_bytes, "%s", storage_message(server->node.storage));
+        return -1;
+    }
+    if (clean) {
         return 0;
     }
-    char data[CONFIG_PATH_BYTES + 32];
-    node_path_join(data, sizeof data, kv_directory, "data.mdb");
-    if (access(data, F_OK) == 0) {
+    bool removed = false;
+    if (kv_discard(kv_directory, &removed) != 0) {
+        snprintf(error, error_bytes, "cannot remove the database in %s: %s", kv_directory,
+                 strerror(errno));
+        return -1;
+    }
+    if (removed) {
         log_warning("the last stop was not clean: rebuilding the database from the snapshot "
                     "and the log");
-        char lock[CONFIG_PATH_BYTES + 32];
-        node_path_join(lock, sizeof lock, kv_directory, "lock.mdb");
-        if (unlink(data) != 0 || (unlink(lock) != 0 && errno != ENOENT)) {
-            snprintf(error, error_bytes, "cannot remove %s: %s", data, strerror(errno));
-            return -1;
-        }
     }
     return 0;
 }
 
 /* Syncs the database and leaves the marker that lets the next start trust it. */
-static void mark_clean_shutdown(struct server *server)
+static void mark_clean_stop(struct server *server)
 {
-    if (kv_sync(server->node.kv) != 0) {
-        return;
-    }
-    char marker[CONFIG_PATH_BYTES + 32];
-    node_path_join(marker, sizeof marker, server->config.data_directory, CLEAN_MARKER);
-    int fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return;
-    }
-    bool synced = fsync(fd) == 0;
-    close(fd);
-    int directory = open(server->config.data_directory, O_RDONLY | O_DIRECTORY);
-    if (directory >= 0) {
-        synced = fsync(directory) == 0 && synced;
-        close(directory);
-    }
-    if (!synced) {
-        unlink(marker);
+    if (kv_sync(server->node.kv) == 0 && storage_clean_stop_mark(server->node.storage) != 0) {
+        log_warning("%s: the next start rebuilds the database",
+                    storage_message(server->node.storage));
     }
 }
 
@@ -161,11 +128,7 @@ static int open_state_machine(struct server *server, const struct storage_recove
     struct node *node = &server->node;
     char directory[CONFIG_PATH_BYTES + 16];
     node_path_join(directory, sizeof directory, server->config.data_directory, "kv");
-    if (mkdir(directory, 0700) != 0 && errno != EEXIST) {
-        snprintf(error, error_bytes, "cannot create %s: %s", directory, strerror(errno));
-        return -1;
-    }
-    if (check_clean_shutdown(server, directory, error, error_bytes) != 0) {
+    if (check_clean_stop(server, directory, error, error_bytes) != 0) {
         return -1;
     }
     struct kv_options options;
@@ -336,7 +299,7 @@ static void close_data(struct server *server, bool clean)
     struct node *node = &server->node;
     if (node->kv != NULL) {
         if (clean) {
-            mark_clean_shutdown(server);
+            mark_clean_stop(server);
         }
         kv_close(node->kv);
         node->kv = NULL;

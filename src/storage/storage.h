@@ -207,6 +207,12 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
  * then commits a writer whose data file is that file, unchanged since: it writes the meta
  * and renames the snapshot into place, without reading the data again.
  */
+/* The state machine's clean stop (clean_stop.c): take removes the marker durably and says
+ * whether it was there (then the state machine may be trusted as it is, else rebuilt from the
+ * snapshot and the log); mark leaves it, after the host synced its state machine. */
+int storage_clean_stop_take(struct storage *storage, bool *was_clean);
+int storage_clean_stop_mark(struct storage *storage);
+
 /* With options.defer_deletes: whether files went to the trash since the last call, and the
  * trash's path (valid as long as the storage). storage_trash_empty() deletes what is in it;
  * it touches no struct storage, so any thread may run it (io NULL: storage_io_posix()).

@@ -415,6 +415,26 @@ static void test_deferred_deletes_wait_in_the_trash(void **state)
     fixture_free(f);
 }
 
+/* The clean-stop marker says once, durably, that the state machine was closed cleanly: taking
+ * it removes it, so a crash after a start is never mistaken for a clean stop. */
+static void test_clean_stop_is_taken_once(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    bool clean = true;
+    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_false(clean);
+    assert_int_equal(storage_clean_stop_mark(f->storage), 0);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_true(clean);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_false(clean);
+    fixture_free(f);
+}
+
 static void test_compaction_deletes_only_fully_covered_segments(void **state)
 {
     struct fixture *f = fixture_new();
@@ -866,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_segments_roll_over_at_the_size_limit),
         cmocka_unit_test(test_compaction_deletes_only_fully_covered_segments),
         cmocka_unit_test(test_deferred_deletes_wait_in_the_trash),
+        cmocka_unit_test(test_clean_stop_is_taken_once),
         cmocka_unit_test(test_corrupt_byte_in_the_middle_is_refused_naming_file_and_offset),
         cmocka_unit_test(test_corrupt_record_in_an_older_segment_is_refused),
         cmocka_unit_test(test_torn_tail_is_cut_and_logged),
