@@ -6,3 +6,9 @@ raftkv_unit_test(test_raft_election
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_election.c LIBS raft_fixture)
 raftkv_unit_test(test_raft_replication
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_replication.c LIBS raft_fixture)
+# Golden traces: scripts in testdata/raft/*.txt drive a cluster and every ready is compared
+# with the text checked in beside each step (RAFTKV_GOLDEN_REWRITE=1 regenerates them).
+raftkv_unit_test(test_raft_golden
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_golden.c LIBS raft)
+target_compile_definitions(test_raft_golden
+  PRIVATE RAFTKV_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata/raft")
