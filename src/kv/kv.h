@@ -244,6 +244,9 @@ int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term);
  * into place) and reports the applied index and term it holds. The file is validated first;
  * a snapshot that is not one leaves the database untouched. */
 int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_t *term);
+/* The same, from a file that stays where it is (a snapshot storage keeps): kv copies it into
+ * its own directory first, writing it back as it goes (base/writeback.h). */
+int kv_snapshot_import_copy(struct kv *kv, const char *path, uint64_t *index, uint64_t *term);
 
 /* ---- helpers shared with the server -------------------------------------------------------- */
 

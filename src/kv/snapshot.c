@@ -237,6 +237,56 @@ remove_temporary:
 
 static int kv_snapshot_swap(struct kv *kv, const char *path, const char *data_path);
 
+/* Copies `from` into the database's directory (writing back as it goes) and fsyncs it. */
+static int kv_copy_into(const char *from, const char *to)
+{
+    int input = open(from, O_RDONLY | O_CLOEXEC);
+    if (input < 0) {
+        return KV_ERROR_STORAGE;
+    }
+    int output = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (output < 0) {
+        close(input);
+        return KV_ERROR_STORAGE;
+    }
+    static const size_t buffer_bytes = 1 << 20;
+    uint8_t *buffer = malloc(buffer_bytes);
+    int result = buffer == NULL ? KV_ERROR_NO_MEMORY : 0;
+    struct writeback writeback = {0};
+    ssize_t got = 0;
+    while (result == 0 && (got = read(input, buffer, buffer_bytes)) > 0) {
+        if (writeback_write(output, &writeback, buffer, (size_t)got) != 0) {
+            result = KV_ERROR_STORAGE;
+        }
+    }
+    if (result == 0 && (got < 0 || fsync(output) != 0)) {
+        result = KV_ERROR_STORAGE;
+    }
+    free(buffer);
+    close(input);
+    close(output);
+    if (result != 0) {
+        unlink(to);
+    }
+    return result;
+}
+
+int kv_snapshot_import_copy(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
+{
+    char copy[KV_PATH_BYTES];
+    int length = snprintf(copy, sizeof copy, "%s/import.tmp", kv->directory);
+    if (length < 0 || (size_t)length >= sizeof copy) {
+        return KV_ERROR_INVALID;
+    }
+    int result = kv_copy_into(path, copy);
+    if (result != 0) {
+        snprintf(kv->error_message, sizeof kv->error_message, "cannot copy %.200s: %.40s", path,
+                 strerror(errno));
+        return result;
+    }
+    return kv_snapshot_import(kv, copy, index, term);
+}
+
 int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
 {
     uint64_t snapshot_index;

@@ -36,7 +36,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/writeback.h"
 #include "server/log.h"
 
 enum {
@@ -297,53 +296,13 @@ static void handle_reads(struct server *server, const struct raft_read_state *re
 
 /* ---- snapshots ---- */
 
-static int copy_file(const char *from, const char *to)
-{
-    int input = open(from, O_RDONLY | O_CLOEXEC);
-    if (input < 0) {
-        return -errno;
-    }
-    int output = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (output < 0) {
-        int error = -errno;
-        close(input);
-        return error;
-    }
-    char buffer[1 << 16];
-    ssize_t count;
-    int rc = 0;
-    struct writeback writeback = {0};
-    while ((count = read(input, buffer, sizeof buffer)) > 0) {
-        rc = writeback_write(output, &writeback, buffer, (size_t)count);
-        if (rc != 0) {
-            break;
-        }
-    }
-    if (count < 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && fsync(output) != 0) {
-        rc = -errno;
-    }
-    close(input);
-    close(output);
-    return rc;
-}
-
-/* Loads a snapshot's data file into LMDB (kv consumes a copy; storage keeps the original). */
+/* Loads a snapshot's data file into LMDB (kv copies it; storage keeps the original). */
 int node_import_snapshot(struct server *server, const char *data_path,
                          const struct raft_snapshot_meta *meta)
 {
-    char copy[CONFIG_PATH_BYTES + 64];
-    node_path_join(copy, sizeof copy, server->config.data_directory, "import.tmp");
-    int rc = copy_file(data_path, copy);
-    if (rc != 0) {
-        log_error("cannot copy snapshot %s: %s", data_path, strerror(-rc));
-        return -1;
-    }
     uint64_t index = 0;
     uint64_t term = 0;
-    rc = kv_snapshot_import(server->node.kv, copy, &index, &term);
+    int rc = kv_snapshot_import_copy(server->node.kv, data_path, &index, &term);
     if (rc != 0 || index != meta->index || term != meta->term) {
         log_error("cannot import snapshot %s: %s (holds %llu/%llu, expected %llu/%llu)", data_path,
                   rc != 0 ? kv_error_string(rc) : "mismatch", (unsigned long long)index,
@@ -397,9 +356,8 @@ static int store_snapshot(struct node *node, const struct raft_snapshot_meta *me
     if (rc != 0) {
         return rc;
     }
-    if (rename(path, storage_snapshot_data_path(writer)) != 0) {
-        storage_snapshot_abort(node->storage, writer);
-        return -1;
+    if (storage_snapshot_adopt(node->storage, writer, path) != 0) {
+        return -1; /* the writer is gone */
     }
     if (from_leader) {
         return storage_snapshot_install_from_leader(node->storage, writer);
@@ -481,7 +439,8 @@ static void commit_snapshot(struct server *server)
     if (rc != 0) {
         log_warning("snapshot at index %llu not taken: %s", (unsigned long long)meta.index,
                     storage_message(node->storage));
-        unlink(path);
+        storage_discard(node->storage, path);
+        empty_trash(server);
         return;
     }
     node->log_bytes -=

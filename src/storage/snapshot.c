@@ -222,6 +222,24 @@ int storage_snapshot_begin(struct storage *storage, const struct raft_snapshot_m
     return 0;
 }
 
+int storage_snapshot_adopt(struct storage *storage, struct storage_snapshot_writer *writer,
+                           const char *path)
+{
+    assert(storage != NULL);
+    assert(writer != NULL && path != NULL);
+    if (writer->data_fd >= 0) {
+        storage->io->close(storage->io->context, writer->data_fd);
+        writer->data_fd = -1;
+    }
+    int rc = storage->io->rename(storage->io->context, path, writer->data_path);
+    if (rc < 0) {
+        rc = storage_fail_io(storage, rc, "move into the snapshot", path);
+        storage_snapshot_abort(storage, writer);
+        return rc;
+    }
+    return 0;
+}
+
 const char *storage_snapshot_data_path(const struct storage_snapshot_writer *writer)
 {
     return writer->data_path;

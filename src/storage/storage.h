@@ -193,6 +193,10 @@ int storage_snapshot_begin(struct storage *storage, const struct raft_snapshot_m
                            struct storage_snapshot_writer **out);
 /* Where the data file goes; valid until commit or abort. */
 const char *storage_snapshot_data_path(const struct storage_snapshot_writer *writer);
+/* Makes the finished file at `path` (on the same file system) the writer's data file, moving
+ * it into place; on failure the writer is aborted (freed). */
+int storage_snapshot_adopt(struct storage *storage, struct storage_snapshot_writer *writer,
+                           const char *path);
 /* Appends bytes to the data file. */
 int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writer *writer,
                            const void *data, size_t bytes);
@@ -218,6 +222,9 @@ int storage_clean_stop_mark(struct storage *storage);
  * it touches no struct storage, so any thread may run it (io NULL: storage_io_posix()).
  * Returns 0 or a negative errno. */
 bool storage_trash_take(struct storage *storage, const char **trash_path);
+/* Deletes a file of the data directory the host no longer needs (a snapshot export that was
+ * not committed): into the trash with defer_deletes, else at once. */
+int storage_discard(struct storage *storage, const char *path);
 int storage_trash_empty(const struct storage_io *io, const char *trash_path);
 
 int storage_snapshot_measure(const struct storage_io *io, const char *path, uint64_t *data_bytes,

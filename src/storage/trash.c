@@ -117,6 +117,15 @@ int storage_trash_move(struct storage *storage, const char *path)
     return 0;
 }
 
+int storage_discard(struct storage *storage, const char *path)
+{
+    if (storage->options.defer_deletes) {
+        return storage_trash_move(storage, path);
+    }
+    int rc = storage->io->unlink(storage->io->context, path);
+    return rc < 0 && rc != -ENOENT ? storage_fail_io(storage, rc, "delete", path) : 0;
+}
+
 bool storage_trash_take(struct storage *storage, const char **trash_path)
 {
     bool pending = storage->trash_pending;
