@@ -104,44 +104,6 @@ const char *raft_message_type_string(int type)
     return names[type];
 }
 
-static const char *const sabotage_names[] = {
-    [RAFT_SABOTAGE_NONE] = "none",
-    [RAFT_SABOTAGE_ELECTION_RESTRICTION] = "election-restriction",
-    [RAFT_SABOTAGE_COMMIT_OLD_TERM] = "commit-old-term",
-    [RAFT_SABOTAGE_DOUBLE_VOTE] = "double-vote",
-    [RAFT_SABOTAGE_VOLATILE_VOTE] = "volatile-vote",
-};
-
-const char *raft_sabotage_string(enum raft_sabotage sabotage)
-{
-    if ((size_t)sabotage >= sizeof sabotage_names / sizeof sabotage_names[0]) {
-        return "unknown";
-    }
-    return sabotage_names[sabotage];
-}
-
-int raft_sabotage_parse(const char *name, enum raft_sabotage *out)
-{
-    for (size_t i = 0; i < sizeof sabotage_names / sizeof sabotage_names[0]; i++) {
-        if (strcmp(name, sabotage_names[i]) == 0) {
-            *out = (enum raft_sabotage)i;
-            return 0;
-        }
-    }
-    return RAFT_ERROR_INVALID;
-}
-
-bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule)
-{
-#ifdef RAFT_SABOTAGE
-    return raft->config.sabotage == rule;
-#else
-    (void)raft;
-    (void)rule;
-    return false;
-#endif
-}
-
 /* ---- output lists ---- */
 
 static void *grow(void *items, size_t *capacity, size_t item_bytes)
@@ -312,7 +274,7 @@ static int validate_config(const struct raft_config *config)
     }
 #ifndef RAFT_SABOTAGE
     if (config->sabotage != RAFT_SABOTAGE_NONE) {
-        return RAFT_ERROR_INVALID;
+        return RAFT_ERROR_INVALID; /* test switches exist only in raft_sabotage */
     }
 #endif
     return 0;

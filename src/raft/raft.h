@@ -166,22 +166,6 @@ struct raft_read_state {
     uint64_t index;
 };
 
-/*
- * Rules for breaking the core on purpose, so that the simulator can prove it would catch the
- * violation. Compiled in only with RAFT_SABOTAGE defined (the raft_sabotage library used by
- * tests); production builds reject a nonzero value.
- */
-enum raft_sabotage {
-    RAFT_SABOTAGE_NONE = 0,
-    RAFT_SABOTAGE_ELECTION_RESTRICTION = 1, /* grant votes to candidates with stale logs */
-    RAFT_SABOTAGE_COMMIT_OLD_TERM = 2,      /* commit entries of earlier terms by counting */
-    RAFT_SABOTAGE_DOUBLE_VOTE = 3,          /* vote for a second candidate in one term */
-    RAFT_SABOTAGE_VOLATILE_VOTE = 4,        /* leave the vote out of the persisted state */
-};
-
-const char *raft_sabotage_string(enum raft_sabotage sabotage);
-int raft_sabotage_parse(const char *name, enum raft_sabotage *out);
-
 struct raft_config {
     raft_node_id id;
     /* Used when the node starts with no snapshot; a snapshot's configuration wins. */
@@ -199,7 +183,7 @@ struct raft_config {
     bool pre_vote;                     /* §9.6 of the thesis */
     bool check_quorum;                 /* §6.2 of the thesis: leader steps down, lease */
     uint64_t random_seed;              /* seeds the election-timeout PRNG */
-    enum raft_sabotage sabotage;       /* RAFT_SABOTAGE_NONE outside tests */
+    uint32_t sabotage;                 /* test switches; 0 outside tests (raft_sabotage.h) */
 };
 
 /* Fills a config with the defaults documented in raft.c. */

@@ -5,7 +5,8 @@
  * raft.c (creation, the step dispatcher, terms, tick, ready/advance), election.c (votes,
  * PreVote, CheckQuorum, transfer), replication.c (append, commit, backtracking), read.c
  * (ReadIndex), snapshot.c (sending and installing snapshots, compaction), log.c (the
- * in-memory log), progress.c (per-follower state), prng.c (the seeded PRNG).
+ * in-memory log), progress.c (per-follower state), prng.c (the seeded PRNG), sabotage.c
+ * (the test switches of raft_sabotage.h).
  *
  * Nothing here is visible to the host; it sees only raft.h.
  *
@@ -20,6 +21,7 @@
 #define RAFTKV_RAFT_INTERNAL_H
 
 #include "raft/raft.h"
+#include "raft/raft_sabotage.h"
 
 #include <assert.h>
 
@@ -229,7 +231,6 @@ struct raft_message raft_message_to(const struct raft *raft, int type, raft_node
 struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);
 bool raft_is_voter(const struct raft *raft, raft_node_id id);
 uint32_t raft_quorum(const struct raft *raft);
-bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule);
 /* Output lists: append one item, growing the list (memory exhaustion aborts). */
 int raft_read_list_push(struct read_list *list, struct raft_read_state read);
 int raft_id_list_push(struct id_list *list, uint64_t id);
@@ -266,5 +267,8 @@ void raft_read_free(struct raft *raft);
 /* snapshot.c */
 void raft_snapshot_send(struct raft *raft, struct raft_progress *progress);
 void raft_snapshot_handle(struct raft *raft, const struct raft_message *message);
+
+/* sabotage.c: is this rule switched off? Always false outside the raft_sabotage library. */
+bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule);
 
 #endif

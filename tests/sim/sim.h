@@ -20,6 +20,7 @@
 
 #include "driver/driver.h"
 #include "raft/raft.h"
+#include "raft/raft_sabotage.h" /* private to the core and this simulator */
 
 #include <stdarg.h>
 #include <stdbool.h>

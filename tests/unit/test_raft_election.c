@@ -359,6 +359,27 @@ static void test_single_node_commits_alone(void **state)
     fixture_free(&fixture);
 }
 
+/* The sabotage switches (src/raft/raft_sabotage.h) exist only in the raft_sabotage library
+ * that the simulator's sim_sabotage links: the core production links refuses them. */
+static void test_production_core_refuses_sabotage_switches(void **state)
+{
+    (void)state;
+    struct raft_config config;
+    raft_config_default(&config, 1);
+    config.configuration.voter_count = 1;
+    config.configuration.voters[0] = 1;
+    struct raft_boot_state boot;
+    memset(&boot, 0, sizeof boot);
+    struct raft *raft = NULL;
+    config.sabotage = 1;
+    assert_int_equal(raft_new(&config, &boot, &raft), RAFT_ERROR_INVALID);
+    assert_null(raft);
+    config.sabotage = 0;
+    assert_int_equal(raft_new(&config, &boot, &raft), 0);
+    assert_non_null(raft);
+    raft_free(raft);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_transfer_refuses_proposals_meanwhile),
         cmocka_unit_test(test_single_node_commits_alone),
         cmocka_unit_test(test_message_with_an_impossible_term_is_refused),
+        cmocka_unit_test(test_production_core_refuses_sabotage_switches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

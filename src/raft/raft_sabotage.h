@@ -1,0 +1,34 @@
+/*
+ * raft_sabotage.h — switches that break one safety rule of the core on purpose, so that the
+ * simulator can prove it would catch the violation (the sim_catches_* tests in tests/sim).
+ *
+ * Private to the core and the simulator: production code (src/server, src/kv, ...) must not
+ * include it, and compiles only where the build defines RAFT_SABOTAGE_VISIBLE (src/raft and
+ * tests/sim do). The switches are compiled into the core only with RAFT_SABOTAGE defined: the
+ * raft_sabotage library, which only sim_sabotage links. A test picks one by storing its value
+ * in raft_config.sabotage before raft_new(); the raft library, which production links,
+ * refuses any nonzero value there with RAFT_ERROR_INVALID.
+ */
+#ifndef RAFTKV_RAFT_SABOTAGE_H
+#define RAFTKV_RAFT_SABOTAGE_H
+
+#ifndef RAFT_SABOTAGE_VISIBLE
+#error "raft/raft_sabotage.h is private to src/raft and tests/sim (RAFT_SABOTAGE_VISIBLE)"
+#endif
+
+#include "raft/raft.h"
+
+enum raft_sabotage {
+    RAFT_SABOTAGE_NONE = 0,
+    RAFT_SABOTAGE_ELECTION_RESTRICTION = 1, /* grant votes to candidates with stale logs */
+    RAFT_SABOTAGE_COMMIT_OLD_TERM = 2,      /* commit entries of earlier terms by counting */
+    RAFT_SABOTAGE_DOUBLE_VOTE = 3,          /* vote for a second candidate in one term */
+    RAFT_SABOTAGE_VOLATILE_VOTE = 4,        /* leave the vote out of the persisted state */
+};
+
+/* The switch's name as the simulator's --sabotage spells it ("commit-old-term"). */
+const char *raft_sabotage_string(enum raft_sabotage sabotage);
+/* 0 and *out set, or RAFT_ERROR_INVALID for a name that is no switch. */
+int raft_sabotage_parse(const char *name, enum raft_sabotage *out);
+
+#endif
