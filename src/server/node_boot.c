@@ -32,7 +32,7 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
     }
     if (message->type == RAFT_MSG_SNAPSHOT) {
         if (snapshot_data_path == NULL ||
-            rename(snapshot_data_path, node->incoming_snapshot_path) != 0) {
+            storage_stream_claim(snapshot_data_path, node->incoming_snapshot_path) != 0) {
             log_warning("snapshot from node %llu arrived without its data; ignored",
                         (unsigned long long)message->from);
             return;

@@ -37,7 +37,7 @@
  */
 #include "server/transport.h"
 
-#include "base/writeback.h"
+#include "storage/storage.h"
 
 #include "server/log.h"
 
@@ -147,8 +147,8 @@ struct connection {
 struct snapshot_send {
     bool active;
     struct connection *connection; /* the established connection it streams on */
-    int fd;
-    uint8_t *chunk; /* scratch of snapshot_chunk_bytes, owned */
+    struct storage_stream *file;   /* the snapshot's data file, read in order (storage/) */
+    uint8_t *chunk;                /* scratch of snapshot_chunk_bytes, owned */
     uint64_t offset;
     uint64_t total_bytes;
     bool chunks_done;
@@ -159,19 +159,18 @@ struct snapshot_send {
 
 enum snapshot_receive_state {
     RECEIVE_IDLE,
-    RECEIVE_WRITING,  /* chunks arriving, fd open */
+    RECEIVE_WRITING,  /* chunks arriving, file open */
     RECEIVE_FAILED,   /* a local write failed: the rest is skipped and the message dropped */
     RECEIVE_COMPLETE, /* every byte is in the file; waiting for the RAFT_MSG_SNAPSHOT */
 };
 
 struct snapshot_receive {
     enum snapshot_receive_state state;
-    int fd;
+    struct storage_stream *file; /* storage/ writes it back as it grows */
     uint64_t index;
     uint64_t term;
     uint64_t total_bytes;
     uint64_t received_bytes;
-    struct writeback writeback; /* a gigabyte arriving never sits dirty in the page cache */
 };
 
 struct transport_peer {
@@ -1085,8 +1084,6 @@ static int peer_setup(struct transport *transport, struct transport_peer *peer,
     (void)parsed;
     peer->dial = address->id > transport->config.id;
     peer->backoff_ms = TRANSPORT_BACKOFF_MIN_MS;
-    peer->send.fd = -1;
-    peer->receive.fd = -1;
     /* Set last: transport_stop() closes the timers of peers that have a transport. */
     peer->transport = transport;
     int rc = uv_timer_init(transport->loop, &peer->reconnect_timer);
@@ -1263,12 +1260,9 @@ size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_
 
 static void snapshot_send_release(struct snapshot_send *send)
 {
-    if (send->fd >= 0) {
-        close(send->fd);
-    }
+    storage_stream_close(send->file);
     free(send->chunk);
     memset(send, 0, sizeof *send);
-    send->fd = -1;
 }
 
 static void snapshot_send_finish(struct transport_peer *peer, bool success)
@@ -1281,31 +1275,15 @@ static void snapshot_send_finish(struct transport_peer *peer, bool success)
     }
 }
 
-/* Reads exactly `count` bytes; false on an error or if the file ends early (it shrank). */
-static bool read_exactly(int fd, uint8_t *out, size_t count)
-{
-    size_t done = 0;
-    while (done < count) {
-        ssize_t got = read(fd, out + done, count - done);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            return false;
-        }
-        done += (size_t)got;
-    }
-    return true;
-}
-
 /* Queues the next chunk; false on a read or encode failure (logged). */
 static bool snapshot_send_chunk(struct transport_peer *peer, uint32_t data_bytes)
 {
     struct snapshot_send *send = &peer->send;
-    if (!read_exactly(send->fd, send->chunk, data_bytes)) {
+    int rc = storage_stream_read(send->file, send->chunk, data_bytes);
+    if (rc != 0) {
         transport_log(
             peer->transport, "snapshot to peer %" PRIu64 ": reading at %" PRIu64 " failed: %s",
-            peer->address.id, send->offset, errno != 0 ? strerror(errno) : "the file shrank");
+            peer->address.id, send->offset, rc == -EIO ? "the file shrank" : strerror(-rc));
         return false;
     }
     struct peer_frame frame = {.type = PEER_FRAME_SNAPSHOT_CHUNK};
@@ -1316,7 +1294,7 @@ static bool snapshot_send_chunk(struct transport_peer *peer, uint32_t data_bytes
     frame.chunk.last = send->offset + data_bytes == send->total_bytes;
     frame.chunk.data_bytes = data_bytes;
     frame.chunk.data = data_bytes > 0 ? send->chunk : NULL;
-    int rc = connection_queue_frame(send->connection, &frame);
+    rc = connection_queue_frame(send->connection, &frame);
     if (rc != PROTO_OK) {
         transport_log(peer->transport, "snapshot to peer %" PRIu64 ": cannot queue a chunk: %s",
                       peer->address.id, proto_error_string(rc));
@@ -1387,17 +1365,12 @@ static void snapshot_send_pump_after_write(struct connection *connection)
 static int snapshot_send_open(struct transport *transport, struct snapshot_send *send,
                               const char *data_path)
 {
-    send->fd = open(data_path, O_RDONLY | O_CLOEXEC);
-    if (send->fd < 0) {
-        transport_log(transport, "cannot open snapshot %s: %s", data_path, strerror(errno));
+    int rc = storage_stream_open_read(data_path, &send->file, &send->total_bytes);
+    if (rc != 0) {
+        transport_log(transport, "cannot open snapshot %s: %s", data_path,
+                      rc == -EINVAL ? "not a regular file" : strerror(-rc));
         return TRANSPORT_ERROR_IO;
     }
-    struct stat status;
-    if (fstat(send->fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-        transport_log(transport, "snapshot %s is not a readable regular file", data_path);
-        return TRANSPORT_ERROR_IO;
-    }
-    send->total_bytes = (uint64_t)status.st_size;
     send->chunk = malloc(transport->config.snapshot_chunk_bytes);
     return send->chunk == NULL ? TRANSPORT_ERROR_NO_MEMORY : TRANSPORT_OK;
 }
@@ -1447,11 +1420,8 @@ release_send:
 
 static void snapshot_receive_reset(struct snapshot_receive *receive)
 {
-    if (receive->fd >= 0) {
-        close(receive->fd);
-    }
+    storage_stream_close(receive->file);
     memset(receive, 0, sizeof *receive);
-    receive->fd = -1;
     receive->state = RECEIVE_IDLE;
 }
 
@@ -1464,10 +1434,10 @@ static void snapshot_receive_begin(struct transport_peer *peer,
     receive->index = chunk->snapshot_index;
     receive->term = chunk->snapshot_term;
     receive->total_bytes = chunk->total_bytes;
-    receive->fd = open(peer->incoming_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (receive->fd < 0) {
-        transport_log(peer->transport, "cannot create %s: %s", peer->incoming_path,
-                      strerror(errno));
+    int rc = storage_stream_create(peer->incoming_path, &receive->file);
+    if (rc != 0) {
+        receive->file = NULL;
+        transport_log(peer->transport, "cannot create %s: %s", peer->incoming_path, strerror(-rc));
         receive->state = RECEIVE_FAILED;
         return;
     }
@@ -1493,18 +1463,17 @@ static void snapshot_receive_chunk(struct connection *connection,
     }
     int rc = 0;
     if (receive->state == RECEIVE_WRITING &&
-        (rc = writeback_write(receive->fd, &receive->writeback, chunk->data, chunk->data_bytes)) !=
-            0) {
+        (rc = storage_stream_write(receive->file, chunk->data, chunk->data_bytes)) != 0) {
         transport_log(peer->transport, "writing %s failed: %s; the snapshot will be dropped",
                       peer->incoming_path, strerror(-rc));
-        close(receive->fd);
-        receive->fd = -1;
+        storage_stream_close(receive->file);
+        receive->file = NULL;
         receive->state = RECEIVE_FAILED;
     }
     receive->received_bytes += chunk->data_bytes;
     if (chunk->last && receive->state == RECEIVE_WRITING) {
-        close(receive->fd);
-        receive->fd = -1;
+        storage_stream_close(receive->file);
+        receive->file = NULL;
         receive->state = RECEIVE_COMPLETE;
     }
 }

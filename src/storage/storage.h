@@ -211,6 +211,22 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
  * then commits a writer whose data file is that file, unchanged since: it writes the meta
  * and renames the snapshot into place, without reading the data again.
  */
+/*
+ * A snapshot's data file streamed to or from a peer (stream.c). None of these touch a struct
+ * storage, so the transport may use them while the WAL syncs on another thread. Reading:
+ * open the latest snapshot's data file (storage_snapshot_latest names it) and read it in
+ * order; writing: create the file a leader's chunks go into, write them, close; then
+ * storage_stream_claim() moves a complete file to where the host keeps it until it is
+ * installed (storage_snapshot_adopt). Every call returns 0 or a negative errno; close frees.
+ */
+struct storage_stream;
+int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes);
+int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes);
+int storage_stream_create(const char *path, struct storage_stream **out);
+int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes);
+void storage_stream_close(struct storage_stream *stream);
+int storage_stream_claim(const char *from, const char *to);
+
 /* The state machine's clean stop (clean_stop.c): take removes the marker durably and says
  * whether it was there (then the state machine may be trusted as it is, else rebuilt from the
  * snapshot and the log); mark leaves it, after the host synced its state machine. */
