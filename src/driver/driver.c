@@ -173,6 +173,12 @@ static bool start_ready(struct driver *driver)
         return stop(driver);
     }
     driver->save_hard_state = hard_state_must_be_saved(driver, ready);
+#ifdef DRIVER_SABOTAGE
+    driver->messages_sent_early = driver->sabotage_ack_before_sync;
+    if (driver->messages_sent_early && !send_all(driver, ready->messages, ready->message_count)) {
+        return false;
+    }
+#endif
     if (ready->entry_count == 0 && !driver->save_hard_state) {
         return false; /* nothing to sync: the caller finishes it */
     }
@@ -194,8 +200,11 @@ static void finish_ready(struct driver *driver)
     if (driver->save_hard_state) {
         driver->saved_hard_state = ready->hard_state;
     }
-    if (!at(driver, DRIVER_POINT_SYNCED) ||
-        !send_all(driver, ready->messages, ready->message_count) ||
+    size_t message_count = ready->message_count;
+#ifdef DRIVER_SABOTAGE
+    message_count = driver->messages_sent_early ? 0 : message_count;
+#endif
+    if (!at(driver, DRIVER_POINT_SYNCED) || !send_all(driver, ready->messages, message_count) ||
         !at(driver, DRIVER_POINT_SENT) ||
         !apply(driver, ready->committed + driver->applied_early,
                ready->committed_count - driver->applied_early) ||

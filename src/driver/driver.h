@@ -93,6 +93,12 @@ struct driver {
     int depth; /* inside driver code: reports are held */
     size_t held_count;
     struct driver_report held[DRIVER_MAX_HELD_REPORTS];
+#ifdef DRIVER_SABOTAGE
+    /* Only in the simulator's sabotaged build: proof that it catches a driver that sends the
+     * messages depending on the sync before the sync (acknowledging what is not durable). */
+    bool sabotage_ack_before_sync;
+    bool messages_sent_early;
+#endif
 };
 
 /* Starts driving `raft`, whose durable term and vote are saved_hard_state. */

@@ -24,6 +24,9 @@ enum raft_sabotage {
     RAFT_SABOTAGE_COMMIT_OLD_TERM = 2,      /* commit entries of earlier terms by counting */
     RAFT_SABOTAGE_DOUBLE_VOTE = 3,          /* vote for a second candidate in one term */
     RAFT_SABOTAGE_VOLATILE_VOTE = 4,        /* leave the vote out of the persisted state */
+    /* A rule of the ready loop (src/driver, built with DRIVER_SABOTAGE), not of the core:
+     * send the messages that wait for the sync (acknowledgements, votes) before it. */
+    RAFT_SABOTAGE_ACK_BEFORE_SYNC = 5,
 };
 
 /* The switch's name as the simulator's --sabotage spells it ("commit-old-term"). */

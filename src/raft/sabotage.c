@@ -16,6 +16,7 @@ static const char *const sabotage_names[] = {
     [RAFT_SABOTAGE_COMMIT_OLD_TERM] = "commit-old-term",
     [RAFT_SABOTAGE_DOUBLE_VOTE] = "double-vote",
     [RAFT_SABOTAGE_VOLATILE_VOTE] = "volatile-vote",
+    [RAFT_SABOTAGE_ACK_BEFORE_SYNC] = "ack-before-sync",
 };
 
 #define SABOTAGE_COUNT (sizeof sabotage_names / sizeof sabotage_names[0])

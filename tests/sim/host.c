@@ -508,6 +508,10 @@ static void host_start_driver(struct sim *sim, struct sim_node *node)
         .at = hook_at,
     };
     driver_init(&node->driver, node->core, &host, &node->disk.hard_state);
+#ifdef DRIVER_SABOTAGE
+    node->driver.sabotage_ack_before_sync =
+        sim->base_config.sabotage == RAFT_SABOTAGE_ACK_BEFORE_SYNC;
+#endif
 }
 
 /* The open ready's fsync is due: it reaches the disk (or tears), then the driver goes on. */

@@ -230,6 +230,7 @@ static bool expected_rule(enum raft_sabotage sabotage, enum sim_rule rule)
         return rule == SIM_RULE_ELECTION_SAFETY;
     case RAFT_SABOTAGE_ELECTION_RESTRICTION:
     case RAFT_SABOTAGE_COMMIT_OLD_TERM:
+    case RAFT_SABOTAGE_ACK_BEFORE_SYNC:
         return rule == SIM_RULE_LEADER_COMPLETENESS || rule == SIM_RULE_STATE_MACHINE_SAFETY ||
                rule == SIM_RULE_EXACTLY_ONCE || rule == SIM_RULE_READ_SAFETY;
     default:
@@ -302,7 +303,8 @@ static void usage(const char *program)
             "  --seeds N     run N seeds from --from (default 0); one line per failure\n"
             "  --sabotage    (sim_sabotage only) break one rule of the core: "
             "election-restriction,\n"
-            "                commit-old-term, double-vote, volatile-vote\n"
+            "                commit-old-term, double-vote, volatile-vote; or of the driver:\n"
+            "                ack-before-sync\n"
             "  --demo        a short narrated run of a 5-node cluster\n",
             program);
 }
