@@ -50,26 +50,13 @@ void raft_config_default(struct raft_config *config, raft_node_id id)
 
 const char *raft_error_string(int error)
 {
+    /* A switch rather than a table: two codes with one value fail to compile. */
     switch (error) {
-    case RAFT_OK:
-        return "ok";
-    case RAFT_ERROR_NOT_LEADER:
-        return "not the leader";
-    case RAFT_ERROR_TRANSFERRING:
-        return "leadership transfer in progress";
-    case RAFT_ERROR_NO_MEMORY:
-        return "out of memory";
-    case RAFT_ERROR_INVALID:
-        return "invalid argument or message";
-    case RAFT_ERROR_TOO_BIG:
-        return "entry too big";
-    case RAFT_ERROR_BUSY:
-        return "too much work pending";
-        return "leader not ready yet";
-    case RAFT_ERROR_COMPACTED:
-        return "index compacted";
-    case RAFT_ERROR_UNAVAILABLE:
-        return "index unavailable";
+#define RAFT_ERROR_CASE(name, value, text)                                                         \
+    case name:                                                                                     \
+        return text;
+        RAFT_ERRORS(RAFT_ERROR_CASE)
+#undef RAFT_ERROR_CASE
     }
     return "unknown error";
 }

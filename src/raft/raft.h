@@ -50,18 +50,34 @@ typedef uint64_t raft_node_id;
 #define RAFT_MAX_TERM  (UINT64_MAX / 2)
 #define RAFT_MAX_NODES 16
 
+/* Every code the core returns, as X(name, value, text): enum raft_error and
+ * raft_error_string() are both made from this one list, so a code cannot lack its text.
+ * The values never change (hosts log and compare them); -7 is retired. */
+#define RAFT_ERRORS(X)                                                                             \
+    X(RAFT_OK, 0, "ok")                                                                            \
+    /* only the leader proposes or serves read index */                                            \
+    X(RAFT_ERROR_NOT_LEADER, -1, "not the leader")                                                 \
+    /* leadership transfer in progress; retry later */                                             \
+    X(RAFT_ERROR_TRANSFERRING, -2, "leadership transfer in progress")                              \
+    X(RAFT_ERROR_NO_MEMORY, -3, "out of memory")                                                   \
+    /* bad argument or malformed message */                                                        \
+    X(RAFT_ERROR_INVALID, -4, "invalid argument or message")                                       \
+    /* payload above config.max_entry_bytes */                                                     \
+    X(RAFT_ERROR_TOO_BIG, -5, "entry too big")                                                     \
+    /* too many uncommitted bytes or pending reads */                                              \
+    X(RAFT_ERROR_BUSY, -6, "too much work pending")                                                \
+    /* index already covered by a snapshot */                                                      \
+    X(RAFT_ERROR_COMPACTED, -8, "index compacted")                                                 \
+    /* index beyond the log */                                                                     \
+    X(RAFT_ERROR_UNAVAILABLE, -9, "index unavailable")
+
 enum raft_error {
-    RAFT_OK = 0,
-    RAFT_ERROR_NOT_LEADER = -1,   /* only the leader proposes or serves read index */
-    RAFT_ERROR_TRANSFERRING = -2, /* leadership transfer in progress; retry later */
-    RAFT_ERROR_NO_MEMORY = -3,
-    RAFT_ERROR_INVALID = -4,     /* bad argument or malformed message */
-    RAFT_ERROR_TOO_BIG = -5,     /* payload above config.max_entry_bytes */
-    RAFT_ERROR_BUSY = -6,        /* too many uncommitted bytes or pending reads */
-    RAFT_ERROR_COMPACTED = -8,   /* index already covered by a snapshot */
-    RAFT_ERROR_UNAVAILABLE = -9, /* index beyond the log */
+#define RAFT_ERROR_ENUMERATOR(name, value, text) name = value,
+    RAFT_ERRORS(RAFT_ERROR_ENUMERATOR)
+#undef RAFT_ERROR_ENUMERATOR
 };
 
+/* The code's text from RAFT_ERRORS; "unknown error" for any other value. */
 const char *raft_error_string(int error);
 
 enum raft_role {
