@@ -146,6 +146,16 @@ static int posix_list_dir(void *context, const char *path, storage_io_each_name_
     return rc;
 }
 
+static int posix_writeback(void *context, int fd, uint64_t offset, uint64_t bytes, bool wait)
+{
+    (void)context;
+    unsigned flags = SYNC_FILE_RANGE_WRITE;
+    if (wait) {
+        flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+    }
+    return sync_file_range(fd, (off_t)offset, (off_t)bytes, flags) == 0 ? 0 : -errno;
+}
+
 static const struct storage_io posix_io = {
     .context = NULL,
     .open = posix_open,
@@ -164,6 +174,7 @@ static const struct storage_io posix_io = {
     .rmdir = posix_rmdir,
     .fsync_dir = posix_fsync_dir,
     .list_dir = posix_list_dir,
+    .writeback = posix_writeback,
 };
 
 const struct storage_io *storage_io_posix(void)

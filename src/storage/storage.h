@@ -103,6 +103,9 @@ struct storage_io {
     int (*fsync_dir)(void *context, const char *path);
     /* Calls each(arg, name, is_directory) per entry except "." and ".."; stops at nonzero. */
     int (*list_dir)(void *context, const char *path, storage_io_each_name_fn each, void *arg);
+    /* Optional (NULL: skipped): start the write-back of a range, and with wait, wait for it
+     * (sync_file_range); no durability point. Large streamed files use it (stream.c). */
+    int (*writeback)(void *context, int fd, uint64_t offset, uint64_t bytes, bool wait);
 };
 
 /* The real file system (POSIX calls). */
@@ -217,14 +220,21 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
  * open the latest snapshot's data file (storage_snapshot_latest names it) and read it in
  * order; writing: create the file a leader's chunks go into, write them, close; then
  * storage_stream_claim() moves a complete file to where the host keeps it until it is
- * installed (storage_snapshot_adopt). Every call returns 0 or a negative errno; close frees.
+ * installed (storage_snapshot_adopt). io NULL means storage_io_posix(). Every call returns 0
+ * or a negative errno; close frees.
  */
 struct storage_stream;
-int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes);
+int storage_stream_open_read_io(const struct storage_io *io, const char *path,
+                                struct storage_stream **out, uint64_t *total_bytes);
 int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes);
-int storage_stream_create(const char *path, struct storage_stream **out);
+int storage_stream_create_io(const struct storage_io *io, const char *path,
+                             struct storage_stream **out);
 int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes);
 void storage_stream_close(struct storage_stream *stream);
+int storage_stream_claim_io(const struct storage_io *io, const char *from, const char *to);
+/* The same on the real file system (storage_io_posix). */
+int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes);
+int storage_stream_create(const char *path, struct storage_stream **out);
 int storage_stream_claim(const char *from, const char *to);
 
 /* The state machine's clean stop (clean_stop.c): take removes the marker durably and says

@@ -4,59 +4,74 @@
  * The transport sends the latest snapshot to a follower chunk by chunk, and writes the
  * chunks a leader sends into a file that storage_snapshot_adopt() later moves into place.
  * Both sides run on the event loop while the WAL may be syncing on another thread, so these
- * functions touch no struct storage: a stream owns its descriptor and nothing else. A file
- * being received is written back as it grows (base/writeback.h), so a gigabyte arriving never
- * sits dirty in the page cache; it is fsynced when it is committed (storage_snapshot_commit
- * measures it), not here.
+ * functions touch no struct storage: a stream owns its descriptor and its I/O table, nothing
+ * else. They go through struct storage_io like every other durable file, so the crash tests
+ * (tests/unit/test_storage_crash.c) crash them too. A file being received is written back as
+ * it grows (io->writeback, 8 MiB at a time, waiting for the range before), so a gigabyte
+ * arriving never sits dirty in the page cache; it is fsynced when it is committed
+ * (storage_snapshot_commit measures it), not here.
  *
  * Failure modes: every call returns 0 or a negative errno; a reader whose file shrank under it
- * gets -EIO. Ownership: *_open allocates the stream, *_close frees it.
+ * gets -EIO. Ownership: *_open and *_create allocate the stream, close frees it.
  */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/writeback.h"
 #include "storage/storage.h"
 
 struct storage_stream {
+    const struct storage_io *io;
     int fd;
-    uint64_t bytes; /* the file's size (reading) or what was written (writing) */
-    struct writeback writeback;
+    uint64_t offset;     /* where the next read or write goes */
+    uint64_t started;    /* write-back started up to here */
+    uint64_t size_bytes; /* the file's size, when reading */
 };
 
-static int stream_new(int fd, struct storage_stream **out)
+static const struct storage_io *io_or_posix(const struct storage_io *io)
+{
+    return io != NULL ? io : storage_io_posix();
+}
+
+static int stream_new(const struct storage_io *io, int fd, struct storage_stream **out)
 {
     struct storage_stream *stream = calloc(1, sizeof *stream);
     if (stream == NULL) {
-        close(fd);
+        io->close(io->context, fd);
         return -ENOMEM;
     }
+    stream->io = io;
     stream->fd = fd;
     *out = stream;
     return 0;
 }
 
-int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes)
+int storage_stream_open_read_io(const struct storage_io *io, const char *path,
+                                struct storage_stream **out, uint64_t *total_bytes)
 {
     assert(path != NULL && out != NULL && total_bytes != NULL);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    io = io_or_posix(io);
+    bool is_directory = false;
+    int rc = io->stat(io->context, path, &is_directory);
+    if (rc < 0 || is_directory) {
+        return rc < 0 ? rc : -EINVAL;
+    }
+    int fd = io->open(io->context, path, O_RDONLY, 0);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
-    struct stat status;
-    if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-        close(fd);
-        return -EINVAL;
+    uint64_t size_bytes = 0;
+    rc = io->file_size(io->context, fd, &size_bytes);
+    if (rc < 0) {
+        io->close(io->context, fd);
+        return rc;
     }
-    int rc = stream_new(fd, out);
+    rc = stream_new(io, fd, out);
     if (rc == 0) {
-        (*out)->bytes = (uint64_t)status.st_size;
-        *total_bytes = (*out)->bytes;
+        (*out)->size_bytes = size_bytes;
+        *total_bytes = size_bytes;
     }
     return rc;
 }
@@ -66,36 +81,59 @@ int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes)
     assert(stream != NULL && stream->fd >= 0);
     size_t done = 0;
     while (done < bytes) {
-        ssize_t got = read(stream->fd, (uint8_t *)out + done, bytes - done);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
+        ssize_t got = stream->io->pread(stream->io->context, stream->fd, (uint8_t *)out + done,
+                                        bytes - done, stream->offset);
         if (got <= 0) {
-            return got < 0 ? -errno : -EIO; /* an error, or the file shrank */
+            return got < 0 ? (int)got : -EIO; /* an error, or the file shrank */
         }
         done += (size_t)got;
+        stream->offset += (uint64_t)got;
     }
     return 0;
 }
 
-int storage_stream_create(const char *path, struct storage_stream **out)
+int storage_stream_create_io(const struct storage_io *io, const char *path,
+                             struct storage_stream **out)
 {
     assert(path != NULL && out != NULL);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    io = io_or_posix(io);
+    int fd = io->open(io->context, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
-        return -errno;
+        return fd;
     }
-    return stream_new(fd, out);
+    return stream_new(io, fd, out);
+}
+
+/* Waits for the range before the last one and starts the last: at most two ranges dirty. */
+static void write_back(struct storage_stream *stream)
+{
+    const struct storage_io *io = stream->io;
+    while (io->writeback != NULL && stream->offset - stream->started >= WRITEBACK_BYTES) {
+        if (stream->started >= WRITEBACK_BYTES) {
+            (void)io->writeback(io->context, stream->fd, stream->started - WRITEBACK_BYTES,
+                                WRITEBACK_BYTES, true);
+        }
+        (void)io->writeback(io->context, stream->fd, stream->started, WRITEBACK_BYTES, false);
+        stream->started += WRITEBACK_BYTES;
+    }
 }
 
 int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes)
 {
     assert(stream != NULL && stream->fd >= 0);
-    int rc = writeback_write(stream->fd, &stream->writeback, data, bytes);
-    if (rc == 0) {
-        stream->bytes += bytes;
+    size_t done = 0;
+    while (done < bytes) {
+        ssize_t wrote =
+            stream->io->pwrite(stream->io->context, stream->fd, (const uint8_t *)data + done,
+                               bytes - done, stream->offset);
+        if (wrote <= 0) {
+            return wrote < 0 ? (int)wrote : -EIO;
+        }
+        done += (size_t)wrote;
+        stream->offset += (uint64_t)wrote;
     }
-    return rc;
+    write_back(stream);
+    return 0;
 }
 
 void storage_stream_close(struct storage_stream *stream)
@@ -104,12 +142,29 @@ void storage_stream_close(struct storage_stream *stream)
         return;
     }
     assert(stream->fd >= 0);
-    close(stream->fd);
+    stream->io->close(stream->io->context, stream->fd);
     free(stream);
+}
+
+int storage_stream_claim_io(const struct storage_io *io, const char *from, const char *to)
+{
+    assert(from != NULL && to != NULL);
+    io = io_or_posix(io);
+    return io->rename(io->context, from, to);
+}
+
+/* The real file system's streams, for the transport and the server. */
+int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes)
+{
+    return storage_stream_open_read_io(NULL, path, out, total_bytes);
+}
+
+int storage_stream_create(const char *path, struct storage_stream **out)
+{
+    return storage_stream_create_io(NULL, path, out);
 }
 
 int storage_stream_claim(const char *from, const char *to)
 {
-    assert(from != NULL && to != NULL);
-    return rename(from, to) == 0 ? 0 : -errno;
+    return storage_stream_claim_io(NULL, from, to);
 }
