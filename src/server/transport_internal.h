@@ -1,0 +1,180 @@
+/*
+ * transport_internal.h — what the files of the peer transport share, and nobody else may
+ * include: its limits, its structures, and the functions one file calls in another.
+ *
+ * transport.c holds the configuration, the table of peers, start/stop and the public API;
+ * transport_connection.c one connection's life (buffers, reads, writes, frames, dial and
+ * accept, backoff); transport_handshake.c HELLO, HELLO_REPLY and AUTH; transport_snapshot.c
+ * snapshot streams. Ownership: the transport owns its peers (an array inside it) and its
+ * connections (a list); each is freed from libuv close callbacks only, see transport.c.
+ */
+#ifndef RAFTKV_SERVER_TRANSPORT_INTERNAL_H
+#define RAFTKV_SERVER_TRANSPORT_INTERNAL_H
+
+#include "server/transport.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <netinet/in.h>
+
+struct storage_stream; /* storage/storage.h */
+
+/* ---- limits ---- */
+
+#define TRANSPORT_DEFAULT_MAX_SEND_BUFFER_BYTES ((size_t)64 * 1024 * 1024)
+#define TRANSPORT_DEFAULT_HANDSHAKE_TIMEOUT_MS  2000
+#define TRANSPORT_DEFAULT_SNAPSHOT_CHUNK_BYTES  ((uint32_t)1024 * 1024)
+/* The largest max_send_buffer_bytes accepted: a single uv_write takes an unsigned length. */
+#define TRANSPORT_MAX_SEND_BUFFER_BYTES PROTO_BUFFER_DEFAULT_MAX_BYTES
+/* A SNAPSHOT_CHUNK frame's bytes beyond its data: frame header and chunk fields. */
+#define TRANSPORT_CHUNK_OVERHEAD_BYTES (PEER_HEADER_BYTES + 64)
+#define TRANSPORT_BACKOFF_MIN_MS       50
+#define TRANSPORT_BACKOFF_MAX_MS       2000
+/* Bytes asked of the kernel per read when the decoder does not need more. */
+#define TRANSPORT_READ_BYTES ((size_t)64 * 1024)
+/* Handshake payloads are 60 and 72 bytes; before authentication nothing larger is read. */
+#define TRANSPORT_HANDSHAKE_MAX_PAYLOAD_BYTES 128
+/* Accepted connections that have not finished their handshake; more are closed at once. */
+#define TRANSPORT_MAX_PENDING_CONNECTIONS 64
+/* A buffer that grew beyond this (a burst, a snapshot chunk) is released once empty. */
+#define TRANSPORT_RETAINED_BUFFER_BYTES ((size_t)4 * 1024 * 1024)
+#define TRANSPORT_KEEPALIVE_DELAY_S     10
+/* Sent bytes unacknowledged this long close the connection (Linux TCP_USER_TIMEOUT): a peer
+ * cut off by a partition is re-dialed within seconds instead of after TCP's ~15 minutes of
+ * retransmissions, and stale messages do not pile up for it. */
+#define TRANSPORT_USER_TIMEOUT_MS 10000
+#define TRANSPORT_LISTEN_BACKLOG  128
+#define TRANSPORT_NAME_BYTES      96
+#define TRANSPORT_LOG_LINE_BYTES  512
+#define TRANSPORT_PATH_BYTES      1100
+
+/* ---- state ---- */
+
+enum connection_state {
+    CONNECTION_CONNECTING,        /* outbound: TCP connect in progress */
+    CONNECTION_AWAIT_HELLO,       /* inbound: waiting for the dialer's HELLO */
+    CONNECTION_AWAIT_HELLO_REPLY, /* outbound: HELLO sent */
+    CONNECTION_AWAIT_AUTH,        /* inbound: HELLO_REPLY sent */
+    CONNECTION_ESTABLISHED,       /* authenticated and attached to its peer */
+    CONNECTION_CLOSING,           /* handles closing; freed by the last close callback */
+};
+
+struct transport_peer;
+
+/* One TCP connection. Owned by the transport's list; freed when both handles have closed. */
+struct connection {
+    uv_tcp_t tcp;
+    uv_timer_t handshake_timer;
+    uv_connect_t connect_request;
+    uv_write_t write_request;
+    struct transport *transport;
+    /* Outbound: the peer dialed. Inbound: NULL until HELLO names a peer; the peer's
+     * `connection` points back only once the handshake is done. */
+    struct transport_peer *peer;
+    bool outbound;
+    bool counted_pending; /* inbound and counted in transport->pending_inbound_count */
+    enum connection_state state;
+    int open_handles;
+    uint8_t challenge[PEER_CHALLENGE_BYTES]; /* ours, sent in HELLO or HELLO_REPLY */
+    struct peer_decoder decoder;
+    struct proto_buffer input;
+    struct proto_buffer pending;
+    struct proto_buffer writing;
+    bool write_in_flight;
+    uint64_t queued_bytes_total;  /* bytes ever appended to pending */
+    uint64_t written_bytes_total; /* bytes ever handed to the kernel */
+    char name[TRANSPORT_NAME_BYTES];
+    struct connection *previous;
+    struct connection *next;
+};
+
+/* The snapshot streaming to a peer: file bytes first, then the RAFT_MSG_SNAPSHOT message. */
+struct snapshot_send {
+    bool active;
+    struct connection *connection; /* the established connection it streams on */
+    struct storage_stream *file;   /* the snapshot's data file, read in order (storage/) */
+    uint8_t *chunk;                /* scratch of snapshot_chunk_bytes, owned */
+    uint64_t offset;
+    uint64_t total_bytes;
+    bool chunks_done;
+    bool message_queued;
+    uint64_t end_mark; /* the connection's queued_bytes_total after the message */
+    struct raft_message message;
+};
+
+enum snapshot_receive_state {
+    RECEIVE_IDLE,
+    RECEIVE_WRITING,  /* chunks arriving, file open */
+    RECEIVE_FAILED,   /* a local write failed: the rest is skipped and the message dropped */
+    RECEIVE_COMPLETE, /* every byte is in the file; waiting for the RAFT_MSG_SNAPSHOT */
+};
+
+struct snapshot_receive {
+    enum snapshot_receive_state state;
+    struct storage_stream *file; /* storage/ writes it back as it grows */
+    uint64_t index;
+    uint64_t term;
+    uint64_t total_bytes;
+    uint64_t received_bytes;
+};
+
+struct transport_peer {
+    struct transport *transport;
+    struct transport_peer_address address;
+    struct sockaddr_storage sockaddr;
+    bool dial;                     /* its id is above ours: we dial it */
+    struct connection *connection; /* established, or NULL */
+    struct connection *dialing;    /* outbound connection still in its handshake */
+    uv_timer_t reconnect_timer;
+    uint32_t backoff_ms;
+    struct snapshot_send send;
+    struct snapshot_receive receive;
+    char incoming_path[TRANSPORT_PATH_BYTES];
+};
+
+struct transport {
+    uv_loop_t *loop;
+    struct transport_config config;
+    struct transport_callbacks callbacks;
+    uint8_t secret[PEER_MAX_SECRET_BYTES];
+    struct sockaddr_storage listen_address;
+    struct sockaddr_storage source_address; /* (host, port 0): where dials come from */
+    uv_tcp_t listener;
+    struct transport_peer peers[TRANSPORT_MAX_PEERS];
+    struct connection *connections;
+    uint32_t pending_inbound_count;
+    uint32_t open_objects; /* listener, reconnect timers and connections not yet released */
+    bool stopping;
+    bool held; /* transport_hold: queue Raft frames, write them at transport_release */
+};
+
+/* ---- calls between the files ---- */
+
+/* transport.c */
+void transport_log(const struct transport *transport, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+struct transport_peer *find_peer(struct transport *transport, raft_node_id id);
+void transport_release_object(struct transport *transport);
+
+/* transport_connection.c */
+void on_reconnect_timer(uv_timer_t *timer);
+void on_connection(uv_stream_t *listener, int status);
+void connection_close(struct connection *connection, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+size_t connection_buffered_bytes(const struct connection *connection);
+int connection_queue_frame(struct connection *connection, const struct peer_frame *frame);
+void connection_flush(struct connection *connection);
+
+/* transport_handshake.c */
+void on_handshake_timeout(uv_timer_t *timer);
+void handshake_begin(struct connection *connection);
+void handshake_frame(struct connection *connection, const struct peer_frame *frame);
+
+/* transport_snapshot.c */
+void snapshot_send_pump_after_write(struct connection *connection);
+void snapshot_connection_closed(struct transport_peer *peer, struct connection *closed);
+void snapshot_receive_chunk(struct connection *connection, const struct peer_snapshot_chunk *chunk);
+void snapshot_receive_message(struct connection *connection, const struct raft_message *message);
+
+#endif
