@@ -758,7 +758,7 @@ static int parse_u64(struct run *run, const char *word, uint64_t *out)
 
 static int parse_node(struct run *run, const char *word, raft_node_id *out)
 {
-    uint64_t id;
+    uint64_t id = 0;
     if (parse_u64(run, word, &id) != 0 || id < 1 || id > run->cluster->node_count) {
         return usage_error(run, "no node %s", word);
     }
@@ -777,7 +777,7 @@ static int parse_nodes(struct run *run, int argc, char **argv, bool nodes[GOLDEN
         return 0;
     }
     for (int i = 0; i < argc; i++) {
-        raft_node_id id;
+        raft_node_id id = RAFT_NODE_NONE;
         if (parse_node(run, argv[i], &id) != 0) {
             return -1;
         }
@@ -921,7 +921,7 @@ static int command_tick(struct run *run, int argc, char **argv)
 
 static int command_campaign(struct run *run, int argc, char **argv)
 {
-    raft_node_id id;
+    raft_node_id id = RAFT_NODE_NONE;
     if (parse_node(run, argv[0], &id) != 0) {
         return -1;
     }
@@ -945,7 +945,7 @@ static int command_campaign(struct run *run, int argc, char **argv)
 
 static int command_propose(struct run *run, int argc, char **argv)
 {
-    raft_node_id id;
+    raft_node_id id = RAFT_NODE_NONE;
     if (parse_node(run, argv[0], &id) != 0) {
         return -1;
     }
@@ -967,7 +967,7 @@ static int command_propose(struct run *run, int argc, char **argv)
 
 static int command_read_index(struct run *run, int argc, char **argv)
 {
-    raft_node_id id;
+    raft_node_id id = RAFT_NODE_NONE;
     uint64_t request;
     if (parse_node(run, argv[0], &id) != 0 || parse_u64(run, argv[1], &request) != 0) {
         return -1;
@@ -1035,7 +1035,7 @@ static int command_partition(struct run *run, int argc, char **argv)
         run->cluster->nodes[i].group = 0;
     }
     for (int i = 0; i < argc; i++) {
-        raft_node_id id;
+        raft_node_id id = RAFT_NODE_NONE;
         if (strcmp(argv[i], "|") == 0) {
             group++;
             continue;
@@ -1086,7 +1086,7 @@ static int command_stabilize(struct run *run, int argc, char **argv)
 
 static int command_compact(struct run *run, int argc, char **argv)
 {
-    raft_node_id id;
+    raft_node_id id = RAFT_NODE_NONE;
     uint64_t index;
     if (parse_node(run, argv[0], &id) != 0 || parse_u64(run, argv[1], &index) != 0) {
         return -1;
@@ -1119,7 +1119,7 @@ static int command_compact(struct run *run, int argc, char **argv)
 
 static int command_restart(struct run *run, int argc, char **argv)
 {
-    raft_node_id id;
+    raft_node_id id = RAFT_NODE_NONE;
     if (parse_node(run, argv[0], &id) != 0) {
         return -1;
     }
