@@ -233,6 +233,25 @@ void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text,
 /* Case-insensitive: is the argument this word (a subcommand, an option)? */
 bool argument_is(const struct kv_arg *argument, const char *text);
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv);
+
+/* commands_server.c: the handlers of the server's own commands (commands.c's table). */
+#define SERVER_HANDLER(name)                                                                       \
+    void name(struct client *client, struct proto_buffer *out, size_t argc,                        \
+              const struct kv_arg *argv)
+SERVER_HANDLER(command_ping);
+SERVER_HANDLER(command_echo);
+SERVER_HANDLER(command_quit);
+SERVER_HANDLER(command_select);
+SERVER_HANDLER(command_auth);
+SERVER_HANDLER(command_hello);
+SERVER_HANDLER(command_client);
+SERVER_HANDLER(command_readonly);
+SERVER_HANDLER(command_readwrite);
+SERVER_HANDLER(command_config);
+SERVER_HANDLER(command_info);
+SERVER_HANDLER(command_cluster);
+SERVER_HANDLER(command_raft_info);
+SERVER_HANDLER(command_raft_transfer);
 /* The error a node answers when it cannot take a request: MOVED to the leader, or
  * CLUSTERDOWN. key may be NULL (slot 0). */
 void commands_redirect(struct server *server, struct proto_buffer *buffer,
@@ -270,6 +289,11 @@ bool node_is_leader(const struct server *server);
 /* Shared by node.c (the ready loop, requests, snapshots) and node_boot.c (start, stop,
  * recovery). */
 void node_path_join(char *out, size_t out_bytes, const char *directory, const char *name);
+/* Every pending write at or below last_index has an outcome now (node.c). */
+void node_settle_writes(struct server *server, uint64_t first_index, uint64_t last_index);
+/* node_snapshot.c: the leader's snapshot of a ready, and our own when it is time. */
+void node_install_snapshot(struct server *server, const struct raft_snapshot_meta *meta);
+void node_maybe_snapshot(struct server *server);
 /* Loads a snapshot's data file into the state machine; 0 or -1 (logged). */
 int node_import_snapshot(struct server *server, const char *data_path,
                          const struct raft_snapshot_meta *meta);

@@ -1,0 +1,419 @@
+/*
+ * commands_server.c — the server's own commands: connection (PING, ECHO, AUTH, HELLO, CLIENT,
+ * SELECT, QUIT, READONLY/READWRITE), configuration and introspection (CONFIG GET, INFO,
+ * CLUSTER), Raft administration (RAFT.INFO, RAFT.TRANSFER-LEADER), and the redirect a node
+ * answers when it cannot take a request. They need server state that kv/ must not see; the
+ * table that names them is commands.c's.
+ *
+ * Each handler writes exactly one reply to `out`, Redis's text for every error; arity was
+ * checked by the caller.
+ */
+#include "server/server.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/log.h"
+
+#define SERVER_VERSION "7.0.0"
+
+enum {
+    CLUSTER_SLOTS = 16384,
+};
+
+/* ---- cluster slots and redirects ---- */
+
+/* CRC16-CCITT (XMODEM), the hash of Redis Cluster's key slots, computed bit by bit: it runs
+ * only for redirects, which are rare. */
+static uint16_t crc16(const uint8_t *data, size_t length)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < length; i++) {
+        crc ^= (uint16_t)(data[i] << 8);
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+/* The key's slot, honouring a {hash tag} as Redis Cluster does. */
+static unsigned key_slot(const struct kv_arg *key)
+{
+    const uint8_t *data = key->data;
+    size_t length = key->data_bytes;
+    const uint8_t *open = memchr(data, '{', length);
+    if (open != NULL) {
+        size_t rest = length - (size_t)(open - data) - 1;
+        const uint8_t *close = memchr(open + 1, '}', rest);
+        if (close != NULL && close > open + 1) {
+            return crc16(open + 1, (size_t)(close - open - 1)) % CLUSTER_SLOTS;
+        }
+    }
+    return crc16(data, length) % CLUSTER_SLOTS;
+}
+
+void commands_redirect(struct server *server, struct proto_buffer *buffer, const struct kv_arg *key)
+{
+    if (server->node.fatal) {
+        reply_error(buffer,
+                    "CLUSTERDOWN this node is recovering from a failure (%s); the command was "
+                    "not executed, try another node",
+                    server->node.failure_reason);
+        return;
+    }
+    server->stats.redirects++;
+    raft_node_id leader = raft_leader(server->node.raft);
+    const struct config_member *member = leader != RAFT_NODE_NONE && leader != server->config.id
+                                             ? config_member(&server->config, leader)
+                                             : NULL;
+    if (member == NULL) {
+        reply_error(buffer, "CLUSTERDOWN The cluster is down: no leader is known to this "
+                            "node; the command was not executed");
+        return;
+    }
+    unsigned slot = key != NULL ? key_slot(key) : 0;
+    reply_error(buffer, "MOVED %u %s:%u", slot, member->client_host, member->client_port);
+}
+
+/* ---- connection commands ---- */
+
+SERVER_HANDLER(command_ping)
+{
+    (void)client;
+    if (argc > 2) {
+        reply_error(out, "ERR wrong number of arguments for 'ping' command");
+    } else if (argc == 2) {
+        reply_bulk(out, argv[1].data, argv[1].data_bytes);
+    } else {
+        reply_status(out, "PONG");
+    }
+}
+
+SERVER_HANDLER(command_echo)
+{
+    (void)client;
+    (void)argc;
+    reply_bulk(out, argv[1].data, argv[1].data_bytes);
+}
+
+SERVER_HANDLER(command_quit)
+{
+    (void)argc;
+    (void)argv;
+    reply_status(out, "OK");
+    client->close_after_reply = true;
+}
+
+SERVER_HANDLER(command_select)
+{
+    (void)client;
+    (void)argc;
+    int64_t index;
+    if (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &index)) {
+        reply_error(out, "ERR value is not an integer or out of range");
+    } else if (index != 0) {
+        reply_error(out, "ERR DB index is out of range");
+    } else {
+        reply_status(out, "OK");
+    }
+}
+
+static bool password_matches(const struct server *server, const struct kv_arg *password)
+{
+    const char *expected = server->config.requirepass;
+    size_t length = strlen(expected);
+    if (password->data_bytes != length) {
+        return false;
+    }
+    unsigned char difference = 0;
+    for (size_t i = 0; i < length; i++) {
+        difference |= (unsigned char)(password->data[i] ^ (uint8_t)expected[i]);
+    }
+    return difference == 0;
+}
+
+/* AUTH password, or AUTH username password with the username "default". */
+static bool authenticate(struct client *client, struct proto_buffer *out, size_t argc,
+                         const struct kv_arg *argv)
+{
+    struct server *server = client->server;
+    if (server->config.requirepass[0] == '\0') {
+        reply_error(out, "ERR AUTH <password> called without any password configured for the "
+                         "default user. Are you sure your configuration is correct?");
+        return false;
+    }
+    const struct kv_arg *password = &argv[argc - 1];
+    if ((argc == 3 && !argument_is(&argv[1], "default")) || !password_matches(server, password)) {
+        reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+        return false;
+    }
+    client->authenticated = true;
+    return true;
+}
+
+SERVER_HANDLER(command_auth)
+{
+    if (argc > 3) {
+        reply_error(out, "ERR syntax error");
+        return;
+    }
+    if (authenticate(client, out, argc, argv)) {
+        reply_status(out, "OK");
+    }
+}
+
+/* Redis's rule for client names: printable, no spaces. */
+static bool valid_client_name(const struct kv_arg *name)
+{
+    for (size_t i = 0; i < name->data_bytes; i++) {
+        if (name->data[i] <= ' ' || name->data[i] > '~') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void set_client_name(struct client *client, const struct kv_arg *name)
+{
+    size_t length =
+        name->data_bytes < sizeof client->name - 1 ? name->data_bytes : sizeof client->name - 1;
+    memcpy(client->name, name->data, length);
+    client->name[length] = '\0';
+}
+
+#define CLIENT_NAME_ERROR "ERR Client names cannot contain spaces, newlines or special characters."
+
+static void hello_reply(struct client *client, struct proto_buffer *out)
+{
+    struct server *server = client->server;
+    int protocol = client->protocol;
+    reply_map(out, protocol, 7);
+    reply_bulk_string(out, "server");
+    reply_bulk_string(out, "redis");
+    reply_bulk_string(out, "version");
+    reply_bulk_string(out, SERVER_VERSION);
+    reply_bulk_string(out, "proto");
+    reply_integer(out, protocol);
+    reply_bulk_string(out, "id");
+    reply_integer(out, (int64_t)client->id);
+    reply_bulk_string(out, "mode");
+    reply_bulk_string(out, "cluster");
+    reply_bulk_string(out, "role");
+    reply_bulk_string(out, node_is_leader(server) ? "master" : "replica");
+    reply_bulk_string(out, "modules");
+    reply_array(out, 0);
+}
+
+/* HELLO [protover [AUTH username password] [SETNAME clientname]] */
+SERVER_HANDLER(command_hello)
+{
+    int64_t version = client->protocol;
+    if (argc >= 2 && !kv_parse_int64(argv[1].data, argv[1].data_bytes, &version)) {
+        reply_error(out, "ERR Protocol version is not an integer or out of range");
+        return;
+    }
+    if (version < 2 || version > 3) {
+        reply_error(out, "NOPROTO unsupported protocol version");
+        return;
+    }
+    const struct kv_arg *name = NULL;
+    for (size_t i = 2; i < argc; i++) {
+        if (argument_is(&argv[i], "AUTH") && i + 2 < argc) {
+            struct kv_arg credentials[3] = {argv[i], argv[i + 1], argv[i + 2]};
+            if (!authenticate(client, out, 3, credentials)) {
+                return;
+            }
+            i += 2;
+        } else if (argument_is(&argv[i], "SETNAME") && i + 1 < argc) {
+            name = &argv[++i];
+        } else {
+            reply_error(out, "ERR Syntax error in HELLO option '%.*s'", (int)argv[i].data_bytes,
+                        (const char *)argv[i].data);
+            return;
+        }
+    }
+    if (!client->authenticated) {
+        reply_error(out, "NOAUTH HELLO must be called with the client already authenticated, "
+                         "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                         "authenticate the client and select the RESP protocol version at the "
+                         "same time");
+        return;
+    }
+    if (name != NULL) {
+        if (!valid_client_name(name)) {
+            reply_error(out, CLIENT_NAME_ERROR);
+            return;
+        }
+        set_client_name(client, name);
+    }
+    client->protocol = (int)version;
+    hello_reply(client, out);
+}
+
+SERVER_HANDLER(command_client)
+{
+    const struct kv_arg *sub = &argv[1];
+    struct {
+        const char *name;
+        size_t argc;
+    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}};
+    for (size_t i = 0; i < sizeof arities / sizeof arities[0]; i++) {
+        if (argument_is(sub, arities[i].name) && argc != arities[i].argc) {
+            char lower[16];
+            size_t length = strlen(arities[i].name);
+            for (size_t c = 0; c <= length; c++) {
+                lower[c] = (char)tolower((unsigned char)arities[i].name[c]);
+            }
+            reply_error(out, "ERR wrong number of arguments for 'client|%s' command", lower);
+            return;
+        }
+    }
+    if (argument_is(sub, "ID")) {
+        reply_integer(out, (int64_t)client->id);
+    } else if (argument_is(sub, "GETNAME")) {
+        if (client->name[0] == '\0') {
+            reply_null(out, client->protocol);
+        } else {
+            reply_bulk_string(out, client->name);
+        }
+    } else if (argument_is(sub, "SETNAME")) {
+        if (!valid_client_name(&argv[2])) {
+            reply_error(out, CLIENT_NAME_ERROR);
+            return;
+        }
+        set_client_name(client, &argv[2]);
+        reply_status(out, "OK");
+    } else if (argument_is(sub, "SETINFO")) {
+        reply_status(out, "OK");
+    } else {
+        reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)sub->data_bytes,
+                    (const char *)sub->data);
+    }
+}
+
+SERVER_HANDLER(command_readonly)
+{
+    (void)argc;
+    (void)argv;
+    client->readonly = true;
+    reply_status(out, "OK");
+}
+
+SERVER_HANDLER(command_readwrite)
+{
+    (void)argc;
+    (void)argv;
+    client->readonly = false;
+    reply_status(out, "OK");
+}
+
+/* CONFIG GET answers the settings clients and redis-benchmark ask about; CONFIG SET refuses:
+ * a node's settings come from its flags. */
+SERVER_HANDLER(command_config)
+{
+    if (argument_is(&argv[1], "GET") && argc >= 3) {
+        struct {
+            const char *name;
+            const char *value;
+        } known[] = {
+            {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"cluster-enabled", "yes"}};
+        size_t found = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            for (size_t a = 2; a < argc; a++) {
+                if (argument_is(&argv[a], known[i].name) ||
+                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
+                    found++;
+                    break;
+                }
+            }
+        }
+        reply_map(out, client->protocol, found);
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+            for (size_t a = 2; a < argc; a++) {
+                if (argument_is(&argv[a], known[i].name) ||
+                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
+                    reply_bulk_string(out, known[i].name);
+                    reply_bulk_string(out, known[i].value);
+                    break;
+                }
+            }
+        }
+        return;
+    }
+    if (argument_is(&argv[1], "SET")) {
+        reply_error(out, "ERR CONFIG SET is not supported: raftkv takes its settings from its "
+                         "command line");
+        return;
+    }
+    reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", (int)argv[1].data_bytes,
+                (const char *)argv[1].data);
+}
+
+SERVER_HANDLER(command_info)
+{
+    char section[64] = "default";
+    if (argc >= 2) {
+        size_t length =
+            argv[1].data_bytes < sizeof section - 1 ? argv[1].data_bytes : sizeof section - 1;
+        for (size_t i = 0; i < length; i++) {
+            section[i] = (char)tolower(argv[1].data[i]);
+        }
+        section[length] = '\0';
+    }
+    struct proto_buffer text;
+    proto_buffer_init(&text, 1 << 20);
+    info_generate(client->server, &text, section);
+    reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+    proto_buffer_free(&text);
+}
+
+SERVER_HANDLER(command_cluster)
+{
+    cluster_command(client, out, argc, argv);
+}
+
+SERVER_HANDLER(command_raft_info)
+{
+    (void)argc;
+    (void)argv;
+    raft_info_command(client, out);
+}
+
+SERVER_HANDLER(command_raft_transfer)
+{
+    struct server *server = client->server;
+    int64_t target = 0;
+    if (argc == 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &target) || target <= 0 ||
+                      config_member(&server->config, (raft_node_id)target) == NULL)) {
+        reply_error(out, "ERR unknown node id");
+        return;
+    }
+    if (argc == 1) {
+        /* No target: the most up-to-date other voter. */
+        uint64_t best_match = 0;
+        for (uint32_t i = 0; i < server->config.member_count; i++) {
+            raft_node_id id = server->config.members[i].id;
+            uint64_t match = 0;
+            uint64_t next = 0;
+            if (id != server->config.id && raft_progress(server->node.raft, id, &match, &next) &&
+                (target == 0 || match > best_match)) {
+                target = (int64_t)id;
+                best_match = match;
+            }
+        }
+    }
+    int rc = raft_transfer_leadership(server->node.raft, (raft_node_id)target);
+    if (rc == RAFT_ERROR_NOT_LEADER) {
+        commands_redirect(server, out, NULL);
+    } else if (rc != 0) {
+        reply_error(out, "ERR cannot transfer leadership: %s", raft_error_string(rc));
+    } else {
+        log_info("leadership transfer to node %lld requested by client %llu", (long long)target,
+                 (unsigned long long)client->id);
+        reply_status(out, "OK");
+    }
+}
