@@ -74,6 +74,13 @@ void storage_log(struct storage *storage, enum storage_log_level level, const ch
 /* Joins dir and name into out (STORAGE_MAX_PATH_BYTES); STORAGE_ERROR_INVALID when too long. */
 int storage_join_path(struct storage *storage, char *out, const char *dir, const char *name);
 
+/* wal.c's segment helpers, shared with wal_recover.c. */
+int wal_segment_path(struct storage *storage, char *out, const struct wal_segment *segment);
+bool wal_parse_segment_name(const char *name, uint64_t *sequence, uint64_t *first_index);
+int wal_reserve_segment(struct storage *storage);
+struct wal_segment *wal_current_segment(struct storage *storage);
+void wal_close_segment(struct storage *storage, struct wal_segment *segment);
+
 /* trash.c: with options.defer_deletes, files to delete are renamed into <dir>/trash. */
 int storage_trash_open(struct storage *storage);
 int storage_trash_move(struct storage *storage, const char *path);
