@@ -29,6 +29,7 @@ bool raft_election_in_lease(const struct raft *raft)
 
 static int voter_position(const struct raft *raft, raft_node_id id)
 {
+    assert(raft->configuration.voter_count <= RAFT_MAX_NODES);
     for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
         if (raft->configuration.voters[i] == id) {
             return (int)i;
@@ -56,6 +57,7 @@ static int tally(struct raft *raft, raft_node_id from, bool granted)
             refused_count += raft->votes_granted[i] ? 0 : 1;
         }
     }
+    assert(granted_count + refused_count <= raft->configuration.voter_count);
     if (granted_count >= raft_quorum(raft)) {
         return 1;
     }
@@ -67,6 +69,8 @@ static int tally(struct raft *raft, raft_node_id from, bool granted)
 
 static void election_campaign(struct raft *raft, bool pre_vote, bool force)
 {
+    assert(raft->role != RAFT_LEADER);
+    assert(raft->read_count == 0); /* reads are a leader's, failed when it stepped down */
     if (!raft_is_voter(raft, raft->id)) {
         return; /* learners never campaign */
     }
@@ -85,6 +89,7 @@ static void election_campaign(struct raft *raft, bool pre_vote, bool force)
         raft->election_count++;
         campaign_term = raft->term;
     }
+    assert(campaign_term <= RAFT_MAX_TERM);
     if (tally(raft, raft->id, true) > 0) {
         /* A single-voter cluster wins at once. */
         if (pre_vote) {
@@ -140,6 +145,8 @@ void raft_election_tick(struct raft *raft)
 
 static void election_check_quorum(struct raft *raft)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(raft->config.check_quorum);
     uint32_t active = 0;
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
@@ -169,6 +176,7 @@ static bool can_grant(const struct raft *raft, const struct raft_message *messag
 
 void raft_election_handle_vote_request(struct raft *raft, const struct raft_message *message)
 {
+    assert(message->term >= raft->term); /* raft_step answered or dropped a stale one */
     bool pre_vote = message->type == RAFT_MSG_PRE_VOTE;
     bool up_to_date = raft_log_is_up_to_date(&raft->log, message->index, message->log_term) ||
                       raft_sabotaged(raft, RAFT_SABOTAGE_ELECTION_RESTRICTION);
@@ -179,6 +187,7 @@ void raft_election_handle_vote_request(struct raft *raft, const struct raft_mess
          * counts it instead of taking it for a newer term. */
         reply.term = message->term;
         if (!pre_vote) {
+            assert(message->term == raft->term); /* a higher term was taken in raft_step */
             raft->election_elapsed = 0;
             raft->vote = message->from;
         }
@@ -190,6 +199,8 @@ void raft_election_handle_vote_request(struct raft *raft, const struct raft_mess
 
 void raft_election_handle_vote_response(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role != RAFT_LEADER);
+    assert(raft->role != RAFT_FOLLOWER);
     bool pre_vote_round = raft->role == RAFT_PRE_CANDIDATE;
     int expected = pre_vote_round ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
     if (message->type != expected) {
@@ -210,6 +221,7 @@ void raft_election_handle_vote_response(struct raft *raft, const struct raft_mes
 static void election_become_leader(struct raft *raft)
 {
     assert(raft->role == RAFT_CANDIDATE);
+    assert(raft_is_voter(raft, raft->id)); /* learners never campaign */
     raft_reset_term(raft, raft->term);
     raft->role = RAFT_LEADER;
     raft->leader = raft->id;
@@ -232,6 +244,7 @@ static void election_become_leader(struct raft *raft)
 
 void raft_election_handle_timeout_now(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_FOLLOWER);
     if (raft->leader != message->from) {
         return;
     }
@@ -242,6 +255,8 @@ void raft_election_handle_timeout_now(struct raft *raft, const struct raft_messa
 
 void raft_election_maybe_finish_transfer(struct raft *raft, struct raft_progress *progress)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(progress->id != raft->id);
     if (raft->transfer_target != progress->id) {
         return;
     }

@@ -36,6 +36,8 @@ void raft_log_init(struct raft_log *log, uint64_t snapshot_index, uint64_t snaps
 
 static void log_retire(struct raft_log *log, uint8_t *data)
 {
+    assert(log->retain_data);
+    assert(data != NULL);
     if (log->retired_count == log->retired_capacity) {
         size_t capacity = log->retired_capacity > 0 ? log->retired_capacity * 2 : 64;
         uint8_t **grown = realloc(log->retired, capacity * sizeof *grown);
@@ -46,11 +48,14 @@ static void log_retire(struct raft_log *log, uint8_t *data)
         log->retired = grown;
         log->retired_capacity = capacity;
     }
+    assert(log->retired_count < log->retired_capacity);
     log->retired[log->retired_count++] = data;
 }
 
 static void log_free_entries(struct raft_log *log, size_t from, size_t to)
 {
+    assert(from <= to);
+    assert(to <= log->count);
     for (size_t i = from; i < to; i++) {
         if (log->retain_data && log->entries[i].data != NULL) {
             log_retire(log, log->entries[i].data);
@@ -63,6 +68,9 @@ static void log_free_entries(struct raft_log *log, size_t from, size_t to)
 
 void raft_log_release_retired(struct raft_log *log)
 {
+    /* Only once no batch points into entry data any more. */
+    assert(!log->retain_data);
+    assert(log->retired_count <= log->retired_capacity);
     for (size_t i = 0; i < log->retired_count; i++) {
         free(log->retired[i]);
     }
@@ -105,7 +113,9 @@ uint64_t raft_log_term_at(const struct raft_log *log, uint64_t index)
     if (index < log->snapshot_index || index > raft_log_last_index(log)) {
         return 0;
     }
-    return log->entries[index - log->snapshot_index - 1].term;
+    const struct raft_entry *entry = &log->entries[index - log->snapshot_index - 1];
+    assert(entry->index == index);
+    return entry->term;
 }
 
 struct raft_entry *raft_log_entry_at(const struct raft_log *log, uint64_t index)
@@ -134,6 +144,7 @@ static void log_reserve(struct raft_log *log, size_t count)
     }
     log->entries = entries;
     log->capacity = capacity;
+    assert(log->capacity >= count);
 }
 
 /* Appends an entry whose data the log takes over. */
@@ -141,6 +152,7 @@ static int log_append_owned(struct raft_log *log, struct raft_entry *entry)
 {
     assert(entry->index == raft_log_last_index(log) + 1);
     assert(entry->term >= raft_log_last_term(log));
+    assert(entry->data_bytes == 0 || entry->data != NULL);
     log_reserve(log, log->count + 1);
     log->entries[log->count++] = *entry;
     return 0;
@@ -172,6 +184,8 @@ void raft_log_truncate_from(struct raft_log *log, uint64_t index)
     if (log->handed >= index) {
         log->handed = index - 1;
     }
+    assert(log->stable <= raft_log_last_index(log));
+    assert(log->handed <= raft_log_last_index(log));
 }
 
 void raft_log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
@@ -185,10 +199,14 @@ void raft_log_compact_to(struct raft_log *log, uint64_t index, uint64_t term)
     log->count -= drop;
     log->snapshot_index = index;
     log->snapshot_term = term;
+    assert(log->count == 0 || log->entries[0].index == index + 1);
 }
 
 void raft_log_reset(struct raft_log *log, uint64_t snapshot_index, uint64_t snapshot_term)
 {
+    /* A snapshot replaces the log only when it is newer than the commit index, so never
+     * with an older snapshot point. */
+    assert(snapshot_index >= log->snapshot_index);
     log_free_entries(log, 0, log->count);
     log->count = 0;
     log->snapshot_index = snapshot_index;
@@ -213,6 +231,7 @@ uint64_t raft_log_first_index_of_term_run(const struct raft_log *log, uint64_t i
     while (index > raft_log_first_index(log) && raft_log_term_at(log, index - 1) == term) {
         index--;
     }
+    assert(index >= log->snapshot_index);
     return index;
 }
 

@@ -26,5 +26,7 @@ uint64_t raft_prng_below(struct raft_prng *prng, uint64_t bound)
 {
     assert(bound > 0);
     /* The modulo bias is below 2^-40 for the small bounds used here. */
-    return prng_next(prng) % bound;
+    uint64_t value = prng_next(prng) % bound;
+    assert(value < bound);
+    return value;
 }

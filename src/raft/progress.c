@@ -38,6 +38,8 @@ void raft_progress_free(struct raft_progress *progress)
 
 void raft_progress_reset(struct raft_progress *progress, uint64_t next)
 {
+    assert(next >= 1);
+    assert(progress->inflight_capacity > 0);
     progress->state = PROGRESS_PROBE;
     progress->match = 0;
     progress->next = next;
@@ -67,10 +69,13 @@ void raft_progress_become_probe(struct raft_progress *progress)
     progress->pending_snapshot = 0;
     progress->inflight_start = 0;
     progress->inflight_count = 0;
+    assert(progress->next > progress->match);
 }
 
 void raft_progress_become_replicate(struct raft_progress *progress)
 {
+    /* Only a probe that matched turns into a pipeline (a snapshot goes through probe). */
+    assert(progress->state == PROGRESS_PROBE);
     progress->state = PROGRESS_REPLICATE;
     progress->next = progress->match + 1;
     progress->probe_sent = false;
@@ -81,6 +86,8 @@ void raft_progress_become_replicate(struct raft_progress *progress)
 
 void raft_progress_become_snapshot(struct raft_progress *progress, uint64_t snapshot_index)
 {
+    assert(snapshot_index > 0);
+    assert(progress->state != PROGRESS_SNAPSHOT); /* a follower in SNAPSHOT is paused */
     progress->state = PROGRESS_SNAPSHOT;
     progress->pending_snapshot = snapshot_index;
     progress->probe_sent = false;
@@ -90,6 +97,7 @@ void raft_progress_become_snapshot(struct raft_progress *progress, uint64_t snap
 
 bool raft_progress_inflight_full(const struct raft_progress *progress)
 {
+    assert(progress->inflight_count <= progress->inflight_capacity);
     return progress->inflight_count == progress->inflight_capacity;
 }
 
@@ -108,7 +116,14 @@ bool raft_progress_is_paused(const struct raft_progress *progress)
 
 void raft_progress_inflight_add(struct raft_progress *progress, uint64_t last_index)
 {
+    assert(progress->state == PROGRESS_REPLICATE);
     assert(!raft_progress_inflight_full(progress));
+    /* The ring is in sending order, which free_to relies on: each APPEND ends further on. */
+    if (progress->inflight_count > 0) {
+        uint32_t newest =
+            (progress->inflight_start + progress->inflight_count - 1) % progress->inflight_capacity;
+        assert(last_index > progress->inflight[newest]);
+    }
     uint32_t slot =
         (progress->inflight_start + progress->inflight_count) % progress->inflight_capacity;
     progress->inflight[slot] = last_index;
@@ -121,6 +136,7 @@ void raft_progress_inflight_free_to(struct raft_progress *progress, uint64_t ind
         progress->inflight_start = (progress->inflight_start + 1) % progress->inflight_capacity;
         progress->inflight_count--;
     }
+    assert(progress->inflight_start < progress->inflight_capacity);
 }
 
 void raft_progress_inflight_free_first(struct raft_progress *progress)
@@ -128,6 +144,7 @@ void raft_progress_inflight_free_first(struct raft_progress *progress)
     if (progress->inflight_count == 0) {
         return;
     }
+    assert(progress->state == PROGRESS_REPLICATE);
     progress->inflight_start = (progress->inflight_start + 1) % progress->inflight_capacity;
     progress->inflight_count--;
 }

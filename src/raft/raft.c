@@ -96,6 +96,7 @@ const char *raft_message_type_string(int type)
 static void *grow(void *items, size_t *capacity, size_t item_bytes)
 {
     size_t next = *capacity > 0 ? *capacity * 2 : 16;
+    assert(next > *capacity);
     void *grown = realloc(items, next * item_bytes);
     if (grown == NULL) {
         fprintf(stderr, "raft: out of memory growing an output list\n");
@@ -110,6 +111,7 @@ static int message_list_push(struct message_list *list, const struct raft_messag
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
     }
+    assert(list->count < list->capacity);
     list->items[list->count++] = *message;
     return 0;
 }
@@ -119,6 +121,7 @@ int raft_read_list_push(struct read_list *list, struct raft_read_state read)
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
     }
+    assert(list->count < list->capacity);
     list->items[list->count++] = read;
     return 0;
 }
@@ -128,6 +131,7 @@ int raft_id_list_push(struct id_list *list, uint64_t id)
     if (list->count == list->capacity) {
         list->items = grow(list->items, &list->capacity, sizeof *list->items);
     }
+    assert(list->count < list->capacity);
     list->items[list->count++] = id;
     return 0;
 }
@@ -146,11 +150,14 @@ bool raft_is_voter(const struct raft *raft, raft_node_id id)
 
 uint32_t raft_quorum(const struct raft *raft)
 {
+    assert(raft->configuration.voter_count > 0);
+    assert(raft->configuration.voter_count <= RAFT_MAX_NODES);
     return raft->configuration.voter_count / 2 + 1;
 }
 
 struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id)
 {
+    assert(raft->progress_count <= 2 * RAFT_MAX_NODES);
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         if (raft->progress[i].id == id) {
             return &raft->progress[i];
@@ -161,6 +168,8 @@ struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id)
 
 struct raft_message raft_message_to(const struct raft *raft, int type, raft_node_id to)
 {
+    assert(type >= RAFT_MSG_PRE_VOTE);
+    assert(type <= RAFT_MSG_TYPE_MAX);
     struct raft_message message;
     memset(&message, 0, sizeof message);
     message.type = (uint8_t)type;
@@ -208,6 +217,7 @@ static int rebuild_progress(struct raft *raft)
             return rc;
         }
     }
+    assert(raft->progress_count == configuration->voter_count + configuration->learner_count);
     return 0;
 }
 
@@ -225,6 +235,7 @@ void raft_reset_term(struct raft *raft, uint64_t term)
 {
     if (raft->term != term) {
         assert(term > raft->term);
+        assert(term <= RAFT_MAX_TERM); /* raft_step refuses higher, campaigns stop below */
         raft->term = term;
         raft->vote = RAFT_NODE_NONE;
     }
@@ -244,6 +255,7 @@ void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader)
     raft_reset_term(raft, term);
     raft->role = RAFT_FOLLOWER;
     raft->leader = leader;
+    assert(raft->read_count == 0); /* only a leader holds reads */
 }
 
 /* ---- creation ---- */
@@ -351,6 +363,8 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     raft->persisted_hard_state = boot->hard_state;
     raft->role = RAFT_FOLLOWER;
     reset_election_timer(raft);
+    assert(raft->log.snapshot_index <= raft->applied);
+    assert(raft->applied <= raft->commit);
     *out = raft;
     return 0;
 
@@ -448,6 +462,7 @@ static int validate_message(const struct raft *raft, const struct raft_message *
  * learn it otherwise), and is otherwise dropped. */
 static void answer_stale_term(struct raft *raft, const struct raft_message *message)
 {
+    assert(message->term < raft->term);
     if ((raft->config.check_quorum || raft->config.pre_vote) &&
         (message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT)) {
         struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
@@ -488,6 +503,7 @@ static bool step_term(struct raft *raft, const struct raft_message *message)
 
 static void step_follower(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_FOLLOWER);
     switch (message->type) {
     case RAFT_MSG_APPEND:
         raft_replication_handle_append(raft, message);
@@ -508,6 +524,8 @@ static void step_follower(struct raft *raft, const struct raft_message *message)
 
 static void step_candidate(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role != RAFT_LEADER);
+    assert(raft->role != RAFT_FOLLOWER);
     switch (message->type) {
     case RAFT_MSG_APPEND:
     case RAFT_MSG_HEARTBEAT:
@@ -527,6 +545,8 @@ static void step_candidate(struct raft *raft, const struct raft_message *message
 
 static void step_leader(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(raft->leader == raft->id);
     switch (message->type) {
     case RAFT_MSG_APPEND_RESPONSE:
         raft_replication_handle_append_response(raft, message);
@@ -589,5 +609,7 @@ int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, ui
     }
     *index = raft_log_last_index(&raft->log);
     *term = raft->term;
+    assert(raft_log_term_at(&raft->log, *index) == raft->term);
+    assert(raft->uncommitted_bytes >= data_bytes);
     return 0;
 }

@@ -24,6 +24,8 @@ static bool committed_in_current_term(const struct raft *raft)
 
 static void serve_confirmed(struct raft *raft, uint64_t confirmed_round)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(raft->read_count <= raft->config.max_pending_reads);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < raft->read_count; i++) {
         struct raft_pending_read *read = &raft->reads[i];
@@ -49,6 +51,8 @@ static uint64_t quorum_round(const struct raft *raft)
         }
         rounds[count++] = progress->id == raft->id ? raft->read_round : progress->read_round_acked;
     }
+    /* The quorum-th largest must exist (a changed configuration would need rebuilt progress). */
+    assert(raft_quorum(raft) <= count);
     /* Sort descending; the quorum-th largest is acknowledged by a quorum. */
     for (uint32_t i = 1; i < count; i++) {
         for (uint32_t j = i; j > 0 && rounds[j] > rounds[j - 1]; j--) {
@@ -77,6 +81,7 @@ void raft_read_flush_broadcast(struct raft *raft)
     }
     raft->read_broadcast_needed = false;
     raft->read_round++;
+    assert(raft->read_round > 0);
     for (uint32_t i = 0; i < raft->read_count; i++) {
         struct raft_pending_read *read = &raft->reads[i];
         if (read->round == 0) {
@@ -94,6 +99,8 @@ void raft_read_flush_broadcast(struct raft *raft)
 
 void raft_read_on_commit_in_term(struct raft *raft)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(raft_log_term_at(&raft->log, raft->commit) == raft->term);
     if (raft->read_count > 0) {
         raft->read_broadcast_needed = true;
     }
@@ -101,6 +108,8 @@ void raft_read_on_commit_in_term(struct raft *raft)
 
 void raft_read_fail_all(struct raft *raft)
 {
+    assert(raft->role == RAFT_LEADER); /* called as it steps down */
+    assert(raft->read_count <= raft->config.max_pending_reads);
     for (uint32_t i = 0; i < raft->read_count; i++) {
         raft_id_list_push(&raft->out_failed_reads, raft->reads[i].request_id);
     }
@@ -132,6 +141,7 @@ int raft_read_index(struct raft *raft, uint64_t request_id)
             return RAFT_ERROR_NO_MEMORY;
         }
     }
+    assert(raft->read_count < raft->config.max_pending_reads);
     raft->reads[raft->read_count++] = (struct raft_pending_read){.request_id = request_id};
     raft->read_broadcast_needed = true;
     return 0;

@@ -90,6 +90,7 @@ static struct raft_entry *reserve_entries(struct raft_entry **items, size_t *cap
         *items = grown;
         *capacity = next;
     }
+    assert(*capacity >= count);
     return *items;
 }
 
@@ -114,6 +115,8 @@ static size_t copy_entries(const struct raft *raft, struct raft_entry **items, s
 
 static void swap_messages(struct message_list *a, struct message_list *b)
 {
+    /* The batch's list was emptied when the previous batch was advanced: nothing is lost. */
+    assert(a->count == 0);
     struct message_list swap = *a;
     *a = *b;
     *b = swap;
@@ -134,17 +137,22 @@ static void attach_entries(struct raft *raft, struct message_list *list)
             if (first == NULL || raft_log_term_at(&raft->log, last) != message->hint_term) {
                 continue;
             }
+            assert(message->entries == NULL); /* attached once, here */
             message->entries = first;
             message->hint_term = 0;
         }
         list->items[kept++] = *message;
     }
+    assert(kept <= list->count);
     list->count = kept;
 }
 
 /* Moves the confirmed and the failed reads into a batch's lists (emptied at its advance). */
 static void hand_out_reads(struct raft *raft, struct read_list *reads, struct id_list *failed)
 {
+    /* Emptied when the previous batch was advanced. */
+    assert(reads->count == 0);
+    assert(failed->count == 0);
     struct read_list spare_reads = *reads;
     *reads = raft->out_reads;
     raft->out_reads = spare_reads;
@@ -158,6 +166,7 @@ static void hand_out_reads(struct raft *raft, struct read_list *reads, struct id
 static void fill_entries(struct raft *raft, struct raft_ready *ready)
 {
     uint64_t last = raft_log_last_index(&raft->log);
+    assert(raft->log.handed <= last);
     ready->entry_count = copy_entries(raft, &raft->ready_entries, &raft->ready_entries_capacity,
                                       raft->log.handed + 1, last);
     ready->entries = ready->entry_count > 0 ? raft->ready_entries : NULL;
@@ -172,6 +181,8 @@ static void fill_entries(struct raft *raft, struct raft_ready *ready)
     if (limit > raft->applying) {
         raft->applying = limit;
     }
+    assert(raft->applied <= raft->applying);
+    assert(raft->applying <= raft->commit);
 }
 
 bool raft_ready(struct raft *raft, struct raft_ready *ready)
@@ -224,6 +235,8 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
     }
     ready->soft_state.leader = raft->leader;
     ready->soft_state.role = raft->role;
+    assert(raft->out_immediate.count == 0);
+    assert(raft->out_after_persist.count == 0);
     return true;
 }
 
@@ -256,6 +269,8 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
     raft->ready_after_persist.count = 0;
     raft->ready_reads.count = 0;
     raft->ready_failed_reads.count = 0;
+    assert(raft->applied <= raft->applying);
+    assert(raft->applying <= raft->commit);
     if (raft->role == RAFT_LEADER) {
         raft_replication_self_persisted(raft);
     }
@@ -304,6 +319,7 @@ bool raft_early(struct raft *raft, struct raft_early *early)
     if (limit > raft->applying) {
         raft->applying = limit;
     }
+    assert(raft->applying <= raft->commit);
 
     hand_out_reads(raft, &raft->early_reads, &raft->early_failed_reads);
     early->reads = raft->early_reads.items;
@@ -326,6 +342,7 @@ void raft_early_advance(struct raft *raft, const struct raft_early *early)
     raft->early_immediate.count = 0;
     raft->early_reads.count = 0;
     raft->early_failed_reads.count = 0;
+    assert(raft->applied <= raft->applying);
     if (!raft->ready_outstanding) {
         raft->log.retain_data = false;
         raft_log_release_retired(&raft->log);

@@ -31,6 +31,7 @@ int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *
         .data = (uint8_t *)data,
     };
     raft_log_append_copy(&raft->log, &entry);
+    assert(raft_log_last_index(&raft->log) == entry.index);
     raft->uncommitted_bytes += data_bytes;
     replication_broadcast_append(raft);
     return 0;
@@ -44,6 +45,7 @@ static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
     uint64_t bytes = 0;
     for (uint64_t index = next; index <= last; index++) {
         const struct raft_entry *entry = raft_log_entry_at(&raft->log, index);
+        assert(entry != NULL); /* next is past the snapshot, or a snapshot was sent */
         bytes += entry->data_bytes;
         if (count > 0 && bytes > raft->config.max_append_bytes) {
             break;
@@ -53,13 +55,16 @@ static uint32_t entries_to_send(const struct raft *raft, uint64_t next)
             break;
         }
     }
+    assert(count <= raft->config.max_append_entries);
     return count;
 }
 
 void raft_replication_send_append(struct raft *raft, struct raft_progress *progress,
                                   bool send_if_empty)
 {
+    assert(raft->role == RAFT_LEADER);
     assert(progress->id != raft->id);
+    assert(progress->next >= 1);
     if (raft_progress_is_paused(progress)) {
         return;
     }
@@ -145,6 +150,7 @@ void raft_replication_flush_broadcast(struct raft *raft)
 
 void raft_replication_broadcast_heartbeat(struct raft *raft)
 {
+    assert(raft->role == RAFT_LEADER);
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
         if (progress->id == raft->id) {
@@ -167,8 +173,12 @@ static int compare_indexes(const void *a, const void *b)
 
 static void commit_to(struct raft *raft, uint64_t index)
 {
+    assert(raft->role == RAFT_LEADER);
+    assert(index > raft->commit);
     for (uint64_t i = raft->commit + 1; i <= index; i++) {
-        uint32_t bytes = raft_log_entry_at(&raft->log, i)->data_bytes;
+        const struct raft_entry *entry = raft_log_entry_at(&raft->log, i);
+        assert(entry != NULL); /* a quorum stores it, the leader too: it is in our log */
+        uint32_t bytes = entry->data_bytes;
         raft->uncommitted_bytes -=
             bytes < raft->uncommitted_bytes ? bytes : raft->uncommitted_bytes;
     }
@@ -184,6 +194,8 @@ static bool replication_maybe_commit(struct raft *raft)
             matches[count++] = raft->progress[i].match;
         }
     }
+    /* The quorum-th largest must exist (a changed configuration would need rebuilt progress). */
+    assert(raft_quorum(raft) <= count);
     qsort(matches, count, sizeof matches[0], compare_indexes);
     uint64_t candidate = matches[raft_quorum(raft) - 1];
     if (candidate <= raft->commit) {
@@ -203,6 +215,7 @@ static bool replication_maybe_commit(struct raft *raft)
 
 void raft_replication_self_persisted(struct raft *raft)
 {
+    assert(raft->role == RAFT_LEADER);
     struct raft_progress *self = raft_progress_of(raft, raft->id);
     assert(self != NULL);
     if (raft->log.stable > self->match) {
@@ -225,6 +238,7 @@ static void reply_append(struct raft *raft, raft_node_id to, uint64_t index)
 
 static void reject_append(struct raft *raft, const struct raft_message *message)
 {
+    assert(message->index >= raft->commit); /* below it, handle_append answered already */
     struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
     reply.reject = true;
     reply.index = message->index;
@@ -263,6 +277,8 @@ static void append_entries(struct raft *raft, const struct raft_message *message
 
 void raft_replication_handle_append(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_FOLLOWER);
+    assert(message->term == raft->term); /* raft_step took a higher term, dropped a lower */
     raft->election_elapsed = 0;
     raft->leader = message->from;
     if (message->index < raft->commit) {
@@ -285,6 +301,8 @@ void raft_replication_handle_append(struct raft *raft, const struct raft_message
 
 void raft_replication_handle_heartbeat(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_FOLLOWER);
+    assert(message->term == raft->term);
     raft->election_elapsed = 0;
     raft->leader = message->from;
     uint64_t commit = message->commit;
@@ -343,11 +361,13 @@ static void handle_reject(struct raft *raft, struct raft_progress *progress,
     }
     raft_progress_become_probe(progress);
     progress->next = next;
+    assert(progress->next > progress->match);
     raft_replication_send_append(raft, progress, true);
 }
 
 void raft_replication_handle_append_response(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_LEADER);
     struct raft_progress *progress = raft_progress_of(raft, message->from);
     if (progress == NULL) {
         return;
@@ -367,6 +387,7 @@ void raft_replication_handle_append_response(struct raft *raft, const struct raf
     if (progress->next < message->index + 1) {
         progress->next = message->index + 1;
     }
+    assert(progress->match <= raft_log_last_index(&raft->log));
     switch (progress->state) {
     case PROGRESS_PROBE:
         raft_progress_become_replicate(progress);
@@ -392,6 +413,7 @@ void raft_replication_handle_append_response(struct raft *raft, const struct raf
 void raft_replication_handle_heartbeat_response(struct raft *raft,
                                                 const struct raft_message *message)
 {
+    assert(raft->role == RAFT_LEADER);
     struct raft_progress *progress = raft_progress_of(raft, message->from);
     if (progress == NULL) {
         return;

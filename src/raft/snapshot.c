@@ -16,6 +16,9 @@
 
 void raft_snapshot_send(struct raft *raft, struct raft_progress *progress)
 {
+    assert(raft->role == RAFT_LEADER);
+    /* The snapshot the host holds is the one the log was compacted to. */
+    assert(raft->snapshot_meta.index == raft->log.snapshot_index);
     if (raft->log.snapshot_index == 0) {
         return; /* nothing compacted: the follower can always be probed */
     }
@@ -28,6 +31,7 @@ void raft_snapshot_send(struct raft *raft, struct raft_progress *progress)
 
 void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
 {
+    assert(raft->role == RAFT_FOLLOWER);
     raft->election_elapsed = 0;
     raft->leader = message->from;
     const struct raft_snapshot_meta *meta = &message->snapshot;
@@ -49,6 +53,8 @@ void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
     raft->commit = meta->index;
     raft->applying = meta->index;
     raft->snapshot_to_install = true;
+    assert(raft->log.snapshot_index == meta->index);
+    assert(raft->applied <= raft->applying);
     reply.index = meta->index;
     raft_send(raft, &reply);
 }
@@ -91,5 +97,7 @@ int raft_compact(struct raft *raft, uint64_t index, const struct raft_configurat
     raft->snapshot_meta.index = index;
     raft->snapshot_meta.term = term;
     raft->snapshot_meta.configuration = config != NULL ? *config : raft->configuration;
+    assert(raft->log.snapshot_index == index);
+    assert(raft->log.snapshot_index <= raft->applied);
     return 0;
 }
