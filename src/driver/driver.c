@@ -28,11 +28,14 @@ void driver_init(struct driver *driver, struct raft *raft, const struct driver_h
 
 bool driver_busy(const struct driver *driver)
 {
+    assert(driver != NULL);
+    assert(!driver->sync_in_flight || driver->ready_open);
     return driver->ready_open;
 }
 
 bool driver_stopped(const struct driver *driver)
 {
+    assert(driver != NULL);
     return driver->stopped;
 }
 
@@ -40,6 +43,8 @@ bool driver_stopped(const struct driver *driver)
 
 static void hand_report(struct driver *driver, const struct driver_report *report)
 {
+    assert(!driver->stopped);
+    assert(report->to != RAFT_NODE_NONE);
     if (report->snapshot) {
         raft_report_snapshot(driver->raft, report->to, report->success);
     } else {
@@ -49,6 +54,7 @@ static void hand_report(struct driver *driver, const struct driver_report *repor
 
 static void hold_or_hand(struct driver *driver, struct driver_report report)
 {
+    assert(driver->held_count <= DRIVER_MAX_HELD_REPORTS);
     if (driver->stopped) {
         return;
     }
@@ -79,6 +85,7 @@ void driver_report_unreachable(struct driver *driver, raft_node_id to)
 static void flush_held(struct driver *driver)
 {
     assert(driver->depth == 0);
+    assert(driver->held_count <= DRIVER_MAX_HELD_REPORTS);
     if (driver->ready_open || driver->stopped) {
         return;
     }
@@ -95,12 +102,15 @@ static void flush_held(struct driver *driver)
 
 static bool stop(struct driver *driver)
 {
+    assert(driver->depth > 0 || !driver->sync_in_flight);
     driver->stopped = true;
     return false;
 }
 
 static bool at(struct driver *driver, enum driver_point point)
 {
+    assert(driver->ready_open);
+    assert(point <= DRIVER_POINT_APPLIED);
     if (driver->host.at != NULL && !driver->host.at(driver->host.context, point)) {
         return stop(driver);
     }
@@ -124,6 +134,7 @@ static bool apply(struct driver *driver, const struct raft_entry *entries, size_
         return true;
     }
     assert(entries != NULL);
+    assert(entries[count - 1].index == entries[0].index + count - 1); /* contiguous */
     return driver->host.apply(driver->host.context, entries, count) || stop(driver);
 }
 
@@ -145,6 +156,8 @@ static size_t durable_committed_count(const struct raft_ready *ready)
 /* Figure 2: the term and vote must be durable before a message depends on them. */
 static bool hard_state_must_be_saved(const struct driver *driver, const struct raft_ready *ready)
 {
+    /* Terms only grow: a ready never hands out a term below the one saved. */
+    assert(!ready->has_hard_state || ready->hard_state.term >= driver->saved_hard_state.term);
     return ready->has_hard_state && (ready->hard_state.term != driver->saved_hard_state.term ||
                                      ready->hard_state.vote != driver->saved_hard_state.vote);
 }
@@ -153,6 +166,8 @@ static bool hard_state_must_be_saved(const struct driver *driver, const struct r
 static bool start_ready(struct driver *driver)
 {
     struct raft_ready *ready = &driver->ready;
+    assert(driver->ready_open && !driver->sync_in_flight);
+    assert(driver->depth > 0);
     if (!at(driver, DRIVER_POINT_BEGIN) ||
         !send_all(driver, ready->messages_immediate, ready->messages_immediate_count) ||
         !at(driver, DRIVER_POINT_SENT_IMMEDIATE)) {
@@ -223,6 +238,7 @@ static void finish_ready(struct driver *driver)
 static void process_early(struct driver *driver)
 {
     assert(driver->ready_open && driver->sync_in_flight);
+    assert(driver->depth > 0);
     struct raft_early early;
     if (!raft_early(driver->raft, &early)) {
         return;
@@ -238,6 +254,7 @@ static void process_early(struct driver *driver)
 
 static void process_readies(struct driver *driver)
 {
+    assert(driver->depth > 0);
     while (!driver->stopped && !driver->ready_open && raft_ready(driver->raft, &driver->ready)) {
         driver->ready_open = true;
         if (start_ready(driver)) {
@@ -259,6 +276,8 @@ static void process_readies(struct driver *driver)
 
 void driver_process(struct driver *driver)
 {
+    assert(driver != NULL && driver->raft != NULL);
+    assert(driver->depth == 0); /* not from inside a host callback */
     if (driver->stopped) {
         return;
     }
@@ -274,7 +293,9 @@ void driver_process(struct driver *driver)
 
 void driver_synced(struct driver *driver, int result)
 {
+    assert(driver != NULL);
     assert(driver->sync_in_flight);
+    assert(driver->ready_open);
     if (driver->depth > 0) {
         /* From inside host.sync: start_ready's caller finishes the ready. */
         driver->sync_done = true;

@@ -420,9 +420,9 @@ static int validate_entries(const struct raft_message *message)
     uint64_t previous_term = message->log_term;
     for (uint32_t i = 0; i < message->entry_count; i++) {
         const struct raft_entry *entry = &message->entries[i];
-        if (entry->index != message->index + 1 + i || entry->term < previous_term ||
-            entry->term > message->term || entry->type > RAFT_ENTRY_NOOP ||
-            (entry->data_bytes > 0 && entry->data == NULL)) {
+        if (entry->index != message->index + 1 + i || entry->term == 0 ||
+            entry->term < previous_term || entry->term > message->term ||
+            entry->type > RAFT_ENTRY_NOOP || (entry->data_bytes > 0 && entry->data == NULL)) {
             return RAFT_ERROR_INVALID;
         }
         previous_term = entry->term;
@@ -447,6 +447,12 @@ static int validate_message(const struct raft *raft, const struct raft_message *
     }
     if (message->type == RAFT_MSG_APPEND &&
         (message->index > UINT64_MAX / 2 || message->log_term > message->term)) {
+        return RAFT_ERROR_INVALID;
+    }
+    /* Every entry has a term of at least 1, and index 0 (before the log) has term 0: an APPEND
+     * that pairs them otherwise is forged. (A log_term of 0 at index 100 used to "match" the
+     * empty log beyond a fresh follower's end and move its commit index past its log.) */
+    if (message->type == RAFT_MSG_APPEND && (message->index == 0) != (message->log_term == 0)) {
         return RAFT_ERROR_INVALID;
     }
     if (message->type == RAFT_MSG_SNAPSHOT &&

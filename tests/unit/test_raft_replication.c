@@ -482,9 +482,43 @@ static void test_malformed_messages_are_refused(void **state)
     fixture_free(&fixture);
 }
 
+/* A peer's APPEND that pairs an index with an impossible previous term, or carries an entry of
+ * term 0, is refused: it used to move a fresh follower's commit index past its empty log, or
+ * abort the node in an assertion. */
+static void test_forged_append_is_refused(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    struct raft *follower = fixture_raft(&fixture, 2);
+    struct raft_message beyond = {.type = RAFT_MSG_APPEND,
+                                  .from = 1,
+                                  .to = 2,
+                                  .term = 2,
+                                  .index = 100,
+                                  .log_term = 0,
+                                  .commit = 100};
+    assert_int_equal(fixture_step(&fixture, &beyond), RAFT_ERROR_INVALID);
+    struct raft_message before = {
+        .type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 0, .log_term = 2};
+    assert_int_equal(fixture_step(&fixture, &before), RAFT_ERROR_INVALID);
+    struct raft_entry zero = {.term = 0, .index = 1, .type = RAFT_ENTRY_NOOP};
+    struct raft_message term_zero = {
+        .type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .entry_count = 1, .entries = &zero};
+    assert_int_equal(fixture_step(&fixture, &term_zero), RAFT_ERROR_INVALID);
+    struct raft_entry one = {.term = 2, .index = 101, .type = RAFT_ENTRY_NOOP};
+    beyond.entry_count = 1;
+    beyond.entries = &one;
+    assert_int_equal(fixture_step(&fixture, &beyond), RAFT_ERROR_INVALID);
+    assert_int_equal(raft_commit_index(follower), 0);
+    assert_int_equal(raft_last_index(follower), 0);
+    fixture_free(&fixture);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forged_append_is_refused),
         cmocka_unit_test(test_follower_rejects_append_with_mismatched_previous),
         cmocka_unit_test(test_follower_truncates_conflicting_suffix),
         cmocka_unit_test(test_reject_hint_skips_a_whole_term),
