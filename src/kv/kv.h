@@ -41,20 +41,37 @@
 #include "base/limits.h"
 #include "raft/raft.h"
 
+/* X(name, value, text) per code: enum kv_error and kv_error_string() are both expanded from
+ * this list, so a code cannot lack its text. */
+#define KV_ERRORS(X)                                                                               \
+    X(KV_OK, 0, "ok")                                                                              \
+    X(KV_ERROR_NO_MEMORY, -1, "out of memory")                                                     \
+    /* a bad argument from the caller (a programming error) */                                     \
+    X(KV_ERROR_INVALID, -2, "invalid argument")                                                    \
+    /* entry or snapshot bytes are malformed */                                                    \
+    X(KV_ERROR_CORRUPT, -3, "corrupt entry or snapshot")                                           \
+    /* a format version or command this build cannot apply */                                      \
+    X(KV_ERROR_UNSUPPORTED, -4, "unsupported format version or command")                           \
+    /* the LMDB map is full: raise map_size_bytes and restart */                                   \
+    X(KV_ERROR_MAP_FULL, -5, "database map is full (raise map_size_bytes)")                        \
+    /* one batch dirtied more pages than LMDB allows: split it */                                  \
+    X(KV_ERROR_TXN_FULL, -6, "transaction too large (split the batch)")                            \
+    /* any other LMDB or file system failure; see kv_last_error */                                 \
+    X(KV_ERROR_STORAGE, -7, "storage failure")                                                     \
+    /* a batch does not continue at applied index + 1 */                                           \
+    X(KV_ERROR_OUT_OF_ORDER, -8, "entries do not continue at the applied index")                   \
+    /* an encoding does not fit its limit or the caller's buffer */                                \
+    X(KV_ERROR_TOO_BIG, -9, "too big")                                                             \
+    /* a failed snapshot import left no open database */                                           \
+    X(KV_ERROR_CLOSED, -10, "database is closed after a failed snapshot import")
+
 enum kv_error {
-    KV_OK = 0,
-    KV_ERROR_NO_MEMORY = -1,
-    KV_ERROR_INVALID = -2,      /* a bad argument from the caller (a programming error) */
-    KV_ERROR_CORRUPT = -3,      /* entry or snapshot bytes are malformed */
-    KV_ERROR_UNSUPPORTED = -4,  /* a format version or command this build cannot apply */
-    KV_ERROR_MAP_FULL = -5,     /* the LMDB map is full: raise map_size_bytes and restart */
-    KV_ERROR_TXN_FULL = -6,     /* one batch dirtied more pages than LMDB allows: split it */
-    KV_ERROR_STORAGE = -7,      /* any other LMDB or file system failure; see kv_last_error */
-    KV_ERROR_OUT_OF_ORDER = -8, /* a batch does not continue at applied index + 1 */
-    KV_ERROR_TOO_BIG = -9,      /* an encoding does not fit its limit or the caller's buffer */
-    KV_ERROR_CLOSED = -10,      /* a failed snapshot import left no open database */
+#define KV_ERROR_ENUMERATOR(name, value, text) name = value,
+    KV_ERRORS(KV_ERROR_ENUMERATOR)
+#undef KV_ERROR_ENUMERATOR
 };
 
+/* The code's text from KV_ERRORS; "unknown error" for any other value. */
 const char *kv_error_string(int error);
 
 /* ---- limits ---------------------------------------------------------------------------- */

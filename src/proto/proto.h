@@ -24,18 +24,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* X(name, value, text) per code: enum proto_error and proto_error_string() are both
+ * expanded from this list, so a code cannot lack its text. The text is the code's name. */
+#define PROTO_ERRORS(X)                                                                            \
+    X(PROTO_OK, 0, "PROTO_OK")                                                                     \
+    X(PROTO_ERROR_NO_MEMORY, -1, "PROTO_ERROR_NO_MEMORY")                                          \
+    /* malformed input; the parser/decoder holds a message */                                      \
+    X(PROTO_ERROR_PROTOCOL, -2, "PROTO_ERROR_PROTOCOL")                                            \
+    /* a named limit would be exceeded */                                                          \
+    X(PROTO_ERROR_TOO_BIG, -3, "PROTO_ERROR_TOO_BIG")                                              \
+    /* bad argument from the caller (a programming error) */                                       \
+    X(PROTO_ERROR_INVALID, -4, "PROTO_ERROR_INVALID")                                              \
+    /* a peer frame's checksum does not match its bytes */                                         \
+    X(PROTO_ERROR_CHECKSUM, -5, "PROTO_ERROR_CHECKSUM")                                            \
+    /* an HMAC did not verify */                                                                   \
+    X(PROTO_ERROR_AUTH, -6, "PROTO_ERROR_AUTH")                                                    \
+    /* OpenSSL failed to compute an HMAC */                                                        \
+    X(PROTO_ERROR_CRYPTO, -7, "PROTO_ERROR_CRYPTO")
+
 enum proto_error {
-    PROTO_OK = 0,
-    PROTO_ERROR_NO_MEMORY = -1,
-    PROTO_ERROR_PROTOCOL = -2, /* malformed input; the parser/decoder holds a message */
-    PROTO_ERROR_TOO_BIG = -3,  /* a named limit would be exceeded */
-    PROTO_ERROR_INVALID = -4,  /* bad argument from the caller (a programming error) */
-    PROTO_ERROR_CHECKSUM = -5, /* a peer frame's checksum does not match its bytes */
-    PROTO_ERROR_AUTH = -6,     /* an HMAC did not verify */
-    PROTO_ERROR_CRYPTO = -7,   /* OpenSSL failed to compute an HMAC */
+#define PROTO_ERROR_ENUMERATOR(name, value, text) name = value,
+    PROTO_ERRORS(PROTO_ERROR_ENUMERATOR)
+#undef PROTO_ERROR_ENUMERATOR
 };
 
-/* The name of an enum proto_error value ("PROTO_ERROR_TOO_BIG"); "unknown" for others. */
+/* The code's text from PROTO_ERRORS ("PROTO_ERROR_TOO_BIG"); "unknown" for any other value. */
 const char *proto_error_string(int error);
 
 /* Default ceiling of a buffer: a client's reply queue or a peer's send queue. */

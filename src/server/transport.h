@@ -50,16 +50,29 @@
 #define TRANSPORT_MAX_PEERS  RAFT_MAX_NODES
 #define TRANSPORT_HOST_BYTES 256
 
+/* X(name, value, text) per code: enum transport_error and transport_error_string() are both
+ * expanded from this list, so a code cannot lack its text. The text is the code's name. */
+#define TRANSPORT_ERRORS(X)                                                                        \
+    X(TRANSPORT_OK, 0, "TRANSPORT_OK")                                                             \
+    /* bad configuration or argument */                                                            \
+    X(TRANSPORT_ERROR_INVALID, -1, "TRANSPORT_ERROR_INVALID")                                      \
+    X(TRANSPORT_ERROR_NO_MEMORY, -2, "TRANSPORT_ERROR_NO_MEMORY")                                  \
+    /* could not bind or listen on the peer address */                                             \
+    X(TRANSPORT_ERROR_LISTEN, -3, "TRANSPORT_ERROR_LISTEN")                                        \
+    X(TRANSPORT_ERROR_NOT_CONNECTED, -4, "TRANSPORT_ERROR_NOT_CONNECTED")                          \
+    /* a snapshot is already streaming to that peer */                                             \
+    X(TRANSPORT_ERROR_BUSY, -5, "TRANSPORT_ERROR_BUSY")                                            \
+    /* the snapshot file could not be opened */                                                    \
+    X(TRANSPORT_ERROR_IO, -6, "TRANSPORT_ERROR_IO")
+
 enum transport_error {
-    TRANSPORT_OK = 0,
-    TRANSPORT_ERROR_INVALID = -1, /* bad configuration or argument */
-    TRANSPORT_ERROR_NO_MEMORY = -2,
-    TRANSPORT_ERROR_LISTEN = -3, /* could not bind or listen on the peer address */
-    TRANSPORT_ERROR_NOT_CONNECTED = -4,
-    TRANSPORT_ERROR_BUSY = -5, /* a snapshot is already streaming to that peer */
-    TRANSPORT_ERROR_IO = -6,   /* the snapshot file could not be opened */
+#define TRANSPORT_ERROR_ENUMERATOR(name, value, text) name = value,
+    TRANSPORT_ERRORS(TRANSPORT_ERROR_ENUMERATOR)
+#undef TRANSPORT_ERROR_ENUMERATOR
 };
 
+/* The code's text from TRANSPORT_ERRORS ("TRANSPORT_ERROR_BUSY"); "unknown" for any other
+ * value. */
 const char *transport_error_string(int error);
 
 struct transport_peer_address {

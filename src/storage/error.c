@@ -15,26 +15,17 @@
 
 #include "storage/internal.h"
 
-static const char *const error_strings[] = {
-    [0] = "ok",
-    [1] = "input/output error",
-    [2] = "out of memory",
-    [3] = "invalid argument",
-    [4] = "corrupt data",
-    [5] = "not a raftkv data directory",
-    [6] = "unsupported format version",
-    [7] = "entry too big",
-    [8] = "not found",
-    [9] = "storage failed earlier; restart the node",
-};
-
 const char *storage_error_string(int error)
 {
-    int position = -error;
-    if (position < 0 || position >= (int)(sizeof error_strings / sizeof error_strings[0])) {
-        return "unknown storage error";
+    /* A switch rather than a table: two codes with one value fail to compile. */
+    switch (error) {
+#define STORAGE_ERROR_CASE(name, value, text)                                                      \
+    case name:                                                                                     \
+        return text;
+        STORAGE_ERRORS(STORAGE_ERROR_CASE)
+#undef STORAGE_ERROR_CASE
     }
-    return error_strings[position];
+    return "unknown storage error";
 }
 
 int storage_fail(struct storage *storage, int error, const char *format, ...)

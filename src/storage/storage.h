@@ -57,19 +57,35 @@
 #define STORAGE_MAX_PATH_BYTES    1024         /* any path the storage builds */
 #define STORAGE_FORMAT_VERSION    1            /* written in <dir>/VERSION */
 
+/* X(name, value, text) per code: enum storage_error and storage_error_string() are both
+ * expanded from this list, so a code cannot lack its text. */
+#define STORAGE_ERRORS(X)                                                                          \
+    X(STORAGE_OK, 0, "ok")                                                                         \
+    /* a system call failed; the message carries errno's text */                                   \
+    X(STORAGE_ERROR_IO, -1, "input/output error")                                                  \
+    X(STORAGE_ERROR_NO_MEMORY, -2, "out of memory")                                                \
+    /* a bad argument from the caller */                                                           \
+    X(STORAGE_ERROR_INVALID, -3, "invalid argument")                                               \
+    /* damaged durable data; the message names file and offset */                                  \
+    X(STORAGE_ERROR_CORRUPT, -4, "corrupt data")                                                   \
+    /* the directory is not a raftkv data directory */                                             \
+    X(STORAGE_ERROR_FOREIGN, -5, "not a raftkv data directory")                                    \
+    /* written by a newer format version than this build reads */                                  \
+    X(STORAGE_ERROR_VERSION, -6, "unsupported format version")                                     \
+    /* an entry above options.max_entry_bytes */                                                   \
+    X(STORAGE_ERROR_TOO_BIG, -7, "entry too big")                                                  \
+    /* no snapshot */                                                                              \
+    X(STORAGE_ERROR_NOT_FOUND, -8, "not found")                                                    \
+    /* an earlier write or sync failed; restart the node */                                        \
+    X(STORAGE_ERROR_FAILED, -9, "storage failed earlier; restart the node")
+
 enum storage_error {
-    STORAGE_OK = 0,
-    STORAGE_ERROR_IO = -1, /* a system call failed; the message carries errno's text */
-    STORAGE_ERROR_NO_MEMORY = -2,
-    STORAGE_ERROR_INVALID = -3,   /* a bad argument from the caller */
-    STORAGE_ERROR_CORRUPT = -4,   /* damaged durable data; the message names file and offset */
-    STORAGE_ERROR_FOREIGN = -5,   /* the directory is not a raftkv data directory */
-    STORAGE_ERROR_VERSION = -6,   /* written by a newer format version than this build reads */
-    STORAGE_ERROR_TOO_BIG = -7,   /* an entry above options.max_entry_bytes */
-    STORAGE_ERROR_NOT_FOUND = -8, /* no snapshot */
-    STORAGE_ERROR_FAILED = -9,    /* an earlier write or sync failed; restart the node */
+#define STORAGE_ERROR_ENUMERATOR(name, value, text) name = value,
+    STORAGE_ERRORS(STORAGE_ERROR_ENUMERATOR)
+#undef STORAGE_ERROR_ENUMERATOR
 };
 
+/* The code's text from STORAGE_ERRORS; "unknown storage error" for any other value. */
 const char *storage_error_string(int error);
 
 enum storage_log_level {

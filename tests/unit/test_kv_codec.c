@@ -233,6 +233,23 @@ static void test_glob_pathological_pattern_is_fast(void **state)
     assert_false(glob("*a*a*a*a*a*a*a*a*a*a*a*a*b", text));
 }
 
+/* Every code in KV_ERRORS has its own text, and values beyond the list fall back. */
+static void test_error_strings_name_every_code(void **state)
+{
+    (void)state;
+    int lowest = 0;
+#define KV_CHECK_CODE(name, value, text)                                                           \
+    assert_int_equal(name, value);                                                                 \
+    assert_true(text[0] != '\0');                                                                  \
+    assert_string_not_equal(text, "unknown error");                                                \
+    assert_string_equal(kv_error_string(value), text);                                             \
+    lowest = value < lowest ? value : lowest;
+    KV_ERRORS(KV_CHECK_CODE)
+#undef KV_CHECK_CODE
+    assert_string_equal(kv_error_string(lowest - 1), "unknown error");
+    assert_string_equal(kv_error_string(1), "unknown error");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_glob_wildcards),
         cmocka_unit_test(test_glob_sets_ranges_and_escapes),
         cmocka_unit_test(test_glob_pathological_pattern_is_fast),
+        cmocka_unit_test(test_error_strings_name_every_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

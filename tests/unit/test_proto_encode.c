@@ -215,6 +215,23 @@ static void error_names_are_distinct(void **state)
     assert_string_equal(proto_error_string(12345), "unknown");
 }
 
+/* Every code in PROTO_ERRORS has its own text, and values beyond the list fall back. */
+static void error_names_cover_every_code(void **state)
+{
+    (void)state;
+    int lowest = 0;
+#define PROTO_CHECK_CODE(name, value, text)                                                        \
+    assert_int_equal(name, value);                                                                 \
+    assert_true(text[0] != '\0');                                                                  \
+    assert_string_not_equal(text, "unknown");                                                      \
+    assert_string_equal(proto_error_string(value), text);                                          \
+    lowest = value < lowest ? value : lowest;
+    PROTO_ERRORS(PROTO_CHECK_CODE)
+#undef PROTO_CHECK_CODE
+    assert_string_equal(proto_error_string(lowest - 1), "unknown");
+    assert_string_equal(proto_error_string(1), "unknown");
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -241,6 +258,7 @@ int main(void)
         TEST(consume_moves_the_rest_to_the_front),
         TEST(growth_keeps_earlier_bytes),
         TEST(error_names_are_distinct),
+        cmocka_unit_test(error_names_cover_every_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

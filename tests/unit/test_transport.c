@@ -979,6 +979,23 @@ static void a_new_authenticated_connection_replaces_the_old_one(void **state)
     WAIT_FOR(second->input_length > 0); /* it arrives on the new connection */
 }
 
+/* Every code in TRANSPORT_ERRORS has its own text, and values beyond the list fall back. */
+static void error_names_cover_every_code(void **state)
+{
+    (void)state;
+    int lowest = 0;
+#define TRANSPORT_CHECK_CODE(name, value, text)                                                    \
+    assert_int_equal(name, value);                                                                 \
+    assert_true(text[0] != '\0');                                                                  \
+    assert_string_not_equal(text, "unknown");                                                      \
+    assert_string_equal(transport_error_string(value), text);                                      \
+    lowest = value < lowest ? value : lowest;
+    TRANSPORT_ERRORS(TRANSPORT_CHECK_CODE)
+#undef TRANSPORT_CHECK_CODE
+    assert_string_equal(transport_error_string(lowest - 1), "unknown");
+    assert_string_equal(transport_error_string(1), "unknown");
+}
+
 int main(void)
 {
     alarm(TEST_ALARM_S); /* a hang past every bounded wait still ends the run */
@@ -1006,6 +1023,7 @@ int main(void)
         TRANSPORT_TEST(an_impostor_without_the_secret_is_refused),
         TRANSPORT_TEST(a_frame_with_a_forged_sender_closes_the_connection),
         TRANSPORT_TEST(a_new_authenticated_connection_replaces_the_old_one),
+        cmocka_unit_test(error_names_cover_every_code),
     };
 #undef TRANSPORT_TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
