@@ -195,7 +195,7 @@ void raft_send(struct raft *raft, struct raft_message *message)
     }
 }
 
-static int rebuild_progress(struct raft *raft)
+int raft_rebuild_progress(struct raft *raft)
 {
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         raft_progress_free(&raft->progress[i]);
@@ -340,7 +340,7 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     if (rc != 0) {
         goto undo_log;
     }
-    rc = rebuild_progress(raft);
+    rc = raft_rebuild_progress(raft);
     if (rc != 0) {
         goto undo_log;
     }

@@ -226,6 +226,9 @@ struct raft {
 /* raft.c */
 void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader);
 void raft_reset_term(struct raft *raft, uint64_t term);
+/* One progress per member of raft->configuration, fresh (at start, and when a snapshot
+ * brings another configuration). 0 or RAFT_ERROR_NO_MEMORY. */
+int raft_rebuild_progress(struct raft *raft);
 void raft_send(struct raft *raft, struct raft_message *message);
 struct raft_message raft_message_to(const struct raft *raft, int type, raft_node_id to);
 struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);

@@ -50,6 +50,11 @@ void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
     raft_log_reset(&raft->log, meta->index, meta->term);
     raft->snapshot_meta = *meta;
     raft->configuration = meta->configuration;
+    /* The per-node progress follows the configuration the snapshot carries: a snapshot with
+     * other members must not leave this node counting quorums over the old array. */
+    int rc = raft_rebuild_progress(raft);
+    assert(rc == 0); /* a few small allocations; validate_message bounded the configuration */
+    (void)rc;
     raft->commit = meta->index;
     raft->applying = meta->index;
     raft->snapshot_to_install = true;

@@ -2,6 +2,9 @@
  * test_raft_replication.c — log replication, the commit rule, ReadIndex and snapshots, one
  * behaviour per test, citing the Raft paper (§) or Ongaro's thesis.
  */
+/* One regression test looks inside the core, whose private header needs this. */
+#define RAFT_SABOTAGE_VISIBLE 1
+#include "raft/raft_internal.h"
 #include "raft_fixture.h"
 
 #include <setjmp.h>
@@ -515,10 +518,41 @@ static void test_forged_append_is_refused(void **state)
     fixture_free(&fixture);
 }
 
+/* A snapshot that carries another configuration brings the per-member progress with it, so a
+ * node that later leads counts quorums over the members it now has (it used to keep the old
+ * array and read past it). */
+static void test_snapshot_configuration_rebuilds_progress(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, false);
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    struct raft *follower = fixture_raft(&fixture, 3);
+    struct raft_message snapshot = {.type = RAFT_MSG_SNAPSHOT,
+                                    .from = 1,
+                                    .to = 3,
+                                    .term = raft_term(fixture_raft(&fixture, 1))};
+    snapshot.snapshot.index = 10;
+    snapshot.snapshot.term = snapshot.term;
+    snapshot.snapshot.configuration.voter_count = 5;
+    for (uint32_t i = 0; i < 5; i++) {
+        snapshot.snapshot.configuration.voters[i] = i + 1;
+    }
+    /* raft_progress() answers only on a leader: this looks inside the core. */
+    assert_int_equal(follower->progress_count, 3);
+    assert_int_equal(fixture_step(&fixture, &snapshot), 0);
+    assert_int_equal(raft_configuration(follower)->voter_count, 5);
+    assert_int_equal(follower->progress_count, 5);
+    assert_int_equal(follower->progress[4].id, 5);
+    fixture_free(&fixture);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forged_append_is_refused),
+        cmocka_unit_test(test_snapshot_configuration_rebuilds_progress),
         cmocka_unit_test(test_follower_rejects_append_with_mismatched_previous),
         cmocka_unit_test(test_follower_truncates_conflicting_suffix),
         cmocka_unit_test(test_reject_hint_skips_a_whole_term),
