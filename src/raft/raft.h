@@ -8,7 +8,9 @@
  *   raft_step()           for every message that arrives from a peer.
  *   raft_propose()        to append a command (leader only).
  *   raft_read_index()     to ask for a linearizable read point (leader only).
- *   raft_ready()          to collect the work the core wants done, then, in this order:
+ *   raft_ready()          to collect the work the core wants done; src/driver (the one ready
+ *                         loop, used by the server, the simulator and the unit fixture) does,
+ *                         in this order:
  *                           1. send ready.messages_immediate (no ordering constraint);
  *                           2. install ready.snapshot, if any;
  *                           3. persist ready.hard_state and ready.entries, and fsync;
@@ -247,8 +249,11 @@ struct raft_ready {
     struct raft_message *messages;
     size_t message_count;
 
-    /* Apply in order; every one is durable locally and committed. NOOP entries are included
-     * (they advance the applied index) and carry no command. */
+    /* Apply in order; every one is committed. The durability rule: those with an index below
+     * entries[0].index (all of them, when the ready has no entries) are durable locally now and
+     * may be applied at once; the others become durable locally with this ready's sync and are
+     * applied after it (the driver makes that split). NOOP entries are included (they advance
+     * the applied index) and carry no command. */
     struct raft_entry *committed;
     size_t committed_count;
 
