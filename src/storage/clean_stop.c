@@ -27,6 +27,7 @@ int storage_clean_stop_take(struct storage *storage, bool *was_clean)
     assert(was_clean != NULL);
     const struct storage_io *io = storage->io;
     char path[STORAGE_MAX_PATH_BYTES];
+    assert(storage->io != NULL);
     *was_clean = false;
     int rc = storage_join_path(storage, path, storage->dir, CLEAN_STOP_FILE);
     if (rc != 0) {
@@ -50,6 +51,7 @@ int storage_clean_stop_take(struct storage *storage, bool *was_clean)
 int storage_clean_stop_mark(struct storage *storage)
 {
     assert(storage != NULL);
+    assert(storage->io != NULL);
     const struct storage_io *io = storage->io;
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, path, storage->dir, CLEAN_STOP_FILE);

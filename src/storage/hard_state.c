@@ -39,6 +39,8 @@
 static int check_version_bytes(struct storage *storage, const char *path, const uint8_t *bytes,
                                size_t size)
 {
+    assert(path != NULL);
+    assert(bytes != NULL || size == 0);
     size_t magic_bytes = strlen(VERSION_MAGIC);
     if (size < magic_bytes || memcmp(bytes, VERSION_MAGIC, magic_bytes) != 0) {
         return storage_fail(storage, STORAGE_ERROR_FOREIGN,
@@ -69,6 +71,8 @@ static int check_version_bytes(struct storage *storage, const char *path, const 
 
 static int write_version(struct storage *storage)
 {
+    static_assert(sizeof VERSION_MAGIC - 1 == 8, "the magic fills the first 8 bytes");
+    assert(storage->dir[0] != '\0');
     uint8_t bytes[VERSION_FILE_BYTES];
     memcpy(bytes, VERSION_MAGIC, 8);
     storage_put_u32(bytes + 8, STORAGE_FORMAT_VERSION);
@@ -87,6 +91,8 @@ struct directory_census {
 static int count_entry(void *arg, const char *name, bool is_directory)
 {
     struct directory_census *census = arg;
+    assert(census != NULL);
+    assert(name != NULL);
     if (strcmp(name, VERSION_FILE) == 0) {
         census->has_version = true;
     } else if (is_directory && strcmp(name, WAL_DIRECTORY) == 0) {
@@ -102,6 +108,8 @@ static int count_entry(void *arg, const char *name, bool is_directory)
 static int count_any(void *arg, const char *name, bool is_directory)
 {
     bool *any = arg;
+    assert(any != NULL);
+    assert(name != NULL);
     *any = true;
     return 1;
 }
@@ -109,6 +117,8 @@ static int count_any(void *arg, const char *name, bool is_directory)
 /* An interrupted initialization may have left wal/ and snapshots/; they must be empty. */
 static int subdirectory_empty(struct storage *storage, const char *path, bool exists, bool *empty)
 {
+    assert(path != NULL);
+    assert(empty != NULL);
     *empty = true;
     if (!exists) {
         return 0;
@@ -124,6 +134,8 @@ static int subdirectory_empty(struct storage *storage, const char *path, bool ex
 
 static int make_directory(struct storage *storage, const char *path)
 {
+    assert(path != NULL);
+    assert(path[0] != '\0');
     int rc = storage->io->mkdir(storage->io->context, path);
     if (rc < 0 && rc != -EEXIST) {
         return storage_fail_io(storage, rc, "create directory", path);
@@ -133,6 +145,7 @@ static int make_directory(struct storage *storage, const char *path)
 
 static int sync_parent(struct storage *storage)
 {
+    assert(storage->dir[0] != '\0'); /* set_paths refuses an empty path */
     char parent[STORAGE_MAX_PATH_BYTES];
     snprintf(parent, sizeof parent, "%s", storage->dir);
     char *slash = strrchr(parent, '/');
@@ -153,6 +166,8 @@ static int sync_parent(struct storage *storage)
 /* wal/ and snapshots/ are made durable before VERSION names the directory ours. */
 static int initialize(struct storage *storage)
 {
+    assert(storage->wal_dir[0] != '\0');
+    assert(storage->snapshot_dir[0] != '\0');
     int rc = make_directory(storage, storage->wal_dir);
     if (rc == 0) {
         rc = make_directory(storage, storage->snapshot_dir);
@@ -171,6 +186,8 @@ static int initialize(struct storage *storage)
 
 static int check_existing_version(struct storage *storage, const struct directory_census *census)
 {
+    assert(census != NULL);
+    assert(census->has_version);
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, path, storage->dir, VERSION_FILE);
     if (rc != 0) {
@@ -194,6 +211,8 @@ static int check_existing_version(struct storage *storage, const struct director
 
 int storage_version_check_or_create(struct storage *storage, bool *fresh)
 {
+    assert(storage != NULL);
+    assert(fresh != NULL);
     const struct storage_io *io = storage->io;
     *fresh = false;
     bool is_directory = false;
@@ -244,6 +263,8 @@ int storage_version_check_or_create(struct storage *storage, bool *fresh)
 
 int storage_hard_state_load(struct storage *storage)
 {
+    assert(storage != NULL);
+    assert(!storage->has_hard_state); /* loaded once, at open */
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, path, storage->dir, HARD_STATE_FILE);
     if (rc != 0) {
@@ -304,6 +325,7 @@ int storage_hard_state_save(struct storage *storage, const struct raft_hard_stat
         /* Which of the two records a crash now leaves is unknown: restart to find out. */
         return storage_poison(storage, rc);
     }
+    assert(!storage->failed);
     storage->has_hard_state = true;
     storage->hard_state = *hard_state;
     return 0;

@@ -8,6 +8,7 @@
  * optimization. Directory fsync opens the directory read-only and fsyncs it, which is how
  * Linux makes a create, rename or unlink durable.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,49 +21,64 @@
 
 static int result(int rc)
 {
+    assert(rc >= -1); /* what the wrapped calls return: a result, or -1 with errno set */
     return rc < 0 ? -errno : rc;
 }
 
 static int posix_open(void *context, const char *path, int flags, mode_t mode)
 {
+    assert(path != NULL);
     return result(open(path, flags | O_CLOEXEC, mode));
 }
 
 static int posix_close(void *context, int fd)
 {
+    assert(fd >= 0);
     return result(close(fd));
 }
 
 static ssize_t posix_pread(void *context, int fd, void *buffer, size_t bytes, uint64_t offset)
 {
+    assert(fd >= 0);
+    assert(buffer != NULL || bytes == 0);
     ssize_t got = pread(fd, buffer, bytes, (off_t)offset);
+    assert(got <= (ssize_t)bytes);
     return got < 0 ? -errno : got;
 }
 
 static ssize_t posix_pwrite(void *context, int fd, const void *buffer, size_t bytes,
                             uint64_t offset)
 {
+    assert(fd >= 0);
+    assert(buffer != NULL || bytes == 0);
     ssize_t written = pwrite(fd, buffer, bytes, (off_t)offset);
+    assert(written <= (ssize_t)bytes);
     return written < 0 ? -errno : written;
 }
 
 static int posix_fsync(void *context, int fd)
 {
+    assert(fd >= 0);
     return result(fsync(fd));
 }
 
 static int posix_fdatasync(void *context, int fd)
 {
+    assert(fd >= 0);
     return result(fdatasync(fd));
 }
 
 static int posix_ftruncate(void *context, int fd, uint64_t size_bytes)
 {
+    assert(fd >= 0);
+    assert(size_bytes <= INT64_MAX);
     return result(ftruncate(fd, (off_t)size_bytes));
 }
 
 static int io_fallocate(void *context, int fd, uint64_t offset, uint64_t length_bytes)
 {
+    assert(fd >= 0);
+    assert(length_bytes > 0); /* segment_max_bytes is at least STORAGE_MIN_SEGMENT_BYTES */
     int rc = fallocate(fd, 0, (off_t)offset, (off_t)length_bytes);
     if (rc < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
         return 0;
@@ -72,6 +88,8 @@ static int io_fallocate(void *context, int fd, uint64_t offset, uint64_t length_
 
 static int posix_file_size(void *context, int fd, uint64_t *size_bytes)
 {
+    assert(fd >= 0);
+    assert(size_bytes != NULL);
     struct stat info;
     if (fstat(fd, &info) < 0) {
         return -errno;
@@ -82,6 +100,8 @@ static int posix_file_size(void *context, int fd, uint64_t *size_bytes)
 
 static int posix_stat(void *context, const char *path, bool *is_directory)
 {
+    assert(path != NULL);
+    assert(is_directory != NULL);
     struct stat info;
     if (stat(path, &info) < 0) {
         return -errno;
@@ -92,26 +112,32 @@ static int posix_stat(void *context, const char *path, bool *is_directory)
 
 static int posix_rename(void *context, const char *from, const char *to)
 {
+    assert(from != NULL);
+    assert(to != NULL);
     return result(rename(from, to));
 }
 
 static int posix_unlink(void *context, const char *path)
 {
+    assert(path != NULL);
     return result(unlink(path));
 }
 
 static int posix_mkdir(void *context, const char *path)
 {
+    assert(path != NULL);
     return result(mkdir(path, 0755));
 }
 
 static int posix_rmdir(void *context, const char *path)
 {
+    assert(path != NULL);
     return result(rmdir(path));
 }
 
 static int posix_fsync_dir(void *context, const char *path)
 {
+    assert(path != NULL);
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         return -errno;
@@ -123,6 +149,8 @@ static int posix_fsync_dir(void *context, const char *path)
 
 static int posix_list_dir(void *context, const char *path, storage_io_each_name_fn each, void *arg)
 {
+    assert(path != NULL);
+    assert(each != NULL);
     DIR *directory = opendir(path);
     if (directory == NULL) {
         return -errno;
@@ -149,6 +177,8 @@ static int posix_list_dir(void *context, const char *path, storage_io_each_name_
 static int posix_writeback(void *context, int fd, uint64_t offset, uint64_t bytes, bool wait)
 {
     (void)context;
+    assert(fd >= 0);
+    assert(bytes > 0);
     unsigned flags = SYNC_FILE_RANGE_WRITE;
     if (wait) {
         flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
@@ -179,5 +209,6 @@ static const struct storage_io posix_io = {
 
 const struct storage_io *storage_io_posix(void)
 {
+    assert(posix_io.open != NULL);
     return &posix_io;
 }

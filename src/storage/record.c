@@ -16,12 +16,14 @@
 
 static void put_u16(uint8_t *out, uint16_t value)
 {
+    assert(out != NULL);
     out[0] = (uint8_t)value;
     out[1] = (uint8_t)(value >> 8);
 }
 
 static void put_u32(uint8_t *out, uint32_t value)
 {
+    assert(out != NULL);
     for (int i = 0; i < 4; i++) {
         out[i] = (uint8_t)(value >> (8 * i));
     }
@@ -29,6 +31,7 @@ static void put_u32(uint8_t *out, uint32_t value)
 
 static void put_u64(uint8_t *out, uint64_t value)
 {
+    assert(out != NULL);
     for (int i = 0; i < 8; i++) {
         out[i] = (uint8_t)(value >> (8 * i));
     }
@@ -36,6 +39,7 @@ static void put_u64(uint8_t *out, uint64_t value)
 
 static uint32_t get_u32(const uint8_t *in)
 {
+    assert(in != NULL);
     uint32_t value = 0;
     for (int i = 3; i >= 0; i--) {
         value = (value << 8) | in[i];
@@ -45,6 +49,7 @@ static uint32_t get_u32(const uint8_t *in)
 
 static uint64_t get_u64(const uint8_t *in)
 {
+    assert(in != NULL);
     uint64_t value = 0;
     for (int i = 7; i >= 0; i--) {
         value = (value << 8) | in[i];
@@ -55,19 +60,28 @@ static uint64_t get_u64(const uint8_t *in)
 static uint64_t padded_payload_bytes(uint32_t payload_bytes)
 {
     uint64_t bytes = payload_bytes;
-    return (bytes + WAL_RECORD_ALIGN_BYTES - 1) / WAL_RECORD_ALIGN_BYTES * WAL_RECORD_ALIGN_BYTES;
+    uint64_t padded =
+        (bytes + WAL_RECORD_ALIGN_BYTES - 1) / WAL_RECORD_ALIGN_BYTES * WAL_RECORD_ALIGN_BYTES;
+    assert(padded >= bytes);
+    assert(padded - bytes < WAL_RECORD_ALIGN_BYTES);
+    return padded;
 }
 
 uint64_t wal_record_bytes(uint32_t payload_bytes)
 {
-    return WAL_RECORD_HEADER_BYTES + padded_payload_bytes(payload_bytes) +
-           WAL_RECORD_CHECKSUM_BYTES;
+    uint64_t record_bytes =
+        WAL_RECORD_HEADER_BYTES + padded_payload_bytes(payload_bytes) + WAL_RECORD_CHECKSUM_BYTES;
+    assert(record_bytes % WAL_RECORD_ALIGN_BYTES == 0); /* the next record starts aligned */
+    assert(record_bytes > payload_bytes);
+    return record_bytes;
 }
 
 void wal_record_encode(const struct raft_entry *entry, uint8_t *out)
 {
     assert(entry != NULL);
     assert(entry->index > 0);
+    assert(out != NULL);
+    assert(entry->data_bytes == 0 || entry->data != NULL);
     uint64_t body_bytes = WAL_RECORD_HEADER_BYTES + padded_payload_bytes(entry->data_bytes);
     put_u32(out, WAL_RECORD_MAGIC);
     out[4] = WAL_RECORD_KIND_ENTRY;
@@ -87,6 +101,8 @@ void wal_record_encode(const struct raft_entry *entry, uint8_t *out)
 
 static bool header_prefix_plausible(const uint8_t *bytes, size_t size)
 {
+    assert(size < WAL_RECORD_HEADER_BYTES);
+    assert(bytes != NULL || size == 0);
     uint8_t magic[4];
     put_u32(magic, WAL_RECORD_MAGIC);
     size_t compare = size < sizeof magic ? size : sizeof magic;
@@ -95,6 +111,7 @@ static bool header_prefix_plausible(const uint8_t *bytes, size_t size)
 
 static enum wal_decode_result invalid(const char **reason, const char *why)
 {
+    assert(why != NULL);
     if (reason != NULL) {
         *reason = why;
     }
@@ -134,6 +151,7 @@ enum wal_decode_result wal_record_decode(const uint8_t *bytes, size_t size,
     if (record_bytes > size) {
         return WAL_DECODE_NEED_MORE;
     }
+    assert(record_bytes % WAL_RECORD_ALIGN_BYTES == 0);
     uint64_t body_bytes = record_bytes - WAL_RECORD_CHECKSUM_BYTES;
     if (XXH3_64bits(bytes, body_bytes) != get_u64(bytes + body_bytes)) {
         return invalid(reason, "checksum mismatch");
@@ -154,6 +172,7 @@ enum wal_decode_result wal_record_decode(const uint8_t *bytes, size_t size,
 
 static bool all_zero(const uint8_t *bytes, size_t size)
 {
+    assert(bytes != NULL || size == 0);
     for (size_t i = 0; i < size; i++) {
         if (bytes[i] != 0) {
             return false;
@@ -165,6 +184,8 @@ static bool all_zero(const uint8_t *bytes, size_t size)
 /* A checksummed record that does not continue the sequence: real damage, never a torn write. */
 static int sequence_error(struct wal_segment_scan *scan, uint64_t offset, const char *why)
 {
+    assert(why != NULL);
+    assert(offset % WAL_RECORD_ALIGN_BYTES == 0); /* records start 8-aligned */
     scan->error_offset = offset;
     scan->error_reason = why;
     return -1;
@@ -173,6 +194,8 @@ static int sequence_error(struct wal_segment_scan *scan, uint64_t offset, const 
 static int check_sequence(struct wal_segment_scan *scan, const struct wal_record_view *record,
                           uint64_t first_index, uint64_t offset)
 {
+    assert(record->index > 0); /* the decoder refuses index 0 */
+    assert(scan->record_count == 0 || offset > 0);
     if (scan->record_count == 0) {
         if (first_index != 0 && record->index != first_index) {
             return sequence_error(scan, offset, "first record's index differs from file name");
@@ -193,6 +216,7 @@ int wal_segment_scan(const uint8_t *bytes, size_t size, uint64_t first_index,
                      struct wal_segment_scan *scan)
 {
     assert(scan != NULL);
+    assert(bytes != NULL || size == 0);
     memset(scan, 0, sizeof *scan);
     uint64_t offset = 0;
     while (offset < size) {
@@ -223,8 +247,10 @@ int wal_segment_scan(const uint8_t *bytes, size_t size, uint64_t first_index,
         scan->record_count++;
         scan->last_index = record.index;
         scan->last_term = record.term;
+        assert(record.record_bytes <= size - offset); /* the decoder stays in the buffer */
         offset += record.record_bytes;
     }
+    assert(offset == size);
     scan->valid_bytes = offset;
     scan->tail = WAL_TAIL_CLEAN;
     return 0;
@@ -233,6 +259,8 @@ int wal_segment_scan(const uint8_t *bytes, size_t size, uint64_t first_index,
 bool wal_find_valid_record(const uint8_t *bytes, size_t size, uint64_t from_offset,
                            uint32_t max_payload_bytes, uint64_t *found_offset)
 {
+    assert(bytes != NULL || size == 0);
+    assert(found_offset != NULL);
     uint64_t offset = (from_offset + WAL_RECORD_ALIGN_BYTES - 1) / WAL_RECORD_ALIGN_BYTES *
                       WAL_RECORD_ALIGN_BYTES;
     for (; offset + WAL_RECORD_HEADER_BYTES <= size; offset += WAL_RECORD_ALIGN_BYTES) {

@@ -44,11 +44,16 @@ struct storage_snapshot_writer {
 
 static void snapshot_name(char *out, const char *prefix, uint64_t index, uint64_t term)
 {
+    assert(out != NULL);
+    assert(prefix != NULL);
     snprintf(out, SNAPSHOT_NAME_BYTES, "%s%020" PRIu64 "-%020" PRIu64, prefix, index, term);
 }
 
 static bool parse_snapshot_name(const char *name, uint64_t *index, uint64_t *term)
 {
+    assert(name != NULL);
+    assert(index != NULL);
+    assert(term != NULL);
     if (strlen(name) != 41 || name[20] != '-') {
         return false;
     }
@@ -70,6 +75,10 @@ static bool parse_snapshot_name(const char *name, uint64_t *index, uint64_t *ter
 static void encode_meta(uint8_t *out, const struct raft_snapshot_meta *meta, uint64_t data_bytes,
                         uint64_t data_checksum)
 {
+    assert(out != NULL);
+    /* meta_valid checked the counts at begin: the layout holds RAFT_MAX_NODES of each. */
+    assert(meta->configuration.voter_count <= RAFT_MAX_NODES);
+    assert(meta->configuration.learner_count <= RAFT_MAX_NODES);
     memset(out, 0, SNAPSHOT_META_BYTES);
     storage_put_u32(out, SNAPSHOT_META_MAGIC);
     storage_put_u32(out + 4, SNAPSHOT_META_LAYOUT);
@@ -84,6 +93,7 @@ static void encode_meta(uint8_t *out, const struct raft_snapshot_meta *meta, uin
     for (int i = 0; i < RAFT_MAX_NODES; i++, cursor += 8) {
         storage_put_u64(cursor, meta->configuration.learners[i]);
     }
+    assert(cursor + 24 == out + SNAPSHOT_META_BYTES);
     storage_put_u64(cursor, data_bytes);
     storage_put_u64(cursor + 8, data_checksum);
     storage_put_u64(cursor + 16, XXH3_64bits(out, (size_t)(cursor + 16 - out)));
@@ -92,6 +102,8 @@ static void encode_meta(uint8_t *out, const struct raft_snapshot_meta *meta, uin
 static bool decode_meta(const uint8_t *in, struct raft_snapshot_meta *meta, uint64_t *data_bytes,
                         uint64_t *data_checksum)
 {
+    assert(in != NULL); /* of SNAPSHOT_META_BYTES, checked by the caller */
+    assert(meta != NULL);
     const uint8_t *tail = in + 32 + 16 * RAFT_MAX_NODES;
     if (storage_get_u32(in) != SNAPSHOT_META_MAGIC ||
         storage_get_u32(in + 4) != SNAPSHOT_META_LAYOUT ||
@@ -125,6 +137,8 @@ struct tree_removal {
 static int remove_entry(void *arg, const char *name, bool is_directory)
 {
     struct tree_removal *removal = arg;
+    assert(removal != NULL);
+    assert(name != NULL);
     struct storage *storage = removal->storage;
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, path, removal->directory, name);
@@ -140,6 +154,8 @@ static int remove_entry(void *arg, const char *name, bool is_directory)
 /* Deletes a snapshot directory and the files in it. */
 static int remove_tree(struct storage *storage, const char *directory)
 {
+    assert(directory != NULL);
+    assert(directory[0] != '\0');
     struct tree_removal removal = {.storage = storage, .directory = directory};
     int rc = storage->io->list_dir(storage->io->context, directory, remove_entry, &removal);
     if (removal.error != 0) {
@@ -158,7 +174,10 @@ static int remove_tree(struct storage *storage, const char *directory)
 /* Cleanup after a failure: the message keeps the error that caused it. */
 static void remove_tree_keeping_message(struct storage *storage, const char *directory)
 {
+    assert(storage != NULL);
+    assert(directory != NULL);
     char message[STORAGE_MESSAGE_BYTES];
+    static_assert(sizeof message == sizeof storage->message, "the whole message is kept");
     memcpy(message, storage->message, sizeof message);
     remove_tree(storage, directory);
     memcpy(storage->message, message, sizeof message);
@@ -166,6 +185,7 @@ static void remove_tree_keeping_message(struct storage *storage, const char *dir
 
 static bool meta_valid(const struct raft_snapshot_meta *meta)
 {
+    assert(meta != NULL);
     return meta->index > 0 && meta->configuration.voter_count <= RAFT_MAX_NODES &&
            meta->configuration.learner_count <= RAFT_MAX_NODES;
 }
@@ -218,6 +238,8 @@ int storage_snapshot_begin(struct storage *storage, const struct raft_snapshot_m
         storage_snapshot_abort(storage, writer);
         return rc;
     }
+    assert(writer->data_fd >= 0); /* open until adopt, commit or abort */
+    assert(writer->data_bytes == 0);
     *out = writer;
     return 0;
 }
@@ -226,7 +248,8 @@ int storage_snapshot_adopt(struct storage *storage, struct storage_snapshot_writ
                            const char *path)
 {
     assert(storage != NULL);
-    assert(writer != NULL && path != NULL);
+    assert(writer != NULL);
+    assert(path != NULL);
     if (writer->data_fd >= 0) {
         storage->io->close(storage->io->context, writer->data_fd);
         writer->data_fd = -1;
@@ -237,11 +260,14 @@ int storage_snapshot_adopt(struct storage *storage, struct storage_snapshot_writ
         storage_snapshot_abort(storage, writer);
         return rc;
     }
+    assert(writer->data_fd < 0); /* the adopted file is the data now; nothing more is written */
     return 0;
 }
 
 const char *storage_snapshot_data_path(const struct storage_snapshot_writer *writer)
 {
+    assert(writer != NULL);
+    assert(writer->data_path[0] != '\0');
     return writer->data_path;
 }
 
@@ -253,9 +279,11 @@ int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writ
     if (bytes > 0 && data == NULL) {
         return storage_fail(storage, STORAGE_ERROR_INVALID, "snapshot data is NULL");
     }
+    assert(writer->data_fd >= 0); /* written only before adopt, commit or abort */
     int rc = storage_write_all(storage, writer->data_fd, data, bytes, writer->data_bytes,
                                writer->data_path);
     if (rc == 0) {
+        assert(writer->data_bytes + bytes >= writer->data_bytes); /* the offset only grows */
         writer->data_bytes += bytes;
     }
     return rc;
@@ -267,6 +295,9 @@ int storage_snapshot_write(struct storage *storage, struct storage_snapshot_writ
 static int measure_file(const struct storage_io *io, const char *path, bool sync,
                         uint64_t *data_bytes, uint64_t *checksum, const char **what)
 {
+    assert(io != NULL);
+    assert(path != NULL);
+    assert(what != NULL);
     int rc = -ENOMEM;
     *what = "allocate a buffer to checksum";
     uint8_t *chunk = malloc(STORAGE_COPY_CHUNK_BYTES);
@@ -292,6 +323,7 @@ static int measure_file(const struct storage_io *io, const char *path, bool sync
             rc = (int)got;
             break;
         }
+        assert((size_t)got <= STORAGE_COPY_CHUNK_BYTES);
         XXH3_64bits_update(state, chunk, (size_t)got);
         offset += (uint64_t)got;
     }
@@ -311,6 +343,8 @@ release:
 static int checksum_data(struct storage *storage, const char *path, bool sync, uint64_t *data_bytes,
                          uint64_t *checksum)
 {
+    assert(data_bytes != NULL);
+    assert(checksum != NULL);
     const char *what = NULL;
     int rc = measure_file(storage->io, path, sync, data_bytes, checksum, &what);
     return rc < 0 ? storage_fail_io(storage, rc, what, path) : 0;
@@ -320,6 +354,8 @@ int storage_snapshot_measure(const struct storage_io *io, const char *path, uint
                              uint64_t *checksum, char *message, size_t message_bytes)
 {
     assert(path != NULL);
+    assert(data_bytes != NULL);
+    assert(checksum != NULL);
     const char *what = NULL;
     int rc =
         measure_file(io != NULL ? io : storage_io_posix(), path, true, data_bytes, checksum, &what);
@@ -333,6 +369,8 @@ int storage_snapshot_measure(const struct storage_io *io, const char *path, uint
 static int write_meta(struct storage *storage, const struct storage_snapshot_writer *writer,
                       uint64_t data_bytes, uint64_t data_checksum)
 {
+    assert(writer->data_fd < 0); /* the data file is closed before its meta is written */
+    assert(meta_valid(&writer->meta));
     const struct storage_io *io = storage->io;
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, path, writer->directory, SNAPSHOT_META_FILE);
@@ -365,6 +403,8 @@ struct older_snapshots {
 static int remove_other(void *arg, const char *name, bool is_directory)
 {
     struct older_snapshots *older = arg;
+    assert(older != NULL);
+    assert(name != NULL);
     if (!is_directory || strcmp(name, older->keep) == 0) {
         return 0;
     }
@@ -382,6 +422,8 @@ static int remove_other(void *arg, const char *name, bool is_directory)
  * readdir allows; a deletion lost in a crash is redone by the next open. */
 static int remove_other_snapshots(struct storage *storage, const char *keep)
 {
+    assert(keep != NULL);
+    assert(keep[0] != '\0');
     struct older_snapshots older = {.storage = storage, .keep = keep};
     int rc =
         storage->io->list_dir(storage->io->context, storage->snapshot_dir, remove_other, &older);
@@ -398,6 +440,7 @@ static int remove_other_snapshots(struct storage *storage, const char *keep)
 static int install_measured(struct storage *storage, struct storage_snapshot_writer *writer,
                             uint64_t data_bytes, uint64_t data_checksum)
 {
+    assert(writer->data_fd < 0);
     const struct storage_io *io = storage->io;
     int rc = write_meta(storage, writer, data_bytes, data_checksum);
     char name[SNAPSHOT_NAME_BYTES];
@@ -416,6 +459,8 @@ static int install_measured(struct storage *storage, struct storage_snapshot_wri
     if (rc != 0) {
         return rc;
     }
+    /* commit refused a snapshot that is not newer: snapshot points only move forward. */
+    assert(!storage->has_snapshot || storage->snapshot.index < writer->meta.index);
     storage->has_snapshot = true;
     storage->snapshot = writer->meta;
     /* The new snapshot is durable; an older one left behind is deleted by the next open. */
@@ -427,6 +472,8 @@ static int install_measured(struct storage *storage, struct storage_snapshot_wri
 
 static int install(struct storage *storage, struct storage_snapshot_writer *writer)
 {
+    assert(writer->data_fd < 0);
+    assert(!storage->failed);
     uint64_t data_bytes = 0;
     uint64_t data_checksum = 0;
     int rc = checksum_data(storage, writer->data_path, true, &data_bytes, &data_checksum);
@@ -451,6 +498,7 @@ static int commit(struct storage *storage, struct storage_snapshot_writer *write
         storage->io->close(storage->io->context, writer->data_fd);
         writer->data_fd = -1;
     }
+    assert(writer->data_fd < 0);
     if (rc == 0) {
         rc = measured ? install_measured(storage, writer, data_bytes, data_checksum)
                       : install(storage, writer);
@@ -464,6 +512,8 @@ static int commit(struct storage *storage, struct storage_snapshot_writer *write
 
 int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_writer *writer)
 {
+    assert(storage != NULL);
+    assert(writer != NULL);
     return commit(storage, writer, false, 0, 0);
 }
 
@@ -471,6 +521,8 @@ int storage_snapshot_commit_measured(struct storage *storage,
                                      struct storage_snapshot_writer *writer, uint64_t data_bytes,
                                      uint64_t data_checksum)
 {
+    assert(storage != NULL);
+    assert(writer != NULL);
     return commit(storage, writer, true, data_bytes, data_checksum);
 }
 
@@ -493,6 +545,9 @@ int storage_snapshot_install_from_leader(struct storage *storage,
         storage_snapshot_abort(storage, writer);
         return rc;
     }
+    /* The log now continues after the snapshot, durably, before the snapshot is named. */
+    assert(storage->last_index == writer->meta.index);
+    assert(!wal_sync_pending(storage));
     return storage_snapshot_commit(storage, writer);
 }
 
@@ -501,6 +556,8 @@ void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_wri
     if (writer == NULL) {
         return;
     }
+    assert(storage != NULL);
+    assert(writer->directory[0] != '\0');
     if (writer->data_fd >= 0) {
         storage->io->close(storage->io->context, writer->data_fd);
     }
@@ -511,6 +568,7 @@ void storage_snapshot_abort(struct storage *storage, struct storage_snapshot_wri
 int storage_snapshot_latest(const struct storage *storage, struct raft_snapshot_meta *meta,
                             char *data_path, size_t data_path_bytes)
 {
+    assert(storage != NULL);
     if (!storage->has_snapshot) {
         return STORAGE_ERROR_NOT_FOUND;
     }
@@ -540,6 +598,8 @@ struct snapshot_census {
 static int census_entry(void *arg, const char *name, bool is_directory)
 {
     struct snapshot_census *census = arg;
+    assert(census != NULL);
+    assert(name != NULL);
     struct storage *storage = census->storage;
     uint64_t index = 0;
     uint64_t term = 0;
@@ -570,6 +630,8 @@ static int census_entry(void *arg, const char *name, bool is_directory)
 static int verify_snapshot(struct storage *storage, const char *directory, uint64_t index,
                            uint64_t term)
 {
+    assert(directory != NULL);
+    assert(!storage->has_snapshot); /* the newest one is verified once, at open */
     char meta_path[STORAGE_MAX_PATH_BYTES];
     char data_path[STORAGE_MAX_PATH_BYTES];
     int rc = storage_join_path(storage, meta_path, directory, SNAPSHOT_META_FILE);
@@ -616,6 +678,8 @@ static int verify_snapshot(struct storage *storage, const char *directory, uint6
 
 int storage_snapshot_recover(struct storage *storage)
 {
+    assert(storage != NULL);
+    assert(!storage->has_snapshot);
     struct snapshot_census census = {.storage = storage};
     int rc =
         storage->io->list_dir(storage->io->context, storage->snapshot_dir, census_entry, &census);

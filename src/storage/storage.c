@@ -20,6 +20,7 @@
 
 void storage_options_default(struct storage_options *options)
 {
+    assert(options != NULL);
     memset(options, 0, sizeof *options);
     options->segment_max_bytes = DEFAULT_SEGMENT_MAX_BYTES;
     options->preallocate = true;
@@ -32,6 +33,7 @@ void storage_recovered_free(struct storage_recovered *recovered)
     if (recovered == NULL) {
         return;
     }
+    assert(recovered->entry_count == 0 || recovered->entries != NULL);
     for (size_t i = 0; i < recovered->entry_count; i++) {
         free(recovered->entries[i].data);
     }
@@ -41,11 +43,14 @@ void storage_recovered_free(struct storage_recovered *recovered)
 
 const char *storage_message(const struct storage *storage)
 {
+    assert(storage != NULL);
     return storage->message;
 }
 
 static int check_options(struct storage *storage, const struct storage_options *options)
 {
+    assert(options != NULL);
+    assert(storage != NULL);
     if (options->segment_max_bytes < STORAGE_MIN_SEGMENT_BYTES ||
         options->segment_max_bytes > STORAGE_MAX_SEGMENT_BYTES) {
         return storage_fail(
@@ -62,6 +67,7 @@ static int check_options(struct storage *storage, const struct storage_options *
 
 static int set_paths(struct storage *storage, const char *dir)
 {
+    assert(dir != NULL);
     size_t length = strlen(dir);
     while (length > 1 && dir[length - 1] == '/') {
         length--; /* "data/" and "data" are the same directory */
@@ -69,6 +75,7 @@ static int set_paths(struct storage *storage, const char *dir)
     if (length == 0 || length >= STORAGE_MAX_PATH_BYTES - 32) {
         return storage_fail(storage, STORAGE_ERROR_INVALID, "bad directory path");
     }
+    assert(length < sizeof storage->dir);
     memcpy(storage->dir, dir, length);
     storage->dir[length] = '\0';
     int rc = storage_join_path(storage, storage->wal_dir, storage->dir, "wal");
@@ -80,6 +87,8 @@ static int set_paths(struct storage *storage, const char *dir)
 
 static int recover(struct storage *storage, struct storage_recovered *recovered)
 {
+    assert(recovered != NULL);
+    assert(storage->io != NULL);
     bool fresh = false;
     int rc = storage_version_check_or_create(storage, &fresh);
     if (rc == 0) {
@@ -151,6 +160,7 @@ void storage_close(struct storage *storage)
     if (storage == NULL) {
         return;
     }
+    assert(storage->write_buffer_bytes <= STORAGE_WRITE_BUFFER_BYTES);
     wal_close_all(storage);
     free(storage->write_buffer);
     free(storage);

@@ -32,11 +32,16 @@ struct storage_stream {
 
 static const struct storage_io *io_or_posix(const struct storage_io *io)
 {
-    return io != NULL ? io : storage_io_posix();
+    const struct storage_io *chosen = io != NULL ? io : storage_io_posix();
+    assert(chosen != NULL);
+    return chosen;
 }
 
 static int stream_new(const struct storage_io *io, int fd, struct storage_stream **out)
 {
+    assert(io != NULL);
+    assert(fd >= 0);
+    assert(out != NULL);
     struct storage_stream *stream = calloc(1, sizeof *stream);
     if (stream == NULL) {
         io->close(io->context, fd);
@@ -51,7 +56,9 @@ static int stream_new(const struct storage_io *io, int fd, struct storage_stream
 int storage_stream_open_read_io(const struct storage_io *io, const char *path,
                                 struct storage_stream **out, uint64_t *total_bytes)
 {
-    assert(path != NULL && out != NULL && total_bytes != NULL);
+    assert(path != NULL);
+    assert(out != NULL);
+    assert(total_bytes != NULL);
     io = io_or_posix(io);
     bool is_directory = false;
     int rc = io->stat(io->context, path, &is_directory);
@@ -78,7 +85,9 @@ int storage_stream_open_read_io(const struct storage_io *io, const char *path,
 
 int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes)
 {
-    assert(stream != NULL && stream->fd >= 0);
+    assert(stream != NULL);
+    assert(stream->fd >= 0);
+    assert(out != NULL || bytes == 0);
     size_t done = 0;
     while (done < bytes) {
         ssize_t got = stream->io->pread(stream->io->context, stream->fd, (uint8_t *)out + done,
@@ -86,6 +95,7 @@ int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes)
         if (got <= 0) {
             return got < 0 ? (int)got : -EIO; /* an error, or the file shrank */
         }
+        assert((size_t)got <= bytes - done); /* pread returns at most what was asked */
         done += (size_t)got;
         stream->offset += (uint64_t)got;
     }
@@ -95,7 +105,8 @@ int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes)
 int storage_stream_create_io(const struct storage_io *io, const char *path,
                              struct storage_stream **out)
 {
-    assert(path != NULL && out != NULL);
+    assert(path != NULL);
+    assert(out != NULL);
     io = io_or_posix(io);
     int fd = io->open(io->context, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) {
@@ -108,6 +119,8 @@ int storage_stream_create_io(const struct storage_io *io, const char *path,
 static void write_back(struct storage_stream *stream)
 {
     const struct storage_io *io = stream->io;
+    assert(stream->started <= stream->offset); /* write-back never runs ahead of the writes */
+    assert(stream->started % WRITEBACK_BYTES == 0);
     while (io->writeback != NULL && stream->offset - stream->started >= WRITEBACK_BYTES) {
         if (stream->started >= WRITEBACK_BYTES) {
             (void)io->writeback(io->context, stream->fd, stream->started - WRITEBACK_BYTES,
@@ -120,7 +133,9 @@ static void write_back(struct storage_stream *stream)
 
 int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes)
 {
-    assert(stream != NULL && stream->fd >= 0);
+    assert(stream != NULL);
+    assert(stream->fd >= 0);
+    assert(data != NULL || bytes == 0);
     size_t done = 0;
     while (done < bytes) {
         ssize_t wrote =
@@ -129,6 +144,7 @@ int storage_stream_write(struct storage_stream *stream, const void *data, size_t
         if (wrote <= 0) {
             return wrote < 0 ? (int)wrote : -EIO;
         }
+        assert((size_t)wrote <= bytes - done);
         done += (size_t)wrote;
         stream->offset += (uint64_t)wrote;
     }
@@ -148,7 +164,8 @@ void storage_stream_close(struct storage_stream *stream)
 
 int storage_stream_claim_io(const struct storage_io *io, const char *from, const char *to)
 {
-    assert(from != NULL && to != NULL);
+    assert(from != NULL);
+    assert(to != NULL);
     io = io_or_posix(io);
     return io->rename(io->context, from, to);
 }

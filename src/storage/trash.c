@@ -30,6 +30,8 @@ struct trash_walk {
 
 static int trash_join(char *out, const char *directory, const char *name)
 {
+    assert(out != NULL);
+    assert(directory != NULL);
     int length = snprintf(out, STORAGE_MAX_PATH_BYTES, "%s/%s", directory, name);
     return length < 0 || length >= STORAGE_MAX_PATH_BYTES ? -ENAMETOOLONG : 0;
 }
@@ -37,6 +39,8 @@ static int trash_join(char *out, const char *directory, const char *name)
 static int remove_file(void *arg, const char *name, bool is_directory)
 {
     struct trash_walk *walk = arg;
+    assert(walk != NULL);
+    assert(name != NULL);
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = trash_join(path, walk->directory, name);
     if (rc == 0) {
@@ -53,6 +57,8 @@ static int remove_file(void *arg, const char *name, bool is_directory)
 static int remove_entry(void *arg, const char *name, bool is_directory)
 {
     struct trash_walk *walk = arg;
+    assert(walk != NULL);
+    assert(name != NULL);
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = trash_join(path, walk->directory, name);
     if (rc == 0 && is_directory) {
@@ -72,6 +78,7 @@ static int remove_entry(void *arg, const char *name, bool is_directory)
 
 int storage_trash_empty(const struct storage_io *io, const char *trash_path)
 {
+    assert(trash_path != NULL);
     struct trash_walk walk = {.io = io != NULL ? io : storage_io_posix(), .directory = trash_path};
     int rc = walk.io->list_dir(walk.io->context, trash_path, remove_entry, &walk);
     if (rc < 0 && rc != -ENOENT) {
@@ -82,6 +89,8 @@ int storage_trash_empty(const struct storage_io *io, const char *trash_path)
 
 int storage_trash_open(struct storage *storage)
 {
+    assert(storage != NULL);
+    assert(storage->io != NULL);
     if (!storage->options.defer_deletes) {
         return 0;
     }
@@ -100,6 +109,7 @@ int storage_trash_open(struct storage *storage)
 int storage_trash_move(struct storage *storage, const char *path)
 {
     assert(storage->options.defer_deletes);
+    assert(path != NULL);
     const char *name = strrchr(path, '/');
     name = name != NULL ? name + 1 : path;
     char target[STORAGE_MAX_PATH_BYTES];
@@ -119,6 +129,8 @@ int storage_trash_move(struct storage *storage, const char *path)
 
 int storage_discard(struct storage *storage, const char *path)
 {
+    assert(storage != NULL);
+    assert(path != NULL);
     if (storage->options.defer_deletes) {
         return storage_trash_move(storage, path);
     }
@@ -128,6 +140,8 @@ int storage_discard(struct storage *storage, const char *path)
 
 bool storage_trash_take(struct storage *storage, const char **trash_path)
 {
+    assert(storage != NULL);
+    assert(trash_path != NULL);
     bool pending = storage->trash_pending;
     storage->trash_pending = false;
     *trash_path = storage->trash_dir;

@@ -33,11 +33,14 @@
 
 static void segment_name(char *out, uint64_t sequence, uint64_t first_index)
 {
+    assert(out != NULL);
     snprintf(out, SEGMENT_NAME_BYTES, "%020" PRIu64 "-%020" PRIu64 ".wal", sequence, first_index);
 }
 
 static bool parse_digits(const char *text, uint64_t *out)
 {
+    assert(text != NULL);
+    assert(out != NULL);
     uint64_t value = 0;
     for (int i = 0; i < SEGMENT_NAME_DIGITS; i++) {
         if (text[i] < '0' || text[i] > '9') {
@@ -55,6 +58,9 @@ static bool parse_digits(const char *text, uint64_t *out)
 
 bool wal_parse_segment_name(const char *name, uint64_t *sequence, uint64_t *first_index)
 {
+    assert(name != NULL);
+    assert(sequence != NULL);
+    assert(first_index != NULL);
     if (strlen(name) != SEGMENT_NAME_BYTES - 1 || name[SEGMENT_NAME_DIGITS] != '-' ||
         strcmp(name + 2 * SEGMENT_NAME_DIGITS + 1, ".wal") != 0) {
         return false;
@@ -65,6 +71,8 @@ bool wal_parse_segment_name(const char *name, uint64_t *sequence, uint64_t *firs
 
 int wal_segment_path(struct storage *storage, char *out, const struct wal_segment *segment)
 {
+    assert(out != NULL);
+    assert(segment != NULL);
     char name[SEGMENT_NAME_BYTES];
     segment_name(name, segment->sequence, segment->first_index);
     return storage_join_path(storage, out, storage->wal_dir, name);
@@ -72,6 +80,8 @@ int wal_segment_path(struct storage *storage, char *out, const struct wal_segmen
 
 struct wal_segment *wal_current_segment(struct storage *storage)
 {
+    assert(storage != NULL);
+    assert(storage->segment_count <= storage->segment_capacity);
     if (storage->segment_count == 0) {
         return NULL;
     }
@@ -80,6 +90,7 @@ struct wal_segment *wal_current_segment(struct storage *storage)
 
 int wal_reserve_segment(struct storage *storage)
 {
+    assert(storage->segment_count <= storage->segment_capacity);
     if (storage->segment_count < storage->segment_capacity) {
         return 0;
     }
@@ -90,11 +101,14 @@ int wal_reserve_segment(struct storage *storage)
     }
     storage->segments = grown;
     storage->segment_capacity = capacity;
+    assert(storage->segment_count < storage->segment_capacity);
     return 0;
 }
 
 void wal_close_segment(struct storage *storage, struct wal_segment *segment)
 {
+    assert(storage != NULL);
+    assert(segment != NULL);
     if (segment->fd >= 0) {
         storage->io->close(storage->io->context, segment->fd);
         segment->fd = -1;
@@ -103,6 +117,7 @@ void wal_close_segment(struct storage *storage, struct wal_segment *segment)
 
 void wal_close_all(struct storage *storage)
 {
+    assert(storage->segment_count <= storage->segment_capacity);
     for (size_t i = 0; i < storage->segment_count; i++) {
         wal_close_segment(storage, &storage->segments[i]);
     }
@@ -118,6 +133,7 @@ void wal_close_all(struct storage *storage)
 
 static int refuse_if_failed(struct storage *storage)
 {
+    assert(storage != NULL);
     if (storage->failed) {
         return storage_fail(storage, STORAGE_ERROR_FAILED,
                             "an earlier write or sync failed; restart the node");
@@ -134,7 +150,10 @@ static int start_segment(struct storage *storage, uint64_t first_index)
     if (rc != 0) {
         return rc;
     }
+    assert(storage->segment_count < storage->segment_capacity);
     struct wal_segment *previous = wal_current_segment(storage);
+    /* Segments stay sorted by sequence: the new one is the latest. */
+    assert(previous == NULL || previous->sequence < storage->next_sequence);
     if (previous != NULL && !previous->dirty) {
         wal_close_segment(storage, previous);
     }
@@ -173,6 +192,7 @@ static void cut_live_log(struct storage *storage, uint64_t index)
     assert(index > 0);
     for (size_t i = 0; i < storage->segment_count; i++) {
         struct wal_segment *segment = &storage->segments[i];
+        assert(segment->live_last_index <= segment->last_index);
         if (segment->live_last_index >= index) {
             segment->live_last_index = index - 1;
         }
@@ -181,6 +201,8 @@ static void cut_live_log(struct storage *storage, uint64_t index)
 
 static int validate_batch(struct storage *storage, const struct raft_entry *entries, size_t count)
 {
+    assert(entries != NULL);
+    assert(count > 0);
     for (size_t i = 0; i < count; i++) {
         const struct raft_entry *entry = &entries[i];
         if (entry->data_bytes > storage->options.max_entry_bytes) {
@@ -207,6 +229,7 @@ static int validate_batch(struct storage *storage, const struct raft_entry *entr
 /* Where the batch joins the log; cuts a replaced suffix. */
 static int place_batch(struct storage *storage, const struct raft_entry *first)
 {
+    assert(first != NULL);
     uint64_t snapshot_index = storage->has_snapshot ? storage->snapshot.index : 0;
     if (first->index == 0 || first->index <= snapshot_index) {
         return storage_fail(storage, STORAGE_ERROR_INVALID,
@@ -236,6 +259,8 @@ static int flush_buffer(struct storage *storage, size_t *buffered)
         return 0;
     }
     assert(segment != NULL);
+    assert(segment->fd >= 0); /* the segment being written stays open */
+    assert(*buffered <= storage->write_buffer_bytes);
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = wal_segment_path(storage, path, segment);
     if (rc == 0) {
@@ -254,7 +279,11 @@ static int flush_buffer(struct storage *storage, size_t *buffered)
 static int write_large_record(struct storage *storage, const struct raft_entry *entry,
                               uint64_t record_bytes)
 {
+    assert(record_bytes > STORAGE_WRITE_BUFFER_BYTES);
+    assert(record_bytes == wal_record_bytes(entry->data_bytes));
     struct wal_segment *segment = wal_current_segment(storage);
+    assert(segment != NULL);
+    assert(segment->fd >= 0);
     uint8_t *record = malloc(record_bytes);
     if (record == NULL) {
         return storage_fail(storage, STORAGE_ERROR_NO_MEMORY, "encoding entry %" PRIu64,
@@ -295,6 +324,7 @@ static int reserve_write_buffer(struct storage *storage, uint64_t bytes)
     }
     storage->write_buffer = grown;
     storage->write_buffer_bytes = capacity;
+    assert(storage->write_buffer_bytes >= bytes);
     return 0;
 }
 
@@ -302,6 +332,7 @@ static int reserve_write_buffer(struct storage *storage, uint64_t bytes)
 static bool fits_current_segment(struct storage *storage, const struct raft_entry *entry,
                                  uint64_t record_bytes, size_t buffered)
 {
+    assert(buffered <= STORAGE_WRITE_BUFFER_BYTES);
     struct wal_segment *segment = wal_current_segment(storage);
     if (segment == NULL || segment->last_index + 1 != entry->index ||
         segment->live_last_index != segment->last_index) {
@@ -313,7 +344,11 @@ static bool fits_current_segment(struct storage *storage, const struct raft_entr
 
 static int append_one(struct storage *storage, const struct raft_entry *entry, size_t *buffered)
 {
+    /* validate_batch refused bigger entries; the options are within the format's limit. */
+    assert(entry->data_bytes <= storage->options.max_entry_bytes);
+    assert(storage->options.max_entry_bytes <= STORAGE_MAX_ENTRY_BYTES);
     uint64_t record_bytes = wal_record_bytes(entry->data_bytes);
+    assert(record_bytes <= LIMITS_MAX_WAL_RECORD_BYTES);
     int rc = 0;
     if (!fits_current_segment(storage, entry, record_bytes, *buffered)) {
         rc = flush_buffer(storage, buffered);
@@ -339,6 +374,8 @@ static int append_one(struct storage *storage, const struct raft_entry *entry, s
     }
     if (rc == 0) {
         struct wal_segment *segment = wal_current_segment(storage);
+        assert(segment->last_index + 1 == entry->index);
+        assert(*buffered <= STORAGE_WRITE_BUFFER_BYTES);
         segment->last_index = entry->index;
         segment->live_last_index = entry->index;
     }
@@ -377,11 +414,13 @@ int wal_append(struct storage *storage, const struct raft_entry *entries, size_t
     storage->last_term = entries[count - 1].term;
     assert(wal_current_segment(storage) != NULL);
     assert(wal_current_segment(storage)->last_index == storage->last_index);
+    assert(wal_current_segment(storage)->live_last_index == storage->last_index);
     return 0;
 }
 
 bool wal_sync_pending(const struct storage *storage)
 {
+    assert(storage != NULL);
     if (storage->wal_dir_dirty) {
         return true;
     }
@@ -427,6 +466,8 @@ int wal_sync(struct storage *storage)
             wal_close_segment(storage, segment);
         }
     }
+    assert(!storage->wal_dir_dirty);
+    assert(!wal_sync_pending(storage));
     return 0;
 }
 
@@ -443,6 +484,8 @@ int wal_reset(struct storage *storage, uint64_t index, uint64_t term)
     if (rc != 0) {
         return storage_poison(storage, rc);
     }
+    assert(wal_current_segment(storage)->first_index == index + 1);
+    assert(wal_current_segment(storage)->live_last_index == index);
     storage->last_index = index;
     storage->last_term = term;
     return 0;
@@ -482,21 +525,27 @@ int wal_compact(struct storage *storage, uint64_t upto_index)
             storage->segments[kept++] = *segment;
         }
     }
+    assert(kept <= storage->segment_count);
+    assert(storage->segment_count == 0 || kept > 0); /* the segment being written stays */
     storage->segment_count = kept;
     return rc;
 }
 
 uint64_t wal_last_index(const struct storage *storage)
 {
+    assert(storage != NULL);
     return storage->last_index;
 }
 
 uint64_t wal_last_term(const struct storage *storage)
 {
+    assert(storage != NULL);
     return storage->last_term;
 }
 
 size_t wal_segment_count(const struct storage *storage)
 {
+    assert(storage != NULL);
+    assert(storage->segment_count <= storage->segment_capacity);
     return storage->segment_count;
 }

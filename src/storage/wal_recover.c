@@ -52,6 +52,8 @@ struct listing {
 static int collect_segment(void *arg, const char *name, bool is_directory)
 {
     struct listing *listing = arg;
+    assert(listing != NULL);
+    assert(name != NULL);
     uint64_t sequence = 0;
     uint64_t first_index = 0;
     if (is_directory || !wal_parse_segment_name(name, &sequence, &first_index) ||
@@ -70,6 +72,7 @@ static int collect_segment(void *arg, const char *name, bool is_directory)
         listing->segments = grown;
         listing->capacity = capacity;
     }
+    assert(listing->count < listing->capacity);
     struct wal_segment *segment = &listing->segments[listing->count++];
     memset(segment, 0, sizeof *segment);
     segment->sequence = sequence;
@@ -82,11 +85,15 @@ static int compare_sequence(const void *left, const void *right)
 {
     const struct wal_segment *a = left;
     const struct wal_segment *b = right;
+    assert(a != NULL);
+    assert(b != NULL);
     return a->sequence < b->sequence ? -1 : a->sequence > b->sequence ? 1 : 0;
 }
 
 static int list_segments(struct storage *storage)
 {
+    assert(storage->segments == NULL); /* recovery builds the list once, at open */
+    assert(storage->segment_count == 0);
     struct listing listing = {.storage = storage};
     int rc =
         storage->io->list_dir(storage->io->context, storage->wal_dir, collect_segment, &listing);
@@ -108,7 +115,9 @@ static int list_segments(struct storage *storage)
                                 "%s: two segments with sequence %" PRIu64, storage->wal_dir,
                                 listing.segments[i].sequence);
         }
+        assert(listing.segments[i].sequence > listing.segments[i - 1].sequence);
     }
+    assert(listing.count <= listing.capacity);
     storage->segments = listing.segments;
     storage->segment_count = listing.count;
     storage->segment_capacity = listing.capacity;
@@ -118,6 +127,8 @@ static int list_segments(struct storage *storage)
 static int read_segment(struct storage *storage, const struct wal_segment *segment, char *path,
                         uint8_t **bytes, size_t *size)
 {
+    assert(segment != NULL);
+    assert(bytes != NULL);
     int rc = wal_segment_path(storage, path, segment);
     if (rc == 0) {
         rc = storage_read_file(storage, path, SEGMENT_READ_LIMIT_BYTES, bytes, size);
@@ -129,6 +140,8 @@ static int read_segment(struct storage *storage, const struct wal_segment *segme
 static uint64_t recovered_term_at(const struct recovery *recovery, uint64_t index)
 {
     const struct storage_recovered *recovered = recovery->recovered;
+    assert(recovered != NULL);
+    assert(recovered->entry_count <= recovery->entry_capacity);
     if (index == recovery->snapshot_index) {
         return recovery->snapshot_term;
     }
@@ -145,16 +158,21 @@ static uint64_t recovered_term_at(const struct recovery *recovery, uint64_t inde
 static void drop_entries_from(struct recovery *recovery, uint64_t index)
 {
     struct storage_recovered *recovered = recovery->recovered;
+    assert(recovered->entry_count <= recovery->entry_capacity);
     while (recovered->entry_count > 0 &&
            recovered->entries[recovered->entry_count - 1].index >= index) {
         free(recovered->entries[recovered->entry_count - 1].data);
         recovered->entry_count--;
     }
+    assert(recovered->entry_count == 0 ||
+           recovered->entries[recovered->entry_count - 1].index < index);
 }
 
 static int keep_entry(struct recovery *recovery, const struct wal_record_view *record)
 {
     struct storage_recovered *recovered = recovery->recovered;
+    assert(record->index > recovery->snapshot_index);         /* only live entries are kept */
+    assert(record->payload_bytes <= STORAGE_MAX_ENTRY_BYTES); /* the decoder's bound */
     if (recovered->entry_count == recovery->entry_capacity) {
         size_t capacity = recovery->entry_capacity == 0 ? 256 : recovery->entry_capacity * 2;
         struct raft_entry *grown = realloc(recovered->entries, capacity * sizeof *grown);
@@ -164,6 +182,10 @@ static int keep_entry(struct recovery *recovery, const struct wal_record_view *r
         recovered->entries = grown;
         recovery->entry_capacity = capacity;
     }
+    assert(recovered->entry_count < recovery->entry_capacity);
+    /* Kept in index order: a segment that cut the log dropped the entries it replaced. */
+    assert(recovered->entry_count == 0 ||
+           recovered->entries[recovered->entry_count - 1].index < record->index);
     struct raft_entry *entry = &recovered->entries[recovered->entry_count];
     entry->index = record->index;
     entry->term = record->term;
@@ -186,6 +208,8 @@ static int on_recovered_record(void *arg, const struct wal_record_view *record, 
     struct recovery *recovery = arg;
     struct storage *storage = recovery->storage;
     assert(record->index <= recovery->last_index + 1);
+    assert(record->index > 0); /* the decoder refuses index 0 */
+    assert(recovery->path != NULL);
     /* Only against an entry kept above the snapshot: entries at or below it may be another
      * history's (a follower's log before a leader's snapshot), later replaced. The first entry
      * after the snapshot is checked against the snapshot's term in finish_recovery. */
@@ -219,6 +243,8 @@ static int find_valid_after(struct storage *storage, size_t position, const uint
                             size_t size, uint64_t from_offset, const char *path, char *found_path,
                             uint64_t *found_offset)
 {
+    assert(position < storage->segment_count);
+    assert(found_path != NULL);
     uint32_t limit = STORAGE_MAX_ENTRY_BYTES; /* the format's bound, not today's option */
     found_path[0] = '\0';
     if (wal_find_valid_record(bytes, size, from_offset, limit, found_offset)) {
@@ -246,7 +272,9 @@ static int find_valid_after(struct storage *storage, size_t position, const uint
 /* Removes segments[from..] (no valid record in any of them). */
 static int delete_segments_from(struct storage *storage, size_t from, const char *why)
 {
+    assert(from <= storage->segment_count);
     for (size_t i = storage->segment_count; i > from; i--) {
+        assert(storage->segments[i - 1].fd < 0); /* only the last is opened, after recovery */
         char path[STORAGE_MAX_PATH_BYTES];
         int rc = wal_segment_path(storage, path, &storage->segments[i - 1]);
         if (rc != 0) {
@@ -274,6 +302,7 @@ static int join_segment(struct recovery *recovery, size_t position, const uint8_
     assert(scan->valid_bytes <= size);
     struct storage *storage = recovery->storage;
     struct wal_segment *segment = &storage->segments[position];
+    assert(segment->first_index > 0); /* collect_segment skips names with index 0 */
     uint64_t reach = recovery->last_index > recovery->snapshot_index ? recovery->last_index
                                                                      : recovery->snapshot_index;
     *drop_rest = false;
@@ -315,6 +344,8 @@ static int join_segment(struct recovery *recovery, size_t position, const uint8_
 static int check_torn_tail(struct storage *storage, size_t position, const uint8_t *bytes,
                            size_t size, const struct wal_segment_scan *scan, const char *path)
 {
+    assert(scan->tail == WAL_TAIL_BAD);
+    assert(scan->valid_bytes < size); /* a bad tail has bytes after the valid records */
     char found_path[STORAGE_MAX_PATH_BYTES];
     uint64_t found_offset = 0;
     int rc =
@@ -337,6 +368,7 @@ static int check_torn_tail(struct storage *storage, size_t position, const uint8
  */
 static int sync_segment_file(struct storage *storage, const char *path)
 {
+    assert(path != NULL);
     const struct storage_io *io = storage->io;
     int fd = io->open(io->context, path, O_RDONLY, 0);
     if (fd < 0) {
@@ -350,6 +382,8 @@ static int sync_segment_file(struct storage *storage, const char *path)
 static int recover_segment(struct recovery *recovery, size_t position, bool *stop)
 {
     struct storage *storage = recovery->storage;
+    assert(position < storage->segment_count);
+    assert(recovery->path == NULL);
     struct wal_segment *segment = &storage->segments[position];
     char path[STORAGE_MAX_PATH_BYTES];
     uint8_t *bytes = NULL;
@@ -397,6 +431,7 @@ static int recover_segment(struct recovery *recovery, size_t position, bool *sto
     segment->last_index = scan.record_count > 0 ? scan.last_index : segment->first_index - 1;
     segment->live_last_index = segment->last_index;
     segment->size_bytes = scan.valid_bytes;
+    assert(segment->size_bytes <= size);
     if (rc == 0 && *stop && position + 1 < storage->segment_count) {
         rc = delete_segments_from(storage, position + 1, "after a torn tail, nothing valid");
     }
@@ -413,6 +448,8 @@ static int open_last_segment(struct storage *storage)
     if (segment == NULL) {
         return 0;
     }
+    assert(segment->fd < 0);
+    assert(segment->live_last_index <= segment->last_index);
     const struct storage_io *io = storage->io;
     char path[STORAGE_MAX_PATH_BYTES];
     int rc = wal_segment_path(storage, path, segment);
@@ -471,6 +508,12 @@ static int finish_recovery(struct recovery *recovery)
         storage->last_index = recovery->snapshot_index;
         storage->last_term = recovery->snapshot_term;
     }
+    assert(storage->last_index >= recovery->snapshot_index);
+    for (size_t i = 0; i < storage->segment_count; i++) {
+        /* internal.h's invariants, as the recovery leaves them. */
+        assert(i == 0 || storage->segments[i - 1].sequence < storage->segments[i].sequence);
+        assert(storage->segments[i].live_last_index <= storage->segments[i].last_index);
+    }
     struct wal_segment *last = wal_current_segment(storage);
     storage->next_sequence = last == NULL ? 1 : last->sequence + 1;
     int rc = storage->io->fsync_dir(storage->io->context, storage->wal_dir);
@@ -482,6 +525,9 @@ static int finish_recovery(struct recovery *recovery)
 
 int wal_recover(struct storage *storage, struct storage_recovered *recovered)
 {
+    assert(storage != NULL);
+    assert(recovered != NULL);
+    assert(recovered->entry_count == 0);
     struct recovery recovery = {
         .storage = storage,
         .recovered = recovered,
