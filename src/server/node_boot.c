@@ -252,17 +252,23 @@ static int start_transport(struct server *server, char *error, size_t error_byte
     return 0;
 }
 
-/* The space quota in force: the flag, or half of the data directory's file system. */
+/* The quota when the file system cannot be measured, and the largest one taken: LMDB maps
+ * twice the quota into the address space, which is 128 TiB on x86-64. */
+#define QUOTA_FALLBACK_BYTES (8ull << 30)
+#define QUOTA_MAX_BYTES      (16ull << 40)
+
+/* The space quota in force: the flag, or half of the data directory's file system. Called
+ * once storage has created the directory (a fresh node's does not exist before). */
 static uint64_t resolve_quota(const struct server_config *config)
 {
-    if (config->max_db_bytes > 0) {
-        return config->max_db_bytes;
-    }
+    uint64_t quota = config->max_db_bytes;
     struct statvfs disk;
-    if (statvfs(config->data_directory, &disk) != 0) {
-        return UINT64_MAX / 4;
+    if (quota == 0) {
+        quota = statvfs(config->data_directory, &disk) == 0
+                    ? (uint64_t)disk.f_blocks * disk.f_frsize / 2
+                    : QUOTA_FALLBACK_BYTES;
     }
-    return (uint64_t)disk.f_blocks * disk.f_frsize / 2;
+    return quota < QUOTA_MAX_BYTES ? quota : QUOTA_MAX_BYTES;
 }
 
 /* Storage, then the state machine, then the core: what a start or a recovery opens. */
@@ -285,6 +291,7 @@ static int open_data(struct server *server, char *error, size_t error_bytes)
         snprintf(error, error_bytes, "cannot open the data: %s", message);
         return -1;
     }
+    node->max_db_bytes = resolve_quota(config);
     rc = open_state_machine(server, &recovered, error, error_bytes);
     if (rc == 0) {
         rc = start_core(server, &recovered, error, error_bytes);
@@ -316,7 +323,6 @@ int node_start(struct server *server, char *error, size_t error_bytes)
     const struct server_config *config = &server->config;
     node_path_join(node->incoming_snapshot_path, sizeof node->incoming_snapshot_path,
                    config->data_directory, "incoming-snapshot.data");
-    node->max_db_bytes = resolve_quota(config);
     if (open_data(server, error, error_bytes) != 0) {
         return -1;
     }

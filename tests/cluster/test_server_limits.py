@@ -13,6 +13,7 @@ Failure modes: every wait is bounded; a node that exits on its own fails the tes
 (check_alive); the cluster's directory and logs are kept on failure (conftest.py).
 """
 
+import os
 import socket
 
 import pytest
@@ -203,3 +204,37 @@ def test_database_at_its_quota_refuses_growth_serves_reads_and_recovers(make_clu
         for key, value in acked.items():
             assert reader.get(key) == value
     assert_cluster_healthy(cluster)
+
+
+def test_node_starts_in_a_data_directory_that_does_not_exist_yet(tmp_path):
+    """The default quota is measured once storage has created the directory: a fresh node used
+    to measure a path that did not exist yet, take an absurd quota, and fail to map LMDB."""
+    import subprocess
+    import time
+    from harness import DEFAULT_BINARY, pick_base_port
+    binary = os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
+    port = pick_base_port(1) + 1
+    host = node_host(1)
+    data = tmp_path / "fresh"  # its parent exists, as /var/lib/raftkv would
+    process = subprocess.Popen(
+        [binary, "--id", "1", "--data-dir", str(data),
+         "--member", "1=%s:%d,%s:%d" % (host, port, host, port + 100)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        client = redis.Redis(host=host, port=port, socket_timeout=5, socket_connect_timeout=1)
+        deadline = time.monotonic() + WAIT_TIMEOUT_S
+        while True:
+            assert process.poll() is None, process.stderr.read().decode(errors="replace")
+            try:
+                if client.set("fresh", "node"):
+                    break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert client.get("fresh") == b"node"
+        quota = int(client.info("raft")["raft_max_db_bytes"])
+        assert 0 < quota <= 16 << 40, quota
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
