@@ -84,6 +84,9 @@ void wal_close_segment(struct storage *storage, struct wal_segment *segment);
 /* trash.c: with options.defer_deletes, files to delete are renamed into <dir>/trash. */
 int storage_trash_open(struct storage *storage);
 int storage_trash_move(struct storage *storage, const char *path);
+/* The trash exists (opened after recovery): until then, deletions happen at once, since a
+ * path under an empty trash_dir would land at the file system's root. */
+bool storage_trash_ready(const struct storage *storage);
 
 /* Writes all bytes at offset, retrying short writes. */
 int storage_write_all(struct storage *storage, int fd, const void *bytes, size_t size,

@@ -411,7 +411,7 @@ static int remove_other(void *arg, const char *name, bool is_directory)
     char path[STORAGE_MAX_PATH_BYTES];
     older->error = storage_join_path(older->storage, path, older->storage->snapshot_dir, name);
     if (older->error == 0) {
-        older->error = older->storage->options.defer_deletes
+        older->error = storage_trash_ready(older->storage)
                            ? storage_trash_move(older->storage, path)
                            : remove_tree(older->storage, path);
     }

@@ -106,8 +106,15 @@ int storage_trash_open(struct storage *storage)
     return rc < 0 ? storage_fail_io(storage, rc, "empty", storage->trash_dir) : 0;
 }
 
+bool storage_trash_ready(const struct storage *storage)
+{
+    assert(storage != NULL);
+    return storage->options.defer_deletes && storage->trash_dir[0] != '\0';
+}
+
 int storage_trash_move(struct storage *storage, const char *path)
 {
+    assert(storage_trash_ready(storage)); /* recovery, before the trash exists, deletes */
     assert(storage->options.defer_deletes);
     assert(path != NULL);
     const char *name = strrchr(path, '/');
@@ -131,7 +138,7 @@ int storage_discard(struct storage *storage, const char *path)
 {
     assert(storage != NULL);
     assert(path != NULL);
-    if (storage->options.defer_deletes) {
+    if (storage_trash_ready(storage)) {
         return storage_trash_move(storage, path);
     }
     int rc = storage->io->unlink(storage->io->context, path);

@@ -515,7 +515,7 @@ int wal_compact(struct storage *storage, uint64_t upto_index)
         char path[STORAGE_MAX_PATH_BYTES];
         rc = wal_segment_path(storage, path, segment);
         wal_close_segment(storage, segment);
-        if (rc == 0 && storage->options.defer_deletes) {
+        if (rc == 0 && storage_trash_ready(storage)) {
             rc = storage_trash_move(storage, path);
         } else if (rc == 0) {
             rc = storage->io->unlink(storage->io->context, path);

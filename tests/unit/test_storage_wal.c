@@ -415,6 +415,50 @@ static void test_deferred_deletes_wait_in_the_trash(void **state)
     fixture_free(f);
 }
 
+struct first_name {
+    char name[128];
+    int count;
+};
+
+static int remember_name(void *arg, const char *name, bool is_directory)
+{
+    (void)is_directory;
+    struct first_name *first = arg;
+    snprintf(first->name, sizeof first->name, "%s", name);
+    first->count++;
+    return 0;
+}
+
+/* An older snapshot found at open is deleted while recovering, before the trash exists: it
+ * used to be "moved into the trash" under an empty trash path, at the file system's root. */
+static void test_snapshot_left_behind_is_deleted_at_open_not_moved_to_the_root(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    f->options.defer_deletes = true;
+    assert_int_equal(fixture_open(f), 0);
+    append_range(f->storage, 1, 20, 1);
+    assert_int_equal(wal_sync(f->storage), 0);
+    commit_snapshot(f, 10, 1, "state at 10");
+    commit_snapshot(f, 15, 1, "state at 15"); /* snapshot 10 goes to the trash */
+    struct first_name trashed = {0};
+    memfs_io(f->memfs)->list_dir(f->memfs, DIR "/trash", remember_name, &trashed);
+    assert_int_equal(trashed.count, 1);
+    /* As if a crash had come before the older snapshot left: put it back. */
+    char from[256];
+    snprintf(from, sizeof from, DIR "/trash/%s", trashed.name);
+    assert_int_equal(memfs_io(f->memfs)->rename(f->memfs, from,
+                                                DIR "/snapshots/"
+                                                    "00000000000000000010-00000000000000000001"),
+                     0);
+    fixture_reopen(f);
+    assert_int_equal(f->recovered.snapshot.index, 15);
+    struct first_name root = {0};
+    memfs_io(f->memfs)->list_dir(f->memfs, "/", remember_name, &root);
+    assert_int_equal(root.count, 1); /* only the data directory */
+    fixture_free(f);
+}
+
 /* The clean-stop marker says once, durably, that the state machine was closed cleanly: taking
  * it removes it, so a crash after a start is never mistaken for a clean stop. */
 static void test_clean_stop_is_taken_once(void **state)
@@ -895,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_compaction_deletes_only_fully_covered_segments),
         cmocka_unit_test(test_deferred_deletes_wait_in_the_trash),
         cmocka_unit_test(test_clean_stop_is_taken_once),
+        cmocka_unit_test(test_snapshot_left_behind_is_deleted_at_open_not_moved_to_the_root),
         cmocka_unit_test(test_corrupt_byte_in_the_middle_is_refused_naming_file_and_offset),
         cmocka_unit_test(test_corrupt_record_in_an_older_segment_is_refused),
         cmocka_unit_test(test_torn_tail_is_cut_and_logged),
