@@ -130,7 +130,7 @@ static bool config_valid(const struct transport_config *config)
     return peers_valid(config);
 }
 
-struct transport_peer *find_peer(struct transport *transport, raft_node_id id)
+struct transport_peer *transport_find_peer(struct transport *transport, raft_node_id id)
 {
     for (uint32_t i = 0; i < transport->config.peer_count; i++) {
         if (transport->peers[i].address.id == id) {
@@ -143,7 +143,7 @@ struct transport_peer *find_peer(struct transport *transport, raft_node_id id)
 static const struct transport_peer *find_peer_const(const struct transport *transport,
                                                     raft_node_id id)
 {
-    return find_peer((struct transport *)transport, id);
+    return transport_find_peer((struct transport *)transport, id);
 }
 
 /* ---- object lifetime ---- */
@@ -177,8 +177,8 @@ static int start_listening(struct transport *transport)
     int rc =
         uv_tcp_bind(&transport->listener, (const struct sockaddr *)&transport->listen_address, 0);
     if (rc == 0) {
-        rc =
-            uv_listen((uv_stream_t *)&transport->listener, TRANSPORT_LISTEN_BACKLOG, on_connection);
+        rc = uv_listen((uv_stream_t *)&transport->listener, TRANSPORT_LISTEN_BACKLOG,
+                       transport_on_connection);
     }
     if (rc < 0) {
         transport_log(transport, "cannot listen on %s:%" PRIu16 ": %s", transport->config.host,
@@ -211,7 +211,7 @@ static int peer_setup(struct transport *transport, struct transport_peer *peer,
     peer->reconnect_timer.data = peer;
     transport->open_objects++;
     if (peer->dial) {
-        uv_timer_start(&peer->reconnect_timer, on_reconnect_timer, 0, 0);
+        uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, 0, 0);
     }
     return TRANSPORT_OK;
 }
@@ -288,7 +288,7 @@ void transport_stop(struct transport *transport)
     }
     for (struct connection *connection = transport->connections; connection != NULL;
          connection = connection->next) {
-        connection_close(connection, "the transport is stopping");
+        transport_connection_close(connection, "the transport is stopping");
     }
 }
 
@@ -309,18 +309,19 @@ int transport_send(struct transport *transport, const struct raft_message *messa
         message->type == RAFT_MSG_SNAPSHOT) {
         return TRANSPORT_ERROR_INVALID;
     }
-    struct transport_peer *peer = find_peer(transport, message->to);
+    struct transport_peer *peer = transport_find_peer(transport, message->to);
     if (peer == NULL) {
         return TRANSPORT_ERROR_INVALID;
     }
     struct connection *connection = peer->connection;
     if (connection == NULL || transport->stopping ||
-        connection_buffered_bytes(connection) >= transport->config.max_send_buffer_bytes) {
+        transport_connection_buffered_bytes(connection) >=
+            transport->config.max_send_buffer_bytes) {
         report_unreachable(transport, peer->address.id);
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }
     struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = *message};
-    int rc = connection_queue_frame(connection, &frame);
+    int rc = transport_connection_queue_frame(connection, &frame);
     if (rc == PROTO_ERROR_INVALID) {
         return TRANSPORT_ERROR_INVALID;
     }
@@ -330,7 +331,7 @@ int transport_send(struct transport *transport, const struct raft_message *messa
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }
     if (!transport->held) {
-        connection_flush(connection);
+        transport_connection_flush(connection);
     }
     return TRANSPORT_OK;
 }
@@ -346,7 +347,7 @@ void transport_release(struct transport *transport)
     for (uint32_t i = 0; i < transport->config.peer_count; i++) {
         struct connection *connection = transport->peers[i].connection;
         if (connection != NULL && connection->pending.length > 0) {
-            connection_flush(connection); /* may close it: touch nothing of it after */
+            transport_connection_flush(connection); /* may close it: touch nothing of it after */
         }
     }
 }
@@ -363,5 +364,5 @@ size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_
     if (peer == NULL || peer->connection == NULL) {
         return 0;
     }
-    return connection_buffered_bytes(peer->connection);
+    return transport_connection_buffered_bytes(peer->connection);
 }

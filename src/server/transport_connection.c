@@ -3,8 +3,8 @@
  * reads and writes, frames in and out, dialing and accepting, and the dialer's backoff.
  *
  * Happy path. A dialer's reconnect timer fires and dial_peer() binds the socket to
- * (config.host, 0) and connects; on_connection() accepts the other side. Both start reading
- * and hand every frame to the handshake (transport_handshake.c) until it establishes the
+ * (config.host, 0) and connects; transport_on_connection() accepts the other side. Both start
+ * reading and hand every frame to the handshake (transport_handshake.c) until it establishes the
  * connection; then RAFT frames go to on_message() and SNAPSHOT_CHUNK frames to
  * transport_snapshot.c.
  *
@@ -75,7 +75,7 @@ static void on_connection_handle_closed(uv_handle_t *handle)
 
 static void dial_peer(struct transport_peer *peer);
 
-void on_reconnect_timer(uv_timer_t *timer)
+void transport_on_reconnect_timer(uv_timer_t *timer)
 {
     struct transport_peer *peer = timer->data;
     if (!peer->transport->stopping && peer->connection == NULL && peer->dialing == NULL) {
@@ -96,7 +96,7 @@ static void schedule_reconnect(struct transport_peer *peer)
     }
     uint32_t half_ms = peer->backoff_ms / 2;
     uint32_t delay_ms = half_ms + random_value % (half_ms + 1);
-    uv_timer_start(&peer->reconnect_timer, on_reconnect_timer, delay_ms, 0);
+    uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, delay_ms, 0);
     peer->backoff_ms = peer->backoff_ms * 2 > TRANSPORT_BACKOFF_MAX_MS ? TRANSPORT_BACKOFF_MAX_MS
                                                                        : peer->backoff_ms * 2;
 }
@@ -143,7 +143,7 @@ static struct connection *connection_new(struct transport *transport, struct tra
     }
     transport->connections = connection;
     transport->open_objects++;
-    uv_timer_start(&connection->handshake_timer, on_handshake_timeout,
+    uv_timer_start(&connection->handshake_timer, transport_on_handshake_timeout,
                    transport->config.handshake_timeout_ms, 0);
     return connection;
 }
@@ -162,7 +162,7 @@ static void connection_detach(struct connection *connection)
     }
     if (was_attached) {
         peer->connection = NULL;
-        snapshot_connection_closed(peer, connection);
+        transport_snapshot_connection_closed(peer, connection);
     }
     schedule_reconnect(peer);
     if (was_attached && !transport->stopping && transport->callbacks.on_peer_state != NULL) {
@@ -170,7 +170,7 @@ static void connection_detach(struct connection *connection)
     }
 }
 
-void connection_close(struct connection *connection, const char *format, ...)
+void transport_connection_close(struct connection *connection, const char *format, ...)
 {
     if (connection->state == CONNECTION_CLOSING) {
         return;
@@ -194,7 +194,7 @@ void connection_close(struct connection *connection, const char *format, ...)
     connection_detach(connection);
 }
 
-size_t connection_buffered_bytes(const struct connection *connection)
+size_t transport_connection_buffered_bytes(const struct connection *connection)
 {
     return connection->pending.length + connection->writing.length;
 }
@@ -212,18 +212,18 @@ static void on_write(uv_write_t *request, int status)
     struct connection *connection = request->data;
     connection->write_in_flight = false;
     if (status < 0) {
-        connection_close(connection, "write failed: %s", uv_strerror(status));
+        transport_connection_close(connection, "write failed: %s", uv_strerror(status));
         return;
     }
     connection->written_bytes_total += connection->writing.length;
     proto_buffer_truncate(&connection->writing, 0);
     buffer_trim(&connection->writing);
-    snapshot_send_pump_after_write(connection);
-    connection_flush(connection);
+    transport_snapshot_pump_after_write(connection);
+    transport_connection_flush(connection);
 }
 
 /* Starts a write of everything pending, unless one is in flight (its callback comes back). */
-void connection_flush(struct connection *connection)
+void transport_connection_flush(struct connection *connection)
 {
     if (connection->state == CONNECTION_CLOSING || connection->write_in_flight ||
         connection->pending.length == 0) {
@@ -240,7 +240,7 @@ void connection_flush(struct connection *connection)
             uv_buf_init((char *)connection->pending.data, (unsigned int)connection->pending.length);
         int written = uv_try_write((uv_stream_t *)&connection->tcp, &direct, 1);
         if (written < 0 && written != UV_EAGAIN) {
-            connection_close(connection, "write failed: %s", uv_strerror(written));
+            transport_connection_close(connection, "write failed: %s", uv_strerror(written));
             return;
         }
         if (written > 0) {
@@ -259,7 +259,7 @@ void connection_flush(struct connection *connection)
     int rc =
         uv_write(&connection->write_request, (uv_stream_t *)&connection->tcp, &buffer, 1, on_write);
     if (rc < 0) {
-        connection_close(connection, "write failed: %s", uv_strerror(rc));
+        transport_connection_close(connection, "write failed: %s", uv_strerror(rc));
         return;
     }
     connection->write_in_flight = true;
@@ -267,14 +267,14 @@ void connection_flush(struct connection *connection)
 
 /* Encodes a frame into pending, whole or not at all, within max_send_buffer_bytes. Returns
  * PROTO_OK, PROTO_ERROR_TOO_BIG (buffer full), or another proto error. Does not flush. */
-int connection_queue_frame(struct connection *connection, const struct peer_frame *frame)
+int transport_connection_queue_frame(struct connection *connection, const struct peer_frame *frame)
 {
     size_t before = connection->pending.length;
     int rc = peer_encode(&connection->pending, frame);
     if (rc != PROTO_OK) {
         return rc;
     }
-    if (connection_buffered_bytes(connection) >
+    if (transport_connection_buffered_bytes(connection) >
         connection->transport->config.max_send_buffer_bytes) {
         proto_buffer_truncate(&connection->pending, before);
         return PROTO_ERROR_TOO_BIG;
@@ -291,13 +291,13 @@ static void receive_raft(struct connection *connection, const struct raft_messag
     struct transport *transport = connection->transport;
     struct transport_peer *peer = connection->peer;
     if (message->from != peer->address.id || message->to != transport->config.id) {
-        connection_close(connection, "%s from %" PRIu64 " to %" PRIu64 " on our link with %s",
-                         raft_message_type_string(message->type), message->from, message->to,
-                         connection->name);
+        transport_connection_close(
+            connection, "%s from %" PRIu64 " to %" PRIu64 " on our link with %s",
+            raft_message_type_string(message->type), message->from, message->to, connection->name);
         return;
     }
     if (message->type == RAFT_MSG_SNAPSHOT) {
-        snapshot_receive_message(connection, message);
+        transport_snapshot_receive_message(connection, message);
         return;
     }
     transport->callbacks.on_message(transport->callbacks.context, message, NULL);
@@ -306,7 +306,7 @@ static void receive_raft(struct connection *connection, const struct raft_messag
 static void receive_frame(struct connection *connection, const struct peer_frame *frame)
 {
     if (connection->state != CONNECTION_ESTABLISHED) {
-        handshake_frame(connection, frame);
+        transport_handshake_frame(connection, frame);
         return;
     }
     /* The peer spoke after the handshake, so it accepted us too: only now is the backoff
@@ -318,11 +318,11 @@ static void receive_frame(struct connection *connection, const struct peer_frame
         receive_raft(connection, &frame->raft);
         break;
     case PEER_FRAME_SNAPSHOT_CHUNK:
-        snapshot_receive_chunk(connection, &frame->chunk);
+        transport_snapshot_receive_chunk(connection, &frame->chunk);
         break;
     default:
-        connection_close(connection, "unexpected %s frame after the handshake",
-                         peer_frame_type_string(frame->type));
+        transport_connection_close(connection, "unexpected %s frame after the handshake",
+                                   peer_frame_type_string(frame->type));
         break;
     }
 }
@@ -343,8 +343,9 @@ static void process_input(struct connection *connection)
             break;
         }
         if (rc < 0) {
-            connection_close(connection, "undecodable frame: %s (%s)",
-                             peer_decoder_error(&connection->decoder), proto_error_string(rc));
+            transport_connection_close(connection, "undecodable frame: %s (%s)",
+                                       peer_decoder_error(&connection->decoder),
+                                       proto_error_string(rc));
             return;
         }
         offset += consumed;
@@ -380,9 +381,9 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
         return;
     }
     if (read_bytes < 0) {
-        connection_close(connection, "%s",
-                         read_bytes == UV_EOF ? "closed by the peer"
-                                              : uv_strerror((int)read_bytes));
+        transport_connection_close(connection, "%s",
+                                   read_bytes == UV_EOF ? "closed by the peer"
+                                                        : uv_strerror((int)read_bytes));
         return;
     }
     assert((size_t)read_bytes <= connection->input.capacity - connection->input.length);
@@ -414,15 +415,15 @@ static void on_connect(uv_connect_t *request, int status)
         return; /* UV_ECANCELED from our own close */
     }
     if (status < 0) {
-        connection_close(connection, "connect failed: %s", uv_strerror(status));
+        transport_connection_close(connection, "connect failed: %s", uv_strerror(status));
         return;
     }
     int rc = connection_start_reading(connection);
     if (rc < 0) {
-        connection_close(connection, "cannot read: %s", uv_strerror(rc));
+        transport_connection_close(connection, "cannot read: %s", uv_strerror(rc));
         return;
     }
-    handshake_begin(connection);
+    transport_handshake_begin(connection);
 }
 
 static void dial_peer(struct transport_peer *peer)
@@ -437,15 +438,15 @@ static void dial_peer(struct transport_peer *peer)
     peer->dialing = connection;
     int rc = uv_tcp_bind(&connection->tcp, (const struct sockaddr *)&transport->source_address, 0);
     if (rc < 0) {
-        connection_close(connection, "cannot bind to %s: %s", transport->config.host,
-                         uv_strerror(rc));
+        transport_connection_close(connection, "cannot bind to %s: %s", transport->config.host,
+                                   uv_strerror(rc));
         return;
     }
     rc = uv_tcp_connect(&connection->connect_request, &connection->tcp,
                         (const struct sockaddr *)&peer->sockaddr, on_connect);
     if (rc < 0) {
-        connection_close(connection, "cannot connect to %s:%" PRIu16 ": %s", peer->address.host,
-                         peer->address.port, uv_strerror(rc));
+        transport_connection_close(connection, "cannot connect to %s:%" PRIu16 ": %s",
+                                   peer->address.host, peer->address.port, uv_strerror(rc));
     }
 }
 
@@ -467,7 +468,7 @@ static void name_accepted(struct connection *connection)
     snprintf(connection->name, sizeof connection->name, "unauthenticated %s:%" PRIu16, host, port);
 }
 
-void on_connection(uv_stream_t *listener, int status)
+void transport_on_connection(uv_stream_t *listener, int status)
 {
     struct transport *transport = listener->data;
     if (status < 0) {
@@ -482,19 +483,19 @@ void on_connection(uv_stream_t *listener, int status)
     snprintf(connection->name, sizeof connection->name, "an accepted connection");
     int rc = uv_accept(listener, (uv_stream_t *)&connection->tcp);
     if (rc < 0) {
-        connection_close(connection, "accept failed: %s", uv_strerror(rc));
+        transport_connection_close(connection, "accept failed: %s", uv_strerror(rc));
         return;
     }
     name_accepted(connection);
     if (transport->pending_inbound_count >= TRANSPORT_MAX_PENDING_CONNECTIONS) {
-        connection_close(connection, "%d connections already in their handshake",
-                         TRANSPORT_MAX_PENDING_CONNECTIONS);
+        transport_connection_close(connection, "%d connections already in their handshake",
+                                   TRANSPORT_MAX_PENDING_CONNECTIONS);
         return;
     }
     connection->counted_pending = true;
     transport->pending_inbound_count++;
     rc = connection_start_reading(connection);
     if (rc < 0) {
-        connection_close(connection, "cannot read: %s", uv_strerror(rc));
+        transport_connection_close(connection, "cannot read: %s", uv_strerror(rc));
     }
 }

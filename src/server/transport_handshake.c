@@ -26,23 +26,23 @@
 
 /* ---- the handshake timeout ---- */
 
-void on_handshake_timeout(uv_timer_t *timer)
+void transport_on_handshake_timeout(uv_timer_t *timer)
 {
     struct connection *connection = timer->data;
-    connection_close(connection, "handshake did not complete within %" PRIu32 " ms",
-                     connection->transport->config.handshake_timeout_ms);
+    transport_connection_close(connection, "handshake did not complete within %" PRIu32 " ms",
+                               connection->transport->config.handshake_timeout_ms);
 }
 
 /* Queues and flushes a handshake frame; closes the connection if that fails. */
 static bool connection_send_handshake(struct connection *connection, const struct peer_frame *frame)
 {
-    int rc = connection_queue_frame(connection, frame);
+    int rc = transport_connection_queue_frame(connection, frame);
     if (rc != PROTO_OK) {
-        connection_close(connection, "cannot queue %s: %s", peer_frame_type_string(frame->type),
-                         proto_error_string(rc));
+        transport_connection_close(connection, "cannot queue %s: %s",
+                                   peer_frame_type_string(frame->type), proto_error_string(rc));
         return false;
     }
-    connection_flush(connection);
+    transport_connection_flush(connection);
     return connection->state != CONNECTION_CLOSING;
 }
 
@@ -100,7 +100,8 @@ static void connection_establish(struct connection *connection)
         transport->pending_inbound_count--;
     }
     if (peer->connection != NULL) {
-        connection_close(peer->connection, "replaced by a new connection (the peer restarted)");
+        transport_connection_close(peer->connection,
+                                   "replaced by a new connection (the peer restarted)");
     }
     if (peer->dialing == connection) {
         peer->dialing = NULL;
@@ -118,11 +119,11 @@ static void connection_establish(struct connection *connection)
 }
 
 /* Dialer, once TCP is connected: HELLO with a fresh challenge. */
-void handshake_begin(struct connection *connection)
+void transport_handshake_begin(struct connection *connection)
 {
     struct transport *transport = connection->transport;
     if (RAND_bytes(connection->challenge, PEER_CHALLENGE_BYTES) != 1) {
-        connection_close(connection, "RAND_bytes failed to draw a challenge");
+        transport_connection_close(connection, "RAND_bytes failed to draw a challenge");
         return;
     }
     struct peer_frame frame = {.type = PEER_FRAME_HELLO};
@@ -144,28 +145,32 @@ static struct transport_peer *hello_check(struct connection *connection,
         char ours[2 * PEER_CLUSTER_ID_BYTES + 1];
         format_hex(hello->cluster_id, PEER_CLUSTER_ID_BYTES, theirs, sizeof theirs);
         format_hex(transport->config.cluster_id, PEER_CLUSTER_ID_BYTES, ours, sizeof ours);
-        connection_close(connection, "HELLO from node %" PRIu64 " of cluster %s, ours is %s",
-                         hello->node_id, theirs, ours);
+        transport_connection_close(connection,
+                                   "HELLO from node %" PRIu64 " of cluster %s, ours is %s",
+                                   hello->node_id, theirs, ours);
         return NULL;
     }
     if (hello->protocol_version != PEER_PROTOCOL_VERSION) {
-        connection_close(connection, "HELLO with protocol version %" PRIu32 ", ours is %d",
-                         hello->protocol_version, PEER_PROTOCOL_VERSION);
+        transport_connection_close(connection,
+                                   "HELLO with protocol version %" PRIu32 ", ours is %d",
+                                   hello->protocol_version, PEER_PROTOCOL_VERSION);
         return NULL;
     }
     if (hello->node_id == transport->config.id) {
-        connection_close(connection, "HELLO claims our own node id %" PRIu64, hello->node_id);
+        transport_connection_close(connection, "HELLO claims our own node id %" PRIu64,
+                                   hello->node_id);
         return NULL;
     }
-    struct transport_peer *peer = find_peer(transport, hello->node_id);
+    struct transport_peer *peer = transport_find_peer(transport, hello->node_id);
     if (peer == NULL) {
-        connection_close(connection, "HELLO from unknown node id %" PRIu64, hello->node_id);
+        transport_connection_close(connection, "HELLO from unknown node id %" PRIu64,
+                                   hello->node_id);
         return NULL;
     }
     if (peer->dial) {
-        connection_close(connection,
-                         "HELLO from node %" PRIu64 ", which must not dial us (we dial it)",
-                         hello->node_id);
+        transport_connection_close(
+            connection, "HELLO from node %" PRIu64 ", which must not dial us (we dial it)",
+            hello->node_id);
         return NULL;
     }
     return peer;
@@ -183,7 +188,7 @@ static void handshake_on_hello(struct connection *connection, const struct peer_
     snprintf(connection->name, sizeof connection->name, "peer %" PRIu64 " (accepted)",
              peer->address.id);
     if (RAND_bytes(connection->challenge, PEER_CHALLENGE_BYTES) != 1) {
-        connection_close(connection, "RAND_bytes failed to draw a challenge");
+        transport_connection_close(connection, "RAND_bytes failed to draw a challenge");
         return;
     }
     struct peer_frame frame = {.type = PEER_FRAME_HELLO_REPLY};
@@ -192,7 +197,8 @@ static void handshake_on_hello(struct connection *connection, const struct peer_
     int rc = compute_mac(transport, hello->challenge, transport->config.id, peer->address.id,
                          frame.auth.mac);
     if (rc != PROTO_OK) {
-        connection_close(connection, "cannot compute the HMAC: %s", proto_error_string(rc));
+        transport_connection_close(connection, "cannot compute the HMAC: %s",
+                                   proto_error_string(rc));
         return;
     }
     connection->state = CONNECTION_AWAIT_AUTH;
@@ -205,15 +211,17 @@ static void handshake_on_hello_reply(struct connection *connection, const struct
     struct transport *transport = connection->transport;
     struct transport_peer *peer = connection->peer;
     if (reply->node_id != peer->address.id) {
-        connection_close(connection, "HELLO_REPLY from node %" PRIu64 ", expected %" PRIu64,
-                         reply->node_id, peer->address.id);
+        transport_connection_close(connection,
+                                   "HELLO_REPLY from node %" PRIu64 ", expected %" PRIu64,
+                                   reply->node_id, peer->address.id);
         return;
     }
     int rc = verify_mac(transport, connection->challenge, peer->address.id, transport->config.id,
                         reply->mac);
     if (rc != PROTO_OK) {
-        connection_close(connection, "HELLO_REPLY's MAC does not verify (%s): wrong secret?",
-                         proto_error_string(rc));
+        transport_connection_close(connection,
+                                   "HELLO_REPLY's MAC does not verify (%s): wrong secret?",
+                                   proto_error_string(rc));
         return;
     }
     struct peer_frame frame = {.type = PEER_FRAME_AUTH};
@@ -221,7 +229,8 @@ static void handshake_on_hello_reply(struct connection *connection, const struct
     rc = compute_mac(transport, reply->challenge, transport->config.id, peer->address.id,
                      frame.auth.mac);
     if (rc != PROTO_OK) {
-        connection_close(connection, "cannot compute the HMAC: %s", proto_error_string(rc));
+        transport_connection_close(connection, "cannot compute the HMAC: %s",
+                                   proto_error_string(rc));
         return;
     }
     if (connection_send_handshake(connection, &frame)) {
@@ -235,21 +244,21 @@ static void handshake_on_auth(struct connection *connection, const struct peer_a
     struct transport *transport = connection->transport;
     struct transport_peer *peer = connection->peer;
     if (auth->node_id != peer->address.id) {
-        connection_close(connection, "AUTH from node %" PRIu64 ", expected %" PRIu64, auth->node_id,
-                         peer->address.id);
+        transport_connection_close(connection, "AUTH from node %" PRIu64 ", expected %" PRIu64,
+                                   auth->node_id, peer->address.id);
         return;
     }
     int rc = verify_mac(transport, connection->challenge, peer->address.id, transport->config.id,
                         auth->mac);
     if (rc != PROTO_OK) {
-        connection_close(connection, "AUTH's MAC does not verify (%s): wrong secret?",
-                         proto_error_string(rc));
+        transport_connection_close(connection, "AUTH's MAC does not verify (%s): wrong secret?",
+                                   proto_error_string(rc));
         return;
     }
     connection_establish(connection);
 }
 
-void handshake_frame(struct connection *connection, const struct peer_frame *frame)
+void transport_handshake_frame(struct connection *connection, const struct peer_frame *frame)
 {
     static const uint8_t expected_types[] = {
         [CONNECTION_AWAIT_HELLO] = PEER_FRAME_HELLO,
@@ -261,8 +270,9 @@ void handshake_frame(struct connection *connection, const struct peer_frame *fra
            connection->state == CONNECTION_AWAIT_AUTH);
     uint8_t expected = expected_types[connection->state];
     if (frame->type != expected) {
-        connection_close(connection, "%s frame before authentication (expected %s)",
-                         peer_frame_type_string(frame->type), peer_frame_type_string(expected));
+        transport_connection_close(connection, "%s frame before authentication (expected %s)",
+                                   peer_frame_type_string(frame->type),
+                                   peer_frame_type_string(expected));
         return;
     }
     switch (frame->type) {

@@ -154,27 +154,29 @@ struct transport {
 /* transport.c */
 void transport_log(const struct transport *transport, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
-struct transport_peer *find_peer(struct transport *transport, raft_node_id id);
+struct transport_peer *transport_find_peer(struct transport *transport, raft_node_id id);
 void transport_release_object(struct transport *transport);
 
 /* transport_connection.c */
-void on_reconnect_timer(uv_timer_t *timer);
-void on_connection(uv_stream_t *listener, int status);
-void connection_close(struct connection *connection, const char *format, ...)
+void transport_on_reconnect_timer(uv_timer_t *timer);
+void transport_on_connection(uv_stream_t *listener, int status);
+void transport_connection_close(struct connection *connection, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
-size_t connection_buffered_bytes(const struct connection *connection);
-int connection_queue_frame(struct connection *connection, const struct peer_frame *frame);
-void connection_flush(struct connection *connection);
+size_t transport_connection_buffered_bytes(const struct connection *connection);
+int transport_connection_queue_frame(struct connection *connection, const struct peer_frame *frame);
+void transport_connection_flush(struct connection *connection);
 
 /* transport_handshake.c */
-void on_handshake_timeout(uv_timer_t *timer);
-void handshake_begin(struct connection *connection);
-void handshake_frame(struct connection *connection, const struct peer_frame *frame);
+void transport_on_handshake_timeout(uv_timer_t *timer);
+void transport_handshake_begin(struct connection *connection);
+void transport_handshake_frame(struct connection *connection, const struct peer_frame *frame);
 
 /* transport_snapshot.c */
-void snapshot_send_pump_after_write(struct connection *connection);
-void snapshot_connection_closed(struct transport_peer *peer, struct connection *closed);
-void snapshot_receive_chunk(struct connection *connection, const struct peer_snapshot_chunk *chunk);
-void snapshot_receive_message(struct connection *connection, const struct raft_message *message);
+void transport_snapshot_pump_after_write(struct connection *connection);
+void transport_snapshot_connection_closed(struct transport_peer *peer, struct connection *closed);
+void transport_snapshot_receive_chunk(struct connection *connection,
+                                      const struct peer_snapshot_chunk *chunk);
+void transport_snapshot_receive_message(struct connection *connection,
+                                        const struct raft_message *message);
 
 #endif

@@ -72,7 +72,7 @@ static bool snapshot_send_chunk(struct transport_peer *peer, uint32_t data_bytes
     frame.chunk.last = send->offset + data_bytes == send->total_bytes;
     frame.chunk.data_bytes = data_bytes;
     frame.chunk.data = data_bytes > 0 ? send->chunk : NULL;
-    rc = connection_queue_frame(send->connection, &frame);
+    rc = transport_connection_queue_frame(send->connection, &frame);
     if (rc != PROTO_OK) {
         transport_log(peer->transport, "snapshot to peer %" PRIu64 ": cannot queue a chunk: %s",
                       peer->address.id, proto_error_string(rc));
@@ -93,7 +93,8 @@ static bool snapshot_send_pump(struct transport_peer *peer)
     while (!send->chunks_done && connection->pending.length < chunk_bytes) {
         uint64_t remaining = send->total_bytes - send->offset;
         uint32_t data_bytes = (uint32_t)(remaining < chunk_bytes ? remaining : chunk_bytes);
-        if (connection_buffered_bytes(connection) + data_bytes + TRANSPORT_CHUNK_OVERHEAD_BYTES >
+        if (transport_connection_buffered_bytes(connection) + data_bytes +
+                TRANSPORT_CHUNK_OVERHEAD_BYTES >
             transport->config.max_send_buffer_bytes) {
             break; /* a write is in flight (config_valid guarantees room otherwise) */
         }
@@ -103,7 +104,7 @@ static bool snapshot_send_pump(struct transport_peer *peer)
     }
     if (send->chunks_done && !send->message_queued) {
         struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = send->message};
-        int rc = connection_queue_frame(connection, &frame);
+        int rc = transport_connection_queue_frame(connection, &frame);
         if (rc == PROTO_OK) {
             send->message_queued = true;
             send->end_mark = connection->queued_bytes_total;
@@ -115,11 +116,11 @@ static bool snapshot_send_pump(struct transport_peer *peer)
     }
     /* The flush may fail and close the connection, which finishes the stream: touch nothing
      * of it afterwards. */
-    connection_flush(connection);
+    transport_connection_flush(connection);
     return true;
 }
 
-void snapshot_send_pump_after_write(struct connection *connection)
+void transport_snapshot_pump_after_write(struct connection *connection)
 {
     struct transport_peer *peer = connection->peer;
     if (connection->state != CONNECTION_ESTABLISHED || peer == NULL) {
@@ -161,7 +162,7 @@ int transport_send_snapshot(struct transport *transport, const struct raft_messa
         message->entry_count != 0) {
         return TRANSPORT_ERROR_INVALID;
     }
-    struct transport_peer *peer = find_peer(transport, message->to);
+    struct transport_peer *peer = transport_find_peer(transport, message->to);
     if (peer == NULL) {
         return TRANSPORT_ERROR_INVALID;
     }
@@ -222,7 +223,8 @@ static void snapshot_receive_begin(struct transport_peer *peer,
     receive->state = RECEIVE_WRITING;
 }
 
-void snapshot_receive_chunk(struct connection *connection, const struct peer_snapshot_chunk *chunk)
+void transport_snapshot_receive_chunk(struct connection *connection,
+                                      const struct peer_snapshot_chunk *chunk)
 {
     struct transport_peer *peer = connection->peer;
     struct snapshot_receive *receive = &peer->receive;
@@ -232,10 +234,10 @@ void snapshot_receive_chunk(struct connection *connection, const struct peer_sna
                receive->index != chunk->snapshot_index || receive->term != chunk->snapshot_term ||
                receive->total_bytes != chunk->total_bytes ||
                receive->received_bytes != chunk->offset) {
-        connection_close(connection,
-                         "snapshot chunk (index %" PRIu64 ", offset %" PRIu64 " of %" PRIu64
-                         ") does not continue the stream",
-                         chunk->snapshot_index, chunk->offset, chunk->total_bytes);
+        transport_connection_close(connection,
+                                   "snapshot chunk (index %" PRIu64 ", offset %" PRIu64
+                                   " of %" PRIu64 ") does not continue the stream",
+                                   chunk->snapshot_index, chunk->offset, chunk->total_bytes);
         return;
     }
     int rc = 0;
@@ -255,7 +257,8 @@ void snapshot_receive_chunk(struct connection *connection, const struct peer_sna
     }
 }
 
-void snapshot_receive_message(struct connection *connection, const struct raft_message *message)
+void transport_snapshot_receive_message(struct connection *connection,
+                                        const struct raft_message *message)
 {
     struct transport *transport = connection->transport;
     struct transport_peer *peer = connection->peer;
@@ -276,7 +279,7 @@ void snapshot_receive_message(struct connection *connection, const struct raft_m
 }
 
 /* The peer's connection closed: its outgoing stream fails, its incoming one is abandoned. */
-void snapshot_connection_closed(struct transport_peer *peer, struct connection *closed)
+void transport_snapshot_connection_closed(struct transport_peer *peer, struct connection *closed)
 {
     if (peer->send.active && peer->send.connection == closed) {
         snapshot_send_finish(peer, false);
