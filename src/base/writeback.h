@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -28,6 +29,35 @@ struct writeback {
     uint64_t written_bytes;
     uint64_t started_bytes;
 };
+
+/* Starts (wait false) or waits for (wait true) the write-back of a range of the file. */
+typedef void (*writeback_range_fn)(void *context, uint64_t offset, uint64_t bytes, bool wait);
+
+/* After state->written_bytes grew: wait for the previous range, start the next one, so the
+ * disk always has work queued and the file never has more than two ranges dirty. */
+static inline void writeback_schedule(struct writeback *state, writeback_range_fn range,
+                                      void *context)
+{
+    while (state->written_bytes - state->started_bytes >= WRITEBACK_BYTES) {
+        uint64_t start = state->started_bytes;
+        if (start >= WRITEBACK_BYTES) {
+            range(context, start - WRITEBACK_BYTES, WRITEBACK_BYTES, true);
+        }
+        range(context, start, WRITEBACK_BYTES, false);
+        state->started_bytes += WRITEBACK_BYTES;
+    }
+}
+
+/* sync_file_range on the real file system. Failures are not fatal here: the final fsync
+ * reports a real write error. */
+static inline void writeback_range_posix(void *context, uint64_t offset, uint64_t bytes, bool wait)
+{
+    unsigned flags = SYNC_FILE_RANGE_WRITE;
+    if (wait) {
+        flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+    }
+    (void)sync_file_range(*(const int *)context, (off_t)offset, (off_t)bytes, flags);
+}
 
 /* Appends data at the file's current position; 0, or a negative errno. */
 static inline int writeback_write(int fd, struct writeback *state, const void *data,
@@ -46,19 +76,7 @@ static inline int writeback_write(int fd, struct writeback *state, const void *d
         done += (size_t)wrote;
     }
     state->written_bytes += data_bytes;
-    while (state->written_bytes - state->started_bytes >= WRITEBACK_BYTES) {
-        uint64_t start = state->started_bytes;
-        /* Wait for the previous range, start this one: the disk always has work queued, and
-         * the file never has more than two ranges dirty. Failures here are not fatal: the
-         * final fsync reports a real write error. */
-        if (start >= WRITEBACK_BYTES) {
-            (void)sync_file_range(fd, (off_t)(start - WRITEBACK_BYTES), (off_t)WRITEBACK_BYTES,
-                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                      SYNC_FILE_RANGE_WAIT_AFTER);
-        }
-        (void)sync_file_range(fd, (off_t)start, (off_t)WRITEBACK_BYTES, SYNC_FILE_RANGE_WRITE);
-        state->started_bytes += WRITEBACK_BYTES;
-    }
+    writeback_schedule(state, writeback_range_posix, &fd);
     return 0;
 }
 

@@ -143,8 +143,9 @@ static void *kv_copy_thread(void *argument)
     return NULL;
 }
 
-/* Reads the pipe to its end into fd. On a failure it keeps draining, so the copy finishes. */
-static int kv_copy_drain(int pipe_fd, int fd)
+/* Reads `from` (a pipe, or a file) to its end into fd, writing back as it goes. On a failure
+ * it keeps draining, so that a copy writing into the pipe finishes. */
+static int kv_copy_drain(int from, int fd)
 {
     static const size_t buffer_bytes = 1 << 20;
     uint8_t *buffer = malloc(buffer_bytes);
@@ -152,8 +153,8 @@ static int kv_copy_drain(int pipe_fd, int fd)
     int result = buffer == NULL ? KV_ERROR_NO_MEMORY : 0;
     uint8_t spill[4096];
     for (;;) {
-        ssize_t got = buffer != NULL ? read(pipe_fd, buffer, buffer_bytes)
-                                     : read(pipe_fd, spill, sizeof spill);
+        ssize_t got =
+            buffer != NULL ? read(from, buffer, buffer_bytes) : read(from, spill, sizeof spill);
         if (got < 0 && errno == EINTR) {
             continue;
         }
@@ -249,20 +250,10 @@ static int kv_copy_into(const char *from, const char *to)
         close(input);
         return KV_ERROR_STORAGE;
     }
-    static const size_t buffer_bytes = 1 << 20;
-    uint8_t *buffer = malloc(buffer_bytes);
-    int result = buffer == NULL ? KV_ERROR_NO_MEMORY : 0;
-    struct writeback writeback = {0};
-    ssize_t got = 0;
-    while (result == 0 && (got = read(input, buffer, buffer_bytes)) > 0) {
-        if (writeback_write(output, &writeback, buffer, (size_t)got) != 0) {
-            result = KV_ERROR_STORAGE;
-        }
-    }
-    if (result == 0 && (got < 0 || fsync(output) != 0)) {
+    int result = kv_copy_drain(input, output);
+    if (result == 0 && fsync(output) != 0) {
         result = KV_ERROR_STORAGE;
     }
-    free(buffer);
     close(input);
     close(output);
     if (result != 0) {

@@ -44,10 +44,6 @@ enum {
 
 enum {
     KV_FLUSH_BYTES = 32 * 1024 * 1024,
-    RECOVER_BACKOFF_MIN_MS = 200,
-    RECOVER_BACKOFF_MAX_MS = 10000,
-    /* A node that stayed up this long after recovering starts its next backoff afresh. */
-    RECOVER_HEALTHY_MS = 60000,
 };
 
 bool node_is_leader(const struct server *server)
@@ -547,15 +543,13 @@ static void expire(struct server *server, struct request_list *list, uint64_t no
     }
 }
 
-static void fail_all(struct server *server, struct request_list *list, const char *format,
-                     const char *detail)
+static void fail_all(struct request_list *list, const char *format, const char *detail)
 {
     while (list->head != NULL) {
         struct request *request = list->head;
         request_list_remove(list, request);
         finish_with_error(request, format, detail);
     }
-    (void)server;
 }
 
 void node_fail(struct server *server, const char *reason)
@@ -564,27 +558,20 @@ void node_fail(struct server *server, const char *reason)
     if (node->fatal) {
         return;
     }
-    uint64_t now_ms = server_now_ms(server);
-    bool healthy = now_ms >= node->recover_at_ms + RECOVER_HEALTHY_MS;
-    if (node->recover_backoff_ms == 0 || healthy) {
-        node->recover_backoff_ms = RECOVER_BACKOFF_MIN_MS;
-    } else if (node->recover_backoff_ms < RECOVER_BACKOFF_MAX_MS) {
-        node->recover_backoff_ms *= 2;
-    }
     node->fatal = true;
     node->failures++;
-    node->recover_at_ms = now_ms + node->recover_backoff_ms;
+    node_schedule_recovery(server, true);
     snprintf(node->failure_reason, sizeof node->failure_reason, "%s", reason);
     log_error("stopped taking part in the cluster: %s; reopening the data in %u ms", reason,
               node->recover_backoff_ms);
     server->stats.writes_uncertain += server->pending_writes.count;
-    fail_all(server, &server->pending_writes, "UNCERTAIN %s",
+    fail_all(&server->pending_writes, "UNCERTAIN %s",
              "this node failed to store or apply the write; the cluster may still commit "
              "it, so its outcome is unknown");
     server->stats.reads_failed += server->pending_reads.count + server->reads_waiting_apply.count;
-    fail_all(server, &server->pending_reads, "CLUSTERDOWN %s",
+    fail_all(&server->pending_reads, "CLUSTERDOWN %s",
              "this node failed (storage) before the read ran; it was not executed");
-    fail_all(server, &server->reads_waiting_apply, "CLUSTERDOWN %s",
+    fail_all(&server->reads_waiting_apply, "CLUSTERDOWN %s",
              "this node failed (storage) before the read ran; it was not executed");
 }
 

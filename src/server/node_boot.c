@@ -32,7 +32,7 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
     }
     if (message->type == RAFT_MSG_SNAPSHOT) {
         if (snapshot_data_path == NULL ||
-            storage_stream_claim(snapshot_data_path, node->incoming_snapshot_path) != 0) {
+            storage_stream_claim(NULL, snapshot_data_path, node->incoming_snapshot_path) != 0) {
             log_warning("snapshot from node %llu arrived without its data; ignored",
                         (unsigned long long)message->from);
             return;
@@ -340,6 +340,27 @@ int node_start(struct server *server, char *error, size_t error_bytes)
  * from the durable term, vote and log. The old core is kept (for INFO) until a new one
  * exists. A reopen that fails (the disk is still full) is retried with a growing backoff.
  */
+enum {
+    RECOVER_BACKOFF_MIN_MS = 200,
+    RECOVER_BACKOFF_MAX_MS = 10000,
+    /* A node that ran this long since its last start or recovery starts its backoff afresh. */
+    RECOVER_HEALTHY_MS = 60000,
+};
+
+void node_schedule_recovery(struct server *server, bool after_running)
+{
+    struct node *node = &server->node;
+    uint64_t now_ms = server_now_ms(server);
+    bool fresh = node->recover_backoff_ms == 0 ||
+                 (after_running && now_ms >= node->recovered_at_ms + RECOVER_HEALTHY_MS);
+    if (fresh) {
+        node->recover_backoff_ms = RECOVER_BACKOFF_MIN_MS;
+    } else if (node->recover_backoff_ms < RECOVER_BACKOFF_MAX_MS) {
+        node->recover_backoff_ms *= 2;
+    }
+    node->recover_at_ms = now_ms + node->recover_backoff_ms;
+}
+
 void node_maybe_recover(struct server *server)
 {
     struct node *node = &server->node;
@@ -359,10 +380,7 @@ void node_maybe_recover(struct server *server)
         raft_free(node->raft);
         node->raft = old_core;
         node->kv_suspect = true; /* a half-done rebuild is never trusted */
-        if (node->recover_backoff_ms < 10000) {
-            node->recover_backoff_ms *= 2;
-        }
-        node->recover_at_ms = server_now_ms(server) + node->recover_backoff_ms;
+        node_schedule_recovery(server, false);
         log_error("%s; retrying in %u ms", error, node->recover_backoff_ms);
         return;
     }
@@ -373,7 +391,7 @@ void node_maybe_recover(struct server *server)
     node->has_incoming_snapshot = false;
     node->last_leader = RAFT_NODE_NONE;
     node->log_bytes = 0;
-    node->recover_at_ms = server_now_ms(server);
+    node->recovered_at_ms = server_now_ms(server);
     log_info("recovered: taking part in the cluster again");
 }
 

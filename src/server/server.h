@@ -176,7 +176,8 @@ struct node {
     bool kv_suspect; /* the failure was the state machine's: rebuild it on recovery */
     char failure_reason[STORAGE_MESSAGE_BYTES + 128];
     uint64_t failures;
-    uint64_t recover_at_ms;
+    uint64_t recover_at_ms;   /* the next reopen */
+    uint64_t recovered_at_ms; /* the last successful reopen (0: the start) */
     uint32_t recover_backoff_ms;
 };
 
@@ -283,6 +284,9 @@ bool node_over_quota(const struct server *server);
 void node_fail(struct server *server, const char *reason);
 /* Called from the sweep timer: reopens the data of a failed node when its time has come. */
 void node_maybe_recover(struct server *server);
+/* Sets the next reopen: after a node that ran (node_fail), a short backoff if it had run a
+ * while since its last recovery; after a reopen that failed, a doubled one (up to 10 s). */
+void node_schedule_recovery(struct server *server, bool after_running);
 void node_sweep_timeouts(struct server *server);
 bool node_is_leader(const struct server *server);
 

@@ -144,7 +144,7 @@ void transport_snapshot_pump_after_write(struct connection *connection)
 static int snapshot_send_open(struct transport *transport, struct snapshot_send *send,
                               const char *data_path)
 {
-    int rc = storage_stream_open_read(data_path, &send->file, &send->total_bytes);
+    int rc = storage_stream_open_read(NULL, data_path, &send->file, &send->total_bytes);
     if (rc != 0) {
         transport_log(transport, "cannot open snapshot %s: %s", data_path,
                       rc == -EINVAL ? "not a regular file" : strerror(-rc));
@@ -213,7 +213,7 @@ static void snapshot_receive_begin(struct transport_peer *peer,
     receive->index = chunk->snapshot_index;
     receive->term = chunk->snapshot_term;
     receive->total_bytes = chunk->total_bytes;
-    int rc = storage_stream_create(peer->incoming_path, &receive->file);
+    int rc = storage_stream_create(NULL, peer->incoming_path, &receive->file);
     if (rc != 0) {
         receive->file = NULL;
         transport_log(peer->transport, "cannot create %s: %s", peer->incoming_path, strerror(-rc));

@@ -240,18 +240,14 @@ int storage_snapshot_commit(struct storage *storage, struct storage_snapshot_wri
  * or a negative errno; close frees.
  */
 struct storage_stream;
-int storage_stream_open_read_io(const struct storage_io *io, const char *path,
-                                struct storage_stream **out, uint64_t *total_bytes);
+int storage_stream_open_read(const struct storage_io *io, const char *path,
+                             struct storage_stream **out, uint64_t *total_bytes);
 int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes);
-int storage_stream_create_io(const struct storage_io *io, const char *path,
-                             struct storage_stream **out);
+int storage_stream_create(const struct storage_io *io, const char *path,
+                          struct storage_stream **out);
 int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes);
 void storage_stream_close(struct storage_stream *stream);
-int storage_stream_claim_io(const struct storage_io *io, const char *from, const char *to);
-/* The same on the real file system (storage_io_posix). */
-int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes);
-int storage_stream_create(const char *path, struct storage_stream **out);
-int storage_stream_claim(const char *from, const char *to);
+int storage_stream_claim(const struct storage_io *io, const char *from, const char *to);
 
 /* The state machine's clean stop (clean_stop.c): take removes the marker durably and says
  * whether it was there (then the state machine may be trusted as it is, else rebuilt from the

@@ -25,8 +25,8 @@
 struct storage_stream {
     const struct storage_io *io;
     int fd;
-    uint64_t offset;     /* where the next read or write goes */
-    uint64_t started;    /* write-back started up to here */
+    uint64_t offset; /* where the next read or write goes */
+    struct writeback writeback;
     uint64_t size_bytes; /* the file's size, when reading */
 };
 
@@ -53,8 +53,8 @@ static int stream_new(const struct storage_io *io, int fd, struct storage_stream
     return 0;
 }
 
-int storage_stream_open_read_io(const struct storage_io *io, const char *path,
-                                struct storage_stream **out, uint64_t *total_bytes)
+int storage_stream_open_read(const struct storage_io *io, const char *path,
+                             struct storage_stream **out, uint64_t *total_bytes)
 {
     assert(path != NULL);
     assert(out != NULL);
@@ -102,8 +102,8 @@ int storage_stream_read(struct storage_stream *stream, void *out, size_t bytes)
     return 0;
 }
 
-int storage_stream_create_io(const struct storage_io *io, const char *path,
-                             struct storage_stream **out)
+int storage_stream_create(const struct storage_io *io, const char *path,
+                          struct storage_stream **out)
 {
     assert(path != NULL);
     assert(out != NULL);
@@ -115,20 +115,10 @@ int storage_stream_create_io(const struct storage_io *io, const char *path,
     return stream_new(io, fd, out);
 }
 
-/* Waits for the range before the last one and starts the last: at most two ranges dirty. */
-static void write_back(struct storage_stream *stream)
+static void write_back_range(void *context, uint64_t offset, uint64_t bytes, bool wait)
 {
-    const struct storage_io *io = stream->io;
-    assert(stream->started <= stream->offset); /* write-back never runs ahead of the writes */
-    assert(stream->started % WRITEBACK_BYTES == 0);
-    while (io->writeback != NULL && stream->offset - stream->started >= WRITEBACK_BYTES) {
-        if (stream->started >= WRITEBACK_BYTES) {
-            (void)io->writeback(io->context, stream->fd, stream->started - WRITEBACK_BYTES,
-                                WRITEBACK_BYTES, true);
-        }
-        (void)io->writeback(io->context, stream->fd, stream->started, WRITEBACK_BYTES, false);
-        stream->started += WRITEBACK_BYTES;
-    }
+    struct storage_stream *stream = context;
+    (void)stream->io->writeback(stream->io->context, stream->fd, offset, bytes, wait);
 }
 
 int storage_stream_write(struct storage_stream *stream, const void *data, size_t bytes)
@@ -148,7 +138,10 @@ int storage_stream_write(struct storage_stream *stream, const void *data, size_t
         done += (size_t)wrote;
         stream->offset += (uint64_t)wrote;
     }
-    write_back(stream);
+    stream->writeback.written_bytes = stream->offset;
+    if (stream->io->writeback != NULL) {
+        writeback_schedule(&stream->writeback, write_back_range, stream);
+    }
     return 0;
 }
 
@@ -162,26 +155,10 @@ void storage_stream_close(struct storage_stream *stream)
     free(stream);
 }
 
-int storage_stream_claim_io(const struct storage_io *io, const char *from, const char *to)
+int storage_stream_claim(const struct storage_io *io, const char *from, const char *to)
 {
     assert(from != NULL);
     assert(to != NULL);
     io = io_or_posix(io);
     return io->rename(io->context, from, to);
-}
-
-/* The real file system's streams, for the transport and the server. */
-int storage_stream_open_read(const char *path, struct storage_stream **out, uint64_t *total_bytes)
-{
-    return storage_stream_open_read_io(NULL, path, out, total_bytes);
-}
-
-int storage_stream_create(const char *path, struct storage_stream **out)
-{
-    return storage_stream_create_io(NULL, path, out);
-}
-
-int storage_stream_claim(const char *from, const char *to)
-{
-    return storage_stream_claim_io(NULL, from, to);
 }

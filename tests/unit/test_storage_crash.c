@@ -274,7 +274,7 @@ static bool receive_snapshot(struct run *run, const struct raft_snapshot_meta *m
 {
     const struct storage_io *io = run->options.io;
     struct storage_stream *stream = NULL;
-    if (!check(run, storage_stream_create_io(io, DIR "/snapshot-from-2.tmp", &stream))) {
+    if (!check(run, storage_stream_create(io, DIR "/snapshot-from-2.tmp", &stream))) {
         return false;
     }
     int rc = storage_stream_write(stream, "lea", 3);
@@ -283,8 +283,8 @@ static bool receive_snapshot(struct run *run, const struct raft_snapshot_meta *m
     }
     storage_stream_close(stream);
     if (!check(run, rc) ||
-        !check(run, storage_stream_claim_io(io, DIR "/snapshot-from-2.tmp",
-                                            DIR "/incoming-snapshot.data")) ||
+        !check(run, storage_stream_claim(io, DIR "/snapshot-from-2.tmp",
+                                         DIR "/incoming-snapshot.data")) ||
         !check(run, storage_snapshot_begin(run->storage, meta, writer))) {
         return false;
     }
