@@ -87,6 +87,10 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
         if (entry->type == RAFT_ENTRY_NOOP) {
             continue;
         }
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            *page_bound += 4 + entry->data_bytes / 2048; /* the stored copy, and its B-tree path */
+            continue;
+        }
         if (entry->type != RAFT_ENTRY_COMMAND) {
             snprintf(kv->error_message, sizeof kv->error_message, "entry %llu has unknown type %u",
                      (unsigned long long)entry->index, (unsigned)entry->type);
@@ -118,6 +122,13 @@ static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *en
     for (size_t i = 0; i < count; i++) {
         const struct raft_entry *entry = &entries[i];
         if (entry->type == RAFT_ENTRY_NOOP) {
+            continue;
+        }
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            int rc = kv_meta_write_members(txn, kv->meta_dbi, entry->data, entry->data_bytes);
+            if (rc != 0) {
+                return kv_storage_error(kv, rc, "storing the configuration");
+            }
             continue;
         }
         size_t argc;

@@ -233,13 +233,19 @@ typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t inde
 /* Applies committed entries in order in one write transaction that also stores the last
  * entry's index and term as the applied point. Entries at or below the applied index are
  * skipped (a replay after restart); the first one above it must be applied index + 1 and the
- * rest contiguous (else KV_ERROR_OUT_OF_ORDER). NOOP entries only advance the applied index.
+ * rest contiguous (else KV_ERROR_OUT_OF_ORDER). NOOP entries only advance the applied index;
+ * CONFIG entries store their data for kv_members().
  * Every entry is decoded before any runs, so KV_ERROR_CORRUPT / KV_ERROR_UNSUPPORTED leave
  * no reply sent and nothing applied. On KV_ERROR_MAP_FULL, TXN_FULL or STORAGE nothing is
  * applied either, but sinks may already have received replies for earlier entries of the
  * batch: the host must not send them (these errors are fatal for the node). */
 int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,
                    kv_reply_provider provider, void *provider_context);
+
+/* The data of the latest RAFT_ENTRY_CONFIG entry applied (the cluster's configuration and the
+ * host's context, opaque here), kept with the applied index and so carried by snapshots.
+ * *data (malloc'd, the caller frees) is NULL when no such entry was ever applied. */
+int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes);
 
 /* Runs a READ command in a read-only transaction and replies to `reply`. Unknown commands and
  * wrong arity are answered with their errors (result 0); a WRITE command is refused with

@@ -100,6 +100,8 @@ void kv_env_close(struct kv *kv);
 int kv_map_mdb_error(int mdb_result);
 int kv_meta_read_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *index, uint64_t *term);
 int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64_t term);
+/* Stores the data of the latest applied RAFT_ENTRY_CONFIG (kv_members reads it back). */
+int kv_meta_write_members(MDB_txn *txn, MDB_dbi meta_dbi, const uint8_t *data, size_t data_bytes);
 int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable);
 /* Measures the pages in use as of txn into kv->used_bytes. */
 int kv_measure_used(struct kv *kv, MDB_txn *txn);

@@ -34,6 +34,7 @@
 #define KV_META_DB_NAME     "meta"
 #define KV_META_APPLIED_KEY "applied"
 #define KV_META_FORMAT_KEY  "format"
+#define KV_META_MEMBERS_KEY "members"
 #define KV_MAX_DBS          2
 #define KV_APPLIED_BYTES    16
 #define KV_FILE_MODE        0644
@@ -251,6 +252,44 @@ int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64
     MDB_val key = {.mv_size = strlen(KV_META_APPLIED_KEY), .mv_data = KV_META_APPLIED_KEY};
     MDB_val value = {.mv_size = sizeof bytes, .mv_data = bytes};
     return mdb_put(txn, meta_dbi, &key, &value, 0);
+}
+
+int kv_meta_write_members(MDB_txn *txn, MDB_dbi meta_dbi, const uint8_t *data, size_t data_bytes)
+{
+    MDB_val key = {.mv_size = strlen(KV_META_MEMBERS_KEY), .mv_data = KV_META_MEMBERS_KEY};
+    MDB_val value = {.mv_size = data_bytes, .mv_data = (void *)data};
+    return mdb_put(txn, meta_dbi, &key, &value, 0);
+}
+
+int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes)
+{
+    *data = NULL;
+    *data_bytes = 0;
+    if (kv->env == NULL) {
+        return KV_ERROR_CLOSED;
+    }
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_begin");
+    }
+    MDB_val key = {.mv_size = strlen(KV_META_MEMBERS_KEY), .mv_data = KV_META_MEMBERS_KEY};
+    MDB_val value;
+    rc = mdb_get(txn, kv->meta_dbi, &key, &value);
+    int result = 0;
+    if (rc == 0 && value.mv_size > 0) {
+        *data = malloc(value.mv_size);
+        if (*data == NULL) {
+            result = KV_ERROR_NO_MEMORY;
+        } else {
+            memcpy(*data, value.mv_data, value.mv_size);
+            *data_bytes = value.mv_size;
+        }
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        result = kv_storage_error(kv, rc, "reading the configuration");
+    }
+    mdb_txn_abort(txn);
+    return result;
 }
 
 /* Checks the storage format version, writing it into a database that has none yet. Returns

@@ -28,7 +28,7 @@
 enum {
     HELLO_PAYLOAD_BYTES = PEER_CLUSTER_ID_BYTES + 8 + PEER_CHALLENGE_BYTES + 4,
     AUTH_PAYLOAD_BYTES = 8 + PEER_MAC_BYTES + PEER_CHALLENGE_BYTES,
-    RAFT_FIXED_BYTES = 4 + 9 * 8 + 8 + 8 + 4 + 4 + 4,
+    RAFT_FIXED_BYTES = 4 + 9 * 8 + 8 + 8 + 4 + 4 + 8 + 4,
     ENTRY_HEADER_BYTES = 8 + 8 + 1 + 4,
     CHUNK_HEADER_BYTES = 4 * 8 + 1 + 4,
     CHECKSUMMED_HEADER_BYTES = 12,
@@ -215,6 +215,7 @@ static int decode_snapshot_meta(struct peer_decoder *decoder, struct reader *rea
     struct raft_configuration *configuration = &meta->configuration;
     configuration->voter_count = (uint32_t)read_le(reader, 4);
     configuration->learner_count = (uint32_t)read_le(reader, 4);
+    configuration->highest_id = read_le(reader, 8);
     int rc = decode_node_list(decoder, reader, configuration->voter_count, configuration->voters);
     if (rc != PROTO_OK) {
         return rc;
@@ -261,7 +262,7 @@ static int decode_entries(struct peer_decoder *decoder, struct reader *reader,
         entry->index = read_le(reader, 8);
         entry->type = (uint8_t)read_le(reader, 1);
         entry->data_bytes = (uint32_t)read_le(reader, 4);
-        if (entry->type != RAFT_ENTRY_COMMAND && entry->type != RAFT_ENTRY_NOOP) {
+        if (entry->type > RAFT_ENTRY_CONFIG) {
             return fail(decoder, PROTO_ERROR_PROTOCOL, "entry %u has unknown type %u", i,
                         (unsigned)entry->type);
         }
@@ -486,7 +487,7 @@ static bool raft_message_valid(const struct raft_message *message, uint64_t *pay
     bytes += 8 * (uint64_t)(configuration->voter_count + configuration->learner_count);
     for (uint32_t i = 0; i < message->entry_count; i++) {
         const struct raft_entry *entry = &message->entries[i];
-        if ((entry->type != RAFT_ENTRY_COMMAND && entry->type != RAFT_ENTRY_NOOP) ||
+        if (entry->type > RAFT_ENTRY_CONFIG ||
             (entry->data_bytes > 0 && entry->data == NULL)) {
             return false;
         }
@@ -548,6 +549,7 @@ static void write_raft(uint8_t **out, const struct raft_message *message)
     write_le(out, message->snapshot.term, 8);
     write_le(out, configuration->voter_count, 4);
     write_le(out, configuration->learner_count, 4);
+    write_le(out, configuration->highest_id, 8);
     for (uint32_t i = 0; i < configuration->voter_count; i++) {
         write_le(out, configuration->voters[i], 8);
     }
@@ -661,6 +663,7 @@ static bool raft_equal(const struct raft_message *a, const struct raft_message *
            a->context == b->context && a->hint_index == b->hint_index &&
            a->hint_term == b->hint_term && a->reject == b->reject && a->force == b->force &&
            a->snapshot.index == b->snapshot.index && a->snapshot.term == b->snapshot.term &&
+           x->highest_id == y->highest_id &&
            memcmp(x->voters, y->voters, x->voter_count * sizeof x->voters[0]) == 0 &&
            memcmp(x->learners, y->learners, x->learner_count * sizeof x->learners[0]) == 0 &&
            entries_equal(a, b);

@@ -19,7 +19,8 @@
  *   AUTH         node_id u64, mac[32], challenge[32] (all zero; unused)
  *   RAFT         type u8, reject u8, force u8, zero u8, from, to, term, log_term, index,
  *                commit, context, hint_index, hint_term (u64 each); snapshot index u64,
- *                term u64, voter_count u32, learner_count u32, voters u64[], learners u64[];
+ *                term u64, voter_count u32, learner_count u32, highest_id u64, voters u64[],
+ *                learners u64[];
  *                entry_count u32, then per entry: term u64, index u64, type u8,
  *                data_bytes u32, data
  *   SNAPSHOT_CHUNK  snapshot_index u64, snapshot_term u64, offset u64, total_bytes u64,
@@ -65,7 +66,7 @@
 
 #define PEER_MAGIC_BYTES             "RKVP"
 #define PEER_FRAME_VERSION           1
-#define PEER_PROTOCOL_VERSION        1 /* what HELLO announces; both sides must match */
+#define PEER_PROTOCOL_VERSION        2 /* what HELLO announces; both sides must match */
 #define PEER_HEADER_BYTES            20
 #define PEER_MAX_PAYLOAD_BYTES       ((uint32_t)LIMITS_MAX_PEER_PAYLOAD_BYTES)
 #define PEER_MAX_ENTRIES_PER_MESSAGE ((uint32_t)LIMITS_MAX_APPEND_ENTRIES)

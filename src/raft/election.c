@@ -230,6 +230,7 @@ static void election_become_leader(struct raft *raft)
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
         raft_progress_reset(progress, next);
+        progress->silent_ticks = raft->config.election_timeout_ticks; /* not heard from yet */
         if (progress->id == raft->id) {
             progress->match = raft->log.stable;
             raft_progress_become_replicate(progress);

@@ -26,6 +26,7 @@ enum {
     DEFAULT_MAX_ENTRY_BYTES = 512 * 1024 * 1024 + 64 * 1024,
     DEFAULT_MAX_COMMITTED_PER_READY = 4096,
     DEFAULT_MAX_PENDING_READS = 65536,
+    DEFAULT_MAX_PROMOTE_LAG = 1000,
     MAX_INFLIGHT_APPENDS_LIMIT = 4096,
 };
 
@@ -42,6 +43,7 @@ void raft_config_default(struct raft_config *config, raft_node_id id)
     config->max_uncommitted_bytes = 0;
     config->max_committed_per_ready = DEFAULT_MAX_COMMITTED_PER_READY;
     config->max_pending_reads = DEFAULT_MAX_PENDING_READS;
+    config->max_promote_lag = DEFAULT_MAX_PROMOTE_LAG;
     config->pre_vote = true;
     config->check_quorum = true;
     config->random_seed = id;
@@ -140,12 +142,7 @@ int raft_id_list_push(struct id_list *list, uint64_t id)
 
 bool raft_is_voter(const struct raft *raft, raft_node_id id)
 {
-    for (uint32_t i = 0; i < raft->configuration.voter_count; i++) {
-        if (raft->configuration.voters[i] == id) {
-            return true;
-        }
-    }
-    return false;
+    return raft_configuration_is_voter(&raft->configuration, id);
 }
 
 uint32_t raft_quorum(const struct raft *raft)
@@ -193,32 +190,6 @@ void raft_send(struct raft *raft, struct raft_message *message)
         assert(message->entry_count == 0);
         message_list_push(&raft->out_after_persist, message);
     }
-}
-
-int raft_rebuild_progress(struct raft *raft)
-{
-    for (uint32_t i = 0; i < raft->progress_count; i++) {
-        raft_progress_free(&raft->progress[i]);
-    }
-    raft->progress_count = 0;
-    const struct raft_configuration *configuration = &raft->configuration;
-    uint32_t capacity = raft->config.max_inflight_appends;
-    for (uint32_t i = 0; i < configuration->voter_count; i++) {
-        int rc = raft_progress_init(&raft->progress[raft->progress_count++],
-                                    configuration->voters[i], true, capacity);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    for (uint32_t i = 0; i < configuration->learner_count; i++) {
-        int rc = raft_progress_init(&raft->progress[raft->progress_count++],
-                                    configuration->learners[i], false, capacity);
-        if (rc != 0) {
-            return rc;
-        }
-    }
-    assert(raft->progress_count == configuration->voter_count + configuration->learner_count);
-    return 0;
 }
 
 /* ---- terms and roles ---- */
@@ -279,27 +250,14 @@ static int validate_config(const struct raft_config *config)
     return 0;
 }
 
-static int validate_configuration(const struct raft_configuration *configuration)
-{
-    if (configuration->voter_count == 0 || configuration->voter_count > RAFT_MAX_NODES ||
-        configuration->learner_count > RAFT_MAX_NODES) {
-        return RAFT_ERROR_INVALID;
-    }
-    for (uint32_t i = 0; i < configuration->voter_count; i++) {
-        if (configuration->voters[i] == RAFT_NODE_NONE) {
-            return RAFT_ERROR_INVALID;
-        }
-    }
-    return 0;
-}
-
 static int load_boot_entries(struct raft *raft, const struct raft_boot_state *boot)
 {
     for (size_t i = 0; i < boot->entry_count; i++) {
         const struct raft_entry *entry = &boot->entries[i];
         if (entry->index != raft_log_last_index(&raft->log) + 1 ||
             entry->term < raft_log_last_term(&raft->log) || entry->term > boot->hard_state.term ||
-            (entry->data_bytes > 0 && entry->data == NULL)) {
+            (entry->data_bytes > 0 && entry->data == NULL) ||
+            !raft_membership_entry_valid(entry)) {
             return RAFT_ERROR_INVALID;
         }
         raft_log_append_copy(&raft->log, entry);
@@ -316,11 +274,20 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     if (rc != 0) {
         return rc;
     }
-    const struct raft_configuration *configuration =
-        boot->has_snapshot ? &boot->snapshot.configuration : &config->configuration;
-    rc = validate_configuration(configuration);
-    if (rc != 0) {
-        return rc;
+    /* The base configuration, below every entry; a node waiting to join has none yet. A boot
+     * configuration's highest id is at least its members' (hosts may leave it 0). */
+    struct raft_configuration base =
+        boot->has_snapshot ? boot->snapshot.configuration : config->configuration;
+    for (uint32_t i = 0; !boot->has_snapshot && i < RAFT_MAX_NODES; i++) {
+        raft_node_id voter = i < base.voter_count ? base.voters[i] : 0;
+        raft_node_id learner = i < base.learner_count ? base.learners[i] : 0;
+        base.highest_id = voter > base.highest_id ? voter : base.highest_id;
+        base.highest_id = learner > base.highest_id ? learner : base.highest_id;
+    }
+    const struct raft_configuration *configuration = &base;
+    if (base.voter_count > RAFT_MAX_NODES || base.learner_count > RAFT_MAX_NODES ||
+        !raft_membership_valid(configuration, !boot->has_snapshot)) {
+        return RAFT_ERROR_INVALID;
     }
     struct raft *raft = calloc(1, sizeof *raft);
     if (raft == NULL) {
@@ -328,22 +295,21 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     }
     raft->config = *config;
     raft->id = config->id;
-    raft->configuration = *configuration;
     raft_prng_seed(&raft->prng, config->random_seed);
     uint64_t snapshot_index = boot->has_snapshot ? boot->snapshot.index : 0;
     uint64_t snapshot_term = boot->has_snapshot ? boot->snapshot.term : 0;
     raft_log_init(&raft->log, snapshot_index, snapshot_term);
     if (boot->has_snapshot) {
         raft->snapshot_meta = boot->snapshot;
+    } else {
+        raft->snapshot_meta.configuration = *configuration;
     }
     rc = load_boot_entries(raft, boot);
     if (rc != 0) {
         goto undo_log;
     }
-    rc = raft_rebuild_progress(raft);
-    if (rc != 0) {
-        goto undo_log;
-    }
+    raft->role = RAFT_FOLLOWER;
+    raft_membership_reload(raft);
     raft->term = boot->hard_state.term;
     raft->vote = boot->hard_state.vote;
     uint64_t last = raft_log_last_index(&raft->log);
@@ -361,7 +327,6 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     }
     raft->applying = raft->applied;
     raft->persisted_hard_state = boot->hard_state;
-    raft->role = RAFT_FOLLOWER;
     reset_election_timer(raft);
     assert(raft->log.snapshot_index <= raft->applied);
     assert(raft->applied <= raft->commit);
@@ -409,6 +374,12 @@ void raft_free(struct raft *raft)
 
 void raft_tick(struct raft *raft)
 {
+    if (raft->role == RAFT_LEADER) {
+        for (uint32_t i = 0; i < raft->progress_count; i++) {
+            struct raft_progress *progress = &raft->progress[i];
+            progress->silent_ticks += progress->silent_ticks < UINT32_MAX ? 1 : 0;
+        }
+    }
     raft_election_tick(raft);
 }
 
@@ -422,7 +393,7 @@ static int validate_entries(const struct raft_message *message)
         const struct raft_entry *entry = &message->entries[i];
         if (entry->index != message->index + 1 + i || entry->term == 0 ||
             entry->term < previous_term || entry->term > message->term ||
-            entry->type > RAFT_ENTRY_NOOP || (entry->data_bytes > 0 && entry->data == NULL)) {
+            (entry->data_bytes > 0 && entry->data == NULL) || !raft_membership_entry_valid(entry)) {
             return RAFT_ERROR_INVALID;
         }
         previous_term = entry->term;
@@ -457,7 +428,7 @@ static int validate_message(const struct raft *raft, const struct raft_message *
     }
     if (message->type == RAFT_MSG_SNAPSHOT &&
         (message->snapshot.index == 0 || message->snapshot.term > message->term ||
-         validate_configuration(&message->snapshot.configuration) != 0)) {
+         !raft_membership_valid(&message->snapshot.configuration, false))) {
         return RAFT_ERROR_INVALID;
     }
     return validate_entries(message);
@@ -590,6 +561,7 @@ int raft_step(struct raft *raft, const struct raft_message *message)
         step_leader(raft, message);
         break;
     }
+    raft_membership_on_commit(raft);
     return 0;
 }
 

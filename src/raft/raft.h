@@ -71,7 +71,16 @@ typedef uint64_t raft_node_id;
     /* index already covered by a snapshot */                                                      \
     X(RAFT_ERROR_COMPACTED, -8, "index compacted")                                                 \
     /* index beyond the log */                                                                     \
-    X(RAFT_ERROR_UNAVAILABLE, -9, "index unavailable")
+    X(RAFT_ERROR_UNAVAILABLE, -9, "index unavailable")                                             \
+    /* membership changes (raft_propose_change): one at a time */                                 \
+    X(RAFT_ERROR_CHANGE_PENDING, -10, "a configuration change is still in progress")               \
+    /* the leader has not yet committed an entry of its own term */                                \
+    X(RAFT_ERROR_NOT_READY, -11, "the leader has not committed an entry of its term yet")          \
+    X(RAFT_ERROR_NOT_CAUGHT_UP, -12, "the learner has not caught up with the leader")              \
+    X(RAFT_ERROR_NO_QUORUM, -13, "the change would leave no live majority of voters")              \
+    X(RAFT_ERROR_ID_USED, -14, "the node id is or was used by a member")                           \
+    X(RAFT_ERROR_NOT_MEMBER, -15, "no member with that id in that role")                           \
+    X(RAFT_ERROR_TOO_MANY, -16, "the configuration is full")
 
 enum raft_error {
 #define RAFT_ERROR_ENUMERATOR(name, value, text) name = value,
@@ -94,6 +103,8 @@ const char *raft_role_string(enum raft_role role);
 enum raft_entry_type {
     RAFT_ENTRY_COMMAND = 0, /* an opaque command for the state machine */
     RAFT_ENTRY_NOOP = 1,    /* appended by every new leader (§5.4.2, §8); never applied */
+    RAFT_ENTRY_CONFIG = 2,  /* a whole new configuration, in force once appended (thesis §4.1);
+                             * data: raft_configuration_decode() reads it */
 };
 
 struct raft_entry {
@@ -112,12 +123,31 @@ struct raft_hard_state {
 };
 
 /* The cluster configuration: voters decide elections and commits; learners only receive the
- * log. Learners are carried through snapshots now; membership changes come later. */
+ * log and snapshots. highest_id is the highest id any member of this configuration's history
+ * has had: a new member takes a higher one, so an id is never reused (a removed node that
+ * comes back cannot pass for the new one). A node that waits to be added (started to join a
+ * cluster) boots with an empty configuration; every configuration in the log or in a snapshot
+ * has at least one voter. */
 struct raft_configuration {
     uint32_t voter_count;
     raft_node_id voters[RAFT_MAX_NODES];
     uint32_t learner_count;
     raft_node_id learners[RAFT_MAX_NODES];
+    raft_node_id highest_id;
+};
+
+/* One single-server membership change (thesis §4.2-4.4), proposed by the leader. */
+enum raft_change_type {
+    RAFT_CHANGE_ADD_LEARNER = 1, /* a new id (above highest_id) joins as a learner */
+    RAFT_CHANGE_PROMOTE = 2,     /* a caught-up learner becomes a voter */
+    RAFT_CHANGE_DEMOTE = 3,      /* a voter becomes a learner */
+    RAFT_CHANGE_REMOVE = 4,      /* a member leaves */
+};
+
+struct raft_change {
+    uint8_t type; /* enum raft_change_type */
+    raft_node_id id;
+    bool force; /* skip only the live-majority guard (a dead voter cannot answer) */
 };
 
 struct raft_snapshot_meta {
@@ -198,6 +228,8 @@ struct raft_config {
     uint64_t max_uncommitted_bytes;    /* leader refuses proposals beyond this (0 = none) */
     uint32_t max_committed_per_ready;  /* entries handed to apply per ready */
     uint32_t max_pending_reads;        /* read-index requests waiting per leader */
+    uint64_t max_promote_lag;          /* a learner is promoted only this close to the leader's
+                                        * last index (entries) */
     bool pre_vote;                     /* §9.6 of the thesis */
     bool check_quorum;                 /* §6.2 of the thesis: leader steps down, lease */
     uint64_t random_seed;              /* seeds the election-timeout PRNG */
@@ -313,6 +345,36 @@ int raft_read_index(struct raft *raft, uint64_t request_id);
  * an election timeout passes. */
 int raft_transfer_leadership(struct raft *raft, raft_node_id target);
 
+/*
+ * Proposes one membership change (leader only). The new configuration is in force on each node
+ * from the moment the entry is appended there; the host learns it is settled when the entry at
+ * *index is applied (with *term, as for raft_propose). `context` (at most
+ * RAFT_MAX_CONTEXT_BYTES) is the host's, carried in the entry beside the configuration: the
+ * server stores there every member's addresses. Refused, changing nothing, with:
+ *   NOT_LEADER, TRANSFERRING;
+ *   CHANGE_PENDING   an earlier change is not committed yet (one at a time);
+ *   NOT_READY        no entry of the leader's term is committed yet (the fix Ongaro posted
+ *                    in 2015 to the single-server change algorithm);
+ *   ID_USED          ADD_LEARNER of an id at or below highest_id;
+ *   NOT_MEMBER       PROMOTE of a non-learner, DEMOTE of a non-voter, REMOVE of a stranger;
+ *   NOT_CAUGHT_UP    PROMOTE of a learner more than max_promote_lag entries behind, or silent;
+ *   NO_QUORUM        the voters left would not include a live majority (unless change->force),
+ *                    or the change would leave no voter at all (even forced);
+ *   TOO_MANY         RAFT_MAX_NODES voters or learners already.
+ * A leader that the change removes or demotes keeps leading until the entry commits (without
+ * counting itself), then hands leadership to the most up-to-date voter and steps down.
+ */
+#define RAFT_MAX_CONTEXT_BYTES (64 * 1024)
+int raft_propose_change(struct raft *raft, const struct raft_change *change,
+                        const uint8_t *context, uint32_t context_bytes, uint64_t *index,
+                        uint64_t *term);
+
+/* Reads a RAFT_ENTRY_CONFIG entry's data: the configuration, and the host's context (pointing
+ * into data). RAFT_ERROR_INVALID for bytes that are no valid configuration. */
+int raft_configuration_decode(const uint8_t *data, uint32_t data_bytes,
+                              struct raft_configuration *out, const uint8_t **context,
+                              uint32_t *context_bytes);
+
 /* The host finished sending (or failed to send) a snapshot to `to`. */
 void raft_report_snapshot(struct raft *raft, raft_node_id to, bool success);
 
@@ -330,8 +392,9 @@ bool raft_early(struct raft *raft, struct raft_early *early);
 void raft_early_advance(struct raft *raft, const struct raft_early *early);
 
 /* The host stored a snapshot covering the log up to `index` (<= applied); the core drops
- * those entries from memory. A follower further behind than this is sent the snapshot. */
-int raft_compact(struct raft *raft, uint64_t index, const struct raft_configuration *config);
+ * those entries from memory. A follower further behind than this is sent the snapshot. The
+ * snapshot's configuration is the one in force at `index` (raft_configuration_at). */
+int raft_compact(struct raft *raft, uint64_t index);
 
 /* Read-only accessors for INFO, tests and the simulator. */
 raft_node_id raft_id(const struct raft *raft);
@@ -349,7 +412,19 @@ uint64_t raft_last_term(const struct raft *raft);
 uint64_t raft_term_at(const struct raft *raft, uint64_t index);
 /* The entry at index, or NULL; valid until the next call that changes the log. */
 const struct raft_entry *raft_entry_at(const struct raft *raft, uint64_t index);
+/* The configuration in force: the latest RAFT_ENTRY_CONFIG in the log, else the snapshot's,
+ * else the boot configuration. */
 const struct raft_configuration *raft_configuration(const struct raft *raft);
+/* The index of the entry that carries it; 0 when it comes from the snapshot or the boot. */
+uint64_t raft_configuration_index(const struct raft *raft);
+/* The configuration in force at `index` (>= the first index - 1, <= the last): 0, or
+ * RAFT_ERROR_COMPACTED / RAFT_ERROR_UNAVAILABLE. */
+int raft_configuration_at(const struct raft *raft, uint64_t index,
+                          struct raft_configuration *out);
+/* Is id a voter (a learner) of this configuration? */
+bool raft_configuration_is_voter(const struct raft_configuration *configuration, raft_node_id id);
+bool raft_configuration_is_learner(const struct raft_configuration *configuration,
+                                   raft_node_id id);
 /* Per-follower replication state, for INFO; returns false for an unknown id. */
 bool raft_progress(const struct raft *raft, raft_node_id id, uint64_t *match, uint64_t *next);
 uint64_t raft_election_count(const struct raft *raft);

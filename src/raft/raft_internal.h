@@ -5,8 +5,9 @@
  * raft.c (creation, the step dispatcher, terms, tick, ready/advance), election.c (votes,
  * PreVote, CheckQuorum, transfer), replication.c (append, commit, backtracking), read.c
  * (ReadIndex), snapshot.c (sending and installing snapshots, compaction), log.c (the
- * in-memory log), progress.c (per-follower state), prng.c (the seeded PRNG), sabotage.c
- * (the test switches of raft_sabotage.h).
+ * in-memory log), progress.c (per-follower state), membership.c (configurations in the log,
+ * single-server changes), prng.c (the seeded PRNG), sabotage.c (the test switches of
+ * raft_sabotage.h).
  *
  * Nothing here is visible to the host; it sees only raft.h.
  *
@@ -101,6 +102,7 @@ struct raft_progress {
     bool probe_sent;           /* in PROBE: an APPEND is out; wait for a reply or heartbeat */
     uint64_t pending_snapshot; /* in SNAPSHOT: the index being sent */
     bool recent_active;        /* heard from since the last CheckQuorum round */
+    uint32_t silent_ticks;     /* ticks since the last answer (membership's liveness) */
     uint64_t read_round_acked; /* highest read round this follower confirmed */
     uint64_t heartbeat_match;  /* match when the previous heartbeat answer came */
     uint64_t heartbeat_sent;   /* last index sent by then */
@@ -165,7 +167,8 @@ struct raft {
     uint64_t applied;  /* advanced by the host through raft_advance */
     uint64_t applying; /* handed out for applying, not yet advanced */
     struct raft_log log;
-    struct raft_configuration configuration;
+    struct raft_configuration configuration; /* in force (membership.c) */
+    uint64_t configuration_index;            /* its entry; 0 = snapshot_meta's (the base) */
     struct raft_prng prng;
 
     /* Timers, in ticks. */
@@ -226,9 +229,6 @@ struct raft {
 /* raft.c */
 void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader);
 void raft_reset_term(struct raft *raft, uint64_t term);
-/* One progress per member of raft->configuration, fresh (at start, and when a snapshot
- * brings another configuration). 0 or RAFT_ERROR_NO_MEMORY. */
-int raft_rebuild_progress(struct raft *raft);
 void raft_send(struct raft *raft, struct raft_message *message);
 struct raft_message raft_message_to(const struct raft *raft, int type, raft_node_id to);
 struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);
@@ -270,6 +270,23 @@ void raft_read_free(struct raft *raft);
 /* snapshot.c */
 void raft_snapshot_send(struct raft *raft, struct raft_progress *progress);
 void raft_snapshot_handle(struct raft *raft, const struct raft_message *message);
+
+/* membership.c */
+/* Puts the configuration of the log's latest RAFT_ENTRY_CONFIG in force (or the base one in
+ * snapshot_meta when the log holds none), after entries were appended or truncated. */
+void raft_membership_reload(struct raft *raft);
+/* Puts `next`, carried by the entry at `index` (0 = the base), in force and brings the
+ * leader's progress in line with it: members that stay keep theirs. */
+void raft_membership_set(struct raft *raft, const struct raft_configuration *next, uint64_t index);
+/* The leader's commit index moved: a leader the settled configuration no longer counts as a
+ * voter hands over and steps down. */
+void raft_membership_on_commit(struct raft *raft);
+/* Is this entry's payload valid for its type (a CONFIG entry must decode)? */
+bool raft_membership_entry_valid(const struct raft_entry *entry);
+/* A configuration fit for the log or a snapshot: 1..RAFT_MAX_NODES voters, at most
+ * RAFT_MAX_NODES learners, nonzero distinct ids, none above highest_id. allow_empty admits
+ * the empty configuration of a node waiting to join. */
+bool raft_membership_valid(const struct raft_configuration *configuration, bool allow_empty);
 
 /* sabotage.c: is this rule switched off? Always false outside the raft_sabotage library. */
 bool raft_sabotaged(const struct raft *raft, enum raft_sabotage rule);

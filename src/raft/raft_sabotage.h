@@ -27,6 +27,11 @@ enum raft_sabotage {
     /* A rule of the ready loop (src/driver, built with DRIVER_SABOTAGE), not of the core:
      * send the messages that wait for the sync (acknowledgements, votes) before it. */
     RAFT_SABOTAGE_ACK_BEFORE_SYNC = 5,
+    /* membership.c: change the configuration before committing an entry of the leader's term
+     * (the single-server change bug of 2015) */
+    RAFT_SABOTAGE_CHANGE_BEFORE_TERM_COMMIT = 6,
+    /* membership.c: propose a change while an earlier one is uncommitted */
+    RAFT_SABOTAGE_CONCURRENT_CHANGES = 7,
 };
 
 /* The switch's name as the simulator's --sabotage spells it ("commit-old-term"). */

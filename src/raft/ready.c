@@ -273,6 +273,7 @@ void raft_advance(struct raft *raft, const struct raft_ready *ready)
     assert(raft->applying <= raft->commit);
     if (raft->role == RAFT_LEADER) {
         raft_replication_self_persisted(raft);
+        raft_membership_on_commit(raft);
     }
 }
 

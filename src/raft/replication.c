@@ -254,9 +254,12 @@ static void reject_append(struct raft *raft, const struct raft_message *message)
     raft_send(raft, &reply);
 }
 
-/* Appends the entries that are new, truncating a conflicting suffix first (§5.3). */
+/* Appends the entries that are new, truncating a conflicting suffix first (§5.3). The latest
+ * configuration in the log is in force, so a CONFIG entry appended or truncated changes it. */
 static void append_entries(struct raft *raft, const struct raft_message *message)
 {
+    uint64_t appended_config = 0;
+    bool lost_config = false;
     for (uint32_t i = 0; i < message->entry_count; i++) {
         const struct raft_entry *entry = &message->entries[i];
         if (entry->index <= raft->log.snapshot_index) {
@@ -269,9 +272,25 @@ static void append_entries(struct raft *raft, const struct raft_message *message
         if (existing_term != 0) {
             /* Committed entries never conflict (Leader Completeness, §5.4). */
             assert(entry->index > raft->commit);
+            lost_config = lost_config || entry->index <= raft->configuration_index;
             raft_log_truncate_from(&raft->log, entry->index);
         }
         raft_log_append_copy(&raft->log, entry);
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            appended_config = entry->index;
+        }
+    }
+    /* Whatever was appended ends the log, so the last CONFIG appended is the latest. */
+    if (appended_config != 0) {
+        struct raft_configuration configuration;
+        const struct raft_entry *entry = raft_log_entry_at(&raft->log, appended_config);
+        int rc = raft_configuration_decode(entry->data, entry->data_bytes, &configuration, NULL,
+                                           NULL);
+        assert(rc == 0); /* validate_message decoded it */
+        (void)rc;
+        raft_membership_set(raft, &configuration, appended_config);
+    } else if (lost_config) {
+        raft_membership_reload(raft);
     }
 }
 
@@ -373,6 +392,7 @@ void raft_replication_handle_append_response(struct raft *raft, const struct raf
         return;
     }
     progress->recent_active = true;
+    progress->silent_ticks = 0;
     if (message->reject) {
         handle_reject(raft, progress, message);
         return;
@@ -419,6 +439,7 @@ void raft_replication_handle_heartbeat_response(struct raft *raft,
         return;
     }
     progress->recent_active = true;
+    progress->silent_ticks = 0;
     progress->probe_sent = false;
     /* A lost APPEND would stall replication: nothing is re-sent while no new entry is
      * proposed. A heartbeat answer proves the link works; if entries sent before the previous

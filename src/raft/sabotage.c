@@ -17,6 +17,8 @@ static const char *const sabotage_names[] = {
     [RAFT_SABOTAGE_DOUBLE_VOTE] = "double-vote",
     [RAFT_SABOTAGE_VOLATILE_VOTE] = "volatile-vote",
     [RAFT_SABOTAGE_ACK_BEFORE_SYNC] = "ack-before-sync",
+    [RAFT_SABOTAGE_CHANGE_BEFORE_TERM_COMMIT] = "change-before-term-commit",
+    [RAFT_SABOTAGE_CONCURRENT_CHANGES] = "concurrent-changes",
 };
 
 #define SABOTAGE_COUNT (sizeof sabotage_names / sizeof sabotage_names[0])

@@ -49,12 +49,8 @@ void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
     }
     raft_log_reset(&raft->log, meta->index, meta->term);
     raft->snapshot_meta = *meta;
-    raft->configuration = meta->configuration;
-    /* The per-node progress follows the configuration the snapshot carries: a snapshot with
-     * other members must not leave this node counting quorums over the old array. */
-    int rc = raft_rebuild_progress(raft);
-    assert(rc == 0); /* a few small allocations; validate_message bounded the configuration */
-    (void)rc;
+    /* The log is gone: the snapshot's configuration is in force. */
+    raft_membership_set(raft, &meta->configuration, 0);
     raft->commit = meta->index;
     raft->applying = meta->index;
     raft->snapshot_to_install = true;
@@ -89,7 +85,7 @@ void raft_report_unreachable(struct raft *raft, raft_node_id to)
     }
 }
 
-int raft_compact(struct raft *raft, uint64_t index, const struct raft_configuration *config)
+int raft_compact(struct raft *raft, uint64_t index)
 {
     if (index <= raft->log.snapshot_index) {
         return RAFT_ERROR_COMPACTED;
@@ -98,10 +94,17 @@ int raft_compact(struct raft *raft, uint64_t index, const struct raft_configurat
         return RAFT_ERROR_UNAVAILABLE;
     }
     uint64_t term = raft_log_term_at(&raft->log, index);
+    struct raft_configuration configuration;
+    int rc = raft_configuration_at(raft, index, &configuration);
+    assert(rc == 0); /* index is within the log: checked above */
+    (void)rc;
     raft_log_compact_to(&raft->log, index, term);
     raft->snapshot_meta.index = index;
     raft->snapshot_meta.term = term;
-    raft->snapshot_meta.configuration = config != NULL ? *config : raft->configuration;
+    raft->snapshot_meta.configuration = configuration;
+    if (raft->configuration_index <= index) {
+        raft->configuration_index = 0; /* its entry is compacted; the base holds it now */
+    }
     assert(raft->log.snapshot_index == index);
     assert(raft->log.snapshot_index <= raft->applied);
     return 0;

@@ -148,12 +148,13 @@ static void commit_snapshot(struct server *server)
     struct node *node = &server->node;
     char path[CONFIG_PATH_BYTES + 64];
     node_path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
-    struct raft_snapshot_meta meta = {.index = node->snapshot_index,
-                                      .term = node->snapshot_term,
-                                      .configuration = *raft_configuration(node->raft)};
-    int rc = store_snapshot(node, &meta, path, false);
+    struct raft_snapshot_meta meta = {.index = node->snapshot_index, .term = node->snapshot_term};
+    int rc = raft_configuration_at(node->raft, meta.index, &meta.configuration);
     if (rc == 0) {
-        rc = raft_compact(node->raft, meta.index, &meta.configuration);
+        rc = store_snapshot(node, &meta, path, false);
+    }
+    if (rc == 0) {
+        rc = raft_compact(node->raft, meta.index);
     }
     if (rc == 0) {
         rc = wal_compact(node->storage, meta.index);

@@ -2,9 +2,10 @@
  * snapshot.c — snapshot files: naming, placing, verifying and swapping them.
  *
  * Layout: <dir>/snapshots/<index>-<term>/ (20-digit decimals) holds
- *   meta   u32 magic "RKSM", u32 layout 1, u64 index, u64 term, u32 voter count, u32 learner
- *          count, 16 u64 voters, 16 u64 learners, u64 data bytes, u64 data XXH3-64, and an
- *          XXH3-64 of everything before it (312 bytes, little-endian).
+ *   meta   u32 magic "RKSM", u32 layout 2, u64 index, u64 term, u32 voter count, u32 learner
+ *          count, 16 u64 voters, 16 u64 learners, u64 highest id, u64 data bytes, u64 data
+ *          XXH3-64, and an XXH3-64 of everything before it (320 bytes, little-endian). Layout
+ *          1 (312 bytes, no highest id: it is then the highest member id) is still read.
  *   data   the state machine's bytes, opaque here (kv/ writes them, e.g. mdb_env_copyfd).
  *
  * Commit order: data written and fsynced, meta written and fsynced, the temporary directory
@@ -30,8 +31,9 @@
 #define SNAPSHOT_DATA_FILE        "data"
 #define SNAPSHOT_TEMPORARY_PREFIX "tmp-"
 #define SNAPSHOT_META_MAGIC       0x4d534b52u /* "RKSM" */
-#define SNAPSHOT_META_LAYOUT      1
-#define SNAPSHOT_META_BYTES       (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 16 + 8)
+#define SNAPSHOT_META_LAYOUT      2
+#define SNAPSHOT_META_BYTES       (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 8 + 16 + 8)
+#define SNAPSHOT_META_V1_BYTES    (SNAPSHOT_META_BYTES - 8)
 #define SNAPSHOT_NAME_BYTES       48
 
 struct storage_snapshot_writer {
@@ -93,21 +95,27 @@ static void encode_meta(uint8_t *out, const struct raft_snapshot_meta *meta, uin
     for (int i = 0; i < RAFT_MAX_NODES; i++, cursor += 8) {
         storage_put_u64(cursor, meta->configuration.learners[i]);
     }
+    storage_put_u64(cursor, meta->configuration.highest_id);
+    cursor += 8;
     assert(cursor + 24 == out + SNAPSHOT_META_BYTES);
     storage_put_u64(cursor, data_bytes);
     storage_put_u64(cursor + 8, data_checksum);
     storage_put_u64(cursor + 16, XXH3_64bits(out, (size_t)(cursor + 16 - out)));
 }
 
-static bool decode_meta(const uint8_t *in, struct raft_snapshot_meta *meta, uint64_t *data_bytes,
-                        uint64_t *data_checksum)
+static bool decode_meta(const uint8_t *in, size_t size, struct raft_snapshot_meta *meta,
+                        uint64_t *data_bytes, uint64_t *data_checksum)
 {
-    assert(in != NULL); /* of SNAPSHOT_META_BYTES, checked by the caller */
+    assert(in != NULL);
     assert(meta != NULL);
-    const uint8_t *tail = in + 32 + 16 * RAFT_MAX_NODES;
-    if (storage_get_u32(in) != SNAPSHOT_META_MAGIC ||
-        storage_get_u32(in + 4) != SNAPSHOT_META_LAYOUT ||
-        XXH3_64bits(in, (size_t)(tail + 16 - in)) != storage_get_u64(tail + 16)) {
+    if (size < SNAPSHOT_META_V1_BYTES) {
+        return false;
+    }
+    uint32_t layout = storage_get_u32(in + 4);
+    size_t expected = layout == 1 ? SNAPSHOT_META_V1_BYTES : SNAPSHOT_META_BYTES;
+    const uint8_t *tail = in + 32 + 16 * RAFT_MAX_NODES + (layout == 1 ? 0 : 8);
+    if (storage_get_u32(in) != SNAPSHOT_META_MAGIC || (layout != 1 && layout != 2) ||
+        size != expected || XXH3_64bits(in, (size_t)(tail + 16 - in)) != storage_get_u64(tail + 16)) {
         return false;
     }
     memset(meta, 0, sizeof *meta);
@@ -122,6 +130,18 @@ static bool decode_meta(const uint8_t *in, struct raft_snapshot_meta *meta, uint
     for (int i = 0; i < RAFT_MAX_NODES; i++) {
         meta->configuration.voters[i] = storage_get_u64(in + 32 + 8 * i);
         meta->configuration.learners[i] = storage_get_u64(in + 32 + 8 * (RAFT_MAX_NODES + i));
+    }
+    if (layout == 1) {
+        for (int i = 0; i < RAFT_MAX_NODES; i++) {
+            raft_node_id voter = meta->configuration.voters[i];
+            raft_node_id learner = meta->configuration.learners[i];
+            raft_node_id high = voter > learner ? voter : learner;
+            if (high > meta->configuration.highest_id) {
+                meta->configuration.highest_id = high;
+            }
+        }
+    } else {
+        meta->configuration.highest_id = storage_get_u64(in + 32 + 16 * RAFT_MAX_NODES);
     }
     *data_bytes = storage_get_u64(tail);
     *data_checksum = storage_get_u64(tail + 8);
@@ -650,7 +670,7 @@ static int verify_snapshot(struct storage *storage, const char *directory, uint6
     uint64_t data_bytes = 0;
     uint64_t data_checksum = 0;
     bool valid =
-        size == SNAPSHOT_META_BYTES && decode_meta(bytes, &meta, &data_bytes, &data_checksum);
+        decode_meta(bytes, size, &meta, &data_bytes, &data_checksum);
     free(bytes);
     if (!valid || meta.index != index || meta.term != term) {
         return storage_fail(storage, STORAGE_ERROR_CORRUPT,

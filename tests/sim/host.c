@@ -574,11 +574,17 @@ void host_compact(struct sim *sim, struct sim_node *node)
     struct sim_snapshot view = {.records = node->applied_records};
     view.meta.index = index;
     view.meta.term = node->applied_records[index - 1].term;
-    view.meta.configuration = *raft_configuration(node->core);
+    int rc = raft_configuration_at(node->core, index, &view.meta.configuration);
+    if (rc != 0) {
+        sim_violation(sim, SIM_RULE_CONTRACT, "raft_configuration_at(%llu) on node %llu: %s",
+                      (unsigned long long)index, (unsigned long long)node->id,
+                      raft_error_string(rc));
+        return;
+    }
     snapshot_copy(&snapshot, &view);
     disk_drop_through(&node->disk, index);
     disk_set_snapshot(&node->disk, &snapshot);
-    int rc = raft_compact(node->core, index, &view.meta.configuration);
+    rc = raft_compact(node->core, index);
     sim_trace(sim, "host %llu: compact through %llu: %s", (unsigned long long)node->id,
               (unsigned long long)index, raft_error_string(rc));
     if (rc != 0) {

@@ -344,10 +344,11 @@ static void payload_of_exactly_the_limit_is_accepted(void **state)
 
 static size_t raft_prefix(uint8_t *payload, uint8_t type, uint8_t reject)
 {
-    memset(payload, 0, 108);
+    memset(payload, 0, 116);
     payload[0] = type;
     payload[1] = reject;
-    return 4 + 9 * 8 + 16 + 8; /* fixed fields, snapshot index/term, two zero counts */
+    return 4 + 9 * 8 + 16 + 8 + 8; /* fixed fields, snapshot index/term, two zero counts,
+                                    * highest id */
 }
 
 static void huge_entry_count_is_rejected_before_allocation(void **state)
@@ -378,7 +379,7 @@ static void too_many_voters_are_rejected(void **state)
 {
     uint8_t payload[128];
     size_t at = raft_prefix(payload, RAFT_MSG_SNAPSHOT, 0);
-    payload[at - 8] = RAFT_MAX_NODES + 1; /* voter_count */
+    payload[at - 16] = RAFT_MAX_NODES + 1; /* voter_count */
     append_raw_frame(PEER_FRAME_RAFT, payload, (uint32_t)at + 4);
     assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
     assert_string_equal(peer_decoder_error(&decoder), "17 nodes in a configuration (max 16)");
@@ -453,10 +454,10 @@ static void unknown_entry_type_is_rejected(void **state)
     size_t at = raft_prefix(payload, RAFT_MSG_APPEND, 0);
     memset(payload + at, 0, 30);
     payload[at] = 1;
-    payload[at + 4 + 16] = 2; /* entry type */
+    payload[at + 4 + 16] = RAFT_ENTRY_CONFIG + 1; /* entry type */
     append_raw_frame(PEER_FRAME_RAFT, payload, (uint32_t)at + 4 + 21);
     assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
-    assert_string_equal(peer_decoder_error(&decoder), "entry 0 has unknown type 2");
+    assert_string_equal(peer_decoder_error(&decoder), "entry 0 has unknown type 3");
 }
 
 static void trailing_bytes_are_rejected(void **state)

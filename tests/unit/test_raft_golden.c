@@ -1092,7 +1092,11 @@ static int command_compact(struct run *run, int argc, char **argv)
         return -1;
     }
     struct node *node = node_of(run->cluster, id);
-    int rc = raft_compact(node->raft, index, NULL);
+    struct raft_configuration configuration;
+    int rc = raft_configuration_at(node->raft, index, &configuration);
+    if (rc == 0) {
+        rc = raft_compact(node->raft, index);
+    }
     if (rc != 0) {
         text_printf(&run->out, "(error) %s\n", raft_error_string(rc));
         return 0;
@@ -1108,7 +1112,7 @@ static int command_compact(struct run *run, int argc, char **argv)
     disk->has_snapshot = true;
     disk->snapshot.index = index;
     disk->snapshot.term = raft_term_at(node->raft, index);
-    disk->snapshot.configuration = *raft_configuration(node->raft);
+    disk->snapshot.configuration = configuration;
     if (index > disk->last_index || disk->snapshot.term != disk->log[index].term) {
         run_fail(run, "node %" PRIu64 " compacted to %" PRIu64 "/%" PRIu64 ", not on its disk", id,
                  index, disk->snapshot.term);

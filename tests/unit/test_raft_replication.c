@@ -449,7 +449,7 @@ static void test_follower_behind_compaction_gets_snapshot(void **state)
     }
     struct raft *leader = fixture_raft(&fixture, 1);
     uint64_t applied = raft_applied_index(leader);
-    assert_int_equal(raft_compact(leader, applied, NULL), 0);
+    assert_int_equal(raft_compact(leader, applied), 0);
     assert_int_equal(raft_first_index(leader), applied + 1);
     fixture.nodes[2].cut_off = false;
     fixture_tick_all(&fixture, 2);
@@ -536,6 +536,7 @@ static void test_snapshot_configuration_rebuilds_progress(void **state)
     snapshot.snapshot.index = 10;
     snapshot.snapshot.term = snapshot.term;
     snapshot.snapshot.configuration.voter_count = 5;
+    snapshot.snapshot.configuration.highest_id = 5;
     for (uint32_t i = 0; i < 5; i++) {
         snapshot.snapshot.configuration.voters[i] = i + 1;
     }
