@@ -456,7 +456,10 @@ void raft_replication_handle_heartbeat_response(struct raft *raft,
     progress->heartbeat_match = progress->match;
     progress->heartbeat_sent = progress->next - 1;
     if (progress->match < raft_log_last_index(&raft->log)) {
-        raft_replication_send_append(raft, progress, false);
+        /* A probe goes out even when `next` is past our log (an empty one that asks where
+         * the follower stands): a new member starts there, and its first probe may have been
+         * lost before its connection existed. */
+        raft_replication_send_append(raft, progress, progress->state == PROGRESS_PROBE);
     }
     if (message->context > progress->read_round_acked) {
         progress->read_round_acked = message->context;
