@@ -16,14 +16,26 @@ static struct raft_config node_config(const struct fixture *fixture, raft_node_i
     config.election_timeout_ticks = 10;
     config.heartbeat_interval_ticks = 1;
     config.max_inflight_appends = 4;
+    config.max_append_entries = FIXTURE_MAX_MESSAGE_ENTRIES;
+    config.max_append_bytes = FIXTURE_MAX_MESSAGE_BYTES;
+    config.max_promote_lag = FIXTURE_MAX_PROMOTE_LAG;
     config.pre_vote = fixture->pre_vote;
     config.check_quorum = fixture->check_quorum;
     config.random_seed = id * 7919;
-    config.configuration.voter_count = fixture->node_count;
-    for (uint32_t i = 0; i < fixture->node_count; i++) {
+    if (fixture->nodes[id - 1].joining) {
+        return config; /* an empty configuration: the node waits to be added */
+    }
+    config.configuration.voter_count = fixture->boot_voter_count;
+    for (uint32_t i = 0; i < fixture->boot_voter_count; i++) {
         config.configuration.voters[i] = i + 1;
     }
     return config;
+}
+
+/* Is there a running node with this id? Others are named by a configuration only. */
+static bool is_running(const struct fixture *fixture, raft_node_id id)
+{
+    return id >= 1 && id <= fixture->node_count;
 }
 
 static void start_driver(struct fixture *fixture, struct fixture_node *node);
@@ -31,6 +43,11 @@ static void start_driver(struct fixture *fixture, struct fixture_node *node);
 static void start_node(struct fixture *fixture, raft_node_id id)
 {
     struct fixture_node *node = &fixture->nodes[id - 1];
+    if (node->log == NULL) {
+        node->log = calloc(FIXTURE_MAX_LOG, sizeof *node->log);
+        node->log_data = calloc(FIXTURE_MAX_LOG, sizeof *node->log_data);
+        assert(node->log != NULL && node->log_data != NULL);
+    }
     struct raft_config config = node_config(fixture, id);
     struct raft_boot_state boot;
     memset(&boot, 0, sizeof boot);
@@ -51,6 +68,7 @@ void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote, b
     assert(node_count <= FIXTURE_MAX_NODES);
     memset(fixture, 0, sizeof *fixture);
     fixture->node_count = node_count;
+    fixture->boot_voter_count = node_count;
     fixture->pre_vote = pre_vote;
     fixture->check_quorum = check_quorum;
     fixture->queue = calloc(FIXTURE_MAX_QUEUE, sizeof *fixture->queue);
@@ -60,16 +78,28 @@ void fixture_init(struct fixture *fixture, uint32_t node_count, bool pre_vote, b
     }
 }
 
+raft_node_id fixture_add_node(struct fixture *fixture)
+{
+    assert(fixture->node_count < FIXTURE_MAX_NODES);
+    raft_node_id id = ++fixture->node_count;
+    fixture->nodes[id - 1].joining = true;
+    start_node(fixture, id);
+    return id;
+}
+
 void fixture_free(struct fixture *fixture)
 {
     for (uint32_t i = 0; i < fixture->node_count; i++) {
         raft_free(fixture->nodes[i].raft);
+        free(fixture->nodes[i].log);
+        free(fixture->nodes[i].log_data);
     }
     free(fixture->queue);
 }
 
 struct raft *fixture_raft(struct fixture *fixture, raft_node_id id)
 {
+    assert(is_running(fixture, id));
     return fixture->nodes[id - 1].raft;
 }
 
@@ -80,6 +110,9 @@ static struct fixture_message *queue_slot(const struct fixture *fixture, uint32_
 
 static void enqueue(struct fixture *fixture, const struct raft_message *message)
 {
+    if (!is_running(fixture, message->from) || !is_running(fixture, message->to)) {
+        return; /* a member named by a configuration, with no node running */
+    }
     if (fixture->nodes[message->from - 1].cut_off || fixture->nodes[message->to - 1].cut_off) {
         return;
     }
@@ -87,14 +120,32 @@ static void enqueue(struct fixture *fixture, const struct raft_message *message)
     struct fixture_message *slot = queue_slot(fixture, fixture->queue_count++);
     slot->message = *message;
     slot->message.entries = NULL; /* re-pointed at delivery: slots are copied around */
-    assert(message->entry_count <= 64);
+    assert(message->entry_count <= FIXTURE_MAX_MESSAGE_ENTRIES);
+    uint32_t used = 0;
     for (uint32_t i = 0; i < message->entry_count; i++) {
-        slot->entries[i] = message->entries[i];
-        assert(message->entries[i].data_bytes <= 32);
-        if (message->entries[i].data_bytes > 0) {
-            memcpy(slot->data[i], message->entries[i].data, message->entries[i].data_bytes);
+        const struct raft_entry *entry = &message->entries[i];
+        slot->entries[i] = *entry;
+        slot->entries[i].data = NULL;
+        assert(entry->data_bytes <= FIXTURE_MAX_ENTRY_BYTES);
+        assert(used + entry->data_bytes <= FIXTURE_MAX_MESSAGE_BYTES);
+        if (entry->data_bytes > 0) {
+            memcpy(slot->data + used, entry->data, entry->data_bytes);
         }
+        used += entry->data_bytes;
     }
+}
+
+/* Points a delivered message's entries at their payloads (enqueue packed them back to back). */
+static void attach_entries(struct fixture_message *delivery)
+{
+    struct raft_message *message = &delivery->message;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < message->entry_count; i++) {
+        struct raft_entry *entry = &delivery->entries[i];
+        entry->data = entry->data_bytes > 0 ? delivery->data + used : NULL;
+        used += entry->data_bytes;
+    }
+    message->entries = message->entry_count > 0 ? delivery->entries : NULL;
 }
 
 /* The driver's hooks: an instant, perfect disk and the fixture's message queue. */
@@ -119,7 +170,7 @@ static bool hook_append(void *context, const struct raft_entry *entries, size_t 
     for (size_t i = 0; i < count; i++) {
         const struct raft_entry *entry = &entries[i];
         assert(entry->index >= 1 && entry->index <= FIXTURE_MAX_LOG);
-        assert(entry->data_bytes <= 32);
+        assert(entry->data_bytes <= FIXTURE_MAX_ENTRY_BYTES);
         node->log[entry->index - 1] = *entry;
         if (entry->data_bytes > 0) {
             memcpy(node->log_data[entry->index - 1], entry->data, entry->data_bytes);
@@ -209,7 +260,34 @@ void fixture_drain(struct fixture *fixture)
 
 int fixture_step(struct fixture *fixture, const struct raft_message *message)
 {
+    assert(is_running(fixture, message->to));
     return raft_step(fixture->nodes[message->to - 1].raft, message);
+}
+
+/* Delivers the oldest message; its target's answers join the end of the queue. */
+static bool deliver_oldest(struct fixture *fixture, struct fixture_message *delivery)
+{
+    if (fixture->queue_count == 0) {
+        return false;
+    }
+    *delivery = *queue_slot(fixture, 0);
+    fixture->queue_head = (fixture->queue_head + 1) % FIXTURE_MAX_QUEUE;
+    fixture->queue_count--;
+    attach_entries(delivery);
+    if (!fixture->nodes[delivery->message.to - 1].cut_off) {
+        fixture_step(fixture, &delivery->message);
+    }
+    fixture_drain(fixture);
+    return true;
+}
+
+bool fixture_deliver_one(struct fixture *fixture)
+{
+    struct fixture_message *delivery = malloc(sizeof *delivery);
+    assert(delivery != NULL);
+    bool delivered = deliver_oldest(fixture, delivery);
+    free(delivery);
+    return delivered;
 }
 
 void fixture_settle(struct fixture *fixture)
@@ -217,20 +295,7 @@ void fixture_settle(struct fixture *fixture)
     fixture_drain(fixture);
     struct fixture_message *delivery = malloc(sizeof *delivery);
     assert(delivery != NULL);
-    for (int rounds = 0; fixture->queue_count > 0 && rounds < 100000; rounds++) {
-        /* Deliver the oldest message; its target's answers join the end of the queue. */
-        *delivery = *queue_slot(fixture, 0);
-        fixture->queue_head = (fixture->queue_head + 1) % FIXTURE_MAX_QUEUE;
-        fixture->queue_count--;
-        struct raft_message *message = &delivery->message;
-        for (uint32_t i = 0; i < message->entry_count; i++) {
-            delivery->entries[i].data = delivery->data[i];
-        }
-        message->entries = message->entry_count > 0 ? delivery->entries : NULL;
-        if (!fixture->nodes[message->to - 1].cut_off) {
-            fixture_step(fixture, message);
-        }
-        fixture_drain(fixture);
+    for (int rounds = 0; rounds < 100000 && deliver_oldest(fixture, delivery); rounds++) {
     }
     free(delivery);
 }
@@ -262,6 +327,17 @@ int fixture_propose(struct fixture *fixture, raft_node_id id, const char *comman
     uint64_t term;
     int rc = raft_propose(fixture_raft(fixture, id), (const uint8_t *)command,
                           (uint32_t)strlen(command), &index, &term);
+    fixture_drain(fixture);
+    return rc;
+}
+
+int fixture_change(struct fixture *fixture, raft_node_id leader, uint8_t type, raft_node_id id,
+                   bool force)
+{
+    struct raft_change change = {.type = type, .id = id, .force = force};
+    uint64_t index;
+    uint64_t term;
+    int rc = raft_propose_change(fixture_raft(fixture, leader), &change, NULL, 0, &index, &term);
     fixture_drain(fixture);
     return rc;
 }
