@@ -12,3 +12,7 @@ raftkv_unit_test(test_raft_golden
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_golden.c LIBS raft)
 target_compile_definitions(test_raft_golden
   PRIVATE RAFTKV_GOLDEN_DIR="${CMAKE_CURRENT_SOURCE_DIR}/testdata/raft")
+# Membership changes: the guards of raft_propose_change at their limits, learners, joining,
+# leaders that remove or demote themselves, configurations in snapshots and in CONFIG entries.
+raftkv_unit_test(test_raft_membership
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_raft_membership.c LIBS raft_fixture)
