@@ -89,7 +89,8 @@ void raft_read_flush_broadcast(struct raft *raft)
             read->index = raft->commit;
         }
     }
-    if (raft->configuration.voter_count == 1) {
+    /* The only voter confirms itself; a leader that a change removed is no voter at all. */
+    if (raft->configuration.voter_count == 1 && raft_is_voter(raft, raft->id)) {
         serve_confirmed(raft, raft->read_round);
         return;
     }
