@@ -31,6 +31,10 @@ enum server_command_flags {
     SERVER_NO_AUTH = 1u << 0, /* allowed before AUTH */
 };
 
+/* A command answered later (it creates its own request): RAFT.NODE. */
+typedef void (*server_deferred_handler)(struct client *client, size_t argc,
+                                        const struct kv_arg *argv);
+
 typedef void (*server_handler)(struct client *client, struct proto_buffer *out, size_t argc,
                                const struct kv_arg *argv);
 
@@ -40,6 +44,7 @@ struct server_command {
     unsigned flags;
     server_handler handler;
     const char *command_flags; /* for COMMAND's reply, space-separated */
+    server_deferred_handler deferred; /* instead of handler */
 };
 
 /* Key positions for COMMAND (first, last, step), as Redis reports them. */
@@ -66,21 +71,22 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
                             const struct kv_arg *argv);
 
 static const struct server_command server_commands[] = {
-    {"ping", -1, 0, command_ping, "fast stale"},
-    {"echo", 2, 0, command_echo, "fast stale"},
-    {"quit", -1, SERVER_NO_AUTH, command_quit, "fast noscript stale"},
-    {"select", 2, 0, command_select, "loading stale fast"},
-    {"auth", -2, SERVER_NO_AUTH, command_auth, "noscript loading stale fast no_auth"},
-    {"hello", -1, SERVER_NO_AUTH, command_hello, "noscript loading stale fast no_auth"},
-    {"client", -2, 0, command_client, "noscript loading stale"},
-    {"readonly", 1, 0, command_readonly, "fast loading stale"},
-    {"readwrite", 1, 0, command_readwrite, "fast loading stale"},
-    {"config", -2, 0, command_config, "admin noscript loading stale"},
-    {"info", -1, 0, command_info, "loading stale"},
-    {"cluster", -2, 0, command_cluster, "stale"},
-    {"command", -1, 0, command_command, "loading stale"},
-    {"raft.info", 1, 0, command_raft_info, "admin stale"},
-    {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale"},
+    {"ping", -1, 0, command_ping, "fast stale", NULL},
+    {"echo", 2, 0, command_echo, "fast stale", NULL},
+    {"quit", -1, SERVER_NO_AUTH, command_quit, "fast noscript stale", NULL},
+    {"select", 2, 0, command_select, "loading stale fast", NULL},
+    {"auth", -2, SERVER_NO_AUTH, command_auth, "noscript loading stale fast no_auth", NULL},
+    {"hello", -1, SERVER_NO_AUTH, command_hello, "noscript loading stale fast no_auth", NULL},
+    {"client", -2, 0, command_client, "noscript loading stale", NULL},
+    {"readonly", 1, 0, command_readonly, "fast loading stale", NULL},
+    {"readwrite", 1, 0, command_readwrite, "fast loading stale", NULL},
+    {"config", -2, 0, command_config, "admin noscript loading stale", NULL},
+    {"info", -1, 0, command_info, "loading stale", NULL},
+    {"cluster", -2, 0, command_cluster, "stale", NULL},
+    {"command", -1, 0, command_command, "loading stale", NULL},
+    {"raft.info", 1, 0, command_raft_info, "admin stale", NULL},
+    {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL},
+    {"raft.node", -2, 0, NULL, "admin stale", members_command},
 };
 
 #define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])
@@ -211,6 +217,13 @@ static void finish_immediate(struct request *request)
 static void execute_immediate(struct client *client, const struct server_command *command,
                               size_t argc, const struct kv_arg *argv)
 {
+    bool arity_ok = (command->arity > 0 && argc == (size_t)command->arity) ||
+                    (command->arity < 0 && argc >= (size_t)-command->arity);
+    if (command->deferred != NULL && arity_ok &&
+        (client->authenticated || (command->flags & SERVER_NO_AUTH))) {
+        command->deferred(client, argc, argv); /* answers through a request of its own */
+        return;
+    }
     struct request *request;
     struct proto_buffer *out = immediate_output(client, &request);
     if (out == NULL) {

@@ -68,7 +68,7 @@ void commands_redirect(struct server *server, struct proto_buffer *buffer, const
     server->stats.redirects++;
     raft_node_id leader = raft_leader(server->node.raft);
     const struct config_member *member = leader != RAFT_NODE_NONE && leader != server->config.id
-                                             ? config_member(&server->config, leader)
+                                             ? members_address(server, leader)
                                              : NULL;
     if (member == NULL) {
         reply_error(buffer, "CLUSTERDOWN The cluster is down: no leader is known to this "
@@ -387,16 +387,17 @@ SERVER_HANDLER(command_raft_transfer)
 {
     struct server *server = client->server;
     int64_t target = 0;
+    const struct raft_configuration *configuration = raft_configuration(server->node.raft);
     if (argc == 2 && (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &target) || target <= 0 ||
-                      config_member(&server->config, (raft_node_id)target) == NULL)) {
-        reply_error(out, "ERR unknown node id");
+                      !raft_configuration_is_voter(configuration, (raft_node_id)target))) {
+        reply_error(out, "ERR unknown node id, or not a voter");
         return;
     }
     if (argc == 1) {
         /* No target: the most up-to-date other voter. */
         uint64_t best_match = 0;
-        for (uint32_t i = 0; i < server->config.member_count; i++) {
-            raft_node_id id = server->config.members[i].id;
+        for (uint32_t i = 0; i < configuration->voter_count; i++) {
+            raft_node_id id = configuration->voters[i];
             uint64_t match = 0;
             uint64_t next = 0;
             if (id != server->config.id && raft_progress(server->node.raft, id, &match, &next) &&

@@ -37,6 +37,13 @@ static const struct setting settings[] = {
     {"member", SETTING_MEMBER, 0, 0,
      "ID=CLIENT_HOST:PORT,PEER_HOST:PORT — one per node, this one included (required; "
      "repeat)"},
+    {"join", SETTING_STRING, FIELD(join), sizeof(((struct server_config *)0)->join),
+     "HOST:PORT, the client address of any member of a running cluster: a node whose data "
+     "directory holds no configuration asks to be added there as a learner, then waits for "
+     "the leader (default: none; start with only this node's --member line)"},
+    {"promote-max-lag", SETTING_U64, FIELD(promote_max_lag), 0,
+     "RAFT.NODE PROMOTE refuses a learner more than this many entries behind the leader "
+     "(default 1000)"},
     {"data-dir", SETTING_STRING, FIELD(data_directory),
      sizeof(((struct server_config *)0)->data_directory),
      "directory for the log, the snapshots and the database (required)"},
@@ -108,6 +115,7 @@ void config_default(struct server_config *config)
     config->max_db_bytes = 0;
     config->wal_segment_bytes = 64ull * 1024 * 1024;
     config->max_inflight_appends = 256;
+    config->promote_max_lag = 1000;
     config->log_level = LOG_LEVEL_INFO;
 }
 
@@ -169,11 +177,13 @@ static int parse_address(const char *text, char *host, size_t host_bytes, uint16
     return 0;
 }
 
-static int parse_member(struct server_config *config, const char *text)
+int config_parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port)
 {
-    if (config->member_count >= RAFT_MAX_NODES) {
-        return -1;
-    }
+    return parse_address(text, host, host_bytes, port);
+}
+
+int config_parse_member(const char *text, struct config_member *member)
+{
     char copy[2 * CONFIG_HOST_BYTES + 64];
     if (strlen(text) >= sizeof copy) {
         return -1;
@@ -186,7 +196,7 @@ static int parse_member(struct server_config *config, const char *text)
     }
     *equals = '\0';
     *comma = '\0';
-    struct config_member *member = &config->members[config->member_count];
+    memset(member, 0, sizeof *member);
     uint64_t id;
     if (parse_unsigned(copy, UINT32_MAX, &id) != 0 || id == 0 ||
         parse_address(equals + 1, member->client_host, sizeof member->client_host,
@@ -195,13 +205,36 @@ static int parse_member(struct server_config *config, const char *text)
             0) {
         return -1;
     }
-    for (uint32_t i = 0; i < config->member_count; i++) {
-        if (config->members[i].id == id) {
-            return -1;
-        }
-    }
     member->id = id;
-    config->member_count++;
+    return 0;
+}
+
+static void format_address(char *out, size_t out_bytes, const char *host, uint16_t port)
+{
+    bool bracket = strchr(host, ':') != NULL;
+    snprintf(out, out_bytes, "%s%s%s:%u", bracket ? "[" : "", host, bracket ? "]" : "",
+             (unsigned)port);
+}
+
+void config_format_member(const struct config_member *member, char *out, size_t out_bytes)
+{
+    char client[CONFIG_HOST_BYTES + 16];
+    char peer[CONFIG_HOST_BYTES + 16];
+    format_address(client, sizeof client, member->client_host, member->client_port);
+    format_address(peer, sizeof peer, member->peer_host, member->peer_port);
+    snprintf(out, out_bytes, "%llu=%s,%s", (unsigned long long)member->id, client, peer);
+}
+
+static int parse_member(struct server_config *config, const char *text)
+{
+    if (config->member_count >= RAFT_MAX_NODES) {
+        return -1;
+    }
+    struct config_member member;
+    if (config_parse_member(text, &member) != 0 || config_member(config, member.id) != NULL) {
+        return -1;
+    }
+    config->members[config->member_count++] = member;
     return 0;
 }
 
@@ -333,6 +366,14 @@ static int validate(const struct server_config *config, char *error, size_t erro
     if (config->id == 0 || config->member_count == 0 || config->data_directory[0] == '\0') {
         snprintf(error, error_bytes, "--id, --member and --data-dir are required (see --help)");
         return -1;
+    }
+    if (config->join[0] != '\0') {
+        char host[CONFIG_HOST_BYTES];
+        uint16_t port;
+        if (parse_address(config->join, host, sizeof host, &port) != 0) {
+            snprintf(error, error_bytes, "--join takes HOST:PORT, the client address of a member");
+            return -1;
+        }
     }
     if (config_member(config, config->id) == NULL) {
         snprintf(error, error_bytes, "node id %llu is not among the --member entries",

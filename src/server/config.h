@@ -55,6 +55,8 @@ struct server_config {
     uint64_t max_db_bytes;            /* space quota of the state machine; 0 = half the disk */
     uint64_t wal_segment_bytes;       /* the WAL rolls to a new (preallocated) file here */
     uint32_t max_inflight_appends;
+    uint64_t promote_max_lag; /* RAFT.NODE PROMOTE: entries a learner may lag */
+    char join[CONFIG_HOST_BYTES + 8]; /* a member's client HOST:PORT, or empty */
     enum log_level log_level;
 };
 
@@ -65,5 +67,11 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
                  size_t error_bytes);
 void config_print_help(const char *program);
 const struct config_member *config_member(const struct server_config *config, raft_node_id id);
+/* "ID=CLIENT_HOST:PORT,PEER_HOST:PORT", as --member takes it: 0, or -1 for malformed text. */
+int config_parse_member(const char *text, struct config_member *member);
+/* The same text back (IPv6 hosts in brackets). */
+void config_format_member(const struct config_member *member, char *out, size_t out_bytes);
+/* "HOST:PORT" with a numeric host: 0, or -1. */
+int config_parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port);
 
 #endif

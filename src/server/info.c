@@ -132,8 +132,10 @@ static void info_replication(struct server *server, struct proto_buffer *text)
     add_line(text, "role:%s", leader ? "master" : "slave");
     if (leader) {
         uint32_t connected = 0;
-        for (uint32_t i = 0; i < server->config.member_count; i++) {
-            const struct config_member *member = &server->config.members[i];
+        const struct config_member *members[TRANSPORT_MAX_PEERS];
+        uint32_t count = members_list(server, members);
+        for (uint32_t i = 0; i < count; i++) {
+            const struct config_member *member = members[i];
             uint64_t match = 0;
             uint64_t next = 0;
             if (member->id == server->config.id ||
@@ -148,8 +150,7 @@ static void info_replication(struct server *server, struct proto_buffer *text)
         }
         add_line(text, "connected_slaves:%u", connected);
     } else {
-        const struct config_member *leader_member =
-            config_member(&server->config, raft_leader(raft));
+        const struct config_member *leader_member = members_address(server, raft_leader(raft));
         add_line(text, "master_host:%s", leader_member != NULL ? leader_member->client_host : "");
         add_line(text, "master_port:%u", leader_member != NULL ? leader_member->client_port : 0);
         add_line(text, "master_link_status:%s", leader_member != NULL ? "up" : "down");
@@ -190,14 +191,28 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_fsync_entries:%" PRIu64, server->stats.fsync_entries);
     add_line(text, "raft_snapshots_taken:%" PRIu64, server->stats.snapshots_taken);
     add_line(text, "raft_snapshots_installed:%" PRIu64, server->stats.snapshots_installed);
-    for (uint32_t i = 0; i < server->config.member_count; i++) {
-        raft_node_id id = server->config.members[i].id;
+    const struct raft_configuration *configuration = raft_configuration(raft);
+    add_line(text, "raft_voters:%u", configuration->voter_count);
+    add_line(text, "raft_learners:%u", configuration->learner_count);
+    add_line(text, "raft_configuration_index:%" PRIu64, raft_configuration_index(raft));
+    add_line(text, "raft_member_role:%s",
+             raft_configuration_is_voter(configuration, server->config.id)     ? "voter"
+             : raft_configuration_is_learner(configuration, server->config.id) ? "learner"
+                                                                                : "none");
+    uint32_t members = configuration->voter_count + configuration->learner_count;
+    for (uint32_t i = 0; i < members; i++) {
+        raft_node_id id = i < configuration->voter_count
+                              ? configuration->voters[i]
+                              : configuration->learners[i - configuration->voter_count];
         uint64_t match = 0;
         uint64_t next = 0;
         if (id != server->config.id && raft_progress(raft, id, &match, &next)) {
-            add_line(text, "raft_peer_%" PRIu64 ":match=%" PRIu64 ",next=%" PRIu64 ",connected=%d",
+            add_line(text,
+                     "raft_peer_%" PRIu64 ":match=%" PRIu64 ",next=%" PRIu64 ",connected=%d,"
+                     "role=%s",
                      (uint64_t)id, match, next,
-                     transport_peer_connected(server->transport, id) ? 1 : 0);
+                     transport_peer_connected(server->transport, id) ? 1 : 0,
+                     i < configuration->voter_count ? "voter" : "learner");
         }
     }
     end_section(text);
@@ -270,14 +285,20 @@ static void slot_node(struct proto_buffer *out, const struct config_member *memb
 static void cluster_slots(struct server *server, struct proto_buffer *out,
                           const struct config_member *leader)
 {
+    const struct config_member *members[TRANSPORT_MAX_PEERS];
+    uint32_t count = members_list(server, members);
+    uint32_t others = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        others += members[i]->id != leader->id ? 1 : 0;
+    }
     reply_array(out, 1);
-    reply_array(out, 2 + server->config.member_count);
+    reply_array(out, 3 + others);
     reply_integer(out, 0);
     reply_integer(out, 16383);
     slot_node(out, leader);
-    for (uint32_t i = 0; i < server->config.member_count; i++) {
-        if (server->config.members[i].id != leader->id) {
-            slot_node(out, &server->config.members[i]);
+    for (uint32_t i = 0; i < count; i++) {
+        if (members[i]->id != leader->id) {
+            slot_node(out, members[i]);
         }
     }
 }
@@ -314,11 +335,17 @@ static void cluster_shards(struct server *server, struct client *client, struct 
     reply_integer(out, 0);
     reply_integer(out, 16383);
     reply_bulk_string(out, "nodes");
-    reply_array(out, server->config.member_count);
+    const struct config_member *members[TRANSPORT_MAX_PEERS];
+    uint32_t count = members_list(server, members);
+    uint32_t others = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        others += members[i]->id != leader->id ? 1 : 0;
+    }
+    reply_array(out, 1 + others);
     shard_node(server, client, out, leader, true);
-    for (uint32_t i = 0; i < server->config.member_count; i++) {
-        if (server->config.members[i].id != leader->id) {
-            shard_node(server, client, out, &server->config.members[i], false);
+    for (uint32_t i = 0; i < count; i++) {
+        if (members[i]->id != leader->id) {
+            shard_node(server, client, out, members[i], false);
         }
     }
 }
@@ -330,8 +357,10 @@ static void cluster_nodes(struct server *server, struct client *client, struct p
     node_name(leader, leader_name);
     struct proto_buffer text;
     proto_buffer_init(&text, 1 << 20);
-    for (uint32_t i = 0; i < server->config.member_count; i++) {
-        const struct config_member *member = &server->config.members[i];
+    const struct config_member *members[TRANSPORT_MAX_PEERS];
+    uint32_t count = members_list(server, members);
+    for (uint32_t i = 0; i < count; i++) {
+        const struct config_member *member = members[i];
         char name[41];
         node_name(member->id, name);
         bool self = member->id == server->config.id;
@@ -361,7 +390,8 @@ static void cluster_info(struct server *server, struct client *client, struct pr
     add_line(&text, "cluster_slots_ok:%d", has_leader ? 16384 : 0);
     add_line(&text, "cluster_slots_pfail:0");
     add_line(&text, "cluster_slots_fail:%d", has_leader ? 0 : 16384);
-    add_line(&text, "cluster_known_nodes:%u", server->config.member_count);
+    const struct config_member *members[TRANSPORT_MAX_PEERS];
+    add_line(&text, "cluster_known_nodes:%u", members_list(server, members));
     add_line(&text, "cluster_size:1");
     add_line(&text, "cluster_current_epoch:%" PRIu64, raft_term(server->node.raft));
     add_line(&text, "cluster_my_epoch:%" PRIu64, raft_term(server->node.raft));
@@ -374,8 +404,7 @@ void cluster_command(struct client *client, struct proto_buffer *out, size_t arg
 {
     struct server *server = client->server;
     const struct kv_arg *sub = &argv[1];
-    const struct config_member *leader =
-        config_member(&server->config, raft_leader(server->node.raft));
+    const struct config_member *leader = members_address(server, raft_leader(server->node.raft));
     if (argc != 2) {
         reply_error(out, "ERR unknown subcommand or wrong number of arguments for '%.*s'",
                     (int)sub->data_bytes, (const char *)sub->data);

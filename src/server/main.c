@@ -69,6 +69,7 @@ static void server_stop(struct server *server, int exit_code)
     server->stopping = true;
     server->exit_code = exit_code;
     client_close_all(server);
+    join_stop(server);
     close_handle((uv_handle_t *)&server->tick_timer);
     close_handle((uv_handle_t *)&server->sweep_timer);
     close_handle((uv_handle_t *)&server->prepare);

@@ -229,6 +229,19 @@ static void update_quota_alarm(struct server *server)
     }
 }
 
+/* A RAFT.NODE change waits for its CONFIG entry like a write for its command: applied with the
+ * proposed term, it answers OK. */
+static void settle_change(struct server *server, const struct raft_entry *entry)
+{
+    for (struct request *request = server->pending_writes.head;
+         request != NULL && request->index <= entry->index; request = request->pending_next) {
+        if (request->index == entry->index && request->term == entry->term) {
+            request->applied_as_proposed = true;
+            reply_status(&request->reply, "OK");
+        }
+    }
+}
+
 /* Applies committed entries in one LMDB transaction and settles the writes they decide. */
 static void apply_entries(struct server *server, const struct raft_entry *entries, size_t count)
 {
@@ -249,6 +262,9 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     for (size_t i = 0; i < count; i++) {
         node->log_bytes += entries[i].data_bytes;
         node->kv_unflushed_bytes += entries[i].data_bytes;
+        if (entries[i].type == RAFT_ENTRY_CONFIG) {
+            settle_change(server, &entries[i]);
+        }
     }
     node_settle_writes(server, entries[0].index, entries[count - 1].index);
     update_quota_alarm(server);
@@ -369,6 +385,7 @@ static void after_sync(uv_work_t *work, int status)
     server->stats.fsync_entries += node->sync_entry_count;
     node->sync_entry_count = 0;
     if (server->transport != NULL) {
+        members_refresh(server);
         transport_hold(server->transport);
         driver_synced(&node->driver, 0);
         node_maybe_snapshot(server);
@@ -454,6 +471,7 @@ void node_process_ready(struct server *server)
     if (server->transport == NULL || server->node.fatal) {
         return;
     }
+    members_refresh(server); /* before sending: a new member needs its connection */
     transport_hold(server->transport);
     driver_process(&server->node.driver);
     node_maybe_snapshot(server);
@@ -483,13 +501,20 @@ int node_propose(struct server *server, struct request *request, const uint8_t *
     if (rc != 0) {
         return rc;
     }
+    node_track_write(server, request, index, term);
+    return 0;
+}
+
+void node_track_write(struct server *server, struct request *request, uint64_t index,
+                      uint64_t term)
+{
     request->index = index;
     request->term = term;
     /* Keep the list sorted by index: a new leader may reuse indexes of an earlier term. */
     struct request *after = server->pending_writes.tail;
     if (after == NULL || after->index <= index) {
         request_list_push(&server->pending_writes, request);
-        return 0;
+        return;
     }
     while (after != NULL && after->index > index) {
         after = after->pending_prev;
@@ -504,7 +529,6 @@ int node_propose(struct server *server, struct request *request, const uint8_t *
         server->pending_writes.head = request;
     }
     server->pending_writes.count++;
-    return 0;
 }
 
 int node_read_index(struct server *server, struct request *request)

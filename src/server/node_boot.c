@@ -176,9 +176,15 @@ static int start_core(struct server *server, const struct storage_recovered *rec
     raft_config.max_append_entries = LIMITS_MAX_APPEND_ENTRIES;
     raft_config.max_uncommitted_bytes = 2 * config->max_request_bytes + LIMITS_APPEND_BYTES;
     raft_config.random_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config->id;
-    raft_config.configuration.voter_count = config->member_count;
-    for (uint32_t i = 0; i < config->member_count; i++) {
-        raft_config.configuration.voters[i] = config->members[i].id;
+    raft_config.max_promote_lag = config->promote_max_lag;
+    /* The bootstrap configuration, used only while the log and the snapshot hold none: the
+     * --member flags, or nothing at all for a node that joins a running cluster (it waits to
+     * be added, and learns the members from the leader's log). */
+    if (config->join[0] == '\0') {
+        raft_config.configuration.voter_count = config->member_count;
+        for (uint32_t i = 0; i < config->member_count; i++) {
+            raft_config.configuration.voters[i] = config->members[i].id;
+        }
     }
     struct raft_boot_state boot = {
         .hard_state = recovered->hard_state,
@@ -224,16 +230,7 @@ static int start_transport(struct server *server, char *error, size_t error_byte
      * leave and its follower would wait for it forever. */
     transport.max_send_buffer_bytes = LIMITS_MAX_PEER_FRAME_BYTES + 2 * LIMITS_APPEND_BYTES;
     transport.snapshot_chunk_bytes = LIMITS_SNAPSHOT_CHUNK_BYTES;
-    for (uint32_t i = 0; i < config->member_count; i++) {
-        const struct config_member *member = &config->members[i];
-        if (member->id == config->id) {
-            continue;
-        }
-        struct transport_peer_address *peer = &transport.peers[transport.peer_count++];
-        peer->id = member->id;
-        snprintf(peer->host, sizeof peer->host, "%s", member->peer_host);
-        peer->port = member->peer_port;
-    }
+    /* The peers come from the configuration in force, once the transport runs. */
     snprintf(transport.incoming_directory, sizeof transport.incoming_directory, "%s",
              config->data_directory);
     struct transport_callbacks callbacks = {
@@ -249,6 +246,8 @@ static int start_transport(struct server *server, char *error, size_t error_byte
                  self->peer_host, self->peer_port, transport_error_string(rc));
         return -1;
     }
+    members_refresh(server);
+    join_start(server);
     return 0;
 }
 

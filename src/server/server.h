@@ -181,11 +181,44 @@ struct node {
     uint32_t recover_backoff_ms;
 };
 
+/* The membership as last loaded from the core (members.c). */
+struct members {
+    bool loaded;
+    bool from_log; /* the book came from a CONFIG entry (else the flags are the book) */
+    bool pending;   /* the configuration in force was not committed yet */
+    uint64_t index; /* raft_configuration_index() when loaded */
+    struct raft_configuration configuration;
+    struct raft_configuration committed; /* in force at the commit index */
+    uint32_t count;
+    struct config_member book[TRANSPORT_MAX_PEERS + 1]; /* addresses, newest context first */
+};
+
+/* A node started with --join asks a member to add it (join.c). */
+struct join {
+    bool active;
+    bool connected;
+    uv_tcp_t handle;
+    uv_connect_t connect_request;
+    uv_write_t write_request;
+    uv_timer_t timer;
+    bool handles_open;
+    char host[CONFIG_HOST_BYTES];
+    uint16_t port;
+    char request[2 * CONFIG_HOST_BYTES + CONFIG_SECRET_BYTES + 256];
+    char reply[512];
+    size_t reply_bytes;
+    uint32_t replies_expected;
+    uint32_t backoff_ms;
+    uint32_t redirects;
+};
+
 struct server {
     uv_loop_t *loop;
     struct server_config config;
     struct node node;
     struct transport *transport;
+    struct members members;
+    struct join join;
     uv_tcp_t listener;
     uv_timer_t tick_timer;
     uv_timer_t sweep_timer;
@@ -258,6 +291,24 @@ SERVER_HANDLER(command_raft_transfer);
 void commands_redirect(struct server *server, struct proto_buffer *buffer,
                        const struct kv_arg *key);
 
+/* members.c */
+/* Reloads the membership if the core's configuration changed, and tells the transport. */
+void members_refresh(struct server *server);
+/* Where a member listens: the configuration's address book, else the --member flags (this
+ * node's own line always). NULL when unknown. */
+const struct config_member *members_address(const struct server *server, raft_node_id id);
+/* The members of the configuration in force whose address is known, voters first; out has
+ * room for TRANSPORT_MAX_PEERS. */
+uint32_t members_list(const struct server *server, const struct config_member **out);
+/* RAFT.NODE ADD|PROMOTE|DEMOTE|REMOVE|LIST; a change is answered once applied. */
+void members_command(struct client *client, size_t argc, const struct kv_arg *argv);
+
+/* join.c */
+/* Starts asking config.join to add this node, if it is started with --join and is not a
+ * member of any configuration yet; stops by itself once the node is a member. */
+void join_start(struct server *server);
+void join_stop(struct server *server);
+
 /* info.c */
 void info_generate(struct server *server, struct proto_buffer *text, const char *section);
 void cluster_command(struct client *client, struct proto_buffer *out, size_t argc,
@@ -276,6 +327,9 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
 /* Proposes a client's write; returns 0, or a raft error for the caller to answer. */
 int node_propose(struct server *server, struct request *request, const uint8_t *data,
                  size_t data_bytes);
+/* A proposed entry at (index, term) now decides `request`: it waits in pending_writes. */
+void node_track_write(struct server *server, struct request *request, uint64_t index,
+                      uint64_t term);
 int node_read_index(struct server *server, struct request *request);
 /* Is the state machine above its space quota (max-db-bytes)? */
 bool node_over_quota(const struct server *server);

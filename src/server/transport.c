@@ -83,21 +83,22 @@ static bool string_terminated(const char *string, size_t size)
     return memchr(string, '\0', size) != NULL && string[0] != '\0';
 }
 
-static bool peers_valid(const struct transport_config *config)
+static bool peers_valid(raft_node_id self, const struct transport_peer_address *peers,
+                        uint32_t count)
 {
-    if (config->peer_count > TRANSPORT_MAX_PEERS) {
+    if (count > TRANSPORT_MAX_PEERS) {
         return false;
     }
-    for (uint32_t i = 0; i < config->peer_count; i++) {
-        const struct transport_peer_address *peer = &config->peers[i];
+    for (uint32_t i = 0; i < count; i++) {
+        const struct transport_peer_address *peer = &peers[i];
         struct sockaddr_storage address;
-        if (peer->id == RAFT_NODE_NONE || peer->id == config->id || peer->port == 0 ||
+        if (peer->id == RAFT_NODE_NONE || peer->id == self || peer->port == 0 ||
             !string_terminated(peer->host, sizeof peer->host) ||
             !parse_address(peer->host, peer->port, &address)) {
             return false;
         }
         for (uint32_t j = 0; j < i; j++) {
-            if (config->peers[j].id == peer->id) {
+            if (peers[j].id == peer->id) {
                 return false;
             }
         }
@@ -127,14 +128,15 @@ static bool config_valid(const struct transport_config *config)
         config->max_send_buffer_bytes > TRANSPORT_MAX_SEND_BUFFER_BYTES) {
         return false;
     }
-    return peers_valid(config);
+    return peers_valid(config->id, config->peers, config->peer_count);
 }
 
 struct transport_peer *transport_find_peer(struct transport *transport, raft_node_id id)
 {
-    for (uint32_t i = 0; i < transport->config.peer_count; i++) {
-        if (transport->peers[i].address.id == id) {
-            return &transport->peers[i];
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
+        struct transport_peer *peer = &transport->peers[i];
+        if (peer->transport != NULL && !peer->removed && peer->address.id == id) {
+            return peer;
         }
     }
     return NULL;
@@ -167,7 +169,11 @@ static void on_transport_handle_closed(uv_handle_t *handle)
 static void on_reconnect_timer_closed(uv_handle_t *handle)
 {
     struct transport_peer *peer = handle->data;
-    transport_release_object(peer->transport);
+    struct transport *transport = peer->transport;
+    if (peer->removed) {
+        memset(peer, 0, sizeof *peer); /* the slot is free again */
+    }
+    transport_release_object(transport);
 }
 
 /* ---- start and stop ---- */
@@ -188,20 +194,35 @@ static int start_listening(struct transport *transport)
     return TRANSPORT_OK;
 }
 
-static int peer_setup(struct transport *transport, struct transport_peer *peer,
-                      const struct transport_peer_address *address)
+/* Gives a listed peer its (new) address; dials it if that is our part. */
+static void peer_set_address(struct transport_peer *peer,
+                             const struct transport_peer_address *address)
 {
+    struct transport *transport = peer->transport;
+    assert(peer->address.id == address->id);
+    peer->address = *address;
+    peer->listed = true;
+    bool parsed = parse_address(address->host, address->port, &peer->sockaddr);
+    assert(parsed); /* peers_valid checked it */
+    (void)parsed;
+    peer->dial = address->id > transport->config.id;
+    if (peer->dial && peer->connection == NULL && peer->dialing == NULL) {
+        uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, 0, 0);
+    }
+}
+
+/* Sets up a free slot for `id`; a listed peer gets its address (and is dialed) after. */
+static int peer_setup(struct transport *transport, struct transport_peer *peer, raft_node_id id)
+{
+    assert(peer->transport == NULL);
+    memset(peer, 0, sizeof *peer);
     int length = snprintf(peer->incoming_path, sizeof peer->incoming_path,
                           "%s/snapshot-from-%" PRIu64 ".tmp", transport->config.incoming_directory,
-                          address->id);
+                          id);
     if (length < 0 || (size_t)length >= sizeof peer->incoming_path) {
         return TRANSPORT_ERROR_INVALID;
     }
-    peer->address = *address;
-    bool parsed = parse_address(address->host, address->port, &peer->sockaddr);
-    assert(parsed); /* config_valid checked it */
-    (void)parsed;
-    peer->dial = address->id > transport->config.id;
+    peer->address.id = id;
     peer->backoff_ms = TRANSPORT_BACKOFF_MIN_MS;
     /* Set last: transport_stop() closes the timers of peers that have a transport. */
     peer->transport = transport;
@@ -210,10 +231,112 @@ static int peer_setup(struct transport *transport, struct transport_peer *peer,
     (void)rc;
     peer->reconnect_timer.data = peer;
     transport->open_objects++;
-    if (peer->dial) {
-        uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, 0, 0);
-    }
     return TRANSPORT_OK;
+}
+
+static struct transport_peer *free_slot(struct transport *transport)
+{
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
+        if (transport->peers[i].transport == NULL) {
+            return &transport->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static int add_listed(struct transport *transport, const struct transport_peer_address *address)
+{
+    struct transport_peer *peer = free_slot(transport);
+    if (peer == NULL) {
+        return TRANSPORT_ERROR_NO_MEMORY;
+    }
+    int rc = peer_setup(transport, peer, address->id);
+    if (rc == TRANSPORT_OK) {
+        peer_set_address(peer, address);
+    }
+    return rc;
+}
+
+struct transport_peer *transport_add_unlisted(struct transport *transport, raft_node_id id)
+{
+    assert(id < transport->config.id); /* we would dial a node above us */
+    assert(transport_find_peer(transport, id) == NULL);
+    uint32_t unlisted = 0;
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
+        const struct transport_peer *peer = &transport->peers[i];
+        unlisted += peer->transport != NULL && !peer->listed ? 1 : 0;
+    }
+    struct transport_peer *peer = free_slot(transport);
+    if (peer == NULL || unlisted >= TRANSPORT_MAX_PEERS / 2 ||
+        peer_setup(transport, peer, id) != TRANSPORT_OK) {
+        return NULL;
+    }
+    transport_log(transport, "node %" PRIu64 " dialed us and is not in our configuration (yet)", id);
+    return peer;
+}
+
+void transport_remove_peer(struct transport_peer *peer)
+{
+    if (peer->removed) {
+        return;
+    }
+    peer->removed = true; /* first: closing its connections must not schedule a re-dial */
+    if (peer->dialing != NULL) {
+        transport_connection_close(peer->dialing, "node %" PRIu64 " left the configuration",
+                                   peer->address.id);
+    }
+    if (peer->connection != NULL) {
+        transport_connection_close(peer->connection, "node %" PRIu64 " left the configuration",
+                                   peer->address.id);
+    }
+    /* Connections still in their handshake may point at the peer: they forget it. */
+    for (struct connection *connection = peer->transport->connections; connection != NULL;
+         connection = connection->next) {
+        if (connection->peer == peer) {
+            transport_connection_close(connection, "its node left the configuration");
+        }
+    }
+    uv_timer_stop(&peer->reconnect_timer);
+    uv_close((uv_handle_t *)&peer->reconnect_timer, on_reconnect_timer_closed);
+}
+
+int transport_set_peers(struct transport *transport, const struct transport_peer_address *peers,
+                        uint32_t count)
+{
+    if (transport == NULL || transport->stopping ||
+        (count > 0 && peers == NULL) || !peers_valid(transport->config.id, peers, count)) {
+        return TRANSPORT_ERROR_INVALID;
+    }
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
+        struct transport_peer *peer = &transport->peers[i];
+        if (peer->transport == NULL || peer->removed || !peer->listed) {
+            continue;
+        }
+        bool kept = false;
+        for (uint32_t j = 0; j < count && !kept; j++) {
+            kept = peers[j].id == peer->address.id;
+        }
+        if (!kept) {
+            transport_log(transport, "node %" PRIu64 " left the configuration", peer->address.id);
+            transport_remove_peer(peer);
+        }
+    }
+    int result = TRANSPORT_OK;
+    for (uint32_t j = 0; j < count; j++) {
+        struct transport_peer *peer = transport_find_peer(transport, peers[j].id);
+        if (peer == NULL) {
+            int rc = add_listed(transport, &peers[j]);
+            result = rc != TRANSPORT_OK ? rc : result;
+            continue;
+        }
+        bool moved = !peer->listed || peer->address.port != peers[j].port ||
+                     strcmp(peer->address.host, peers[j].host) != 0;
+        if (moved) {
+            peer_set_address(peer, &peers[j]);
+        }
+    }
+    transport->config.peer_count = count;
+    return result;
 }
 
 static struct transport *transport_allocate(uv_loop_t *loop, const struct transport_config *config,
@@ -258,7 +381,7 @@ int transport_start(uv_loop_t *loop, const struct transport_config *config,
     transport->open_objects = 1;
     int rc = start_listening(transport);
     for (uint32_t i = 0; rc == TRANSPORT_OK && i < config->peer_count; i++) {
-        rc = peer_setup(transport, &transport->peers[i], &config->peers[i]);
+        rc = add_listed(transport, &config->peers[i]);
     }
     if (rc != TRANSPORT_OK) {
         /* Handles exist already: they close, and free the transport, as the loop runs. */
@@ -278,10 +401,10 @@ void transport_stop(struct transport *transport)
     }
     transport->stopping = true;
     uv_close((uv_handle_t *)&transport->listener, on_transport_handle_closed);
-    for (uint32_t i = 0; i < transport->config.peer_count; i++) {
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
         struct transport_peer *peer = &transport->peers[i];
-        if (peer->transport == NULL) {
-            continue; /* start failed before this peer was set up */
+        if (peer->transport == NULL || peer->removed) {
+            continue; /* a free slot, or a timer closing already */
         }
         uv_timer_stop(&peer->reconnect_timer);
         uv_close((uv_handle_t *)&peer->reconnect_timer, on_reconnect_timer_closed);
@@ -344,7 +467,7 @@ void transport_hold(struct transport *transport)
 void transport_release(struct transport *transport)
 {
     transport->held = false;
-    for (uint32_t i = 0; i < transport->config.peer_count; i++) {
+    for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
         struct connection *connection = transport->peers[i].connection;
         if (connection != NULL && connection->pending.length > 0) {
             transport_connection_flush(connection); /* may close it: touch nothing of it after */

@@ -47,7 +47,7 @@
 #include "proto/peer.h"
 #include "raft/raft.h"
 
-#define TRANSPORT_MAX_PEERS  RAFT_MAX_NODES
+#define TRANSPORT_MAX_PEERS  (2 * RAFT_MAX_NODES) /* voters and learners */
 #define TRANSPORT_HOST_BYTES 256
 
 /* X(name, value, text) per code: enum transport_error and transport_error_string() are both
@@ -120,6 +120,15 @@ int transport_start(uv_loop_t *loop, const struct transport_config *config,
                     const struct transport_callbacks *callbacks, struct transport **out);
 /* Closes everything; the memory is released from the loop's close callbacks. */
 void transport_stop(struct transport *transport);
+
+/* Replaces the configuration's peers (not us) by `peers`: new ones are dialed (those above our
+ * id), departed ones are disconnected and forgotten, moved ones are dialed at their new
+ * address next time. A node below our id that is not listed may still dial us (a cluster's
+ * leader reaching a node that waits to join it); its connection is accepted once it
+ * authenticates. TRANSPORT_ERROR_INVALID (changing nothing) for a list that would not pass
+ * transport_start's checks. */
+int transport_set_peers(struct transport *transport, const struct transport_peer_address *peers,
+                        uint32_t count);
 
 /* Encodes and queues one message for message->to. Never blocks. */
 int transport_send(struct transport *transport, const struct raft_message *message);

@@ -87,7 +87,8 @@ void transport_on_reconnect_timer(uv_timer_t *timer)
 static void schedule_reconnect(struct transport_peer *peer)
 {
     struct transport *transport = peer->transport;
-    if (transport->stopping || !peer->dial || peer->connection != NULL || peer->dialing != NULL) {
+    if (transport->stopping || peer->removed || !peer->dial || peer->connection != NULL ||
+        peer->dialing != NULL) {
         return;
     }
     uint32_t random_value = 0;
@@ -167,6 +168,10 @@ static void connection_detach(struct connection *connection)
     schedule_reconnect(peer);
     if (was_attached && !transport->stopping && transport->callbacks.on_peer_state != NULL) {
         transport->callbacks.on_peer_state(transport->callbacks.context, peer->address.id, false);
+    }
+    if (!peer->listed && !peer->removed && !transport->stopping && peer->connection == NULL &&
+        peer->dialing == NULL) {
+        transport_remove_peer(peer); /* it came unannounced; it may dial again */
     }
 }
 

@@ -162,8 +162,21 @@ static struct transport_peer *hello_check(struct connection *connection,
         return NULL;
     }
     struct transport_peer *peer = transport_find_peer(transport, hello->node_id);
+    if (peer == NULL && hello->node_id > transport->config.id) {
+        transport_connection_close(connection,
+                                   "HELLO from unknown node id %" PRIu64
+                                   ", above ours (a node we do not dial cannot be ours to dial)",
+                                   hello->node_id);
+        return NULL;
+    }
     if (peer == NULL) {
-        transport_connection_close(connection, "HELLO from unknown node id %" PRIu64,
+        /* A lower id that is not in our configuration: the leader of a cluster we wait to
+         * join, or a member we have not heard of yet. It must still authenticate. */
+        peer = transport_add_unlisted(transport, hello->node_id);
+    }
+    if (peer == NULL) {
+        transport_connection_close(connection,
+                                   "HELLO from unknown node id %" PRIu64 ": no room for it",
                                    hello->node_id);
         return NULL;
     }

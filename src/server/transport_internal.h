@@ -49,6 +49,10 @@ struct storage_stream; /* storage/storage.h */
 #define TRANSPORT_LOG_LINE_BYTES  512
 #define TRANSPORT_PATH_BYTES      1100
 
+/* Listed peers, and room beside them for unlisted ones and for removed ones whose timers are
+ * still closing. */
+#define TRANSPORT_PEER_SLOTS (2 * TRANSPORT_MAX_PEERS)
+
 /* ---- state ---- */
 
 enum connection_state {
@@ -119,8 +123,14 @@ struct snapshot_receive {
     uint64_t received_bytes;
 };
 
+/* A slot of the table of peers. In use from peer_setup until its reconnect timer has closed;
+ * `listed` peers are the configuration's (transport_set_peers: we know their address and dial
+ * those above our id); an unlisted one dialed us unannounced — the leader of a cluster this
+ * node is joining — and leaves the table when its connection closes. */
 struct transport_peer {
-    struct transport *transport;
+    struct transport *transport; /* NULL: the slot is free */
+    bool listed;
+    bool removed; /* its timer is closing; the slot frees in the close callback */
     struct transport_peer_address address;
     struct sockaddr_storage sockaddr;
     bool dial;                     /* its id is above ours: we dial it */
@@ -141,7 +151,7 @@ struct transport {
     struct sockaddr_storage listen_address;
     struct sockaddr_storage source_address; /* (host, port 0): where dials come from */
     uv_tcp_t listener;
-    struct transport_peer peers[TRANSPORT_MAX_PEERS];
+    struct transport_peer peers[TRANSPORT_PEER_SLOTS];
     struct connection *connections;
     uint32_t pending_inbound_count;
     uint32_t open_objects; /* listener, reconnect timers and connections not yet released */
@@ -154,7 +164,13 @@ struct transport {
 /* transport.c */
 void transport_log(const struct transport *transport, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
+/* The peer with this id in the table (listed or not, not removed), or NULL. */
 struct transport_peer *transport_find_peer(struct transport *transport, raft_node_id id);
+/* A node below our id that is not in the table dialed us: gives it an unlisted slot (NULL when
+ * the table is full). */
+struct transport_peer *transport_add_unlisted(struct transport *transport, raft_node_id id);
+/* Takes a peer out of the table: closes its connections and its timer. */
+void transport_remove_peer(struct transport_peer *peer);
 void transport_release_object(struct transport *transport);
 
 /* transport_connection.c */

@@ -611,9 +611,11 @@ def raft_frame(message_type, sender, receiver, term):
     """A RAFT frame with no entries and an empty snapshot configuration."""
     fields = struct.pack("<BBBB9Q", message_type, 0, 0, 0, sender, receiver, term, 0, 0, 0, 0,
                          0, 0)
-    return checksummed_frame(4, fields + struct.pack("<QQIII", 0, 0, 0, 0, 0))
+    # snapshot index, term, voter and learner counts, highest id; entry count
+    return checksummed_frame(4, fields + struct.pack("<QQIIQI", 0, 0, 0, 0, 0, 0))
 
 
+PEER_PROTOCOL_VERSION = 2  # proto/peer.h
 RAFT_MSG_HEARTBEAT = 7
 RAFT_MSG_TIMEOUT_NOW = 10
 
@@ -628,7 +630,7 @@ def test_forged_frames_at_the_largest_term_are_refused(cluster, acked_write):
         pytest.skip("libxxhash.so.0 is not installed: cannot forge a frame's checksum")
     node = cluster.node(3)
     hello = checksummed_frame(1, b"raftkv".ljust(16, b"\0") + struct.pack("<Q", 2)
-                              + bytes(32) + struct.pack("<I", 1))
+                              + bytes(32) + struct.pack("<I", PEER_PROTOCOL_VERSION))
     auth = checksummed_frame(3, struct.pack("<Q", 2) + bytes(64))
     largest = (1 << 64) - 1
     forged = (raft_frame(RAFT_MSG_HEARTBEAT, 2, 3, largest)
