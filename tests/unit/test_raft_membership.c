@@ -4,9 +4,7 @@
  * tested at its limit and one past it.
  *
  * The cluster is the hand-driven fixture (raft_fixture.h). Ids that a configuration names but
- * no running node has stand for members that are down: the fixture drops their messages. A
- * test named ..._bug_... pins down a defect of the core that is not fixed yet; it is skipped,
- * with the reason, until the fix lands (see its comment).
+ * no running node has stand for members that are down: the fixture drops their messages.
  */
 #include "raft_fixture.h"
 
@@ -1070,22 +1068,16 @@ static void test_forged_snapshot_with_malformed_configuration_is_refused(void **
 
 /* ---- reads ---- */
 
-/*
- * BUG (src/raft/read.c, raft_read_flush_broadcast): a leader serves reads at once when its
- * configuration has a single voter — `configuration.voter_count == 1` — without checking that
- * it is that voter. A leader that removed (or demoted) itself from {1, 2} leads {2} until the
- * change commits; meanwhile 2, which appended the change, may elect itself alone and commit
- * new writes, and 1 still answers reads at its old commit index: a stale read. Here 2 commits
- * "x" as the leader of term 2 while 1, cut off from 2, serves read 7 at an index before "x".
- * Expected: 1 confirms the read with a quorum of {2} (which it cannot reach), so read 7 is not
- * served. Skipped until the core is fixed.
- */
-static void test_bug_removed_leader_serves_reads_without_the_remaining_voter(void **state)
+/* Thesis §6.4: a leader confirms a read with a quorum of the voters, and a leader that removed
+ * itself from {1, 2} leads {2}, of which it is no member. Meanwhile 2, which appended the
+ * change, may elect itself alone and commit new writes, so 1 may not serve a read on its own.
+ * Here 2 commits "x" as the leader of term 2 while 1, cut off from 2, is asked for read 7: it
+ * must wait for 2's confirmation, which never comes. (The core used to serve it at once, an
+ * index before "x": a stale read. Its single-voter shortcut did not ask whether that voter
+ * was the leader; fixed in 3296458.) */
+static void test_removed_leader_confirms_reads_with_the_remaining_voter(void **state)
 {
     (void)state;
-    if (getenv("RAFTKV_RUN_KNOWN_BUGS") == NULL) {
-        skip();
-    }
     struct fixture fixture;
     start_cluster(&fixture, 2);
     struct raft *old = fixture_raft(&fixture, 1);
@@ -1137,7 +1129,7 @@ int main(void)
         cmocka_unit_test(test_configuration_decode_refuses_malformed_data),
         cmocka_unit_test(test_forged_append_with_malformed_config_is_refused),
         cmocka_unit_test(test_forged_snapshot_with_malformed_configuration_is_refused),
-        cmocka_unit_test(test_bug_removed_leader_serves_reads_without_the_remaining_voter),
+        cmocka_unit_test(test_removed_leader_confirms_reads_with_the_remaining_voter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
