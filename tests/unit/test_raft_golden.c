@@ -26,6 +26,10 @@
  *   new N [pre-vote=on|off] [check-quorum=on|off] [election=TICKS] [heartbeat=TICKS]
  *                          a fresh cluster of voters 1..N; node i's PRNG is seeded with i,
  *                          so every run is the same. Defaults are raft_config_default's.
+ *   add-node               starts node N+1 with an empty configuration: it waits to be added
+ *                          (and restarts that way; its log then says what it is).
+ *   change ID add-learner|promote|demote|remove NODE [force] [context=TEXT]
+ *                          raft_propose_change on ID; prints the index and term it was given.
  *   tick ID|all [COUNT]    raft_tick, COUNT times (1).
  *   campaign ID            ticks a non-leader until its election timer fires (until it has
  *                          a ready); prints how many ticks that took.
@@ -48,15 +52,19 @@
  *                          snapshot, the rest replayed); queued messages stay queued.
  *   status [ID...|all]     role, term, vote, leader, commit, applied, first and last index;
  *                          for a leader also each follower's match and next.
+ *   configuration [ID...|all]
+ *                          the configuration in force and the index of its entry (0: the
+ *                          snapshot's or the boot configuration).
  *   storage ID...          what the node's disk and state machine hold.
  *
  * A command that the core refuses prints "(error) <raft_error_string>"; one with nothing to
- * print prints "(ok)". Output notation: an entry is INDEX/TERM followed by noop or its quoted
- * command ("3/1 \"x\""); a message is FROM->TO TYPE term=T and the fields raft.h says matter
- * for its type. A ready prints as "ready ID:" and, in raft.h's order, each field that holds
- * something: messages immediate, snapshot, hard state, entries, messages, committed, reads,
- * failed reads, soft state (only when it changed). Within stabilize, the messages delivered
- * in one round follow a "delivered:" line.
+ * print prints "(ok)". Output notation: an entry is INDEX/TERM followed by noop, its quoted
+ * command ("3/1 \"x\"") or its configuration ("4/1 config voters=[1 2 3] learners=[4]
+ * highest=4", with context="..." when the host gave one); a message is FROM->TO TYPE term=T
+ * and the fields raft.h says matter for its type. A ready prints as "ready ID:" and, in
+ * raft.h's order, each field that holds something: messages immediate, snapshot, hard state,
+ * entries, messages, committed, reads, failed reads, soft state (only when it changed).
+ * Within stabilize, the messages delivered in one round follow a "delivered:" line.
  *
  * Rewrite mode: with RAFTKV_GOLDEN_REWRITE=1 in the environment the test writes the actual
  * outputs into the files instead of comparing (regenerate after an intended change, then
@@ -89,6 +97,7 @@ enum {
     GOLDEN_MAX_NODES = 7,
     GOLDEN_MAX_LOG = 1024,         /* highest log index a script may reach */
     GOLDEN_MAX_COMMAND_BYTES = 64, /* payload of one proposed command */
+    GOLDEN_MAX_ENTRY_BYTES = 256,  /* payload of any entry (a CONFIG entry of 7 members: 72) */
     GOLDEN_MAX_QUEUE = 1024,       /* messages in flight */
     GOLDEN_MAX_ARGUMENTS = 32,     /* words on one command line */
     GOLDEN_MAX_STABILIZE_ROUNDS = 100,
@@ -169,11 +178,12 @@ struct disk {
     struct state_machine snapshot_data;
     uint64_t last_index;
     struct raft_entry log[GOLDEN_MAX_LOG + 1];
-    uint8_t log_data[GOLDEN_MAX_LOG + 1][GOLDEN_MAX_COMMAND_BYTES];
+    uint8_t log_data[GOLDEN_MAX_LOG + 1][GOLDEN_MAX_ENTRY_BYTES];
 };
 
 struct node {
     raft_node_id id;
+    bool joining; /* started by add-node: boots with an empty configuration */
     struct raft *raft;
     struct disk disk;
     struct state_machine machine;
@@ -189,12 +199,13 @@ struct node {
 struct queued_message {
     struct raft_message message;
     struct raft_entry *entries;
-    uint8_t (*entry_data)[GOLDEN_MAX_COMMAND_BYTES];
+    uint8_t (*entry_data)[GOLDEN_MAX_ENTRY_BYTES];
     struct state_machine *snapshot_data;
 };
 
 struct cluster {
     uint32_t node_count;
+    uint32_t voter_count; /* nodes 1..voter_count boot as the voters */
     bool pre_vote;
     bool check_quorum;
     uint32_t election_timeout_ticks;
@@ -267,18 +278,6 @@ static void print_data(struct text *out, const uint8_t *data, uint32_t data_byte
     text_printf(out, "\"");
 }
 
-static void print_entry(struct text *out, const struct raft_entry *entry)
-{
-    text_printf(out, "%" PRIu64 "/%" PRIu64 " ", entry->index, entry->term);
-    if (entry->type == RAFT_ENTRY_NOOP) {
-        text_printf(out, "noop");
-    } else if (entry->type == RAFT_ENTRY_COMMAND) {
-        print_data(out, entry->data, entry->data_bytes);
-    } else {
-        text_printf(out, "type=%u", entry->type);
-    }
-}
-
 static void print_ids(struct text *out, const raft_node_id *ids, uint32_t count)
 {
     text_printf(out, "[");
@@ -286,6 +285,50 @@ static void print_ids(struct text *out, const raft_node_id *ids, uint32_t count)
         text_printf(out, "%s%" PRIu64, i > 0 ? " " : "", ids[i]);
     }
     text_printf(out, "]");
+}
+
+/* "voters=[1 2 3] learners=[4] highest=4", learners left out when there are none. */
+static void print_configuration(struct text *out, const struct raft_configuration *configuration)
+{
+    text_printf(out, "voters=");
+    print_ids(out, configuration->voters, configuration->voter_count);
+    if (configuration->learner_count > 0) {
+        text_printf(out, " learners=");
+        print_ids(out, configuration->learners, configuration->learner_count);
+    }
+    text_printf(out, " highest=%" PRIu64, configuration->highest_id);
+}
+
+static void print_config_entry(struct text *out, const struct raft_entry *entry)
+{
+    struct raft_configuration configuration;
+    const uint8_t *context = NULL;
+    uint32_t context_bytes = 0;
+    if (raft_configuration_decode(entry->data, entry->data_bytes, &configuration, &context,
+                                  &context_bytes) != 0) {
+        text_printf(out, "config (malformed, %" PRIu32 " bytes)", entry->data_bytes);
+        return;
+    }
+    text_printf(out, "config ");
+    print_configuration(out, &configuration);
+    if (context_bytes > 0) {
+        text_printf(out, " context=");
+        print_data(out, context, context_bytes);
+    }
+}
+
+static void print_entry(struct text *out, const struct raft_entry *entry)
+{
+    text_printf(out, "%" PRIu64 "/%" PRIu64 " ", entry->index, entry->term);
+    if (entry->type == RAFT_ENTRY_NOOP) {
+        text_printf(out, "noop");
+    } else if (entry->type == RAFT_ENTRY_COMMAND) {
+        print_data(out, entry->data, entry->data_bytes);
+    } else if (entry->type == RAFT_ENTRY_CONFIG) {
+        print_config_entry(out, entry);
+    } else {
+        text_printf(out, "type=%u", entry->type);
+    }
 }
 
 static void print_snapshot_meta(struct text *out, const struct raft_snapshot_meta *meta)
@@ -441,9 +484,11 @@ static void start_node(struct cluster *cluster, struct node *node)
     config.election_timeout_ticks = cluster->election_timeout_ticks;
     config.heartbeat_interval_ticks = cluster->heartbeat_interval_ticks;
     config.random_seed = node->id;
-    config.configuration.voter_count = cluster->node_count;
-    for (uint32_t i = 0; i < cluster->node_count; i++) {
-        config.configuration.voters[i] = i + 1;
+    if (!node->joining) {
+        config.configuration.voter_count = cluster->voter_count;
+        for (uint32_t i = 0; i < cluster->voter_count; i++) {
+            config.configuration.voters[i] = i + 1;
+        }
     }
     /* The state machine is volatile: it restarts from the snapshot and replays the log. */
     node->machine = node->disk.snapshot_data;
@@ -492,7 +537,7 @@ static void enqueue(struct run *run, const struct node *sender, const struct raf
         assert_non_null(queued->entry_data);
         for (uint32_t i = 0; i < message->entry_count; i++) {
             const struct raft_entry *entry = &message->entries[i];
-            assert_true(entry->data_bytes <= GOLDEN_MAX_COMMAND_BYTES);
+            assert_true(entry->data_bytes <= GOLDEN_MAX_ENTRY_BYTES);
             queued->entries[i] = *entry;
             queued->entries[i].data = entry->data_bytes > 0 ? queued->entry_data[i] : NULL;
             if (entry->data_bytes > 0) {
@@ -576,7 +621,7 @@ static void persist_entries(struct run *run, struct node *node, uint64_t durable
     for (size_t i = 0; i < count; i++) {
         const struct raft_entry *entry = &entries[i];
         if (entry->index != disk->last_index + 1 || entry->index > GOLDEN_MAX_LOG ||
-            entry->data_bytes > GOLDEN_MAX_COMMAND_BYTES) {
+            entry->data_bytes > GOLDEN_MAX_ENTRY_BYTES) {
             run_fail(run, "node %" PRIu64 " cannot persist entry %" PRIu64, node->id, entry->index);
             return;
         }
@@ -880,6 +925,7 @@ static int command_new(struct run *run, int argc, char **argv)
     struct raft_config defaults;
     raft_config_default(&defaults, 1);
     cluster->node_count = (uint32_t)count;
+    cluster->voter_count = (uint32_t)count;
     cluster->pre_vote = defaults.pre_vote;
     cluster->check_quorum = defaults.check_quorum;
     cluster->election_timeout_ticks = defaults.election_timeout_ticks;
@@ -1136,6 +1182,90 @@ static int command_restart(struct run *run, int argc, char **argv)
     return 0;
 }
 
+static int command_add_node(struct run *run, int argc, char **argv)
+{
+    (void)argv;
+    struct cluster *cluster = run->cluster;
+    if (argc != 0 || cluster->node_count == GOLDEN_MAX_NODES) {
+        return usage_error(run, "add-node: at most %d nodes", GOLDEN_MAX_NODES);
+    }
+    struct node *node = &cluster->nodes[cluster->node_count++];
+    node->id = cluster->node_count;
+    node->joining = true;
+    start_node(cluster, node);
+    text_printf(&run->out, "node %" PRIu64 " waits to be added\n", node->id);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    uint8_t type;
+} change_types[] = {
+    {"add-learner", RAFT_CHANGE_ADD_LEARNER},
+    {"promote", RAFT_CHANGE_PROMOTE},
+    {"demote", RAFT_CHANGE_DEMOTE},
+    {"remove", RAFT_CHANGE_REMOVE},
+};
+
+/* "change ID TYPE NODE [force] [context=TEXT]". NODE is any id, so that a script can name a
+ * stranger; one no node runs cannot be added (its messages would have nowhere to go). */
+static int command_change(struct run *run, int argc, char **argv)
+{
+    raft_node_id leader = RAFT_NODE_NONE;
+    struct raft_change change = {0};
+    if (parse_node(run, argv[0], &leader) != 0 || parse_u64(run, argv[2], &change.id) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof change_types / sizeof change_types[0]; i++) {
+        if (strcmp(argv[1], change_types[i].name) == 0) {
+            change.type = change_types[i].type;
+        }
+    }
+    if (change.type == 0) {
+        return usage_error(run, "no change %s: add-learner, promote, demote or remove", argv[1]);
+    }
+    const char *context = NULL;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "force") == 0) {
+            change.force = true;
+        } else if (strncmp(argv[i], "context=", 8) == 0) {
+            context = argv[i] + 8;
+        } else {
+            return usage_error(run, "change: unknown option %s", argv[i]);
+        }
+    }
+    uint32_t context_bytes = context != NULL ? (uint32_t)strlen(context) : 0;
+    uint64_t index = 0;
+    uint64_t term = 0;
+    int rc = raft_propose_change(node_of(run->cluster, leader)->raft, &change,
+                                 (const uint8_t *)context, context_bytes, &index, &term);
+    if (rc != 0) {
+        text_printf(&run->out, "(error) %s\n", raft_error_string(rc));
+    } else {
+        text_printf(&run->out, "index=%" PRIu64 " term=%" PRIu64 "\n", index, term);
+    }
+    return 0;
+}
+
+static int command_configuration(struct run *run, int argc, char **argv)
+{
+    bool nodes[GOLDEN_MAX_NODES + 1];
+    if (parse_nodes(run, argc, argv, nodes) != 0) {
+        return -1;
+    }
+    for (uint32_t id = 1; id <= run->cluster->node_count; id++) {
+        if (!nodes[id]) {
+            continue;
+        }
+        struct raft *raft = node_of(run->cluster, id)->raft;
+        text_printf(&run->out, "%" PRIu32 ": index=%" PRIu64 " ", id,
+                    raft_configuration_index(raft));
+        print_configuration(&run->out, raft_configuration(raft));
+        text_printf(&run->out, "\n");
+    }
+    return 0;
+}
+
 static void print_status(struct run *run, struct node *node)
 {
     struct raft *raft = node->raft;
@@ -1235,6 +1365,9 @@ static const struct golden_command golden_commands[] = {
     {"stabilize", 0, 0, command_stabilize},
     {"compact", 2, 2, command_compact},
     {"restart", 1, 1, command_restart},
+    {"add-node", 0, 0, command_add_node},
+    {"change", 3, 5, command_change},
+    {"configuration", 0, GOLDEN_MAX_NODES, command_configuration},
     {"status", 0, GOLDEN_MAX_NODES, command_status},
     {"storage", 1, GOLDEN_MAX_NODES, command_storage},
 };
