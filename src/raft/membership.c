@@ -284,13 +284,21 @@ int raft_configuration_at(const struct raft *raft, uint64_t index,
     }
     if (index >= raft->configuration_index) {
         *out = raft->configuration;
-        return 0;
-    }
-    uint64_t at = config_entry_at_or_below(raft, index);
-    if (at == 0) {
-        *out = raft->snapshot_meta.configuration;
     } else {
-        decode_entry(raft, at, out);
+        uint64_t at = config_entry_at_or_below(raft, index);
+        if (at == 0) {
+            *out = raft->snapshot_meta.configuration;
+        } else {
+            decode_entry(raft, at, out);
+        }
+    }
+    /* A node that joined with an empty configuration receives the log from its start, but the
+     * initial configuration is no entry of it: below the first CONFIG entry it cannot know the
+     * configuration. A snapshot there would carry none, and the node could no longer boot
+     * from it (found by the simulator, seed 603 of the membership schedule: a learner that
+     * compacted before applying its own addition). */
+    if (out->voter_count == 0) {
+        return RAFT_ERROR_UNAVAILABLE;
     }
     return 0;
 }
@@ -479,4 +487,19 @@ void raft_membership_on_commit(struct raft *raft)
     }
     raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
     assert(raft->role == RAFT_FOLLOWER);
+}
+
+uint32_t raft_configuration_encode(const struct raft_configuration *configuration,
+                                   const uint8_t *context, uint32_t context_bytes, uint8_t *out,
+                                   uint32_t out_bytes)
+{
+    if (!raft_membership_valid(configuration, false) || context_bytes > RAFT_MAX_CONTEXT_BYTES ||
+        (context_bytes > 0 && context == NULL)) {
+        return 0;
+    }
+    uint32_t bytes = encoded_bytes(configuration, context_bytes);
+    if (out != NULL && out_bytes >= bytes) {
+        encode(configuration, context, context_bytes, out);
+    }
+    return bytes;
 }

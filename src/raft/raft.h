@@ -369,6 +369,14 @@ int raft_propose_change(struct raft *raft, const struct raft_change *change,
                         const uint8_t *context, uint32_t context_bytes, uint64_t *index,
                         uint64_t *term);
 
+/* Writes the data of a RAFT_ENTRY_CONFIG entry for `configuration` and `context` into out
+ * (out_bytes large enough, else nothing is written) and returns its size; 0 when the
+ * configuration is not valid for the log (raft_configuration_decode would refuse it). For
+ * hosts that write a configuration themselves: a backup, a cluster forced anew. */
+uint32_t raft_configuration_encode(const struct raft_configuration *configuration,
+                                   const uint8_t *context, uint32_t context_bytes, uint8_t *out,
+                                   uint32_t out_bytes);
+
 /* Reads a RAFT_ENTRY_CONFIG entry's data: the configuration, and the host's context (pointing
  * into data). RAFT_ERROR_INVALID for bytes that are no valid configuration. */
 int raft_configuration_decode(const uint8_t *data, uint32_t data_bytes,
@@ -393,7 +401,8 @@ void raft_early_advance(struct raft *raft, const struct raft_early *early);
 
 /* The host stored a snapshot covering the log up to `index` (<= applied); the core drops
  * those entries from memory. A follower further behind than this is sent the snapshot. The
- * snapshot's configuration is the one in force at `index` (raft_configuration_at). */
+ * snapshot's configuration is the one in force at `index` (raft_configuration_at); where that
+ * is unknown, RAFT_ERROR_UNAVAILABLE and nothing changes. */
 int raft_compact(struct raft *raft, uint64_t index);
 
 /* Read-only accessors for INFO, tests and the simulator. */
@@ -418,7 +427,9 @@ const struct raft_configuration *raft_configuration(const struct raft *raft);
 /* The index of the entry that carries it; 0 when it comes from the snapshot or the boot. */
 uint64_t raft_configuration_index(const struct raft *raft);
 /* The configuration in force at `index` (>= the first index - 1, <= the last): 0, or
- * RAFT_ERROR_COMPACTED / RAFT_ERROR_UNAVAILABLE. */
+ * RAFT_ERROR_COMPACTED / RAFT_ERROR_UNAVAILABLE. UNAVAILABLE too on a node that joined with an
+ * empty configuration, below the first CONFIG entry it holds: it does not know the
+ * configuration there, and raft_compact refuses that index the same way. */
 int raft_configuration_at(const struct raft *raft, uint64_t index,
                           struct raft_configuration *out);
 /* Is id a voter (a learner) of this configuration? */
