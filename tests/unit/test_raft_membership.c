@@ -455,6 +455,44 @@ static void test_change_refused_by_follower_during_transfer_and_of_unknown_type(
     fixture_free(&fixture);
 }
 
+/* A new leader that inherits an uncommitted change finishes it first: the change is in force
+ * on it at once (it counts quorums by it), and a change of its own waits until its no-op
+ * commits, which commits the inherited one too (thesis §4.1). */
+static void test_new_leader_finishes_an_inherited_change_first(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    start_cluster(&fixture, 3);
+    fixture.nodes[2].cut_off = true;
+    assert_int_equal(change(&fixture, 1, RAFT_CHANGE_ADD_LEARNER, 4), 0);
+    uint64_t inherited = raft_last_index(fixture_raft(&fixture, 1));
+    assert_true(fixture_deliver_one(&fixture)); /* the APPEND to 2; its answer is lost */
+    fixture.nodes[0].cut_off = true;
+    fixture.nodes[2].cut_off = false;
+    fixture_clear_queue(&fixture);
+    struct raft *leader = fixture_raft(&fixture, 2);
+    assert_int_equal(raft_configuration_index(leader), inherited);
+    assert_true(raft_commit_index(leader) < inherited);
+    while (raft_role(leader) == RAFT_FOLLOWER) {
+        raft_tick(leader);
+    }
+    fixture_drain(&fixture);
+    while (raft_role(leader) != RAFT_LEADER) {
+        assert_true(fixture_deliver_one(&fixture));
+    }
+    assert_members(raft_configuration(leader), IDS(1, 2, 3), IDS(4));
+    uint64_t noop = raft_last_index(leader);
+    while (raft_commit_index(leader) < noop) {
+        int rc = change(&fixture, 2, RAFT_CHANGE_ADD_LEARNER, 5);
+        assert_true(rc == RAFT_ERROR_CHANGE_PENDING || rc == RAFT_ERROR_NOT_READY);
+        assert_true(fixture_deliver_one(&fixture));
+    }
+    assert_int_equal(raft_term_at(leader, inherited), 1);
+    assert_members(raft_configuration(fixture_raft(&fixture, 3)), IDS(1, 2, 3), IDS(4));
+    assert_int_equal(change(&fixture, 2, RAFT_CHANGE_ADD_LEARNER, 5), 0);
+    fixture_free(&fixture);
+}
+
 /* ---- learners ---- */
 
 /* Learners never count for commit: the voters commit with the learner cut off. */
@@ -518,6 +556,62 @@ static void test_learner_never_campaigns(void **state)
         assert_int_equal(raft_term(raft), term);
         assert_int_equal(raft_election_count(raft), 0);
     }
+    fixture_free(&fixture);
+}
+
+/* A candidate counts only its configuration's voters: a learner's granted vote does not make
+ * it leader. */
+static void test_candidate_does_not_count_a_learners_vote(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    start_cluster(&fixture, 3);
+    raft_node_id learner = join_learner(&fixture);
+    fixture.nodes[0].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    struct raft *candidate = fixture_raft(&fixture, 2);
+    while (raft_role(candidate) == RAFT_FOLLOWER) {
+        raft_tick(candidate);
+    }
+    fixture_drain(&fixture);
+    assert_int_equal(raft_role(candidate), RAFT_CANDIDATE);
+    struct raft_message granted = {
+        .type = RAFT_MSG_VOTE_RESPONSE, .from = learner, .to = 2, .term = raft_term(candidate)};
+    assert_int_equal(fixture_step(&fixture, &granted), 0);
+    assert_int_equal(raft_role(candidate), RAFT_CANDIDATE);
+    fixture_free(&fixture);
+}
+
+/* CheckQuorum (thesis §6.2) counts voters: a leader that hears only from its learner steps
+ * down. */
+static void test_learner_does_not_keep_a_leader_in_office(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, true);
+    fixture_elect(&fixture, 1);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    assert_int_equal(raft_role(leader), RAFT_LEADER);
+    join_learner(&fixture);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    tick_node(&fixture, 1, 2 * 10);
+    assert_int_equal(raft_role(leader), RAFT_FOLLOWER);
+    fixture_free(&fixture);
+}
+
+/* Leadership goes only to a voter (thesis §3.10). */
+static void test_leadership_is_never_transferred_to_a_learner(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    start_cluster(&fixture, 3);
+    raft_node_id learner = join_learner(&fixture);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    assert_int_equal(raft_transfer_leadership(leader, learner), RAFT_ERROR_INVALID);
+    assert_int_equal(raft_transfer_leadership(leader, learner + 1), RAFT_ERROR_INVALID);
+    assert_int_equal(raft_role(leader), RAFT_LEADER);
+    assert_int_equal(fixture_propose(&fixture, 1, "still leading"), 0);
     fixture_free(&fixture);
 }
 
@@ -645,6 +739,48 @@ static void test_leader_removing_itself_steps_down_and_hands_over(void **state)
     }
     assert_int_equal(raft_election_count(old), elections);
     assert_int_equal(raft_role(old), RAFT_FOLLOWER);
+    fixture_free(&fixture);
+}
+
+static bool no_node_leads(struct fixture *fixture)
+{
+    for (raft_node_id id = 1; id <= fixture->node_count; id++) {
+        if (raft_role(fixture_raft(fixture, id)) == RAFT_LEADER) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * KNOWN BUG (src/raft/membership.c, raft_membership_on_commit): a leader that removed itself
+ * hands over only if the most up-to-date voter matches its whole log (`best->match ==
+ * raft_log_last_index(...)`). It keeps accepting proposals until the removal commits, so under
+ * any write load its log ends past the removal entry when that commits, and it steps down
+ * without TIMEOUT_NOW: the voters left wait out an election timeout (here 1 proposes "x" after
+ * its removal; the removal commits on the answers for it, before those for "x"). Expected, as
+ * raft.h promises ("hands leadership to the most up-to-date voter"): TIMEOUT_NOW goes to that
+ * voter anyway — the election restriction keeps the campaign safe if it lacks entries — or the
+ * leader hands over as raft_transfer_leadership does, catching the target up first. Skipped
+ * unless RAFTKV_RUN_KNOWN_BUGS is set, until the core is fixed.
+ */
+static void test_known_bug_removed_leader_hands_over_despite_later_proposals(void **state)
+{
+    (void)state;
+    if (getenv("RAFTKV_RUN_KNOWN_BUGS") == NULL) {
+        skip();
+    }
+    struct fixture fixture;
+    start_cluster(&fixture, 3);
+    struct raft *old = fixture_raft(&fixture, 1);
+    assert_int_equal(change(&fixture, 1, RAFT_CHANGE_REMOVE, 1), 0);
+    uint64_t removal = raft_last_index(old);
+    assert_int_equal(fixture_propose(&fixture, 1, "x"), 0); /* it still leads */
+    deliver_until(&fixture, 1, node_1_is_not_leader);
+    assert_int_equal(raft_commit_index(old), removal);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_TIMEOUT_NOW, 1), 1);
+    fixture_settle(&fixture); /* no tick */
+    assert_false(no_node_leads(&fixture));
     fixture_free(&fixture);
 }
 
@@ -1114,12 +1250,17 @@ int main(void)
         cmocka_unit_test(test_change_of_a_non_member_is_refused),
         cmocka_unit_test(test_change_never_leaves_zero_voters),
         cmocka_unit_test(test_change_refused_by_follower_during_transfer_and_of_unknown_type),
+        cmocka_unit_test(test_new_leader_finishes_an_inherited_change_first),
         cmocka_unit_test(test_commit_does_not_wait_for_a_learner),
         cmocka_unit_test(test_learner_does_not_count_toward_commit),
         cmocka_unit_test(test_learner_never_campaigns),
+        cmocka_unit_test(test_candidate_does_not_count_a_learners_vote),
+        cmocka_unit_test(test_learner_does_not_keep_a_leader_in_office),
+        cmocka_unit_test(test_leadership_is_never_transferred_to_a_learner),
         cmocka_unit_test(test_config_in_force_on_follower_once_appended),
         cmocka_unit_test(test_truncated_config_falls_back_to_the_previous),
         cmocka_unit_test(test_leader_removing_itself_steps_down_and_hands_over),
+        cmocka_unit_test(test_known_bug_removed_leader_hands_over_despite_later_proposals),
         cmocka_unit_test(test_demoted_leader_steps_down_and_stays_a_learner),
         cmocka_unit_test(test_node_with_empty_configuration_joins),
         cmocka_unit_test(test_restart_recovers_the_configuration_from_the_log),
