@@ -20,7 +20,18 @@
  *                         (§5.4). Entries committed only in later terms are not required, so a
  *                         stale leader is not blamed for what a newer leader committed.
  *   Exactly once and durability: at the end of a seed, every acknowledged command is applied
- *                         on every node, at the index where it was acknowledged.
+ *                         on every member, at the index where it was acknowledged.
+ *
+ * And the rules of membership changes (thesis §4.1), which single-server changes rely on:
+ *
+ *   Configuration in force  a node uses the configuration of the latest CONFIG entry in its
+ *                         log, committed or not — or, with none there, its snapshot's (or
+ *                         the boot one): raft_configuration() and raft_configuration_index()
+ *                         must say exactly that, after every event, on every node.
+ *   One change at a time  when a leader appends a CONFIG entry, the CONFIG entry before it in
+ *                         its log is committed (within the leader's commit index, or known to
+ *                         the checker as committed): two uncommitted changes at once can give
+ *                         the old and the new configurations disjoint majorities.
  *
  * Read Safety and duplicate applies are checked where they happen (client.c, host.c).
  * Failure modes: none of its own; a violation stops the run through sim_violation().
@@ -42,6 +53,8 @@ static const char *const rule_names[] = {
     [SIM_RULE_READ_SAFETY] = "read-safety",
     [SIM_RULE_LIVENESS] = "liveness",
     [SIM_RULE_CONTRACT] = "host-contract",
+    [SIM_RULE_CONFIGURATION] = "configuration-in-force",
+    [SIM_RULE_SINGLE_CHANGE] = "one-change-at-a-time",
 };
 
 const char *sim_rule_string(enum sim_rule rule)
@@ -228,6 +241,178 @@ static void record_commits(struct sim *sim, struct sim_node *node)
     }
 }
 
+/* ---- the configuration in force --------------------------------------------------------- */
+
+static void decode_config_entry(const struct raft_entry *entry, struct raft_configuration *out)
+{
+    assert(entry->type == RAFT_ENTRY_CONFIG);
+    int rc = raft_configuration_decode(entry->data, entry->data_bytes, out, NULL, NULL);
+    assert(rc == 0); /* the core validates every CONFIG entry before it enters the log */
+    (void)rc;
+}
+
+/* The latest CONFIG entry of the core's log at or below index, or 0. */
+static uint64_t latest_config_entry(const struct raft *core, uint64_t index)
+{
+    uint64_t first = raft_first_index(core);
+    for (uint64_t i = index; i >= first && i > 0; i--) {
+        const struct raft_entry *entry = raft_entry_at(core, i);
+        assert(entry != NULL);
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* The configuration below the core's first entry: the snapshot's it was compacted to or
+ * received (on disk, or received and not installed yet), or the boot one. False when the
+ * host cannot tell. */
+static bool base_configuration(const struct sim_node *node, struct raft_configuration *out)
+{
+    uint64_t snapshot_index = raft_first_index(node->core) - 1;
+    if (snapshot_index == 0) {
+        sim_boot_configuration(node, out);
+        return true;
+    }
+    if (node->disk.has_snapshot && node->disk.snapshot.meta.index == snapshot_index) {
+        *out = node->disk.snapshot.meta.configuration;
+        return true;
+    }
+    if (node->has_incoming_snapshot && node->incoming_snapshot.meta.index == snapshot_index) {
+        *out = node->incoming_snapshot.meta.configuration;
+        return true;
+    }
+    return false;
+}
+
+/* The full check: find the log's latest CONFIG entry and compare. */
+static void check_configuration_full(struct sim *sim, struct sim_node *node)
+{
+    const struct raft *core = node->core;
+    uint64_t last = raft_last_index(core);
+    uint64_t latest = latest_config_entry(core, last);
+    uint64_t in_force = raft_configuration_index(core);
+    struct raft_configuration expected;
+    bool known = true;
+    if (latest != 0) {
+        decode_config_entry(raft_entry_at(core, latest), &expected);
+    } else {
+        known = base_configuration(node, &expected);
+    }
+    const struct raft_configuration *actual = raft_configuration(core);
+    if (in_force != latest || (known && !sim_configuration_equal(actual, &expected))) {
+        sim_violation(sim, SIM_RULE_CONFIGURATION,
+                      "node %llu uses the configuration of index %llu (%u voters, %u learners), "
+                      "but the latest in its log (%llu..%llu) is at %llu (%u voters, %u "
+                      "learners)",
+                      (unsigned long long)node->id, (unsigned long long)in_force,
+                      actual->voter_count, actual->learner_count,
+                      (unsigned long long)raft_first_index(core), (unsigned long long)last,
+                      (unsigned long long)latest, known ? expected.voter_count : 0,
+                      known ? expected.learner_count : 0);
+        return;
+    }
+    node->check_config_valid = true;
+    node->check_config_index = in_force;
+    node->check_config_first = raft_first_index(core);
+    node->check_config_upto = last;
+    node->check_config_upto_term = raft_term_at(core, last);
+}
+
+/*
+ * Incremental: a full check runs when the configuration's index, the log's start or the entry
+ * last checked changed (a truncation or a snapshot); otherwise only the entries appended since
+ * are looked at — none of them may be a CONFIG entry, since one would be in force.
+ */
+static void check_configuration(struct sim *sim, struct sim_node *node)
+{
+    const struct raft *core = node->core;
+    uint64_t last = raft_last_index(core);
+    uint64_t first = raft_first_index(core);
+    bool same = node->check_config_valid &&
+                node->check_config_index == raft_configuration_index(core) &&
+                node->check_config_first == first && node->check_config_upto <= last &&
+                node->check_config_upto + 1 >= first &&
+                raft_term_at(core, node->check_config_upto) == node->check_config_upto_term;
+    if (!same) {
+        check_configuration_full(sim, node);
+        return;
+    }
+    for (uint64_t i = node->check_config_upto + 1; i <= last; i++) {
+        const struct raft_entry *entry = raft_entry_at(core, i);
+        assert(entry != NULL);
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            sim_violation(sim, SIM_RULE_CONFIGURATION,
+                          "node %llu appended a CONFIG entry at %llu but still uses the "
+                          "configuration of index %llu",
+                          (unsigned long long)node->id, (unsigned long long)i,
+                          (unsigned long long)raft_configuration_index(core));
+            return;
+        }
+    }
+    node->check_config_upto = last;
+    node->check_config_upto_term = raft_term_at(core, last);
+}
+
+/* ---- one change at a time --------------------------------------------------------------- */
+
+static bool config_entry_committed(const struct sim *sim, const struct sim_node *node,
+                                   uint64_t index)
+{
+    const struct sim_checker *checker = &sim->checker;
+    if (index == 0 || index <= raft_commit_index(node->core)) {
+        return true; /* the base configuration, or within the leader's own commit index */
+    }
+    return index < checker->committed_capacity && checker->committed[index].known &&
+           checker->committed[index].term == raft_term_at(node->core, index);
+}
+
+/* Scans what the leader appended in its term since the last event: every CONFIG entry among
+ * it needs the previous CONFIG entry of the log committed. */
+static void check_single_change(struct sim *sim, struct sim_node *node, uint64_t term)
+{
+    const struct raft *core = node->core;
+    uint64_t last = raft_last_index(core);
+    if (node->check_change_term != term) {
+        /* A new leadership: its own entries start after the last one of an earlier term. */
+        uint64_t before = last;
+        while (before >= raft_first_index(core) && raft_term_at(core, before) == term) {
+            before--;
+        }
+        node->check_change_term = term;
+        node->check_change_scanned = before;
+        node->check_change_previous = latest_config_entry(core, before);
+    }
+    for (uint64_t i = node->check_change_scanned + 1; i <= last; i++) {
+        const struct raft_entry *entry = raft_entry_at(core, i);
+        assert(entry != NULL);
+        if (entry->term != term) {
+            sim_violation(sim, SIM_RULE_LEADER_APPEND_ONLY,
+                          "leader %llu of term %llu holds an entry of term %llu at %llu, "
+                          "after entries of its own term",
+                          (unsigned long long)node->id, (unsigned long long)term,
+                          (unsigned long long)entry->term, (unsigned long long)i);
+            return;
+        }
+        if (entry->type != RAFT_ENTRY_CONFIG) {
+            continue;
+        }
+        uint64_t previous = node->check_change_previous;
+        if (!config_entry_committed(sim, node, previous)) {
+            sim_violation(sim, SIM_RULE_SINGLE_CHANGE,
+                          "leader %llu of term %llu appended a configuration change at %llu "
+                          "while the change at %llu was not committed (its commit index %llu)",
+                          (unsigned long long)node->id, (unsigned long long)term,
+                          (unsigned long long)i, (unsigned long long)previous,
+                          (unsigned long long)raft_commit_index(core));
+            return;
+        }
+        node->check_change_previous = i;
+    }
+    node->check_change_scanned = last;
+}
+
 /* ---- leaders --------------------------------------------------------------------------- */
 
 static void check_election_safety(struct sim *sim, struct sim_node *node, uint64_t term)
@@ -355,6 +540,11 @@ void checker_after_event(struct sim *sim)
         }
     }
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        if (sim->nodes[i].up) {
+            check_configuration(sim, &sim->nodes[i]);
+        }
+    }
+    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
         if (!node->up || raft_role(node->core) != RAFT_LEADER) {
             continue;
@@ -365,18 +555,32 @@ void checker_after_event(struct sim *sim)
             track_leader_commit(sim, node, term);
             check_completeness(sim, node, term);
         }
+        if (sim->violation == SIM_RULE_NONE) {
+            check_single_change(sim, node, term);
+        }
     }
 }
 
+/* Every acknowledged command is applied on every member of the healed cluster (nodes that left
+ * it, or were never let in, are not asked). */
 void checker_final(struct sim *sim)
 {
     const struct sim_client *client = &sim->client;
+    bool members[SIM_MAX_NODES];
+    if (!operator_members(sim, members)) {
+        for (uint32_t i = 0; i < sim->node_count; i++) {
+            members[i] = !sim->nodes[i].retired;
+        }
+    }
     for (uint64_t command = 1; command < client->next_command; command++) {
         if (command >= client->acked_capacity || client->acked_index[command] == 0) {
             continue;
         }
         for (uint32_t i = 0; i < sim->node_count; i++) {
             struct sim_node *node = &sim->nodes[i];
+            if (!members[i]) {
+                continue;
+            }
             uint64_t at = command < node->applied_at_capacity ? node->applied_at[command] : 0;
             if (at != client->acked_index[command]) {
                 sim_violation(

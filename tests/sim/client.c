@@ -278,14 +278,20 @@ void client_on_read(struct sim *sim, struct sim_node *node, struct sim_read *rea
     }
 }
 
+/* Done when the liveness command is applied on every member of the newest leader's
+ * configuration, and everything acknowledged with it. */
 bool client_liveness_done(struct sim *sim)
 {
     uint64_t command = sim->client.liveness_command;
-    if (command == 0) {
+    bool members[SIM_MAX_NODES];
+    if (command == 0 || !operator_members(sim, members)) {
         return false;
     }
     for (uint32_t i = 0; i < sim->node_count; i++) {
         const struct sim_node *node = &sim->nodes[i];
+        if (!members[i]) {
+            continue;
+        }
         if (!node->up || command >= node->applied_at_capacity || node->applied_at[command] == 0 ||
             node->applied < sim->client.max_acked_index) {
             return false;

@@ -158,6 +158,41 @@ void disk_set_snapshot(struct sim_disk *disk, struct sim_snapshot *snapshot)
     disk->has_snapshot = true;
 }
 
+/* The configuration a node boots with when it has no snapshot, as raft_new reads it: the
+ * highest id is at least its members'. */
+void sim_boot_configuration(const struct sim_node *node, struct raft_configuration *out)
+{
+    *out = node->boot_configuration;
+    for (uint32_t i = 0; i < out->voter_count; i++) {
+        out->highest_id = out->voters[i] > out->highest_id ? out->voters[i] : out->highest_id;
+    }
+    for (uint32_t i = 0; i < out->learner_count; i++) {
+        out->highest_id = out->learners[i] > out->highest_id ? out->learners[i] : out->highest_id;
+    }
+}
+
+bool disk_configuration_at(const struct sim_node *node, uint64_t index,
+                           struct raft_configuration *out)
+{
+    const struct sim_disk *disk = &node->disk;
+    uint64_t base = disk_base(disk);
+    if (index < base || index > base + disk->entry_count) {
+        return false;
+    }
+    for (uint64_t i = index; i > base; i--) {
+        const struct raft_entry *entry = &disk->entries[i - base - 1];
+        if (entry->type == RAFT_ENTRY_CONFIG) {
+            return raft_configuration_decode(entry->data, entry->data_bytes, out, NULL, NULL) == 0;
+        }
+    }
+    if (disk->has_snapshot) {
+        *out = disk->snapshot.meta.configuration;
+    } else {
+        sim_boot_configuration(node, out);
+    }
+    return true;
+}
+
 /* ---- the state machine ----------------------------------------------------------------- */
 
 void host_ensure_applied_at(struct sim_node *node, uint64_t command)

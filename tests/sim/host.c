@@ -50,8 +50,10 @@ static void host_start_driver(struct sim *sim, struct sim_node *node);
 
 int host_boot(struct sim *sim, struct sim_node *node)
 {
+    assert(!node->retired);
     struct raft_config config = sim->base_config;
     config.id = node->id;
+    config.configuration = node->boot_configuration;
     uint64_t derive = sim->options.seed ^ (node->id << 40) ^ ((uint64_t)node->incarnation << 20);
     config.random_seed = sim_splitmix64(&derive);
     struct raft_boot_state boot;
@@ -78,6 +80,8 @@ int host_boot(struct sim *sim, struct sim_node *node)
     node->check_leader_term = 0;
     node->check_commit_recorded = boot.applied;
     node->check_completeness_term = 0;
+    node->check_config_valid = false;
+    node->check_change_term = 0;
     node->last_role = RAFT_FOLLOWER;
     sim_trace(sim, "host %llu: boot #%u term=%llu vote=%llu commit=%llu snapshot=%llu last=%llu",
               (unsigned long long)node->id, node->incarnation,
@@ -109,6 +113,17 @@ void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms)
               (unsigned long long)down_ms);
     sim_narrate(sim, "node %llu crashes (back in %llu ms)", (unsigned long long)node->id,
                 (unsigned long long)down_ms);
+}
+
+void host_retire(struct sim *sim, struct sim_node *node)
+{
+    assert(!node->retired);
+    if (node->up) {
+        host_crash(sim, node, 0);
+    }
+    node->retired = true;
+    sim_trace(sim, "operator: node %llu shut down for good", (unsigned long long)node->id);
+    sim_narrate(sim, "node %llu leaves the cluster and shuts down", (unsigned long long)node->id);
 }
 
 void host_free(struct sim_node *node)
@@ -278,13 +293,30 @@ static void serve_reads(struct sim *sim, struct sim_node *node)
     node->read_count = kept;
 }
 
+/* The state machine takes commands; NOOP and CONFIG entries only advance it (a CONFIG
+ * entry's configuration was in force since it was appended, and the checker follows that),
+ * but each must be well formed. */
+static bool entry_well_formed(const struct raft_entry *entry)
+{
+    struct raft_configuration configuration;
+    switch (entry->type) {
+    case RAFT_ENTRY_COMMAND:
+        return entry->data_bytes >= SIM_COMMAND_HEADER_BYTES;
+    case RAFT_ENTRY_NOOP:
+        return entry->data_bytes == 0;
+    case RAFT_ENTRY_CONFIG:
+        return raft_configuration_decode(entry->data, entry->data_bytes, &configuration, NULL,
+                                         NULL) == 0;
+    }
+    return false;
+}
+
 static bool apply_one(struct sim *sim, struct sim_node *node, const struct raft_entry *entry)
 {
-    if (entry->index != node->applied + 1 ||
-        (entry->type == RAFT_ENTRY_COMMAND && entry->data_bytes < SIM_COMMAND_HEADER_BYTES)) {
+    if (entry->index != node->applied + 1 || !entry_well_formed(entry)) {
         sim_violation(sim, SIM_RULE_CONTRACT,
                       "node %llu: committed entry %llu (type %d, %u "
-                      "bytes) does not follow applied %llu",
+                      "bytes) is malformed or does not follow applied %llu",
                       (unsigned long long)node->id, (unsigned long long)entry->index, entry->type,
                       entry->data_bytes, (unsigned long long)node->applied);
         return false;
@@ -574,11 +606,31 @@ void host_compact(struct sim *sim, struct sim_node *node)
     struct sim_snapshot view = {.records = node->applied_records};
     view.meta.index = index;
     view.meta.term = node->applied_records[index - 1].term;
+    struct raft_configuration expected;
+    bool known = disk_configuration_at(node, index, &expected);
     int rc = raft_configuration_at(node->core, index, &view.meta.configuration);
+    if (known && expected.voter_count == 0 && rc == RAFT_ERROR_UNAVAILABLE) {
+        /* A node that joined empty, below its first CONFIG entry: no snapshot there, as the
+         * server takes none when raft_configuration_at fails. */
+        sim_trace(sim, "host %llu: no snapshot at %llu (configuration unknown there)",
+                  (unsigned long long)node->id, (unsigned long long)index);
+        return;
+    }
     if (rc != 0) {
         sim_violation(sim, SIM_RULE_CONTRACT, "raft_configuration_at(%llu) on node %llu: %s",
                       (unsigned long long)index, (unsigned long long)node->id,
                       raft_error_string(rc));
+        return;
+    }
+    /* The snapshot carries the configuration in force at its index: the disk's own log says
+     * which that is. */
+    if (!known || !sim_configuration_equal(&expected, &view.meta.configuration)) {
+        sim_violation(sim, SIM_RULE_CONFIGURATION,
+                      "node %llu: raft_configuration_at(%llu) gives %u voters and %u learners, "
+                      "its durable log says %u and %u",
+                      (unsigned long long)node->id, (unsigned long long)index,
+                      view.meta.configuration.voter_count, view.meta.configuration.learner_count,
+                      expected.voter_count, expected.learner_count);
         return;
     }
     snapshot_copy(&snapshot, &view);

@@ -303,16 +303,35 @@ static int current_leader(struct sim *sim)
     return -1;
 }
 
-/* Marks `count` distinct random nodes in side[], starting with `first` when it is >= 0. */
-static void pick_side(struct sim *sim, bool *side, uint32_t count, int first)
+/* The nodes a partition may cut off: every node still running or due back (not retired). */
+struct sim_active {
+    uint32_t slots[SIM_MAX_NODES];
+    uint32_t count;
+};
+
+static void active_nodes(const struct sim *sim, struct sim_active *active)
 {
+    active->count = 0;
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        if (!sim->nodes[i].retired) {
+            active->slots[active->count++] = i;
+        }
+    }
+}
+
+/* Marks `count` distinct random active nodes in side[], starting with `first` when it is
+ * >= 0. */
+static void pick_side(struct sim *sim, const struct sim_active *active, bool *side, uint32_t count,
+                      int first)
+{
+    assert(count <= active->count);
     uint32_t chosen = 0;
     if (first >= 0) {
         side[first] = true;
         chosen++;
     }
     while (chosen < count) {
-        uint32_t candidate = (uint32_t)sim_prng_below(&sim->prng, sim->node_count);
+        uint32_t candidate = active->slots[sim_prng_below(&sim->prng, active->count)];
         if (!side[candidate]) {
             side[candidate] = true;
             chosen++;
@@ -323,7 +342,12 @@ static void pick_side(struct sim *sim, bool *side, uint32_t count, int first)
 void net_partition_random(struct sim *sim, uint64_t duration_ms)
 {
     bool side[SIM_MAX_NODES] = {false};
-    uint32_t n = sim->node_count;
+    struct sim_active active;
+    active_nodes(sim, &active);
+    uint32_t n = active.count;
+    if (n == 0) {
+        return;
+    }
     uint32_t minority = n > 2 ? (n - 1) / 2 : 1; /* a lone node, in clusters of 1 or 2 */
     int leader = current_leader(sim);
     const char *kind = "";
@@ -333,27 +357,27 @@ void net_partition_random(struct sim *sim, uint64_t duration_ms)
     }
     switch (roll) {
     case 0: /* majority | minority, both ways */
-        pick_side(sim, side, 1 + (uint32_t)sim_prng_below(&sim->prng, minority), -1);
+        pick_side(sim, &active, side, 1 + (uint32_t)sim_prng_below(&sim->prng, minority), -1);
         cut_between(sim, side, true);
         kind = "symmetric split";
         break;
     case 1: /* the leader (with perhaps a minority of followers) cut off */
-        pick_side(sim, side, 1 + (uint32_t)sim_prng_below(&sim->prng, minority), leader);
+        pick_side(sim, &active, side, 1 + (uint32_t)sim_prng_below(&sim->prng, minority), leader);
         cut_between(sim, side, true);
         kind = leader >= 0 ? "leader isolated in a minority" : "minority isolated";
         break;
     case 2: /* one-way: a node's messages out are lost, its inbox still works */
-        pick_side(sim, side, 1, sim_prng_chance(&sim->prng, 500000) ? leader : -1);
+        pick_side(sim, &active, side, 1, sim_prng_chance(&sim->prng, 500000) ? leader : -1);
         cut_between(sim, side, false);
         kind = "one-way cut";
         break;
     case 3: { /* bridge: halves A and B see only the bridge node, which sees both */
-        uint32_t bridge = (uint32_t)sim_prng_below(&sim->prng, n);
-        pick_side(sim, side, 1, (int)bridge);
-        pick_side(sim, side, 1 + (n - 1) / 2, (int)bridge);
+        uint32_t bridge = active.slots[sim_prng_below(&sim->prng, n)];
+        pick_side(sim, &active, side, 1, (int)bridge);
+        pick_side(sim, &active, side, 1 + (n - 1) / 2, (int)bridge);
         side[bridge] = false;
         cut_between(sim, side, true);
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < sim->node_count; i++) {
             sim->network.cut[i][bridge] = false;
             sim->network.cut[bridge][i] = false;
         }
@@ -361,14 +385,15 @@ void net_partition_random(struct sim *sim, uint64_t duration_ms)
         break;
     }
     default: /* one node alone, both ways */
-        pick_side(sim, side, 1, roll == 5 || sim_prng_chance(&sim->prng, 500000) ? leader : -1);
+        pick_side(sim, &active, side, 1,
+                  roll == 5 || sim_prng_chance(&sim->prng, 500000) ? leader : -1);
         cut_between(sim, side, true);
         kind = "node isolated";
         break;
     }
     char members[64] = {0};
     size_t used = 0;
-    for (uint32_t i = 0; i < n && used + 4 < sizeof(members); i++) {
+    for (uint32_t i = 0; i < sim->node_count && used + 4 < sizeof(members); i++) {
         if (side[i]) {
             used += (size_t)snprintf(members + used, sizeof(members) - used, "%s%u",
                                      used ? "," : "", i + 1);

@@ -6,11 +6,12 @@
  * one millisecond at a time: deliver the messages that are due, restart nodes whose downtime
  * is over, tick the cores whose tick is due (every SIM_TICK_MS, phase-shifted per node), and
  * every tick round let the schedule start or heal a partition, crash a node (at once, or half
- * way through its next ready), let the client act and let nodes compact. Every one of these is
- * an event, and the checker runs after each. After the event budget comes the liveness phase:
- * heal everything, restart every node, stop all faults; a new command must then be applied on
- * every node within SIM_LIVENESS_TIMEOUTS election timeouts, and every acknowledged command
- * must be applied everywhere (checker_final).
+ * way through its next ready), let the operator change the membership (operator.c), let the
+ * client act and let nodes compact. Every one of these is an event, and the checker runs after
+ * each. After the event budget comes the liveness phase: heal everything, shut down the nodes
+ * that left the cluster, restart every other node, stop all faults and changes; a new command
+ * must then be applied on every member within SIM_LIVENESS_TIMEOUTS election timeouts, and
+ * every acknowledged command must be applied on every member (checker_final).
  *
  * Failure modes: a run stops at its first violation (sim->violation); nothing here exits.
  */
@@ -88,10 +89,6 @@ static void configure_core(struct sim *sim)
     raft_config_default(config, 1);
     config->election_timeout_ticks = SIM_ELECTION_TIMEOUT_TICKS;
     config->heartbeat_interval_ticks = SIM_HEARTBEAT_TICKS;
-    config->configuration.voter_count = sim->node_count;
-    for (uint32_t i = 0; i < sim->node_count; i++) {
-        config->configuration.voters[i] = i + 1;
-    }
     config->pre_vote = sim_prng_chance(&sim->prng, 500000);
     config->check_quorum = sim_prng_chance(&sim->prng, 500000);
     config->max_inflight_appends = 1 + (uint32_t)sim_prng_below(&sim->prng, 8);
@@ -99,6 +96,25 @@ static void configure_core(struct sim *sim)
     config->max_committed_per_ready = PICK(sim, 1, 4, 64);
     config->max_uncommitted_bytes = PICK(sim, 0, 0, 2048);
     config->sabotage = sim->options.sabotage;
+    /* A learner is promoted only this close to the leader's log: small enough that the
+     * operator's promotions sometimes wait for one to catch up. */
+    config->max_promote_lag = PICK(sim, 4, 16, 1000);
+}
+
+/* The initial cluster: voters 1..node_count, each booting with that configuration. */
+static void configure_members(struct sim *sim)
+{
+    struct raft_configuration *configuration = &sim->base_config.configuration;
+    memset(configuration, 0, sizeof(*configuration));
+    configuration->voter_count = sim->node_count;
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        configuration->voters[i] = i + 1;
+    }
+    configuration->highest_id = sim->node_count;
+    for (uint32_t i = 0; i < sim->node_count; i++) {
+        sim->nodes[i].id = i + 1;
+        sim->nodes[i].boot_configuration = *configuration;
+    }
 }
 
 /*
@@ -107,15 +123,41 @@ static void configure_core(struct sim *sim)
  * leaders again and again with one entry per APPEND, so that entries of several terms pile up
  * on minorities and are later re-replicated one by one (Figure 8 of the Raft paper);
  * "election storm" has slow, reordering links (concurrent candidates in one term) and crashes
- * voters right after they vote, bringing them back within a message delay.
+ * voters right after they vote, bringing them back within a message delay; "reconfiguration"
+ * starts four voters (an even count, where one voter more and one less have disjoint
+ * majorities), proposes a membership change every few tick rounds and one the moment a new
+ * leader appears, and cuts leaders off often — the interleaving of Ongaro's 2015 bug report:
+ * a new leader's change meets an earlier leader's uncommitted one.
  */
+static void configure_reconfiguration(struct sim *sim)
+{
+    struct sim_network *network = &sim->network;
+    struct sim_faults *faults = &sim->faults;
+    faults->profile = "reconfiguration";
+    if (sim->options.nodes == 0) {
+        sim->node_count = 4;
+    }
+    faults->change_per_million = 300000;
+    faults->change_after_election = true;
+    faults->force_per_million = 200000;
+    faults->partition_per_million = 100000;
+    faults->crash_per_million = 30000;
+    faults->propose_per_million = 1000000;
+    network->drop_per_million = PICK(sim, 0, 20000);
+    network->max_delay_ms = PICK(sim, 2, 8);
+}
+
 static void configure_profile(struct sim *sim)
 {
     struct sim_network *network = &sim->network;
     struct sim_faults *faults = &sim->faults;
-    uint64_t roll = sim_prng_below(&sim->prng, 8);
+    uint64_t roll = sim_prng_below(&sim->prng, 10);
     if (roll < 4) {
         faults->profile = "mixed";
+        return;
+    }
+    if (roll >= 8) {
+        configure_reconfiguration(sim);
         return;
     }
     if (roll < 6) {
@@ -157,6 +199,8 @@ static void configure_faults(struct sim *sim)
     faults->propose_per_million = PICK(sim, 300000, 700000);
     faults->read_per_million = PICK(sim, 100000, 300000);
     faults->transfer_per_million = PICK(sim, 0, 3000);
+    faults->change_per_million = PICK(sim, 0, 5000, 20000, 50000);
+    faults->force_per_million = PICK(sim, 0, 100000);
     configure_profile(sim);
     faults->async_ready_per_million = PICK(sim, 0, 300000, 800000);
     faults->max_fsync_ms = PICK(sim, 1, 4);
@@ -193,18 +237,20 @@ struct sim *sim_create(const struct sim_options *options)
     if (options->demo) {
         configure_demo(sim);
     }
+    configure_members(sim);
     sim->client.believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
     sim_trace(sim,
               "seed %llu (%s): %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
-              "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u",
+              "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u "
+              "change=%u",
               (unsigned long long)options->seed, sim->faults.profile, sim->node_count,
               sim->base_config.pre_vote, sim->base_config.check_quorum,
               sim->base_config.max_inflight_appends, sim->base_config.max_append_bytes,
               sim->network.drop_per_million, sim->network.duplicate_per_million,
               sim->network.max_delay_ms, sim->faults.partition_per_million,
-              sim->faults.crash_per_million, sim->faults.vote_crash_per_million);
+              sim->faults.crash_per_million, sim->faults.vote_crash_per_million,
+              sim->faults.change_per_million);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
-        sim->nodes[i].id = i + 1;
         host_boot(sim, &sim->nodes[i]);
     }
     return sim;
@@ -330,7 +376,10 @@ static void tick_round(struct sim *sim)
     if (sim->violation != SIM_RULE_NONE) {
         return;
     }
-    client_act(sim);
+    operator_act(sim);
+    if (sim->violation == SIM_RULE_NONE) {
+        client_act(sim);
+    }
     event_done(sim);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
@@ -351,11 +400,14 @@ static void run_millisecond(struct sim *sim)
     }
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
-        if (!node->up && sim->now_ms >= node->restart_at_ms) {
+        if (!node->up && !node->retired && sim->now_ms >= node->restart_at_ms) {
             sim_narrate(sim, "node %u restarts from its disk", i + 1);
             host_boot(sim, node);
             event_done(sim);
         }
+    }
+    if (sim->violation == SIM_RULE_NONE && operator_watch(sim)) {
+        event_done(sim);
     }
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
@@ -377,17 +429,53 @@ static void run_millisecond(struct sim *sim)
     }
 }
 
+static size_t describe_ids(char *out, size_t size, const raft_node_id *ids, uint32_t count)
+{
+    size_t used = 0;
+    for (uint32_t i = 0; i < count && used < size; i++) {
+        used += (size_t)snprintf(out + used, size - used, "%s%llu", i ? " " : "",
+                                 (unsigned long long)ids[i]);
+    }
+    return used < size ? used : size;
+}
+
+/* Retired nodes are left out; an up node shows its role, term, commit, applied index and the
+ * configuration in force (voters | learners, @ its entry's index). */
 static void describe_nodes(struct sim *sim, char *out, size_t size)
 {
     size_t used = 0;
+    out[0] = '\0';
     for (uint32_t i = 0; i < sim->node_count && used < size; i++) {
         const struct sim_node *node = &sim->nodes[i];
-        used +=
-            (size_t)snprintf(out + used, size - used, "%s n%u:%s/t%llu/c%llu/a%llu", i ? "," : "",
-                             i + 1, node->up ? raft_role_string(raft_role(node->core)) : "down",
-                             node->up ? (unsigned long long)raft_term(node->core) : 0ULL,
-                             node->up ? (unsigned long long)raft_commit_index(node->core) : 0ULL,
-                             (unsigned long long)node->applied);
+        if (node->retired) {
+            continue;
+        }
+        if (!node->up) {
+            used += (size_t)snprintf(out + used, size - used, " n%u:down/a%llu", i + 1,
+                                     (unsigned long long)node->applied);
+            continue;
+        }
+        const struct raft_configuration *configuration = raft_configuration(node->core);
+        used += (size_t)snprintf(
+            out + used, size - used, " n%u:%s/t%llu/c%llu/a%llu{", i + 1,
+            raft_role_string(raft_role(node->core)), (unsigned long long)raft_term(node->core),
+            (unsigned long long)raft_commit_index(node->core), (unsigned long long)node->applied);
+        if (used >= size) {
+            break;
+        }
+        used += describe_ids(out + used, size - used, configuration->voters,
+                             configuration->voter_count);
+        if (used < size) {
+            used += (size_t)snprintf(out + used, size - used, "|");
+        }
+        if (used < size) {
+            used += describe_ids(out + used, size - used, configuration->learners,
+                                 configuration->learner_count);
+        }
+        if (used < size) {
+            used += (size_t)snprintf(out + used, size - used, "@%llu}",
+                                     (unsigned long long)raft_configuration_index(node->core));
+        }
     }
 }
 
@@ -402,6 +490,9 @@ static uint64_t liveness_budget_ms(const struct sim *sim)
     uint64_t lowest_applied = UINT64_MAX;
     for (uint32_t i = 0; i < sim->node_count; i++) {
         const struct sim_node *node = &sim->nodes[i];
+        if (node->retired) {
+            continue;
+        }
         uint64_t last = host_disk_last_index(node);
         highest_last = last > highest_last ? last : highest_last;
         lowest_applied = node->applied < lowest_applied ? node->applied : lowest_applied;
@@ -422,10 +513,11 @@ static void run_liveness(struct sim *sim)
     sim_trace(sim, "liveness: healing everything, restarting every node");
     sim_narrate(sim, "faults stop: the network heals and every node is running again");
     net_heal(sim);
+    operator_on_liveness(sim);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         struct sim_node *node = &sim->nodes[i];
         node->crash_point = SIM_CRASH_NONE;
-        if (!node->up) {
+        if (!node->up && !node->retired) {
             host_boot(sim, node);
             event_done(sim);
         }
@@ -442,11 +534,11 @@ static void run_liveness(struct sim *sim)
         }
     }
     if (sim->violation == SIM_RULE_NONE) {
-        char nodes[512];
+        char nodes[1024];
         describe_nodes(sim, nodes, sizeof(nodes));
         sim_violation(sim, SIM_RULE_LIVENESS,
-                      "no new command applied on every node (and every acknowledged one "
-                      "everywhere) within %llu ms of healing:%s",
+                      "no new command applied on every member (and every acknowledged one on "
+                      "each) within %llu ms of healing:%s",
                       (unsigned long long)budget_ms, nodes);
     }
 }

@@ -1,10 +1,11 @@
 /*
  * sim.h — the deterministic cluster simulator's shared types.
  *
- * One struct sim holds a whole run: N raft cores (struct sim_node, each with its simulated
+ * One struct sim holds a whole run: the raft cores (struct sim_node, each with its simulated
  * disk and state machine), the simulated network (messages in flight, partitions), the client
- * (proposals and reads), the fault schedule and the checker's global knowledge (leaders per
- * term, committed entries, acknowledged commands). Everything random comes from the run's one
+ * (proposals and reads), the operator (membership changes, the node processes they start and
+ * stop), the fault schedule and the checker's global knowledge (leaders per term, committed
+ * entries, acknowledged commands). Everything random comes from the run's one
  * xoshiro256** generator, seeded from the run's seed; nothing reads a clock, so one seed
  * replays the same run byte for byte.
  *
@@ -28,7 +29,15 @@
 #include <stdint.h>
 
 /* Limits and rates. The comment above each says what it bounds. */
-#define SIM_MAX_NODES              7
+/* Node processes one run may start: the initial cluster and every node added later (ids are
+ * never reused, so slot k holds id k + 1 for the whole run). */
+#define SIM_MAX_NODES 16
+/* The operator keeps the cluster within these sizes (the initial cluster has at most
+ * SIM_MAX_VOTERS voters and no learners). */
+#define SIM_MAX_VOTERS             7
+#define SIM_MAX_LEARNERS           3
+#define SIM_MAX_PENDING_CHANGES    8  /* changes the operator awaits the outcome of */
+#define SIM_MAX_CONTEXT_BYTES      24 /* the operator's context per change ("addresses") */
 #define SIM_TICK_MS                10 /* simulated milliseconds per core tick */
 #define SIM_ELECTION_TIMEOUT_TICKS 10
 #define SIM_HEARTBEAT_TICKS        2
@@ -63,7 +72,9 @@ enum sim_rule {
     SIM_RULE_EXACTLY_ONCE,
     SIM_RULE_READ_SAFETY,
     SIM_RULE_LIVENESS,
-    SIM_RULE_CONTRACT, /* the core broke raft.h's contract with its host */
+    SIM_RULE_CONTRACT,      /* the core broke raft.h's contract with its host */
+    SIM_RULE_CONFIGURATION, /* the configuration in force is not the log's latest */
+    SIM_RULE_SINGLE_CHANGE, /* a leader began a change before the previous one committed */
 };
 
 const char *sim_rule_string(enum sim_rule rule);
@@ -133,6 +144,13 @@ struct sim_read {
 struct sim_node {
     raft_node_id id;
     bool up;
+    /* Shut down for good (removed from the cluster, or added by a change that was lost): the
+     * node never restarts and messages to it are lost. */
+    bool retired;
+    uint64_t retire_at_ms; /* 0 = not scheduled */
+    /* What the node boots with when its disk has no snapshot: the initial cluster's, or the
+     * empty configuration of a node that waits to be added. */
+    struct raft_configuration boot_configuration;
     uint32_t incarnation;
     uint64_t restart_at_ms;
     struct raft *core;
@@ -157,6 +175,16 @@ struct sim_node {
     uint64_t check_commit_recorded;
     uint64_t check_completeness_term;
     uint64_t check_completeness_version;
+    /* The configuration in force, as last verified (checker.c, check_configuration). */
+    bool check_config_valid;
+    uint64_t check_config_index;
+    uint64_t check_config_first;
+    uint64_t check_config_upto;
+    uint64_t check_config_upto_term;
+    /* One change at a time: the leader term scanned, how far, and its latest CONFIG entry. */
+    uint64_t check_change_term;
+    uint64_t check_change_scanned;
+    uint64_t check_change_previous;
     enum raft_role last_role;
     /* The ready loop, shared with the server (src/driver), and its hooks' context. */
     struct driver driver;
@@ -266,6 +294,28 @@ struct sim_faults {
     uint32_t async_ready_per_million; /* a ready stays open across events (async fsync) */
     uint32_t max_fsync_ms;            /* how long an open ready's fsync takes, at most */
     uint32_t early_per_million;       /* raft_early taken while a ready is open */
+    uint32_t change_per_million;      /* the operator proposes a membership change */
+    uint32_t force_per_million;       /* ... skipping the live-majority guard */
+    bool change_after_election;       /* ... and one at once whenever a new leader appears */
+};
+
+/* One membership change the operator proposed, until its entry's fate is known. */
+struct sim_change {
+    struct raft_change change;
+    uint64_t index;
+    uint64_t term;
+};
+
+/* The cluster's operator (operator.c): proposes membership changes, starts the node process
+ * of each added id, and shuts down the nodes that left. */
+struct sim_operator {
+    struct sim_change pending[SIM_MAX_PENDING_CHANGES];
+    size_t pending_count;
+    raft_node_id promote_wanted; /* a learner whose promotion waits for it to catch up */
+    uint64_t last_leader_term;   /* the newest leader's term the operator has seen */
+    uint64_t proposed;
+    uint64_t committed;
+    uint64_t lost;
 };
 
 struct sim_options {
@@ -291,11 +341,12 @@ struct sim {
     struct sim_network network;
     struct sim_checker checker;
     struct sim_client client;
+    struct sim_operator operator_state;
     struct sim_faults faults;
     bool liveness_phase;
     /* The first violation, if any. */
     enum sim_rule violation;
-    char violation_detail[512];
+    char violation_detail[1024];
     uint64_t violation_event;
     /* Trace ring. */
     char trace_lines[SIM_TRACE_LINES][SIM_TRACE_LINE_BYTES];
@@ -327,6 +378,7 @@ void snapshot_free(struct sim_snapshot *snapshot);
 /* host.c */
 int host_boot(struct sim *sim, struct sim_node *node);
 void host_crash(struct sim *sim, struct sim_node *node, uint64_t down_ms);
+void host_retire(struct sim *sim, struct sim_node *node); /* shut down for good */
 void host_process(struct sim *sim, struct sim_node *node);
 /* True when the node holds an open ready whose fsync is due. */
 bool host_fsync_due(const struct sim *sim, const struct sim_node *node);
@@ -344,6 +396,11 @@ void disk_truncate_from(struct sim_disk *disk, uint64_t index); /* index > disk_
 void disk_drop_through(struct sim_disk *disk, uint64_t index);
 void disk_append(struct sim_disk *disk, const struct raft_entry *entry, uint64_t prefix_hash);
 void disk_set_snapshot(struct sim_disk *disk, struct sim_snapshot *snapshot); /* takes it */
+void sim_boot_configuration(const struct sim_node *node, struct raft_configuration *out);
+/* The configuration in force at index by the disk alone: its latest CONFIG entry at or below
+ * index, else its snapshot's, else the boot configuration. False outside the disk's log. */
+bool disk_configuration_at(const struct sim_node *node, uint64_t index,
+                           struct raft_configuration *out);
 void host_ensure_applied_at(struct sim_node *node, uint64_t command);
 void state_machine_reserve(struct sim_node *node, uint64_t count);
 void state_machine_load(struct sim_node *node, const struct sim_snapshot *snapshot);
@@ -359,6 +416,17 @@ void checker_on_apply(struct sim *sim, struct sim_node *node, uint64_t index,
 void checker_on_snapshot(struct sim *sim, struct sim_node *node,
                          const struct sim_snapshot *snapshot);
 void checker_final(struct sim *sim);
+
+/* operator.c */
+void operator_act(struct sim *sim); /* every tick round */
+/* Every millisecond: a change right after an election; true when it proposed one. */
+bool operator_watch(struct sim *sim);
+void operator_on_liveness(struct sim *sim);
+/* Marks the members of the newest leader's configuration (never a retired node); false when
+ * no leader is up. */
+bool operator_members(const struct sim *sim, bool members[SIM_MAX_NODES]);
+bool sim_configuration_equal(const struct raft_configuration *a,
+                             const struct raft_configuration *b);
 
 /* client.c */
 void client_init(struct sim_client *client);
