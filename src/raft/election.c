@@ -16,6 +16,7 @@
  */
 #include "raft/raft_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void election_become_leader(struct raft *raft);
@@ -67,12 +68,38 @@ static int tally(struct raft *raft, raft_node_id from, bool granted)
     return 0;
 }
 
+/*
+ * Thesis §4.2.2: a node that its latest configuration removes or demotes, while that entry is
+ * not committed, "should still start new elections, as it might still be needed". A leader
+ * that proposed its own removal and then lost office (crashed, or was cut off) may hold
+ * entries the remaining voters lack; if they still run the old configuration, which counts
+ * this node, none of them can win without its vote, and the election restriction (§5.4.1)
+ * denies it to them — the cluster would wait forever (found by the simulator, seeds 167 and
+ * 197 of the membership schedule). So such a node campaigns, counting only the votes of its
+ * latest configuration's voters, never its own (tally ignores non-voters), and, elected,
+ * leads only until that configuration commits (raft_membership_on_commit). Learners of a
+ * settled configuration, and nodes waiting to join, never campaign.
+ */
+static bool election_may_campaign(const struct raft *raft)
+{
+    if (raft_is_voter(raft, raft->id)) {
+        return true;
+    }
+    if (raft->configuration_index <= raft->commit || raft->progress_count == 2 * RAFT_MAX_NODES) {
+        return false; /* settled (or no room to track itself as a leader) */
+    }
+    struct raft_configuration previous;
+    int rc = raft_configuration_at(raft, raft->configuration_index - 1, &previous);
+    assert(rc == 0); /* configuration_index - 1 >= commit >= the snapshot's index */
+    return rc == 0 && raft_configuration_is_voter(&previous, raft->id);
+}
+
 static void election_campaign(struct raft *raft, bool pre_vote, bool force)
 {
     assert(raft->role != RAFT_LEADER);
     assert(raft->read_count == 0); /* reads are a leader's, failed when it stepped down */
-    if (!raft_is_voter(raft, raft->id)) {
-        return; /* learners never campaign */
+    if (!election_may_campaign(raft)) {
+        return;
     }
     if (raft->term >= RAFT_MAX_TERM) {
         return; /* raft_step refuses higher terms: such a campaign could never end */
@@ -221,12 +248,23 @@ void raft_election_handle_vote_response(struct raft *raft, const struct raft_mes
 static void election_become_leader(struct raft *raft)
 {
     assert(raft->role == RAFT_CANDIDATE);
-    assert(raft_is_voter(raft, raft->id)); /* learners never campaign */
+    assert(election_may_campaign(raft));
     raft_reset_term(raft, raft->term);
     raft->role = RAFT_LEADER;
     raft->leader = raft->id;
     raft->uncommitted_bytes = 0;
     uint64_t next = raft_log_last_index(&raft->log) + 1;
+    if (raft_progress_of(raft, raft->id) == NULL) {
+        /* Elected without a vote of its own (election_may_campaign): a leader tracks its own
+         * log like a member's, without counting it. */
+        assert(raft->progress_count < 2 * RAFT_MAX_NODES);
+        int rc = raft_progress_init(&raft->progress[raft->progress_count], raft->id, false,
+                                    raft->config.max_inflight_appends);
+        if (rc != 0) {
+            abort(); /* memory exhaustion aborts, as everywhere in the core */
+        }
+        raft->progress_count++;
+    }
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
         raft_progress_reset(progress, next);
