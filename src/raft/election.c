@@ -209,7 +209,13 @@ void raft_election_handle_vote_request(struct raft *raft, const struct raft_mess
                       raft_sabotaged(raft, RAFT_SABOTAGE_ELECTION_RESTRICTION);
     int type = pre_vote ? RAFT_MSG_PRE_VOTE_RESPONSE : RAFT_MSG_VOTE_RESPONSE;
     struct raft_message reply = raft_message_to(raft, type, message->from);
-    if (can_grant(raft, message) && up_to_date && raft_is_voter(raft, message->from)) {
+    /* Thesis §4.1: a node grants its vote without consulting its own configuration — the
+     * candidate counts votes by its configuration, and ours may lag or lead it. Refusing
+     * candidates that are no voters here deadlocked the cluster when this node lacked the
+     * entry that promoted the candidate, and the only other voter lacked entries this one had
+     * (found by the simulator, seed 124 of the membership schedule). Safety holds regardless:
+     * one vote per term, and the election restriction. */
+    if (can_grant(raft, message) && up_to_date) {
         /* A granted pre-vote answers at the candidate's future term, so the candidate
          * counts it instead of taking it for a newer term. */
         reply.term = message->term;
