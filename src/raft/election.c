@@ -90,7 +90,9 @@ static bool election_may_campaign(const struct raft *raft)
     }
     struct raft_configuration previous;
     int rc = raft_configuration_at(raft, raft->configuration_index - 1, &previous);
-    assert(rc == 0); /* configuration_index - 1 >= commit >= the snapshot's index */
+    /* configuration_index - 1 >= commit >= the snapshot's index, so the only failure is an
+     * unknown configuration: a node that joined empty, which was never a voter before. */
+    assert(rc == 0 || rc == RAFT_ERROR_UNAVAILABLE);
     return rc == 0 && raft_configuration_is_voter(&previous, raft->id);
 }
 

@@ -96,8 +96,10 @@ int raft_compact(struct raft *raft, uint64_t index)
     uint64_t term = raft_log_term_at(&raft->log, index);
     struct raft_configuration configuration;
     int rc = raft_configuration_at(raft, index, &configuration);
-    assert(rc == 0); /* index is within the log: checked above */
-    (void)rc;
+    if (rc != 0) {
+        assert(rc == RAFT_ERROR_UNAVAILABLE); /* index is within the log: checked above */
+        return rc; /* no configuration known there (a node that joined empty) */
+    }
     raft_log_compact_to(&raft->log, index, term);
     raft->snapshot_meta.index = index;
     raft->snapshot_meta.term = term;
