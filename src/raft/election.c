@@ -168,6 +168,16 @@ void raft_election_tick(struct raft *raft)
     }
     if (raft->election_elapsed >= raft->randomized_election_timeout) {
         raft->election_elapsed = 0;
+        if (!election_may_campaign(raft)) {
+            /* The leader was silent for an election timeout: its lease lapses here too. A
+             * node that may not campaign used to keep `leader` while its timer restarted, so
+             * it stayed in the lease (§4.2.3) and ignored every campaign — for good when its
+             * randomized timeout equals the election timeout: a learner that the only other
+             * voter needed for a quorum never heard a vote request again (found by the
+             * simulator, seed 691 of the membership schedule). */
+            raft->leader = RAFT_NODE_NONE;
+            return;
+        }
         election_campaign(raft, raft->config.pre_vote, false);
     }
 }
