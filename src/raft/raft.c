@@ -434,19 +434,23 @@ static int validate_message(const struct raft *raft, const struct raft_message *
     return validate_entries(message);
 }
 
-/* §5.1: a message from a lower term is stale. It is answered only where the answer helps a
- * stale node find the current term (a leader cut off under PreVote/CheckQuorum would never
- * learn it otherwise), and is otherwise dropped. */
+/* §5.1: a message from a lower term is stale. Requests are answered (responses are dropped),
+ * so that the stale node learns the current term, as Figure 2's RPCs do: a stale leader or
+ * candidate may hear from nobody else. Once this core answered stale APPENDs only under
+ * PreVote/CheckQuorum and stale VOTEs never, trusting that a node of the higher term would
+ * contact the stale one in turn — not so once configurations differ: a stale candidate that
+ * the other's configuration does not hold never hears from it, and each waited for the other
+ * forever (found by the simulator, seeds 449 and 2688 of the membership schedule). */
 static void answer_stale_term(struct raft *raft, const struct raft_message *message)
 {
     assert(message->term < raft->term);
-    if ((raft->config.check_quorum || raft->config.pre_vote) &&
-        (message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT)) {
+    if (message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT) {
         struct raft_message reply = raft_message_to(raft, RAFT_MSG_APPEND_RESPONSE, message->from);
         raft_send(raft, &reply);
-    } else if (message->type == RAFT_MSG_PRE_VOTE) {
-        struct raft_message reply =
-            raft_message_to(raft, RAFT_MSG_PRE_VOTE_RESPONSE, message->from);
+    } else if (message->type == RAFT_MSG_PRE_VOTE || message->type == RAFT_MSG_VOTE) {
+        int type = message->type == RAFT_MSG_PRE_VOTE ? RAFT_MSG_PRE_VOTE_RESPONSE
+                                                      : RAFT_MSG_VOTE_RESPONSE;
+        struct raft_message reply = raft_message_to(raft, type, message->from);
         reply.reject = true;
         raft_send(raft, &reply);
     }
