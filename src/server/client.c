@@ -242,6 +242,10 @@ static void client_flush(struct client *client)
         client_close(client);
         return;
     }
+    if (client->backup != NULL && !backup_pump(client)) {
+        client_close(client);
+        return;
+    }
     if (!client->write_in_flight && client->output.length > 0) {
         /* Most replies fit the socket's buffer: write them now, and only hand libuv what the
          * kernel did not take (a queued uv_write costs an epoll registration per write). */
@@ -258,7 +262,7 @@ static void client_flush(struct client *client)
     }
     if (client->write_in_flight || client->output.length == 0) {
         if (client->close_after_reply && !client->write_in_flight && client->output.length == 0 &&
-            client->fifo_count == 0) {
+            client->fifo_count == 0 && client->backup == NULL) {
             client_close(client);
         }
         return;
@@ -303,6 +307,7 @@ static void client_close(struct client *client)
         return;
     }
     struct server *server = client->server;
+    backup_client_gone(client);
     /* Detach the waiting requests: node.c settles them and frees them. */
     struct request *request = client->fifo_head;
     while (request != NULL) {

@@ -87,6 +87,7 @@ static const struct server_command server_commands[] = {
     {"raft.info", 1, 0, command_raft_info, "admin stale", NULL},
     {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL},
     {"raft.node", -2, 0, NULL, "admin stale", members_command},
+    {"raft.backup", -1, 0, NULL, "admin stale", backup_command},
 };
 
 #define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])

@@ -18,6 +18,7 @@ enum setting_kind {
     SETTING_U64,
     SETTING_STRING,
     SETTING_MEMBER,
+    SETTING_BOOL, /* yes|no; a flag alone means yes */
     SETTING_LOG_LEVEL,
     SETTING_ID,
 };
@@ -44,6 +45,12 @@ static const struct setting settings[] = {
     {"promote-max-lag", SETTING_U64, FIELD(promote_max_lag), 0,
      "RAFT.NODE PROMOTE refuses a learner more than this many entries behind the leader "
      "(default 1000)"},
+    {"restore", SETTING_STRING, FIELD(restore), sizeof(((struct server_config *)0)->restore),
+     "FILE: start a new single-node cluster of this node from a backup (raftkv-backup); the "
+     "data directory must hold no data; grow it with RAFT.NODE ADD (default: none)"},
+    {"force-new-cluster", SETTING_BOOL, FIELD(force_new_cluster), 0,
+     "disaster recovery after a majority is lost for good: rewrite the configuration to this "
+     "node alone, keeping its data, and say what may have been lost (default no)"},
     {"data-dir", SETTING_STRING, FIELD(data_directory),
      sizeof(((struct server_config *)0)->data_directory),
      "directory for the log, the snapshots and the database (required)"},
@@ -270,6 +277,12 @@ static int apply_setting(struct server_config *config, const struct setting *set
         return 0;
     case SETTING_MEMBER:
         return parse_member(config, value);
+    case SETTING_BOOL:
+        if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+            return -1;
+        }
+        *(bool *)(base + setting->offset) = strcmp(value, "yes") == 0;
+        return 0;
     case SETTING_LOG_LEVEL:
         return log_level_parse(value, &config->log_level);
     }
@@ -367,6 +380,10 @@ static int validate(const struct server_config *config, char *error, size_t erro
         snprintf(error, error_bytes, "--id, --member and --data-dir are required (see --help)");
         return -1;
     }
+    if ((config->restore[0] != '\0' || config->force_new_cluster) && config->join[0] != '\0') {
+        snprintf(error, error_bytes, "--join cannot go with --restore or --force-new-cluster");
+        return -1;
+    }
     if (config->join[0] != '\0') {
         char host[CONFIG_HOST_BYTES];
         uint16_t port;
@@ -411,11 +428,28 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
         }
     }
     for (int i = 1; i < argc; i++) {
+        bool lone_flag = i + 1 >= argc && strncmp(argv[i], "--", 2) == 0 &&
+                         find_setting(argv[i] + 2) != NULL &&
+                         find_setting(argv[i] + 2)->kind == SETTING_BOOL;
+        if (lone_flag) {
+            if (set_named(config, argv[i] + 2, "yes", error, error_bytes) != 0) {
+                return -1;
+            }
+            continue;
+        }
         if (strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
             snprintf(error, error_bytes, "expected --name value, got '%s' (see --help)", argv[i]);
             return -1;
         }
         const char *name = argv[i] + 2;
+        const struct setting *setting = find_setting(name);
+        if (setting != NULL && setting->kind == SETTING_BOOL &&
+            strncmp(argv[i + 1], "--", 2) == 0) {
+            if (set_named(config, name, "yes", error, error_bytes) != 0) {
+                return -1;
+            }
+            continue; /* a flag alone: yes */
+        }
         const char *value = argv[++i];
         if (strcmp(name, "config") == 0) {
             continue;

@@ -285,6 +285,24 @@ static int open_data(struct server *server, char *error, size_t error_bytes)
     char message[STORAGE_MESSAGE_BYTES];
     int rc = storage_open(config->data_directory, &options, &node->storage, &recovered, message,
                           sizeof message);
+    bool reopen = false;
+    if (rc == 0 && !node->data_prepared) {
+        /* --restore and --force-new-cluster act once, at the first start (node_restore.c). */
+        node->data_prepared = true;
+        if (node_prepare_data(server, &recovered, &reopen, error, error_bytes) != 0) {
+            storage_recovered_free(&recovered);
+            storage_close(node->storage);
+            node->storage = NULL;
+            return -1;
+        }
+    }
+    if (rc == 0 && reopen) {
+        storage_recovered_free(&recovered);
+        storage_close(node->storage);
+        memset(&recovered, 0, sizeof recovered);
+        rc = storage_open(config->data_directory, &options, &node->storage, &recovered, message,
+                          sizeof message);
+    }
     if (rc != 0) {
         node->storage = NULL;
         snprintf(error, error_bytes, "cannot open the data: %s", message);
@@ -365,7 +383,7 @@ void node_maybe_recover(struct server *server)
     struct node *node = &server->node;
     if (!node->fatal || server->stopping || server_now_ms(server) < node->recover_at_ms ||
         node->sync_in_flight || node->snapshot_in_progress || node->kv_flush_in_flight ||
-        node->trash_in_flight) {
+        node->trash_in_flight || backup_exporting(server)) {
         return;
     }
     log_info("reopening the data (failure %llu: %s)", (unsigned long long)node->failures,

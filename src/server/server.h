@@ -32,6 +32,7 @@
 #include "server/transport.h"
 #include "storage/storage.h"
 
+struct backup;
 struct client;
 struct server;
 
@@ -107,6 +108,7 @@ struct client {
     uint64_t commands;
     uint64_t last_write_index; /* the log index of its latest proposed write */
     uint32_t reads_unanswered; /* linearizable reads not yet executed */
+    struct backup *backup;     /* RAFT.BACKUP streaming on this connection (backup.c) */
 };
 
 struct server_stats {
@@ -179,6 +181,7 @@ struct node {
     uint64_t recover_at_ms;   /* the next reopen */
     uint64_t recovered_at_ms; /* the last successful reopen (0: the start) */
     uint32_t recover_backoff_ms;
+    bool data_prepared; /* --restore / --force-new-cluster ran (the first open only) */
 };
 
 /* The membership as last loaded from the core (members.c). */
@@ -219,6 +222,7 @@ struct server {
     struct transport *transport;
     struct members members;
     struct join join;
+    struct backup *backup; /* the one RAFT.BACKUP in progress */
     uv_tcp_t listener;
     uv_timer_t tick_timer;
     uv_timer_t sweep_timer;
@@ -303,6 +307,16 @@ uint32_t members_list(const struct server *server, const struct config_member **
 /* RAFT.NODE ADD|PROMOTE|DEMOTE|REMOVE|LIST; a change is answered once applied. */
 void members_command(struct client *client, size_t argc, const struct kv_arg *argv);
 
+/* backup.c */
+/* RAFT.BACKUP: streams a copy of the state machine (proto/backup.h) and closes. */
+void backup_command(struct client *client, size_t argc, const struct kv_arg *argv);
+/* Queues more of the stream into the client's output; false when the stream failed (the
+ * caller closes the connection). */
+bool backup_pump(struct client *client);
+void backup_client_gone(struct client *client);
+/* Is an export running on the thread pool (it reads the state machine)? */
+bool backup_exporting(const struct server *server);
+
 /* join.c */
 /* Starts asking config.join to add this node, if it is started with --join and is not a
  * member of any configuration yet; stops by itself once the node is a member. */
@@ -349,6 +363,10 @@ bool node_is_leader(const struct server *server);
 void node_path_join(char *out, size_t out_bytes, const char *directory, const char *name);
 /* Every pending write at or below last_index has an outcome now (node.c). */
 void node_settle_writes(struct server *server, uint64_t first_index, uint64_t last_index);
+/* node_restore.c: --restore and --force-new-cluster, between storage_open and the rest of
+ * the first start; *reopen asks for storage to be opened again. 0, or -1 with error set. */
+int node_prepare_data(struct server *server, const struct storage_recovered *recovered,
+                      bool *reopen, char *error, size_t error_bytes);
 /* node_snapshot.c: the leader's snapshot of a ready, and our own when it is time. */
 void node_install_snapshot(struct server *server, const struct raft_snapshot_meta *meta);
 void node_maybe_snapshot(struct server *server);
