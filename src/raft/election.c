@@ -157,8 +157,13 @@ void raft_election_tick(struct raft *raft)
                 }
             }
             /* Thesis §3.10: a transfer that has not finished in an election timeout is
-             * abandoned, and the leader accepts proposals again. */
+             * abandoned, and the leader accepts proposals again — unless it is the hand-over
+             * of a leader that is no voter any more: that one steps down now. */
             raft->transfer_target = RAFT_NODE_NONE;
+            if (raft->handing_over) {
+                raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
+                return;
+            }
         }
         if (raft->heartbeat_elapsed >= raft->config.heartbeat_interval_ticks) {
             raft->heartbeat_elapsed = 0;
@@ -314,8 +319,8 @@ void raft_election_maybe_finish_transfer(struct raft *raft, struct raft_progress
 {
     assert(raft->role == RAFT_LEADER);
     assert(progress->id != raft->id);
-    if (raft->transfer_target != progress->id) {
-        return;
+    if (raft->transfer_target != progress->id || raft->handing_over) {
+        return; /* a hand-over sends its own TIMEOUT_NOW as it steps down (membership.c) */
     }
     if (progress->match == raft_log_last_index(&raft->log)) {
         struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, progress->id);

@@ -470,8 +470,10 @@ void raft_membership_on_commit(struct raft *raft)
         return;
     }
     /* Thesis §4.2.2: the configuration without this leader is committed, so the others can
-     * elect a leader among themselves. Hand over to the most up-to-date voter, so that the
-     * cluster does not wait out an election timeout, and step down. */
+     * elect a leader among themselves. Hand over to the most up-to-date voter, as a leadership
+     * transfer does (§3.10): no new proposals, catch it up, TIMEOUT_NOW, step down — so that
+     * the cluster does not wait out an election timeout. A hand-over that does not finish
+     * within an election timeout gives up and steps down all the same (election.c). */
     struct raft_progress *best = NULL;
     for (uint32_t i = 0; i < raft->progress_count; i++) {
         struct raft_progress *progress = &raft->progress[i];
@@ -481,10 +483,22 @@ void raft_membership_on_commit(struct raft *raft)
         }
     }
     assert(best != NULL); /* raft_propose_change never leaves a configuration without voters */
-    if (best->match == raft_log_last_index(&raft->log)) {
-        struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, best->id);
-        raft_send(raft, &message);
+    if (!raft->handing_over) {
+        raft->handing_over = true;
+        raft->transfer_target = best->id;
+        raft->election_elapsed = 0;
     }
+    struct raft_progress *target = raft_progress_of(raft, raft->transfer_target);
+    if (target == NULL || !target->voter) {
+        target = best; /* the target left the configuration meanwhile */
+        raft->transfer_target = best->id;
+    }
+    if (target->match < raft_log_last_index(&raft->log)) {
+        raft_replication_send_append(raft, target, false);
+        return;
+    }
+    struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, target->id);
+    raft_send(raft, &message);
     raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
     assert(raft->role == RAFT_FOLLOWER);
 }

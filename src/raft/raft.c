@@ -226,6 +226,7 @@ void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader)
     raft_reset_term(raft, term);
     raft->role = RAFT_FOLLOWER;
     raft->leader = leader;
+    raft->handing_over = false;
     assert(raft->read_count == 0); /* only a leader holds reads */
 }
 

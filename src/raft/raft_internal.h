@@ -186,6 +186,7 @@ struct raft {
     uint32_t progress_count;
     raft_node_id transfer_target;
     uint32_t transfer_elapsed;
+    bool handing_over; /* a leader its committed configuration dropped (membership.c) */
     uint64_t uncommitted_bytes;
     struct raft_pending_read *reads;
     uint32_t read_count;
