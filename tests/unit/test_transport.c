@@ -910,6 +910,70 @@ static void hello_from_an_id_that_may_not_dial_us_is_refused(void **state)
     assert_int_equal(nodes[1].up_count, 0);
 }
 
+/* Membership: set_peers dials a new peer, and forgets (disconnects) a departed one. */
+static void set_peers_connects_new_peers_and_drops_departed_ones(void **state)
+{
+    start_pair(0x41, secret_text);
+    node_configure(3, 3, 0x41, secret_text);
+    node_start(3);
+    WAIT_FOR(linked(1, 2));
+    assert_false(transport_peer_connected(nodes[1].transport, 3));
+    struct transport_peer_address peers[2] = {nodes[1].config.peers[0]};
+    peers[1].id = 3;
+    snprintf(peers[1].host, sizeof peers[1].host, "127.0.0.1");
+    peers[1].port = ports[3];
+    assert_int_equal(transport_set_peers(nodes[1].transport, peers, 2), TRANSPORT_OK);
+    WAIT_FOR(linked(1, 3) && linked(1, 2));
+    struct raft_message heartbeat = message_between(1, 3, RAFT_MSG_HEARTBEAT);
+    assert_int_equal(transport_send(nodes[1].transport, &heartbeat), TRANSPORT_OK);
+    WAIT_FOR(nodes[3].received_count == 1);
+    /* 1 and 2 forget each other: the link goes, and neither dials again. */
+    assert_int_equal(transport_set_peers(nodes[1].transport, &peers[1], 1), TRANSPORT_OK);
+    assert_int_equal(transport_set_peers(nodes[2].transport, &peers[1], 1), TRANSPORT_OK);
+    WAIT_FOR(!transport_peer_connected(nodes[1].transport, 2) &&
+             !transport_peer_connected(nodes[2].transport, 1));
+    run_for_ms(200);
+    assert_false(transport_peer_connected(nodes[1].transport, 2));
+    assert_true(linked(1, 3));
+    struct raft_message to_departed = message_between(1, 2, RAFT_MSG_HEARTBEAT);
+    assert_int_equal(transport_send(nodes[1].transport, &to_departed), TRANSPORT_ERROR_INVALID);
+    struct transport_peer_address bad = peers[1];
+    bad.id = 1; /* ourselves */
+    assert_int_equal(transport_set_peers(nodes[1].transport, &bad, 1), TRANSPORT_ERROR_INVALID);
+    assert_true(transport_peer_connected(nodes[1].transport, 3)); /* nothing changed */
+}
+
+/* A node waiting to join knows no peer: a lower id that dials it and authenticates is
+ * accepted (the leader of the cluster it joins) and leaves the table when its connection
+ * closes; a higher id is refused (we would be the one to dial it). */
+static void an_unlisted_lower_dialer_is_accepted_once_it_authenticates(void **state)
+{
+    node_configure(1, 3, 0x42, secret_text);
+    node_configure(3, 3, 0x42, secret_text)->peer_count = 0; /* knows nobody */
+    node_start(3);
+    node_start(1);
+    WAIT_FOR(transport_peer_connected(nodes[3].transport, 1));
+    struct raft_message heartbeat = message_between(1, 3, RAFT_MSG_HEARTBEAT);
+    assert_int_equal(transport_send(nodes[1].transport, &heartbeat), TRANSPORT_OK);
+    WAIT_FOR(nodes[3].received_count == 1);
+    struct raft_message reply = message_between(3, 1, RAFT_MSG_HEARTBEAT_RESPONSE);
+    assert_int_equal(transport_send(nodes[3].transport, &reply), TRANSPORT_OK);
+    WAIT_FOR(nodes[1].received_count == 1);
+    node_stop(1);
+    WAIT_FOR(!transport_peer_connected(nodes[3].transport, 1));
+    run_for_ms(50);
+    struct raft_message gone = message_between(3, 1, RAFT_MSG_HEARTBEAT_RESPONSE);
+    assert_int_equal(transport_send(nodes[3].transport, &gone), TRANSPORT_ERROR_INVALID);
+    struct raw_client *above = raw_connect(0, ports[3]);
+    struct peer_frame hello = {.type = PEER_FRAME_HELLO};
+    memcpy(hello.hello.cluster_id, nodes[3].config.cluster_id, PEER_CLUSTER_ID_BYTES);
+    hello.hello.node_id = 9;
+    hello.hello.protocol_version = PEER_PROTOCOL_VERSION;
+    raw_write_frame(above, &hello);
+    WAIT_FOR(above->ended);
+    assert_int_equal(above->input_length, 0); /* no HELLO_REPLY */
+}
+
 static void a_raft_frame_before_authentication_is_refused(void **state)
 {
     node_configure(2, 3, 0x33, NULL);
@@ -1019,6 +1083,8 @@ int main(void)
         TRANSPORT_TEST(garbage_bytes_disconnect_the_sender_and_the_rest_keeps_working),
         TRANSPORT_TEST(a_silent_connection_is_closed_after_the_handshake_timeout),
         TRANSPORT_TEST(hello_from_an_id_that_may_not_dial_us_is_refused),
+        TRANSPORT_TEST(set_peers_connects_new_peers_and_drops_departed_ones),
+        TRANSPORT_TEST(an_unlisted_lower_dialer_is_accepted_once_it_authenticates),
         TRANSPORT_TEST(a_raft_frame_before_authentication_is_refused),
         TRANSPORT_TEST(an_impostor_without_the_secret_is_refused),
         TRANSPORT_TEST(a_frame_with_a_forged_sender_closes_the_connection),
