@@ -64,7 +64,7 @@ int backup_header_decode(const uint8_t *in, size_t bytes, struct backup_header *
     if (bytes < 16) {
         *header_bytes = BACKUP_FIXED_BYTES;
         return bytes >= 8 && memcmp(in, BACKUP_MAGIC, 8) != 0 ? PROTO_ERROR_PROTOCOL
-                                                                : BACKUP_NEED_MORE;
+                                                              : BACKUP_NEED_MORE;
     }
     if (memcmp(in, BACKUP_MAGIC, 8) != 0) {
         snprintf(message, BACKUP_MESSAGE_BYTES, "not a raftkv backup (no %s at its start)",

@@ -23,11 +23,11 @@
 
 #include "proto/proto.h"
 
-#define BACKUP_MAGIC              "RKVBACK1"
-#define BACKUP_FIXED_BYTES        (8 + 4 + 4 + 8 + 8 + 8 + 8)
-#define BACKUP_MAX_CONFIGURATION  (256 * 1024)
-#define BACKUP_TRAILER_BYTES      8
-#define BACKUP_MESSAGE_BYTES      160
+#define BACKUP_MAGIC             "RKVBACK1"
+#define BACKUP_FIXED_BYTES       (8 + 4 + 4 + 8 + 8 + 8 + 8)
+#define BACKUP_MAX_CONFIGURATION (256 * 1024)
+#define BACKUP_TRAILER_BYTES     8
+#define BACKUP_MESSAGE_BYTES     160
 
 struct backup_header {
     uint64_t index;

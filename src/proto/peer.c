@@ -487,8 +487,7 @@ static bool raft_message_valid(const struct raft_message *message, uint64_t *pay
     bytes += 8 * (uint64_t)(configuration->voter_count + configuration->learner_count);
     for (uint32_t i = 0; i < message->entry_count; i++) {
         const struct raft_entry *entry = &message->entries[i];
-        if (entry->type > RAFT_ENTRY_CONFIG ||
-            (entry->data_bytes > 0 && entry->data == NULL)) {
+        if (entry->type > RAFT_ENTRY_CONFIG || (entry->data_bytes > 0 && entry->data == NULL)) {
             return false;
         }
         bytes += ENTRY_HEADER_BYTES + (uint64_t)entry->data_bytes;

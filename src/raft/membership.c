@@ -61,8 +61,7 @@ bool raft_configuration_is_voter(const struct raft_configuration *configuration,
     return contains(configuration->voters, configuration->voter_count, id);
 }
 
-bool raft_configuration_is_learner(const struct raft_configuration *configuration,
-                                   raft_node_id id)
+bool raft_configuration_is_learner(const struct raft_configuration *configuration, raft_node_id id)
 {
     return contains(configuration->learners, configuration->learner_count, id);
 }
@@ -97,8 +96,8 @@ bool raft_membership_valid(const struct raft_configuration *configuration, bool 
 static uint32_t encoded_bytes(const struct raft_configuration *configuration,
                               uint32_t context_bytes)
 {
-    return CONFIG_HEADER_BYTES +
-           8 * (configuration->voter_count + configuration->learner_count) + 4 + context_bytes;
+    return CONFIG_HEADER_BYTES + 8 * (configuration->voter_count + configuration->learner_count) +
+           4 + context_bytes;
 }
 
 static void encode(const struct raft_configuration *configuration, const uint8_t *context,
@@ -273,8 +272,7 @@ void raft_membership_reload(struct raft *raft)
     raft_membership_set(raft, &configuration, index);
 }
 
-int raft_configuration_at(const struct raft *raft, uint64_t index,
-                          struct raft_configuration *out)
+int raft_configuration_at(const struct raft *raft, uint64_t index, struct raft_configuration *out)
 {
     if (index < raft->log.snapshot_index) {
         return RAFT_ERROR_COMPACTED;
@@ -406,9 +404,8 @@ static bool keeps_live_majority(const struct raft *raft, const struct raft_confi
     return live >= next->voter_count / 2 + 1;
 }
 
-int raft_propose_change(struct raft *raft, const struct raft_change *change,
-                        const uint8_t *context, uint32_t context_bytes, uint64_t *index,
-                        uint64_t *term)
+int raft_propose_change(struct raft *raft, const struct raft_change *change, const uint8_t *context,
+                        uint32_t context_bytes, uint64_t *index, uint64_t *term)
 {
     if (raft->role != RAFT_LEADER) {
         return RAFT_ERROR_NOT_LEADER;

@@ -257,8 +257,7 @@ static int load_boot_entries(struct raft *raft, const struct raft_boot_state *bo
         const struct raft_entry *entry = &boot->entries[i];
         if (entry->index != raft_log_last_index(&raft->log) + 1 ||
             entry->term < raft_log_last_term(&raft->log) || entry->term > boot->hard_state.term ||
-            (entry->data_bytes > 0 && entry->data == NULL) ||
-            !raft_membership_entry_valid(entry)) {
+            (entry->data_bytes > 0 && entry->data == NULL) || !raft_membership_entry_valid(entry)) {
             return RAFT_ERROR_INVALID;
         }
         raft_log_append_copy(&raft->log, entry);

@@ -72,7 +72,7 @@ typedef uint64_t raft_node_id;
     X(RAFT_ERROR_COMPACTED, -8, "index compacted")                                                 \
     /* index beyond the log */                                                                     \
     X(RAFT_ERROR_UNAVAILABLE, -9, "index unavailable")                                             \
-    /* membership changes (raft_propose_change): one at a time */                                 \
+    /* membership changes (raft_propose_change): one at a time */                                  \
     X(RAFT_ERROR_CHANGE_PENDING, -10, "a configuration change is still in progress")               \
     /* the leader has not yet committed an entry of its own term */                                \
     X(RAFT_ERROR_NOT_READY, -11, "the leader has not committed an entry of its term yet")          \
@@ -365,9 +365,8 @@ int raft_transfer_leadership(struct raft *raft, raft_node_id target);
  * counting itself), then hands leadership to the most up-to-date voter and steps down.
  */
 #define RAFT_MAX_CONTEXT_BYTES (64 * 1024)
-int raft_propose_change(struct raft *raft, const struct raft_change *change,
-                        const uint8_t *context, uint32_t context_bytes, uint64_t *index,
-                        uint64_t *term);
+int raft_propose_change(struct raft *raft, const struct raft_change *change, const uint8_t *context,
+                        uint32_t context_bytes, uint64_t *index, uint64_t *term);
 
 /* Writes the data of a RAFT_ENTRY_CONFIG entry for `configuration` and `context` into out
  * (out_bytes large enough, else nothing is written) and returns its size; 0 when the
@@ -430,12 +429,10 @@ uint64_t raft_configuration_index(const struct raft *raft);
  * RAFT_ERROR_COMPACTED / RAFT_ERROR_UNAVAILABLE. UNAVAILABLE too on a node that joined with an
  * empty configuration, below the first CONFIG entry it holds: it does not know the
  * configuration there, and raft_compact refuses that index the same way. */
-int raft_configuration_at(const struct raft *raft, uint64_t index,
-                          struct raft_configuration *out);
+int raft_configuration_at(const struct raft *raft, uint64_t index, struct raft_configuration *out);
 /* Is id a voter (a learner) of this configuration? */
 bool raft_configuration_is_voter(const struct raft_configuration *configuration, raft_node_id id);
-bool raft_configuration_is_learner(const struct raft_configuration *configuration,
-                                   raft_node_id id);
+bool raft_configuration_is_learner(const struct raft_configuration *configuration, raft_node_id id);
 /* Per-follower replication state, for INFO; returns false for an unknown id. */
 bool raft_progress(const struct raft *raft, raft_node_id id, uint64_t *match, uint64_t *next);
 uint64_t raft_election_count(const struct raft *raft);

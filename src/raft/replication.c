@@ -284,8 +284,8 @@ static void append_entries(struct raft *raft, const struct raft_message *message
     if (appended_config != 0) {
         struct raft_configuration configuration;
         const struct raft_entry *entry = raft_log_entry_at(&raft->log, appended_config);
-        int rc = raft_configuration_decode(entry->data, entry->data_bytes, &configuration, NULL,
-                                           NULL);
+        int rc =
+            raft_configuration_decode(entry->data, entry->data_bytes, &configuration, NULL, NULL);
         assert(rc == 0); /* validate_message decoded it */
         (void)rc;
         raft_membership_set(raft, &configuration, appended_config);

@@ -43,7 +43,7 @@ struct backup {
     uint64_t data_bytes;
     uint64_t checksum;
     struct storage_stream *file;
-    bool started; /* the bulk's length and the header are out */
+    bool started;  /* the bulk's length and the header are out */
     uint64_t sent; /* data bytes queued */
     uint8_t *chunk;
 };
@@ -77,8 +77,7 @@ static void export_work(uv_work_t *work)
     rc = storage_snapshot_measure(NULL, backup->path, &backup->data_bytes, &backup->checksum,
                                   message, sizeof message);
     if (rc != 0) {
-        snprintf(backup->message, sizeof backup->message, "cannot read the copy back: %s",
-                 message);
+        snprintf(backup->message, sizeof backup->message, "cannot read the copy back: %s", message);
         backup->result = -1;
     }
 }
@@ -130,14 +129,15 @@ static uint32_t encode_configuration(struct backup *backup, uint8_t *out, uint32
         }
         used += (size_t)n;
     }
-    return raft_configuration_encode(&configuration, (const uint8_t *)context, (uint32_t)used,
-                                     out, out_bytes);
+    return raft_configuration_encode(&configuration, (const uint8_t *)context, (uint32_t)used, out,
+                                     out_bytes);
 }
 
 static bool start_stream(struct backup *backup, struct proto_buffer *output)
 {
     uint8_t configuration[BACKUP_MAX_CONFIGURATION];
-    uint32_t configuration_bytes = encode_configuration(backup, configuration, sizeof configuration);
+    uint32_t configuration_bytes =
+        encode_configuration(backup, configuration, sizeof configuration);
     if (configuration_bytes > sizeof configuration) {
         configuration_bytes = 0;
     }
@@ -239,8 +239,9 @@ void backup_command(struct client *client, size_t argc, const struct kv_arg *arg
     if (argc != 1) {
         reply_error(&request->reply, "ERR wrong number of arguments for 'raft.backup' command");
     } else if (server->node.fatal) {
-        reply_error(&request->reply, "ERR this node is recovering from a failure (%s); try "
-                                     "another node",
+        reply_error(&request->reply,
+                    "ERR this node is recovering from a failure (%s); try "
+                    "another node",
                     server->node.failure_reason);
     } else if (server->backup != NULL) {
         reply_error(&request->reply, "ERR a backup is already running on this node; retry when "

@@ -43,7 +43,7 @@ struct server_command {
     int arity;
     unsigned flags;
     server_handler handler;
-    const char *command_flags; /* for COMMAND's reply, space-separated */
+    const char *command_flags;        /* for COMMAND's reply, space-separated */
     server_deferred_handler deferred; /* instead of handler */
 };
 

@@ -198,7 +198,7 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_member_role:%s",
              raft_configuration_is_voter(configuration, server->config.id)     ? "voter"
              : raft_configuration_is_learner(configuration, server->config.id) ? "learner"
-                                                                                : "none");
+                                                                               : "none");
     uint32_t members = configuration->voter_count + configuration->learner_count;
     for (uint32_t i = 0; i < members; i++) {
         raft_node_id id = i < configuration->voter_count

@@ -53,8 +53,8 @@ static void on_closed(uv_handle_t *handle)
         return;
     }
     uint32_t delay = join->backoff_ms;
-    join->backoff_ms = join->backoff_ms * 2 > JOIN_BACKOFF_MAX_MS ? JOIN_BACKOFF_MAX_MS
-                                                                 : join->backoff_ms * 2;
+    join->backoff_ms =
+        join->backoff_ms * 2 > JOIN_BACKOFF_MAX_MS ? JOIN_BACKOFF_MAX_MS : join->backoff_ms * 2;
     if (join->redirects > 0 && join->redirects <= JOIN_MAX_REDIRECTS) {
         delay = 0; /* a MOVED: go to the leader at once */
     }

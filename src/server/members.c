@@ -203,10 +203,10 @@ static void warn_stale_flags(const struct server *server)
             log_warning("--member %" PRIu64 " is not in the cluster's configuration any more; "
                         "the log's configuration is used (flags only bootstrap a cluster)",
                         flag->id);
-        } else if (known != flag &&
-                   (known->client_port != flag->client_port || known->peer_port != flag->peer_port ||
-                    strcmp(known->client_host, flag->client_host) != 0 ||
-                    strcmp(known->peer_host, flag->peer_host) != 0)) {
+        } else if (known != flag && (known->client_port != flag->client_port ||
+                                     known->peer_port != flag->peer_port ||
+                                     strcmp(known->client_host, flag->client_host) != 0 ||
+                                     strcmp(known->peer_host, flag->peer_host) != 0)) {
             log_warning("--member %" PRIu64 " gives other addresses than the cluster's "
                         "configuration; the configuration's are used",
                         flag->id);
@@ -233,8 +233,8 @@ static void sync_transport(struct server *server)
     uint32_t count = 0;
     uint32_t in_force = member_count(configuration);
     for (uint32_t i = 0; i < in_force + member_count(committed); i++) {
-        raft_node_id id = i < in_force ? member_at(configuration, i)
-                                       : member_at(committed, i - in_force);
+        raft_node_id id =
+            i < in_force ? member_at(configuration, i) : member_at(committed, i - in_force);
         bool listed = false;
         for (uint32_t j = 0; j < count && !listed; j++) {
             listed = peers[j].id == id;
@@ -402,9 +402,8 @@ static void reply_change_error(struct server *server, struct proto_buffer *out, 
         break;
     }
     case RAFT_ERROR_NO_QUORUM:
-        reply_error(out,
-                    "ERR the change would leave the cluster without a live majority of voters "
-                    "(or without voters); nothing was changed (FORCE overrides the first)");
+        reply_error(out, "ERR the change would leave the cluster without a live majority of voters "
+                         "(or without voters); nothing was changed (FORCE overrides the first)");
         break;
     case RAFT_ERROR_ID_USED:
         reply_error(out,
@@ -451,7 +450,7 @@ static void list_members(struct server *server, struct proto_buffer *out)
             known = true;
             match = raft_last_index(raft);
         }
-        const char *state = id == server->config.id                          ? "self"
+        const char *state = id == server->config.id                           ? "self"
                             : transport_peer_connected(server->transport, id) ? "connected"
                                                                               : "disconnected";
         reply_array(out, 14);
@@ -553,10 +552,9 @@ static void propose_change(struct server *server, struct request *request, size_
         reply_error(&request->reply, "ERR out of memory; nothing was changed");
         return;
     }
-    size_t context_bytes =
-        build_context(server, change.type == RAFT_CHANGE_ADD_LEARNER ? &added : NULL,
-                      change.type == RAFT_CHANGE_REMOVE ? change.id : RAFT_NODE_NONE, context,
-                      CONTEXT_MAX_BYTES);
+    size_t context_bytes = build_context(
+        server, change.type == RAFT_CHANGE_ADD_LEARNER ? &added : NULL,
+        change.type == RAFT_CHANGE_REMOVE ? change.id : RAFT_NODE_NONE, context, CONTEXT_MAX_BYTES);
     uint64_t index = 0;
     uint64_t term = 0;
     int rc = raft_propose_change(server->node.raft, &change, (const uint8_t *)context,

@@ -505,8 +505,7 @@ int node_propose(struct server *server, struct request *request, const uint8_t *
     return 0;
 }
 
-void node_track_write(struct server *server, struct request *request, uint64_t index,
-                      uint64_t term)
+void node_track_write(struct server *server, struct request *request, uint64_t index, uint64_t term)
 {
     request->index = index;
     request->term = term;

@@ -43,8 +43,8 @@ static void self_line(const struct server *server, char *out, size_t out_bytes)
 
 /* Reads and checks the backup's header; *stream is left just past it. */
 static int read_header(const char *path, struct storage_stream **stream, uint64_t *file_bytes,
-                       uint8_t *bytes, size_t capacity, struct backup_header *header,
-                       char *error, size_t error_bytes)
+                       uint8_t *bytes, size_t capacity, struct backup_header *header, char *error,
+                       size_t error_bytes)
 {
     if (storage_stream_open_read(NULL, path, stream, file_bytes) != 0) {
         snprintf(error, error_bytes, "--restore: cannot open %s", path);
@@ -54,8 +54,7 @@ static int read_header(const char *path, struct storage_stream **stream, uint64_
     size_t needed = BACKUP_FIXED_BYTES;
     char message[BACKUP_MESSAGE_BYTES];
     int rc;
-    while ((rc = backup_header_decode(bytes, have, header, &needed, message)) ==
-           BACKUP_NEED_MORE) {
+    while ((rc = backup_header_decode(bytes, have, header, &needed, message)) == BACKUP_NEED_MORE) {
         if (needed > capacity || needed > *file_bytes ||
             storage_stream_read(*stream, bytes + have, needed - have) != 0) {
             snprintf(error, error_bytes, "--restore: %s is too short for a backup's header", path);
@@ -139,9 +138,9 @@ static int restore_backup(struct server *server, const struct storage_recovered 
     uint64_t file_bytes = 0;
     int rc = header_bytes == NULL ? -1 : 0;
     if (rc == 0) {
-        rc = read_header(path, &stream, &file_bytes, header_bytes,
-                         BACKUP_FIXED_BYTES + BACKUP_MAX_CONFIGURATION, &header, error,
-                         error_bytes);
+        rc =
+            read_header(path, &stream, &file_bytes, header_bytes,
+                        BACKUP_FIXED_BYTES + BACKUP_MAX_CONFIGURATION, &header, error, error_bytes);
     }
     struct raft_snapshot_meta meta = {0};
     if (rc == 0) {
@@ -263,11 +262,14 @@ static int force_new_cluster(struct server *server, const struct storage_recover
     uint8_t data[4096];
     uint32_t data_bytes = raft_configuration_encode(&alone, (const uint8_t *)context,
                                                     (uint32_t)strlen(context), data, sizeof data);
-    uint64_t term = (recovered->hard_state.term > last_term ? recovered->hard_state.term
-                                                           : last_term) + 1;
+    uint64_t term =
+        (recovered->hard_state.term > last_term ? recovered->hard_state.term : last_term) + 1;
     struct raft_entry entry = {
-        .term = term, .index = last_index + 1, .type = RAFT_ENTRY_CONFIG,
-        .data_bytes = data_bytes, .data = data,
+        .term = term,
+        .index = last_index + 1,
+        .type = RAFT_ENTRY_CONFIG,
+        .data_bytes = data_bytes,
+        .data = data,
     };
     struct raft_hard_state hard_state = {.term = term, .commit = recovered->hard_state.commit};
     if (data_bytes == 0 || data_bytes > sizeof data || wal_append(storage, &entry, 1) != 0 ||

@@ -187,7 +187,7 @@ struct node {
 /* The membership as last loaded from the core (members.c). */
 struct members {
     bool loaded;
-    bool from_log; /* the book came from a CONFIG entry (else the flags are the book) */
+    bool from_log;  /* the book came from a CONFIG entry (else the flags are the book) */
     bool pending;   /* the configuration in force was not committed yet */
     uint64_t index; /* raft_configuration_index() when loaded */
     struct raft_configuration configuration;

@@ -216,9 +216,9 @@ static int peer_setup(struct transport *transport, struct transport_peer *peer, 
 {
     assert(peer->transport == NULL);
     memset(peer, 0, sizeof *peer);
-    int length = snprintf(peer->incoming_path, sizeof peer->incoming_path,
-                          "%s/snapshot-from-%" PRIu64 ".tmp", transport->config.incoming_directory,
-                          id);
+    int length =
+        snprintf(peer->incoming_path, sizeof peer->incoming_path,
+                 "%s/snapshot-from-%" PRIu64 ".tmp", transport->config.incoming_directory, id);
     if (length < 0 || (size_t)length >= sizeof peer->incoming_path) {
         return TRANSPORT_ERROR_INVALID;
     }
@@ -271,7 +271,8 @@ struct transport_peer *transport_add_unlisted(struct transport *transport, raft_
         peer_setup(transport, peer, id) != TRANSPORT_OK) {
         return NULL;
     }
-    transport_log(transport, "node %" PRIu64 " dialed us and is not in our configuration (yet)", id);
+    transport_log(transport, "node %" PRIu64 " dialed us and is not in our configuration (yet)",
+                  id);
     return peer;
 }
 
@@ -303,8 +304,8 @@ void transport_remove_peer(struct transport_peer *peer)
 int transport_set_peers(struct transport *transport, const struct transport_peer_address *peers,
                         uint32_t count)
 {
-    if (transport == NULL || transport->stopping ||
-        (count > 0 && peers == NULL) || !peers_valid(transport->config.id, peers, count)) {
+    if (transport == NULL || transport->stopping || (count > 0 && peers == NULL) ||
+        !peers_valid(transport->config.id, peers, count)) {
         return TRANSPORT_ERROR_INVALID;
     }
     for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {

@@ -175,9 +175,8 @@ static struct transport_peer *hello_check(struct connection *connection,
         peer = transport_add_unlisted(transport, hello->node_id);
     }
     if (peer == NULL) {
-        transport_connection_close(connection,
-                                   "HELLO from unknown node id %" PRIu64 ": no room for it",
-                                   hello->node_id);
+        transport_connection_close(
+            connection, "HELLO from unknown node id %" PRIu64 ": no room for it", hello->node_id);
         return NULL;
     }
     if (peer->dial) {

@@ -115,7 +115,8 @@ static bool decode_meta(const uint8_t *in, size_t size, struct raft_snapshot_met
     size_t expected = layout == 1 ? SNAPSHOT_META_V1_BYTES : SNAPSHOT_META_BYTES;
     const uint8_t *tail = in + 32 + 16 * RAFT_MAX_NODES + (layout == 1 ? 0 : 8);
     if (storage_get_u32(in) != SNAPSHOT_META_MAGIC || (layout != 1 && layout != 2) ||
-        size != expected || XXH3_64bits(in, (size_t)(tail + 16 - in)) != storage_get_u64(tail + 16)) {
+        size != expected ||
+        XXH3_64bits(in, (size_t)(tail + 16 - in)) != storage_get_u64(tail + 16)) {
         return false;
     }
     memset(meta, 0, sizeof *meta);
@@ -669,8 +670,7 @@ static int verify_snapshot(struct storage *storage, const char *directory, uint6
     struct raft_snapshot_meta meta;
     uint64_t data_bytes = 0;
     uint64_t data_checksum = 0;
-    bool valid =
-        decode_meta(bytes, size, &meta, &data_bytes, &data_checksum);
+    bool valid = decode_meta(bytes, size, &meta, &data_bytes, &data_checksum);
     free(bytes);
     if (!valid || meta.index != index || meta.term != term) {
         return storage_fail(storage, STORAGE_ERROR_CORRUPT,
