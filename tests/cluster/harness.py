@@ -11,6 +11,14 @@ cluster.client(id) is a redis.Redis bound to that node; stop(id)/start_node(id)/
 kill(id) (SIGKILL), pause(id)/resume(id) (SIGSTOP/SIGCONT) are the nemeses' primitives;
 cluster.close() always leaves no process behind.
 
+Membership: add_node(id) starts a node with an empty data directory, only its own --member
+flag and --join (the client address of a running member), as an operator adds a machine;
+change_membership("PROMOTE", "4") sends RAFT.NODE to the leader and retries what a script
+must retry (TRYAGAIN, MOVED, an uncertain outcome); retire(id) stops a node the cluster has
+removed and takes it out of ids(), keeping its log for the reports; members(id) parses
+RAFT.NODE LIST. A node's --member flags are those it was first started with, on every
+restart: they go stale after a change, as an operator's would.
+
 Failure modes: every wait is bounded (WAIT_TIMEOUT_S unless told otherwise) and raises
 ClusterError with the tail of every node's log; a node that exits with a nonzero code after
 SIGTERM (a crash, or a leak reported by AddressSanitizer) raises NodeExitError with its log;
@@ -22,6 +30,7 @@ import atexit
 import ctypes
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,6 +46,7 @@ PORT_LOW = 21000  # base ports are drawn from [PORT_LOW, PORT_HIGH)
 PORT_HIGH = 59000
 PEER_PORT_OFFSET = 100  # peer port = client port + PEER_PORT_OFFSET
 PORT_ATTEMPTS = 50
+MAX_NODE_ID = 64  # nodes added later (add_node) take ports up to base port + this
 WAIT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 20.0  # ASan's leak check at exit is slow on a busy machine
 POLL_INTERVAL_S = 0.05
@@ -136,7 +146,7 @@ def pick_base_port(node_count):
     """A base port whose client and peer ports are free on every node's address. Derived
     from the pid and a per-process counter, so concurrent runs and successive clusters of one
     run rarely collide; collisions are detected and skipped."""
-    span = PORT_HIGH - PORT_LOW - PEER_PORT_OFFSET - node_count
+    span = PORT_HIGH - PORT_LOW - PEER_PORT_OFFSET - max(node_count, MAX_NODE_ID)
     for _ in range(PORT_ATTEMPTS):
         n = next(_base_counter)
         base = PORT_LOW + (os.getpid() * 389 + n * 1031) % span
@@ -148,10 +158,17 @@ def pick_base_port(node_count):
 
 
 class Node:
-    """One raftkv process: its address, directories, and the Popen while it runs."""
+    """One raftkv process: its address, directories, and the Popen while it runs.
 
-    def __init__(self, node_id, base_port, root):
+    member_ids are the nodes whose --member flags it is started with: every node of the
+    cluster as first started, or only itself for a node that joins (join is then the client
+    address it asks, --join). They never change: after the first start the log holds the
+    membership, and the flags of a later restart are the stale bootstrap an operator leaves."""
+
+    def __init__(self, node_id, base_port, root, member_ids=(), join=None):
         self.id = node_id
+        self.member_ids = tuple(member_ids) or (node_id,)
+        self.join = join
         self.host = node_host(node_id)
         self.client_port = base_port + node_id
         self.peer_port = base_port + node_id + PEER_PORT_OFFSET
@@ -161,6 +178,8 @@ class Node:
         self.paused = False
         self.exit_codes = []  # every exit seen, in order, for reports
         self.stopped_on_purpose = False  # set by stop/kill, cleared by start
+        self.extra_args = []  # flags for this node only, after the cluster's settings
+        self.member_overrides = {}  # id -> the --member text to give instead of the real one
 
     @property
     def address(self):
@@ -198,7 +217,11 @@ class Cluster:
             self.settings += ["--snapshot-entries", str(snapshot_entries)]
         self.settings += list(extra_args)
         self.base_port = pick_base_port(size)
-        self.nodes = {i: Node(i, self.base_port, self.root) for i in range(1, size + 1)}
+        first = tuple(range(1, size + 1))
+        self.nodes = {i: Node(i, self.base_port, self.root, member_ids=first) for i in first}
+        # Nodes taken out of the cluster (retire): no longer in ids(), but their logs stay in
+        # the reports and their flags may still name them.
+        self.retired = {}
         self.closed = False
         self._clients = []
         Cluster.live_clusters.append(self)
@@ -209,14 +232,25 @@ class Cluster:
         return sorted(self.nodes)
 
     def node(self, node_id):
-        return self.nodes[node_id]
+        return self.known_node(node_id)
+
+    def all_ids(self):
+        """The members and the retired nodes."""
+        return sorted(list(self.nodes) + list(self.retired))
+
+    def known_node(self, node_id):
+        """A node of the cluster or one retired from it."""
+        return self.nodes[node_id] if node_id in self.nodes else self.retired[node_id]
 
     def command_line(self, node_id):
         node = self.nodes[node_id]
         arguments = [self.binary, "--id", str(node_id), "--data-dir", node.data_dir]
-        for other in self.ids():
-            arguments += ["--member", self.nodes[other].member_flag()]
-        return arguments + self.settings
+        for other in node.member_ids:
+            flag = node.member_overrides.get(other) or self.known_node(other).member_flag()
+            arguments += ["--member", flag]
+        if node.join is not None:
+            arguments += ["--join", node.join]
+        return arguments + self.settings + list(node.extra_args)
 
     def start(self):
         for node_id in self.ids():
@@ -261,7 +295,7 @@ class Cluster:
 
     def stop(self, node_id, timeout_s=STOP_TIMEOUT_S, check=True):
         """SIGTERM, wait, and (with check) raise NodeExitError unless it exited with 0."""
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         died_on_its_own = not node.stopped_on_purpose
         node.stopped_on_purpose = True
         if node.process is None or node.process.poll() is not None:
@@ -295,7 +329,7 @@ class Cluster:
 
     def kill(self, node_id):
         """SIGKILL: a crash. Works on paused nodes too."""
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         node.stopped_on_purpose = True
         if node.running():
             node.process.kill()
@@ -303,14 +337,14 @@ class Cluster:
         node.paused = False
 
     def pause(self, node_id):
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         if not node.running():
             raise ClusterError("node %d is not running" % node_id)
         node.process.send_signal(signal.SIGSTOP)
         node.paused = True
 
     def resume(self, node_id):
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         if node.running() and node.paused:
             node.process.send_signal(signal.SIGCONT)
         node.paused = False
@@ -321,6 +355,111 @@ class Cluster:
         else:
             self.stop(node_id)
         self.start_node(node_id)
+
+    # ---- membership ----
+
+    def add_node(self, node_id, join_via=None, start=True, extra_args=()):
+        """A new node with an empty data directory that joins the running cluster: started
+        with only its own --member flag and --join <client address of join_via> (default: the
+        lowest id running). Its addresses follow the scheme of the others (127.0.0.(10+id),
+        base port + id) and are checked free first. Ids are never reused by the server, so
+        node_id must be new to this cluster, retired ones included. Returns the Node."""
+        if node_id in self.nodes or node_id in self.retired:
+            raise ClusterError("node id %d is or was used in this cluster" % node_id)
+        if join_via is None:
+            running = [i for i in self.ids() if self.nodes[i].running()]
+            if not running:
+                raise ClusterError("no running node to join through")
+            join_via = running[0]
+        node = Node(node_id, self.base_port, self.root, member_ids=(node_id,),
+                    join=self.nodes[join_via].address)
+        for host, port in ((node.host, node.client_port), (node.host, node.peer_port)):
+            if not _port_free(host, port):
+                raise ClusterError("port %s:%d for node %d is taken" % (host, port, node_id))
+        if os.path.exists(node.data_dir):
+            raise ClusterError("node %d's data directory %s exists" % (node_id, node.data_dir))
+        node.extra_args = list(extra_args)
+        self.nodes[node_id] = node
+        if start:
+            self.start_node(node_id)
+        return node
+
+    def retire(self, node_id, stop=True):
+        """Takes a node out of ids() once the cluster has removed it: stops it (SIGTERM,
+        checked) unless told not to or already dead, and keeps its log for the reports. One
+        left running is stopped (and checked) by close(); one that died on its own is
+        reported there too."""
+        node = self.nodes[node_id]
+        if stop and node.running():
+            self.stop(node_id)
+        del self.nodes[node_id]
+        self.retired[node_id] = node
+
+    def members(self, node_id):
+        """RAFT.NODE LIST on node_id as a list of dicts (str keys; id, leader and match_index
+        as ints, the rest str)."""
+        reply = self.raw_command(node_id, "RAFT.NODE", "LIST")
+        members = []
+        for entry in reply:
+            fields = {}
+            for key, value in zip(entry[0::2], entry[1::2]):
+                key = key.decode() if isinstance(key, bytes) else key
+                fields[key] = value.decode() if isinstance(value, bytes) else value
+            members.append(fields)
+        return members
+
+    def change_membership(self, *arguments, done=None, timeout_s=3 * WAIT_TIMEOUT_S,
+                          via=None):
+        """RAFT.NODE <arguments> as an operator's script would send it: to the leader (or via,
+        following MOVED), retried after -TRYAGAIN, -CLUSTERDOWN, -UNCERTAIN, a timeout or a
+        closed connection, until +OK. After an uncertain outcome a retry may be refused because
+        the first attempt took effect; done() (a predicate on the cluster, e.g. "node 4 is a
+        voter") then decides. Any other error raises redis.ResponseError. Returns the number
+        of attempts."""
+        deadline = time.monotonic() + timeout_s
+        target = via
+        attempts = 0
+        uncertain = False
+        while True:
+            attempts += 1
+            if target is None or target not in self.nodes:
+                target = self.leader(timeout_s=max(0.1, deadline - time.monotonic()))
+            try:
+                reply = self.raw_command(target, "RAFT.NODE", *arguments,
+                                         timeout_s=self._request_timeout_s() + 3)
+                if reply in (b"OK", "OK", True):
+                    return attempts
+                raise ClusterError("RAFT.NODE %s answered %r" % (" ".join(arguments), reply))
+            except redis.ResponseError as error:
+                text = str(error)
+                moved = re.match(r"MOVED \d+ ([\d.]+):(\d+)", text)
+                if moved:
+                    target = self.id_at(moved.group(1), int(moved.group(2)))
+                elif text.startswith("UNCERTAIN"):
+                    uncertain = True
+                    target = None
+                elif not text.startswith(("TRYAGAIN", "CLUSTERDOWN")):
+                    if uncertain and done is not None and done():
+                        return attempts
+                    raise
+            except (redis.RedisError, OSError):
+                uncertain = True
+                target = None
+            if time.monotonic() >= deadline:
+                raise ClusterError("RAFT.NODE %s did not go through in %.0f s (%d attempts)\n%s"
+                                   % (" ".join(arguments), timeout_s, attempts, self.describe()))
+            time.sleep(POLL_INTERVAL_S * 2)
+
+    def _request_timeout_s(self):
+        index = self.settings.index("--request-timeout-ms")
+        return int(self.settings[index + 1]) / 1000.0
+
+    def id_at(self, host, port):
+        """The id of the member listening for clients on host:port, or None."""
+        for node_id, node in self.nodes.items():
+            if node.host == host and node.client_port == port:
+                return node_id
+        return None
 
     def heal(self):
         """Brings every node back (resumes paused ones, starts stopped or dead ones) and
@@ -371,8 +510,8 @@ class Cluster:
             except Exception:  # noqa: BLE001 -- closing must not stop cleanup
                 pass
         errors = []
-        for node_id in self.ids():
-            node = self.nodes[node_id]
+        for node_id in self.all_ids():
+            node = self.known_node(node_id)
             if node.paused:
                 self.resume(node_id)
             if graceful and node.running():
@@ -392,7 +531,7 @@ class Cluster:
     # ---- clients ----
 
     def client(self, node_id, socket_timeout=SOCKET_TIMEOUT_S, **options):
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         client = redis.Redis(host=node.host, port=node.client_port,
                              socket_timeout=socket_timeout,
                              socket_connect_timeout=CONNECT_TIMEOUT_S, **options)
@@ -402,7 +541,7 @@ class Cluster:
     def raw_command(self, node_id, *arguments, timeout_s=CONNECT_TIMEOUT_S + 3):
         """One command on a fresh connection, the reply unparsed by redis-py's callbacks
         (INFO comes back as bytes). Error replies raise redis.ResponseError."""
-        node = self.nodes[node_id]
+        node = self.known_node(node_id)
         connection = redis.Connection(host=node.host, port=node.client_port,
                                       socket_timeout=timeout_s,
                                       socket_connect_timeout=CONNECT_TIMEOUT_S)
@@ -475,7 +614,7 @@ class Cluster:
     # ---- logs ----
 
     def logs(self, node_id):
-        path = self.nodes[node_id].log_path
+        path = self.known_node(node_id).log_path
         if not os.path.exists(path):
             return ""
         with open(path, "rb") as log:
@@ -484,30 +623,31 @@ class Cluster:
     def log_tail(self, node_id, lines=LOG_TAIL_LINES):
         text = self.logs(node_id).splitlines()
         header = "---- node %d (%s) log %s, last %d lines ----" % (
-            node_id, self.nodes[node_id].address, self.nodes[node_id].log_path, lines)
+            node_id, self.known_node(node_id).address, self.known_node(node_id).log_path, lines)
         return "\n".join([header] + text[-lines:])
 
     def describe(self, lines=LOG_TAIL_LINES):
         """Where the cluster lives, each node's state, and the tail of every log."""
         parts = ["cluster in %s (base port %d)" % (self.root, self.base_port)]
-        for node_id in self.ids():
-            node = self.nodes[node_id]
+        for node_id in self.all_ids():
+            node = self.known_node(node_id)
             state = ("paused" if node.paused else "running") if node.running() else "stopped"
-            parts.append("node %d %s: %s, exits %s" % (node_id, node.address, state,
-                                                       node.exit_codes))
-        for node_id in self.ids():
+            retired = ", retired" if node_id in self.retired else ""
+            parts.append("node %d %s: %s%s, exits %s" % (node_id, node.address, state, retired,
+                                                         node.exit_codes))
+        for node_id in self.all_ids():
             parts.append(self.log_tail(node_id, lines))
         return "\n".join(parts)
 
     def report_sections(self):
         """(title, full log) per node, cut to MAX_REPORT_LOG_BYTES, for a failure report."""
         sections = []
-        for node_id in self.ids():
+        for node_id in self.all_ids():
             text = self.logs(node_id)
             if len(text) > MAX_REPORT_LOG_BYTES:
                 text = "[... cut ...]\n" + text[-MAX_REPORT_LOG_BYTES:]
-            sections.append(("raftkv node %d log (%s)" % (node_id, self.nodes[node_id].log_path),
-                             text))
+            sections.append(("raftkv node %d log (%s)"
+                             % (node_id, self.known_node(node_id).log_path), text))
         return sections
 
 
