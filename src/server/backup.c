@@ -209,6 +209,12 @@ bool backup_pump(struct client *client)
     return true;
 }
 
+bool backup_has_more(const struct client *client)
+{
+    const struct backup *backup = client->backup;
+    return backup != NULL && backup->exported && client->fifo_count == 0;
+}
+
 bool backup_exporting(const struct server *server)
 {
     return server->backup != NULL && !server->backup->exported;

@@ -260,6 +260,12 @@ static void client_flush(struct client *client)
             proto_buffer_consume(&client->output, (size_t)written);
         }
     }
+    if (!client->write_in_flight && client->output.length == 0 && backup_has_more(client)) {
+        /* The socket took everything at once: no write callback will come to ask for more,
+         * so come back at once (client_flush_all runs the list until it is empty). */
+        client_schedule_flush(client);
+        return;
+    }
     if (client->write_in_flight || client->output.length == 0) {
         if (client->close_after_reply && !client->write_in_flight && client->output.length == 0 &&
             client->fifo_count == 0 && client->backup == NULL) {

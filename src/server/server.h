@@ -314,6 +314,8 @@ void backup_command(struct client *client, size_t argc, const struct kv_arg *arg
  * caller closes the connection). */
 bool backup_pump(struct client *client);
 void backup_client_gone(struct client *client);
+/* Is there more of the stream to queue now (the export done, the replies before it out)? */
+bool backup_has_more(const struct client *client);
 /* Is an export running on the thread pool (it reads the state machine)? */
 bool backup_exporting(const struct server *server);
 
