@@ -4,8 +4,8 @@
  * The split of a ready's committed entries is the subtle part. Entries below the ready's first
  * new entry were made durable by earlier readies (raft.h), so they are applied, and their
  * clients answered, before this ready's sync; the rest become durable only with it, and are
- * applied after. `must save the hard state` is decided here too: only a changed term or vote
- * forces the hard state into the sync; a commit index alone is relearnt after a restart.
+ * applied after. The core makes the split (committed_durable_count) and states the sync rule
+ * (must_sync, sync_hard_state); the driver follows them and asserts what it can check.
  */
 #include "driver/driver.h"
 
@@ -138,30 +138,6 @@ static bool apply(struct driver *driver, const struct raft_entry *entries, size_
     return driver->host.apply(driver->host.context, entries, count) || stop(driver);
 }
 
-/* Committed entries below entries[0] were durable before this ready (raft.h). */
-static size_t durable_committed_count(const struct raft_ready *ready)
-{
-    if (ready->entry_count == 0) {
-        return ready->committed_count;
-    }
-    uint64_t first_new = ready->entries[0].index;
-    size_t count = 0;
-    while (count < ready->committed_count && ready->committed[count].index < first_new) {
-        count++;
-    }
-    assert(count == ready->committed_count || ready->committed[count].index >= first_new);
-    return count;
-}
-
-/* Figure 2: the term and vote must be durable before a message depends on them. */
-static bool hard_state_must_be_saved(const struct driver *driver, const struct raft_ready *ready)
-{
-    /* Terms only grow: a ready never hands out a term below the one saved. */
-    assert(!ready->has_hard_state || ready->hard_state.term >= driver->saved_hard_state.term);
-    return ready->has_hard_state && (ready->hard_state.term != driver->saved_hard_state.term ||
-                                     ready->hard_state.vote != driver->saved_hard_state.vote);
-}
-
 /* Steps 1-4 up to the sync. Returns true when the ready waits for its sync. */
 static bool start_ready(struct driver *driver)
 {
@@ -177,7 +153,7 @@ static bool start_ready(struct driver *driver)
         !driver->host.install_snapshot(driver->host.context, ready->snapshot)) {
         return stop(driver);
     }
-    driver->applied_early = durable_committed_count(ready);
+    driver->applied_early = ready->committed_durable_count;
     if (!apply(driver, ready->committed, driver->applied_early)) {
         return false;
     }
@@ -187,14 +163,17 @@ static bool start_ready(struct driver *driver)
         !driver->host.append(driver->host.context, ready->entries, ready->entry_count)) {
         return stop(driver);
     }
-    driver->save_hard_state = hard_state_must_be_saved(driver, ready);
+    /* Terms only grow: a ready never hands out a term below the one saved. */
+    assert(!ready->has_hard_state || ready->hard_state.term >= driver->saved_hard_state.term);
+    assert(!ready->sync_hard_state || ready->has_hard_state);
+    driver->save_hard_state = ready->sync_hard_state;
 #ifdef DRIVER_SABOTAGE
     driver->messages_sent_early = driver->sabotage_ack_before_sync;
     if (driver->messages_sent_early && !send_all(driver, ready->messages, ready->message_count)) {
         return false;
     }
 #endif
-    if (ready->entry_count == 0 && !driver->save_hard_state) {
+    if (!ready->must_sync) {
         return false; /* nothing to sync: the caller finishes it */
     }
     driver->sync_in_flight = true;
@@ -239,10 +218,13 @@ static void process_early(struct driver *driver)
 {
     assert(driver->ready_open && driver->sync_in_flight);
     assert(driver->depth > 0);
-    struct raft_early early;
+    struct raft_ready early;
     if (!raft_early(driver->raft, &early)) {
         return;
     }
+    /* A view of a ready with only the parts that need no fsync (raft.h). */
+    assert(!early.must_sync && early.entry_count == 0 && early.message_count == 0);
+    assert(early.snapshot == NULL && early.committed_durable_count == early.committed_count);
     if (!send_all(driver, early.messages_immediate, early.messages_immediate_count) ||
         !apply(driver, early.committed, early.committed_count)) {
         return;

@@ -268,9 +268,15 @@ struct raft_ready {
      * snapshot->index). */
     const struct raft_snapshot_meta *snapshot;
 
-    /* Persist when has_hard_state; before any of `messages` is sent. */
+    /* The hard state changed since the last ready (term, vote or commit). */
     bool has_hard_state;
     struct raft_hard_state hard_state;
+    /* The sync rule, in one place: must_sync when entries are to be persisted or
+     * sync_hard_state; sync_hard_state when the term or vote changed (Figure 2: they must be
+     * durable before any of `messages` leaves). A change of the commit index alone need not
+     * be synced: after a restart it is relearnt from the leader and the applied index. */
+    bool must_sync;
+    bool sync_hard_state;
 
     /* Append to the durable log. entries[0].index may be at or below the last stored index:
      * the host first truncates its log from entries[0].index (a conflicting suffix, §5.3). */
@@ -281,13 +287,13 @@ struct raft_ready {
     struct raft_message *messages;
     size_t message_count;
 
-    /* Apply in order; every one is committed. The durability rule: those with an index below
-     * entries[0].index (all of them, when the ready has no entries) are durable locally now and
-     * may be applied at once; the others become durable locally with this ready's sync and are
-     * applied after it (the driver makes that split). NOOP entries are included (they advance
-     * the applied index) and carry no command. */
+    /* Apply in order; every one is committed. committed[0, committed_durable_count) are
+     * durable locally now (below entries[0].index, or all when the ready has no entries) and
+     * may be applied at once; the rest become durable with this ready's sync and are applied
+     * after it. NOOP and CONFIG entries are included (they advance the applied index). */
     struct raft_entry *committed;
     size_t committed_count;
+    size_t committed_durable_count;
 
     /* Reads confirmed by a quorum; serve each once applied >= its index. */
     struct raft_read_state *reads;
@@ -299,26 +305,6 @@ struct raft_ready {
 
     bool soft_state_changed;
     struct raft_soft_state soft_state;
-};
-
-/*
- * The part of the work that never waits for this node's fsync: a leader's APPENDs and
- * heartbeats, committed entries that are already durable locally, and reads confirmed by a
- * quorum. While a ready is outstanding (its fsync running) the host may take this part with
- * raft_early(), handle each field exactly as the same field of a ready (send, apply in order,
- * serve), and call raft_early_advance() before doing anything else with the core. So a leader
- * replicates and answers clients while its own fsync runs, instead of after it.
- * Ownership and lifetimes are those of the same fields of a ready.
- */
-struct raft_early {
-    struct raft_message *messages_immediate;
-    size_t messages_immediate_count;
-    struct raft_entry *committed;
-    size_t committed_count;
-    struct raft_read_state *reads;
-    size_t read_count;
-    uint64_t *failed_reads;
-    size_t failed_read_count;
 };
 
 struct raft;
@@ -393,10 +379,18 @@ bool raft_has_ready(const struct raft *raft);
 bool raft_ready(struct raft *raft, struct raft_ready *ready);
 void raft_advance(struct raft *raft, const struct raft_ready *ready);
 
-/* Fills *early; false when there is nothing. Not while an early is outstanding; raft_ready()
- * is not called until it is advanced. */
-bool raft_early(struct raft *raft, struct raft_early *early);
-void raft_early_advance(struct raft *raft, const struct raft_early *early);
+/*
+ * The part of the work that never waits for this node's fsync, as a view of a ready: a
+ * leader's APPENDs and heartbeats (messages_immediate), committed entries that are durable
+ * locally already (all of committed; committed_durable_count == committed_count), and reads
+ * confirmed by a quorum; every other field is empty and must_sync false. While a ready is
+ * outstanding (its fsync running) the host may take this with raft_early(), handle those
+ * fields as in a ready, and call raft_early_advance() before doing anything else with the
+ * core. So a leader replicates and answers clients while its own fsync runs. False when there
+ * is nothing; not while an early batch is outstanding.
+ */
+bool raft_early(struct raft *raft, struct raft_ready *early);
+void raft_early_advance(struct raft *raft, const struct raft_ready *early);
 
 /* The host stored a snapshot covering the log up to `index` (<= applied); the core drops
  * those entries from memory. A follower further behind than this is sent the snapshot. The

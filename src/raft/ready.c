@@ -181,6 +181,17 @@ static void fill_entries(struct raft *raft, struct raft_ready *ready)
     if (limit > raft->applying) {
         raft->applying = limit;
     }
+    /* Durable now: below the first entry this ready persists (all, when it persists none). */
+    size_t durable = ready->committed_count;
+    if (ready->entry_count > 0) {
+        durable = 0;
+        while (durable < ready->committed_count &&
+               ready->committed[durable].index < ready->entries[0].index) {
+            durable++;
+        }
+    }
+    ready->committed_durable_count = durable;
+    assert(durable <= ready->committed_count);
     assert(raft->applied <= raft->applying);
     assert(raft->applying <= raft->commit);
 }
@@ -216,6 +227,12 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
     }
 
     fill_entries(raft, ready);
+    /* The sync rule (raft.h): entries, or a changed term or vote. */
+    ready->sync_hard_state =
+        ready->has_hard_state && (state.term != raft->persisted_hard_state.term ||
+                                  state.vote != raft->persisted_hard_state.vote);
+    ready->must_sync = ready->entry_count > 0 || ready->sync_hard_state;
+    assert(!ready->has_hard_state || state.term >= raft->persisted_hard_state.term);
 
     swap_messages(&raft->ready_after_persist, &raft->out_after_persist);
     ready->messages = raft->ready_after_persist.items;
@@ -296,7 +313,7 @@ static bool has_early(const struct raft *raft)
            append_broadcast_due(raft) || early_committed_limit(raft) > raft->applying;
 }
 
-bool raft_early(struct raft *raft, struct raft_early *early)
+bool raft_early(struct raft *raft, struct raft_ready *early)
 {
     assert(!raft->early_outstanding);
     raft_replication_flush_broadcast(raft);
@@ -317,6 +334,7 @@ bool raft_early(struct raft *raft, struct raft_early *early)
     early->committed_count = copy_entries(
         raft, &raft->early_committed, &raft->early_committed_capacity, raft->applying + 1, limit);
     early->committed = early->committed_count > 0 ? raft->early_committed : NULL;
+    early->committed_durable_count = early->committed_count;
     if (limit > raft->applying) {
         raft->applying = limit;
     }
@@ -330,7 +348,7 @@ bool raft_early(struct raft *raft, struct raft_early *early)
     return true;
 }
 
-void raft_early_advance(struct raft *raft, const struct raft_early *early)
+void raft_early_advance(struct raft *raft, const struct raft_ready *early)
 {
     assert(raft->early_outstanding);
     raft->early_outstanding = false;
