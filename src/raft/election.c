@@ -299,9 +299,7 @@ static void election_become_leader(struct raft *raft)
     }
     /* §5.4.2 and §8: the new leader commits an entry of its own term before it can know
      * what is committed, and before it can serve reads. */
-    int rc = raft_replication_append_new(raft, RAFT_ENTRY_NOOP, NULL, 0);
-    assert(rc == 0);
-    (void)rc;
+    raft_replication_append_new(raft, RAFT_ENTRY_NOOP, NULL, 0);
 }
 
 void raft_election_handle_timeout_now(struct raft *raft, const struct raft_message *message)

@@ -447,11 +447,8 @@ int raft_propose_change(struct raft *raft, const struct raft_change *change, con
         return RAFT_ERROR_NO_MEMORY;
     }
     encode(&next, context, context_bytes, data);
-    rc = raft_replication_append_new(raft, RAFT_ENTRY_CONFIG, data, bytes);
+    raft_replication_append_new(raft, RAFT_ENTRY_CONFIG, data, bytes);
     free(data);
-    if (rc != 0) {
-        return rc;
-    }
     *index = raft_log_last_index(&raft->log);
     *term = raft->term;
     raft_membership_set(raft, &next, *index);

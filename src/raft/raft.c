@@ -95,8 +95,12 @@ const char *raft_message_type_string(int type)
 
 /* ---- output lists ---- */
 
-static void *grow(void *items, size_t *capacity, size_t item_bytes)
+void *raft_list_grow(void *items, size_t count, size_t *capacity, size_t item_bytes)
 {
+    assert(count <= *capacity);
+    if (count < *capacity) {
+        return items;
+    }
     size_t next = *capacity > 0 ? *capacity * 2 : 16;
     assert(next > *capacity);
     void *grown = realloc(items, next * item_bytes);
@@ -106,36 +110,6 @@ static void *grow(void *items, size_t *capacity, size_t item_bytes)
     }
     *capacity = next;
     return grown;
-}
-
-static int message_list_push(struct message_list *list, const struct raft_message *message)
-{
-    if (list->count == list->capacity) {
-        list->items = grow(list->items, &list->capacity, sizeof *list->items);
-    }
-    assert(list->count < list->capacity);
-    list->items[list->count++] = *message;
-    return 0;
-}
-
-int raft_read_list_push(struct read_list *list, struct raft_read_state read)
-{
-    if (list->count == list->capacity) {
-        list->items = grow(list->items, &list->capacity, sizeof *list->items);
-    }
-    assert(list->count < list->capacity);
-    list->items[list->count++] = read;
-    return 0;
-}
-
-int raft_id_list_push(struct id_list *list, uint64_t id)
-{
-    if (list->count == list->capacity) {
-        list->items = grow(list->items, &list->capacity, sizeof *list->items);
-    }
-    assert(list->count < list->capacity);
-    list->items[list->count++] = id;
-    return 0;
 }
 
 /* ---- membership and messages ---- */
@@ -185,10 +159,10 @@ void raft_send(struct raft *raft, struct raft_message *message)
                        message->type == RAFT_MSG_SNAPSHOT || message->type == RAFT_MSG_TIMEOUT_NOW;
     if (from_leader) {
         assert(raft->role == RAFT_LEADER);
-        message_list_push(&raft->out_immediate, message);
+        raft_list_push(&raft->out_immediate, *message);
     } else {
         assert(message->entry_count == 0);
-        message_list_push(&raft->out_after_persist, message);
+        raft_list_push(&raft->out_after_persist, *message);
     }
 }
 
@@ -585,10 +559,7 @@ int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, ui
     if (limit > 0 && raft->uncommitted_bytes > 0 && raft->uncommitted_bytes + data_bytes > limit) {
         return RAFT_ERROR_BUSY;
     }
-    int rc = raft_replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);
-    if (rc != 0) {
-        return rc;
-    }
+    raft_replication_append_new(raft, RAFT_ENTRY_COMMAND, data, data_bytes);
     *index = raft_log_last_index(&raft->log);
     *term = raft->term;
     assert(raft_log_term_at(&raft->log, *index) == raft->term);

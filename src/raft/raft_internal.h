@@ -136,25 +136,30 @@ struct raft_pending_read {
     uint64_t round; /* the heartbeat round that confirms it; 0 = not broadcast yet */
 };
 
-/* ---- growable arrays for the outputs. ---- */
+/* ---- one growable array type for the outputs, by element type (raft.c) ---- */
 
-struct message_list {
-    struct raft_message *items;
-    size_t count;
-    size_t capacity;
-};
+#define RAFT_LIST(name, type)                                                                      \
+    struct name {                                                                                  \
+        type *items;                                                                               \
+        size_t count;                                                                              \
+        size_t capacity;                                                                           \
+    }
 
-struct read_list {
-    struct raft_read_state *items;
-    size_t count;
-    size_t capacity;
-};
+RAFT_LIST(message_list, struct raft_message);
+RAFT_LIST(read_list, struct raft_read_state);
+RAFT_LIST(id_list, uint64_t);
 
-struct id_list {
-    uint64_t *items;
-    size_t count;
-    size_t capacity;
-};
+/* Room for one more item: items, regrown (doubling) when count == *capacity. Memory
+ * exhaustion aborts, as everywhere in the core. */
+void *raft_list_grow(void *items, size_t count, size_t *capacity, size_t item_bytes);
+
+/* Appends `item` to any RAFT_LIST. */
+#define raft_list_push(list, item)                                                                 \
+    do {                                                                                           \
+        (list)->items = raft_list_grow((list)->items, (list)->count, &(list)->capacity,            \
+                                       sizeof *(list)->items);                                     \
+        (list)->items[(list)->count++] = (item);                                                   \
+    } while (0)
 
 struct raft {
     struct raft_config config;
@@ -235,9 +240,6 @@ struct raft_message raft_message_to(const struct raft *raft, int type, raft_node
 struct raft_progress *raft_progress_of(struct raft *raft, raft_node_id id);
 bool raft_is_voter(const struct raft *raft, raft_node_id id);
 uint32_t raft_quorum(const struct raft *raft);
-/* Output lists: append one item, growing the list (memory exhaustion aborts). */
-int raft_read_list_push(struct read_list *list, struct raft_read_state read);
-int raft_id_list_push(struct id_list *list, uint64_t id);
 
 /* election.c */
 void raft_election_tick(struct raft *raft);
@@ -258,8 +260,8 @@ void raft_replication_handle_heartbeat(struct raft *raft, const struct raft_mess
 void raft_replication_handle_heartbeat_response(struct raft *raft,
                                                 const struct raft_message *message);
 void raft_replication_self_persisted(struct raft *raft);
-int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
-                                uint32_t data_bytes);
+void raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                                 uint32_t data_bytes);
 
 /* read.c */
 void raft_read_on_commit_in_term(struct raft *raft);

@@ -31,7 +31,7 @@ static void serve_confirmed(struct raft *raft, uint64_t confirmed_round)
         struct raft_pending_read *read = &raft->reads[i];
         if (read->round != 0 && read->round <= confirmed_round) {
             struct raft_read_state state = {.request_id = read->request_id, .index = read->index};
-            raft_read_list_push(&raft->out_reads, state);
+            raft_list_push(&raft->out_reads, state);
         } else {
             raft->reads[kept++] = *read;
         }
@@ -112,7 +112,7 @@ void raft_read_fail_all(struct raft *raft)
     assert(raft->role == RAFT_LEADER); /* called as it steps down */
     assert(raft->read_count <= raft->config.max_pending_reads);
     for (uint32_t i = 0; i < raft->read_count; i++) {
-        raft_id_list_push(&raft->out_failed_reads, raft->reads[i].request_id);
+        raft_list_push(&raft->out_failed_reads, raft->reads[i].request_id);
     }
     raft->read_count = 0;
     raft->read_broadcast_needed = false;

@@ -19,8 +19,8 @@
 
 static void replication_broadcast_append(struct raft *raft);
 
-int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
-                                uint32_t data_bytes)
+void raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *data,
+                                 uint32_t data_bytes)
 {
     assert(raft->role == RAFT_LEADER);
     struct raft_entry entry = {
@@ -34,7 +34,6 @@ int raft_replication_append_new(struct raft *raft, uint8_t type, const uint8_t *
     assert(raft_log_last_index(&raft->log) == entry.index);
     raft->uncommitted_bytes += data_bytes;
     replication_broadcast_append(raft);
-    return 0;
 }
 
 /* How many entries from `next` fit in one APPEND (at least one). */
