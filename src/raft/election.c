@@ -16,6 +16,7 @@
  */
 #include "raft/raft_internal.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,8 @@ static void election_campaign(struct raft *raft, bool pre_vote, bool force)
         campaign_term = raft->term;
     }
     assert(campaign_term <= RAFT_MAX_TERM);
+    raft_trace(raft, "%s for term %" PRIu64 "%s", pre_vote ? "pre-vote" : "campaign", campaign_term,
+               force ? " (leadership transfer)" : "");
     if (tally(raft, raft->id, true) > 0) {
         /* A single-voter cluster wins at once. */
         if (pre_vote) {
@@ -275,6 +278,7 @@ static void election_become_leader(struct raft *raft)
     raft_reset_term(raft, raft->term);
     raft->role = RAFT_LEADER;
     raft->leader = raft->id;
+    raft_trace(raft, "leader, log ends at %" PRIu64, raft_log_last_index(&raft->log));
     raft->uncommitted_bytes = 0;
     uint64_t next = raft_log_last_index(&raft->log) + 1;
     if (raft_progress_of(raft, raft->id) == NULL) {

@@ -21,6 +21,7 @@
  */
 #include "raft/raft_internal.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,8 @@ void raft_membership_set(struct raft *raft, const struct raft_configuration *nex
     assert(raft->role == RAFT_LEADER || raft->role == RAFT_FOLLOWER);
     raft->configuration = *next;
     raft->configuration_index = index;
+    raft_trace(raft, "configuration of entry %" PRIu64 " in force: %u voters, %u learners", index,
+               next->voter_count, next->learner_count);
     /* Members that stay keep their progress; new ones start fresh (a leader probes them from
      * its log's end); the others' is freed — except a leader's own, which it needs while it
      * leads a configuration that no longer holds it (it does not count itself then). */
@@ -493,6 +496,7 @@ void raft_membership_on_commit(struct raft *raft)
     }
     struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, target->id);
     raft_send(raft, &message);
+    raft_trace(raft, "no voter any more: hands leadership to node %" PRIu64, target->id);
     raft_become_follower(raft, raft->term, RAFT_NODE_NONE);
     assert(raft->role == RAFT_FOLLOWER);
 }

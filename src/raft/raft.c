@@ -12,6 +12,8 @@
  */
 #include "raft/raft_internal.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +114,22 @@ void *raft_list_grow(void *items, size_t count, size_t *capacity, size_t item_by
     return grown;
 }
 
+void raft_trace(const struct raft *raft, const char *format, ...)
+{
+    if (raft->config.trace == NULL) {
+        return;
+    }
+    char line[256];
+    int used =
+        snprintf(line, sizeof line, "node %" PRIu64 " term %" PRIu64 ": ", raft->id, raft->term);
+    assert(used > 0 && (size_t)used < sizeof line);
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(line + used, sizeof line - (size_t)used, format, arguments);
+    va_end(arguments);
+    raft->config.trace(raft->config.trace_context, line);
+}
+
 /* ---- membership and messages ---- */
 
 bool raft_is_voter(const struct raft *raft, raft_node_id id)
@@ -193,6 +211,10 @@ void raft_reset_term(struct raft *raft, uint64_t term)
 
 void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader)
 {
+    if (raft->role != RAFT_FOLLOWER || term != raft->term) {
+        raft_trace(raft, "follower at term %" PRIu64 " (was %s)", term,
+                   raft_role_string(raft->role));
+    }
     if (raft->role == RAFT_LEADER) {
         raft_read_fail_all(raft);
         raft->uncommitted_bytes = 0;

@@ -233,7 +233,13 @@ struct raft_config {
     bool pre_vote;                     /* §9.6 of the thesis */
     bool check_quorum;                 /* §6.2 of the thesis: leader steps down, lease */
     uint64_t random_seed;              /* seeds the election-timeout PRNG */
-    uint32_t sabotage;                 /* test switches; 0 outside tests (raft_sabotage.h) */
+    /* Optional: told, in one line each, what the core decided — a campaign, a new leader or
+     * term, a configuration put in force, a snapshot installed, a hand-over. For logs and the
+     * simulator's traces; called synchronously from inside the core's calls (the line is valid
+     * during the call only), and must not call back into the core. */
+    void (*trace)(void *context, const char *line);
+    void *trace_context;
+    uint32_t sabotage; /* test switches; 0 outside tests (raft_sabotage.h) */
 };
 
 /* Fills a config with the defaults documented in raft.c. */

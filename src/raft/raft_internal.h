@@ -233,6 +233,9 @@ struct raft {
 };
 
 /* raft.c */
+/* config.trace, printf-style; nothing when no hook is set. */
+void raft_trace(const struct raft *raft, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
 void raft_become_follower(struct raft *raft, uint64_t term, raft_node_id leader);
 void raft_reset_term(struct raft *raft, uint64_t term);
 void raft_send(struct raft *raft, struct raft_message *message);

@@ -12,6 +12,7 @@
  */
 #include "raft/raft_internal.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 void raft_snapshot_send(struct raft *raft, struct raft_progress *progress)
@@ -47,6 +48,8 @@ void raft_snapshot_handle(struct raft *raft, const struct raft_message *message)
         raft_send(raft, &reply);
         return;
     }
+    raft_trace(raft, "installs the snapshot of node %" PRIu64 " at index %" PRIu64, message->from,
+               meta->index);
     raft_log_reset(&raft->log, meta->index, meta->term);
     raft->snapshot_meta = *meta;
     /* The log is gone: the snapshot's configuration is in force. */

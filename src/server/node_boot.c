@@ -159,6 +159,13 @@ static int open_state_machine(struct server *server, const struct storage_recove
     return 0;
 }
 
+/* The core's decisions, in the log at debug level (--log-level debug). */
+static void trace_core(void *context, const char *line)
+{
+    (void)context;
+    log_debug("raft: %s", line);
+}
+
 static int start_core(struct server *server, const struct storage_recovered *recovered, char *error,
                       size_t error_bytes)
 {
@@ -177,6 +184,7 @@ static int start_core(struct server *server, const struct storage_recovered *rec
     raft_config.max_uncommitted_bytes = 2 * config->max_request_bytes + LIMITS_APPEND_BYTES;
     raft_config.random_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config->id;
     raft_config.max_promote_lag = config->promote_max_lag;
+    raft_config.trace = trace_core;
     /* The bootstrap configuration, used only while the log and the snapshot hold none: the
      * --member flags, or nothing at all for a node that joins a running cluster (it waits to
      * be added, and learns the members from the leader's log). */
