@@ -1,6 +1,7 @@
 /*
  * internal.h — what the storage's source files share: the storage struct, the in-memory view
- * of the WAL's segments, and helpers for messages, paths and whole-file I/O.
+ * of the WAL's segments, helpers for messages, paths and whole-file I/O, and the snapshot
+ * files' names and meta format (shared by snapshot.c, snapshot_meta.c and snapshot_open.c).
  *
  * Invariants (checked by assertions in wal.c):
  *   - segments[] is sorted by sequence; the last one is the segment being written.
@@ -112,7 +113,38 @@ void wal_close_all(struct storage *storage);
 int storage_hard_state_load(struct storage *storage);
 int storage_version_check_or_create(struct storage *storage, bool *fresh);
 
-/* snapshot.c */
+/* The snapshot's files (layout in snapshot_meta.c). */
+#define STORAGE_SNAPSHOT_META_FILE        "meta"
+#define STORAGE_SNAPSHOT_DATA_FILE        "data"
+#define STORAGE_SNAPSHOT_TEMPORARY_PREFIX "tmp-" /* a directory whose commit is unfinished */
+#define STORAGE_SNAPSHOT_META_BYTES       (8 + 16 + 8 + 16 * RAFT_MAX_NODES + 8 + 16 + 8)
+#define STORAGE_SNAPSHOT_NAME_BYTES       48
+
+/* snapshot_meta.c: names and the meta file's encoding; pure. */
+/* Writes prefix<index>-<term> (20 digits each) into out (STORAGE_SNAPSHOT_NAME_BYTES). */
+void storage_snapshot_name(char *out, const char *prefix, uint64_t index, uint64_t term);
+/* Whether name is a committed snapshot's directory, <index>-<term>; sets both when it is. */
+bool storage_snapshot_parse_name(const char *name, uint64_t *index, uint64_t *term);
+/* Whether the meta can be written: an index above 0 and member counts the layout holds. */
+bool storage_snapshot_meta_valid(const struct raft_snapshot_meta *meta);
+/* Encodes the current layout into out (STORAGE_SNAPSHOT_META_BYTES); meta must be valid. */
+void storage_snapshot_meta_encode(uint8_t *out, const struct raft_snapshot_meta *meta,
+                                  uint64_t data_bytes, uint64_t data_checksum);
+/* Decodes either layout; false for bad magic, layout, size, checksum or member counts. */
+bool storage_snapshot_meta_decode(const uint8_t *in, size_t size, struct raft_snapshot_meta *meta,
+                                  uint64_t *data_bytes, uint64_t *data_checksum);
+
+/* snapshot.c's helpers, shared with snapshot_open.c. */
+/* Deletes a snapshot directory and the files in it (a missing one is no error). */
+int storage_snapshot_remove_tree(struct storage *storage, const char *directory);
+/* Deletes (or moves to the trash) every directory under snapshots/ but the one named keep. */
+int storage_snapshot_remove_others(struct storage *storage, const char *keep);
+/* Size and XXH3-64 of a data file, fsynced first when sync is set; STORAGE_ERROR_IO with a
+ * message naming the failed step and the path. */
+int storage_snapshot_checksum_data(struct storage *storage, const char *path, bool sync,
+                                   uint64_t *data_bytes, uint64_t *checksum);
+
+/* snapshot_open.c: finds and verifies the newest snapshot, deletes the others. */
 int storage_snapshot_recover(struct storage *storage);
 
 #endif

@@ -5,7 +5,7 @@
  *   1. VERSION (hard_state.c): missing or empty directory → initialize; foreign magic or a
  *      newer format → refuse.
  *   2. hard_state: absent on a fresh node; damaged → refuse.
- *   3. the newest snapshot (snapshot.c): verified, older ones and unfinished ones deleted.
+ *   3. the newest snapshot (snapshot_open.c): verified, older ones and unfinished ones deleted.
  *   4. the WAL (wal.c): every entry after the snapshot; a torn tail is cut.
  * Any failure frees everything and returns the error with its message; nothing is half-open.
  */
