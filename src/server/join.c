@@ -10,10 +10,12 @@
  * (members.c). The operator then promotes it (RAFT.NODE PROMOTE).
  *
  * Failure modes. A member that is down, a refused connection, -TRYAGAIN (a change in progress,
- * a new leader) or -CLUSTERDOWN are retried with a backoff from 500 ms to 5 s, forever: the
- * node has nothing else to do. Every other error (an id used before, a full cluster) is logged
- * each time, so that the operator sees it; the node keeps trying in case the cause goes away.
- * A reply longer than the buffer is treated as an error of the connection.
+ * a new leader, this node's own ADD not committed yet), -CLUSTERDOWN or -UNCERTAIN (the
+ * leader lost its majority) are retried with a backoff from 500 ms to 5 s, until this node
+ * is a member of the *committed* configuration: holding its ADD entry is not enough, since a
+ * new leader may truncate an uncommitted one. Every other error (an id used before, a full
+ * cluster) is logged each time, so that the operator sees it; the node keeps trying in case the
+ * cause goes away. A reply longer than the buffer is treated as an error of the connection.
  */
 #include "server/server.h"
 
@@ -32,11 +34,19 @@ enum {
 
 static void join_attempt(struct server *server);
 
+/* A member of the committed configuration. One in force but not committed is not enough:
+ * this node may hold the leader's ADD entry before it commits, and a new leader whose log
+ * lacks it truncates it; a node that stopped asking then would never be contacted again. An
+ * ADD that did commit is answered +OK again, so asking once more costs a round trip. */
 static bool is_member(const struct server *server)
 {
-    const struct raft_configuration *configuration = raft_configuration(server->node.raft);
-    return raft_configuration_is_voter(configuration, server->config.id) ||
-           raft_configuration_is_learner(configuration, server->config.id);
+    struct raft *raft = server->node.raft;
+    struct raft_configuration committed;
+    if (raft_configuration_at(raft, raft_commit_index(raft), &committed) != 0) {
+        return false; /* no configuration known at the commit index: ask */
+    }
+    return raft_configuration_is_voter(&committed, server->config.id) ||
+           raft_configuration_is_learner(&committed, server->config.id);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -141,7 +151,8 @@ static bool handle_reply(struct server *server, const char *line)
         return false;
     }
     join->redirects = 0;
-    if (strncmp(line, "-TRYAGAIN", 9) == 0 || strncmp(line, "-CLUSTERDOWN", 12) == 0) {
+    if (strncmp(line, "-TRYAGAIN", 9) == 0 || strncmp(line, "-CLUSTERDOWN", 12) == 0 ||
+        strncmp(line, "-UNCERTAIN", 10) == 0) {
         log_info("join: not yet (%s); retrying", line + 1);
     } else {
         log_warning("join: %s:%u refused to add this node: %s", join->host, (unsigned)join->port,

@@ -31,7 +31,9 @@
 #include "server/log.h"
 
 #define MEMBER_LINE_BYTES (2 * CONFIG_HOST_BYTES + 64)
-#define CONTEXT_MAX_BYTES (2 * RAFT_MAX_NODES * MEMBER_LINE_BYTES)
+/* members->index when the book could not be read yet; no configuration has this index. */
+#define MEMBERS_BOOK_UNREAD UINT64_MAX
+#define CONTEXT_MAX_BYTES   (2 * RAFT_MAX_NODES * MEMBER_LINE_BYTES)
 
 static bool configuration_equal(const struct raft_configuration *a,
                                 const struct raft_configuration *b)
@@ -146,8 +148,11 @@ static void book_prune(struct members *members)
 }
 
 /* The book of the configuration in force: the context of its CONFIG entry (in the log, or
- * applied into kv when the entry is compacted), else nothing (the flags then). */
-static void load_book(struct server *server)
+ * applied into kv when the entry is compacted), else nothing (the flags then). Returns false
+ * when kv does not hold the configuration in force yet: a snapshot from the leader is in
+ * force in the core as soon as it arrives (raft_snapshot_handle), but the driver installs its
+ * data into kv only afterwards, and until then kv_members() is the old state's. */
+static bool load_book(struct server *server)
 {
     struct members *members = &server->members;
     uint64_t index = raft_configuration_index(server->node.raft);
@@ -162,7 +167,12 @@ static void load_book(struct server *server)
             parse_context(members, context, context_bytes);
         }
         members->from_log = true;
-        return;
+        return true;
+    }
+    assert(raft_first_index(server->node.raft) >= 1);
+    if (server->node.kv == NULL ||
+        kv_applied_index(server->node.kv) < raft_first_index(server->node.raft) - 1) {
+        return false; /* the snapshot is not installed yet */
     }
     uint8_t *stored = NULL;
     size_t stored_bytes = 0;
@@ -174,6 +184,7 @@ static void load_book(struct server *server)
         members->from_log = true;
     }
     free(stored);
+    return true;
 }
 
 static void format_ids(char *out, size_t out_bytes, const raft_node_id *ids, uint32_t count)
@@ -290,7 +301,11 @@ void members_refresh(struct server *server)
     members->configuration = *configuration;
     members->from_log = false;
     book_prune(members);
-    load_book(server);
+    if (!load_book(server)) {
+        /* Read it at the next refresh, after the install; the transport keeps its peers. */
+        members->index = MEMBERS_BOOK_UNREAD;
+        return;
+    }
     char voters[RAFT_MAX_NODES * 24];
     char learners[RAFT_MAX_NODES * 24];
     format_ids(voters, sizeof voters, configuration->voters, configuration->voter_count);
@@ -475,20 +490,41 @@ static void list_members(struct server *server, struct proto_buffer *out)
     }
 }
 
-/* ADD of a member that is already there with the same addresses succeeds again: a node that
- * joins retries until it hears OK, and its first OK may have been lost. */
-static bool already_added(const struct server *server, const struct config_member *candidate)
+enum add_state {
+    ADD_NEW,     /* not a member with these addresses: the core decides */
+    ADD_PENDING, /* in the configuration in force, not in the committed one */
+    ADD_DONE,    /* a member of the committed configuration */
+};
+
+static bool is_member_of(const struct raft_configuration *configuration, raft_node_id id)
 {
-    const struct raft_configuration *configuration = raft_configuration(server->node.raft);
-    if (!raft_configuration_is_voter(configuration, candidate->id) &&
-        !raft_configuration_is_learner(configuration, candidate->id)) {
-        return false;
+    return raft_configuration_is_voter(configuration, id) ||
+           raft_configuration_is_learner(configuration, id);
+}
+
+/* ADD of a member that is already there with the same addresses succeeds again: a node that
+ * joins retries until it hears OK, and its first OK may have been lost. But only once that
+ * ADD is committed, since OK says so: an ADD still pending may yet be lost (a new leader
+ * whose log lacks it truncates it), and a joining node told OK then would stop asking and
+ * wait forever for a leader that does not know it. */
+static enum add_state add_state(const struct server *server, const struct config_member *candidate)
+{
+    struct raft *raft = server->node.raft;
+    if (!is_member_of(raft_configuration(raft), candidate->id)) {
+        return ADD_NEW;
     }
     const struct config_member *known = members_address(server, candidate->id);
-    return known != NULL && known->client_port == candidate->client_port &&
-           known->peer_port == candidate->peer_port &&
-           strcmp(known->client_host, candidate->client_host) == 0 &&
-           strcmp(known->peer_host, candidate->peer_host) == 0;
+    if (known == NULL || known->client_port != candidate->client_port ||
+        known->peer_port != candidate->peer_port ||
+        strcmp(known->client_host, candidate->client_host) != 0 ||
+        strcmp(known->peer_host, candidate->peer_host) != 0) {
+        return ADD_NEW;
+    }
+    struct raft_configuration committed;
+    if (raft_configuration_at(raft, raft_commit_index(raft), &committed) != 0) {
+        return ADD_PENDING; /* a leader's commit is never below its snapshot; be safe */
+    }
+    return is_member_of(&committed, candidate->id) ? ADD_DONE : ADD_PENDING;
 }
 
 /* Parses a change; false with an error in out. */
@@ -543,8 +579,15 @@ static void propose_change(struct server *server, struct request *request, size_
         commands_redirect(server, &request->reply, NULL);
         return;
     }
-    if (change.type == RAFT_CHANGE_ADD_LEARNER && already_added(server, &added)) {
+    enum add_state state =
+        change.type == RAFT_CHANGE_ADD_LEARNER ? add_state(server, &added) : ADD_NEW;
+    if (state == ADD_DONE) {
         reply_status(&request->reply, "OK");
+        return;
+    }
+    if (state == ADD_PENDING) {
+        reply_error(&request->reply, "TRYAGAIN node %llu's ADD is not committed yet; retry shortly",
+                    (unsigned long long)change.id);
         return;
     }
     char *context = malloc(CONTEXT_MAX_BYTES);

@@ -268,6 +268,79 @@ def test_joined_node_catches_up_is_promoted_and_serves_reads_of_old_and_new_keys
     assert read_keys(client, acked) == acked
 
 
+def test_learner_that_catches_up_from_a_snapshot_knows_every_members_address(make_cluster):
+    """The ADD entry itself compacted into the snapshot the learner installs: no CONFIG entry
+    follows, so the members' addresses can only come from the snapshot's state (kv_members).
+    A learner that knew none would answer CLUSTERDOWN instead of MOVED, list '?' addresses,
+    and could not dial the others once promoted."""
+    cluster = make_cluster(size=3, snapshot_entries=SNAPSHOT_ENTRIES)
+    leader_id = cluster.wait_for_leader()
+    node = cluster.add_node(4, start=False)
+    cluster.change_membership("ADD", "4", node.address, "%s:%d" % (node.host, node.peer_port))
+    acked = write_keys(cluster, "k", 3 * SNAPSHOT_ENTRIES)
+    wait_until(lambda: cluster.raft_info(leader_id)["raft_configuration_index"] == 0,
+               what="the leader to compact its log past the ADD entry",
+               on_timeout=cluster.describe)
+    cluster.start_node(4)  # its --join hears OK: it is a member already
+    wait_caught_up(cluster, 4)
+    assert cluster.raft_info(4)["raft_snapshots_installed"] >= 1
+    assert cluster.raft_info(4)["raft_configuration_index"] == 0
+    listed = {m["id"]: (m["client"], m["peer"]) for m in cluster.members(4)}
+    assert listed == {i: (cluster.node(i).address, "%s:%d" % (cluster.node(i).host,
+                                                            cluster.node(i).peer_port))
+                      for i in (1, 2, 3, 4)}, listed
+    assert cluster_nodes_ids(cluster, 4) == {i: node_address_field(cluster, i)
+                                             for i in (1, 2, 3, 4)}
+    with pytest.raises(redis.ResponseError) as raised:
+        cluster.raw_command(4, "GET", "k:0")
+    assert str(raised.value).endswith(" " + cluster.node(leader_id).address), raised.value
+    promote(cluster, 4)
+    cluster.raw_command(leader_id, "RAFT.TRANSFER-LEADER", "4")
+    wait_until(lambda: cluster.wait_for_leader() == 4, what="node 4 to lead",
+               on_timeout=cluster.describe)
+    acked.update(write_keys(cluster, "led-by-4", 100))
+    for node_id in cluster.ids():
+        assert_node_holds(cluster, node_id, acked)
+
+
+def test_joining_node_whose_add_entry_is_lost_asks_again(make_cluster):
+    """The leader appends the ADD and sends it to the new node, but cannot commit it (both
+    followers are dead) and dies; the followers come back and elect a leader whose log never
+    had the entry, so it is truncated wherever it was. The new node held it, in force but
+    never committed: it must not take that for membership. It keeps asking until a leader
+    commits its ADD, and then receives the log."""
+    long_election_ms = 3000  # the lone leader keeps leading while the new node joins
+    cluster = make_cluster(size=3, election_timeout_ms=long_election_ms,
+                           request_timeout_ms=1000)
+    leader_id = cluster.wait_for_leader(timeout_s=WAIT_TIMEOUT_S * 2)
+    acked = write_keys(cluster, "before", 50)
+    followers = [i for i in cluster.ids() if i != leader_id]
+    for node_id in followers:
+        cluster.kill(node_id)
+    cluster.add_node(4, join_via=leader_id)
+    wait_until(lambda: cluster.raft_info(4)["raft_member_role"] == "learner",
+               what="node 4 to receive its (uncommitted) ADD entry", on_timeout=cluster.describe)
+    # The same ADD again is not "+OK" while it is pending: OK would say it committed.
+    node = cluster.node(4)
+    text = refused(cluster, leader_id, "ADD", "4", node.address,
+                   "%s:%d" % (node.host, node.peer_port))
+    assert text.startswith("TRYAGAIN") and "not committed" in text, text
+    cluster.kill(leader_id)
+    for node_id in followers:
+        cluster.start_node(node_id)
+    new_leader = cluster.wait_for_leader(among=followers, timeout_s=WAIT_TIMEOUT_S * 3)
+    cluster.start_node(leader_id)  # its ADD entry is truncated; node 4's --join points at it
+    original = [leader_id] + followers
+    wait_until(lambda: member_roles(cluster, cluster.wait_for_leader(among=original)).get(4)
+               == "learner",
+               timeout_s=CATCH_UP_TIMEOUT_S, what="node 4 to be added by the new leader",
+               on_timeout=lambda: describe_members(cluster))
+    print("node %d leads after the lost ADD; node 4 is a learner of its configuration"
+          % new_leader)
+    acked.update(write_keys(cluster, "after", 50))
+    assert_node_holds(cluster, 4, acked)
+
+
 # ---- replacing a dead node ----
 
 def test_dead_node_is_replaced_and_the_cluster_then_survives_losing_another(make_cluster):
