@@ -19,7 +19,8 @@
  *
  * Paths are absolute ("/data/wal/..."); the root always exists. Ownership: memfs_new
  * allocates, memfs_free frees every node; the struct storage_io returned by memfs_io lives as
- * long as the memfs. Not thread-safe.
+ * long as the memfs. Not thread-safe. The code: memfs.c (the I/O table, the helpers below),
+ * memfs_tree.c (nodes and paths), memfs_faults.c (the crash machinery); memfs_internal.h.
  */
 #ifndef RAFTKV_STORAGE_MEMFS_H
 #define RAFTKV_STORAGE_MEMFS_H
