@@ -122,6 +122,7 @@ void host_retire(struct sim *sim, struct sim_node *node)
         host_crash(sim, node, 0);
     }
     node->retired = true;
+    sim_deactivate(sim, (uint32_t)(node->id - 1));
     sim_trace(sim, "operator: node %llu shut down for good", (unsigned long long)node->id);
     sim_narrate(sim, "node %llu leaves the cluster and shuts down", (unsigned long long)node->id);
 }
@@ -559,6 +560,7 @@ static void finish_open_ready(struct sim *sim, struct sim_node *node)
 
 void host_process(struct sim *sim, struct sim_node *node)
 {
+    node->check_touched = true;
     if (!node->up) {
         return;
     }

@@ -1,12 +1,15 @@
 /*
  * main.c — the deterministic cluster simulator's command line and reports.
  *
- * What it is: 3, 5 or 7 raft cores in one process, over a simulated network (network.c) and
- * simulated disks (disk.c, host.c), driven by one seeded PRNG (schedule.c), with Raft's safety
- * properties checked after every event (checker.c) and a client that proposes unique commands
- * and asks for linearizable reads (client.c). A seed decides everything: cluster size, core
- * configuration (PreVote, CheckQuorum, window and batch limits), fault profile and every
- * random choice, so `sim --seed S` replays a run exactly and `-v` prints its whole trace.
+ * What it is: 3, 5 or 7 raft cores in one process (4 under the reconfiguration profile), over
+ * a simulated network (network.c) and simulated disks (disk.c, host.c), driven by one seeded
+ * PRNG (schedule.c), with Raft's safety properties checked after every event (checker.c), a
+ * client that proposes unique commands and asks for linearizable reads (client.c), and an
+ * operator that changes the membership — adding learners as new nodes that boot with an empty
+ * configuration, promoting, demoting and removing (operator.c). A seed decides everything:
+ * cluster size, core configuration (PreVote, CheckQuorum, window and batch limits), fault
+ * profile and every random choice, so `sim --seed S` replays a run exactly and `-v` prints its
+ * whole trace.
  *
  *   sim --seed S [-v]                 one run; exit 1 on a violation
  *   sim --seeds N [--from S]          N runs; one line per failure and a total
@@ -14,7 +17,9 @@
  *                                     search seeds until the broken rule is caught (exit 0),
  *                                     or exit 1 when the budget runs out
  *   sim --demo                        a short narrated run of 5 nodes, for `make run`
- *   --nodes K, --events E             fix the cluster size, the event budget per seed
+ *   --nodes K, --events E             fix the initial cluster size, the event budget per seed
+ *   --profile NAME                    fix the fault profile instead of drawing it by seed
+ *   --skip-rule one-change-at-a-time  leave that check out (to see what follows from it)
  *
  * Failure modes: the first violation stops a seed; its line names the rule and the exact
  * command that replays it, and the run is replayed with tracing on to print the last
@@ -23,13 +28,18 @@
  *
  * How the sabotaged rules are caught (10000 events per seed; measured from starting seeds
  * 0, 1000, ..., 9000): election-restriction and double-vote within the first 10 seeds under
- * any profile; volatile-vote within about 40 seeds, nearly always under the "election storm"
+ * any profile; volatile-vote within about 20 seeds, nearly always under the "election storm"
  * profile (voters crash right after granting a vote and are back within 5 ms, while slow
  * links let two candidates run in one term); commit-old-term — Figure 8 of the Raft paper —
- * within 2 to about 460 seeds, always under the "leader churn" profile in a 3-node cluster
- * (the leader alone cut off again and again, one entry per APPEND, one APPEND in flight, and
- * a leader crashing just as its commit index moves). Before those profiles existed, random
- * faults alone caught volatile-vote once in ~500 seeds and commit-old-term once in ~1000.
+ * within 13 to about 440 seeds, under the "leader churn" profile (the leader alone cut off
+ * again and again, one entry per APPEND, one APPEND in flight, and a leader crashing just as
+ * its commit index moves); concurrent-changes within 8 seeds, by the one-change-at-a-time
+ * check, and within about 20 seeds by what follows from it when that check is skipped (a
+ * leader without committed entries, diverging state machines); change-before-term-commit —
+ * Ongaro's 2015 bug — within about 20 seeds of the "reconfiguration" profile (about 160 by
+ * seed), by a leader that lacks what an earlier leader committed. Before those profiles
+ * existed, random faults alone caught volatile-vote once in ~500 seeds, commit-old-term once
+ * in ~1000 and change-before-term-commit once in ~5000.
  */
 #include "sim.h"
 
@@ -118,8 +128,13 @@ static size_t format_replay(char *out, size_t size, const struct sim_options *op
     char nodes[32] = "";
     char events[48] = "";
     char sabotage[64] = "";
+    char profile[48] = "";
+    const char *skip = options->skip_single_change ? " --skip-rule one-change-at-a-time" : "";
     if (options->nodes) {
         snprintf(nodes, sizeof(nodes), " --nodes %u", options->nodes);
+    }
+    if (options->profile != SIM_PROFILE_BY_SEED) {
+        snprintf(profile, sizeof(profile), " --profile %s", sim_profile_string(options->profile));
     }
     if (options->events != SIM_DEFAULT_EVENTS) {
         snprintf(events, sizeof(events), " --events %llu", (unsigned long long)options->events);
@@ -128,8 +143,8 @@ static size_t format_replay(char *out, size_t size, const struct sim_options *op
         snprintf(sabotage, sizeof(sabotage), " --sabotage %s",
                  raft_sabotage_string(options->sabotage));
     }
-    int used = snprintf(out, size, "%s --seed %llu%s%s%s -v", options->program,
-                        (unsigned long long)seed, nodes, events, sabotage);
+    int used = snprintf(out, size, "%s --seed %llu%s%s%s%s%s -v", options->program,
+                        (unsigned long long)seed, nodes, profile, events, sabotage, skip);
     return used < 0 ? 0 : ((size_t)used < size ? (size_t)used : size - 1);
 }
 
@@ -310,21 +325,29 @@ static int run_many(const struct sim_options *options, uint64_t from, uint64_t c
     return failed == 0 ? 0 : 1;
 }
 
-static void usage(const char *program)
+static void usage(FILE *out, const char *program)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: %s [--seed S | --seeds N [--from S] | --demo] [--nodes 1..%d]\n"
-            "          [--events E] [--sabotage NAME --expect-violation] [-v]\n"
+            "          [--profile NAME] [--events E] [--sabotage NAME --expect-violation]\n"
+            "          [--skip-rule one-change-at-a-time] [-v]\n"
             "  --seed S      run one seed (replays exactly); -v prints the whole trace\n"
             "  --seeds N     run N seeds from --from (default 0); one line per failure\n"
             "  --nodes K     the initial cluster's voters (default by seed: 3, 5 or 7; 4 under\n"
             "                the reconfiguration profile); membership changes add more\n"
+            "  --profile     the fault profile for every seed instead of one drawn by seed:\n"
+            "                mixed, leader-churn, election-storm, reconfiguration\n"
+            "  --skip-rule one-change-at-a-time\n"
+            "                leave that check out, to catch what two changes at once lead to\n"
             "  --sabotage    (sim_sabotage only) break one rule of the core: "
             "election-restriction,\n"
             "                commit-old-term, double-vote, volatile-vote, "
             "change-before-term-commit,\n"
             "                concurrent-changes; or of the driver: ack-before-sync\n"
-            "  --demo        a short narrated run of a 5-node cluster\n",
+            "  --demo        a short narrated run of a 5-node cluster\n"
+            "  --expect-violation  succeed when the sabotaged rule is caught, fail otherwise\n"
+            "  --events E    events per seed before the liveness phase (default 10000)\n"
+            "  -h, --help    this text\n",
             program, SIM_MAX_VOTERS);
 }
 
@@ -344,6 +367,7 @@ struct sim_cli {
     uint64_t seeds;
     uint64_t from;
     bool expect_violation;
+    bool help;
 };
 
 static int parse_sabotage(const char *name, enum raft_sabotage *out)
@@ -379,7 +403,9 @@ static int parse_args(int argc, char **argv, struct sim_cli *cli)
         const char *arg = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t number = 0;
-        if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            cli->help = true;
+        } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
             cli->options.verbose = true;
         } else if (strcmp(arg, "--demo") == 0) {
             cli->options.demo = true;
@@ -398,6 +424,13 @@ static int parse_args(int argc, char **argv, struct sim_cli *cli)
         } else if (strcmp(arg, "--nodes") == 0 && parse_u64(value, &number) && number >= 1 &&
                    number <= SIM_MAX_VOTERS) {
             cli->options.nodes = (uint32_t)number;
+            i++;
+        } else if (strcmp(arg, "--skip-rule") == 0 && value != NULL &&
+                   strcmp(value, sim_rule_string(SIM_RULE_SINGLE_CHANGE)) == 0) {
+            cli->options.skip_single_change = true;
+            i++;
+        } else if (strcmp(arg, "--profile") == 0 && value != NULL &&
+                   sim_profile_parse(value, &cli->options.profile) == 0) {
             i++;
         } else if (strcmp(arg, "--sabotage") == 0 && value != NULL &&
                    parse_sabotage(value, &cli->options.sabotage) == 0) {
@@ -418,8 +451,12 @@ int main(int argc, char **argv)
 {
     struct sim_cli cli;
     if (parse_args(argc, argv, &cli) != 0) {
-        usage(argv[0]);
+        usage(stderr, argv[0]);
         return 2;
+    }
+    if (cli.help) {
+        usage(stdout, argv[0]);
+        return 0;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     install_fatal_note();

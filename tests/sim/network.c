@@ -175,6 +175,9 @@ void net_send(struct sim *sim, struct sim_node *from, const struct raft_message 
         struct sim_message *slot = flight_push(&sim->network);
         message_copy(&slot->message, message);
         slot->deliver_at_ms = sim->now_ms + pick_delay_ms(sim);
+        if (slot->deliver_at_ms < sim->network.earliest_due_ms) {
+            sim->network.earliest_due_ms = slot->deliver_at_ms;
+        }
         slot->sender_incarnation = from->incarnation;
         slot->report_snapshot = is_snapshot && copy == 0;
         if (is_snapshot && !attach_snapshot(sim, from, slot)) {
@@ -241,16 +244,28 @@ static void deliver(struct sim *sim, struct sim_message *slot)
 bool net_deliver_next(struct sim *sim)
 {
     struct sim_network *network = &sim->network;
+    if (sim->now_ms < network->earliest_due_ms) {
+        return false; /* nothing in flight is due yet: no need to look */
+    }
     size_t best = network->flight_count;
+    uint64_t earliest_other = UINT64_MAX;
     for (size_t i = 0; i < network->flight_count; i++) {
         const struct sim_message *slot = &network->flight[i];
         if (slot->deliver_at_ms > sim->now_ms) {
+            earliest_other =
+                slot->deliver_at_ms < earliest_other ? slot->deliver_at_ms : earliest_other;
             continue;
         }
         if (best == network->flight_count || slot->sequence < network->flight[best].sequence) {
+            if (best != network->flight_count) {
+                earliest_other = sim->now_ms; /* the one passed over is due too */
+            }
             best = i;
+        } else {
+            earliest_other = sim->now_ms;
         }
     }
+    network->earliest_due_ms = earliest_other;
     if (best == network->flight_count) {
         return false;
     }

@@ -10,8 +10,9 @@
  * id any configuration ever held, and the operator starts its node process at once on an
  * empty disk with an EMPTY configuration, as a new machine joins: it waits until the leader's
  * APPENDs (or a snapshot) bring it the log. With faults.change_after_election the operator
- * also proposes a change the moment it sees a leader of a new term, before that leader can
- * have committed anything (the window the change-before-term-commit sabotage needs).
+ * also proposes a change of the voters, forced, the moment it sees a leader of a new term,
+ * before that leader can have committed anything (the window the change-before-term-commit
+ * sabotage needs).
  *
  * Outcomes: a change is settled once the checker knows which entry is committed at its index
  * (sim_checker.committed): with the change's term the change took effect, with another it was
@@ -30,8 +31,6 @@
 #include <string.h>
 
 #define SIM_ELECTION_MS (SIM_ELECTION_TIMEOUT_TICKS * SIM_TICK_MS)
-/* A removed node runs on for up to this long before the operator stops it. */
-#define SIM_RETIRE_DELAY_MS (3 * SIM_ELECTION_MS)
 
 static const char *change_name(uint8_t type)
 {
@@ -78,7 +77,8 @@ static void schedule_retire(struct sim *sim, raft_node_id id, const char *why)
     if (node == NULL || node->retired || node->retire_at_ms != 0) {
         return;
     }
-    uint64_t delay_ms = sim->liveness_phase ? 0 : sim_prng_below(&sim->prng, SIM_RETIRE_DELAY_MS);
+    uint32_t max_delay_ms = sim->liveness_phase ? 0 : sim->faults.max_retire_delay_ms;
+    uint64_t delay_ms = max_delay_ms == 0 ? 0 : sim_prng_below(&sim->prng, max_delay_ms);
     node->retire_at_ms = sim->now_ms + delay_ms + 1;
     sim_trace(sim, "operator: node %llu will shut down in %llu ms (%s)", (unsigned long long)id,
               (unsigned long long)delay_ms + 1, why);
@@ -136,6 +136,70 @@ static raft_node_id pick_id(struct sim *sim, const raft_node_id *ids, uint32_t c
     return ids[sim_prng_below(&sim->prng, count)];
 }
 
+/* A voter other than the leader whose node is down, or none: the one an operator replacing a
+ * dead machine removes (forced — a dead voter cannot answer). */
+static raft_node_id down_voter(struct sim *sim, const struct sim_node *leader,
+                               const struct raft_configuration *configuration)
+{
+    raft_node_id down[RAFT_MAX_NODES];
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < configuration->voter_count; i++) {
+        raft_node_id id = configuration->voters[i];
+        const struct sim_node *node = node_of(sim, id);
+        if (id != leader->id && node != NULL && !node->up) {
+            down[count++] = id;
+        }
+    }
+    return count == 0 ? RAFT_NODE_NONE : pick_id(sim, down, count);
+}
+
+/* Right after an election: a forced change of the voters (no follower has answered the new
+ * leader yet, so the live-majority guard would refuse any other, and no learner can be shown
+ * caught up): the removal of a voter that is down, else a follower's removal or demotion. */
+static bool choose_voter_change(struct sim *sim, const struct sim_node *leader,
+                                const struct raft_configuration *configuration,
+                                struct raft_change *change)
+{
+    raft_node_id followers[RAFT_MAX_NODES];
+    uint32_t follower_count = 0;
+    for (uint32_t i = 0; i < configuration->voter_count; i++) {
+        if (configuration->voters[i] != leader->id) {
+            followers[follower_count++] = configuration->voters[i];
+        }
+    }
+    if (follower_count == 0 || configuration->voter_count < sim->faults.target_voters) {
+        return false; /* none to spare */
+    }
+    memset(change, 0, sizeof(*change));
+    change->force = true;
+    change->type = RAFT_CHANGE_REMOVE;
+    change->id = down_voter(sim, leader, configuration);
+    if (change->id != RAFT_NODE_NONE && sim_prng_chance(&sim->prng, 700000)) {
+        return true;
+    }
+    bool demote = configuration->learner_count < SIM_MAX_LEARNERS &&
+                  sim_prng_chance(&sim->prng, 500000);
+    change->type = demote ? RAFT_CHANGE_DEMOTE : RAFT_CHANGE_REMOVE;
+    change->id = pick_id(sim, followers, follower_count);
+    return true;
+}
+
+/* Weights of add, promote, demote and remove: toward faults.target_voters when it is set,
+ * else add 3, promote 3, demote 1, remove 2. */
+static void change_weights(const struct sim *sim, uint32_t voters, uint32_t weights[4])
+{
+    uint32_t target = sim->faults.target_voters;
+    static const uint32_t free_walk[4] = {3, 3, 1, 2};
+    static const uint32_t grow[4] = {2, 4, 0, 1};
+    static const uint32_t shrink[4] = {1, 0, 2, 3};
+    static const uint32_t stay[4] = {1, 2, 2, 2};
+    const uint32_t *chosen = target == 0       ? free_walk
+                             : voters < target ? grow
+                             : voters > target ? shrink
+                                               : stay;
+    memcpy(weights, chosen, 4 * sizeof(weights[0]));
+}
+
 /* Draws a change the configuration allows, within the operator's size limits; false when
  * none fits. */
 static bool choose_change(struct sim *sim, const struct sim_node *leader,
@@ -159,10 +223,19 @@ static bool choose_change(struct sim *sim, const struct sim_node *leader,
         change->id = wanted;
         return true;
     }
-    /* Weights: add 3, promote 3, demote 1, remove 2 (a voter, or a learner when there is no
-     * voter to spare). */
-    uint32_t weights[4] = {can_add ? 3u : 0u, can_promote ? 3u : 0u, can_demote ? 1u : 0u,
-                           can_remove ? 2u : 0u};
+    raft_node_id dead = voters > 1 ? down_voter(sim, leader, configuration) : RAFT_NODE_NONE;
+    if (dead != RAFT_NODE_NONE && sim_prng_chance(&sim->prng, 200000)) {
+        change->type = RAFT_CHANGE_REMOVE;
+        change->id = dead;
+        change->force = true;
+        return true;
+    }
+    uint32_t weights[4];
+    change_weights(sim, voters, weights);
+    weights[0] = can_add ? weights[0] : 0;
+    weights[1] = can_promote ? weights[1] : 0;
+    weights[2] = can_demote ? weights[2] : 0;
+    weights[3] = can_remove ? weights[3] : 0;
     uint32_t total = weights[0] + weights[1] + weights[2] + weights[3];
     if (total == 0) {
         return false;
@@ -201,11 +274,36 @@ static bool choose_change(struct sim *sim, const struct sim_node *leader,
 
 /* ---- proposing -------------------------------------------------------------------------- */
 
+/* A leader that changes the voters of a configuration of faults.target_voters may lose its
+ * network just then (faults.isolate_on_change_per_million), so that the change stays in its
+ * log alone while the others elect a leader of their own: the first half of Ongaro's 2015
+ * scenario. */
+static void maybe_isolate(struct sim *sim, const struct sim_node *leader,
+                          const struct raft_configuration *configuration,
+                          const struct raft_change *change)
+{
+    bool voters_change = change->type != RAFT_CHANGE_ADD_LEARNER &&
+                         !raft_configuration_is_learner(configuration, change->id);
+    if (sim->network.partitioned || !voters_change ||
+        configuration->voter_count != sim->faults.target_voters ||
+        !sim_prng_chance(&sim->prng, sim->faults.isolate_on_change_per_million)) {
+        return;
+    }
+    uint64_t duration_ms = SIM_ELECTION_MS * (3 + sim_prng_below(&sim->prng, 6));
+    net_isolate(sim, (int)leader->id - 1);
+    sim->network.heal_at_ms = sim->now_ms + duration_ms;
+    sim_trace(sim,
+              "fault: partition (leader isolated as it changes the voters) side={%llu} for "
+              "%llums",
+              (unsigned long long)leader->id, (unsigned long long)duration_ms);
+}
+
 /* A new machine: the next slot, an empty disk, an empty configuration. */
 static void start_joining_node(struct sim *sim, raft_node_id id)
 {
     assert(id == sim->node_count + 1);
     assert(sim->node_count < SIM_MAX_NODES);
+    sim_activate(sim, sim->node_count);
     struct sim_node *node = &sim->nodes[sim->node_count++];
     assert(node->id == RAFT_NODE_NONE);
     node->id = id;
@@ -231,14 +329,18 @@ static void remember(struct sim *sim, const struct raft_change *change, uint64_t
     operator_state->proposed++;
 }
 
-static void propose_change(struct sim *sim, struct sim_node *leader)
+static void propose_change(struct sim *sim, struct sim_node *leader, bool after_election)
 {
     assert(leader->up);
     assert(raft_role(leader->core) == RAFT_LEADER);
     struct raft_change change;
-    if (!choose_change(sim, leader, raft_configuration(leader->core), &change)) {
+    const struct raft_configuration *configuration = raft_configuration(leader->core);
+    bool chosen = after_election ? choose_voter_change(sim, leader, configuration, &change)
+                                 : choose_change(sim, leader, configuration, &change);
+    if (!chosen) {
         return;
     }
+    maybe_isolate(sim, leader, configuration, &change);
     /* The context the server would fill with addresses: some bytes the core must carry. */
     uint8_t context[SIM_MAX_CONTEXT_BYTES];
     uint32_t context_bytes = (uint32_t)sim_prng_below(&sim->prng, SIM_MAX_CONTEXT_BYTES + 1);
@@ -247,11 +349,14 @@ static void propose_change(struct sim *sim, struct sim_node *leader)
     }
     uint64_t index = 0;
     uint64_t term = 0;
+    uint64_t commit = raft_commit_index(leader->core);
+    bool term_committed = raft_term_at(leader->core, commit) == raft_term(leader->core);
     int rc = raft_propose_change(leader->core, &change, context, context_bytes, &index, &term);
-    sim_trace(sim, "operator: %s %llu%s at leader %llu (term %llu): %s -> index %llu",
+    sim_trace(sim, "operator: %s %llu%s at leader %llu (term %llu, commit %llu%s): %s -> index %llu",
               change_name(change.type), (unsigned long long)change.id,
               change.force ? " (forced)" : "", (unsigned long long)leader->id,
-              (unsigned long long)raft_term(leader->core), raft_error_string(rc),
+              (unsigned long long)raft_term(leader->core), (unsigned long long)commit,
+              term_committed ? "" : " not of its term", raft_error_string(rc),
               (unsigned long long)index);
     if (rc == RAFT_ERROR_NOT_CAUGHT_UP) {
         sim->operator_state.promote_wanted = change.id;
@@ -294,7 +399,7 @@ void operator_act(struct sim *sim)
     }
     struct sim_node *leader = random_leader(sim);
     if (leader != NULL) {
-        propose_change(sim, leader);
+        propose_change(sim, leader, false);
     }
 }
 
@@ -304,14 +409,14 @@ bool operator_watch(struct sim *sim)
         return false;
     }
     bool acted = false;
-    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
-        struct sim_node *node = &sim->nodes[i];
+    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
+        struct sim_node *node = &sim->nodes[sim->active[k]];
         if (!node->up || raft_role(node->core) != RAFT_LEADER ||
             raft_term(node->core) <= sim->operator_state.last_leader_term) {
             continue;
         }
         sim->operator_state.last_leader_term = raft_term(node->core);
-        propose_change(sim, node);
+        propose_change(sim, node, true);
         acted = true;
     }
     return acted;

@@ -123,11 +123,18 @@ static void configure_members(struct sim *sim)
  * leaders again and again with one entry per APPEND, so that entries of several terms pile up
  * on minorities and are later re-replicated one by one (Figure 8 of the Raft paper);
  * "election storm" has slow, reordering links (concurrent candidates in one term) and crashes
- * voters right after they vote, bringing them back within a message delay; "reconfiguration"
- * starts four voters (an even count, where one voter more and one less have disjoint
- * majorities), proposes a membership change every few tick rounds and one the moment a new
- * leader appears, and cuts leaders off often — the interleaving of Ongaro's 2015 bug report:
- * a new leader's change meets an earlier leader's uncommitted one.
+ * voters right after they vote, bringing them back within a message delay.
+ *
+ * "reconfiguration" replays, at random, the interleaving of Ongaro's 2015 report on single-
+ * server changes. It keeps four voters (an even count: there a configuration with one voter
+ * fewer and one with another voter fewer, or one more, can have disjoint majorities) and
+ * three steps are likely: a leader changing the voters is cut off just then, so its change
+ * stays in its log alone; the others elect a leader, one of its voters crashing right after
+ * its vote, and the new leader at once removes that dead voter (forced), before it has
+ * committed anything of its term — which the core must refuse; the dead voter comes back, is
+ * shut down only much later (a removed machine runs on until its operator stops it), and,
+ * lacking the new leader's entries, can vote the old leader back in under the old leader's
+ * configuration. PreVote is off, so the old leader's term runs ahead while it is cut off.
  */
 static void configure_reconfiguration(struct sim *sim)
 {
@@ -137,14 +144,48 @@ static void configure_reconfiguration(struct sim *sim)
     if (sim->options.nodes == 0) {
         sim->node_count = 4;
     }
-    faults->change_per_million = 300000;
+    sim->base_config.pre_vote = false;
+    sim->base_config.max_promote_lag = 1000;
+    faults->leader_churn = true;
+    faults->change_per_million = 100000;
     faults->change_after_election = true;
+    faults->target_voters = 4;
+    faults->isolate_on_change_per_million = 800000;
+    faults->max_retire_delay_ms = 20 * SIM_ELECTION_MS;
     faults->force_per_million = 200000;
-    faults->partition_per_million = 100000;
-    faults->crash_per_million = 30000;
-    faults->propose_per_million = 1000000;
-    network->drop_per_million = PICK(sim, 0, 20000);
+    faults->partition_per_million = 30000;
+    faults->crash_per_million = 10000;
+    faults->vote_crash_per_million = 500000;
+    faults->vote_crash_max_down_ms = 2 * SIM_TICK_MS;
+    faults->propose_per_million = 300000;
+    network->drop_per_million = PICK(sim, 0, 20000, 100000);
     network->max_delay_ms = PICK(sim, 2, 8);
+}
+
+static const char *const profile_names[] = {
+    [SIM_PROFILE_BY_SEED] = "by-seed",
+    [SIM_PROFILE_MIXED] = "mixed",
+    [SIM_PROFILE_LEADER_CHURN] = "leader-churn",
+    [SIM_PROFILE_ELECTION_STORM] = "election-storm",
+    [SIM_PROFILE_RECONFIGURATION] = "reconfiguration",
+};
+
+#define SIM_PROFILE_COUNT (sizeof(profile_names) / sizeof(profile_names[0]))
+
+const char *sim_profile_string(enum sim_profile profile)
+{
+    return (size_t)profile < SIM_PROFILE_COUNT ? profile_names[profile] : "unknown";
+}
+
+int sim_profile_parse(const char *name, enum sim_profile *out)
+{
+    for (size_t i = 1; i < SIM_PROFILE_COUNT; i++) {
+        if (strcmp(name, profile_names[i]) == 0) {
+            *out = (enum sim_profile)i;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static void configure_profile(struct sim *sim)
@@ -152,6 +193,17 @@ static void configure_profile(struct sim *sim)
     struct sim_network *network = &sim->network;
     struct sim_faults *faults = &sim->faults;
     uint64_t roll = sim_prng_below(&sim->prng, 10);
+    /* --profile: the same draw, then the profile asked for (the rest of the seed unchanged). */
+    static const uint64_t roll_of[] = {
+        [SIM_PROFILE_MIXED] = 0,
+        [SIM_PROFILE_LEADER_CHURN] = 4,
+        [SIM_PROFILE_ELECTION_STORM] = 6,
+        [SIM_PROFILE_RECONFIGURATION] = 8,
+    };
+    if (sim->options.profile != SIM_PROFILE_BY_SEED) {
+        assert((size_t)sim->options.profile < sizeof(roll_of) / sizeof(roll_of[0]));
+        roll = roll_of[sim->options.profile];
+    }
     if (roll < 4) {
         faults->profile = "mixed";
         return;
@@ -201,6 +253,7 @@ static void configure_faults(struct sim *sim)
     faults->transfer_per_million = PICK(sim, 0, 3000);
     faults->change_per_million = PICK(sim, 0, 5000, 20000, 50000);
     faults->force_per_million = PICK(sim, 0, 100000);
+    faults->max_retire_delay_ms = 3 * SIM_ELECTION_MS;
     configure_profile(sim);
     faults->async_ready_per_million = PICK(sim, 0, 300000, 800000);
     faults->max_fsync_ms = PICK(sim, 1, 4);
@@ -251,9 +304,29 @@ struct sim *sim_create(const struct sim_options *options)
               sim->faults.crash_per_million, sim->faults.vote_crash_per_million,
               sim->faults.change_per_million);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+        sim_activate(sim, i);
         host_boot(sim, &sim->nodes[i]);
     }
     return sim;
+}
+
+void sim_activate(struct sim *sim, uint32_t slot)
+{
+    assert(sim->active_count < SIM_MAX_NODES);
+    assert(sim->active_count == 0 || sim->active[sim->active_count - 1] < slot);
+    sim->active[sim->active_count++] = slot;
+}
+
+void sim_deactivate(struct sim *sim, uint32_t slot)
+{
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < sim->active_count; k++) {
+        if (sim->active[k] != slot) {
+            sim->active[kept++] = sim->active[k];
+        }
+    }
+    assert(kept + 1 == sim->active_count);
+    sim->active_count = kept;
 }
 
 void sim_destroy(struct sim *sim)
@@ -381,8 +454,8 @@ static void tick_round(struct sim *sim)
         client_act(sim);
     }
     event_done(sim);
-    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
-        struct sim_node *node = &sim->nodes[i];
+    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
+        struct sim_node *node = &sim->nodes[sim->active[k]];
         uint64_t base = node->disk.has_snapshot ? node->disk.snapshot.meta.index : 0;
         if (node->up && node->applied >= base + 8 &&
             sim_prng_chance(&sim->prng, sim->faults.compact_per_million)) {
@@ -398,10 +471,11 @@ static void run_millisecond(struct sim *sim)
     while (sim->violation == SIM_RULE_NONE && net_deliver_next(sim)) {
         event_done(sim);
     }
-    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
-        struct sim_node *node = &sim->nodes[i];
-        if (!node->up && !node->retired && sim->now_ms >= node->restart_at_ms) {
-            sim_narrate(sim, "node %u restarts from its disk", i + 1);
+    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
+        struct sim_node *node = &sim->nodes[sim->active[k]];
+        if (!node->up && sim->now_ms >= node->restart_at_ms) {
+            assert(!node->retired);
+            sim_narrate(sim, "node %llu restarts from its disk", (unsigned long long)node->id);
             host_boot(sim, node);
             event_done(sim);
         }
@@ -409,14 +483,15 @@ static void run_millisecond(struct sim *sim)
     if (sim->violation == SIM_RULE_NONE && operator_watch(sim)) {
         event_done(sim);
     }
-    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
-        struct sim_node *node = &sim->nodes[i];
+    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
+        struct sim_node *node = &sim->nodes[sim->active[k]];
         if (host_fsync_due(sim, node)) {
             host_process(sim, node);
             event_done(sim);
         }
     }
-    for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
+    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
+        uint32_t i = sim->active[k];
         struct sim_node *node = &sim->nodes[i];
         if (node->up && (sim->now_ms + 3 * i) % SIM_TICK_MS == 0) {
             raft_tick(node->core);

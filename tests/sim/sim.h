@@ -175,6 +175,9 @@ struct sim_node {
     uint64_t check_commit_recorded;
     uint64_t check_completeness_term;
     uint64_t check_completeness_version;
+    /* The core was handed input since the checker last looked (host_process follows every
+     * input): only such a node can have changed. */
+    bool check_touched;
     /* The configuration in force, as last verified (checker.c, check_configuration). */
     bool check_config_valid;
     uint64_t check_config_index;
@@ -216,6 +219,7 @@ struct sim_network {
     size_t flight_count;
     size_t flight_capacity;
     uint64_t next_sequence;
+    uint64_t earliest_due_ms; /* no message in flight is due before (0: unknown) */
     bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* cut[a][b]: a's messages to b are lost */
     bool partitioned;
     uint64_t heal_at_ms;
@@ -297,6 +301,9 @@ struct sim_faults {
     uint32_t change_per_million;      /* the operator proposes a membership change */
     uint32_t force_per_million;       /* ... skipping the live-majority guard */
     bool change_after_election;       /* ... and one at once whenever a new leader appears */
+    uint32_t target_voters;           /* ... steering toward this many voters (0 = any) */
+    uint32_t isolate_on_change_per_million; /* ... cutting the leader off just before */
+    uint32_t max_retire_delay_ms;     /* a node that left runs on this long at most */
 };
 
 /* One membership change the operator proposed, until its entry's fate is known. */
@@ -318,9 +325,26 @@ struct sim_operator {
     uint64_t lost;
 };
 
+/* The fault profiles (schedule.c, configure_profile); SIM_PROFILE_BY_SEED lets the seed draw. */
+enum sim_profile {
+    SIM_PROFILE_BY_SEED = 0,
+    SIM_PROFILE_MIXED,
+    SIM_PROFILE_LEADER_CHURN,
+    SIM_PROFILE_ELECTION_STORM,
+    SIM_PROFILE_RECONFIGURATION,
+};
+
+/* The --profile spelling of each ("leader-churn"), and its parse; -1 for an unknown name. */
+const char *sim_profile_string(enum sim_profile profile);
+int sim_profile_parse(const char *name, enum sim_profile *out);
+
 struct sim_options {
     uint64_t seed;
     uint32_t nodes;  /* 0 = by seed */
+    enum sim_profile profile;
+    /* Leave the one-change-at-a-time rule unchecked, to see what two changes at once lead to
+     * (--skip-rule one-change-at-a-time). */
+    bool skip_single_change;
     uint64_t events; /* budget of events before the liveness phase */
     enum raft_sabotage sabotage;
     bool verbose;
@@ -335,8 +359,12 @@ struct sim {
     struct sim_prng prng;
     uint64_t now_ms;
     uint64_t event_count;
-    uint32_t node_count;
+    uint32_t node_count; /* slots started so far */
     struct sim_node nodes[SIM_MAX_NODES];
+    /* The slots of the nodes not retired, in slot order: the loops that run every event or
+     * millisecond walk these (a retired node has nothing left to do). */
+    uint32_t active[SIM_MAX_NODES];
+    uint32_t active_count;
     struct raft_config base_config;
     struct sim_network network;
     struct sim_checker checker;
@@ -361,6 +389,8 @@ void sim_narrate(struct sim *sim, const char *format, ...) __attribute__((format
 
 /* schedule.c */
 struct sim *sim_create(const struct sim_options *options); /* owned: sim_destroy() */
+void sim_activate(struct sim *sim, uint32_t slot);   /* a node process starts */
+void sim_deactivate(struct sim *sim, uint32_t slot); /* ... and is retired */
 void sim_run(struct sim *sim);
 void sim_destroy(struct sim *sim);
 
