@@ -1,5 +1,5 @@
 /*
- * backup_tool.c — raftkv-backup HOST:PORT FILE: asks a live node for a backup (RAFT.BACKUP)
+ * tools/backup.c — raftkv-backup HOST:PORT FILE: asks a live node for a backup (RAFT.BACKUP)
  * and stores it in FILE, checked end to end.
  *
  * Happy path: connect to the node's client port, AUTH when a password is given (-a PASSWORD or
