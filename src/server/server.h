@@ -244,15 +244,19 @@ struct server {
     char run_id[41];
 };
 
-/* client.c */
+/* client.c: connections */
 int client_listen(struct server *server);
+void client_close(struct client *client);
+void client_close_all(struct server *server);
+void client_start_reading(struct client *client);
+/* client_reply.c: replies in request order */
 void client_flush_all(struct server *server);
 void client_schedule_flush(struct client *client);
-void client_close_all(struct server *server);
 /* Moves the replies of finished requests at the head of the FIFO to the output. */
 void client_drain_fifo(struct client *client);
 struct request *client_request_new(struct client *client, enum request_kind kind);
 void client_request_finish(struct request *request);
+void client_request_free(struct request *request);
 
 /* reply.c: RESP replies into a buffer, with the client's protocol version. */
 void reply_sink_init(struct kv_reply *sink, struct reply_target *target);
