@@ -132,7 +132,7 @@ struct peer_frame {
     };
 };
 
-/* Fields are private to peer.c, except needed_bytes after PEER_NEED_MORE. */
+/* Fields are private to peer_decode.c, except needed_bytes after PEER_NEED_MORE. */
 struct peer_decoder {
     uint32_t max_payload_bytes;
     size_t needed_bytes;
