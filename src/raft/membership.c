@@ -67,6 +67,27 @@ bool raft_configuration_is_learner(const struct raft_configuration *configuratio
     return contains(configuration->learners, configuration->learner_count, id);
 }
 
+uint32_t raft_configuration_member_count(const struct raft_configuration *configuration)
+{
+    assert(configuration->voter_count <= RAFT_MAX_NODES);
+    assert(configuration->learner_count <= RAFT_MAX_NODES);
+    return configuration->voter_count + configuration->learner_count;
+}
+
+raft_node_id raft_configuration_member_at(const struct raft_configuration *configuration,
+                                          uint32_t i)
+{
+    assert(i < raft_configuration_member_count(configuration));
+    return i < configuration->voter_count ? configuration->voters[i]
+                                          : configuration->learners[i - configuration->voter_count];
+}
+
+bool raft_configuration_has(const struct raft_configuration *configuration, raft_node_id id)
+{
+    return raft_configuration_is_voter(configuration, id) ||
+           raft_configuration_is_learner(configuration, id);
+}
+
 bool raft_membership_valid(const struct raft_configuration *configuration, bool allow_empty)
 {
     if (configuration->voter_count > RAFT_MAX_NODES ||

@@ -430,6 +430,12 @@ uint64_t raft_configuration_index(const struct raft *raft);
  * empty configuration, below the first CONFIG entry it holds: it does not know the
  * configuration there, and raft_compact refuses that index the same way. */
 int raft_configuration_at(const struct raft *raft, uint64_t index, struct raft_configuration *out);
+/* Its members, voters first: count, and the i-th (i < count). */
+uint32_t raft_configuration_member_count(const struct raft_configuration *configuration);
+raft_node_id raft_configuration_member_at(const struct raft_configuration *configuration,
+                                          uint32_t i);
+/* Is id a member (voter or learner) of this configuration? */
+bool raft_configuration_has(const struct raft_configuration *configuration, raft_node_id id);
 /* Is id a voter (a learner) of this configuration? */
 bool raft_configuration_is_voter(const struct raft_configuration *configuration, raft_node_id id);
 bool raft_configuration_is_learner(const struct raft_configuration *configuration, raft_node_id id);

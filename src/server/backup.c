@@ -116,19 +116,8 @@ static uint32_t encode_configuration(struct backup *backup, uint8_t *out, uint32
     if (raft_configuration_at(server->node.raft, backup->index, &configuration) != 0) {
         configuration = *raft_configuration(server->node.raft); /* compacted meanwhile */
     }
-    char context[TRANSPORT_MAX_PEERS * (2 * CONFIG_HOST_BYTES + 64)];
-    size_t used = 0;
-    const struct config_member *members[TRANSPORT_MAX_PEERS];
-    uint32_t count = members_list(server, members);
-    for (uint32_t i = 0; i < count; i++) {
-        char line[2 * CONFIG_HOST_BYTES + 64];
-        config_format_member(members[i], line, sizeof line);
-        int n = snprintf(context + used, sizeof context - used, "%s\n", line);
-        if (n < 0 || (size_t)n >= sizeof context - used) {
-            break;
-        }
-        used += (size_t)n;
-    }
+    char context[MEMBERS_CONTEXT_MAX_BYTES];
+    size_t used = members_build_context(server, NULL, RAFT_NODE_NONE, context, sizeof context);
     return raft_configuration_encode(&configuration, (const uint8_t *)context, (uint32_t)used, out,
                                      out_bytes);
 }

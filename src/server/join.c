@@ -45,8 +45,7 @@ static bool is_member(const struct server *server)
     if (raft_configuration_at(raft, raft_commit_index(raft), &committed) != 0) {
         return false; /* no configuration known at the commit index: ask */
     }
-    return raft_configuration_is_voter(&committed, server->config.id) ||
-           raft_configuration_is_learner(&committed, server->config.id);
+    return raft_configuration_has(&committed, server->config.id);
 }
 
 static void on_timer(uv_timer_t *timer)

@@ -299,7 +299,9 @@ SERVER_HANDLER(command_raft_transfer);
 void commands_redirect(struct server *server, struct proto_buffer *buffer,
                        const struct kv_arg *key);
 
-/* members.c */
+/* members.c: the book of addresses, the transport's peers */
+#define MEMBERS_LINE_BYTES        (2 * CONFIG_HOST_BYTES + 64) /* "ID=CLIENT,PEER\n" */
+#define MEMBERS_CONTEXT_MAX_BYTES (2 * RAFT_MAX_NODES * MEMBERS_LINE_BYTES)
 /* Reloads the membership if the core's configuration changed, and tells the transport. */
 void members_refresh(struct server *server);
 /* Where a member listens: the configuration's address book, else the --member flags (this
@@ -308,7 +310,13 @@ const struct config_member *members_address(const struct server *server, raft_no
 /* The members of the configuration in force whose address is known, voters first; out has
  * room for TRANSPORT_MAX_PEERS. */
 uint32_t members_list(const struct server *server, const struct config_member **out);
-/* RAFT.NODE ADD|PROMOTE|DEMOTE|REMOVE|LIST; a change is answered once applied. */
+/* The address book of the configuration in force as a CONFIG entry's context: one
+ * "ID=CLIENT,PEER" line per member but `removed` (RAFT_NODE_NONE: none), and one for `added`
+ * (NULL: none). Returns the bytes written to out. */
+size_t members_build_context(const struct server *server, const struct config_member *added,
+                             raft_node_id removed, char *out, size_t out_bytes);
+/* members_command.c: RAFT.NODE ADD|PROMOTE|DEMOTE|REMOVE|LIST; a change is answered once
+ * applied. */
 void members_command(struct client *client, size_t argc, const struct kv_arg *argv);
 
 /* backup.c */
