@@ -48,6 +48,12 @@ bool host_fsync_due(const struct sim *sim, const struct sim_node *node)
 
 static void host_start_driver(struct sim *sim, struct sim_node *node);
 
+/* The core's own account of its decisions, in the trace beside the simulator's. */
+static void host_trace_core(void *context, const char *line)
+{
+    sim_trace(context, "core: %s", line);
+}
+
 int host_boot(struct sim *sim, struct sim_node *node)
 {
     assert(!node->retired);
@@ -56,6 +62,8 @@ int host_boot(struct sim *sim, struct sim_node *node)
     config.configuration = node->boot_configuration;
     uint64_t derive = sim->options.seed ^ (node->id << 40) ^ ((uint64_t)node->incarnation << 20);
     config.random_seed = sim_splitmix64(&derive);
+    config.trace = host_trace_core;
+    config.trace_context = sim;
     struct raft_boot_state boot;
     memset(&boot, 0, sizeof(boot));
     boot.hard_state = node->disk.hard_state;
