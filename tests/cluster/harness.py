@@ -28,6 +28,7 @@ process id and checked free on every node's address before use.
 
 import atexit
 import ctypes
+import errno
 import itertools
 import os
 import re
@@ -36,6 +37,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import redis
@@ -46,7 +48,7 @@ PORT_LOW = 21000  # base ports are drawn from [PORT_LOW, PORT_HIGH)
 PORT_HIGH = 59000
 PEER_PORT_OFFSET = 100  # peer port = client port + PEER_PORT_OFFSET
 PORT_ATTEMPTS = 50
-MAX_NODE_ID = 64  # nodes added later (add_node) take ports up to base port + this
+MAX_NODE_ID = 200  # nodes added later (add_node) take ports up to base port + this
 WAIT_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 20.0  # ASan's leak check at exit is slow on a busy machine
 POLL_INTERVAL_S = 0.05
@@ -54,6 +56,7 @@ SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
 LOG_TAIL_LINES = 40
 MAX_REPORT_LOG_BYTES = 400_000  # per node, in failure reports
+EXEC_RETRY_S = 10.0  # a binary being rebuilt cannot be executed for a moment
 
 PR_SET_PDEATHSIG = 1  # prctl option: signal the child when its parent thread exits
 
@@ -67,6 +70,68 @@ def _die_with_parent():
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except OSError:
         pass
+
+
+def _popen_retrying(*arguments, **options):
+    """Popen, retried for a few seconds while the binary cannot be executed: on a shared
+    machine a rebuild replaces it under a running suite (EACCES or ETXTBSY meanwhile)."""
+    deadline = time.monotonic() + EXEC_RETRY_S
+    while True:
+        try:
+            return subprocess.Popen(*arguments, **options)
+        except OSError as error:
+            if (error.errno not in (errno.EACCES, errno.ETXTBSY, errno.ENOENT)
+                    or time.monotonic() >= deadline):
+                raise
+            time.sleep(POLL_INTERVAL_S * 4)
+
+
+class _Spawner:
+    """Starts every node from one thread that lives as long as the interpreter.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: a
+    node started from a test's helper thread (a membership nemesis) was SIGKILLed the moment
+    that thread returned. Forking from this one long-lived thread keeps the guard against a
+    crashed runner without that trap."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._requests = []
+        self._ready = threading.Condition(self._lock)
+        self._thread = None
+
+    def popen(self, *arguments, **options):
+        if threading.current_thread() is threading.main_thread():
+            return _popen_retrying(*arguments, **options)  # the main thread outlives all
+        done = threading.Event()
+        request = {"call": (arguments, options), "done": done}
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="node-spawner",
+                                                daemon=True)
+                self._thread.start()
+            self._requests.append(request)
+            self._ready.notify()
+        done.wait()
+        if "error" in request:
+            raise request["error"]
+        return request["process"]
+
+    def _serve(self):
+        while True:
+            with self._lock:
+                while not self._requests:
+                    self._ready.wait()
+                request = self._requests.pop(0)
+            arguments, options = request["call"]
+            try:
+                request["process"] = _popen_retrying(*arguments, **options)
+            except Exception as error:  # noqa: BLE001 -- handed to the caller
+                request["error"] = error
+            request["done"].set()
+
+
+_spawner = _Spawner()
 
 
 class ClusterError(Exception):
@@ -194,7 +259,12 @@ class Node:
 
 
 class Cluster:
-    """N raftkv nodes on loopback. Node ids are 1..size. Not thread-safe."""
+    """N raftkv nodes on loopback. Node ids are 1..size at first; add_node brings more.
+
+    Not thread-safe: a test that changes the membership from one thread while another hurts
+    the nodes serializes the calls that start, stop, add or retire nodes (nemesis.py's
+    Nemesis.cluster_lock). Lookups (ids, node, known_node) tolerate a concurrent add_node or
+    retire."""
 
     live_clusters = []  # every cluster not yet closed, for failure reports
 
@@ -240,7 +310,8 @@ class Cluster:
 
     def known_node(self, node_id):
         """A node of the cluster or one retired from it."""
-        return self.nodes[node_id] if node_id in self.nodes else self.retired[node_id]
+        node = self.nodes.get(node_id)  # retire() files a node as retired before removing it
+        return node if node is not None else self.retired[node_id]
 
     def command_line(self, node_id):
         node = self.nodes[node_id]
@@ -269,9 +340,9 @@ class Cluster:
             log.write(b"\n==== harness: starting node %d: %s\n"
                       % (node_id, " ".join(self.command_line(node_id)).encode()))
             log.flush()
-            node.process = subprocess.Popen(self.command_line(node_id), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=log, env=env,
-                                            preexec_fn=_die_with_parent)
+            node.process = _spawner.popen(self.command_line(node_id), stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log, env=env,
+                                          preexec_fn=_die_with_parent)
         node.paused = False
         node.stopped_on_purpose = False
         wait_until(lambda: self._accepts(node) or self._died(node), timeout_s=WAIT_TIMEOUT_S,
@@ -366,6 +437,9 @@ class Cluster:
         node_id must be new to this cluster, retired ones included. Returns the Node."""
         if node_id in self.nodes or node_id in self.retired:
             raise ClusterError("node id %d is or was used in this cluster" % node_id)
+        if node_id > MAX_NODE_ID:
+            raise ClusterError("node id %d is above MAX_NODE_ID (%d): no address or port "
+                               "is set aside for it" % (node_id, MAX_NODE_ID))
         if join_via is None:
             running = [i for i in self.ids() if self.nodes[i].running()]
             if not running:
@@ -392,8 +466,8 @@ class Cluster:
         node = self.nodes[node_id]
         if stop and node.running():
             self.stop(node_id)
-        del self.nodes[node_id]
         self.retired[node_id] = node
+        del self.nodes[node_id]
 
     def members(self, node_id):
         """RAFT.NODE LIST on node_id as a list of dicts (str keys; id, leader and match_index

@@ -184,6 +184,12 @@ class Workload:
         if self.errors:
             raise self.errors[0]
 
+    def follow_members(self, ids):
+        """The clients' address list becomes the given members' (a MembershipNemesis observer):
+        a client on a node that left moves on at its next error, as after a crash."""
+        addresses = [(self.cluster.node(i).host, self.cluster.node(i).client_port) for i in ids]
+        self.addresses[:] = addresses  # in place: every _Client holds this list
+
     def keys_now(self):
         generation = int((time.monotonic() - self.started) / self.key_lifetime_s)
         return ["%s%d-%d" % (self.key_prefix, generation, i) for i in range(self.key_count)]
@@ -278,16 +284,29 @@ class LeaderWatch:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
+        self._watched = set()
 
     def start(self):
         for node_id in self.cluster.ids():
-            node = self.cluster.node(node_id)
-            thread = threading.Thread(target=self._watch, args=(node_id, node.host,
-                                                                node.client_port),
-                                      name="leader-watch-%d" % node_id, daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            self._start_watching(node_id)
         return self
+
+    def _start_watching(self, node_id):
+        node = self.cluster.node(node_id)
+        thread = threading.Thread(target=self._watch, args=(node_id, node.host,
+                                                            node.client_port),
+                                  name="leader-watch-%d" % node_id, daemon=True)
+        with self._lock:
+            self._watched.add(node_id)
+        self._threads.append(thread)
+        thread.start()
+
+    def follow_members(self, ids):
+        """Watches the nodes that joined too (a MembershipNemesis observer); a node that left
+        stays watched: whatever it says still counts."""
+        for node_id in ids:
+            if node_id not in self._watched and not self._stop.is_set():
+                self._start_watching(node_id)
 
     def stop(self):
         self._stop.set()
