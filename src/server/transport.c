@@ -5,10 +5,10 @@
  * transport_snapshot.c; the structures they share are in transport_internal.h.
  *
  * Happy path. transport_start() checks the configuration, listens on (config.host,
- * config.port) and arms, for every peer with a higher id than ours, a reconnect timer that
- * fires at once (transport_connection.c dials). transport_send() encodes a message into the
- * pending buffer of the peer's established connection at once and flushes it, unless
- * transport_hold() asked to batch until transport_release().
+ * config.port) and arms, for every peer, a reconnect timer that fires at once for a higher id
+ * and after TRANSPORT_FALLBACK_DIAL_MS for a lower one (transport_connection.c dials).
+ * transport_send() encodes a message into the pending buffer of the peer's established connection
+ * at once and flushes it, unless transport_hold() asked to batch until transport_release().
  *
  * Failure modes. A configuration that does not validate fails transport_start() with
  * TRANSPORT_ERROR_INVALID, an address we cannot listen on with TRANSPORT_ERROR_LISTEN.
@@ -205,9 +205,11 @@ static void peer_set_address(struct transport_peer *peer,
     bool parsed = parse_address(address->host, address->port, &peer->sockaddr);
     assert(parsed); /* peers_valid checked it */
     (void)parsed;
-    peer->dial = address->id > transport->config.id;
-    if (peer->dial && peer->connection == NULL && peer->dialing == NULL) {
-        uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, 0, 0);
+    peer->dial = true;
+    peer->fallback = address->id < transport->config.id;
+    if (peer->connection == NULL && peer->dialing == NULL) {
+        uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer,
+                       peer->fallback ? TRANSPORT_FALLBACK_DIAL_MS : 0, 0);
     }
 }
 
@@ -259,7 +261,7 @@ static int add_listed(struct transport *transport, const struct transport_peer_a
 
 struct transport_peer *transport_add_unlisted(struct transport *transport, raft_node_id id)
 {
-    assert(id < transport->config.id); /* we would dial a node above us */
+    assert(id != transport->config.id);
     assert(transport_find_peer(transport, id) == NULL);
     uint32_t unlisted = 0;
     for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {

@@ -4,10 +4,12 @@
  * proto/peer.h, and snapshots streamed in chunks.
  *
  * Happy path: transport_start() listens on this node's peer address and dials every peer with
- * a higher id than ours (a peer with a lower id dials us), so each pair shares exactly one
- * connection, used in both directions. The dialer binds the connection's source address to
- * our own peer host, so that per-address firewall rules (tests/cluster) cut exactly one link.
- * After the handshake (HELLO, HELLO_REPLY, AUTH, see proto/peer.h) the connection carries
+ * a higher id than ours at once (a peer with a lower id dials us), so each pair shares exactly
+ * one connection, used in both directions. A peer with a lower id that has not dialed within a
+ * second is dialed too (it may not know us: it was down when we joined); of two links to one
+ * peer, both sides keep the one the lower id dialed. The dialer binds the connection's source
+ * address to our own peer host, so that per-address firewall rules (tests/cluster) cut exactly one
+ * link. After the handshake (HELLO, HELLO_REPLY, AUTH, see proto/peer.h) the connection carries
  * RAFT and SNAPSHOT_CHUNK frames. transport_send() encodes a message into the peer's send
  * buffer at once (the caller's message may die right after) and the loop writes it out.
  *

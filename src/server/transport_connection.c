@@ -97,6 +97,9 @@ static void schedule_reconnect(struct transport_peer *peer)
     }
     uint32_t half_ms = peer->backoff_ms / 2;
     uint32_t delay_ms = half_ms + random_value % (half_ms + 1);
+    if (peer->fallback && delay_ms < TRANSPORT_FALLBACK_DIAL_MS) {
+        delay_ms = TRANSPORT_FALLBACK_DIAL_MS; /* the peer's own dial comes first */
+    }
     uv_timer_start(&peer->reconnect_timer, transport_on_reconnect_timer, delay_ms, 0);
     peer->backoff_ms = peer->backoff_ms * 2 > TRANSPORT_BACKOFF_MAX_MS ? TRANSPORT_BACKOFF_MAX_MS
                                                                        : peer->backoff_ms * 2;

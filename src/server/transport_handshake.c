@@ -7,11 +7,12 @@
  * HELLO_REPLY: its MAC over the dialer's challenge and a challenge of its own. The dialer
  * verifies that MAC, answers AUTH with its MAC over the acceptor's challenge, and is
  * established; the acceptor is established once the AUTH verifies. An established connection
- * is attached to its peer, replacing an older one (the peer restarted).
+ * is attached to its peer; of two links to one peer, the one the lower id dialed is kept
+ * (both sides may dial, transport.c), and of two alike the newer (the peer restarted).
  *
  * Failure modes. Each refusal closes the connection with its reason in the log: a frame of
- * the wrong type for the step, another cluster id, another protocol version, our own or an
- * unknown node id, a HELLO from a peer that we dial, a MAC that does not verify (wrong
+ * the wrong type for the step, another cluster id, another protocol version, our own node id,
+ * no room for another unlisted peer, a MAC that does not verify (wrong
  * secret), a challenge that cannot be drawn, and a handshake that does not complete within
  * handshake_timeout_ms.
  */
@@ -100,8 +101,19 @@ static void connection_establish(struct connection *connection)
         transport->pending_inbound_count--;
     }
     if (peer->connection != NULL) {
+        /* Two links to one peer: both sides dialed (the fallback direction, transport.c), or
+         * the peer restarted. Keep one by a rule both sides apply alike: the link the lower id
+         * dialed wins over one the higher id dialed; of two alike, the newer (a restart). */
+        bool lower_dialed_new = connection->outbound == (transport->config.id < peer->address.id);
+        bool lower_dialed_old =
+            peer->connection->outbound == (transport->config.id < peer->address.id);
+        if (lower_dialed_old && !lower_dialed_new) {
+            transport_connection_close(connection, "a link to this peer exists already");
+            return;
+        }
         transport_connection_close(peer->connection,
-                                   "replaced by a new connection (the peer restarted)");
+                                   "replaced by a new connection (the peer restarted, or both "
+                                   "sides dialed)");
     }
     if (peer->dialing == connection) {
         peer->dialing = NULL;
@@ -162,27 +174,14 @@ static struct transport_peer *hello_check(struct connection *connection,
         return NULL;
     }
     struct transport_peer *peer = transport_find_peer(transport, hello->node_id);
-    if (peer == NULL && hello->node_id > transport->config.id) {
-        transport_connection_close(connection,
-                                   "HELLO from unknown node id %" PRIu64
-                                   ", above ours (a node we do not dial cannot be ours to dial)",
-                                   hello->node_id);
-        return NULL;
-    }
     if (peer == NULL) {
-        /* A lower id that is not in our configuration: the leader of a cluster we wait to
-         * join, or a member we have not heard of yet. It must still authenticate. */
+        /* Not in our configuration: the leader of a cluster we wait to join, or a member we
+         * have not heard of yet (we were down when it joined). It must still authenticate. */
         peer = transport_add_unlisted(transport, hello->node_id);
     }
     if (peer == NULL) {
         transport_connection_close(
             connection, "HELLO from unknown node id %" PRIu64 ": no room for it", hello->node_id);
-        return NULL;
-    }
-    if (peer->dial) {
-        transport_connection_close(
-            connection, "HELLO from node %" PRIu64 ", which must not dial us (we dial it)",
-            hello->node_id);
         return NULL;
     }
     return peer;

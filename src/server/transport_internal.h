@@ -30,6 +30,7 @@ struct storage_stream; /* storage/storage.h */
 /* A SNAPSHOT_CHUNK frame's bytes beyond its data: frame header and chunk fields. */
 #define TRANSPORT_CHUNK_OVERHEAD_BYTES (PEER_HEADER_BYTES + 64)
 #define TRANSPORT_BACKOFF_MIN_MS       50
+#define TRANSPORT_FALLBACK_DIAL_MS     1000
 #define TRANSPORT_BACKOFF_MAX_MS       2000
 /* Bytes asked of the kernel per read when the decoder does not need more. */
 #define TRANSPORT_READ_BYTES ((size_t)64 * 1024)
@@ -125,7 +126,7 @@ struct snapshot_receive {
 
 /* A slot of the table of peers. In use from peer_setup until its reconnect timer has closed;
  * `listed` peers are the configuration's (transport_set_peers: we know their address and dial
- * those above our id); an unlisted one dialed us unannounced — the leader of a cluster this
+ * them, see `dial`); an unlisted one dialed us unannounced — the leader of a cluster this
  * node is joining — and leaves the table when its connection closes. */
 struct transport_peer {
     struct transport *transport; /* NULL: the slot is free */
@@ -133,7 +134,12 @@ struct transport_peer {
     bool removed; /* its timer is closing; the slot frees in the close callback */
     struct transport_peer_address address;
     struct sockaddr_storage sockaddr;
-    bool dial;                     /* its id is above ours: we dial it */
+    /* We dial every listed peer. Its id above ours: at once (the primary direction, one
+     * connection per pair); below ours: only after TRANSPORT_FALLBACK_DIAL_MS without a link —
+     * a node that was down while a higher id joined does not know it, so that higher id (a
+     * new leader, say) must be able to reach it first. */
+    bool dial;
+    bool fallback;                 /* dial only as the fallback (its id is below ours) */
     struct connection *connection; /* established, or NULL */
     struct connection *dialing;    /* outbound connection still in its handshake */
     uv_timer_t reconnect_timer;
@@ -166,8 +172,8 @@ void transport_log(const struct transport *transport, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 /* The peer with this id in the table (listed or not, not removed), or NULL. */
 struct transport_peer *transport_find_peer(struct transport *transport, raft_node_id id);
-/* A node below our id that is not in the table dialed us: gives it an unlisted slot (NULL when
- * the table is full). */
+/* A node that is not in the table dialed us: gives it an unlisted slot (NULL when the table is
+ * full). */
 struct transport_peer *transport_add_unlisted(struct transport *transport, raft_node_id id);
 /* Takes a peer out of the table: closes its connections and its timer. */
 void transport_remove_peer(struct transport_peer *peer);

@@ -890,11 +890,11 @@ static void a_silent_connection_is_closed_after_the_handshake_timeout(void **sta
     WAIT_FOR(client->ended);
 }
 
-static void hello_from_an_id_that_may_not_dial_us_is_refused(void **state)
+static void hello_with_our_own_id_is_refused(void **state)
 {
     node_configure(1, 3, 0x32, NULL);
     node_start(1);
-    const raft_node_id refused[] = {9 /* unknown */, 1 /* ourselves */, 2 /* we dial it */};
+    const raft_node_id refused[] = {1 /* ourselves */};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         struct raw_client *client = raw_connect(0, ports[1]);
         struct peer_frame hello = {.type = PEER_FRAME_HELLO};
@@ -943,10 +943,11 @@ static void set_peers_connects_new_peers_and_drops_departed_ones(void **state)
     assert_true(transport_peer_connected(nodes[1].transport, 3)); /* nothing changed */
 }
 
-/* A node waiting to join knows no peer: a lower id that dials it and authenticates is
- * accepted (the leader of the cluster it joins) and leaves the table when its connection
- * closes; a higher id is refused (we would be the one to dial it). */
-static void an_unlisted_lower_dialer_is_accepted_once_it_authenticates(void **state)
+/* A node waiting to join knows no peer: a node that dials it and authenticates is accepted
+ * (the leader of the cluster it joins) and leaves the table when its connection closes. A
+ * node that was down while a higher id joined does not know that id either: the higher one
+ * dials it after a second (the fallback direction) and is accepted the same way. */
+static void an_unlisted_dialer_is_accepted_once_it_authenticates(void **state)
 {
     node_configure(1, 3, 0x42, secret_text);
     node_configure(3, 3, 0x42, secret_text)->peer_count = 0; /* knows nobody */
@@ -964,14 +965,32 @@ static void an_unlisted_lower_dialer_is_accepted_once_it_authenticates(void **st
     run_for_ms(50);
     struct raft_message gone = message_between(3, 1, RAFT_MSG_HEARTBEAT_RESPONSE);
     assert_int_equal(transport_send(nodes[3].transport, &gone), TRANSPORT_ERROR_INVALID);
-    struct raw_client *above = raw_connect(0, ports[3]);
-    struct peer_frame hello = {.type = PEER_FRAME_HELLO};
-    memcpy(hello.hello.cluster_id, nodes[3].config.cluster_id, PEER_CLUSTER_ID_BYTES);
-    hello.hello.node_id = 9;
-    hello.hello.protocol_version = PEER_PROTOCOL_VERSION;
-    raw_write_frame(above, &hello);
-    WAIT_FOR(above->ended);
-    assert_int_equal(above->input_length, 0); /* no HELLO_REPLY */
+    /* Node 2 (above 1) knows 1; node 1 was "down" and knows nobody: 2 dials it. */
+    node_stop(3);
+    node_configure(1, 3, 0x42, secret_text)->peer_count = 0;
+    node_configure(2, 2, 0x42, secret_text);
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+}
+
+/* Both sides of a pair dial when neither link comes up in time; of the two links, both keep
+ * the one the lower id dialed, and exactly one stays. */
+static void two_links_to_one_peer_settle_on_the_one_the_lower_id_dialed(void **state)
+{
+    start_pair(0x43, secret_text);
+    WAIT_FOR(linked(1, 2));
+    /* Node 2 forgets and relearns 1: it dials it after the fallback delay, while 1's link
+     * (dialed by the lower id) is up; the new link gives way to it. */
+    struct transport_peer_address one = {.id = 1, .port = ports[1]};
+    snprintf(one.host, sizeof one.host, "127.0.0.1");
+    run_for_ms(1500);
+    assert_true(linked(1, 2));
+    struct raft_message heartbeat = message_between(2, 1, RAFT_MSG_HEARTBEAT);
+    assert_int_equal(transport_send(nodes[2].transport, &heartbeat), TRANSPORT_OK);
+    WAIT_FOR(nodes[1].received_count == 1);
+    assert_int_equal(transport_set_peers(nodes[2].transport, &one, 1), TRANSPORT_OK);
+    assert_true(linked(1, 2));
 }
 
 static void a_raft_frame_before_authentication_is_refused(void **state)
@@ -1082,9 +1101,10 @@ int main(void)
         TRANSPORT_TEST(a_full_send_buffer_drops_messages_as_unreachable),
         TRANSPORT_TEST(garbage_bytes_disconnect_the_sender_and_the_rest_keeps_working),
         TRANSPORT_TEST(a_silent_connection_is_closed_after_the_handshake_timeout),
-        TRANSPORT_TEST(hello_from_an_id_that_may_not_dial_us_is_refused),
+        TRANSPORT_TEST(hello_with_our_own_id_is_refused),
         TRANSPORT_TEST(set_peers_connects_new_peers_and_drops_departed_ones),
-        TRANSPORT_TEST(an_unlisted_lower_dialer_is_accepted_once_it_authenticates),
+        TRANSPORT_TEST(an_unlisted_dialer_is_accepted_once_it_authenticates),
+        TRANSPORT_TEST(two_links_to_one_peer_settle_on_the_one_the_lower_id_dialed),
         TRANSPORT_TEST(a_raft_frame_before_authentication_is_refused),
         TRANSPORT_TEST(an_impostor_without_the_secret_is_refused),
         TRANSPORT_TEST(a_frame_with_a_forged_sender_closes_the_connection),
