@@ -1,5 +1,6 @@
 /*
- * checker.c — Raft's safety properties, checked after every simulated event.
+ * checker.c — Raft's safety properties, checked after every simulated event on every node the
+ * event touched (handed input).
  *
  * The checker keeps global knowledge no single node has, and compares each node against it:
  *
@@ -526,32 +527,47 @@ static void track_leader_commit(struct sim *sim, struct sim_node *node, uint64_t
     }
 }
 
+/* The next touched slot at or after bit 0 of `mask`, removed from it; false when none. */
+static bool next_touched(struct sim *sim, uint32_t *mask, struct sim_node **node)
+{
+    if (*mask == 0) {
+        return false;
+    }
+    uint32_t slot = (uint32_t)__builtin_ctz(*mask);
+    *mask &= *mask - 1;
+    assert(slot < sim->node_count);
+    *node = &sim->nodes[slot];
+    return true;
+}
+
 /*
- * Only the nodes whose core had input since the last check (check_touched) are looked at: no
- * other node's state changed. What the others learnt meanwhile (a new commit elsewhere) bears
- * on an untouched node only through checks that its next input — a tick at the latest —
- * repeats.
+ * Only the nodes whose core had input since the last check (sim->touched) are looked at, in
+ * slot order: no other node's state changed. What the others learnt meanwhile (a new commit
+ * elsewhere) bears on an untouched node only through checks that its next input — a tick at
+ * the latest — repeats.
  */
 void checker_after_event(struct sim *sim)
 {
-    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
-        struct sim_node *node = &sim->nodes[sim->active[k]];
-        if (node->check_touched && node->up && raft_role(node->core) == RAFT_LEADER) {
+    static_assert(SIM_MAX_NODES <= 32, "sim->touched holds one bit per slot");
+    struct sim_node *node;
+    uint32_t mask = sim->touched;
+    while (sim->violation == SIM_RULE_NONE && next_touched(sim, &mask, &node)) {
+        if (node->up && raft_role(node->core) == RAFT_LEADER) {
             check_election_safety(sim, node, raft_term(node->core));
         }
     }
-    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
-        struct sim_node *node = &sim->nodes[sim->active[k]];
-        if (node->check_touched && node->up) {
+    mask = sim->touched;
+    while (sim->violation == SIM_RULE_NONE && next_touched(sim, &mask, &node)) {
+        if (node->up) {
             record_commits(sim, node);
         }
-        if (node->check_touched && node->up && sim->violation == SIM_RULE_NONE) {
+        if (node->up && sim->violation == SIM_RULE_NONE) {
             check_configuration(sim, node);
         }
     }
-    for (uint32_t k = 0; k < sim->active_count && sim->violation == SIM_RULE_NONE; k++) {
-        struct sim_node *node = &sim->nodes[sim->active[k]];
-        if (!node->check_touched || !node->up || raft_role(node->core) != RAFT_LEADER) {
+    mask = sim->touched;
+    while (sim->violation == SIM_RULE_NONE && next_touched(sim, &mask, &node)) {
+        if (!node->up || raft_role(node->core) != RAFT_LEADER) {
             continue;
         }
         uint64_t term = raft_term(node->core);
@@ -564,13 +580,9 @@ void checker_after_event(struct sim *sim)
             check_single_change(sim, node, term);
         }
     }
-    for (uint32_t k = 0; k < sim->active_count; k++) {
-        sim->nodes[sim->active[k]].check_touched = false;
-    }
+    sim->touched = 0;
 }
 
-/* Every acknowledged command is applied on every member of the healed cluster (nodes that left
- * it, or were never let in, are not asked). */
 void checker_final(struct sim *sim)
 {
     const struct sim_client *client = &sim->client;

@@ -568,7 +568,7 @@ static void finish_open_ready(struct sim *sim, struct sim_node *node)
 
 void host_process(struct sim *sim, struct sim_node *node)
 {
-    node->check_touched = true;
+    sim->touched |= 1u << (node->id - 1);
     if (!node->up) {
         return;
     }

@@ -177,8 +177,8 @@ static bool choose_voter_change(struct sim *sim, const struct sim_node *leader,
     if (change->id != RAFT_NODE_NONE && sim_prng_chance(&sim->prng, 700000)) {
         return true;
     }
-    bool demote = configuration->learner_count < SIM_MAX_LEARNERS &&
-                  sim_prng_chance(&sim->prng, 500000);
+    bool demote =
+        configuration->learner_count < SIM_MAX_LEARNERS && sim_prng_chance(&sim->prng, 500000);
     change->type = demote ? RAFT_CHANGE_DEMOTE : RAFT_CHANGE_REMOVE;
     change->id = pick_id(sim, followers, follower_count);
     return true;
@@ -352,12 +352,12 @@ static void propose_change(struct sim *sim, struct sim_node *leader, bool after_
     uint64_t commit = raft_commit_index(leader->core);
     bool term_committed = raft_term_at(leader->core, commit) == raft_term(leader->core);
     int rc = raft_propose_change(leader->core, &change, context, context_bytes, &index, &term);
-    sim_trace(sim, "operator: %s %llu%s at leader %llu (term %llu, commit %llu%s): %s -> index %llu",
-              change_name(change.type), (unsigned long long)change.id,
-              change.force ? " (forced)" : "", (unsigned long long)leader->id,
-              (unsigned long long)raft_term(leader->core), (unsigned long long)commit,
-              term_committed ? "" : " not of its term", raft_error_string(rc),
-              (unsigned long long)index);
+    sim_trace(
+        sim, "operator: %s %llu%s at leader %llu (term %llu, commit %llu%s): %s -> index %llu",
+        change_name(change.type), (unsigned long long)change.id, change.force ? " (forced)" : "",
+        (unsigned long long)leader->id, (unsigned long long)raft_term(leader->core),
+        (unsigned long long)commit, term_committed ? "" : " not of its term", raft_error_string(rc),
+        (unsigned long long)index);
     if (rc == RAFT_ERROR_NOT_CAUGHT_UP) {
         sim->operator_state.promote_wanted = change.id;
     }

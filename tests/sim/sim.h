@@ -175,9 +175,6 @@ struct sim_node {
     uint64_t check_commit_recorded;
     uint64_t check_completeness_term;
     uint64_t check_completeness_version;
-    /* The core was handed input since the checker last looked (host_process follows every
-     * input): only such a node can have changed. */
-    bool check_touched;
     /* The configuration in force, as last verified (checker.c, check_configuration). */
     bool check_config_valid;
     uint64_t check_config_index;
@@ -365,6 +362,9 @@ struct sim {
      * millisecond walk these (a retired node has nothing left to do). */
     uint32_t active[SIM_MAX_NODES];
     uint32_t active_count;
+    /* Bit k: the core of slot k was handed input since the checker last looked (host_process
+     * follows every input), so only those nodes can have changed. */
+    uint32_t touched;
     struct raft_config base_config;
     struct sim_network network;
     struct sim_checker checker;
