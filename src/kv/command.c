@@ -40,7 +40,9 @@
     X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                                 \
     X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                                \
     X("type", 2, KV_COMMAND_READ, kv_command_type)                                                 \
-    X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)
+    X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)                                             \
+    X("flushall", -1, KV_COMMAND_WRITE, kv_command_flushall)                                       \
+    X("flushdb", -1, KV_COMMAND_WRITE, kv_command_flushdb)
 
 #define KV_COMMAND_ENTRY(name, arity, flags, handler)                                              \
     {name, sizeof(name) - 1, arity, flags, handler},

@@ -232,6 +232,35 @@ KV_HANDLER(kv_command_type)
     return 0;
 }
 
+/* FLUSHALL / FLUSHDB [ASYNC|SYNC]: every key goes, in this entry's transaction, on every
+ * replica alike (there is one database, so both do the same; ASYNC and SYNC are accepted and
+ * mean the same here: the entry is applied whole before its reply). The cluster's own state
+ * (the applied index, the configuration) lives in another database and stays. */
+static int flush_keys(struct kv_exec *exec, size_t argc, const struct kv_arg *argv)
+{
+    if (argc > 2 || (argc == 2 && !kv_arg_equals_nocase(&argv[1], "async") &&
+                     !kv_arg_equals_nocase(&argv[1], "sync"))) {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return 0;
+    }
+    int rc = mdb_drop(exec->txn, exec->kv->data_dbi, 0);
+    if (rc != 0) {
+        return kv_storage_error(exec->kv, rc, "mdb_drop");
+    }
+    kv_reply_ok(exec);
+    return 0;
+}
+
+KV_HANDLER(kv_command_flushall)
+{
+    return flush_keys(exec, argc, argv);
+}
+
+KV_HANDLER(kv_command_flushdb)
+{
+    return flush_keys(exec, argc, argv);
+}
+
 KV_HANDLER(kv_command_dbsize)
 {
     MDB_stat stat;

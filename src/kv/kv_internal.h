@@ -137,5 +137,7 @@ KV_HANDLER(kv_command_keys);
 KV_HANDLER(kv_command_scan);
 KV_HANDLER(kv_command_type);
 KV_HANDLER(kv_command_dbsize);
+KV_HANDLER(kv_command_flushall);
+KV_HANDLER(kv_command_flushdb);
 
 #endif

@@ -56,9 +56,22 @@ struct key_spec {
 };
 
 static const struct key_spec data_key_specs[] = {
-    {"mget", 1, -1, 1},   {"del", 1, -1, 1}, {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
-    {"msetnx", 1, -1, 2}, {"keys", 0, 0, 0}, {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
+    {"mget", 1, -1, 1},    {"del", 1, -1, 1},    {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
+    {"msetnx", 1, -1, 2},  {"keys", 0, 0, 0},    {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
+    {"flushall", 0, 0, 0}, {"flushdb", 0, 0, 0},
 };
+
+/* The key a redirect names the slot of: the first argument, except for keyless commands
+ * (MOVED then says slot 0, as Redis Cluster clients expect). */
+static const struct kv_arg *redirect_key(size_t argc, const struct kv_arg *argv)
+{
+    for (size_t i = 0; i < sizeof data_key_specs / sizeof data_key_specs[0]; i++) {
+        if (argument_is(&argv[0], data_key_specs[i].name) && data_key_specs[i].first == 0) {
+            return NULL;
+        }
+    }
+    return argc > 1 ? &argv[1] : NULL;
+}
 
 bool argument_is(const struct kv_arg *argument, const char *text)
 {
@@ -258,7 +271,7 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     } else if (!client->authenticated) {
         reply_error(target.buffer, "NOAUTH Authentication required.");
     } else if (redirect) {
-        commands_redirect(client->server, target.buffer, argc > 1 ? &argv[1] : NULL);
+        commands_redirect(client->server, target.buffer, redirect_key(argc, argv));
     } else {
         client->server->stats.reads_stale++;
         kv_read(client->server->node.kv, argc, argv, &sink);
@@ -346,7 +359,7 @@ static void execute_write(struct client *client, const struct kv_command *comman
     if (rc != 0) {
         /* Not proposed: no effect, whatever the reason. */
         if (rc == RAFT_ERROR_NOT_LEADER) {
-            commands_redirect(server, &request->reply, argc > 1 ? &argv[1] : NULL);
+            commands_redirect(server, &request->reply, redirect_key(argc, argv));
         } else if (rc == RAFT_ERROR_TOO_BIG) {
             reply_error(&request->reply, "ERR string exceeds maximum allowed size "
                                          "(proto-max-bulk-len)");
@@ -381,7 +394,7 @@ static void execute_linearizable_read(struct client *client, size_t argc, const 
     request->min_index = client->last_write_index;
     int rc = node_read_index(server, request);
     if (rc == RAFT_ERROR_NOT_LEADER) {
-        commands_redirect(server, &request->reply, argc > 1 ? &argv[1] : NULL);
+        commands_redirect(server, &request->reply, redirect_key(argc, argv));
         client_request_finish(request);
     } else if (rc != 0) {
         reply_error(&request->reply, "TRYAGAIN the leader cannot serve reads right now (%s)",

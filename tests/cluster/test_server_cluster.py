@@ -463,3 +463,30 @@ def test_write_without_a_majority_fails_in_bounded_time(make_cluster):
     assert elapsed_s < REQUEST_TIMEOUT_MS / 1000 + 3
     with pytest.raises(redis.ResponseError, match=r"^(CLUSTERDOWN|TRYAGAIN|UNCERTAIN) "):
         client.get("minority:k")
+
+
+def test_flushall_empties_every_replica_and_keeps_the_cluster(make_cluster):
+    """FLUSHALL is a write like any other: a follower answers MOVED, the leader proposes it, and
+    every replica drops every key at the same log index. The cluster's own state (applied index,
+    configuration) is not data: the members stay, and writes go on."""
+    cluster = make_cluster(size=3)
+    leader_id = cluster.wait_for_leader()
+    leader = cluster.client(leader_id)
+    for i in range(100):
+        leader.set("flush:%d" % i, i)
+    follower_id = followers(cluster, leader_id)[0]
+    with pytest.raises(redis.ResponseError, match="^MOVED 0 "):
+        cluster.client(follower_id).execute_command("FLUSHALL", "ASYNC")  # no key: slot 0
+    assert leader.execute_command("FLUSHALL", "ASYNC") is True
+    assert leader.dbsize() == 0
+    cluster.wait_applied()
+    for node_id in cluster.ids():
+        assert readonly_client(cluster, node_id).dbsize() == 0
+    assert cluster.raft_info(leader_id)["raft_voters"] == 3
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        leader.execute_command("FLUSHDB", "NOW")
+    leader.set("after", "1")
+    cluster.restart(follower_id)
+    cluster.wait_applied()
+    assert readonly_client(cluster, follower_id).get("after") == b"1"
+    assert readonly_client(cluster, follower_id).dbsize() == 1

@@ -373,6 +373,24 @@ static void test_dbsize(void **state)
     EXPECT("DBSIZE", ":3");
 }
 
+static void test_flushall_and_flushdb_drop_every_key(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("MSET a 1 b 2 c 3", "+OK");
+    EXPECT("FLUSHALL", "+OK");
+    EXPECT("DBSIZE", ":0");
+    EXPECT("GET a", "(nil)");
+    EXPECT("SET d 4", "+OK");
+    EXPECT("FLUSHDB ASYNC", "+OK");
+    EXPECT("EXISTS d", ":0");
+    EXPECT("FLUSHALL sync", "+OK");
+    EXPECT("FLUSHALL foo", "-ERR syntax error");
+    EXPECT("FLUSHALL ASYNC SYNC", "-ERR syntax error");
+    EXPECT("FLUSHDB x y", "-ERR syntax error");
+    EXPECT("SET e 5", "+OK");
+    EXPECT("GET e", "\"5\"");
+}
+
 static void test_keys_with_patterns(void **state)
 {
     struct fixture *fixture = *state;
@@ -485,7 +503,7 @@ static void test_lookup_is_case_insensitive_and_table_is_consistent(void **state
     assert_null(kv_command_lookup((const uint8_t *)"getrang", 7));
     size_t count;
     const struct kv_command *table = kv_command_table(&count);
-    assert_int_equal(count, 22);
+    assert_int_equal(count, 24);
     for (size_t i = 0; i < count; i++) {
         unsigned kind = table[i].flags & (KV_COMMAND_READ | KV_COMMAND_WRITE);
         assert_true(kind == KV_COMMAND_READ || kind == KV_COMMAND_WRITE);
@@ -550,6 +568,7 @@ int main(void)
         FIXTURE_TEST(test_setrange_errors),
         FIXTURE_TEST(test_type),
         FIXTURE_TEST(test_dbsize),
+        FIXTURE_TEST(test_flushall_and_flushdb_drop_every_key),
         FIXTURE_TEST(test_keys_with_patterns),
         FIXTURE_TEST(test_scan_full_iteration_returns_each_key_once),
         FIXTURE_TEST(test_scan_match_and_type_filter),
