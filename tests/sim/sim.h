@@ -216,7 +216,7 @@ struct sim_network {
     size_t flight_count;
     size_t flight_capacity;
     uint64_t next_sequence;
-    uint64_t earliest_due_ms; /* no message in flight is due before (0: unknown) */
+    uint64_t earliest_due_ms;               /* no message in flight is due before (0: unknown) */
     bool cut[SIM_MAX_NODES][SIM_MAX_NODES]; /* cut[a][b]: a's messages to b are lost */
     bool partitioned;
     uint64_t heal_at_ms;
@@ -292,15 +292,15 @@ struct sim_faults {
     uint32_t propose_per_million;
     uint32_t read_per_million;
     uint32_t transfer_per_million;
-    uint32_t async_ready_per_million; /* a ready stays open across events (async fsync) */
-    uint32_t max_fsync_ms;            /* how long an open ready's fsync takes, at most */
-    uint32_t early_per_million;       /* raft_early taken while a ready is open */
-    uint32_t change_per_million;      /* the operator proposes a membership change */
-    uint32_t force_per_million;       /* ... skipping the live-majority guard */
-    bool change_after_election;       /* ... and one at once whenever a new leader appears */
-    uint32_t target_voters;           /* ... steering toward this many voters (0 = any) */
+    uint32_t async_ready_per_million;       /* a ready stays open across events (async fsync) */
+    uint32_t max_fsync_ms;                  /* how long an open ready's fsync takes, at most */
+    uint32_t early_per_million;             /* raft_early taken while a ready is open */
+    uint32_t change_per_million;            /* the operator proposes a membership change */
+    uint32_t force_per_million;             /* ... skipping the live-majority guard */
+    bool change_after_election;             /* ... and one at once whenever a new leader appears */
+    uint32_t target_voters;                 /* ... steering toward this many voters (0 = any) */
     uint32_t isolate_on_change_per_million; /* ... cutting the leader off just before */
-    uint32_t max_retire_delay_ms;     /* a node that left runs on this long at most */
+    uint32_t max_retire_delay_ms;           /* a node that left runs on this long at most */
 };
 
 /* One membership change the operator proposed, until its entry's fate is known. */
@@ -337,7 +337,7 @@ int sim_profile_parse(const char *name, enum sim_profile *out);
 
 struct sim_options {
     uint64_t seed;
-    uint32_t nodes;  /* 0 = by seed */
+    uint32_t nodes; /* 0 = by seed */
     enum sim_profile profile;
     /* Leave the one-change-at-a-time rule unchecked, to see what two changes at once lead to
      * (--skip-rule one-change-at-a-time). */
@@ -389,8 +389,8 @@ void sim_narrate(struct sim *sim, const char *format, ...) __attribute__((format
 
 /* schedule.c */
 struct sim *sim_create(const struct sim_options *options); /* owned: sim_destroy() */
-void sim_activate(struct sim *sim, uint32_t slot);   /* a node process starts */
-void sim_deactivate(struct sim *sim, uint32_t slot); /* ... and is retired */
+void sim_activate(struct sim *sim, uint32_t slot);         /* a node process starts */
+void sim_deactivate(struct sim *sim, uint32_t slot);       /* ... and is retired */
 void sim_run(struct sim *sim);
 void sim_destroy(struct sim *sim);
 
