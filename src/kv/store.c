@@ -41,6 +41,10 @@
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
 #define KV_MAP_HEADROOM_BYTES (64ull * 1024 * 1024)
 #define KV_PATH_BYTES         4096
+#define KV_LOCK_FILE_NAME     "lock.mdb"
+/* LMDB's reader table for its default 126 readers is about 8 KiB; a larger file only gives
+ * room for more readers (LMDB sizes the table from the file it finds). */
+#define KV_LOCK_FILE_BYTES (64 * 1024)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -418,9 +422,43 @@ void kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
     pthread_mutex_unlock(&kv->map_lock);
 }
 
+/*
+ * LMDB extends its lock file with ftruncate and then writes the reader table through a shared
+ * mapping. On a full file system (tmpfs in particular) the pages behind that mapping cannot
+ * be allocated and the write raises SIGBUS: the process dies instead of refusing. Allocating
+ * the file's blocks first turns a full disk into ENOSPC here, an error the host retries.
+ */
+static int kv_lock_file_prepare(struct kv *kv)
+{
+    char path[KV_PATH_BYTES];
+    int length = snprintf(path, sizeof path, "%s/%s", kv->directory, KV_LOCK_FILE_NAME);
+    if (length < 0 || (size_t)length >= sizeof path) {
+        snprintf(kv->error_message, sizeof kv->error_message, "database path too long");
+        return KV_ERROR_INVALID;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, KV_FILE_MODE);
+    if (fd < 0) {
+        snprintf(kv->error_message, sizeof kv->error_message, "opening %s: %s", KV_LOCK_FILE_NAME,
+                 strerror(errno));
+        return KV_ERROR_STORAGE;
+    }
+    int rc = posix_fallocate(fd, 0, KV_LOCK_FILE_BYTES);
+    close(fd);
+    if (rc != 0) {
+        snprintf(kv->error_message, sizeof kv->error_message, "allocating %s: %s",
+                 KV_LOCK_FILE_NAME, strerror(rc));
+        return KV_ERROR_STORAGE;
+    }
+    return 0;
+}
+
 int kv_env_open(struct kv *kv)
 {
     assert(kv->env == NULL);
+    int prepared = kv_lock_file_prepare(kv);
+    if (prepared != 0) {
+        return prepared;
+    }
     int rc = mdb_env_create(&kv->env);
     if (rc != 0) {
         kv->env = NULL;
@@ -482,7 +520,7 @@ int kv_discard(const char *directory, bool *removed)
 {
     *removed = false;
     char path[KV_PATH_BYTES];
-    const char *names[] = {KV_DATA_FILE_NAME, "lock.mdb"};
+    const char *names[] = {KV_DATA_FILE_NAME, KV_LOCK_FILE_NAME};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         int length = snprintf(path, sizeof path, "%s/%s", directory, names[i]);
         if (length < 0 || (size_t)length >= sizeof path) {

@@ -6,6 +6,8 @@
  */
 #include <lmdb.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "test_kv_support.c"
@@ -463,6 +465,38 @@ static void test_sync_succeeds(void **state)
     assert_int_equal(kv_sync(fixture->kv), 0);
 }
 
+/* LMDB writes its lock file through a shared mapping; on a full tmpfs that raised SIGBUS
+ * until kv allocated the file first. Needs root for a private mount namespace. */
+static void test_open_on_a_full_file_system_is_an_error_not_a_signal(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        skip();
+    }
+    char disk[] = "/tmp/kv-full-XXXXXX";
+    assert_non_null(mkdtemp(disk));
+    assert_int_equal(mount("tmpfs", disk, "tmpfs", 0, "size=1m"), 0);
+    char directory[64];
+    snprintf(directory, sizeof directory, "%s/kv", disk);
+    char ballast[64];
+    snprintf(ballast, sizeof ballast, "%s/ballast", disk);
+    FILE *file = fopen(ballast, "w");
+    assert_non_null(file);
+    static const char chunk[4096];
+    for (int i = 0; i < 1024 && fwrite(chunk, 1, sizeof chunk, file) == sizeof chunk; i++) {
+        fflush(file);
+    }
+    fclose(file);
+    struct kv *kv = NULL;
+    assert_int_equal(kv_open(directory, NULL, &kv), KV_ERROR_STORAGE);
+    unlink(ballast); /* space is back: the same open succeeds */
+    assert_int_equal(kv_open(directory, NULL, &kv), 0);
+    kv_close(kv);
+    assert_int_equal(umount2(disk, MNT_DETACH), 0);
+    rmdir(disk);
+}
+
 #define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
 
 int main(void)
@@ -487,6 +521,7 @@ int main(void)
         FIXTURE_TEST(test_snapshot_import_refuses_garbage_and_keeps_data),
         FIXTURE_TEST(test_truncated_snapshot_is_refused),
         FIXTURE_TEST(test_sync_succeeds),
+        cmocka_unit_test(test_open_on_a_full_file_system_is_an_error_not_a_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
