@@ -45,9 +45,10 @@
 /* The most arguments in one request (Redis's limit for multibulk lengths). */
 #define LIMITS_MAX_ARGUMENTS (1024 * 1024)
 
-/* A request's size as a log entry: kv's command encoding, a version byte and a count, then
+/* A request's size as a log entry: kv's command encoding, a version byte, the leader's time
+ * stamp and a count, then
  * a 4-byte length before every argument (kv.h). */
-#define LIMITS_COMMAND_HEADER_BYTES  5
+#define LIMITS_COMMAND_HEADER_BYTES  13
 #define LIMITS_ARGUMENT_HEADER_BYTES 4
 #define LIMITS_REQUEST_BYTES(argument_count, payload_bytes)                                        \
     (LIMITS_COMMAND_HEADER_BYTES + LIMITS_ARGUMENT_HEADER_BYTES * (uint64_t)(argument_count) +     \

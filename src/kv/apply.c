@@ -38,15 +38,16 @@ static int kv_argv_reserve(struct kv *kv, size_t count)
 }
 
 /* Decodes one COMMAND entry into kv->argv. */
-static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t *argc)
+static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t *argc,
+                           uint64_t *stamp_ms)
 {
-    int result = kv_command_decode(entry->data, entry->data_bytes, NULL, 0, argc);
+    int result = kv_command_decode(entry->data, entry->data_bytes, NULL, 0, argc, NULL);
     if (result == 0) {
         result = kv_argv_reserve(kv, *argc);
     }
     if (result == 0) {
-        result =
-            kv_command_decode(entry->data, entry->data_bytes, kv->argv, kv->argv_capacity, argc);
+        result = kv_command_decode(entry->data, entry->data_bytes, kv->argv, kv->argv_capacity,
+                                   argc, stamp_ms);
     }
     if (result != 0) {
         snprintf(kv->error_message, sizeof kv->error_message,
@@ -97,7 +98,7 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
             return KV_ERROR_UNSUPPORTED;
         }
         size_t argc;
-        int result = kv_entry_decode(kv, entry, &argc);
+        int result = kv_entry_decode(kv, entry, &argc, NULL);
         if (result != 0) {
             return result;
         }
@@ -113,6 +114,10 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
     }
     return 0;
 }
+
+/* Items of deleted collections freed after each entry: a big key's delete costs a few entries'
+ * worth of work each, never one long stall. */
+#define KV_TRASH_BUDGET_PER_ENTRY 256
 
 /* Runs the validated entries inside txn. */
 static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *entries, size_t count,
@@ -132,14 +137,25 @@ static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *en
             continue;
         }
         size_t argc;
-        int result = kv_entry_decode(kv, entry, &argc);
+        uint64_t stamp_ms = 0;
+        int result = kv_entry_decode(kv, entry, &argc, &stamp_ms);
         assert(result == 0); /* kv_batch_validate decoded it already */
         const struct kv_reply *reply = NULL;
         if (provider != NULL) {
             reply = provider(provider_context, entry->index, entry->term);
         }
+        /* The replicated clock never goes backwards, whatever a leader's stamp says. */
+        if (stamp_ms > kv->clock_ms) {
+            kv->clock_ms = stamp_ms;
+        }
+        exec.now_ms = kv->clock_ms;
+        exec.index = entry->index;
+        exec.random_state = entry->index * UINT64_C(0x9E3779B97F4A7C15) ^ entry->term;
         exec.reply = reply != NULL ? reply : &kv_discard_reply;
         result = kv_dispatch(&exec, argc, kv->argv);
+        if (result == 0) {
+            result = kv_trash_collect(&exec, KV_TRASH_BUDGET_PER_ENTRY);
+        }
         if (result != 0) {
             return result;
         }
@@ -185,12 +201,18 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     if (rc != 0) {
         return kv_storage_error(kv, rc, "mdb_txn_begin");
     }
+    /* What the batch changes in struct kv is undone if the transaction is. */
+    uint64_t clock_before = kv->clock_ms;
+    uint64_t next_id_before = kv->next_id;
     result = kv_batch_run(kv, txn, entries, count, provider, provider_context);
     if (result != 0) {
         goto abort_txn;
     }
     const struct raft_entry *last = &entries[count - 1];
-    rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
+    rc = kv_meta_write_state(txn, kv->meta_dbi, kv->clock_ms, kv->next_id);
+    if (rc == 0) {
+        rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
+    }
     if (rc != 0) {
         result = kv_storage_error(kv, rc, "storing the applied index");
         goto abort_txn;
@@ -202,7 +224,7 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     rc = mdb_txn_commit(txn); /* frees txn, also when it fails */
     if (rc != 0) {
         result = kv_storage_error(kv, rc, "mdb_txn_commit");
-        goto trim_scratch;
+        goto restore_state;
     }
     kv->applied_index = last->index;
     kv->applied_term = last->term;
@@ -210,12 +232,16 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
 
 abort_txn:
     mdb_txn_abort(txn);
+restore_state:
+    kv->clock_ms = clock_before;
+    kv->next_id = next_id_before;
 trim_scratch:
     kv_scratch_trim(kv);
     return result;
 }
 
-int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct kv_reply *reply)
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, uint64_t now_ms,
+            const struct kv_reply *reply)
 {
     if (kv->env == NULL) {
         return KV_ERROR_CLOSED;
@@ -236,7 +262,14 @@ int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct 
     if (rc != 0) {
         return kv_storage_error(kv, rc, "mdb_txn_renew");
     }
-    struct kv_exec exec = {.kv = kv, .txn = kv->read_txn, .reply = reply, .writable = false};
+    struct kv_exec exec = {
+        .kv = kv,
+        .txn = kv->read_txn,
+        .reply = reply,
+        .writable = false,
+        .now_ms = now_ms > kv->clock_ms ? now_ms : kv->clock_ms,
+        .random_state = ++kv->read_draws * UINT64_C(0xD1B54A32D192ED03) ^ now_ms, /* variety only */
+    };
     int result = command->handler(&exec, argc, argv);
     mdb_txn_reset(kv->read_txn);
     return result;

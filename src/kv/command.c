@@ -42,7 +42,22 @@
     X("type", 2, KV_COMMAND_READ, kv_command_type)                                                 \
     X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)                                             \
     X("flushall", -1, KV_COMMAND_WRITE, kv_command_flushall)                                       \
-    X("flushdb", -1, KV_COMMAND_WRITE, kv_command_flushdb)
+    X("flushdb", -1, KV_COMMAND_WRITE, kv_command_flushdb)                                         \
+    X("unlink", -2, KV_COMMAND_WRITE, kv_command_del)                                              \
+    X("substr", 4, KV_COMMAND_READ, kv_command_getrange)                                           \
+    X("expire", -3, KV_COMMAND_WRITE, kv_command_expire)                                           \
+    X("pexpire", -3, KV_COMMAND_WRITE, kv_command_pexpire)                                         \
+    X("expireat", -3, KV_COMMAND_WRITE, kv_command_expireat)                                       \
+    X("pexpireat", -3, KV_COMMAND_WRITE, kv_command_pexpireat)                                     \
+    X("ttl", 2, KV_COMMAND_READ, kv_command_ttl)                                                   \
+    X("pttl", 2, KV_COMMAND_READ, kv_command_pttl)                                                 \
+    X("expiretime", 2, KV_COMMAND_READ, kv_command_expiretime)                                     \
+    X("pexpiretime", 2, KV_COMMAND_READ, kv_command_pexpiretime)                                   \
+    X("persist", 2, KV_COMMAND_WRITE, kv_command_persist)                                          \
+    X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setex)                        \
+    X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_psetex)                      \
+    X("getex", -2, KV_COMMAND_WRITE, kv_command_getex)                                             \
+    X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, kv_command_raft_expire)
 
 #define KV_COMMAND_ENTRY(name, arity, flags, handler)                                              \
     {name, sizeof(name) - 1, arity, flags, handler},
@@ -56,8 +71,9 @@ static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY
 #define KV_UNKNOWN_ARGS_ECHO_BYTES 128
 #define KV_ERROR_REPLY_BYTES       512
 
-#define KV_FORMAT_HEADER_BYTES 5 /* version + argc */
-#define KV_FORMAT_LENGTH_BYTES 4
+#define KV_FORMAT_HEADER_BYTES    13 /* version + stamp + argc */
+#define KV_FORMAT_V1_HEADER_BYTES 5  /* version + argc */
+#define KV_FORMAT_LENGTH_BYTES    4
 
 static_assert(KV_FORMAT_HEADER_BYTES == LIMITS_COMMAND_HEADER_BYTES &&
                   KV_FORMAT_LENGTH_BYTES == LIMITS_ARGUMENT_HEADER_BYTES,
@@ -221,15 +237,17 @@ size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv)
     return (size_t)total;
 }
 
-int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out, size_t capacity_bytes,
-                      size_t *written_bytes)
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint64_t stamp_ms, uint8_t *out,
+                      size_t capacity_bytes, size_t *written_bytes)
 {
     size_t total = kv_command_encoded_bytes(argc, argv);
     if (total == 0 || total > capacity_bytes) {
         return KV_ERROR_TOO_BIG;
     }
     out[0] = KV_COMMAND_FORMAT_VERSION;
-    kv_put_u32(out + 1, (uint32_t)argc);
+    kv_put_u32(out + 1, (uint32_t)stamp_ms);
+    kv_put_u32(out + 5, (uint32_t)(stamp_ms >> 32));
+    kv_put_u32(out + 9, (uint32_t)argc);
     size_t used = KV_FORMAT_HEADER_BYTES;
     for (size_t i = 0; i < argc; i++) {
         kv_put_u32(out + used, (uint32_t)argv[i].data_bytes);
@@ -245,25 +263,35 @@ int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out, size
 }
 
 int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
-                      size_t argv_capacity, size_t *argc)
+                      size_t argv_capacity, size_t *argc, uint64_t *stamp_ms)
 {
-    if (data == NULL || data_bytes < KV_FORMAT_HEADER_BYTES) {
+    if (data == NULL || data_bytes < 1) {
         return KV_ERROR_CORRUPT;
     }
-    if (data[0] != KV_COMMAND_FORMAT_VERSION) {
+    /* Version 1 (entries written before the replicated clock) has no stamp: it reads as 0,
+     * which never moves the clock. */
+    size_t header_bytes = data[0] == 1 ? KV_FORMAT_V1_HEADER_BYTES : KV_FORMAT_HEADER_BYTES;
+    if (data[0] != 1 && data[0] != KV_COMMAND_FORMAT_VERSION) {
         return KV_ERROR_UNSUPPORTED;
     }
-    uint32_t count = kv_get_u32(data + 1);
+    if (data_bytes < header_bytes) {
+        return KV_ERROR_CORRUPT;
+    }
+    uint64_t stamp = 0;
+    if (data[0] != 1) {
+        stamp = (uint64_t)kv_get_u32(data + 1) | (uint64_t)kv_get_u32(data + 5) << 32;
+    }
+    uint32_t count = kv_get_u32(data + header_bytes - 4);
     if (count == 0 || count > KV_MAX_COMMAND_ARGS) {
         return KV_ERROR_CORRUPT;
     }
     /* Each argument needs at least its length field: a cheap bound before walking. */
-    size_t remaining = data_bytes - KV_FORMAT_HEADER_BYTES;
+    size_t remaining = data_bytes - header_bytes;
     if ((size_t)count > remaining / KV_FORMAT_LENGTH_BYTES) {
         return KV_ERROR_CORRUPT;
     }
     bool fill = argv != NULL && argv_capacity >= count;
-    size_t offset = KV_FORMAT_HEADER_BYTES;
+    size_t offset = header_bytes;
     for (uint32_t i = 0; i < count; i++) {
         if (data_bytes - offset < KV_FORMAT_LENGTH_BYTES) {
             return KV_ERROR_CORRUPT;
@@ -283,6 +311,9 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
         return KV_ERROR_CORRUPT; /* trailing bytes */
     }
     *argc = count;
+    if (stamp_ms != NULL) {
+        *stamp_ms = stamp;
+    }
     if (argv != NULL && !fill) {
         return KV_ERROR_TOO_BIG;
     }

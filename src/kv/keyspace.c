@@ -1,5 +1,6 @@
 /*
- * keyspace.c — the commands over the whole key space: KEYS, SCAN, TYPE, DBSIZE.
+ * keyspace.c — the commands over the whole key space: KEYS, SCAN, TYPE, DBSIZE, FLUSHALL,
+ * FLUSHDB.
  *
  * SCAN's cursor. Keys are stored in the order of their 64-bit XXH3 hash (kv_internal.h), and
  * the cursor SCAN returns is the hash of the next key to visit, printed as an unsigned decimal
@@ -9,8 +10,8 @@
  * little more: a key present from the start to the end of a full iteration is returned exactly
  * once; keys added or removed meanwhile may or may not be; the cursor is stateless, so it
  * stays valid across restarts and on any replica (all replicas hold the same keys in the same
- * order). MATCH and TYPE filter after visiting, so a call may return fewer keys than COUNT,
- * even none, with a nonzero cursor — as in Redis.
+ * order). MATCH and TYPE filter after visiting, and expired keys not yet deleted are skipped,
+ * so a call may return fewer keys than COUNT, even none, with a nonzero cursor — as in Redis.
  *
  * Replies need their element count first, so KEYS and SCAN walk their range twice inside the
  * same transaction: once to count the matches, once to emit them; both walks see the same
@@ -32,6 +33,7 @@ struct kv_walk {
     uint64_t cursor;            /* the first hash to visit */
     uint64_t count;             /* keys to visit before stopping at a hash boundary */
     const struct kv_arg *match; /* NULL: every key */
+    int type;                   /* -1: any; else the enum kv_type TYPE asked for */
     bool type_matches;          /* false: TYPE named a type no key has */
     bool emit;                  /* false: only count the matches */
     size_t matched;             /* out: matches counted or emitted */
@@ -47,21 +49,32 @@ static uint64_t kv_read_hash(const uint8_t *bytes)
     return hash;
 }
 
-static void kv_walk_visit(struct kv_exec *exec, struct kv_walk *walk, const MDB_val *stored)
+static int kv_walk_visit(struct kv_exec *exec, struct kv_walk *walk, const MDB_val *stored,
+                         const MDB_val *value)
 {
     const uint8_t *key = (const uint8_t *)stored->mv_data + KV_KEY_HASH_BYTES;
     size_t key_bytes = stored->mv_size - KV_KEY_HASH_BYTES;
     if (!walk->type_matches) {
-        return;
+        return 0;
     }
     if (walk->match != NULL &&
         !kv_glob_match(walk->match->data, walk->match->data_bytes, key, key_bytes)) {
-        return;
+        return 0;
+    }
+    struct kv_record record;
+    int result = kv_record_decode(exec->kv, value, &record);
+    if (result != 0) {
+        return result;
+    }
+    if (kv_record_expired(exec, &record) ||
+        (walk->type >= 0 && record.type != (enum kv_type)walk->type)) {
+        return 0;
     }
     walk->matched++;
     if (walk->emit) {
         exec->reply->bulk(exec->reply->context, key, key_bytes);
     }
+    return 0;
 }
 
 static int kv_walk_run(struct kv_exec *exec, struct kv_walk *walk)
@@ -96,7 +109,10 @@ static int kv_walk_run(struct kv_exec *exec, struct kv_walk *walk)
         }
         visited++;
         previous_hash = hash;
-        kv_walk_visit(exec, walk, &stored);
+        result = kv_walk_visit(exec, walk, &stored, &value);
+        if (result != 0) {
+            goto close_cursor;
+        }
         rc = mdb_cursor_get(cursor, &stored, &value, MDB_NEXT);
     }
     if (rc != MDB_NOTFOUND) {
@@ -144,6 +160,7 @@ KV_HANDLER(kv_command_keys)
         .cursor = 0,
         .count = UINT64_MAX,
         .match = everything ? NULL : &argv[1],
+        .type = -1,
         .type_matches = true,
     };
     return kv_walk_twice(exec, &walk);
@@ -191,7 +208,8 @@ static bool kv_scan_options(struct kv_exec *exec, size_t argc, const struct kv_a
             bool everything = argv[i + 1].data_bytes == 1 && argv[i + 1].data[0] == '*';
             walk->match = everything ? NULL : &argv[i + 1];
         } else if (has_value && kv_arg_equals_nocase(&argv[i], "type")) {
-            walk->type_matches = kv_arg_equals_nocase(&argv[i + 1], "string");
+            walk->type = kv_type_from_name(&argv[i + 1]);
+            walk->type_matches = walk->type >= 0;
         } else {
             kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
             return false;
@@ -205,6 +223,7 @@ KV_HANDLER(kv_command_scan)
     struct kv_walk walk = {
         .count = KV_SCAN_DEFAULT_COUNT,
         .match = NULL,
+        .type = -1,
         .type_matches = true,
     };
     if (!kv_parse_cursor(&argv[1], &walk.cursor)) {
@@ -221,13 +240,12 @@ KV_HANDLER(kv_command_scan)
 
 KV_HANDLER(kv_command_type)
 {
-    MDB_val value;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &value, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record record;
+    int found = kv_lookup(exec, &argv[1], -1, &record);
+    if (found < 0) {
+        return found;
     }
-    const char *type = found ? "string" : "none";
+    const char *type = found == KV_LOOKUP_ABSENT ? "none" : kv_type_name(record.type);
     exec->reply->status(exec->reply->context, type, strlen(type));
     return 0;
 }
@@ -243,9 +261,13 @@ static int flush_keys(struct kv_exec *exec, size_t argc, const struct kv_arg *ar
         kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
         return 0;
     }
-    int rc = mdb_drop(exec->txn, exec->kv->data_dbi, 0);
-    if (rc != 0) {
-        return kv_storage_error(exec->kv, rc, "mdb_drop");
+    MDB_dbi databases[] = {exec->kv->data_dbi, exec->kv->items_dbi, exec->kv->expires_dbi,
+                           exec->kv->trash_dbi};
+    for (size_t i = 0; i < sizeof databases / sizeof databases[0]; i++) {
+        int rc = mdb_drop(exec->txn, databases[i], 0);
+        if (rc != 0) {
+            return kv_storage_error(exec->kv, rc, "mdb_drop");
+        }
     }
     kv_reply_ok(exec);
     return 0;

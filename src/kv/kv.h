@@ -78,7 +78,8 @@ const char *kv_error_string(int error);
 
 /* LMDB's default maximum key is 511 bytes; kv prefixes every key with its 8-byte hash (the
  * SCAN order), which leaves 503 bytes for the user's key. Writes with a longer key fail with
- * KV_ERROR_TEXT_KEY_TOO_LONG; reads simply do not find such a key. */
+ * KV_ERROR_TEXT_KEY_TOO_LONG; reads simply do not find such a key. docs/storage.md has the
+ * whole layout. */
 #define KV_MAX_KEY_BYTES           LIMITS_MAX_KEY_BYTES
 #define KV_MAX_COMMAND_ARGS        LIMITS_MAX_ARGUMENTS /* arguments in one encoded command */
 #define KV_DEFAULT_MAP_SIZE_BYTES  (1ull << 30)
@@ -96,7 +97,6 @@ const char *kv_error_string(int error);
 #define KV_ERROR_TEXT_INVALID_CURSOR     "ERR invalid cursor"
 /* raftkv's own, where Redis has no equivalent. */
 #define KV_ERROR_TEXT_KEY_TOO_LONG "ERR key exceeds the maximum length of 503 bytes"
-#define KV_ERROR_TEXT_NO_EXPIRY    "ERR key expiration is not supported"
 
 /* Where a command's reply goes. Every callback is required. `error` receives texts such as
  * "ERR syntax error"; `null` is the null bulk string (also inside arrays, as MGET needs);
@@ -125,6 +125,8 @@ enum kv_command_flags {
     /* May grow the data (Redis's "denyoom"): refused while the database is above its quota,
      * unless kv_write_may_grow() knows it replaces a value with one no larger. */
     KV_COMMAND_DENY_OOM = 1u << 2,
+    /* Proposed by the server itself (active expiry), never accepted from a client. */
+    KV_COMMAND_INTERNAL = 1u << 3,
 };
 
 struct kv_exec; /* a command's execution context, private to kv */
@@ -152,33 +154,35 @@ void kv_reply_unknown_command(const struct kv_reply *reply, size_t argc, const s
 void kv_reply_wrong_arity(const struct kv_reply *reply, const struct kv_command *command);
 
 /*
- * The command's bytes in a Raft entry, format version 1 (all integers little-endian):
+ * The command's bytes in a Raft entry, format version 2 (all integers little-endian):
  *
  *     u8  version            KV_COMMAND_FORMAT_VERSION
+ *     u64 stamp_ms           the leader's clock when it proposed the entry (Unix ms); the
+ *                            replicated clock (kv_clock_ms) is the largest stamp applied
  *     u32 argc               1 .. KV_MAX_COMMAND_ARGS
  *     argc times:
  *         u32 length         bytes of this argument
  *         length bytes
  *
- * and nothing after. A later version (say, with absolute expiry times) gets a new number;
- * an old build refuses it (KV_ERROR_UNSUPPORTED) rather than guess.
+ * and nothing after. Version 1 (the same without the stamp) still decodes, with stamp 0; an
+ * unknown version is refused (KV_ERROR_UNSUPPORTED) rather than guessed at.
  */
-#define KV_COMMAND_FORMAT_VERSION 1
+#define KV_COMMAND_FORMAT_VERSION 2
 
 /* The exact size kv_command_encode writes, or 0 when argv cannot be encoded (no arguments,
  * too many, or more than UINT32_MAX bytes in total). */
 size_t kv_command_encoded_bytes(size_t argc, const struct kv_arg *argv);
 /* Writes the encoding into out (capacity_bytes, caller-owned); *written_bytes receives its
  * size. KV_ERROR_TOO_BIG when it does not fit or cannot be encoded. */
-int kv_command_encode(size_t argc, const struct kv_arg *argv, uint8_t *out, size_t capacity_bytes,
-                      size_t *written_bytes);
+int kv_command_encode(size_t argc, const struct kv_arg *argv, uint64_t stamp_ms, uint8_t *out,
+                      size_t capacity_bytes, size_t *written_bytes);
 /* Parses bytes that came from disk or a peer. On success fills argv[0..*argc) with pointers
- * into `data` (no copy). With argv NULL (or capacity too small) it only validates and counts:
- * *argc receives the count and the result is 0 (argv NULL) or KV_ERROR_TOO_BIG (too small).
- * Any malformed input returns KV_ERROR_CORRUPT, or KV_ERROR_UNSUPPORTED for an unknown
- * version; nothing is read outside data[0..data_bytes). */
+ * into `data` (no copy) and *stamp_ms (when not NULL). With argv NULL (or capacity too small)
+ * it only validates and counts: *argc receives the count and the result is 0 (argv NULL) or
+ * KV_ERROR_TOO_BIG (too small). Any malformed input returns KV_ERROR_CORRUPT, or
+ * KV_ERROR_UNSUPPORTED for an unknown version; nothing is read outside data[0..data_bytes). */
 int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
-                      size_t argv_capacity, size_t *argc);
+                      size_t argv_capacity, size_t *argc, uint64_t *stamp_ms);
 
 /* ---- the state machine -------------------------------------------------------------------- */
 
@@ -212,6 +216,12 @@ const char *kv_last_error(const struct kv *kv);
 
 uint64_t kv_applied_index(const struct kv *kv);
 uint64_t kv_applied_term(const struct kv *kv);
+/* The replicated clock: the largest entry stamp applied (Unix ms; 0 before any). Deadlines
+ * are compared with it when entries apply, so every replica expires the same keys at the
+ * same index; it is stored with the applied index and carried by snapshots. */
+uint64_t kv_clock_ms(const struct kv *kv);
+/* Keys and keys with a deadline, as of the last applied batch (INFO keyspace). */
+int kv_key_counts(struct kv *kv, uint64_t *keys, uint64_t *expires);
 
 /* The bytes of the pages that hold data (free pages, which LMDB reuses, not counted), as of
  * the last applied batch: what the space quota compares. */
@@ -249,8 +259,24 @@ int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes);
 
 /* Runs a READ command in a read-only transaction and replies to `reply`. Unknown commands and
  * wrong arity are answered with their errors (result 0); a WRITE command is refused with
- * KV_ERROR_INVALID and no reply. */
-int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, const struct kv_reply *reply);
+ * KV_ERROR_INVALID and no reply. Deadlines are compared with the larger of now_ms (the
+ * leader's clock; 0 on a follower) and the replicated clock. */
+int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, uint64_t now_ms,
+            const struct kv_reply *reply);
+
+/* ---- active expiry ------------------------------------------------------------------------ */
+
+/* The internal command the leader proposes to delete expired keys: argv is
+ * KV_EXPIRE_COMMAND, then pairs of (deadline in ms as decimal text, key). Each key is deleted
+ * only if its deadline is still that one and has passed by the entry's clock, so a PERSIST or
+ * a new TTL that lands first wins. */
+#define KV_EXPIRE_COMMAND "raft.expire"
+
+/* Calls found() for up to `max` keys whose deadline is at or before now_ms, earliest first
+ * (keys longer than max_key_bytes skipped). Reads the last applied state. */
+typedef void (*kv_expired_fn)(void *context, const uint8_t *key, size_t key_bytes,
+                              uint64_t deadline_ms);
+int kv_expired_keys(struct kv *kv, uint64_t now_ms, size_t max, kv_expired_fn found, void *context);
 
 /* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. May run on
  * another thread while this one applies and reads (like kv_snapshot_export); an import waits

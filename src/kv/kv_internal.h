@@ -2,12 +2,22 @@
  * kv_internal.h — what kv's own files share: the struct kv, the execution context handed to
  * command handlers, and the helpers through which handlers touch LMDB.
  *
- * Storage layout. One LMDB environment (a directory with data.mdb) holds two named databases:
- *   "data"  every user key, stored as 8-byte big-endian XXH3-64 hash of the key followed by
- *           the key itself, so that LMDB's order is hash order — the order SCAN walks, and
- *           the cursor SCAN returns is simply the hash of the next key to visit;
- *   "meta"  "applied" → applied index and term (2 × u64 little-endian), written in the same
- *           transaction as the data it describes; "format" → u32 storage format version.
+ * Storage layout (docs/storage.md has the whole of it). One LMDB environment (a directory
+ * with data.mdb) holds these named databases:
+ *   "data"    every user key, stored as the 8-byte big-endian XXH3-64 hash of the key followed
+ *             by the key itself, so that LMDB's order is hash order — the order SCAN walks,
+ *             and the cursor SCAN returns is simply the hash of the next key to visit. The
+ *             value is a record (record.c): type, flags, an optional deadline, then a string's
+ *             bytes or a collection's header (its id, member count, list head);
+ *   "items"   the members of every collection, under the collection's 8-byte big-endian id
+ *             then the type's own suffix (hash: field; set: member; list: position; sorted
+ *             set: member, and score then member);
+ *   "expires" the deadline index: 8-byte big-endian deadline + the key's 8-byte hash, with
+ *             the user keys as sorted duplicates — what active expiry walks in time order;
+ *   "trash"   ids of deleted collections whose items are still being freed, a few per entry;
+ *   "meta"    "applied" → applied index and term (2 × u64 little-endian), "clock" → the
+ *             replicated clock (u64 ms), "next_id" → the next collection id, all written in the
+ *             same transaction as the data they describe; "format" → u32 storage format.
  *
  * Handlers return 0 when they replied (an error reply included) and a negative enum kv_error
  * only when storage failed, in which case the caller aborts the transaction.
@@ -22,7 +32,7 @@
 
 #define KV_KEY_HASH_BYTES         8
 #define KV_STORED_KEY_MAX_BYTES   (KV_KEY_HASH_BYTES + KV_MAX_KEY_BYTES)
-#define KV_STORAGE_FORMAT_VERSION 1
+#define KV_STORAGE_FORMAT_VERSION 2
 #define KV_ERROR_MESSAGE_BYTES    256
 #define KV_PATH_BYTES             4096
 #define KV_DATA_FILE_NAME         "data.mdb" /* LMDB's file in the database directory */
@@ -43,6 +53,9 @@ struct kv {
     MDB_env *env;
     MDB_dbi data_dbi;
     MDB_dbi meta_dbi;
+    MDB_dbi items_dbi;
+    MDB_dbi expires_dbi;
+    MDB_dbi trash_dbi;
     MDB_txn *read_txn; /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */
@@ -51,6 +64,9 @@ struct kv {
     uint64_t used_bytes;
     uint64_t applied_index;
     uint64_t applied_term;
+    uint64_t clock_ms;   /* the replicated clock: the largest entry stamp applied */
+    uint64_t next_id;    /* the next collection id (as of the last applied batch) */
+    uint64_t read_draws; /* seeds reads' random draws, which need variety, not agreement */
     struct kv_arg *argv; /* decoded arguments of the entry being applied */
     size_t argv_capacity;
     struct kv_buffer scratch; /* APPEND / SETRANGE build their new value here */
@@ -62,6 +78,11 @@ struct kv_exec {
     MDB_txn *txn;
     const struct kv_reply *reply;
     bool writable;
+    /* The time every deadline is compared with: the replicated clock after this entry's
+     * stamp (a write), or the reader's clock, never below the replicated one (a read). */
+    uint64_t now_ms;
+    uint64_t random_state; /* kv_random(): seeded by the entry's index and term */
+    uint64_t index;        /* the entry being applied (0 for a read) */
 };
 
 /* A user key as stored: hash prefix and key bytes. */
@@ -74,13 +95,126 @@ struct kv_stored_key {
 bool kv_key_encode(const struct kv_arg *key, struct kv_stored_key *stored);
 uint64_t kv_key_hash(const uint8_t *key, size_t key_bytes);
 
-/* Looks a key up. *found false (and result 0) for an absent or over-long key. The value
- * points into the map and stays valid until the next write in this transaction. */
-int kv_value_get(struct kv_exec *exec, const struct kv_arg *key, MDB_val *value, bool *found);
-/* Stores a value; the key must have passed kv_key_encode (callers check before writing). */
-int kv_value_put(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
-                 size_t data_bytes);
-int kv_value_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted);
+/* ---- records: what a user key holds (record.c) ---- */
+
+enum kv_type {
+    KV_TYPE_STRING = 0,
+    KV_TYPE_HASH = 1,
+    KV_TYPE_LIST = 2,
+    KV_TYPE_SET = 3,
+    KV_TYPE_ZSET = 4,
+};
+#define KV_TYPE_COUNT 5
+
+#define KV_ERROR_TEXT_WRONG_TYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+/* Members, fields and list elements are LMDB keys behind an 8-byte id (and, for a sorted
+ * set's score index, a tag and the score). */
+#define KV_ID_BYTES                   8
+#define KV_MAX_MEMBER_BYTES           494
+#define KV_ITEM_KEY_MAX_BYTES         (KV_ID_BYTES + 1 + 8 + KV_MAX_MEMBER_BYTES)
+#define KV_ERROR_TEXT_MEMBER_TOO_LONG "ERR member exceeds the maximum length of 494 bytes"
+/* Where a new list's first element goes: positions grow both ways from the middle. */
+#define KV_LIST_MIDDLE (UINT64_C(1) << 63)
+
+/* A live key's record. For a string, value points into the map (valid until the next write
+ * in the transaction); for a collection, its items are under `id` in the items database. */
+struct kv_record {
+    enum kv_type type;
+    uint64_t deadline_ms; /* 0: no time to live */
+    const uint8_t *value;
+    size_t value_bytes;
+    uint64_t id;    /* collections: the items' prefix */
+    uint64_t count; /* collections: members, fields or elements (never 0 when stored) */
+    uint64_t head;  /* lists: the position of the first element */
+};
+
+enum kv_lookup {
+    KV_LOOKUP_ABSENT = 0,     /* absent, expired, or a key too long to exist */
+    KV_LOOKUP_FOUND = 1,      /* *record filled */
+    KV_LOOKUP_WRONG_TYPE = 2, /* present, of another type than asked (record filled) */
+};
+
+/* Looks a key up. `type` is the type the caller wants, or -1 for any. Returns an enum
+ * kv_lookup, or a negative enum kv_error when storage failed. A key past its deadline is
+ * absent; in a write it is also deleted there and then (an effect of the entry, the same on
+ * every replica). */
+int kv_lookup(struct kv_exec *exec, const struct kv_arg *key, int type, struct kv_record *record);
+/* Writes a string under key, replacing whatever the key held, with this deadline (0: none). */
+int kv_string_store(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
+                    size_t data_bytes, uint64_t deadline_ms);
+/* Fills *record for a new, empty collection of `type` under an absent key, with a fresh id.
+ * Nothing is written until kv_collection_store. */
+void kv_collection_new(struct kv_exec *exec, enum kv_type type, struct kv_record *record);
+/* Writes a collection's record after its members changed; a count of 0 deletes the key, as
+ * Redis removes an emptied collection. */
+int kv_collection_store(struct kv_exec *exec, const struct kv_arg *key,
+                        const struct kv_record *record);
+/* Deletes a key whatever it holds; a collection's items are freed a few per entry later. */
+int kv_key_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted);
+/* Changes the deadline (0: persist) of a live key whose record was just looked up. */
+int kv_record_set_deadline(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,
+                           uint64_t deadline_ms);
+/* Stores a record under key as is (COPY, RENAME): the caller gives it its own id. */
+int kv_record_store(struct kv_exec *exec, const struct kv_arg *key, const struct kv_record *record);
+/* Decodes a stored record (KV_ERROR_CORRUPT when malformed), for walks over "data". */
+int kv_record_decode(struct kv *kv, const MDB_val *value, struct kv_record *record);
+bool kv_record_expired(const struct kv_exec *exec, const struct kv_record *record);
+/* "string", "hash", "list", "set", "zset" (TYPE's answers); -1 for another name. */
+const char *kv_type_name(enum kv_type type);
+int kv_type_from_name(const struct kv_arg *name);
+/* Removes the index entry (deadline, key) if there is one (a stale hint active expiry met). */
+int kv_expires_forget(struct kv_exec *exec, const struct kv_arg *key, uint64_t deadline_ms);
+/* Frees up to `budget` items of deleted collections (apply.c calls it after each entry). */
+int kv_trash_collect(struct kv_exec *exec, size_t budget);
+void kv_reply_wrong_type(struct kv_exec *exec);
+/* Whether a key of this length may be written; replies the error when not. */
+bool kv_key_writable(struct kv_exec *exec, const struct kv_arg *key);
+/* Whether a member of this length may be written; replies the error when not. */
+bool kv_member_writable(struct kv_exec *exec, const struct kv_arg *member);
+
+/* An item's LMDB key: the collection's id, big-endian, then `suffix`. */
+struct kv_item_key {
+    uint8_t bytes[KV_ITEM_KEY_MAX_BYTES];
+    size_t bytes_used;
+};
+void kv_item_key(struct kv_item_key *out, uint64_t id, const uint8_t *suffix, size_t suffix_bytes);
+/* Appends to an item key (a tag, a score); the total stays within KV_ITEM_KEY_MAX_BYTES. */
+void kv_item_key_append(struct kv_item_key *key, const uint8_t *bytes, size_t bytes_count);
+int kv_item_get(struct kv_exec *exec, const struct kv_item_key *key, MDB_val *value, bool *found);
+int kv_item_put(struct kv_exec *exec, const struct kv_item_key *key, const uint8_t *data,
+                size_t data_bytes);
+int kv_item_delete(struct kv_exec *exec, const struct kv_item_key *key, bool *deleted);
+/* A cursor on the items database for this transaction (the caller closes it). */
+int kv_item_cursor(struct kv_exec *exec, MDB_cursor **cursor);
+/* The id of an item key (its first 8 bytes). */
+uint64_t kv_item_id(const MDB_val *item_key);
+void kv_put_be64(uint8_t *out, uint64_t value);
+uint64_t kv_get_be64(const uint8_t *in);
+
+/* ---- strings and expiry (strings.c, expire.c) ---- */
+
+/* kv_lookup for a string; replies WRONGTYPE itself when the key holds another type. */
+int kv_string_lookup(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record);
+/* kv_string_store, except that a deadline already passed deletes the key instead. */
+int kv_string_store_until(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
+                          size_t data_bytes, uint64_t deadline_ms);
+
+enum kv_expiry_unit {
+    KV_EXPIRY_SECONDS,    /* EX: relative */
+    KV_EXPIRY_MS,         /* PX: relative */
+    KV_EXPIRY_AT_SECONDS, /* EXAT: Unix time */
+    KV_EXPIRY_AT_MS,      /* PXAT: Unix time */
+};
+/* EX, PX, EXAT or PXAT (any case). */
+bool kv_expiry_unit_parse(const struct kv_arg *word, enum kv_expiry_unit *unit);
+/* Turns a time in `unit` into an absolute deadline (relative ones from exec->now_ms). Replies
+ * Redis's error naming `command` ("ERR invalid expire time in 'set' command") and returns
+ * false for a value that is not an integer, not positive, or overflows. */
+bool kv_expiry_deadline(struct kv_exec *exec, const char *command, enum kv_expiry_unit unit,
+                        const struct kv_arg *value, uint64_t *deadline_ms);
+
+/* The entry's deterministic generator (splitmix64): the same draws on every replica. */
+uint64_t kv_random(struct kv_exec *exec);
 
 /* Maps an LMDB result to an enum kv_error and records `what` in kv->error_message. */
 int kv_storage_error(struct kv *kv, int mdb_result, const char *what);
@@ -102,7 +236,13 @@ int kv_meta_read_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *index, uint64
 int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64_t term);
 /* Stores the data of the latest applied RAFT_ENTRY_CONFIG (kv_members reads it back). */
 int kv_meta_write_members(MDB_txn *txn, MDB_dbi meta_dbi, const uint8_t *data, size_t data_bytes);
-int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable);
+int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable, uint32_t *version);
+int kv_meta_write_format(MDB_txn *txn, MDB_dbi meta_dbi);
+/* The replicated clock and the next collection id, stored with the applied index. */
+int kv_meta_write_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t clock_ms, uint64_t next_id);
+int kv_meta_read_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *clock_ms, uint64_t *next_id);
+/* Opens every named database of kv's layout in txn (flags: MDB_CREATE or 0). */
+int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags);
 /* Measures the pages in use as of txn into kv->used_bytes. */
 int kv_measure_used(struct kv *kv, MDB_txn *txn);
 /* Grows the map, if no export holds it, so that the file can take `batch_bytes` more. */
@@ -139,5 +279,18 @@ KV_HANDLER(kv_command_type);
 KV_HANDLER(kv_command_dbsize);
 KV_HANDLER(kv_command_flushall);
 KV_HANDLER(kv_command_flushdb);
+KV_HANDLER(kv_command_expire);
+KV_HANDLER(kv_command_pexpire);
+KV_HANDLER(kv_command_expireat);
+KV_HANDLER(kv_command_pexpireat);
+KV_HANDLER(kv_command_ttl);
+KV_HANDLER(kv_command_pttl);
+KV_HANDLER(kv_command_expiretime);
+KV_HANDLER(kv_command_pexpiretime);
+KV_HANDLER(kv_command_persist);
+KV_HANDLER(kv_command_setex);
+KV_HANDLER(kv_command_psetex);
+KV_HANDLER(kv_command_getex);
+KV_HANDLER(kv_command_raft_expire);
 
 #endif

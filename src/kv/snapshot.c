@@ -30,7 +30,7 @@
 #include "base/writeback.h"
 #include "kv/kv_internal.h"
 
-#define KV_SNAPSHOT_MAX_DBS 2
+#define KV_SNAPSHOT_MAX_DBS 5
 
 /* fsyncs the directory that holds `path`, so that a rename into it is durable. */
 static int kv_fsync_parent(const char *path)
@@ -81,7 +81,8 @@ static int kv_snapshot_inspect(MDB_env *env, off_t file_bytes, uint64_t *index, 
         mdb_dbi_open(txn, "meta", 0, &meta_dbi) != 0) {
         goto abort_txn;
     }
-    rc = kv_meta_check_format(txn, meta_dbi, false);
+    uint32_t version;
+    rc = kv_meta_check_format(txn, meta_dbi, false, &version);
     if (rc != 0) {
         result = rc == -1 ? KV_ERROR_UNSUPPORTED : KV_ERROR_CORRUPT;
         goto abort_txn;

@@ -35,7 +35,12 @@
 #define KV_META_APPLIED_KEY "applied"
 #define KV_META_FORMAT_KEY  "format"
 #define KV_META_MEMBERS_KEY "members"
-#define KV_MAX_DBS          2
+#define KV_META_CLOCK_KEY   "clock"
+#define KV_META_NEXT_ID_KEY "next_id"
+#define KV_ITEMS_DB_NAME    "items"
+#define KV_EXPIRES_DB_NAME  "expires"
+#define KV_TRASH_DB_NAME    "trash"
+#define KV_MAX_DBS          5
 #define KV_APPLIED_BYTES    16
 #define KV_FILE_MODE        0644
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
@@ -129,64 +134,6 @@ bool kv_key_encode(const struct kv_arg *key, struct kv_stored_key *stored)
     return true;
 }
 
-/* ---- what handlers use to touch the data --------------------------------------------------- */
-
-int kv_value_get(struct kv_exec *exec, const struct kv_arg *key, MDB_val *value, bool *found)
-{
-    struct kv_stored_key stored;
-    *found = false;
-    if (!kv_key_encode(key, &stored)) {
-        return 0; /* no key this long can have been written */
-    }
-    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
-    int rc = mdb_get(exec->txn, exec->kv->data_dbi, &stored_key, value);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-    if (rc != 0) {
-        return kv_storage_error(exec->kv, rc, "mdb_get");
-    }
-    *found = true;
-    return 0;
-}
-
-int kv_value_put(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
-                 size_t data_bytes)
-{
-    assert(exec->writable);
-    struct kv_stored_key stored;
-    bool encoded = kv_key_encode(key, &stored);
-    assert(encoded); /* handlers check the key's length before any write */
-    (void)encoded;
-    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
-    MDB_val value = {.mv_size = data_bytes, .mv_data = (void *)data};
-    int rc = mdb_put(exec->txn, exec->kv->data_dbi, &stored_key, &value, 0);
-    if (rc != 0) {
-        return kv_storage_error(exec->kv, rc, "mdb_put");
-    }
-    return 0;
-}
-
-int kv_value_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted)
-{
-    assert(exec->writable);
-    struct kv_stored_key stored;
-    *deleted = false;
-    if (!kv_key_encode(key, &stored)) {
-        return 0;
-    }
-    MDB_val stored_key = {.mv_size = stored.bytes_used, .mv_data = stored.bytes};
-    int rc = mdb_del(exec->txn, exec->kv->data_dbi, &stored_key, NULL);
-    if (rc == MDB_NOTFOUND) {
-        return 0;
-    }
-    if (rc != 0) {
-        return kv_storage_error(exec->kv, rc, "mdb_del");
-    }
-    *deleted = true;
-    return 0;
-}
-
 /* ---- the replies nobody waits for ------------------------------------------------------------ */
 
 static void kv_discard_text(void *context, const char *text, size_t text_bytes)
@@ -258,6 +205,48 @@ int kv_meta_write_applied(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t index, uint64
     return mdb_put(txn, meta_dbi, &key, &value, 0);
 }
 
+/* A u64 under a meta key; *value is `absent` when the key is not there. */
+static int kv_meta_read_u64(MDB_txn *txn, MDB_dbi meta_dbi, const char *name, uint64_t absent,
+                            uint64_t *value)
+{
+    MDB_val key = {.mv_size = strlen(name), .mv_data = (void *)name};
+    MDB_val stored;
+    int rc = mdb_get(txn, meta_dbi, &key, &stored);
+    if (rc == MDB_NOTFOUND) {
+        *value = absent;
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (stored.mv_size != 8) {
+        return MDB_CORRUPTED;
+    }
+    *value = kv_get_u64(stored.mv_data);
+    return 0;
+}
+
+static int kv_meta_write_u64(MDB_txn *txn, MDB_dbi meta_dbi, const char *name, uint64_t value)
+{
+    uint8_t bytes[8];
+    kv_put_u64(bytes, value);
+    MDB_val key = {.mv_size = strlen(name), .mv_data = (void *)name};
+    MDB_val stored = {.mv_size = sizeof bytes, .mv_data = bytes};
+    return mdb_put(txn, meta_dbi, &key, &stored, 0);
+}
+
+int kv_meta_write_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t clock_ms, uint64_t next_id)
+{
+    int rc = kv_meta_write_u64(txn, meta_dbi, KV_META_CLOCK_KEY, clock_ms);
+    return rc != 0 ? rc : kv_meta_write_u64(txn, meta_dbi, KV_META_NEXT_ID_KEY, next_id);
+}
+
+int kv_meta_read_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *clock_ms, uint64_t *next_id)
+{
+    int rc = kv_meta_read_u64(txn, meta_dbi, KV_META_CLOCK_KEY, 0, clock_ms);
+    return rc != 0 ? rc : kv_meta_read_u64(txn, meta_dbi, KV_META_NEXT_ID_KEY, 1, next_id);
+}
+
 int kv_meta_write_members(MDB_txn *txn, MDB_dbi meta_dbi, const uint8_t *data, size_t data_bytes)
 {
     MDB_val key = {.mv_size = strlen(KV_META_MEMBERS_KEY), .mv_data = KV_META_MEMBERS_KEY};
@@ -296,27 +285,72 @@ int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes)
     return result;
 }
 
-/* Checks the storage format version, writing it into a database that has none yet. Returns
+/* Checks the storage format version, writing the current one into a database that has none
+ * yet; *version receives what the database holds (1 or KV_STORAGE_FORMAT_VERSION). Returns
  * an LMDB code, or -1 for a version this build does not know. */
-int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable)
+int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable, uint32_t *version)
 {
     MDB_val key = {.mv_size = strlen(KV_META_FORMAT_KEY), .mv_data = KV_META_FORMAT_KEY};
     MDB_val value;
     int rc = mdb_get(txn, meta_dbi, &key, &value);
     if (rc == MDB_NOTFOUND && writable) {
-        uint8_t version[4] = {KV_STORAGE_FORMAT_VERSION, 0, 0, 0};
-        MDB_val stored = {.mv_size = sizeof version, .mv_data = version};
-        return mdb_put(txn, meta_dbi, &key, &stored, 0);
+        *version = KV_STORAGE_FORMAT_VERSION;
+        return kv_meta_write_format(txn, meta_dbi);
     }
     if (rc != 0) {
         return rc;
     }
     const uint8_t *bytes = value.mv_data;
-    if (value.mv_size != 4 || bytes[0] != KV_STORAGE_FORMAT_VERSION || bytes[1] != 0 ||
-        bytes[2] != 0 || bytes[3] != 0) {
+    if (value.mv_size != 4 || (bytes[0] != 1 && bytes[0] != KV_STORAGE_FORMAT_VERSION) ||
+        bytes[1] != 0 || bytes[2] != 0 || bytes[3] != 0) {
         return -1;
     }
+    *version = bytes[0];
     return 0;
+}
+
+int kv_meta_write_format(MDB_txn *txn, MDB_dbi meta_dbi)
+{
+    MDB_val key = {.mv_size = strlen(KV_META_FORMAT_KEY), .mv_data = KV_META_FORMAT_KEY};
+    uint8_t version[4] = {KV_STORAGE_FORMAT_VERSION, 0, 0, 0};
+    MDB_val stored = {.mv_size = sizeof version, .mv_data = version};
+    return mdb_put(txn, meta_dbi, &key, &stored, 0);
+}
+
+/*
+ * Format 1 (before types and expiry) stored a string's bytes as the whole value. Format 2
+ * puts a record header in front (record.c); an old database, or an old snapshot once
+ * imported, is rewritten in place once, in the transaction that opens it.
+ */
+static int kv_migrate_from_format_1(struct kv *kv, MDB_txn *txn)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, kv->data_dbi, &cursor);
+    if (rc != 0) {
+        return rc;
+    }
+    MDB_val key, value;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+    while (rc == 0) {
+        int result = kv_buffer_reserve(&kv->scratch, value.mv_size + 2);
+        if (result != 0) {
+            rc = ENOMEM;
+            break;
+        }
+        kv->scratch.data[0] = KV_TYPE_STRING;
+        kv->scratch.data[1] = 0;
+        memcpy(kv->scratch.data + 2, value.mv_data, value.mv_size);
+        MDB_val record = {.mv_size = value.mv_size + 2, .mv_data = kv->scratch.data};
+        rc = mdb_cursor_put(cursor, &key, &record, MDB_CURRENT);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    return kv_meta_write_format(txn, kv->meta_dbi);
 }
 
 /* ---- open and close ---------------------------------------------------------------------------
@@ -329,6 +363,24 @@ void kv_options_default(struct kv_options *options)
     options->sync_each_commit = false;
 }
 
+int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
+{
+    int rc = mdb_dbi_open(txn, KV_DATA_DB_NAME, flags, &kv->data_dbi);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_META_DB_NAME, flags, &kv->meta_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_ITEMS_DB_NAME, flags, &kv->items_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_EXPIRES_DB_NAME, flags | MDB_DUPSORT, &kv->expires_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_TRASH_DB_NAME, flags, &kv->trash_dbi);
+    }
+    return rc;
+}
+
 /* Opens the named databases, checks the format and loads the applied point. */
 static int kv_env_prepare(struct kv *kv)
 {
@@ -338,17 +390,23 @@ static int kv_env_prepare(struct kv *kv)
         return kv_storage_error(kv, rc, "mdb_txn_begin");
     }
     const char *what = "mdb_dbi_open";
-    rc = mdb_dbi_open(txn, KV_DATA_DB_NAME, MDB_CREATE, &kv->data_dbi);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, KV_META_DB_NAME, MDB_CREATE, &kv->meta_dbi);
-    }
+    rc = kv_dbis_open(txn, kv, MDB_CREATE);
+    uint32_t version = 0;
     if (rc == 0) {
         what = "storage format";
-        rc = kv_meta_check_format(txn, kv->meta_dbi, true);
+        rc = kv_meta_check_format(txn, kv->meta_dbi, true, &version);
+    }
+    if (rc == 0 && version == 1) {
+        what = "rewriting a format 1 database";
+        rc = kv_migrate_from_format_1(kv, txn);
     }
     if (rc == 0) {
         what = "applied index";
         rc = kv_meta_read_applied(txn, kv->meta_dbi, &kv->applied_index, &kv->applied_term);
+    }
+    if (rc == 0) {
+        what = "replicated clock";
+        rc = kv_meta_read_state(txn, kv->meta_dbi, &kv->clock_ms, &kv->next_id);
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
@@ -372,7 +430,8 @@ static int kv_env_prepare(struct kv *kv)
 
 int kv_measure_used(struct kv *kv, MDB_txn *txn)
 {
-    MDB_dbi databases[] = {kv->data_dbi, kv->meta_dbi};
+    MDB_dbi databases[] = {kv->data_dbi, kv->meta_dbi, kv->items_dbi, kv->expires_dbi,
+                           kv->trash_dbi};
     uint64_t pages = 2; /* LMDB's two meta pages */
     uint64_t page_bytes = 0;
     for (size_t i = 0; i < sizeof databases / sizeof databases[0]; i++) {
@@ -602,6 +661,11 @@ uint64_t kv_applied_index(const struct kv *kv)
 uint64_t kv_applied_term(const struct kv *kv)
 {
     return kv->applied_term;
+}
+
+uint64_t kv_clock_ms(const struct kv *kv)
+{
+    return kv->clock_ms;
 }
 
 uint64_t kv_used_bytes(const struct kv *kv)

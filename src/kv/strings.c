@@ -1,42 +1,52 @@
 /*
- * strings.c — the string commands: GET, SET (NX, XX, IFEQ, GET), SETNX, GETSET, GETDEL, MGET,
- * MSET, MSETNX, DEL, EXISTS, INCR, INCRBY, DECR, DECRBY, APPEND, STRLEN, GETRANGE, SETRANGE.
+ * strings.c — the string commands: GET, SET (NX, XX, IFEQ, GET, EX, PX, EXAT, PXAT, KEEPTTL),
+ * SETNX, GETSET, GETDEL, MGET, MSET, MSETNX, DEL, UNLINK, EXISTS, INCR, INCRBY, DECR, DECRBY,
+ * APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE.
  *
  * Happy path: each handler parses its arguments, reads what it needs, and writes, replying
  * exactly what Redis replies. Handlers run unchanged in a write transaction (a committed
- * entry) and in a read transaction (a READ command), and are deterministic: the same state
- * and argv give the same writes and the same reply on every replica.
+ * entry) and in a read transaction (a READ command), and are deterministic: the same state,
+ * argv and clock give the same writes and the same reply on every replica.
  *
  * Failure modes: every error a client can cause is found before the first write, so a failed
- * command replies its error and changes nothing. A negative result means storage failed and
- * the caller aborts the whole transaction.
+ * command replies its error and changes nothing. A key of another type gets WRONGTYPE. A
+ * negative result means storage failed and the caller aborts the whole transaction.
  */
 #include <assert.h>
 #include <string.h>
 
 #include "kv/kv_internal.h"
 
+int kv_string_lookup(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record)
+{
+    int found = kv_lookup(exec, key, KV_TYPE_STRING, record);
+    if (found == KV_LOOKUP_WRONG_TYPE) {
+        kv_reply_wrong_type(exec);
+    }
+    return found;
+}
+
+static void kv_reply_string(struct kv_exec *exec, const struct kv_record *record)
+{
+    exec->reply->bulk(exec->reply->context, record->value, record->value_bytes);
+}
+
 KV_HANDLER(kv_command_get)
 {
-    MDB_val value;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &value, &found);
-    if (result != 0) {
-        return result;
-    }
-    if (found) {
-        kv_reply_value(exec, &value);
-    } else {
+    struct kv_record record;
+    int found = kv_string_lookup(exec, &argv[1], &record);
+    if (found == KV_LOOKUP_FOUND) {
+        kv_reply_string(exec, &record);
+    } else if (found == KV_LOOKUP_ABSENT) {
         exec->reply->null(exec->reply->context);
     }
-    return 0;
+    return found < 0 ? found : 0;
 }
 
 /* The checks every write of `value` under `key` makes before touching anything. */
 static bool kv_write_allowed(struct kv_exec *exec, const struct kv_arg *key, size_t value_bytes)
 {
-    if (key->data_bytes > KV_MAX_KEY_BYTES) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_KEY_TOO_LONG);
+    if (!kv_key_writable(exec, key)) {
         return false;
     }
     if (value_bytes > exec->kv->options.max_value_bytes) {
@@ -51,17 +61,30 @@ enum kv_set_flags {
     KV_SET_XX = 1u << 1,
     KV_SET_IFEQ = 1u << 2,
     KV_SET_GET = 1u << 3,
+    KV_SET_KEEPTTL = 1u << 4,
+    KV_SET_EXPIRY = 1u << 5, /* one of EX, PX, EXAT, PXAT */
+};
+
+struct kv_set_options {
+    unsigned flags;
+    const struct kv_arg *expected;    /* IFEQ's value */
+    enum kv_expiry_unit unit;         /* with KV_SET_EXPIRY */
+    const struct kv_arg *expiry_time; /* with KV_SET_EXPIRY */
 };
 
 /* Parses SET's options from argv[3]; replies the error and returns false on bad syntax. The
- * conditions NX, XX and IFEQ exclude one another, as in Redis and Valkey. */
+ * conditions NX, XX and IFEQ exclude one another, as in Redis and Valkey, and so do the
+ * expiry options and KEEPTTL. */
 static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
-                         unsigned *flags, const struct kv_arg **expected)
+                         struct kv_set_options *options)
 {
     const unsigned conditions = KV_SET_NX | KV_SET_XX | KV_SET_IFEQ;
+    const unsigned lifetimes = KV_SET_KEEPTTL | KV_SET_EXPIRY;
+    unsigned *flags = &options->flags;
     for (size_t i = 3; i < argc; i++) {
         const struct kv_arg *option = &argv[i];
         bool has_next = i + 1 < argc;
+        enum kv_expiry_unit unit;
         if (kv_arg_equals_nocase(option, "nx") && !(*flags & (conditions & ~KV_SET_NX))) {
             *flags |= KV_SET_NX;
         } else if (kv_arg_equals_nocase(option, "xx") && !(*flags & (conditions & ~KV_SET_XX))) {
@@ -69,16 +92,15 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
         } else if (kv_arg_equals_nocase(option, "ifeq") && has_next &&
                    !(*flags & (conditions & ~KV_SET_IFEQ))) {
             *flags |= KV_SET_IFEQ;
-            *expected = &argv[++i];
+            options->expected = &argv[++i];
         } else if (kv_arg_equals_nocase(option, "get")) {
             *flags |= KV_SET_GET;
-        } else if (kv_arg_equals_nocase(option, "keepttl")) {
-            /* No key ever has a time to live, so keeping it is what already happens. */
-        } else if (has_next &&
-                   (kv_arg_equals_nocase(option, "ex") || kv_arg_equals_nocase(option, "px") ||
-                    kv_arg_equals_nocase(option, "exat") || kv_arg_equals_nocase(option, "pxat"))) {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_NO_EXPIRY);
-            return false;
+        } else if (kv_arg_equals_nocase(option, "keepttl") && !(*flags & KV_SET_EXPIRY)) {
+            *flags |= KV_SET_KEEPTTL;
+        } else if (has_next && kv_expiry_unit_parse(option, &unit) && !(*flags & lifetimes)) {
+            *flags |= KV_SET_EXPIRY;
+            options->unit = unit;
+            options->expiry_time = &argv[++i];
         } else {
             kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
             return false;
@@ -87,52 +109,80 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
     return true;
 }
 
-static bool kv_set_condition_holds(unsigned flags, bool found, const MDB_val *old,
-                                   const struct kv_arg *expected)
+static bool kv_set_condition_holds(const struct kv_set_options *options, bool found,
+                                   const struct kv_record *old)
 {
-    if (flags & KV_SET_NX) {
+    if (options->flags & KV_SET_NX) {
         return !found;
     }
-    if (flags & KV_SET_XX) {
+    if (options->flags & KV_SET_XX) {
         return found;
     }
-    if (flags & KV_SET_IFEQ) {
-        return found && old->mv_size == expected->data_bytes &&
+    if (options->flags & KV_SET_IFEQ) {
+        const struct kv_arg *expected = options->expected;
+        return found && old->value_bytes == expected->data_bytes &&
                (expected->data_bytes == 0 ||
-                memcmp(old->mv_data, expected->data, expected->data_bytes) == 0);
+                memcmp(old->value, expected->data, expected->data_bytes) == 0);
     }
     return true;
 }
 
+/* Stores a string with a deadline already resolved; a deadline already passed deletes the
+ * key instead (Redis does the same with a time in the past). */
+int kv_string_store_until(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
+                          size_t data_bytes, uint64_t deadline_ms)
+{
+    if (deadline_ms != 0 && deadline_ms <= exec->now_ms) {
+        bool deleted;
+        return kv_key_delete(exec, key, &deleted);
+    }
+    return kv_string_store(exec, key, data, data_bytes, deadline_ms);
+}
+
 /* SET's core, shared with GETSET: the reply is the old value with GET, else OK or null. */
 static int kv_set_generic(struct kv_exec *exec, const struct kv_arg *key,
-                          const struct kv_arg *value, unsigned flags, const struct kv_arg *expected)
+                          const struct kv_arg *value, const struct kv_set_options *options)
 {
     if (!kv_write_allowed(exec, key, value->data_bytes)) {
         return 0;
     }
-    MDB_val old;
-    bool found;
-    int result = kv_value_get(exec, key, &old, &found);
-    if (result != 0) {
-        return result;
+    uint64_t deadline = 0;
+    if ((options->flags & KV_SET_EXPIRY) &&
+        !kv_expiry_deadline(exec, "set", options->unit, options->expiry_time, &deadline)) {
+        return 0;
     }
-    bool perform = kv_set_condition_holds(flags, found, &old, expected);
+    struct kv_record old;
+    /* GET and IFEQ read the old value, so another type is an error; otherwise SET replaces
+     * whatever the key holds. */
+    bool reads_old = options->flags & (KV_SET_GET | KV_SET_IFEQ);
+    int found = kv_lookup(exec, key, reads_old ? KV_TYPE_STRING : -1, &old);
+    if (found < 0) {
+        return found;
+    }
+    if (found == KV_LOOKUP_WRONG_TYPE) {
+        kv_reply_wrong_type(exec);
+        return 0;
+    }
+    bool exists = found == KV_LOOKUP_FOUND;
+    bool perform = kv_set_condition_holds(options, exists, &old);
+    if (options->flags & KV_SET_KEEPTTL && exists) {
+        deadline = old.deadline_ms;
+    }
     /* The old value must be replied before the write: the put may reuse its page. */
-    if (flags & KV_SET_GET) {
-        if (found) {
-            kv_reply_value(exec, &old);
+    if (options->flags & KV_SET_GET) {
+        if (exists) {
+            kv_reply_string(exec, &old);
         } else {
             exec->reply->null(exec->reply->context);
         }
     }
     if (perform) {
-        result = kv_value_put(exec, key, value->data, value->data_bytes);
+        int result = kv_string_store_until(exec, key, value->data, value->data_bytes, deadline);
         if (result != 0) {
             return result;
         }
     }
-    if (!(flags & KV_SET_GET)) {
+    if (!(options->flags & KV_SET_GET)) {
         if (perform) {
             kv_reply_ok(exec);
         } else {
@@ -144,17 +194,17 @@ static int kv_set_generic(struct kv_exec *exec, const struct kv_arg *key,
 
 KV_HANDLER(kv_command_set)
 {
-    unsigned flags = 0;
-    const struct kv_arg *expected = NULL;
-    if (!kv_set_parse(exec, argc, argv, &flags, &expected)) {
+    struct kv_set_options options = {0};
+    if (!kv_set_parse(exec, argc, argv, &options)) {
         return 0;
     }
-    return kv_set_generic(exec, &argv[1], &argv[2], flags, expected);
+    return kv_set_generic(exec, &argv[1], &argv[2], &options);
 }
 
 KV_HANDLER(kv_command_getset)
 {
-    return kv_set_generic(exec, &argv[1], &argv[2], KV_SET_GET, NULL);
+    struct kv_set_options options = {.flags = KV_SET_GET};
+    return kv_set_generic(exec, &argv[1], &argv[2], &options);
 }
 
 KV_HANDLER(kv_command_setnx)
@@ -162,51 +212,48 @@ KV_HANDLER(kv_command_setnx)
     if (!kv_write_allowed(exec, &argv[1], argv[2].data_bytes)) {
         return 0;
     }
-    MDB_val old;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &old, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record old;
+    int found = kv_lookup(exec, &argv[1], -1, &old);
+    if (found < 0) {
+        return found;
     }
-    if (!found) {
-        result = kv_value_put(exec, &argv[1], argv[2].data, argv[2].data_bytes);
+    if (found == KV_LOOKUP_ABSENT) {
+        int result = kv_string_store(exec, &argv[1], argv[2].data, argv[2].data_bytes, 0);
         if (result != 0) {
             return result;
         }
     }
-    exec->reply->integer(exec->reply->context, found ? 0 : 1);
+    exec->reply->integer(exec->reply->context, found == KV_LOOKUP_ABSENT ? 1 : 0);
     return 0;
 }
 
 KV_HANDLER(kv_command_getdel)
 {
-    MDB_val value;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &value, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record record;
+    int found = kv_string_lookup(exec, &argv[1], &record);
+    if (found != KV_LOOKUP_FOUND) {
+        if (found == KV_LOOKUP_ABSENT) {
+            exec->reply->null(exec->reply->context);
+        }
+        return found < 0 ? found : 0;
     }
-    if (!found) {
-        exec->reply->null(exec->reply->context);
-        return 0;
-    }
-    kv_reply_value(exec, &value);
+    kv_reply_string(exec, &record);
     bool deleted;
-    return kv_value_delete(exec, &argv[1], &deleted);
+    return kv_key_delete(exec, &argv[1], &deleted);
 }
 
 KV_HANDLER(kv_command_mget)
 {
     exec->reply->array(exec->reply->context, argc - 1);
     for (size_t i = 1; i < argc; i++) {
-        MDB_val value;
-        bool found;
-        int result = kv_value_get(exec, &argv[i], &value, &found);
-        if (result != 0) {
-            return result;
+        struct kv_record record;
+        /* MGET answers nil for a key of another type, never an error. */
+        int found = kv_lookup(exec, &argv[i], KV_TYPE_STRING, &record);
+        if (found < 0) {
+            return found;
         }
-        if (found) {
-            kv_reply_value(exec, &value);
+        if (found == KV_LOOKUP_FOUND) {
+            kv_reply_string(exec, &record);
         } else {
             exec->reply->null(exec->reply->context);
         }
@@ -232,7 +279,7 @@ static bool kv_pairs_allowed(struct kv_exec *exec, size_t argc, const struct kv_
 static int kv_put_pairs(struct kv_exec *exec, size_t argc, const struct kv_arg *argv)
 {
     for (size_t i = 1; i < argc; i += 2) {
-        int result = kv_value_put(exec, &argv[i], argv[i + 1].data, argv[i + 1].data_bytes);
+        int result = kv_string_store(exec, &argv[i], argv[i + 1].data, argv[i + 1].data_bytes, 0);
         if (result != 0) {
             return result;
         }
@@ -258,13 +305,12 @@ KV_HANDLER(kv_command_msetnx)
         return 0;
     }
     for (size_t i = 1; i < argc; i += 2) {
-        MDB_val value;
-        bool found;
-        int result = kv_value_get(exec, &argv[i], &value, &found);
-        if (result != 0) {
-            return result;
+        struct kv_record record;
+        int found = kv_lookup(exec, &argv[i], -1, &record);
+        if (found < 0) {
+            return found;
         }
-        if (found) {
+        if (found != KV_LOOKUP_ABSENT) {
             exec->reply->integer(exec->reply->context, 0);
             return 0;
         }
@@ -281,7 +327,7 @@ KV_HANDLER(kv_command_del)
     int64_t deleted_count = 0;
     for (size_t i = 1; i < argc; i++) {
         bool deleted;
-        int result = kv_value_delete(exec, &argv[i], &deleted);
+        int result = kv_key_delete(exec, &argv[i], &deleted);
         if (result != 0) {
             return result;
         }
@@ -295,13 +341,12 @@ KV_HANDLER(kv_command_exists)
 {
     int64_t found_count = 0;
     for (size_t i = 1; i < argc; i++) {
-        MDB_val value;
-        bool found;
-        int result = kv_value_get(exec, &argv[i], &value, &found);
-        if (result != 0) {
-            return result;
+        struct kv_record record;
+        int found = kv_lookup(exec, &argv[i], -1, &record);
+        if (found < 0) {
+            return found;
         }
-        found_count += found ? 1 : 0;
+        found_count += found != KV_LOOKUP_ABSENT ? 1 : 0;
     }
     exec->reply->integer(exec->reply->context, found_count);
     return 0;
@@ -313,14 +358,13 @@ static int kv_increment(struct kv_exec *exec, const struct kv_arg *key, int64_t 
     if (!kv_write_allowed(exec, key, 0)) {
         return 0;
     }
-    MDB_val old;
-    bool found;
-    int result = kv_value_get(exec, key, &old, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record old;
+    int found = kv_string_lookup(exec, key, &old);
+    if (found != KV_LOOKUP_FOUND && found != KV_LOOKUP_ABSENT) {
+        return found < 0 ? found : 0;
     }
     int64_t current = 0;
-    if (found && !kv_parse_int64(old.mv_data, old.mv_size, &current)) {
+    if (found == KV_LOOKUP_FOUND && !kv_parse_int64(old.value, old.value_bytes, &current)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_NOT_INTEGER);
         return 0;
     }
@@ -332,7 +376,9 @@ static int kv_increment(struct kv_exec *exec, const struct kv_arg *key, int64_t 
     int64_t updated = current + increment;
     char text[KV_INT64_TEXT_BYTES];
     size_t text_bytes = kv_format_int64(updated, text);
-    result = kv_value_put(exec, key, (const uint8_t *)text, text_bytes);
+    /* INCR keeps the key's time to live, as Redis does. */
+    int result = kv_string_store(exec, key, (const uint8_t *)text, text_bytes,
+                                 found == KV_LOOKUP_FOUND ? old.deadline_ms : 0);
     if (result != 0) {
         return result;
     }
@@ -377,10 +423,10 @@ KV_HANDLER(kv_command_decrby)
 /* Builds old[0..old_bytes) with `data` written at `offset` (zero-padding any gap) in the
  * scratch buffer and stores it. The old value is copied first because the put may reuse the
  * page it lives on. */
-static int kv_splice_put(struct kv_exec *exec, const struct kv_arg *key, const MDB_val *old,
-                         size_t offset, const struct kv_arg *data)
+static int kv_splice_put(struct kv_exec *exec, const struct kv_arg *key,
+                         const struct kv_record *old, size_t offset, const struct kv_arg *data)
 {
-    size_t old_bytes = old != NULL ? old->mv_size : 0;
+    size_t old_bytes = old != NULL ? old->value_bytes : 0;
     size_t end = offset + data->data_bytes;
     size_t new_bytes = end > old_bytes ? end : old_bytes;
     int result = kv_buffer_reserve(&exec->kv->scratch, new_bytes);
@@ -389,7 +435,7 @@ static int kv_splice_put(struct kv_exec *exec, const struct kv_arg *key, const M
     }
     uint8_t *buffer = exec->kv->scratch.data;
     if (old_bytes > 0) {
-        memcpy(buffer, old->mv_data, old_bytes);
+        memcpy(buffer, old->value, old_bytes);
     }
     if (offset > old_bytes) {
         memset(buffer + old_bytes, 0, offset - old_bytes);
@@ -397,7 +443,7 @@ static int kv_splice_put(struct kv_exec *exec, const struct kv_arg *key, const M
     if (data->data_bytes > 0) {
         memcpy(buffer + offset, data->data, data->data_bytes);
     }
-    return kv_value_put(exec, key, buffer, new_bytes);
+    return kv_string_store(exec, key, buffer, new_bytes, old != NULL ? old->deadline_ms : 0);
 }
 
 KV_HANDLER(kv_command_append)
@@ -405,19 +451,19 @@ KV_HANDLER(kv_command_append)
     if (!kv_write_allowed(exec, &argv[1], 0)) {
         return 0;
     }
-    MDB_val old;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &old, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record old;
+    int found = kv_string_lookup(exec, &argv[1], &old);
+    if (found != KV_LOOKUP_FOUND && found != KV_LOOKUP_ABSENT) {
+        return found < 0 ? found : 0;
     }
-    size_t old_bytes = found ? old.mv_size : 0;
+    bool exists = found == KV_LOOKUP_FOUND;
+    size_t old_bytes = exists ? old.value_bytes : 0;
     uint64_t total = (uint64_t)old_bytes + argv[2].data_bytes;
     if (total > exec->kv->options.max_value_bytes) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_STRING_TOO_LONG);
         return 0;
     }
-    result = kv_splice_put(exec, &argv[1], found ? &old : NULL, old_bytes, &argv[2]);
+    int result = kv_splice_put(exec, &argv[1], exists ? &old : NULL, old_bytes, &argv[2]);
     if (result != 0) {
         return result;
     }
@@ -427,14 +473,13 @@ KV_HANDLER(kv_command_append)
 
 KV_HANDLER(kv_command_strlen)
 {
-    MDB_val value;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &value, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record record;
+    int found = kv_string_lookup(exec, &argv[1], &record);
+    if (found == KV_LOOKUP_FOUND || found == KV_LOOKUP_ABSENT) {
+        exec->reply->integer(exec->reply->context,
+                             found == KV_LOOKUP_FOUND ? (int64_t)record.value_bytes : 0);
     }
-    exec->reply->integer(exec->reply->context, found ? (int64_t)value.mv_size : 0);
-    return 0;
+    return found < 0 ? found : 0;
 }
 
 KV_HANDLER(kv_command_getrange)
@@ -446,13 +491,13 @@ KV_HANDLER(kv_command_getrange)
         kv_reply_text_error(exec, KV_ERROR_TEXT_NOT_INTEGER);
         return 0;
     }
-    MDB_val value;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &value, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record record;
+    int lookup = kv_string_lookup(exec, &argv[1], &record);
+    if (lookup != KV_LOOKUP_FOUND && lookup != KV_LOOKUP_ABSENT) {
+        return lookup < 0 ? lookup : 0;
     }
-    int64_t length = found ? (int64_t)value.mv_size : 0;
+    bool found = lookup == KV_LOOKUP_FOUND;
+    int64_t length = found ? (int64_t)record.value_bytes : 0;
     /* Redis's rules: negative indexes count from the end, both are clamped into the string,
      * and an empty range (or two negative indexes out of order) gives an empty string. */
     bool empty = !found || length == 0 || (start < 0 && end < 0 && start > end);
@@ -466,8 +511,7 @@ KV_HANDLER(kv_command_getrange)
         exec->reply->bulk(exec->reply->context, (const uint8_t *)"", 0);
         return 0;
     }
-    const uint8_t *bytes = value.mv_data;
-    exec->reply->bulk(exec->reply->context, bytes + start, (size_t)(end - start + 1));
+    exec->reply->bulk(exec->reply->context, record.value + start, (size_t)(end - start + 1));
     return 0;
 }
 
@@ -485,26 +529,26 @@ KV_HANDLER(kv_command_setrange)
     if (!kv_write_allowed(exec, &argv[1], 0)) {
         return 0;
     }
-    MDB_val old;
-    bool found;
-    int result = kv_value_get(exec, &argv[1], &old, &found);
-    if (result != 0) {
-        return result;
+    struct kv_record old;
+    int lookup = kv_string_lookup(exec, &argv[1], &old);
+    if (lookup != KV_LOOKUP_FOUND && lookup != KV_LOOKUP_ABSENT) {
+        return lookup < 0 ? lookup : 0;
     }
+    bool found = lookup == KV_LOOKUP_FOUND;
     if (argv[3].data_bytes == 0) {
         /* Writing nothing changes nothing, and creates no key. */
-        exec->reply->integer(exec->reply->context, found ? (int64_t)old.mv_size : 0);
+        exec->reply->integer(exec->reply->context, found ? (int64_t)old.value_bytes : 0);
         return 0;
     }
     if ((uint64_t)offset + argv[3].data_bytes > exec->kv->options.max_value_bytes) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_STRING_TOO_LONG);
         return 0;
     }
-    result = kv_splice_put(exec, &argv[1], found ? &old : NULL, (size_t)offset, &argv[3]);
+    size_t old_bytes = found ? old.value_bytes : 0;
+    int result = kv_splice_put(exec, &argv[1], found ? &old : NULL, (size_t)offset, &argv[3]);
     if (result != 0) {
         return result;
     }
-    size_t old_bytes = found ? old.mv_size : 0;
     size_t end = (size_t)offset + argv[3].data_bytes;
     exec->reply->integer(exec->reply->context, (int64_t)(end > old_bytes ? end : old_bytes));
     return 0;
@@ -514,11 +558,10 @@ KV_HANDLER(kv_command_setrange)
 static int kv_replacement_grows(struct kv_exec *exec, const struct kv_arg *key,
                                 const struct kv_arg *value, bool *grows)
 {
-    MDB_val old;
-    bool found = false;
-    int result = kv_value_get(exec, key, &old, &found);
-    *grows = result != 0 || !found || old.mv_size < value->data_bytes;
-    return result;
+    struct kv_record old;
+    int found = kv_lookup(exec, key, KV_TYPE_STRING, &old);
+    *grows = found != KV_LOOKUP_FOUND || old.value_bytes < value->data_bytes;
+    return found < 0 ? found : 0;
 }
 
 bool kv_write_may_grow(struct kv *kv, const struct kv_command *command, size_t argc,
@@ -537,7 +580,8 @@ bool kv_write_may_grow(struct kv *kv, const struct kv_command *command, size_t a
     if (argc <= last || kv->env == NULL || mdb_txn_renew(kv->read_txn) != 0) {
         return true;
     }
-    struct kv_exec exec = {.kv = kv, .txn = kv->read_txn, .reply = NULL, .writable = false};
+    struct kv_exec exec = {
+        .kv = kv, .txn = kv->read_txn, .reply = NULL, .writable = false, .now_ms = kv->clock_ms};
     bool grows = false;
     for (size_t i = first; i < last && !grows; i += 2) {
         kv_replacement_grows(&exec, &argv[i], &argv[i + 1], &grows);

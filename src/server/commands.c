@@ -266,7 +266,10 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     }
     struct kv_reply sink;
     reply_sink_init(&sink, &target);
-    if (command == NULL) {
+    const struct kv_command *known = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    if (command == NULL && known != NULL && (known->flags & KV_COMMAND_INTERNAL)) {
+        kv_reply_unknown_command(&sink, argc, argv); /* the server's own, never a client's */
+    } else if (command == NULL) {
         kv_command_resolve(argc, argv, &sink); /* answers the unknown command or arity */
     } else if (!client->authenticated) {
         reply_error(target.buffer, "NOAUTH Authentication required.");
@@ -274,7 +277,7 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
         commands_redirect(client->server, target.buffer, redirect_key(argc, argv));
     } else {
         client->server->stats.reads_stale++;
-        kv_read(client->server->node.kv, argc, argv, &sink);
+        kv_read(client->server->node.kv, argc, argv, node_clock_read(client->server), &sink);
     }
     finish_immediate(request);
 }
@@ -330,7 +333,8 @@ static void execute_write(struct client *client, const struct kv_command *comman
     }
     uint8_t *encoded = malloc(bytes);
     size_t written = 0;
-    if (encoded == NULL || kv_command_encode(argc, argv, encoded, bytes, &written) != 0) {
+    if (encoded == NULL ||
+        kv_command_encode(argc, argv, node_clock_stamp(server), encoded, bytes, &written) != 0) {
         free(encoded);
         refuse_write(client, "ERR not enough memory to take the command; it was not executed");
         return;
@@ -384,7 +388,7 @@ static void execute_linearizable_read(struct client *client, size_t argc, const 
     size_t bytes = kv_command_encoded_bytes(argc, argv);
     request->command = bytes > 0 ? malloc(bytes) : NULL;
     if (request->command == NULL ||
-        kv_command_encode(argc, argv, request->command, bytes, &request->command_bytes) != 0) {
+        kv_command_encode(argc, argv, 0, request->command, bytes, &request->command_bytes) != 0) {
         reply_error(&request->reply, "ERR the command is too large");
         client_request_finish(request);
         return;
@@ -407,7 +411,9 @@ static void execute_data(struct client *client, size_t argc, const struct kv_arg
 {
     struct server *server = client->server;
     const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
-    if (command == NULL || !kv_command_arity_ok(command, argc)) {
+    /* The server's own entries (active expiry) are no command a client can send. */
+    if (command == NULL || (command->flags & KV_COMMAND_INTERNAL) ||
+        !kv_command_arity_ok(command, argc)) {
         execute_data_immediate(client, NULL, argc, argv, false);
         return;
     }

@@ -97,16 +97,16 @@ static void serve_read(struct server *server, struct request *request)
     struct kv_arg *arguments = stack_arguments;
     size_t argc = 0;
     int rc = kv_command_decode(request->command, request->command_bytes, arguments,
-                               MAX_STACK_ARGUMENTS, &argc);
+                               MAX_STACK_ARGUMENTS, &argc, NULL);
     if (rc == KV_ERROR_TOO_BIG) {
         arguments = malloc(argc * sizeof *arguments);
         rc = arguments == NULL ? KV_ERROR_NO_MEMORY
                                : kv_command_decode(request->command, request->command_bytes,
-                                                   arguments, argc, &argc);
+                                                   arguments, argc, &argc, NULL);
     }
     if (rc == 0 && request->client != NULL) {
         server->stats.reads_linearizable++;
-        kv_read(server->node.kv, argc, arguments, &request->sink);
+        kv_read(server->node.kv, argc, arguments, node_clock_read(server), &request->sink);
     } else if (rc != 0 && request->client != NULL) {
         reply_error(&request->reply, "ERR cannot decode the read: %s", kv_error_string(rc));
     }
@@ -267,8 +267,10 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
         }
     }
     node_settle_writes(server, entries[0].index, entries[count - 1].index);
+    node_clock_applied(server, &entries[count - 1]);
     update_quota_alarm(server);
     maybe_flush_kv(server);
+    node_expire_keys(server);
 }
 
 static struct request *take_pending_read(struct server *server, uint64_t read_id)
@@ -605,4 +607,5 @@ void node_sweep_timeouts(struct server *server)
     expire(server, &server->pending_reads, now_ms, false);
     expire(server, &server->reads_waiting_apply, now_ms, false);
     node_maybe_recover(server);
+    node_expire_keys(server);
 }

@@ -112,6 +112,8 @@ struct client {
 };
 
 struct server_stats {
+    uint64_t expire_entries;       /* active-expiry entries proposed (clock.c) */
+    uint64_t expire_keys_proposed; /* keys they named */
     uint64_t connections_received;
     uint64_t connections_rejected;
     uint64_t commands_processed;
@@ -134,6 +136,15 @@ struct server_stats {
 };
 
 /* The Raft side: the core, its storage and its state machine (node.c). */
+/* The leader's clock for entry stamps and reads (clock.c). */
+struct node_clock {
+    bool anchored;            /* an entry of the current term was applied in this process */
+    uint64_t anchor_stamp_ms; /* the replicated clock then */
+    uint64_t anchor_mono_ms;  /* and the loop's monotonic time then */
+    uint64_t last_ms;         /* the largest time handed out: stamps never go backwards */
+    uint64_t seen_ms;         /* the replicated clock after the last apply */
+};
+
 struct node {
     struct raft *raft;
     struct storage *storage;
@@ -182,6 +193,9 @@ struct node {
     uint64_t recovered_at_ms; /* the last successful reopen (0: the start) */
     uint32_t recover_backoff_ms;
     bool data_prepared; /* --restore / --force-new-cluster ran (the first open only) */
+    struct node_clock clock;
+    uint64_t expire_index; /* the active-expiry entry in flight (0: none) */
+    uint64_t expire_term;
 };
 
 /* The membership as last loaded from the core (members.c). */
@@ -387,6 +401,19 @@ void node_maybe_snapshot(struct server *server);
 /* Loads a snapshot's data file into the state machine; 0 or -1 (logged). */
 int node_import_snapshot(struct server *server, const char *data_path,
                          const struct raft_snapshot_meta *meta);
+
+/* clock.c: the leader's time, and active expiry */
+/* The time to stamp an entry with (Unix ms): never below the replicated clock or any time
+ * handed out before, and within CLOCK_MAX_CORRECTION_MS of the time the anchor predicts. */
+uint64_t node_clock_stamp(struct server *server);
+/* The time a read on this node compares deadlines with: the leader's clock, or 0 on any
+ * other node (kv then uses its applied clock). */
+uint64_t node_clock_read(struct server *server);
+/* After entries applied: anchors the clock to the replicated one. */
+void node_clock_applied(struct server *server, const struct raft_entry *last);
+/* On the leader, proposes the deletion of keys whose deadline has passed, one entry at a
+ * time (called by the sweep and after each apply). */
+void node_expire_keys(struct server *server);
 
 /* request lists */
 void request_list_push(struct request_list *list, struct request *request);

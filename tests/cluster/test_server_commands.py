@@ -250,11 +250,12 @@ def test_set_get_and_options_nx_xx_get(leader):
     assert leader.get("opt:k") == b"v4"
 
 
-def test_set_with_expiry_is_refused_and_changes_nothing(leader):
+def test_set_with_a_bad_expiry_is_refused_and_changes_nothing(leader):
     leader.set("opt:ttl", "before")
-    assert error_text(leader, "SET", "opt:ttl", "after", "EX", "10") == \
-        "key expiration is not supported"
+    assert error_text(leader, "SET", "opt:ttl", "after", "EX", "0") == \
+        "invalid expire time in 'set' command"
     assert leader.get("opt:ttl") == b"before"
+    assert leader.ttl("opt:ttl") == -1
 
 
 def test_set_ifeq_compare_and_set(leader):

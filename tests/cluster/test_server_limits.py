@@ -33,7 +33,7 @@ QUOTA_MAX_WRITES = 200  # the quota of 4 MiB stops 100 KB writes long before thi
 
 def encoded_bytes(*arguments):
     """A request's size as a log entry (kv's encoding; base/limits.h's LIMITS_REQUEST_BYTES)."""
-    return 5 + sum(4 + len(argument) for argument in arguments)
+    return 13 + sum(4 + len(argument) for argument in arguments)
 
 
 def raw_reply(host, port, payload, timeout_s=WAIT_TIMEOUT_S):

@@ -8,6 +8,7 @@
  * bytes, and disagreement between the counting and the filling modes of the decoder.
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t counted = 0;
-    int count_result = kv_command_decode(data, size, NULL, 0, &counted);
+    int count_result = kv_command_decode(data, size, NULL, 0, &counted, NULL);
     struct kv_arg argv[FUZZ_ARGV_CAPACITY];
     size_t argc = 0;
-    int result = kv_command_decode(data, size, argv, FUZZ_ARGV_CAPACITY, &argc);
+    uint64_t stamp_ms = 0;
+    int result = kv_command_decode(data, size, argv, FUZZ_ARGV_CAPACITY, &argc, &stamp_ms);
     if (count_result != 0) {
         assert(result == count_result);
         return 0;
@@ -40,17 +42,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(argv[i].data_bytes <= size);
         assert(argv[i].data + argv[i].data_bytes <= data + size);
     }
+    /* Version 1 (no stamp) re-encodes as version 2, 8 bytes longer; the arguments agree. */
+    bool version_1 = data[0] == 1;
     size_t encoded_bytes = kv_command_encoded_bytes(argc, argv);
-    assert(encoded_bytes == size);
+    assert(encoded_bytes == size + (version_1 ? 8 : 0));
     uint8_t *encoded = malloc(encoded_bytes);
     if (encoded == NULL) {
         return 0;
     }
     size_t written = 0;
-    int encode_result = kv_command_encode(argc, argv, encoded, encoded_bytes, &written);
+    int encode_result = kv_command_encode(argc, argv, stamp_ms, encoded, encoded_bytes, &written);
     assert(encode_result == 0);
-    assert(written == size);
-    assert(memcmp(encoded, data, size) == 0);
+    assert(written == encoded_bytes);
+    if (version_1) {
+        assert(memcmp(encoded + 13, data + 5, size - 5) == 0);
+    } else {
+        assert(memcmp(encoded, data, size) == 0);
+    }
     (void)encode_result;
     free(encoded);
     /* The table lookup runs on the decoded name in the apply path too. */

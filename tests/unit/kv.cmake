@@ -6,3 +6,4 @@ raftkv_unit_test(test_kv_commands SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_comm
 raftkv_unit_test(test_kv_machine SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_machine.c
                  LIBS kv Threads::Threads)
 raftkv_unit_test(test_kv_codec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_codec.c LIBS kv)
+raftkv_unit_test(test_kv_expire SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_expire.c LIBS kv)

@@ -15,7 +15,8 @@ static const struct kv_arg sample_argv[] = {
 static size_t encode_sample(uint8_t *out, size_t capacity)
 {
     size_t written;
-    assert_int_equal(kv_command_encode(SAMPLE_ARGC, sample_argv, out, capacity, &written), 0);
+    assert_int_equal(kv_command_encode(SAMPLE_ARGC, sample_argv, 1234567, out, capacity, &written),
+                     0);
     return written;
 }
 
@@ -25,10 +26,12 @@ static void test_encode_decode_round_trip(void **state)
     uint8_t bytes[128];
     size_t written = encode_sample(bytes, sizeof bytes);
     assert_int_equal(written, kv_command_encoded_bytes(SAMPLE_ARGC, sample_argv));
-    assert_int_equal(written, 5 + 4 * 4 + 3 + 3 + 0 + 4);
+    assert_int_equal(written, 13 + 4 * 4 + 3 + 3 + 0 + 4);
     struct kv_arg argv[8];
     size_t argc;
-    assert_int_equal(kv_command_decode(bytes, written, argv, 8, &argc), 0);
+    uint64_t stamp_ms = 0;
+    assert_int_equal(kv_command_decode(bytes, written, argv, 8, &argc, &stamp_ms), 0);
+    assert_int_equal(stamp_ms, 1234567);
     assert_int_equal(argc, SAMPLE_ARGC);
     for (size_t i = 0; i < argc; i++) {
         assert_int_equal(argv[i].data_bytes, sample_argv[i].data_bytes);
@@ -41,10 +44,11 @@ static void test_encode_refuses_small_buffer_and_no_arguments(void **state)
     (void)state;
     uint8_t bytes[16];
     size_t written;
-    assert_int_equal(kv_command_encode(SAMPLE_ARGC, sample_argv, bytes, sizeof bytes, &written),
-                     KV_ERROR_TOO_BIG);
+    assert_int_equal(
+        kv_command_encode(SAMPLE_ARGC, sample_argv, 1234567, bytes, sizeof bytes, &written),
+        KV_ERROR_TOO_BIG);
     assert_int_equal(kv_command_encoded_bytes(0, sample_argv), 0);
-    assert_int_equal(kv_command_encode(0, sample_argv, bytes, sizeof bytes, &written),
+    assert_int_equal(kv_command_encode(0, sample_argv, 1234567, bytes, sizeof bytes, &written),
                      KV_ERROR_TOO_BIG);
 }
 
@@ -59,7 +63,7 @@ static void test_decode_rejects_every_truncation(void **state)
         memcpy(copy, bytes, length);
         struct kv_arg argv[8];
         size_t argc;
-        assert_int_equal(kv_command_decode(copy, length, argv, 8, &argc), KV_ERROR_CORRUPT);
+        assert_int_equal(kv_command_decode(copy, length, argv, 8, &argc, NULL), KV_ERROR_CORRUPT);
         free(copy);
     }
 }
@@ -72,7 +76,7 @@ static void test_decode_rejects_trailing_bytes(void **state)
     bytes[written] = 0;
     struct kv_arg argv[8];
     size_t argc;
-    assert_int_equal(kv_command_decode(bytes, written + 1, argv, 8, &argc), KV_ERROR_CORRUPT);
+    assert_int_equal(kv_command_decode(bytes, written + 1, argv, 8, &argc, NULL), KV_ERROR_CORRUPT);
 }
 
 static void test_decode_rejects_unknown_version(void **state)
@@ -80,10 +84,24 @@ static void test_decode_rejects_unknown_version(void **state)
     (void)state;
     uint8_t bytes[128];
     size_t written = encode_sample(bytes, sizeof bytes);
-    bytes[0] = 2;
+    bytes[0] = 3;
     struct kv_arg argv[8];
     size_t argc;
-    assert_int_equal(kv_command_decode(bytes, written, argv, 8, &argc), KV_ERROR_UNSUPPORTED);
+    assert_int_equal(kv_command_decode(bytes, written, argv, 8, &argc, NULL), KV_ERROR_UNSUPPORTED);
+}
+
+/* Entries written before the replicated clock (format 1: no stamp) still apply, at stamp 0. */
+static void test_decode_reads_format_1_without_a_stamp(void **state)
+{
+    (void)state;
+    const uint8_t old[] = {1, 2, 0, 0, 0, 3, 0, 0, 0, 'G', 'E', 'T', 1, 0, 0, 0, 'k'};
+    struct kv_arg argv[8];
+    size_t argc = 0;
+    uint64_t stamp_ms = 99;
+    assert_int_equal(kv_command_decode(old, sizeof old, argv, 8, &argc, &stamp_ms), 0);
+    assert_int_equal(argc, 2);
+    assert_int_equal(stamp_ms, 0);
+    assert_memory_equal(argv[1].data, "k", 1);
 }
 
 static void test_decode_rejects_bad_counts_and_lengths(void **state)
@@ -92,15 +110,15 @@ static void test_decode_rejects_bad_counts_and_lengths(void **state)
     struct kv_arg argv[8];
     size_t argc;
     const uint8_t zero_args[] = {1, 0, 0, 0, 0};
-    assert_int_equal(kv_command_decode(zero_args, sizeof zero_args, argv, 8, &argc),
+    assert_int_equal(kv_command_decode(zero_args, sizeof zero_args, argv, 8, &argc, NULL),
                      KV_ERROR_CORRUPT);
     const uint8_t huge_count[] = {1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
-    assert_int_equal(kv_command_decode(huge_count, sizeof huge_count, argv, 8, &argc),
+    assert_int_equal(kv_command_decode(huge_count, sizeof huge_count, argv, 8, &argc, NULL),
                      KV_ERROR_CORRUPT);
     const uint8_t huge_length[] = {1, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 'a'};
-    assert_int_equal(kv_command_decode(huge_length, sizeof huge_length, argv, 8, &argc),
+    assert_int_equal(kv_command_decode(huge_length, sizeof huge_length, argv, 8, &argc, NULL),
                      KV_ERROR_CORRUPT);
-    assert_int_equal(kv_command_decode(NULL, 0, argv, 8, &argc), KV_ERROR_CORRUPT);
+    assert_int_equal(kv_command_decode(NULL, 0, argv, 8, &argc, NULL), KV_ERROR_CORRUPT);
 }
 
 static void test_decode_counts_when_capacity_is_short(void **state)
@@ -110,10 +128,10 @@ static void test_decode_counts_when_capacity_is_short(void **state)
     size_t written = encode_sample(bytes, sizeof bytes);
     struct kv_arg argv[2];
     size_t argc = 0;
-    assert_int_equal(kv_command_decode(bytes, written, argv, 2, &argc), KV_ERROR_TOO_BIG);
+    assert_int_equal(kv_command_decode(bytes, written, argv, 2, &argc, NULL), KV_ERROR_TOO_BIG);
     assert_int_equal(argc, SAMPLE_ARGC);
     argc = 0;
-    assert_int_equal(kv_command_decode(bytes, written, NULL, 0, &argc), 0);
+    assert_int_equal(kv_command_decode(bytes, written, NULL, 0, &argc, NULL), 0);
     assert_int_equal(argc, SAMPLE_ARGC);
 }
 
@@ -130,11 +148,11 @@ static void test_decode_survives_pseudo_random_garbage(void **state)
             bytes[i] = (uint8_t)seed;
         }
         if (length > 0 && (round & 1)) {
-            bytes[0] = 1; /* make the version right half of the time */
+            bytes[0] = (uint8_t)(1 + (round & 2) / 2); /* a known version half of the time */
         }
         struct kv_arg argv[16];
         size_t argc;
-        int result = kv_command_decode(bytes, length, argv, 16, &argc);
+        int result = kv_command_decode(bytes, length, argv, 16, &argc, NULL);
         assert_true(result == 0 || result == KV_ERROR_CORRUPT || result == KV_ERROR_UNSUPPORTED ||
                     result == KV_ERROR_TOO_BIG);
         if (result == 0) {
@@ -258,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_every_truncation),
         cmocka_unit_test(test_decode_rejects_trailing_bytes),
         cmocka_unit_test(test_decode_rejects_unknown_version),
+        cmocka_unit_test(test_decode_reads_format_1_without_a_stamp),
         cmocka_unit_test(test_decode_rejects_bad_counts_and_lengths),
         cmocka_unit_test(test_decode_counts_when_capacity_is_short),
         cmocka_unit_test(test_decode_survives_pseudo_random_garbage),

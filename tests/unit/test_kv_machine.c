@@ -358,7 +358,7 @@ static void test_snapshot_export_while_writing_then_import(void **state)
     assert_int_equal(mdb_txn_begin(fixture->kv->env, NULL, 0, &txn), 0);
     struct kv_arg key = {(const uint8_t *)"uncommitted", 11};
     struct kv_exec exec = {.kv = fixture->kv, .txn = txn, .writable = true};
-    assert_int_equal(kv_value_put(&exec, &key, (const uint8_t *)"x", 1), 0);
+    assert_int_equal(kv_string_store(&exec, &key, (const uint8_t *)"x", 1, 0), 0);
 
     struct export_job job = {.kv = fixture->kv};
     snprintf(job.path, sizeof job.path, "%s.snapshot", fixture->directory);

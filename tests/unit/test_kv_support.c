@@ -34,6 +34,10 @@ struct transcript {
     size_t used;
 };
 
+/* The clock the tests' leader stamps entries with and reads with (Unix ms); tests of expiry
+ * move it. */
+static uint64_t test_clock_ms = UINT64_C(1700000000000);
+
 struct fixture {
     char directory[256];
     struct kv_options options;
@@ -197,7 +201,7 @@ void entry_from_argv(struct raft_entry *entry, uint64_t index, uint64_t term, si
     entry->data = malloc(bytes);
     assert_non_null(entry->data);
     size_t written;
-    assert_int_equal(kv_command_encode(argc, argv, entry->data, bytes, &written), 0);
+    assert_int_equal(kv_command_encode(argc, argv, test_clock_ms, entry->data, bytes, &written), 0);
     assert_int_equal(written, bytes);
     entry->data_bytes = (uint32_t)bytes;
     entry->index = index;
@@ -226,7 +230,8 @@ const char *run_argv(struct fixture *fixture, size_t argc, const struct kv_arg *
         return fixture->transcript.text;
     }
     if (command->flags & KV_COMMAND_READ) {
-        assert_int_equal(kv_read(fixture->kv, argc, argv, &fixture->transcript.sink), 0);
+        assert_int_equal(kv_read(fixture->kv, argc, argv, test_clock_ms, &fixture->transcript.sink),
+                         0);
         return fixture->transcript.text;
     }
     struct raft_entry entry;
