@@ -12,55 +12,70 @@
  * bytes are an error, so malformed input returns KV_ERROR_CORRUPT and never reads past the end.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv/kv_internal.h"
+#include "kv/types.h"
 
-/* The table, declared once as Redis declares its own: name, arity, flags, handler. */
+/* The table, declared once as Redis declares its own: name, arity, flags, the key positions
+ * COMMAND reports (first, last, step; Redis's convention: last -1 is the last argument, 0 0 0
+ * a keyless command), handler. Each type's file declares its own list in its header. */
+#define KV_STRING_COMMANDS(X)                                                                      \
+    X("get", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_get)                                          \
+    X("set", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_set)                  \
+    X("setnx", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setnx)               \
+    X("getset", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_getset)             \
+    X("getdel", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_getdel)                                   \
+    X("mget", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_mget)                                      \
+    X("mset", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 2, kv_command_mset)               \
+    X("msetnx", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 2, kv_command_msetnx)           \
+    X("del", -2, KV_COMMAND_WRITE, 1, -1, 1, kv_command_del)                                       \
+    X("exists", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_exists)                                  \
+    X("incr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_incr)                 \
+    X("incrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_incrby)             \
+    X("decr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_decr)                 \
+    X("decrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_decrby)             \
+    X("append", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_append)             \
+    X("strlen", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_strlen)                                    \
+    X("getrange", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                \
+    X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setrange)         \
+    X("keys", 2, KV_COMMAND_READ, 0, 0, 0, kv_command_keys)                                        \
+    X("scan", -2, KV_COMMAND_READ, 0, 0, 0, kv_command_scan)                                       \
+    X("type", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_type)                                        \
+    X("dbsize", 1, KV_COMMAND_READ, 0, 0, 0, kv_command_dbsize)                                    \
+    X("flushall", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushall)                              \
+    X("flushdb", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushdb)                                \
+    X("unlink", -2, KV_COMMAND_WRITE, 1, -1, 1, kv_command_del)                                    \
+    X("substr", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                  \
+    X("expire", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_expire)                                  \
+    X("pexpire", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_pexpire)                                \
+    X("expireat", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_expireat)                              \
+    X("pexpireat", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_pexpireat)                            \
+    X("ttl", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_ttl)                                          \
+    X("pttl", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pttl)                                        \
+    X("expiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_expiretime)                            \
+    X("pexpiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pexpiretime)                          \
+    X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                 \
+    X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setex)               \
+    X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_psetex)             \
+    X("getex", -2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_getex)                                    \
+    X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 2, -1, 2,                     \
+      kv_command_raft_expire)
+
 #define KV_COMMAND_LIST(X)                                                                         \
-    X("get", 2, KV_COMMAND_READ, kv_command_get)                                                   \
-    X("set", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_set)                           \
-    X("setnx", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setnx)                        \
-    X("getset", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_getset)                      \
-    X("getdel", 2, KV_COMMAND_WRITE, kv_command_getdel)                                            \
-    X("mget", -2, KV_COMMAND_READ, kv_command_mget)                                                \
-    X("mset", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_mset)                         \
-    X("msetnx", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_msetnx)                     \
-    X("del", -2, KV_COMMAND_WRITE, kv_command_del)                                                 \
-    X("exists", -2, KV_COMMAND_READ, kv_command_exists)                                            \
-    X("incr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_incr)                          \
-    X("incrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_incrby)                      \
-    X("decr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_decr)                          \
-    X("decrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_decrby)                      \
-    X("append", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_append)                      \
-    X("strlen", 2, KV_COMMAND_READ, kv_command_strlen)                                             \
-    X("getrange", 4, KV_COMMAND_READ, kv_command_getrange)                                         \
-    X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setrange)                  \
-    X("keys", 2, KV_COMMAND_READ, kv_command_keys)                                                 \
-    X("scan", -2, KV_COMMAND_READ, kv_command_scan)                                                \
-    X("type", 2, KV_COMMAND_READ, kv_command_type)                                                 \
-    X("dbsize", 1, KV_COMMAND_READ, kv_command_dbsize)                                             \
-    X("flushall", -1, KV_COMMAND_WRITE, kv_command_flushall)                                       \
-    X("flushdb", -1, KV_COMMAND_WRITE, kv_command_flushdb)                                         \
-    X("unlink", -2, KV_COMMAND_WRITE, kv_command_del)                                              \
-    X("substr", 4, KV_COMMAND_READ, kv_command_getrange)                                           \
-    X("expire", -3, KV_COMMAND_WRITE, kv_command_expire)                                           \
-    X("pexpire", -3, KV_COMMAND_WRITE, kv_command_pexpire)                                         \
-    X("expireat", -3, KV_COMMAND_WRITE, kv_command_expireat)                                       \
-    X("pexpireat", -3, KV_COMMAND_WRITE, kv_command_pexpireat)                                     \
-    X("ttl", 2, KV_COMMAND_READ, kv_command_ttl)                                                   \
-    X("pttl", 2, KV_COMMAND_READ, kv_command_pttl)                                                 \
-    X("expiretime", 2, KV_COMMAND_READ, kv_command_expiretime)                                     \
-    X("pexpiretime", 2, KV_COMMAND_READ, kv_command_pexpiretime)                                   \
-    X("persist", 2, KV_COMMAND_WRITE, kv_command_persist)                                          \
-    X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_setex)                        \
-    X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, kv_command_psetex)                      \
-    X("getex", -2, KV_COMMAND_WRITE, kv_command_getex)                                             \
-    X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, kv_command_raft_expire)
+    KV_STRING_COMMANDS(X)                                                                          \
+    KV_HASH_COMMANDS(X)                                                                            \
+    KV_SET_COMMANDS(X)                                                                             \
+    KV_LIST_COMMANDS(X)                                                                            \
+    KV_ZSET_COMMANDS(X)                                                                            \
+    KV_KEYS_COMMANDS(X)                                                                            \
+    KV_BITS_COMMANDS(X)
 
-#define KV_COMMAND_ENTRY(name, arity, flags, handler)                                              \
-    {name, sizeof(name) - 1, arity, flags, handler},
+#define KV_COMMAND_ENTRY(name, arity, flags, first, last, step, handler)                           \
+    {name, sizeof(name) - 1, arity, flags, first, last, step, handler},
 
 static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY)};
 
@@ -97,19 +112,56 @@ static uint8_t kv_lowercase(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
 }
 
-const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_bytes)
+/* The table's entries sorted by name, for a binary search on every request; built once. */
+static const struct kv_command *kv_sorted[KV_COMMAND_COUNT];
+static pthread_once_t kv_sorted_once = PTHREAD_ONCE_INIT;
+
+static int kv_command_compare(const void *a, const void *b)
+{
+    const struct kv_command *left = *(const struct kv_command *const *)a;
+    const struct kv_command *right = *(const struct kv_command *const *)b;
+    return strcmp(left->name, right->name);
+}
+
+static void kv_sorted_build(void)
 {
     for (size_t i = 0; i < KV_COMMAND_COUNT; i++) {
-        const struct kv_command *command = &kv_commands[i];
-        if (command->name_bytes != name_bytes) {
-            continue;
+        kv_sorted[i] = &kv_commands[i];
+    }
+    qsort(kv_sorted, KV_COMMAND_COUNT, sizeof kv_sorted[0], kv_command_compare);
+    for (size_t i = 1; i < KV_COMMAND_COUNT; i++) {
+        assert(strcmp(kv_sorted[i - 1]->name, kv_sorted[i]->name) < 0); /* names are unique */
+    }
+}
+
+/* Compares a request's name, case-insensitively, with a table name (lowercase). */
+static int kv_name_compare(const uint8_t *name, size_t name_bytes, const struct kv_command *command)
+{
+    size_t common = name_bytes < command->name_bytes ? name_bytes : command->name_bytes;
+    for (size_t i = 0; i < common; i++) {
+        int difference = (int)kv_lowercase(name[i]) - (int)(uint8_t)command->name[i];
+        if (difference != 0) {
+            return difference;
         }
-        size_t j = 0;
-        while (j < name_bytes && kv_lowercase(name[j]) == (uint8_t)command->name[j]) {
-            j++;
+    }
+    return name_bytes < command->name_bytes ? -1 : name_bytes > command->name_bytes ? 1 : 0;
+}
+
+const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_bytes)
+{
+    pthread_once(&kv_sorted_once, kv_sorted_build);
+    size_t low = 0;
+    size_t high = KV_COMMAND_COUNT;
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        int order = kv_name_compare(name, name_bytes, kv_sorted[middle]);
+        if (order == 0) {
+            return kv_sorted[middle];
         }
-        if (j == name_bytes) {
-            return command;
+        if (order < 0) {
+            high = middle;
+        } else {
+            low = middle + 1;
         }
     }
     return NULL;

@@ -136,6 +136,11 @@ struct kv_command {
     size_t name_bytes;
     int arity;      /* Redis's convention: n > 0 exactly n arguments, n < 0 at least -n */
     unsigned flags; /* enum kv_command_flags */
+    /* Where the keys are, as COMMAND reports them: first (0: no key), last (-1: the last
+     * argument, -2 the one before), step between keys. */
+    int first_key;
+    int last_key;
+    int key_step;
     int (*handler)(struct kv_exec *exec, size_t argc, const struct kv_arg *argv);
 };
 

@@ -213,6 +213,22 @@ bool kv_expiry_unit_parse(const struct kv_arg *word, enum kv_expiry_unit *unit);
 bool kv_expiry_deadline(struct kv_exec *exec, const char *command, enum kv_expiry_unit unit,
                         const struct kv_arg *value, uint64_t *deadline_ms);
 
+/* ---- numbers (number.c): Redis 7.0's float syntax and formatting ---- */
+
+#define KV_ERROR_TEXT_NOT_FLOAT   "ERR value is not a valid float"
+#define KV_ERROR_TEXT_NAN         "ERR increment would produce NaN or Infinity"
+#define KV_DOUBLE_TEXT_BYTES      32
+#define KV_LONG_DOUBLE_TEXT_BYTES 5200 /* "%.17Lf" of the largest long double, with room */
+/* strtod/strtold under Redis's rules: the whole argument, no leading space, not NaN, not out
+ * of range. */
+bool kv_parse_double(const struct kv_arg *arg, double *value);
+bool kv_parse_long_double(const struct kv_arg *arg, long double *value);
+/* "%.17g", and "inf"/"-inf", as Redis 7.0 replies a double (ZSCORE). Returns the length. */
+size_t kv_format_double(double value, char text[KV_DOUBLE_TEXT_BYTES]);
+/* "%.17Lf" with trailing zeros (and a trailing '.') cut, "-0" as "0": INCRBYFLOAT's value.
+ * Returns the length, 0 when it does not fit. */
+size_t kv_format_long_double(long double value, char *text, size_t capacity);
+
 /* The entry's deterministic generator (splitmix64): the same draws on every replica. */
 uint64_t kv_random(struct kv_exec *exec);
 

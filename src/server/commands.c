@@ -47,28 +47,14 @@ struct server_command {
     server_deferred_handler deferred; /* instead of handler */
 };
 
-/* Key positions for COMMAND (first, last, step), as Redis reports them. */
-struct key_spec {
-    const char *name;
-    int first;
-    int last;
-    int step;
-};
-
-static const struct key_spec data_key_specs[] = {
-    {"mget", 1, -1, 1},    {"del", 1, -1, 1},    {"exists", 1, -1, 1}, {"mset", 1, -1, 2},
-    {"msetnx", 1, -1, 2},  {"keys", 0, 0, 0},    {"scan", 0, 0, 0},    {"dbsize", 0, 0, 0},
-    {"flushall", 0, 0, 0}, {"flushdb", 0, 0, 0},
-};
-
 /* The key a redirect names the slot of: the first argument, except for keyless commands
  * (MOVED then says slot 0, as Redis Cluster clients expect). */
 static const struct kv_arg *redirect_key(size_t argc, const struct kv_arg *argv)
 {
-    for (size_t i = 0; i < sizeof data_key_specs / sizeof data_key_specs[0]; i++) {
-        if (argument_is(&argv[0], data_key_specs[i].name) && data_key_specs[i].first == 0) {
-            return NULL;
-        }
+    const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    if (command != NULL) {
+        size_t first = (size_t)command->first_key;
+        return first > 0 && first < argc ? &argv[first] : NULL;
     }
     return argc > 1 ? &argv[1] : NULL;
 }
@@ -132,16 +118,9 @@ static void describe_flags(struct proto_buffer *out, const char *flags)
 
 static void describe_data_command(struct proto_buffer *out, const struct kv_command *command)
 {
-    int first = 1;
-    int last = 1;
-    int step = 1;
-    for (size_t i = 0; i < sizeof data_key_specs / sizeof data_key_specs[0]; i++) {
-        if (strcmp(data_key_specs[i].name, command->name) == 0) {
-            first = data_key_specs[i].first;
-            last = data_key_specs[i].last;
-            step = data_key_specs[i].step;
-        }
-    }
+    int first = command->first_key;
+    int last = command->last_key;
+    int step = command->key_step;
     reply_array(out, 6);
     reply_bulk_string(out, command->name);
     reply_integer(out, command->arity);
@@ -165,12 +144,18 @@ static void describe_server_command(struct proto_buffer *out, const struct serve
 static void command_command(struct client *client, struct proto_buffer *out, size_t argc,
                             const struct kv_arg *argv)
 {
-    size_t data_count = 0;
-    const struct kv_command *data = kv_command_table(&data_count);
+    size_t table_count = 0;
+    const struct kv_command *data = kv_command_table(&table_count);
+    size_t data_count = 0; /* the server's own entries (active expiry) are no client command */
+    for (size_t i = 0; i < table_count; i++) {
+        data_count += (data[i].flags & KV_COMMAND_INTERNAL) ? 0 : 1;
+    }
     if (argc == 1) {
         reply_array(out, data_count + SERVER_COMMAND_COUNT);
-        for (size_t i = 0; i < data_count; i++) {
-            describe_data_command(out, &data[i]);
+        for (size_t i = 0; i < table_count; i++) {
+            if (!(data[i].flags & KV_COMMAND_INTERNAL)) {
+                describe_data_command(out, &data[i]);
+            }
         }
         for (size_t i = 0; i < SERVER_COMMAND_COUNT; i++) {
             describe_server_command(out, &server_commands[i]);
@@ -186,7 +171,7 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
         for (size_t a = 2; a < argc; a++) {
             const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
             const struct server_command *own = server_command_lookup(&argv[a]);
-            if (found != NULL) {
+            if (found != NULL && !(found->flags & KV_COMMAND_INTERNAL)) {
                 describe_data_command(out, found);
             } else if (own != NULL) {
                 describe_server_command(out, own);
