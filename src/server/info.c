@@ -112,6 +112,9 @@ static void info_stats(struct server *server, struct proto_buffer *text)
     add_line(text, "total_net_input_bytes:%" PRIu64, stats->bytes_in);
     add_line(text, "total_net_output_bytes:%" PRIu64, stats->bytes_out);
     add_line(text, "protocol_errors:%" PRIu64, stats->protocol_errors);
+    /* Keys the leader proposed to delete by active expiry (Redis counts the deleted ones). */
+    add_line(text, "expired_keys:%" PRIu64, stats->expire_keys_proposed);
+    add_line(text, "expire_entries:%" PRIu64, stats->expire_entries);
     add_line(text, "writes_committed:%" PRIu64, stats->writes_committed);
     add_line(text, "writes_retry:%" PRIu64, stats->writes_retry);
     add_line(text, "writes_uncertain:%" PRIu64, stats->writes_uncertain);
@@ -226,10 +229,18 @@ static void info_cluster(struct proto_buffer *text)
     end_section(text);
 }
 
+/* Redis's one line per non-empty database: keys (expired ones not yet deleted included, as
+ * Redis counts them) and keys with a deadline. avg_ttl is not kept (0, as Redis reports
+ * before it has sampled). */
 static void info_keyspace(struct server *server, struct proto_buffer *text)
 {
-    (void)server;
     add_line(text, "# Keyspace");
+    uint64_t keys = 0;
+    uint64_t expires = 0;
+    if (server->node.kv != NULL && kv_key_counts(server->node.kv, &keys, &expires) == 0 &&
+        keys > 0) {
+        add_line(text, "db0:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=0", keys, expires);
+    }
     end_section(text);
 }
 
