@@ -100,14 +100,22 @@ const char *kv_error_string(int error);
 
 /* Where a command's reply goes. Every callback is required. `error` receives texts such as
  * "ERR syntax error"; `null` is the null bulk string (also inside arrays, as MGET needs);
- * `array` announces that `count` replies follow. Bytes are valid only during the call. */
+ * `null_array` the null array (RESP2's *-1: LPOP with a count on a missing key, a blocking
+ * pop's timeout); `array` announces that `count` replies follow; `double_text` a double as
+ * kv formatted it ("1.5", "inf": a bulk string in RESP2, a double in RESP3); `blocked` says
+ * that a blocking command found nothing to take and nothing was replied: the host parks the
+ * client and proposes the command again when a key it waits on changes (kv_take_signals).
+ * Bytes are valid only during the call. */
 struct kv_reply {
     void (*status)(void *context, const char *text, size_t text_bytes);
     void (*error)(void *context, const char *text, size_t text_bytes);
     void (*integer)(void *context, int64_t value);
     void (*bulk)(void *context, const uint8_t *data, size_t data_bytes);
     void (*null)(void *context);
+    void (*null_array)(void *context);
     void (*array)(void *context, size_t count);
+    void (*double_text)(void *context, const char *text, size_t text_bytes);
+    void (*blocked)(void *context);
     void *context;
 };
 

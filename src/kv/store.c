@@ -161,13 +161,21 @@ static void kv_discard_array(void *context, size_t count)
     (void)context, (void)count;
 }
 
+static void kv_discard_event(void *context)
+{
+    (void)context;
+}
+
 const struct kv_reply kv_discard_reply = {
     .status = kv_discard_text,
     .error = kv_discard_text,
     .integer = kv_discard_integer,
     .bulk = kv_discard_bulk,
     .null = kv_discard_null,
+    .null_array = kv_discard_event,
     .array = kv_discard_array,
+    .double_text = kv_discard_text,
+    .blocked = kv_discard_event,
     .context = NULL,
 };
 

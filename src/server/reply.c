@@ -44,10 +44,35 @@ static void sink_null(void *context)
     resp_append_null(target->buffer, target->protocol);
 }
 
+static void sink_null_array(void *context)
+{
+    struct reply_target *target = context;
+    resp_append_null_array(target->buffer, target->protocol);
+}
+
 static void sink_array(void *context, size_t count)
 {
     struct reply_target *target = context;
     resp_append_array_header(target->buffer, count);
+}
+
+static void sink_double_text(void *context, const char *text, size_t text_bytes)
+{
+    struct reply_target *target = context;
+    if (target->protocol == 3) {
+        proto_buffer_append(target->buffer, ",", 1);
+        proto_buffer_append(target->buffer, text, text_bytes);
+        proto_buffer_append(target->buffer, "\r\n", 2);
+    } else {
+        resp_append_bulk(target->buffer, text, text_bytes);
+    }
+}
+
+/* A blocking command that found nothing: the request knows from this flag to wait. */
+static void sink_blocked(void *context)
+{
+    struct reply_target *target = context;
+    target->blocked = true;
 }
 
 void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
@@ -57,7 +82,10 @@ void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
     sink->integer = sink_integer;
     sink->bulk = sink_bulk;
     sink->null = sink_null;
+    sink->null_array = sink_null_array;
     sink->array = sink_array;
+    sink->double_text = sink_double_text;
+    sink->blocked = sink_blocked;
     sink->context = target;
 }
 

@@ -40,6 +40,7 @@ struct server;
 struct reply_target {
     struct proto_buffer *buffer;
     int protocol;
+    bool blocked; /* kv said the command waits (a blocking pop found nothing) */
 };
 
 enum request_kind {

@@ -5,7 +5,8 @@
  * a Raft entry, kv_apply_batch) and a read through kv_read, and returns the transcript.
  *
  * Transcript notation: +OK status, -ERR ... error, :5 integer, "abc" bulk (bytes outside
- * printable ASCII as \xHH), (nil) null, *2 an array header; replies are separated by " | ".
+ * printable ASCII as \xHH), (nil) null, (nil-array) the null array, ,1.5 a double, (blocked) a
+ * blocking command that waits, *2 an array header; replies are separated by " | ".
  * In command lines, words are split on spaces and the word '' is the empty string.
  *
  * Failure modes: any unexpected kv error fails the running test through cmocka's asserts.
@@ -104,6 +105,23 @@ static void sink_null(void *context)
     transcript_append(context, "(nil)", 5);
 }
 
+static void sink_null_array(void *context)
+{
+    transcript_append(context, "(nil-array)", 11);
+}
+
+static void sink_double_text(void *context, const char *text, size_t bytes)
+{
+    char line[64];
+    int length = snprintf(line, sizeof line, ",%.*s", (int)bytes, text);
+    transcript_append(context, line, (size_t)length);
+}
+
+static void sink_blocked(void *context)
+{
+    transcript_append(context, "(blocked)", 9);
+}
+
 static void sink_array(void *context, size_t count)
 {
     char line[32];
@@ -120,6 +138,9 @@ void transcript_init(struct transcript *transcript)
         .integer = sink_integer,
         .bulk = sink_bulk,
         .null = sink_null,
+        .null_array = sink_null_array,
+        .double_text = sink_double_text,
+        .blocked = sink_blocked,
         .array = sink_array,
         .context = transcript,
     };
