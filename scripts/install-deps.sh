@@ -11,6 +11,7 @@ packages=(
   python3 python3-pytest python3-redis
   redis-tools redis-server
   nftables iproute2 procps
+  libfaketime
 )
 
 missing=()

@@ -135,6 +135,8 @@ enum kv_command_flags {
     KV_COMMAND_DENY_OOM = 1u << 2,
     /* Proposed by the server itself (active expiry), never accepted from a client. */
     KV_COMMAND_INTERNAL = 1u << 3,
+    /* May reply `blocked` and wait (BLPOP...): see kv_blocking_wait. */
+    KV_COMMAND_BLOCKING = 1u << 4,
 };
 
 struct kv_exec; /* a command's execution context, private to kv */
@@ -276,6 +278,24 @@ int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes);
  * leader's clock; 0 on a follower) and the replicated clock. */
 int kv_read(struct kv *kv, size_t argc, const struct kv_arg *argv, uint64_t now_ms,
             const struct kv_reply *reply);
+
+/* ---- blocking commands ------------------------------------------------------------------- */
+
+/* Calls signaled() once for each key whose list or sorted set got members (a push, an add, a
+ * rename onto it) since the last call, then forgets them; with key NULL once instead when too
+ * many keys changed to list (every waiter should try again). A key may be named twice.
+ * signaled NULL only forgets them. */
+typedef void (*kv_signal_fn)(void *context, const uint8_t *key, size_t key_bytes);
+void kv_take_signals(struct kv *kv, kv_signal_fn signaled, void *context);
+/* For a blocking command's argv that replied `blocked`: the keys it waits on are
+ * argv[*first_key .. *first_key + *key_count), and *timeout_ms its timeout (0: for ever).
+ * false for any other command or a malformed one. */
+bool kv_blocking_wait(size_t argc, const struct kv_arg *argv, size_t *first_key, size_t *key_count,
+                      uint64_t *timeout_ms);
+/* What a blocked command replies when its timeout passes (Redis: a null array, or a null bulk
+ * for BLMOVE and BRPOPLPUSH). */
+void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
+                               const struct kv_reply *reply);
 
 /* ---- active expiry ------------------------------------------------------------------------ */
 

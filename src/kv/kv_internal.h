@@ -40,6 +40,7 @@
  * large SETRANGE does not pin hundreds of megabytes. */
 #define KV_SCRATCH_RETAIN_BYTES (1024 * 1024)
 #define KV_INT64_TEXT_BYTES     21 /* "-9223372036854775808" plus a terminator */
+#define KV_SIGNALS_MAX_BYTES    (64 * 1024)
 
 /* A growable byte buffer reused across commands, so the hot path does not allocate. */
 struct kv_buffer {
@@ -67,6 +68,12 @@ struct kv {
     uint64_t clock_ms;   /* the replicated clock: the largest entry stamp applied */
     uint64_t next_id;    /* the next collection id (as of the last applied batch) */
     uint64_t read_draws; /* seeds reads' random draws, which need variety, not agreement */
+    /* Keys whose list or sorted set got members since kv_take_signals last ran: what wakes
+     * blocked pops. Entries are u32 length + key bytes; past KV_SIGNALS_MAX_BYTES only
+     * `signals_overflow` is set (every waiter is then worth a try). */
+    struct kv_buffer signals;
+    size_t signals_used;
+    bool signals_overflow;
     struct kv_arg *argv; /* decoded arguments of the entry being applied */
     size_t argv_capacity;
     struct kv_buffer scratch; /* APPEND / SETRANGE build their new value here */
@@ -212,6 +219,12 @@ bool kv_expiry_unit_parse(const struct kv_arg *word, enum kv_expiry_unit *unit);
  * false for a value that is not an integer, not positive, or overflows. */
 bool kv_expiry_deadline(struct kv_exec *exec, const char *command, enum kv_expiry_unit unit,
                         const struct kv_arg *value, uint64_t *deadline_ms);
+
+/* ---- blocking commands (blocking.c) ---- */
+
+/* A blocking command's timeout argument (float seconds) in ms, 0 for ever; replies Redis's
+ * error and returns -1 when it is not valid (exec NULL: no reply). */
+int kv_blocking_timeout_parse(struct kv_exec *exec, const struct kv_arg *arg, uint64_t *timeout_ms);
 
 /* ---- numbers (number.c): Redis 7.0's float syntax and formatting ---- */
 

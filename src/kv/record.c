@@ -232,6 +232,44 @@ static int kv_raw_delete(struct kv_exec *exec, const struct kv_stored_key *store
     return 0;
 }
 
+/* Notes that a list or sorted set under this key has members (kv_take_signals). */
+static void kv_signal(struct kv *kv, const struct kv_stored_key *stored)
+{
+    size_t key_bytes = stored->bytes_used - KV_KEY_HASH_BYTES;
+    size_t needed = kv->signals_used + 4 + key_bytes;
+    if (kv->signals_overflow || needed > KV_SIGNALS_MAX_BYTES ||
+        kv_buffer_reserve(&kv->signals, needed) != 0) {
+        kv->signals_overflow = true;
+        return;
+    }
+    uint8_t *out = kv->signals.data + kv->signals_used;
+    for (size_t i = 0; i < 4; i++) {
+        out[i] = (uint8_t)(key_bytes >> (8 * i));
+    }
+    memcpy(out + 4, stored->bytes + KV_KEY_HASH_BYTES, key_bytes);
+    kv->signals_used = needed;
+}
+
+void kv_take_signals(struct kv *kv, kv_signal_fn signaled, void *context)
+{
+    if (signaled == NULL) {
+        /* only forget them */
+    } else if (kv->signals_overflow) {
+        signaled(context, NULL, 0);
+    } else {
+        size_t offset = 0;
+        while (offset < kv->signals_used) {
+            const uint8_t *in = kv->signals.data + offset;
+            size_t key_bytes =
+                (size_t)in[0] | (size_t)in[1] << 8 | (size_t)in[2] << 16 | (size_t)in[3] << 24;
+            signaled(context, in + 4, key_bytes);
+            offset += 4 + key_bytes;
+        }
+    }
+    kv->signals_used = 0;
+    kv->signals_overflow = false;
+}
+
 /* Writes `record` (and a string's bytes) under the stored key; `old` is what was there. */
 static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored,
                         const struct kv_record *old, const struct kv_record *record)
@@ -255,6 +293,9 @@ static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored
     memcpy(value.mv_data, header, header_bytes);
     if (value_bytes > 0) {
         memcpy((uint8_t *)value.mv_data + header_bytes, record->value, value_bytes);
+    }
+    if (record->type == KV_TYPE_LIST || record->type == KV_TYPE_ZSET) {
+        kv_signal(exec->kv, stored);
     }
     bool indexed = old != NULL && old->deadline_ms == record->deadline_ms;
     if (record->deadline_ms != 0 && !indexed) {

@@ -652,6 +652,7 @@ void kv_close(struct kv *kv)
     pthread_mutex_destroy(&kv->map_lock);
     free(kv->argv);
     free(kv->scratch.data);
+    free(kv->signals.data);
     free(kv->directory);
     free(kv);
 }

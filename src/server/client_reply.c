@@ -34,6 +34,21 @@ void request_list_push(struct request_list *list, struct request *request)
     list->count++;
 }
 
+void request_list_push_front(struct request_list *list, struct request *request)
+{
+    assert(!request->pending);
+    request->pending = true;
+    request->pending_prev = NULL;
+    request->pending_next = list->head;
+    if (list->head != NULL) {
+        list->head->pending_prev = request;
+    } else {
+        list->tail = request;
+    }
+    list->head = request;
+    list->count++;
+}
+
 void request_list_remove(struct request_list *list, struct request *request)
 {
     assert(request->pending);

@@ -331,7 +331,12 @@ static void execute_write(struct client *client, const struct kv_command *comman
         return;
     }
     int rc = node_propose(server, request, encoded, written);
-    free(encoded);
+    if (command->flags & KV_COMMAND_BLOCKING) {
+        request->command = encoded; /* proposed again if it blocks (blocking.c) */
+        request->command_bytes = written;
+    } else {
+        free(encoded);
+    }
     if (rc == 0 && request->index > client->last_write_index) {
         client->last_write_index = request->index;
     }

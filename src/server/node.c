@@ -74,6 +74,10 @@ static void settle_write(struct server *server, struct request *request, int out
     switch (outcome) {
     case 0:
         server->stats.writes_committed++;
+        if (request->target.blocked) {
+            blocking_park(server, request); /* nothing to take yet: it waits */
+            break;
+        }
         client_request_finish(request); /* kv wrote the reply */
         break;
     case 1:
@@ -270,7 +274,9 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     node_clock_applied(server, &entries[count - 1]);
     update_quota_alarm(server);
     maybe_flush_kv(server);
-    node_expire_keys(server);
+    /* Proposals wait until the ready is handled: an apply may run before the ready's entries
+     * are written, and a proposal then could move the log they point into. */
+    node->applied_since_ready = true;
 }
 
 static struct request *take_pending_read(struct server *server, uint64_t read_id)
@@ -476,6 +482,11 @@ void node_process_ready(struct server *server)
     members_refresh(server); /* before sending: a new member needs its connection */
     transport_hold(server->transport);
     driver_process(&server->node.driver);
+    if (server->node.applied_since_ready && !server->node.fatal) {
+        server->node.applied_since_ready = false;
+        blocking_wake(server);    /* parked pops whose keys got members try again */
+        node_expire_keys(server); /* and the next keys past their deadline go */
+    }
     node_maybe_snapshot(server);
     if (server->transport != NULL) {
         transport_release(server->transport);
@@ -598,6 +609,8 @@ void node_fail(struct server *server, const char *reason)
              "this node failed (storage) before the read ran; it was not executed");
     fail_all(&server->reads_waiting_apply, "CLUSTERDOWN %s",
              "this node failed (storage) before the read ran; it was not executed");
+    blocking_fail_all(server, "CLUSTERDOWN this node failed (storage) while the command was "
+                              "blocked; it took nothing");
 }
 
 void node_sweep_timeouts(struct server *server)
@@ -608,4 +621,5 @@ void node_sweep_timeouts(struct server *server)
     expire(server, &server->reads_waiting_apply, now_ms, false);
     node_maybe_recover(server);
     node_expire_keys(server);
+    blocking_sweep(server);
 }

@@ -427,6 +427,7 @@ void node_stop(struct server *server)
     request_list_discard(&server->pending_writes);
     request_list_discard(&server->pending_reads);
     request_list_discard(&server->reads_waiting_apply);
+    request_list_discard(&server->blocked);
     close_data(server, !node->fatal && (node->raft == NULL || !driver_busy(&node->driver)));
     raft_free(node->raft);
     node->raft = NULL;

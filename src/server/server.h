@@ -66,7 +66,10 @@ struct request {
     uint64_t term;            /* write: the entry's term */
     uint64_t read_id;         /* read: the id passed to raft_read_index */
     uint64_t min_index;       /* read: the client's last write before it (read your writes) */
-    uint8_t *command;         /* read: the command, kv-encoded (argv of the client is gone) */
+    uint8_t *command;         /* read, blocking write: the command, kv-encoded (the argv is gone) */
+    bool block_started;       /* blocking write: parked once (blocking.c) */
+    bool block_retry;         /* blocking write: proposed again after a signal */
+    uint64_t block_deadline_ms; /* blocking write: uv_now() of its timeout (0: none) */
     size_t command_bytes;
     struct proto_buffer reply;
     struct reply_target target; /* reply, in the client's protocol version */
@@ -114,6 +117,10 @@ struct client {
 
 struct server_stats {
     uint64_t expire_entries;       /* active-expiry entries proposed (clock.c) */
+    uint64_t blocked_total;        /* times a blocking command was parked (blocking.c) */
+    uint64_t blocked_retries;      /* parked commands proposed again after a signal */
+    uint64_t blocked_timeouts;     /* parked commands answered by their timeout */
+    uint64_t blocked_unblocked;    /* parked commands answered TRYAGAIN (leadership lost) */
     uint64_t expire_keys_proposed; /* keys they named */
     uint64_t connections_received;
     uint64_t connections_rejected;
@@ -195,7 +202,8 @@ struct node {
     uint32_t recover_backoff_ms;
     bool data_prepared; /* --restore / --force-new-cluster ran (the first open only) */
     struct node_clock clock;
-    uint64_t expire_index; /* the active-expiry entry in flight (0: none) */
+    uint64_t expire_index;    /* the active-expiry entry in flight (0: none) */
+    bool applied_since_ready; /* entries applied: wake blocked pops, expire (node.c) */
     uint64_t expire_term;
 };
 
@@ -252,6 +260,7 @@ struct server {
     struct request_list pending_writes;      /* ordered by index */
     struct request_list pending_reads;       /* waiting for their read index, by read_id */
     struct request_list reads_waiting_apply; /* read index known, state machine behind */
+    struct request_list blocked;             /* blocking commands waiting (blocking.c) */
     struct server_stats stats;
     uint64_t started_ms;
     bool stopping;
@@ -416,8 +425,18 @@ void node_clock_applied(struct server *server, const struct raft_entry *last);
  * time (called by the sweep and after each apply). */
 void node_expire_keys(struct server *server);
 
+/* blocking.c */
+/* A write whose entry replied `blocked`: wait for a signal on its keys, or its timeout. */
+void blocking_park(struct server *server, struct request *request);
+/* After a batch applied: proposes again the oldest waiter on each key that got members. */
+void blocking_wake(struct server *server);
+/* From the sweep: timeouts, clients gone, leadership lost. */
+void blocking_sweep(struct server *server);
+void blocking_fail_all(struct server *server, const char *text);
+
 /* request lists */
 void request_list_push(struct request_list *list, struct request *request);
+void request_list_push_front(struct request_list *list, struct request *request);
 void request_list_remove(struct request_list *list, struct request *request);
 void request_list_discard(struct request_list *list);
 

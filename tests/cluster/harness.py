@@ -244,6 +244,7 @@ class Node:
         self.exit_codes = []  # every exit seen, in order, for reports
         self.stopped_on_purpose = False  # set by stop/kill, cleared by start
         self.extra_args = []  # flags for this node only, after the cluster's settings
+        self.extra_env = {}  # environment for this node only (e.g. libfaketime's)
         self.member_overrides = {}  # id -> the --member text to give instead of the real one
 
     @property
@@ -336,6 +337,7 @@ class Cluster:
         env = dict(os.environ)
         # Leaks and errors must show as a nonzero exit; keep whatever the caller set.
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.update(node.extra_env)
         with open(node.log_path, "ab") as log:
             log.write(b"\n==== harness: starting node %d: %s\n"
                       % (node_id, " ".join(self.command_line(node_id)).encode()))
