@@ -95,6 +95,8 @@ KNOWN_DIFFERENCES = {
     "one-database": "raftkv keeps a single database (0): SELECT n>0, MOVE, SWAPDB differ",
     "key-size": "raftkv refuses keys over 503 bytes and fields/members over 494 bytes "
                 "(LMDB's maximum key size), where Redis accepts up to 512 MB",
+    "set-ifeq": "raftkv accepts SET ... IFEQ <value> (Valkey's compare-and-set); Redis 7.0 "
+                "answers a syntax error",
 }
 
 Difference = collections.namedtuple("Difference", ["redis", "raftkv"])
