@@ -6,8 +6,10 @@
  * this node's business, under three rules:
  *   - it never goes below the replicated clock, nor below any time this node handed out
  *     before (a stamp or a read's time), so time never runs backwards for a client;
- *   - once the node has applied an entry of its current term in this process, it has an
- *     anchor: the replicated clock at that moment and the monotonic time it was seen. The
+ *   - once the node has applied a stamped entry of its current term in this process, it has
+ *     an anchor: the replicated clock at that moment and the monotonic time it was seen (a
+ *     follower moves it with every newer stamp; a leader keeps the one it has, or takes its
+ *     first own stamp, so that its corrections never add up). The
  *     time the anchor predicts (anchor + monotonic time elapsed) is what the cluster's clock
  *     should read now; the node's wall clock may correct it by at most
  *     CLOCK_MAX_CORRECTION_MS either way. A node whose wall clock is minutes off therefore
@@ -81,6 +83,11 @@ void node_clock_applied(struct server *server, const struct raft_entry *last)
     /* Only a stamp that just arrived, in an entry of the current term, says what the
      * cluster's clock reads now: an old term's entry may carry an old stamp, and a NOOP none. */
     if (replicated <= seen || raft_term(node->raft) != last->term) {
+        return;
+    }
+    /* A leader keeps the anchor it took: re-anchoring on its own stamps would let a fast
+     * wall clock ratchet the cluster's clock forward by the correction at every write. */
+    if (node->clock.anchored && node_is_leader(server)) {
         return;
     }
     if (!node->clock.anchored || replicated > node->clock.anchor_stamp_ms) {
