@@ -11,7 +11,8 @@
  * the match restarts one byte further after the last '*'. Every other token consumes exactly
  * one byte, which is what makes this backtracking complete, and it bounds the work by
  * pattern_bytes × text_bytes — no recursion, so no pattern can exhaust the stack or take
- * exponential time. Failure modes: none; any bytes are a valid pattern.
+ * exponential time. The empty string matches only the empty pattern, as in Redis. Failure
+ * modes: none; any bytes are a valid pattern.
  */
 #include <assert.h>
 
@@ -74,6 +75,11 @@ static bool kv_glob_token(const uint8_t *pattern, size_t pattern_bytes, size_t *
 bool kv_glob_match(const uint8_t *pattern, size_t pattern_bytes, const uint8_t *text,
                    size_t text_bytes)
 {
+    if (text_bytes == 0) {
+        /* Redis's matcher never enters its loop for an empty string: only the empty pattern
+         * matches it (KEYS and SCAN treat a lone "*" as "everything" before matching). */
+        return pattern_bytes == 0;
+    }
     size_t p = 0;
     size_t t = 0;
     bool have_star = false;

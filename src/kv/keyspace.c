@@ -166,13 +166,26 @@ KV_HANDLER(kv_command_keys)
     return kv_walk_twice(exec, &walk);
 }
 
+/* Redis reads a cursor with strtoul: an optional sign ("-1" wraps to 2^64 - 1), decimal
+ * digits, nothing else; the empty string is 0; overflow, a leading space or a sign without
+ * digits is an invalid cursor. */
 static bool kv_parse_cursor(const struct kv_arg *arg, uint64_t *cursor)
 {
-    if (arg->data_bytes == 0 || arg->data_bytes >= KV_UINT64_TEXT_BYTES) {
+    size_t i = 0;
+    bool negative = false;
+    if (arg->data_bytes == 0) {
+        *cursor = 0;
+        return true;
+    }
+    if (arg->data[0] == '+' || arg->data[0] == '-') {
+        negative = arg->data[0] == '-';
+        i = 1;
+    }
+    if (i == arg->data_bytes) {
         return false;
     }
     uint64_t value = 0;
-    for (size_t i = 0; i < arg->data_bytes; i++) {
+    for (; i < arg->data_bytes; i++) {
         uint8_t c = arg->data[i];
         if (c < '0' || c > '9') {
             return false;
@@ -183,7 +196,7 @@ static bool kv_parse_cursor(const struct kv_arg *arg, uint64_t *cursor)
         }
         value = value * 10 + digit;
     }
-    *cursor = value;
+    *cursor = negative ? (uint64_t)0 - value : value;
     return true;
 }
 

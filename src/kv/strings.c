@@ -79,7 +79,6 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
                          struct kv_set_options *options)
 {
     const unsigned conditions = KV_SET_NX | KV_SET_XX | KV_SET_IFEQ;
-    const unsigned lifetimes = KV_SET_KEEPTTL | KV_SET_EXPIRY;
     unsigned *flags = &options->flags;
     for (size_t i = 3; i < argc; i++) {
         const struct kv_arg *option = &argv[i];
@@ -97,7 +96,10 @@ static bool kv_set_parse(struct kv_exec *exec, size_t argc, const struct kv_arg 
             *flags |= KV_SET_GET;
         } else if (kv_arg_equals_nocase(option, "keepttl") && !(*flags & KV_SET_EXPIRY)) {
             *flags |= KV_SET_KEEPTTL;
-        } else if (has_next && kv_expiry_unit_parse(option, &unit) && !(*flags & lifetimes)) {
+        } else if (has_next && kv_expiry_unit_parse(option, &unit) && !(*flags & KV_SET_KEEPTTL) &&
+                   (!(*flags & KV_SET_EXPIRY) || unit == options->unit)) {
+            /* The same option again replaces the earlier one, as in Redis 7.0 (whose value is
+             * then never parsed); a different one is a syntax error. */
             *flags |= KV_SET_EXPIRY;
             options->unit = unit;
             options->expiry_time = &argv[++i];

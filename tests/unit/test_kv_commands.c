@@ -91,6 +91,9 @@ static void test_set_expiry_options_parse_as_redis(void **state)
     struct fixture *fixture = *state;
     EXPECT("SET k a EX", "-ERR syntax error");
     EXPECT("SET k a EX 10 PX 10", "-ERR syntax error");
+    EXPECT("SET k a EX bad EX 20", "+OK"); /* the same option again: the last one wins */
+    EXPECT("TTL k", ":20");
+    EXPECT("DEL k", ":1");
     EXPECT("SET k a EX 10 KEEPTTL", "-ERR syntax error");
     EXPECT("SET k a KEEPTTL EXAT 10", "-ERR syntax error");
     EXPECT("SET k a EX 0", "-ERR invalid expire time in 'set' command");
@@ -459,7 +462,10 @@ static void test_scan_errors(void **state)
 {
     struct fixture *fixture = *state;
     EXPECT("SCAN abc", "-ERR invalid cursor");
-    EXPECT("SCAN -1", "-ERR invalid cursor");
+    EXPECT("SCAN - ", "-ERR invalid cursor");
+    EXPECT("SCAN -1", "*2 | \"0\" | *0"); /* strtoul, as Redis: wraps to 2^64 - 1 */
+    EXPECT("SCAN +0", "*2 | \"0\" | *0");
+    EXPECT("SCAN ''", "*2 | \"0\" | *0");
     EXPECT("SCAN 18446744073709551616", "-ERR invalid cursor");
     EXPECT("SCAN 0 COUNT 0", "-ERR syntax error");
     EXPECT("SCAN 0 COUNT x", "-ERR value is not an integer or out of range");
