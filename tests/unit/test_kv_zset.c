@@ -1,0 +1,335 @@
+/*
+ * test_kv_zset.c — the sorted set commands, each reply and error checked against what
+ * redis-server 7.0.15 answers to the same command (the expected transcripts were taken from
+ * it): ZADD and its options, scores' formatting, ranges by rank, score and member in both
+ * directions with LIMIT, the stores, the algebra, pops, ZRANDMEMBER and ZSCAN; WRONGTYPE and
+ * expired keys (test_clock_ms); sets large enough that ranks are walked from both ends.
+ */
+#include "test_kv_support.c"
+
+#include <math.h>
+
+#define EXPECT(line, expected) assert_string_equal(run(fixture, line), expected)
+
+/* Adds members m0 .. m(count-1) with scores 0 .. count-1 (score i to member i), a few per
+ * command so the lines stay within the fixture's word limit. */
+static void add_numbered(struct fixture *fixture, const char *key, int count)
+{
+    for (int first = 0; first < count; first += 25) {
+        char line[2048];
+        int used = snprintf(line, sizeof line, "ZADD %s", key);
+        for (int i = first; i < count && i < first + 25; i++) {
+            used += snprintf(line + used, sizeof line - (size_t)used, " %d m%03d", i, i);
+        }
+        run(fixture, line);
+    }
+}
+
+static void test_zadd_counts_new_members_and_updates_scores(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZADD z 10 a 4 d", ":1");
+    EXPECT("ZCARD z", ":4");
+    EXPECT("ZSCORE z a", ",10");
+    EXPECT("TYPE z", "+zset");
+    EXPECT("ZADD z 5 e 6 e", ":1"); /* the same member twice: the last score wins */
+    EXPECT("ZSCORE z e", ",6");
+    EXPECT("ZADD z CH 1 a 2 b 7 f", ":2"); /* a changed, b did not, f is new */
+    EXPECT("ZRANGE z 0 -1 WITHSCORES", "*12 | \"a\" | ,1 | \"b\" | ,2 | \"c\" | ,3 | \"d\" | ,4 | "
+                                       "\"e\" | ,6 | \"f\" | ,7");
+}
+
+static void test_zadd_nx_xx_gt_lt(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z XX 1 a", ":0");
+    EXPECT("EXISTS z", ":0"); /* XX on a missing key creates nothing */
+    EXPECT("ZADD z 5 a", ":1");
+    EXPECT("ZADD z NX 1 a 2 b", ":1");
+    EXPECT("ZSCORE z a", ",5");
+    EXPECT("ZADD z XX CH 6 a 3 c", ":1");
+    EXPECT("ZSCORE z c", "(nil)");
+    EXPECT("ZADD z GT CH 4 a 9 b", ":1"); /* 4 < 6: a unchanged */
+    EXPECT("ZADD z LT CH 4 a 9 b", ":1"); /* a goes down; 9 < 9 is false: b stays */
+    EXPECT("ZRANGE z 0 -1 WITHSCORES", "*4 | \"a\" | ,4 | \"b\" | ,9");
+    EXPECT("ZADD z GT 100 newone", ":1"); /* GT and LT still add new members */
+    EXPECT("ZADD z lt xx ch 1 newone", ":1");
+    EXPECT("ZSCORE z newone", ",1");
+}
+
+static void test_zadd_errors_in_redis_order(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1", "-ERR wrong number of arguments for 'zadd' command");
+    EXPECT("ZADD z 1 a 2", "-ERR syntax error");
+    EXPECT("ZADD z NX 1", "-ERR syntax error");
+    EXPECT("ZADD z NX XX 1 a", "-ERR XX and NX options at the same time are not compatible");
+    EXPECT("ZADD z GT LT 1 a",
+           "-ERR GT, LT, and/or NX options at the same time are not compatible");
+    EXPECT("ZADD z NX GT 1 a",
+           "-ERR GT, LT, and/or NX options at the same time are not compatible");
+    EXPECT("ZADD z INCR 1 a 2 b", "-ERR INCR option supports a single increment-element pair");
+    EXPECT("ZADD z abc a", "-ERR value is not a valid float");
+    EXPECT("ZADD z nan a", "-ERR value is not a valid float");
+    EXPECT("ZADD z 1e400 a", "-ERR value is not a valid float");
+    EXPECT("ZADD z 1 a x b", "-ERR value is not a valid float");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZADD s x a", "-ERR value is not a valid float"); /* parsing comes first */
+    EXPECT("ZADD s 1 a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZINCRBY s 1 a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("GET s", "\"v\"");
+}
+
+static void test_zadd_incr_and_zincrby(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z INCR 1.5 a", ",1.5");
+    EXPECT("ZADD z INCR 1 a", ",2.5");
+    EXPECT("ZINCRBY z 2.5 a", ",5");
+    EXPECT("ZINCRBY z -10 new", ",-10");
+    EXPECT("ZADD z XX INCR 1 nosuch", "(nil)");
+    EXPECT("ZADD z NX INCR 1 a", "(nil)");
+    EXPECT("ZADD z GT INCR -1 a", "(nil)");
+    EXPECT("ZADD z LT INCR -1 a", ",4");
+    EXPECT("ZADD nokey XX INCR 1 a", "(nil)");
+    EXPECT("ZINCRBY z abc a", "-ERR value is not a valid float");
+    EXPECT("ZADD z inf x", ":1");
+    EXPECT("ZINCRBY z -inf x", "-ERR resulting score is not a number (NaN)");
+    EXPECT("ZADD z INCR -inf x", "-ERR resulting score is not a number (NaN)");
+    EXPECT("ZSCORE z x", ",inf");
+    EXPECT("ZINCRBY z 1 x", ",inf");
+    EXPECT("ZADD z INCR -0 m", ",-0"); /* replied as computed, stored as 0 */
+    EXPECT("ZSCORE z m", ",0");
+    EXPECT("ZCARD z", ":4");
+}
+
+static void test_scores_are_formatted_as_redis(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD f 0.1 a 1e20 b 1.7976931348623157e308 c 5e-324 d -0.0 e 123456789012345678 g",
+           ":6");
+    EXPECT("ZADD f 0x10 hex -inf n +inf p", ":3");
+    EXPECT("ZRANGE f 0 -1 WITHSCORES",
+           "*18 | \"n\" | ,-inf | \"e\" | ,0 | \"d\" | ,4.9406564584124654e-324 | \"a\" | "
+           ",0.10000000000000001 | \"hex\" | ,16 | \"g\" | ,1.2345678901234568e+17 | \"b\" | "
+           ",1e+20 | \"c\" | ,1.7976931348623157e+308 | \"p\" | ,inf");
+}
+
+static void test_member_and_key_limits(void **state)
+{
+    struct fixture *fixture = *state;
+    char line[2048];
+    char member[600];
+    memset(member, 'm', sizeof member);
+    member[495] = '\0';
+    snprintf(line, sizeof line, "ZADD z 1 %s", member);
+    EXPECT(line, "-ERR member exceeds the maximum length of 494 bytes");
+    snprintf(line, sizeof line, "ZINCRBY z 1 %s", member);
+    EXPECT(line, "-ERR member exceeds the maximum length of 494 bytes");
+    EXPECT("EXISTS z", ":0");
+    member[494] = '\0';
+    snprintf(line, sizeof line, "ZADD z 1 %s", member);
+    EXPECT(line, ":1");
+    char expected[2048];
+    snprintf(expected, sizeof expected, "*1 | \"%s\"", member);
+    snprintf(line, sizeof line, "ZRANGEBYLEX z [%s +", member);
+    EXPECT(line, expected);
+    member[494] = 'm';
+    member[599] = '\0'; /* a bound longer than any member: the member is a prefix of it */
+    snprintf(line, sizeof line, "ZRANGEBYLEX z - [%s", member);
+    EXPECT(line, expected);
+    snprintf(line, sizeof line, "ZRANGEBYLEX z - (%s", member);
+    EXPECT(line, expected);
+    snprintf(line, sizeof line, "ZRANGEBYLEX z [%s +", member);
+    EXPECT(line, "*0");
+    snprintf(line, sizeof line, "ZREVRANGEBYLEX z [%s -", member);
+    EXPECT(line, expected);
+    member[495] = '\0';
+    snprintf(line, sizeof line, "ZSCORE z %s", member);
+    EXPECT(line, "(nil)"); /* too long to be a member: simply absent */
+    snprintf(line, sizeof line, "ZREM z %s", member);
+    EXPECT(line, ":0");
+    char key[600];
+    memset(key, 'k', sizeof key);
+    key[504] = '\0';
+    snprintf(line, sizeof line, "ZADD %s 1 a", key);
+    EXPECT(line, "-ERR key exceeds the maximum length of 503 bytes");
+    snprintf(line, sizeof line, "ZCARD %s", key);
+    EXPECT(line, ":0");
+}
+
+static void test_zrem_removes_and_deletes_the_emptied_key(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZREM nokey a", ":0");
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZREM z a nosuch a", ":1");
+    EXPECT("ZCARD z", ":2");
+    EXPECT("ZRANGE z 0 -1", "*2 | \"b\" | \"c\"");
+    EXPECT("ZREM z b c", ":2");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZREM s a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+static void test_zscore_zmscore_zcard(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZSCORE nokey a", "(nil)");
+    EXPECT("ZMSCORE nokey a b", "*2 | (nil) | (nil)");
+    EXPECT("ZCARD nokey", ":0");
+    EXPECT("ZADD z 1.5 a 2 b", ":2");
+    EXPECT("ZSCORE z nosuch", "(nil)");
+    EXPECT("ZMSCORE z a nosuch b", "*3 | ,1.5 | (nil) | ,2");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZSCORE s a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZMSCORE s a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZCARD s", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZMSCORE z", "-ERR wrong number of arguments for 'zmscore' command");
+}
+
+static void test_zrange_by_rank(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZRANGE nokey 0 -1", "*0");
+    EXPECT("ZADD z 3 c 1 a 2 b 2 bb 2 ba", ":5"); /* ties order by member bytes */
+    EXPECT("ZRANGE z 0 -1", "*5 | \"a\" | \"b\" | \"ba\" | \"bb\" | \"c\"");
+    EXPECT("ZRANGE z 1 2 WITHSCORES", "*4 | \"b\" | ,2 | \"ba\" | ,2");
+    EXPECT("ZRANGE z -2 -1", "*2 | \"bb\" | \"c\"");
+    EXPECT("ZRANGE z -100 0", "*1 | \"a\"");
+    EXPECT("ZRANGE z 3 100", "*2 | \"bb\" | \"c\"");
+    EXPECT("ZRANGE z 5 10", "*0");
+    EXPECT("ZRANGE z -1 -2", "*0");
+    EXPECT("ZRANGE z 2 1", "*0");
+    EXPECT("ZRANGE z 0 1 REV", "*2 | \"c\" | \"bb\"");
+    EXPECT("ZRANGE z 0 -1 rev withscores withscores",
+           "*10 | \"c\" | ,3 | \"bb\" | ,2 | \"ba\" | ,2 | \"b\" | ,2 | \"a\" | ,1");
+    EXPECT("ZREVRANGE z 1 -2", "*3 | \"bb\" | \"ba\" | \"b\"");
+    EXPECT("ZREVRANGE z 0 0 WITHSCORES", "*2 | \"c\" | ,3");
+    EXPECT("ZRANGE z 0 1 LIMIT 5 -1", "*2 | \"a\" | \"b\""); /* LIMIT x -1 is no LIMIT */
+}
+
+static void test_zrange_by_score(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b 3 c -inf y inf x 9 d", ":6");
+    EXPECT("ZRANGE z (1 3 BYSCORE", "*2 | \"b\" | \"c\"");
+    EXPECT("ZRANGE z 1 (3 BYSCORE WITHSCORES", "*4 | \"a\" | ,1 | \"b\" | ,2");
+    EXPECT("ZRANGE z -inf +inf BYSCORE", "*6 | \"y\" | \"a\" | \"b\" | \"c\" | \"d\" | \"x\"");
+    EXPECT("ZRANGE z (-inf (inf BYSCORE", "*4 | \"a\" | \"b\" | \"c\" | \"d\"");
+    EXPECT("ZRANGEBYSCORE z ( 5", "*3 | \"a\" | \"b\" | \"c\""); /* "(" alone is (0 */
+    EXPECT("ZRANGEBYSCORE z 1e400 5", "*0");
+    EXPECT("ZRANGEBYSCORE z -1e400 1", "*2 | \"y\" | \"a\"");
+    EXPECT("ZRANGEBYSCORE z 3 1", "*0");
+    EXPECT("ZRANGEBYSCORE z 3 (3", "*0");
+    EXPECT("ZRANGEBYSCORE z 3 3", "*1 | \"c\"");
+    EXPECT("ZRANGEBYSCORE z 0x1 2", "*2 | \"a\" | \"b\"");
+    EXPECT("ZRANGE z (1 5 BYSCORE LIMIT 1 -1", "*1 | \"c\"");
+    EXPECT("ZRANGE z (1 5 BYSCORE LIMIT -1 2", "*0");
+    EXPECT("ZRANGE z (1 5 BYSCORE LIMIT 0 0", "*0");
+    EXPECT("ZRANGE z (1 5 BYSCORE LIMIT 10 2", "*0");
+    EXPECT("ZRANGE z -inf inf BYSCORE LIMIT 2 3", "*3 | \"b\" | \"c\" | \"d\"");
+    EXPECT("ZRANGE z 5 1 BYSCORE REV", "*3 | \"c\" | \"b\" | \"a\"");
+    EXPECT("ZRANGE z 5 1 BYSCORE REV LIMIT 1 2 WITHSCORES", "*4 | \"b\" | ,2 | \"a\" | ,1");
+    EXPECT("ZREVRANGEBYSCORE z 3 1 WITHSCORES LIMIT 1 5", "*4 | \"b\" | ,2 | \"a\" | ,1");
+    EXPECT("ZREVRANGEBYSCORE z 1 3", "*0");
+    EXPECT("ZREVRANGEBYSCORE z +inf (9", "*1 | \"x\"");
+    EXPECT("ZREVRANGEBYSCORE z (inf -inf", "*5 | \"d\" | \"c\" | \"b\" | \"a\" | \"y\"");
+    EXPECT("ZRANGEBYSCORE nokey 0 1", "*0");
+}
+
+static void test_zrange_by_score_ties_and_zero(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 0 b -0 a 0 c -1 n 1 p", ":5");
+    EXPECT("ZRANGEBYSCORE z 0 0", "*3 | \"a\" | \"b\" | \"c\"");
+    EXPECT("ZRANGEBYSCORE z -0 -0", "*3 | \"a\" | \"b\" | \"c\"");
+    EXPECT("ZRANGEBYSCORE z (-0 +inf", "*1 | \"p\"");
+    EXPECT("ZRANGEBYSCORE z -inf (0", "*1 | \"n\"");
+    EXPECT("ZREVRANGEBYSCORE z 0 0 LIMIT 1 1", "*1 | \"b\"");
+    EXPECT("ZREVRANGEBYSCORE z (0 -inf", "*1 | \"n\"");
+}
+
+static void test_zrange_by_lex(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 0 a 0 b 0 c 0 d 0 e 0 aa", ":6");
+    EXPECT("ZRANGEBYLEX z - +", "*6 | \"a\" | \"aa\" | \"b\" | \"c\" | \"d\" | \"e\"");
+    EXPECT("ZRANGEBYLEX z [aa (d", "*3 | \"aa\" | \"b\" | \"c\"");
+    EXPECT("ZRANGEBYLEX z (a [c", "*3 | \"aa\" | \"b\" | \"c\"");
+    EXPECT("ZRANGEBYLEX z [ +", "*6 | \"a\" | \"aa\" | \"b\" | \"c\" | \"d\" | \"e\"");
+    EXPECT("ZRANGEBYLEX z ( [b", "*3 | \"a\" | \"aa\" | \"b\"");
+    EXPECT("ZRANGEBYLEX z - [", "*0");
+    EXPECT("ZRANGEBYLEX z + -", "*0");
+    EXPECT("ZRANGEBYLEX z + +", "*0");
+    EXPECT("ZRANGEBYLEX z - -", "*0");
+    EXPECT("ZRANGEBYLEX z [c (c", "*0");
+    EXPECT("ZRANGEBYLEX z [c [c", "*1 | \"c\"");
+    EXPECT("ZRANGEBYLEX z [d [b", "*0");
+    EXPECT("ZRANGEBYLEX z [b [zz", "*4 | \"b\" | \"c\" | \"d\" | \"e\"");
+    EXPECT("ZRANGEBYLEX z - + LIMIT 1 2", "*2 | \"aa\" | \"b\"");
+    EXPECT("ZRANGE z [b + BYLEX LIMIT 2 10", "*2 | \"d\" | \"e\"");
+    EXPECT("ZREVRANGEBYLEX z + -", "*6 | \"e\" | \"d\" | \"c\" | \"b\" | \"aa\" | \"a\"");
+    EXPECT("ZREVRANGEBYLEX z [c [a", "*4 | \"c\" | \"b\" | \"aa\" | \"a\"");
+    EXPECT("ZREVRANGEBYLEX z (c (a", "*2 | \"b\" | \"aa\"");
+    EXPECT("ZREVRANGEBYLEX z [bb (a", "*2 | \"b\" | \"aa\"");
+    EXPECT("ZREVRANGEBYLEX z [a [c", "*0");
+    EXPECT("ZRANGE z + [b BYLEX REV LIMIT 1 2", "*2 | \"d\" | \"c\"");
+    EXPECT("ZRANGEBYLEX z a b", "-ERR min or max not valid string range item");
+    EXPECT("ZRANGEBYLEX z -x +", "-ERR min or max not valid string range item");
+    EXPECT("ZRANGEBYLEX z '' +", "-ERR min or max not valid string range item");
+    EXPECT("ZRANGEBYLEX z - + WITHSCORES",
+           "-ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+}
+
+static void test_ranks_are_walked_from_the_nearer_end(void **state)
+{
+    struct fixture *fixture = *state;
+    add_numbered(fixture, "z", 300);
+    EXPECT("ZCARD z", ":300");
+    EXPECT("ZRANK z m000", ":0");
+    EXPECT("ZRANK z m149", ":149");
+    EXPECT("ZRANK z m150", ":150");
+    EXPECT("ZRANK z m299", ":299");
+    EXPECT("ZREVRANK z m299", ":0");
+    EXPECT("ZREVRANK z m010", ":289");
+    EXPECT("ZRANGE z 149 151", "*3 | \"m149\" | \"m150\" | \"m151\"");
+    EXPECT("ZRANGE z 0 1", "*2 | \"m000\" | \"m001\"");
+    EXPECT("ZRANGE z -2 -1 WITHSCORES", "*4 | \"m298\" | ,298 | \"m299\" | ,299");
+    EXPECT("ZREVRANGE z 0 1", "*2 | \"m299\" | \"m298\"");
+    EXPECT("ZREVRANGE z 150 150", "*1 | \"m149\"");
+    EXPECT("ZREVRANGE z 298 1000", "*2 | \"m001\" | \"m000\"");
+    EXPECT("ZREMRANGEBYRANK z 100 199", ":100");
+    EXPECT("ZRANK z m200", ":100");
+    EXPECT("ZRANGE z 99 100", "*2 | \"m099\" | \"m200\"");
+    EXPECT("ZREMRANGEBYRANK z -10 -1", ":10");
+    EXPECT("ZREVRANK z m289", ":0");
+    EXPECT("ZCOUNT z -inf +inf", ":190");
+    EXPECT("ZREMRANGEBYSCORE z (50 250", ":100");
+    EXPECT("ZRANGE z 50 51", "*2 | \"m050\" | \"m251\"");
+    EXPECT("ZCARD z", ":90");
+}
+
+#define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FIXTURE_TEST(test_zadd_counts_new_members_and_updates_scores),
+        FIXTURE_TEST(test_zadd_nx_xx_gt_lt),
+        FIXTURE_TEST(test_zadd_errors_in_redis_order),
+        FIXTURE_TEST(test_zadd_incr_and_zincrby),
+        FIXTURE_TEST(test_scores_are_formatted_as_redis),
+        FIXTURE_TEST(test_member_and_key_limits),
+        FIXTURE_TEST(test_zrem_removes_and_deletes_the_emptied_key),
+        FIXTURE_TEST(test_zscore_zmscore_zcard),
+        FIXTURE_TEST(test_zrange_by_rank),
+        FIXTURE_TEST(test_zrange_by_score),
+        FIXTURE_TEST(test_zrange_by_score_ties_and_zero),
+        FIXTURE_TEST(test_zrange_by_lex),
+        FIXTURE_TEST(test_ranks_are_walked_from_the_nearer_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
