@@ -57,17 +57,12 @@ static int kv_entry_decode(struct kv *kv, const struct raft_entry *entry, size_t
     return result;
 }
 
-/* A bound on the bytes of the pages one command can dirty: its payload (a stored value is
- * at most its command's size, except that APPEND and SETRANGE rewrite the whole value, up to
- * LIMITS_MAX_BULK_BYTES) plus a few pages of tree. */
-static uint64_t kv_command_page_bound(const struct kv_command *command, uint32_t data_bytes)
+/* A bound on the bytes of the pages one command dirties beyond what it rewrites of the data
+ * already stored: its payload plus a few pages of tree. */
+static uint64_t kv_command_page_bound(uint32_t data_bytes)
 {
     enum { PAGES_PER_COMMAND = 8, PAGE_BYTES = 4096 };
-    uint64_t bytes = (uint64_t)data_bytes + PAGES_PER_COMMAND * PAGE_BYTES;
-    if (command->handler == kv_command_append || command->handler == kv_command_setrange) {
-        bytes += LIMITS_MAX_BULK_BYTES;
-    }
-    return bytes;
+    return (uint64_t)data_bytes + PAGES_PER_COMMAND * PAGE_BYTES;
 }
 
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and
@@ -76,6 +71,7 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
                              uint64_t *page_bound)
 {
     *page_bound = 0;
+    bool rewrites = false;
     uint64_t expected = kv->applied_index + 1;
     for (size_t i = 0; i < count; i++, expected++) {
         const struct raft_entry *entry = &entries[i];
@@ -110,7 +106,15 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
                      (unsigned long long)entry->index);
             return KV_ERROR_UNSUPPORTED;
         }
-        *page_bound += kv_command_page_bound(command, entry->data_bytes);
+        *page_bound += kv_command_page_bound(entry->data_bytes);
+        /* Some commands rewrite data that is not in their entry (APPEND and SETRANGE the whole
+         * value, LINSERT and LREM part of a list, COPY and the STORE commands whole
+         * collections). LMDB writes a page at most once per transaction, so the batch can
+         * never dirty more than everything stored, once: */
+        rewrites = true;
+    }
+    if (rewrites) {
+        *page_bound += kv->used_bytes;
     }
     return 0;
 }

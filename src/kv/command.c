@@ -32,8 +32,6 @@
     X("mget", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_mget)                                      \
     X("mset", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 2, kv_command_mset)               \
     X("msetnx", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 2, kv_command_msetnx)           \
-    X("del", -2, KV_COMMAND_WRITE, 1, -1, 1, kv_command_del)                                       \
-    X("exists", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_exists)                                  \
     X("incr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_incr)                 \
     X("incrby", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_incrby)             \
     X("decr", 2, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_decr)                 \
@@ -42,14 +40,18 @@
     X("strlen", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_strlen)                                    \
     X("getrange", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                \
     X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setrange)         \
+    X("substr", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                  \
+    X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setex)               \
+    X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_psetex)             \
+    X("getex", -2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_getex)
+
+#define KV_GENERIC_COMMANDS(X)                                                                     \
+    X("del", -2, KV_COMMAND_WRITE, 1, -1, 1, kv_command_del)                                       \
+    X("exists", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_exists)                                  \
     X("keys", 2, KV_COMMAND_READ, 0, 0, 0, kv_command_keys)                                        \
     X("scan", -2, KV_COMMAND_READ, 0, 0, 0, kv_command_scan)                                       \
     X("type", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_type)                                        \
-    X("dbsize", 1, KV_COMMAND_READ, 0, 0, 0, kv_command_dbsize)                                    \
-    X("flushall", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushall)                              \
-    X("flushdb", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushdb)                                \
     X("unlink", -2, KV_COMMAND_WRITE, 1, -1, 1, kv_command_del)                                    \
-    X("substr", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                  \
     X("expire", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_expire)                                  \
     X("pexpire", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_pexpire)                                \
     X("expireat", -3, KV_COMMAND_WRITE, 1, 1, 1, kv_command_expireat)                              \
@@ -59,25 +61,34 @@
     X("expiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_expiretime)                            \
     X("pexpiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pexpiretime)                          \
     X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                 \
-    X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setex)               \
-    X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_psetex)             \
-    X("getex", -2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_getex)                                    \
     X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 2, -1, 2,                     \
       kv_command_raft_expire)
 
-#define KV_COMMAND_LIST(X)                                                                         \
-    KV_STRING_COMMANDS(X)                                                                          \
-    KV_HASH_COMMANDS(X)                                                                            \
-    KV_SET_COMMANDS(X)                                                                             \
-    KV_LIST_COMMANDS(X)                                                                            \
-    KV_ZSET_COMMANDS(X)                                                                            \
-    KV_KEYS_COMMANDS(X)                                                                            \
-    KV_BITS_COMMANDS(X)
+#define KV_SERVER_COMMANDS(X)                                                                      \
+    X("dbsize", 1, KV_COMMAND_READ, 0, 0, 0, kv_command_dbsize)                                    \
+    X("flushall", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushall)                              \
+    X("flushdb", -1, KV_COMMAND_WRITE, 0, 0, 0, kv_command_flushdb)
 
-#define KV_COMMAND_ENTRY(name, arity, flags, first, last, step, handler)                           \
-    {name, sizeof(name) - 1, arity, flags, first, last, step, handler},
+/* Each list's entries carry their group (Redis's COMMAND DOCS group, and the ACL category
+ * COMMAND INFO derives from it). */
+#define KV_COMMAND_ENTRY(group, name, arity, flags, first, last, step, handler)                    \
+    {name, sizeof(name) - 1, arity, flags, first, last, step, handler, group},
+#define KV_IN_STRING(...)        KV_COMMAND_ENTRY("string", __VA_ARGS__)
+#define KV_IN_GENERIC(...)       KV_COMMAND_ENTRY("generic", __VA_ARGS__)
+#define KV_IN_SERVER(...)        KV_COMMAND_ENTRY("server", __VA_ARGS__)
+#define KV_IN_HASH(...)          KV_COMMAND_ENTRY("hash", __VA_ARGS__)
+#define KV_IN_SET(...)           KV_COMMAND_ENTRY("set", __VA_ARGS__)
+#define KV_IN_LIST(...)          KV_COMMAND_ENTRY("list", __VA_ARGS__)
+#define KV_IN_ZSET(...)          KV_COMMAND_ENTRY("sorted-set", __VA_ARGS__)
+#define KV_IN_KEYS(...)          KV_COMMAND_ENTRY("generic", __VA_ARGS__)
+#define KV_IN_BITS(...)          KV_COMMAND_ENTRY("bitmap", __VA_ARGS__)
+#define KV_IN_BLOCKING_LIST(...) KV_COMMAND_ENTRY("list", __VA_ARGS__)
 
-static const struct kv_command kv_commands[] = {KV_COMMAND_LIST(KV_COMMAND_ENTRY)};
+static const struct kv_command kv_commands[] = {
+    KV_STRING_COMMANDS(KV_IN_STRING) KV_GENERIC_COMMANDS(KV_IN_GENERIC)
+        KV_SERVER_COMMANDS(KV_IN_SERVER) KV_HASH_COMMANDS(KV_IN_HASH) KV_SET_COMMANDS(KV_IN_SET)
+            KV_LIST_COMMANDS(KV_IN_LIST) KV_ZSET_COMMANDS(KV_IN_ZSET) KV_KEYS_COMMANDS(KV_IN_KEYS)
+                KV_BITS_COMMANDS(KV_IN_BITS)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 
@@ -165,6 +176,25 @@ const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_byte
         }
     }
     return NULL;
+}
+
+/* The few commands whose file's list is not their Redis group. */
+static const struct {
+    const char *name;
+    const char *group;
+} kv_group_overrides[] = {
+    {"time", "server"},         {"incrbyfloat", "string"},  {"lcs", "string"},
+    {"bzpopmin", "sorted-set"}, {"bzpopmax", "sorted-set"}, {"bzmpop", "sorted-set"},
+};
+
+const char *kv_command_group(const struct kv_command *command)
+{
+    for (size_t i = 0; i < sizeof kv_group_overrides / sizeof kv_group_overrides[0]; i++) {
+        if (strcmp(kv_group_overrides[i].name, command->name) == 0) {
+            return kv_group_overrides[i].group;
+        }
+    }
+    return command->group;
 }
 
 const struct kv_command *kv_command_table(size_t *count)

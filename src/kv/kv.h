@@ -152,6 +152,7 @@ struct kv_command {
     int last_key;
     int key_step;
     int (*handler)(struct kv_exec *exec, size_t argc, const struct kv_arg *argv);
+    const char *group; /* the list it comes from; kv_command_group() gives Redis's group */
 };
 
 /* Case-insensitive lookup; NULL when no command has this name. */
@@ -159,6 +160,9 @@ const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_byte
 /* All commands, for COMMAND COUNT / INFO; *count receives how many. */
 const struct kv_command *kv_command_table(size_t *count);
 bool kv_command_arity_ok(const struct kv_command *command, size_t argc);
+/* Redis's COMMAND DOCS group: "string", "generic", "server", "hash", "list", "set",
+ * "sorted-set", "bitmap". */
+const char *kv_command_group(const struct kv_command *command);
 
 /* Looks argv[0] up and checks arity. On success returns the command; otherwise replies
  * Redis's error ("ERR unknown command ..." or "ERR wrong number of arguments ...") to `reply`

@@ -116,29 +116,96 @@ static void describe_flags(struct proto_buffer *out, const char *flags)
     }
 }
 
+/* The ACL category of a group, as Redis names them. */
+static const char *group_category(const char *group)
+{
+    static const struct {
+        const char *group;
+        const char *category;
+    } categories[] = {
+        {"string", "@string"},
+        {"generic", "@keyspace"},
+        {"server", "@keyspace"},
+        {"hash", "@hash"},
+        {"list", "@list"},
+        {"set", "@set"},
+        {"sorted-set", "@sortedset"},
+        {"bitmap", "@bitmap"},
+    };
+    for (size_t i = 0; i < sizeof categories / sizeof categories[0]; i++) {
+        if (strcmp(categories[i].group, group) == 0) {
+            return categories[i].category;
+        }
+    }
+    return "@keyspace";
+}
+
+/*
+ * COMMAND INFO's ten fields as Redis 7 gives them: name, arity, flags, first key, last key,
+ * step, ACL categories, tips, key specifications, subcommands. Tips, key specifications and
+ * subcommands are empty arrays (clients fall back on the first/last/step positions).
+ */
 static void describe_data_command(struct proto_buffer *out, const struct kv_command *command)
 {
-    int first = command->first_key;
-    int last = command->last_key;
-    int step = command->key_step;
-    reply_array(out, 6);
+    bool write = command->flags & KV_COMMAND_WRITE;
+    bool blocking = command->flags & KV_COMMAND_BLOCKING;
+    bool deny_oom = command->flags & KV_COMMAND_DENY_OOM;
+    reply_array(out, 10);
     reply_bulk_string(out, command->name);
     reply_integer(out, command->arity);
-    describe_flags(out, (command->flags & KV_COMMAND_WRITE) ? "write" : "readonly fast");
-    reply_integer(out, first);
-    reply_integer(out, last);
-    reply_integer(out, step);
+    reply_array(out, (write ? 1 : 2) + (deny_oom ? 1 : 0) + (blocking ? 1 : 0));
+    if (write) {
+        resp_append_simple(out, "write", 5);
+    } else {
+        resp_append_simple(out, "readonly", 8);
+        resp_append_simple(out, "fast", 4);
+    }
+    if (deny_oom) {
+        resp_append_simple(out, "denyoom", 7);
+    }
+    if (blocking) {
+        resp_append_simple(out, "blocking", 8);
+    }
+    reply_integer(out, command->first_key);
+    reply_integer(out, command->last_key);
+    reply_integer(out, command->key_step);
+    const char *category = group_category(kv_command_group(command));
+    reply_array(out, 2 + (blocking ? 1 : 0));
+    resp_append_simple(out, write ? "@write" : "@read", write ? 6 : 5);
+    resp_append_simple(out, category, strlen(category));
+    if (blocking) {
+        resp_append_simple(out, "@blocking", 9);
+    }
+    reply_array(out, 0);
+    reply_array(out, 0);
+    reply_array(out, 0);
 }
 
 static void describe_server_command(struct proto_buffer *out, const struct server_command *c)
 {
-    reply_array(out, 6);
+    reply_array(out, 10);
     reply_bulk_string(out, c->name);
     reply_integer(out, c->arity);
     describe_flags(out, c->command_flags);
     reply_integer(out, 0);
     reply_integer(out, 0);
     reply_integer(out, 0);
+    reply_array(out, 1);
+    resp_append_simple(out, "@connection", 11);
+    reply_array(out, 0);
+    reply_array(out, 0);
+    reply_array(out, 0);
+}
+
+/* COMMAND DOCS [name...]: each command's group (summaries and argument lists are not kept:
+ * clients that read them, such as redis-cli's hints, show none). */
+static void describe_docs(struct proto_buffer *out, int protocol, const char *name,
+                          const char *group)
+{
+    reply_bulk_string(out, name);
+    reply_map(out, protocol, 1);
+    reply_bulk_string(out, "group");
+    reply_bulk_string(out, group);
 }
 
 static void command_command(struct client *client, struct proto_buffer *out, size_t argc,
@@ -180,7 +247,26 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
             }
         }
     } else if (argument_is(&argv[1], "DOCS")) {
-        reply_map(out, client->protocol, 0);
+        size_t docs = 0;
+        for (size_t i = 0; i < table_count && argc == 2; i++) {
+            docs += (data[i].flags & KV_COMMAND_INTERNAL) ? 0 : 1;
+        }
+        for (size_t a = 2; a < argc; a++) {
+            const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
+            docs += found != NULL && !(found->flags & KV_COMMAND_INTERNAL) ? 1 : 0;
+        }
+        reply_map(out, client->protocol, docs);
+        for (size_t i = 0; i < table_count && argc == 2; i++) {
+            if (!(data[i].flags & KV_COMMAND_INTERNAL)) {
+                describe_docs(out, client->protocol, data[i].name, kv_command_group(&data[i]));
+            }
+        }
+        for (size_t a = 2; a < argc; a++) {
+            const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
+            if (found != NULL && !(found->flags & KV_COMMAND_INTERNAL)) {
+                describe_docs(out, client->protocol, found->name, kv_command_group(found));
+            }
+        }
     } else {
         reply_error(out, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
                     (int)argv[1].data_bytes, (const char *)argv[1].data);
