@@ -20,7 +20,8 @@
  * duplicates otherwise, falling back to the selection if draws keep repeating.
  *
  * Failure modes: Redis's errors for a bad count, cursor or option; a negative count beyond
- * KV_ZSET_RANDOM_MAX_REPEATS is refused (Redis would build a reply of that many members).
+ * KV_ZSET_RANDOM_MAX_REPEATS is refused, with hash.c's text (Redis would build a reply of that
+ * many members).
  */
 #include <assert.h>
 #include <ctype.h>
@@ -175,9 +176,14 @@ static int kv_zset_random_count(struct kv_exec *exec, const struct kv_arg *key, 
         exec->reply->array(exec->reply->context, 0);
         return 0;
     }
+    uint64_t wanted = count < 0 ? (uint64_t)0 - (uint64_t)count : (uint64_t)count;
+    if (count < 0 && wanted > KV_ZSET_RANDOM_MAX_REPEATS) {
+        /* The text hash.c replies for HRANDFIELD and SRANDMEMBER. */
+        kv_reply_text_error(exec, "ERR count would repeat more than 1048576 members");
+        return 0;
+    }
     struct kv_zset_draw draw = {0};
     int result = kv_zset_draw_open(exec, &record, &draw);
-    uint64_t wanted = count < 0 ? (uint64_t)0 - (uint64_t)count : (uint64_t)count;
     if (result != 0) {
         /* nothing replied */
     } else if (count < 0 || count == 1) {
@@ -234,11 +240,6 @@ KV_HANDLER(kv_command_zrandmember)
     }
     if (with_scores && (count < INT64_MIN / 2 || count > INT64_MAX / 2)) {
         kv_reply_text_error(exec, "ERR value is out of range");
-        return 0;
-    }
-    if (count < -(int64_t)KV_ZSET_RANDOM_MAX_REPEATS) {
-        kv_reply_text_error(exec, "ERR count is out of range (at most 1048576 members with "
-                                  "repetition)");
         return 0;
     }
     return kv_zset_random_count(exec, &argv[1], count, with_scores);

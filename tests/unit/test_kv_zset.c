@@ -312,6 +312,347 @@ static void test_ranks_are_walked_from_the_nearer_end(void **state)
     EXPECT("ZCARD z", ":90");
 }
 
+static void test_zrange_option_errors(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZRANGE z 0 1 LIMIT 0 1",
+           "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or "
+           "BYLEX");
+    EXPECT("ZREVRANGE z 0 1 LIMIT 0 1",
+           "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or "
+           "BYLEX");
+    EXPECT("ZRANGE z 0 1 BYLEX WITHSCORES",
+           "-ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    EXPECT("ZRANGE z 0 1 REV REV", "-ERR syntax error");
+    EXPECT("ZRANGE z 0 1 BYSCORE BYSCORE", "-ERR syntax error");
+    EXPECT("ZRANGE z 0 1 BYSCORE BYLEX", "-ERR syntax error");
+    EXPECT("ZRANGE z 0 1 LIMIT", "-ERR syntax error");
+    EXPECT("ZRANGE z 0 1 LIMIT 1", "-ERR syntax error");
+    EXPECT("ZRANGE z 0 1 LIMIT a b", "-ERR value is not an integer or out of range");
+    EXPECT("ZRANGE z 0 1 foo", "-ERR syntax error");
+    EXPECT("ZRANGE z a b", "-ERR value is not an integer or out of range");
+    EXPECT("ZRANGE z 01 2", "-ERR value is not an integer or out of range");
+    EXPECT("ZRANGE z a 1 BYSCORE", "-ERR min or max is not a float");
+    EXPECT("ZRANGE z 1 nan BYSCORE", "-ERR min or max is not a float");
+    EXPECT("ZRANGE z 1 (x BYSCORE", "-ERR min or max is not a float");
+    EXPECT("ZRANGE z a b BYLEX", "-ERR min or max not valid string range item");
+    EXPECT("ZREVRANGE z 0 1 REV", "-ERR syntax error");
+    EXPECT("ZRANGEBYSCORE z 0 1 BYSCORE", "-ERR syntax error");
+    EXPECT("ZRANGEBYSCORE z 0 1 REV", "-ERR syntax error");
+    EXPECT("ZRANGEBYLEX z - + BYLEX", "-ERR syntax error");
+    EXPECT("ZRANGE z 0", "-ERR wrong number of arguments for 'zrange' command");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZRANGE s 0 1 LIMIT a b", "-ERR value is not an integer or out of range");
+    EXPECT("ZRANGE s 0 1 foo", "-ERR syntax error");
+    EXPECT("ZRANGE s 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZRANGEBYSCORE s 0 1",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZREVRANGEBYLEX s + -",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+static void test_zrangestore(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZRANGESTORE d z 0 1", ":2");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*4 | \"a\" | ,1 | \"b\" | ,2");
+    EXPECT("ZRANGESTORE d z 0 1 REV", ":2");
+    EXPECT("ZRANGE d 0 -1", "*2 | \"b\" | \"c\"");
+    EXPECT("ZRANGESTORE d z 1 2 BYSCORE LIMIT 0 1", ":1");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*2 | \"a\" | ,1");
+    EXPECT("ZRANGESTORE d z [a [b BYLEX", ":2");
+    EXPECT("ZRANGESTORE d z (b + BYLEX REV", ":0"); /* reversed: max (b, min + */
+    EXPECT("ZRANGESTORE d z + (a BYLEX REV", ":2");
+    EXPECT("ZRANGE d 0 -1", "*2 | \"b\" | \"c\"");
+    EXPECT("ZRANGESTORE d z 0 1 WITHSCORES", "-ERR syntax error");
+    EXPECT("ZRANGESTORE d z 0 -1 LIMIT 0 1",
+           "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or "
+           "BYLEX");
+    EXPECT("ZRANGESTORE d nokey 0 -1", ":0");
+    EXPECT("EXISTS d", ":0"); /* an empty result deletes the destination */
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZRANGESTORE d s 0 1",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("EXPIRE s 100", ":1");
+    EXPECT("ZRANGESTORE s z 0 0", ":1"); /* any type is replaced, its TTL dropped */
+    EXPECT("TYPE s", "+zset");
+    EXPECT("TTL s", ":-1");
+    EXPECT("ZRANGESTORE z z 1 1", ":1"); /* the source read whole before it is replaced */
+    EXPECT("ZRANGE z 0 -1 WITHSCORES", "*2 | \"b\" | ,2");
+    EXPECT("ZRANGESTORE d z 5 10", ":0");
+    EXPECT("ZRANGESTORE d", "-ERR wrong number of arguments for 'zrangestore' command");
+}
+
+static void test_zcount_zlexcount(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZCOUNT nokey 0 1", ":0");
+    EXPECT("ZLEXCOUNT nokey - +", ":0");
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZCOUNT z (1 3", ":2");
+    EXPECT("ZCOUNT z 3 1", ":0");
+    EXPECT("ZCOUNT z -inf +inf", ":3");
+    EXPECT("ZCOUNT z a 1", "-ERR min or max is not a float");
+    EXPECT("ZLEXCOUNT z - +", ":3");
+    EXPECT("ZLEXCOUNT z [a (c", ":2");
+    EXPECT("ZLEXCOUNT z [ +", ":3");
+    EXPECT("ZLEXCOUNT z ( +", ":3");
+    EXPECT("ZLEXCOUNT z (c +", ":0");
+    EXPECT("ZLEXCOUNT z a +", "-ERR min or max not valid string range item");
+    EXPECT("ZLEXCOUNT z -x +", "-ERR min or max not valid string range item");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZCOUNT s 0 1", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZLEXCOUNT s - +", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZCOUNT s a 1", "-ERR min or max is not a float");
+}
+
+static void test_zremrange_by_rank_score_lex(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZREMRANGEBYRANK nokey 0 1", ":0");
+    EXPECT("ZADD z 1 a 2 b 3 c 4 d 5 e", ":5");
+    EXPECT("ZREMRANGEBYRANK z a b", "-ERR value is not an integer or out of range");
+    EXPECT("ZREMRANGEBYRANK z 5 10", ":0");
+    EXPECT("ZREMRANGEBYRANK z -1 -1", ":1");
+    EXPECT("ZREMRANGEBYRANK z 1 2", ":2");
+    EXPECT("ZRANGE z 0 -1", "*2 | \"a\" | \"d\"");
+    EXPECT("ZADD z 2 b 3 c", ":2");
+    EXPECT("ZREMRANGEBYSCORE z a b", "-ERR min or max is not a float");
+    EXPECT("ZREMRANGEBYSCORE z -inf (1", ":0");
+    EXPECT("ZREMRANGEBYSCORE z (1 3", ":2");
+    EXPECT("ZRANGE z 0 -1", "*2 | \"a\" | \"d\"");
+    EXPECT("ZREMRANGEBYSCORE z -inf +inf", ":2");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("ZADD z 0 a 0 b 0 c 0 d", ":4");
+    EXPECT("ZREMRANGEBYLEX z a b", "-ERR min or max not valid string range item");
+    EXPECT("ZREMRANGEBYLEX z (a [c", ":2");
+    EXPECT("ZRANGE z 0 -1", "*2 | \"a\" | \"d\"");
+    EXPECT("ZREMRANGEBYLEX z + -", ":0");
+    EXPECT("ZREMRANGEBYLEX z - +", ":2");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZREMRANGEBYRANK s 0 1",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZREMRANGEBYSCORE s 0 1",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZREMRANGEBYLEX s - +",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+static void test_zrank_zrevrank(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZRANK nokey a", "(nil)");
+    EXPECT("ZADD z 1 a 2 b 3 c 2 bb", ":4");
+    EXPECT("ZRANK z a", ":0");
+    EXPECT("ZRANK z bb", ":2");
+    EXPECT("ZRANK z c", ":3");
+    EXPECT("ZREVRANK z c", ":0");
+    EXPECT("ZREVRANK z a", ":3");
+    EXPECT("ZRANK z nosuch", "(nil)");
+    EXPECT("ZREVRANK z nosuch", "(nil)");
+    EXPECT("ZRANK z a WITHSCORE", "-ERR wrong number of arguments for 'zrank' command");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZRANK s a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZREVRANK s a", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+static void test_zpopmin_zpopmax(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZPOPMIN nokey", "*0");
+    EXPECT("ZPOPMIN nokey 2", "*0");
+    EXPECT("ZADD z 1 a 2 b 3 c 3 cc 4 d", ":5");
+    EXPECT("ZPOPMIN z", "*2 | \"a\" | ,1");
+    EXPECT("ZPOPMAX z", "*2 | \"d\" | ,4");
+    EXPECT("ZPOPMAX z 1", "*2 | \"cc\" | ,3");
+    EXPECT("ZPOPMIN z 0", "*0");
+    EXPECT("ZPOPMIN z -1", "-ERR value is out of range, must be positive");
+    EXPECT("ZPOPMIN z a", "-ERR value is out of range, must be positive");
+    EXPECT("ZPOPMIN z 1 2", "-ERR syntax error");
+    EXPECT("ZPOPMIN z 10", "*4 | \"b\" | ,2 | \"c\" | ,3");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZPOPMIN s", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZPOPMAX s 0", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+static void test_zmpop(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZMPOP 1 nokey MIN", "(nil-array)");
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("ZMPOP 0 z MIN", "-ERR numkeys should be greater than 0");
+    EXPECT("ZMPOP -1 z MIN", "-ERR numkeys should be greater than 0");
+    EXPECT("ZMPOP a z MIN", "-ERR numkeys should be greater than 0");
+    EXPECT("ZMPOP 1 z", "-ERR wrong number of arguments for 'zmpop' command");
+    EXPECT("ZMPOP 1 z foo", "-ERR syntax error");
+    EXPECT("ZMPOP 2 z MIN", "-ERR syntax error");
+    EXPECT("ZMPOP 9223372036854775807 z MIN", "-ERR syntax error");
+    EXPECT("ZMPOP 1 z MIN COUNT 0", "-ERR count should be greater than 0");
+    EXPECT("ZMPOP 1 z MIN COUNT -1", "-ERR count should be greater than 0");
+    EXPECT("ZMPOP 1 z MIN COUNT a", "-ERR count should be greater than 0");
+    EXPECT("ZMPOP 1 z MIN COUNT 1 COUNT 1", "-ERR syntax error");
+    EXPECT("ZMPOP 1 z MIN COUNT", "-ERR syntax error");
+    EXPECT("ZMPOP 1 z MIN foo", "-ERR syntax error");
+    EXPECT("ZMPOP 2 nokey z MIN COUNT 2", "*2 | \"z\" | *2 | *2 | \"a\" | ,1 | *2 | \"b\" | ,2");
+    EXPECT("ZMPOP 1 z max count 5", "*2 | \"z\" | *1 | *2 | \"c\" | ,3");
+    EXPECT("EXISTS z", ":0");
+    EXPECT("SET s v", "+OK");
+    EXPECT("ZADD z2 5 x", ":1");
+    EXPECT("ZMPOP 2 s z2 MIN",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZMPOP 2 z2 s MAX", "*2 | \"z2\" | *1 | *2 | \"x\" | ,5");
+}
+
+static void test_zunion_zinter_zdiff(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z1 1 a 2 b 3 c", ":3");
+    EXPECT("ZADD z2 10 b 20 c 30 d", ":3");
+    EXPECT("ZUNION 2 z1 z2", "*4 | \"a\" | \"b\" | \"c\" | \"d\"");
+    EXPECT("ZUNION 2 z1 z2 WITHSCORES",
+           "*8 | \"a\" | ,1 | \"b\" | ,12 | \"c\" | ,23 | \"d\" | ,30");
+    EXPECT("ZUNION 2 z1 z2 WEIGHTS 2 0.5 AGGREGATE MAX WITHSCORES",
+           "*8 | \"a\" | ,2 | \"b\" | ,5 | \"c\" | ,10 | \"d\" | ,15");
+    EXPECT("ZUNION 2 z1 z2 AGGREGATE MIN WITHSCORES",
+           "*8 | \"a\" | ,1 | \"b\" | ,2 | \"c\" | ,3 | \"d\" | ,30");
+    EXPECT("ZINTER 2 z1 z2 WITHSCORES", "*4 | \"b\" | ,12 | \"c\" | ,23");
+    EXPECT("ZINTER 2 z1 z2 WEIGHTS 1 -1 WITHSCORES", "*4 | \"c\" | ,-17 | \"b\" | ,-8");
+    EXPECT("ZINTER 2 z1 z1 WITHSCORES", "*6 | \"a\" | ,2 | \"b\" | ,4 | \"c\" | ,6");
+    EXPECT("ZINTER 2 z1 nokey", "*0");
+    EXPECT("ZDIFF 2 z1 z2 WITHSCORES", "*2 | \"a\" | ,1");
+    EXPECT("ZDIFF 1 z1", "*3 | \"a\" | \"b\" | \"c\"");
+    EXPECT("ZDIFF 2 z1 z1", "*0");
+    EXPECT("ZDIFF 3 z1 nokey z1", "*0");
+    EXPECT("ZDIFF 2 nokey z1", "*0");
+    EXPECT("ZUNION 2 z1 z2 withscores withscores",
+           "*8 | \"a\" | ,1 | \"b\" | ,12 | \"c\" | ,23 | \"d\" | ,30");
+    EXPECT("ZUNION 1 z1 WEIGHTS 1 WEIGHTS 2 WITHSCORES",
+           "*6 | \"a\" | ,2 | \"b\" | ,4 | \"c\" | ,6");
+    EXPECT("ZUNION 1 z1 AGGREGATE MIN AGGREGATE MAX", "*3 | \"a\" | \"b\" | \"c\"");
+}
+
+static void test_algebra_infinities_and_nan(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b", ":2");
+    EXPECT("ZADD i inf p -inf q", ":2");
+    EXPECT("ZUNION 2 z i WEIGHTS 0 inf WITHSCORES",
+           "*8 | \"q\" | ,-inf | \"a\" | ,0 | \"b\" | ,0 | \"p\" | ,inf");
+    EXPECT("ZUNION 2 i i WITHSCORES", "*4 | \"q\" | ,-inf | \"p\" | ,inf");
+    EXPECT("ZUNION 2 i i WEIGHTS 1 -1 WITHSCORES", "*4 | \"p\" | ,0 | \"q\" | ,0");
+    EXPECT("ZUNION 2 i i WEIGHTS 0 0 WITHSCORES", "*4 | \"p\" | ,0 | \"q\" | ,0");
+    EXPECT("ZUNION 3 i i i AGGREGATE MIN WITHSCORES", "*4 | \"q\" | ,-inf | \"p\" | ,inf");
+    EXPECT("ZUNION 1 z WEIGHTS -0 WITHSCORES", "*4 | \"a\" | ,-0 | \"b\" | ,-0");
+    EXPECT("ZUNIONSTORE d 1 z WEIGHTS -0", ":2");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*4 | \"a\" | ,0 | \"b\" | ,0");
+    /* Sums run smallest input first, as Redis's: (0.3 + 0.2) + 0.1, not (0.1 + 0.2) + 0.3. */
+    EXPECT("ZADD x 0.3 m", ":1");
+    EXPECT("ZADD y 0.2 m 0 n", ":2");
+    EXPECT("ZADD w 0.1 m 0 n 0 o", ":3");
+    EXPECT("ZUNION 3 w y x WITHSCORES",
+           "*6 | \"n\" | ,0 | \"o\" | ,0 | \"m\" | ,0.59999999999999998");
+    EXPECT("ZINTER 3 w y x WITHSCORES", "*2 | \"m\" | ,0.59999999999999998");
+}
+
+static void test_algebra_errors(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a", ":1");
+    EXPECT("SET str v", "+OK");
+    EXPECT("ZUNION 0 z", "-ERR at least 1 input key is needed for 'zunion' command");
+    EXPECT("ZUNION -1 z", "-ERR at least 1 input key is needed for 'zunion' command");
+    EXPECT("ZINTER 0 z", "-ERR at least 1 input key is needed for 'zinter' command");
+    EXPECT("ZDIFF 0 z", "-ERR at least 1 input key is needed for 'zdiff' command");
+    EXPECT("ZUNIONSTORE d 0 z", "-ERR at least 1 input key is needed for 'zunionstore' command");
+    EXPECT("ZINTERSTORE d 0 z", "-ERR at least 1 input key is needed for 'zinterstore' command");
+    EXPECT("ZDIFFSTORE d 0 z", "-ERR at least 1 input key is needed for 'zdiffstore' command");
+    EXPECT("ZINTERCARD 0 z", "-ERR at least 1 input key is needed for 'zintercard' command");
+    EXPECT("ZUNION a z", "-ERR value is not an integer or out of range");
+    EXPECT("ZUNION 2 z", "-ERR syntax error");
+    EXPECT("ZUNION 1 z WEIGHTS a", "-ERR weight value is not a float");
+    EXPECT("ZUNION 1 z WEIGHTS", "-ERR syntax error");
+    EXPECT("ZUNION 1 z AGGREGATE foo", "-ERR syntax error");
+    EXPECT("ZUNION 1 z AGGREGATE", "-ERR syntax error");
+    EXPECT("ZUNION 1 z foo", "-ERR syntax error");
+    EXPECT("ZUNIONSTORE d 1 z WITHSCORES", "-ERR syntax error");
+    EXPECT("ZDIFF 1 z WEIGHTS 1", "-ERR syntax error");
+    EXPECT("ZDIFF 1 z AGGREGATE SUM", "-ERR syntax error");
+    EXPECT("ZUNION 2 z str", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZUNION 2 str z WEIGHTS a",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZINTERCARD 2 z str",
+           "-WRONGTYPE Operation against a key holding the wrong kind of value");
+    EXPECT("ZUNIONSTORE d", "-ERR wrong number of arguments for 'zunionstore' command");
+    EXPECT("EXISTS d", ":0");
+}
+
+static void test_algebra_stores(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z1 1 a 2 b 3 c", ":3");
+    EXPECT("ZADD z2 10 b 20 c 30 d", ":3");
+    EXPECT("ZUNIONSTORE d 2 z1 z2 WEIGHTS 2 3 AGGREGATE MAX", ":4");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*8 | \"a\" | ,2 | \"b\" | ,30 | \"c\" | ,60 | \"d\" | ,90");
+    EXPECT("ZINTERSTORE d 2 z1 z2", ":2");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*4 | \"b\" | ,12 | \"c\" | ,23");
+    EXPECT("ZDIFFSTORE d 2 z2 z1", ":1");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*2 | \"d\" | ,30");
+    EXPECT("ZINTERSTORE d 2 z1 nokey", ":0");
+    EXPECT("EXISTS d", ":0");
+    EXPECT("SET str v", "+OK");
+    EXPECT("EXPIRE str 100", ":1");
+    EXPECT("ZUNIONSTORE str 1 z1", ":3"); /* another type is replaced, its TTL dropped */
+    EXPECT("TYPE str", "+zset");
+    EXPECT("TTL str", ":-1");
+    EXPECT("ZUNIONSTORE z1 2 z1 z2", ":4"); /* the destination is also an input */
+    EXPECT("ZRANGE z1 0 -1 WITHSCORES",
+           "*8 | \"a\" | ,1 | \"b\" | ,12 | \"c\" | ,23 | \"d\" | ,30");
+    EXPECT("ZINTERSTORE z2 2 z1 z2 AGGREGATE MIN", ":3");
+    EXPECT("ZRANGE z2 0 -1 WITHSCORES", "*6 | \"b\" | ,10 | \"c\" | ,20 | \"d\" | ,30");
+    EXPECT("ZDIFFSTORE z1 2 z1 z1", ":0");
+    EXPECT("EXISTS z1", ":0");
+}
+
+static void test_zintercard(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z1 1 a 2 b 3 c 4 d", ":4");
+    EXPECT("ZADD z2 1 b 2 c 3 d 4 e", ":4");
+    EXPECT("ZINTERCARD 1 z1", ":4");
+    EXPECT("ZINTERCARD 2 z1 z2", ":3");
+    EXPECT("ZINTERCARD 2 z1 z2 LIMIT 2", ":2");
+    EXPECT("ZINTERCARD 2 z1 z2 LIMIT 0", ":3");
+    EXPECT("ZINTERCARD 2 z1 z2 LIMIT 10", ":3");
+    EXPECT("ZINTERCARD 2 z1 nokey", ":0");
+    EXPECT("ZINTERCARD 2 z1", "-ERR syntax error");
+    EXPECT("ZINTERCARD 1 z1 LIMIT -1", "-ERR LIMIT can't be negative");
+    EXPECT("ZINTERCARD 1 z1 LIMIT a", "-ERR LIMIT can't be negative");
+    EXPECT("ZINTERCARD 1 z1 WEIGHTS 1", "-ERR syntax error");
+    EXPECT("ZINTERCARD 1 z1 WITHSCORES", "-ERR syntax error");
+    EXPECT("ZINTERCARD 1 z1 LIMIT", "-ERR syntax error");
+    EXPECT("ZINTERCARD a z1", "-ERR value is not an integer or out of range");
+}
+
+static void test_algebra_takes_sets_with_score_one(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("ZADD z 1 a 2 b 3 c", ":3");
+    EXPECT("SADD st a x", ":2");
+    EXPECT("ZUNION 2 z st WITHSCORES", "*8 | \"x\" | ,1 | \"a\" | ,2 | \"b\" | ,2 | \"c\" | ,3");
+    EXPECT("ZINTER 2 z st WITHSCORES", "*2 | \"a\" | ,2");
+    EXPECT("ZINTER 2 st st WEIGHTS 2 3 WITHSCORES", "*4 | \"a\" | ,5 | \"x\" | ,5");
+    EXPECT("ZDIFF 2 z st WITHSCORES", "*4 | \"b\" | ,2 | \"c\" | ,3");
+    EXPECT("ZDIFF 2 st z WITHSCORES", "*2 | \"x\" | ,1");
+    EXPECT("ZINTERCARD 2 st z", ":1");
+    EXPECT("ZUNIONSTORE d 2 z st WEIGHTS 2 3 AGGREGATE MAX", ":4");
+    EXPECT("ZRANGE d 0 -1 WITHSCORES", "*8 | \"a\" | ,3 | \"x\" | ,3 | \"b\" | ,4 | \"c\" | ,6");
+    EXPECT("ZRANGE st 0 -1", "-WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
 #define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
 
 int main(void)
@@ -330,6 +671,19 @@ int main(void)
         FIXTURE_TEST(test_zrange_by_score_ties_and_zero),
         FIXTURE_TEST(test_zrange_by_lex),
         FIXTURE_TEST(test_ranks_are_walked_from_the_nearer_end),
+        FIXTURE_TEST(test_zrange_option_errors),
+        FIXTURE_TEST(test_zrangestore),
+        FIXTURE_TEST(test_zcount_zlexcount),
+        FIXTURE_TEST(test_zremrange_by_rank_score_lex),
+        FIXTURE_TEST(test_zrank_zrevrank),
+        FIXTURE_TEST(test_zpopmin_zpopmax),
+        FIXTURE_TEST(test_zmpop),
+        FIXTURE_TEST(test_zunion_zinter_zdiff),
+        FIXTURE_TEST(test_algebra_infinities_and_nan),
+        FIXTURE_TEST(test_algebra_errors),
+        FIXTURE_TEST(test_algebra_stores),
+        FIXTURE_TEST(test_zintercard),
+        FIXTURE_TEST(test_algebra_takes_sets_with_score_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
