@@ -76,6 +76,7 @@ KV_HANDLER(kv_command_setbit)
     size_t old_bytes = found == KV_LOOKUP_FOUND ? old.value_bytes : 0;
     size_t byte = (size_t)(offset >> 3);
     size_t new_bytes = byte + 1 > old_bytes ? byte + 1 : old_bytes;
+    assert(byte < new_bytes);
     unsigned previous = byte < old_bytes ? kv_bit_at(old.value, offset) : 0;
     if (new_bytes == old_bytes && previous == (unsigned)bit) {
         exec->reply->integer(exec->reply->context, previous); /* nothing changes */
@@ -136,6 +137,7 @@ struct kv_bit_range {
 static struct kv_bit_range kv_bit_range_make(int64_t start, int64_t end, int64_t length,
                                              bool in_bits)
 {
+    assert(length >= 0 && length <= INT64_MAX / 8);
     int64_t total = in_bits ? length * 8 : length;
     start = start < 0 ? total + start : start;
     end = end < 0 ? total + end : end;
@@ -144,6 +146,7 @@ static struct kv_bit_range kv_bit_range_make(int64_t start, int64_t end, int64_t
     end = end >= total ? total - 1 : end;
     struct kv_bit_range range = {.empty = start > end};
     if (!range.empty) {
+        assert(start >= 0 && end < total);
         range.first_bit = in_bits ? (uint64_t)start : (uint64_t)start * 8;
         range.last_bit = in_bits ? (uint64_t)end : (uint64_t)end * 8 + 7;
     }
@@ -165,6 +168,8 @@ static uint8_t kv_range_mask(const struct kv_bit_range *range, uint64_t index)
 
 static uint64_t kv_count_ones(const uint8_t *data, const struct kv_bit_range *range)
 {
+    assert(!range->empty);
+    assert(range->first_bit <= range->last_bit);
     uint64_t first = range->first_bit >> 3;
     uint64_t last = range->last_bit >> 3;
     uint64_t count = (uint64_t)__builtin_popcount(data[first] & kv_range_mask(range, first));
@@ -186,6 +191,8 @@ static uint64_t kv_count_ones(const uint8_t *data, const struct kv_bit_range *ra
 /* The first bit equal to `bit` within the range, or -1. */
 static int64_t kv_find_bit(const uint8_t *data, const struct kv_bit_range *range, unsigned bit)
 {
+    assert(!range->empty);
+    assert(bit <= 1);
     uint64_t first = range->first_bit >> 3;
     uint64_t last = range->last_bit >> 3;
     uint64_t word_skip = bit ? 0 : UINT64_MAX; /* eight bytes holding no bit of interest */

@@ -404,6 +404,7 @@ KV_HANDLER(kv_command_randomkey)
     if (rc != 0) {
         return kv_storage_error(exec->kv, rc, "mdb_cursor_open (randomkey)");
     }
+    assert(exec->txn != NULL);
     int result = kv_randomkey_walk(exec, cursor, kv_random(exec));
     mdb_cursor_close(cursor);
     return result;

@@ -125,6 +125,8 @@ static uint32_t *kv_lcs_cell(const struct kv_lcs *lcs, uint32_t i, uint32_t j)
 
 static void kv_lcs_fill(struct kv_lcs *lcs)
 {
+    assert(lcs->table != NULL);
+    assert(lcs->a != NULL && lcs->b != NULL);
     for (uint32_t i = 0; i <= lcs->a_bytes; i++) {
         for (uint32_t j = 0; j <= lcs->b_bytes; j++) {
             uint32_t length = 0;
@@ -210,6 +212,8 @@ static size_t kv_lcs_walk(struct kv_exec *exec, const struct kv_lcs *lcs,
             a_start = none;
         }
     }
+    assert(remaining == 0);  /* the walk met every byte of the LCS */
+    assert(a_start == none); /* every range was reported or dropped */
     return reported;
 }
 
