@@ -154,6 +154,8 @@ static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *en
         }
         exec.now_ms = kv->clock_ms;
         exec.index = entry->index;
+        exec.entry_data = entry->data;
+        exec.entry_bytes = entry->data_bytes;
         exec.random_state = entry->index * UINT64_C(0x9E3779B97F4A7C15) ^ entry->term;
         exec.reply = reply != NULL ? reply : &kv_discard_reply;
         result = kv_dispatch(&exec, argc, kv->argv);
@@ -167,13 +169,19 @@ static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *en
     return 0;
 }
 
+static void kv_buffer_trim(struct kv_buffer *buffer)
+{
+    if (buffer->capacity_bytes > KV_SCRATCH_RETAIN_BYTES) {
+        free(buffer->data);
+        buffer->data = NULL;
+        buffer->capacity_bytes = 0;
+    }
+}
+
 static void kv_scratch_trim(struct kv *kv)
 {
-    if (kv->scratch.capacity_bytes > KV_SCRATCH_RETAIN_BYTES) {
-        free(kv->scratch.data);
-        kv->scratch.data = NULL;
-        kv->scratch.capacity_bytes = 0;
-    }
+    kv_buffer_trim(&kv->scratch);
+    kv_buffer_trim(&kv->map_copy);
 }
 
 int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,

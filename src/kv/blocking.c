@@ -12,32 +12,28 @@
 #include <math.h>
 #include <string.h>
 
-#include "kv/kv_internal.h"
-
-/* Redis's bound on a timeout (its long long milliseconds), well past any real wait. */
-#define KV_MAX_TIMEOUT_SECONDS 9.2e15L
+#include "kv/blocking.h"
+#include "kv/list.h"
+#include "kv/zset.h"
 
 int kv_blocking_timeout_parse(struct kv_exec *exec, const struct kv_arg *arg, uint64_t *timeout_ms)
 {
     long double seconds;
-    if (!kv_parse_long_double(arg, &seconds) || isinf(seconds) ||
-        seconds > KV_MAX_TIMEOUT_SECONDS) {
+    const char *error = NULL;
+    if (!kv_parse_long_double(arg, &seconds)) {
+        error = "ERR timeout is not a float or out of range";
+    } else if (seconds * 1000.0L > (long double)INT64_MAX) {
+        error = "ERR timeout is out of range";
+    } else if (ceill(seconds * 1000.0L) < 0) {
+        error = "ERR timeout is negative";
+    }
+    if (error != NULL) {
         if (exec != NULL) {
-            kv_reply_text_error(exec, "ERR timeout is not a float or out of range");
+            kv_reply_text_error(exec, error);
         }
         return -1;
     }
-    if (seconds < 0) {
-        if (exec != NULL) {
-            kv_reply_text_error(exec, "ERR timeout is negative");
-        }
-        return -1;
-    }
-    long double ms = ceill(seconds * 1000.0L);
-    *timeout_ms = (uint64_t)ms;
-    if (seconds > 0 && *timeout_ms == 0) {
-        *timeout_ms = 1;
-    }
+    *timeout_ms = (uint64_t)ceill(seconds * 1000.0L);
     return 0;
 }
 
@@ -105,4 +101,223 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv, const str
     } else {
         reply->null_array(reply->context);
     }
+}
+
+/* ---- the commands ------------------------------------------------------------------------- */
+
+static void kv_block(struct kv_exec *exec)
+{
+    exec->reply->blocked(exec->reply->context);
+}
+
+/* BLPOP / BRPOP key [key ...] timeout: the first key holding a list decides. */
+static int kv_blocking_list_pop(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                                bool left)
+{
+    uint64_t timeout_ms;
+    if (kv_blocking_timeout_parse(exec, &argv[argc - 1], &timeout_ms) != 0) {
+        return 0;
+    }
+    for (size_t i = 1; i + 1 < argc; i++) {
+        int outcome = kv_list_pop(exec, &argv[i], left, 1, KV_LIST_REPLY_KEY_ELEMENT);
+        if (outcome != KV_LIST_NONE) {
+            return outcome < 0 ? outcome : 0;
+        }
+    }
+    kv_block(exec);
+    return 0;
+}
+
+KV_HANDLER(kv_command_blpop)
+{
+    return kv_blocking_list_pop(exec, argc, argv, true);
+}
+
+KV_HANDLER(kv_command_brpop)
+{
+    return kv_blocking_list_pop(exec, argc, argv, false);
+}
+
+static bool kv_parse_side(const struct kv_arg *arg, const char *low, const char *high, bool *is_low)
+{
+    if (kv_arg_equals_nocase(arg, low)) {
+        *is_low = true;
+        return true;
+    }
+    if (kv_arg_equals_nocase(arg, high)) {
+        *is_low = false;
+        return true;
+    }
+    return false;
+}
+
+static int kv_blocking_move(struct kv_exec *exec, const struct kv_arg *argv, bool from_left,
+                            bool to_left, const struct kv_arg *timeout)
+{
+    uint64_t timeout_ms;
+    if (kv_blocking_timeout_parse(exec, timeout, &timeout_ms) != 0) {
+        return 0;
+    }
+    int outcome = kv_list_move(exec, &argv[1], &argv[2], from_left, to_left);
+    if (outcome == KV_LIST_NONE) {
+        kv_block(exec);
+        return 0;
+    }
+    return outcome < 0 ? outcome : 0;
+}
+
+/* BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout */
+KV_HANDLER(kv_command_blmove)
+{
+    (void)argc;
+    bool from_left, to_left;
+    if (!kv_parse_side(&argv[3], "left", "right", &from_left) ||
+        !kv_parse_side(&argv[4], "left", "right", &to_left)) {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return 0;
+    }
+    return kv_blocking_move(exec, argv, from_left, to_left, &argv[5]);
+}
+
+/* BRPOPLPUSH source destination timeout: BLMOVE ... RIGHT LEFT. */
+KV_HANDLER(kv_command_brpoplpush)
+{
+    (void)argc;
+    return kv_blocking_move(exec, argv, false, true, &argv[3]);
+}
+
+/* BLMPOP / BZMPOP's shape: timeout numkeys key... WHERE [COUNT count], checked in Redis's
+ * order (numkeys, where, options, then the timeout). */
+struct kv_mpop {
+    size_t key_count;
+    bool low; /* LEFT or MIN */
+    uint64_t count;
+};
+
+static bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                          const char *low, const char *high, struct kv_mpop *mpop)
+{
+    int64_t keys;
+    if (!kv_parse_int64(argv[2].data, argv[2].data_bytes, &keys) || keys < 1) {
+        kv_reply_text_error(exec, "ERR numkeys should be greater than 0");
+        return false;
+    }
+    if ((uint64_t)keys >= argc - 3) {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return false;
+    }
+    mpop->key_count = (size_t)keys;
+    size_t where = 3 + mpop->key_count;
+    if (!kv_parse_side(&argv[where], low, high, &mpop->low)) {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return false;
+    }
+    mpop->count = 0;
+    for (size_t i = where + 1; i < argc; i++) {
+        int64_t count;
+        if (mpop->count == 0 && kv_arg_equals_nocase(&argv[i], "count") && i + 1 < argc) {
+            i++;
+            if (!kv_parse_int64(argv[i].data, argv[i].data_bytes, &count) || count < 1) {
+                kv_reply_text_error(exec, "ERR count should be greater than 0");
+                return false;
+            }
+            mpop->count = (uint64_t)count;
+        } else {
+            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+            return false;
+        }
+    }
+    if (mpop->count == 0) {
+        mpop->count = 1;
+    }
+    uint64_t timeout_ms;
+    return kv_blocking_timeout_parse(exec, &argv[1], &timeout_ms) == 0;
+}
+
+/* BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count] */
+KV_HANDLER(kv_command_blmpop)
+{
+    struct kv_mpop mpop;
+    if (!kv_mpop_parse(exec, argc, argv, "left", "right", &mpop)) {
+        return 0;
+    }
+    for (size_t i = 0; i < mpop.key_count; i++) {
+        int outcome =
+            kv_list_pop(exec, &argv[3 + i], mpop.low, mpop.count, KV_LIST_REPLY_KEY_ARRAY);
+        if (outcome != KV_LIST_NONE) {
+            return outcome < 0 ? outcome : 0;
+        }
+    }
+    kv_block(exec);
+    return 0;
+}
+
+/* One sorted set's pop for BZPOPMIN/BZPOPMAX (nested false) or BZMPOP (nested true): 1 when
+ * it decided the command (replied), 0 when the key holds no sorted set, or a negative error. */
+static int kv_blocking_zset_pop(struct kv_exec *exec, const struct kv_arg *key,
+                                enum kv_zset_end end, uint64_t count, bool nested)
+{
+    struct kv_record record;
+    int found = kv_zset_lookup(exec, key, &record); /* replies WRONGTYPE itself */
+    if (found == KV_LOOKUP_ABSENT || found < 0) {
+        return found;
+    }
+    if (found == KV_LOOKUP_WRONG_TYPE) {
+        return 1;
+    }
+    if (nested) {
+        exec->reply->array(exec->reply->context, 2);
+        exec->reply->bulk(exec->reply->context, key->data, key->data_bytes);
+        exec->reply->array(exec->reply->context, kv_zset_pop_count(&record, count));
+    } else {
+        exec->reply->array(exec->reply->context, 3);
+        exec->reply->bulk(exec->reply->context, key->data, key->data_bytes);
+    }
+    int result = kv_zset_pop(exec, key, &record, end, count, nested);
+    return result < 0 ? result : 1;
+}
+
+static int kv_blocking_zpop(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                            enum kv_zset_end end)
+{
+    uint64_t timeout_ms;
+    if (kv_blocking_timeout_parse(exec, &argv[argc - 1], &timeout_ms) != 0) {
+        return 0;
+    }
+    for (size_t i = 1; i + 1 < argc; i++) {
+        int decided = kv_blocking_zset_pop(exec, &argv[i], end, 1, false);
+        if (decided != 0) {
+            return decided < 0 ? decided : 0;
+        }
+    }
+    kv_block(exec);
+    return 0;
+}
+
+KV_HANDLER(kv_command_bzpopmin)
+{
+    return kv_blocking_zpop(exec, argc, argv, KV_ZSET_MIN);
+}
+
+KV_HANDLER(kv_command_bzpopmax)
+{
+    return kv_blocking_zpop(exec, argc, argv, KV_ZSET_MAX);
+}
+
+/* BZMPOP timeout numkeys key... MIN|MAX [COUNT count] */
+KV_HANDLER(kv_command_bzmpop)
+{
+    struct kv_mpop mpop;
+    if (!kv_mpop_parse(exec, argc, argv, "min", "max", &mpop)) {
+        return 0;
+    }
+    for (size_t i = 0; i < mpop.key_count; i++) {
+        int decided = kv_blocking_zset_pop(exec, &argv[3 + i], mpop.low ? KV_ZSET_MIN : KV_ZSET_MAX,
+                                           mpop.count, true);
+        if (decided != 0) {
+            return decided < 0 ? decided : 0;
+        }
+    }
+    kv_block(exec);
+    return 0;
 }

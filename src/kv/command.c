@@ -60,7 +60,7 @@
     X("pttl", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pttl)                                        \
     X("expiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_expiretime)                            \
     X("pexpiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pexpiretime)                          \
-    X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                 \
+    X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                  \
     X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 2, -1, 2,                     \
       kv_command_raft_expire)
 
@@ -88,7 +88,7 @@ static const struct kv_command kv_commands[] = {
     KV_STRING_COMMANDS(KV_IN_STRING) KV_GENERIC_COMMANDS(KV_IN_GENERIC)
         KV_SERVER_COMMANDS(KV_IN_SERVER) KV_HASH_COMMANDS(KV_IN_HASH) KV_SET_COMMANDS(KV_IN_SET)
             KV_LIST_COMMANDS(KV_IN_LIST) KV_ZSET_COMMANDS(KV_IN_ZSET) KV_KEYS_COMMANDS(KV_IN_KEYS)
-                KV_BITS_COMMANDS(KV_IN_BITS)};
+                KV_BITS_COMMANDS(KV_IN_BITS) KV_BLOCKING_COMMANDS(KV_IN_BLOCKING_LIST)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 

@@ -76,7 +76,8 @@ struct kv {
     bool signals_overflow;
     struct kv_arg *argv; /* decoded arguments of the entry being applied */
     size_t argv_capacity;
-    struct kv_buffer scratch; /* APPEND / SETRANGE build their new value here */
+    struct kv_buffer scratch;  /* APPEND / SETRANGE build their new value here */
+    struct kv_buffer map_copy; /* bytes from the map copied aside before a put (record.c) */
     char error_message[KV_ERROR_MESSAGE_BYTES];
 };
 
@@ -88,8 +89,10 @@ struct kv_exec {
     /* The time every deadline is compared with: the replicated clock after this entry's
      * stamp (a write), or the reader's clock, never below the replicated one (a read). */
     uint64_t now_ms;
-    uint64_t random_state; /* kv_random(): seeded by the entry's index and term */
-    uint64_t index;        /* the entry being applied (0 for a read) */
+    uint64_t random_state;     /* kv_random(): seeded by the entry's index and term */
+    uint64_t index;            /* the entry being applied (0 for a read) */
+    const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
+    size_t entry_bytes;
 };
 
 /* A user key as stored: hash prefix and key bytes. */

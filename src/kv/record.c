@@ -270,11 +270,46 @@ void kv_take_signals(struct kv *kv, kv_signal_fn signaled, void *context)
     kv->signals_overflow = false;
 }
 
+/*
+ * Bytes read from LMDB (a record's value, an item) are valid only until the next write in the
+ * transaction: a put may rewrite the page they are on — in the map, or, once the transaction
+ * has dirtied it, in LMDB's heap copy of it (which is why this showed only when entries shared
+ * a batch: the replica test caught a value overwritten by its own PERSIST). So every put here
+ * takes its bytes through this guard: bytes of the entry being applied and of the scratch
+ * buffer are stable; anything else is copied aside first.
+ */
+static const uint8_t *kv_stable_bytes(struct kv_exec *exec, const uint8_t *data, size_t data_bytes,
+                                      int *result)
+{
+    *result = 0;
+    struct kv *kv = exec->kv;
+    bool in_entry = exec->entry_data != NULL && data >= exec->entry_data &&
+                    data + data_bytes <= exec->entry_data + exec->entry_bytes;
+    bool in_scratch = kv->scratch.data != NULL && data >= kv->scratch.data &&
+                      data + data_bytes <= kv->scratch.data + kv->scratch.capacity_bytes;
+    if (data_bytes == 0 || in_entry || in_scratch) {
+        return data;
+    }
+    *result = kv_buffer_reserve(&kv->map_copy, data_bytes);
+    if (*result != 0) {
+        return NULL;
+    }
+    memcpy(kv->map_copy.data, data, data_bytes);
+    return kv->map_copy.data;
+}
+
 /* Writes `record` (and a string's bytes) under the stored key; `old` is what was there. */
 static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored,
                         const struct kv_record *old, const struct kv_record *record)
 {
     assert(exec->writable);
+    /* Before any write: the value may live on a page the writes below change. */
+    size_t value_bytes = kv_type_is_collection(record->type) ? 0 : record->value_bytes;
+    int copied;
+    const uint8_t *value_data = kv_stable_bytes(exec, record->value, value_bytes, &copied);
+    if (copied != 0) {
+        return copied;
+    }
     if (old != NULL) {
         int result = kv_record_release(exec, stored, old, record);
         if (result != 0) {
@@ -283,7 +318,6 @@ static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored
     }
     uint8_t header[KV_RECORD_MAX_HEADER];
     size_t header_bytes = kv_record_encode_header(record, header);
-    size_t value_bytes = kv_type_is_collection(record->type) ? 0 : record->value_bytes;
     MDB_val key = {.mv_size = stored->bytes_used, .mv_data = (void *)stored->bytes};
     MDB_val value = {.mv_size = header_bytes + value_bytes, .mv_data = NULL};
     int rc = mdb_put(exec->txn, exec->kv->data_dbi, &key, &value, MDB_RESERVE);
@@ -292,7 +326,7 @@ static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored
     }
     memcpy(value.mv_data, header, header_bytes);
     if (value_bytes > 0) {
-        memcpy((uint8_t *)value.mv_data + header_bytes, record->value, value_bytes);
+        memcpy((uint8_t *)value.mv_data + header_bytes, value_data, value_bytes);
     }
     if (record->type == KV_TYPE_LIST || record->type == KV_TYPE_ZSET) {
         kv_signal(exec->kv, stored);
@@ -566,6 +600,11 @@ int kv_item_put(struct kv_exec *exec, const struct kv_item_key *key, const uint8
                 size_t data_bytes)
 {
     assert(exec->writable);
+    int copied;
+    data = kv_stable_bytes(exec, data, data_bytes, &copied);
+    if (copied != 0) {
+        return copied;
+    }
     MDB_val stored = {.mv_size = key->bytes_used, .mv_data = (void *)key->bytes};
     MDB_val value = {.mv_size = data_bytes, .mv_data = (void *)data};
     int rc = mdb_put(exec->txn, exec->kv->items_dbi, &stored, &value, 0);

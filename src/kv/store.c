@@ -653,6 +653,7 @@ void kv_close(struct kv *kv)
     free(kv->argv);
     free(kv->scratch.data);
     free(kv->signals.data);
+    free(kv->map_copy.data);
     free(kv->directory);
     free(kv);
 }

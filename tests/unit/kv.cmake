@@ -7,3 +7,4 @@ raftkv_unit_test(test_kv_machine SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_machi
                  LIBS kv Threads::Threads)
 raftkv_unit_test(test_kv_codec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_codec.c LIBS kv)
 raftkv_unit_test(test_kv_expire SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_expire.c LIBS kv)
+raftkv_unit_test(test_kv_replicas SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kv_replicas.c LIBS kv)
