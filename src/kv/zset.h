@@ -1,7 +1,7 @@
 /*
  * zset.h — the sorted set commands' entries in the command table (command.c) and their
- * handlers, the pop the blocking commands build on, and what zset.c, zset_range.c and
- * zset_store.c share.
+ * handlers, the pop the blocking commands build on, and what zset.c, zset_walk.c,
+ * zset_range.c, zset_store.c and zset_scan.c share.
  *
  * X(name, arity, flags, first key, last key, key step, handler), as in command.c. The key
  * positions are Redis 7.0's COMMAND INFO: the commands with a numkeys argument (ZMPOP, ZUNION,
@@ -116,9 +116,11 @@ int kv_zset_pop(struct kv_exec *exec, const struct kv_arg *key, struct kv_record
 
 /* ---- shared by zset.c, zset_range.c and zset_store.c ----------------------------------------- */
 
-#define KV_ZSET_TAG_MEMBERS 0x00 /* id, 0x00, member hash, member -> score (f64 LE) */
-#define KV_ZSET_TAG_SCORES  0x01 /* id, 0x01, ordered score, member -> empty */
-#define KV_ZSET_SCORE_BYTES 8
+#define KV_ZSET_TAG_MEMBERS    0x00 /* id, 0x00, member hash, member -> score (f64 LE) */
+#define KV_ZSET_TAG_SCORES     0x01 /* id, 0x01, ordered score, member -> empty */
+#define KV_ZSET_SCORE_BYTES    8
+#define KV_ZSET_PREFIX_BYTES   (KV_ID_BYTES + 1) /* id, tag */
+#define KV_ZSET_SCORE_KEY_HEAD (KV_ZSET_PREFIX_BYTES + KV_ZSET_SCORE_BYTES)
 
 /* One element as a walk or a lookup found it; member points into the map. */
 struct kv_zset_element {
@@ -164,6 +166,9 @@ double kv_zset_score_decode(const uint8_t *in);
 
 /* kv_lookup for a sorted set; replies WRONGTYPE itself when the key holds another type. */
 int kv_zset_lookup(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record);
+/* The score index key of a member (member NULL, 0: where a score's members start). */
+void kv_zset_score_key(struct kv_item_key *key, uint64_t id, uint64_t order, const uint8_t *member,
+                       size_t member_bytes);
 /* The 8-byte order-preserving form of a score (-0.0 as 0.0), and back. */
 uint64_t kv_zset_score_order(double score);
 double kv_zset_score_from_order(uint64_t order);
