@@ -86,6 +86,7 @@ static void info_clients(struct server *server, struct proto_buffer *text)
 {
     add_line(text, "# Clients");
     add_line(text, "connected_clients:%u", server->client_count);
+    add_line(text, "blocked_clients:%zu", server->blocked.count);
     add_line(text, "maxclients:%u", server->config.max_clients);
     add_line(text, "pending_writes:%zu", server->pending_writes.count);
     add_line(text, "pending_reads:%zu",
@@ -115,6 +116,10 @@ static void info_stats(struct server *server, struct proto_buffer *text)
     /* Keys the leader proposed to delete by active expiry (Redis counts the deleted ones). */
     add_line(text, "expired_keys:%" PRIu64, stats->expire_keys_proposed);
     add_line(text, "expire_entries:%" PRIu64, stats->expire_entries);
+    add_line(text, "blocked_clients_parked:%" PRIu64, stats->blocked_total);
+    add_line(text, "blocked_retries:%" PRIu64, stats->blocked_retries);
+    add_line(text, "blocked_timeouts:%" PRIu64, stats->blocked_timeouts);
+    add_line(text, "blocked_unblocked:%" PRIu64, stats->blocked_unblocked);
     add_line(text, "writes_committed:%" PRIu64, stats->writes_committed);
     add_line(text, "writes_retry:%" PRIu64, stats->writes_retry);
     add_line(text, "writes_uncertain:%" PRIu64, stats->writes_uncertain);

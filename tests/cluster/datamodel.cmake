@@ -1,0 +1,11 @@
+# The data model on a real cluster (issue 12): expiry on every node, deadlines across failover and
+# snapshot install, a leader whose wall clock is shifted by minutes (libfaketime); blocking pops
+# woken by the writes that feed them.
+add_test(NAME cluster_datamodel
+         COMMAND /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEsxX
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_expire_cluster.py
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_blocking_cluster.py
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(cluster_datamodel PROPERTIES
+                     LABELS cluster TIMEOUT 600
+                     ENVIRONMENT "RAFTKV_BINARY=$<TARGET_FILE:raftkv>;PYTHONDONTWRITEBYTECODE=1")
