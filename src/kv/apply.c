@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kv/kv_internal.h"
 
@@ -65,6 +66,21 @@ static uint64_t kv_command_page_bound(uint32_t data_bytes)
     return (uint64_t)data_bytes + PAGES_PER_COMMAND * PAGE_BYTES;
 }
 
+/* Commands that may write a copy of stored data as large as everything stored. */
+static bool kv_command_copies(const struct kv_command *command)
+{
+    static const char *const copying[] = {
+        "copy",        "sinterstore", "sunionstore", "sdiffstore", "zunionstore",
+        "zinterstore", "zdiffstore",  "zrangestore", "ltrim",      "bitop",
+    };
+    for (size_t i = 0; i < sizeof copying / sizeof copying[0]; i++) {
+        if (strcmp(command->name, copying[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and
  * adds up what they may allocate (kv_reserve_map). */
 static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count,
@@ -108,10 +124,14 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
         }
         *page_bound += kv_command_page_bound(entry->data_bytes);
         /* Some commands rewrite data that is not in their entry (APPEND and SETRANGE the whole
-         * value, LINSERT and LREM part of a list, COPY and the STORE commands whole
-         * collections). LMDB writes a page at most once per transaction, so the batch can
-         * never dirty more than everything stored, once: */
+         * value, LINSERT and LREM part of a list). LMDB writes a page at most once per
+         * transaction, so rewrites in one batch dirty at most everything stored, once; but a
+         * command that copies (COPY, the STORE commands, LTRIM's copy) writes new pages, up
+         * to everything stored, each time. */
         rewrites = true;
+        if (kv_command_copies(command)) {
+            *page_bound += kv->used_bytes;
+        }
     }
     if (rewrites) {
         *page_bound += kv->used_bytes;
