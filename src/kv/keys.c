@@ -29,7 +29,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kv/hash.h"
 #include "kv/keys.h"
+#include "kv/zset.h"
 
 #define KV_ERROR_TEXT_NO_SUCH_KEY "ERR no such key"
 #define KV_ERROR_TEXT_SAME_OBJECT "ERR source and destination objects are the same"
@@ -53,10 +55,9 @@
 #define KV_ZSET_MAX_LISTPACK_ENTRIES     128
 #define KV_ZSET_MAX_LISTPACK_VALUE_BYTES 64
 
-/* Item keys (docs/storage.md): hash and set items are id, member hash, member; a sorted set's
- * member items are id, tag 0x00, member hash, member. */
-#define KV_MEMBER_HASH_BYTES 8
-#define KV_ZSET_MEMBER_TAG   0x00
+/* Item keys (docs/storage.md): hash and set items are id, member hash, member (hash.h's
+ * member layer); a sorted set's member items are id, tag, member hash, member (zset.h). */
+#define KV_ZSET_MEMBER_PREFIX_BYTES (KV_ZSET_PREFIX_BYTES + KV_KEY_HASH_BYTES)
 
 static bool kv_args_equal(const struct kv_arg *a, const struct kv_arg *b)
 {
@@ -466,7 +467,7 @@ static int kv_items_walk(struct kv_exec *exec, uint64_t id, const uint8_t *prefi
 /* Hash items: id, field hash, field → value. Both must fit a listpack entry. */
 static bool kv_hash_item_fits_listpack(const MDB_val *key, const MDB_val *value)
 {
-    size_t prefix = KV_ID_BYTES + KV_MEMBER_HASH_BYTES;
+    size_t prefix = KV_MEMBER_PREFIX_BYTES;
     return key->mv_size >= prefix && key->mv_size - prefix <= KV_HASH_MAX_LISTPACK_VALUE_BYTES &&
            value->mv_size <= KV_HASH_MAX_LISTPACK_VALUE_BYTES;
 }
@@ -476,7 +477,7 @@ static bool kv_hash_item_fits_listpack(const MDB_val *key, const MDB_val *value)
 static bool kv_set_item_fits_intset(const MDB_val *key, const MDB_val *value)
 {
     (void)value;
-    size_t prefix = KV_ID_BYTES + KV_MEMBER_HASH_BYTES;
+    size_t prefix = KV_MEMBER_PREFIX_BYTES;
     int64_t integer;
     return key->mv_size >= prefix &&
            kv_parse_int64((const uint8_t *)key->mv_data + prefix, key->mv_size - prefix, &integer);
@@ -486,7 +487,7 @@ static bool kv_set_item_fits_intset(const MDB_val *key, const MDB_val *value)
 static bool kv_zset_item_fits_listpack(const MDB_val *key, const MDB_val *value)
 {
     (void)value;
-    size_t prefix = KV_ID_BYTES + 1 + KV_MEMBER_HASH_BYTES;
+    size_t prefix = KV_ZSET_MEMBER_PREFIX_BYTES;
     return key->mv_size >= prefix && key->mv_size - prefix <= KV_ZSET_MAX_LISTPACK_VALUE_BYTES;
 }
 
@@ -497,7 +498,7 @@ static int kv_object_encoding(struct kv_exec *exec, const struct kv_record *reco
     bool stopped = false;
     int result = 0;
     int64_t integer;
-    const uint8_t member_tag = KV_ZSET_MEMBER_TAG;
+    const uint8_t member_tag = KV_ZSET_TAG_MEMBERS;
     switch (record->type) {
     case KV_TYPE_STRING:
         if (record->value_bytes <= 20 &&
