@@ -15,6 +15,9 @@ every such file, see compat.cmake):
         fresh.compare_unordered("HGETALL", "h", pairs=True)
         fresh.compare_many(["HGET h a", ("HGET", "h", "no such field")])
 
+Run one file: cd tests/cluster && /usr/bin/python3 -m pytest -q -p no:cacheprovider
+test_compat_<topic>.py (build/src/server/raftkv unless RAFTKV_BINARY says otherwise).
+
 Fixtures (import them into the test module, as above; the module-scoped ones give each test
 module ONE redis-server and ONE 3-node raftkv cluster, stopped at the module's end whatever
 happens):
@@ -32,7 +35,8 @@ the raw bytes, e.g. b"$1\\r\\n1\\r\\n" or b"-ERR syntax error\\r\\n"):
   compare_unordered(*args, pairs=False)  for arrays whose order Redis leaves arbitrary
       (SMEMBERS, HKEYS, KEYS ...): compared as sorted multisets, nested arrays sorted too; with
       pairs=True the top array is a flat field/value list (HGETALL) compared as a multiset of
-      pairs. Returns Redis's reply.
+      pairs. Returns Redis's reply. Replies whose order is defined (LRANGE, ZRANGE ...
+      WITHSCORES) go through compare().
   compare_many(commands, unordered=False)  compare() each; a command is a sequence of
       arguments or a str split on whitespace. Returns the list of replies.
   setup(*commands, check=True)  runs a script on both sides (same command forms); with check
@@ -44,6 +48,8 @@ the raw bytes, e.g. b"$1\\r\\n1\\r\\n" or b"-ERR syntax error\\r\\n"):
   compare_scan(command="SCAN", *args, pairs=False)  a full SCAN/HSCAN/SSCAN/ZSCAN iteration on
       both sides, comparing the set of elements returned (never the cursors); args are the
       key (except for SCAN) then options (MATCH, COUNT, TYPE).
+  setup_collection(key)  makes key a hash, list, set or zset on both sides (the first type
+      raftkv knows), for wrong-type cases; skips the test while raftkv has none.
   redis(*args), raftkv(*args)  one side only, raw reply (raftkv: the leader, MOVED followed).
   flushall()  FLUSHALL on both.
 Helpers: encode(args) -> RESP bytes, parse(raw) -> nested Python values (errors as
@@ -54,7 +60,11 @@ bytes). Real differences are raftkv bugs: pin them with
 pytest.mark.xfail(strict=True, reason="<command>: redis says X, raftkv says Y") so the test
 flips to a failure once fixed. known_difference is only for the deliberate differences listed
 in KNOWN_DIFFERENCES; compare() then fails if the replies turn out EQUAL (the entry is stale)
-and returns a Difference(redis, raftkv) so the test can still pin raftkv's side.
+and returns a Difference(redis, raftkv) so the test can still pin raftkv's side. A new
+deliberate difference is added to that list by compat.py's owner: ask for it in your report.
+Replies that are random by design (SPOP, SRANDMEMBER, HRANDFIELD ...) cannot be compared
+byte for byte: compare their shape (parse() both sides' replies from redis() and raftkv()),
+or the state they leave, instead.
 
 Failure modes: every socket operation is bounded (SOCKET_TIMEOUT_S); raftkv's leader is found
 with harness.Cluster.wait_for_leader and MOVED replies are followed to the named node (a few
@@ -98,6 +108,9 @@ KNOWN_DIFFERENCES = {
     "set-ifeq": "raftkv accepts SET ... IFEQ <value> (Valkey's compare-and-set); Redis 7.0 "
                 "answers a syntax error",
 }
+
+# setup_collection's ways to make a key of a non-string type, the first raftkv knows wins.
+COLLECTION_WRITES = [("HSET", "f", "v"), ("RPUSH", "x"), ("SADD", "x"), ("ZADD", "1", "x")]
 
 Difference = collections.namedtuple("Difference", ["redis", "raftkv"])
 
@@ -481,6 +494,18 @@ class Compat:
                 pytest.fail(_mismatch("setup replies", arguments, redis_reply, raftkv_reply))
             replies.append(redis_reply)
         return replies
+
+    def setup_collection(self, key):
+        """Makes key a collection on both sides with the first of HSET, RPUSH, SADD, ZADD that
+        raftkv knows (for wrong-type cases of commands of other types); skips the test while
+        raftkv knows none. Returns the type's name (b"hash", ...)."""
+        __tracebackhide__ = True  # pytest shows the test's line, not ours
+        for command in COLLECTION_WRITES:
+            arguments = [command[0], key] + list(command[1:])
+            if not self.raftkv(*arguments).startswith(b"-ERR unknown command"):
+                self.redis(*arguments)
+                return parse(self.compare("TYPE", key)).encode()
+        pytest.skip("raftkv has no collection type yet (HSET, RPUSH, SADD, ZADD unknown)")
 
     def _integers(self, arguments):
         __tracebackhide__ = True  # pytest shows the test's line, not ours
