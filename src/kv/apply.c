@@ -81,6 +81,12 @@ static bool kv_command_copies(const struct kv_command *command)
     return false;
 }
 
+/* Commands whose entry of a few bytes can grow a value to max_value_bytes (an offset). */
+static bool kv_command_extends(const struct kv_command *command)
+{
+    return strcmp(command->name, "setrange") == 0 || strcmp(command->name, "setbit") == 0;
+}
+
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and
  * adds up what they may allocate (kv_reserve_map). */
 static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count,
@@ -131,6 +137,9 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
         rewrites = true;
         if (kv_command_copies(command)) {
             *page_bound += kv->used_bytes;
+        }
+        if (kv_command_extends(command)) {
+            *page_bound += kv->options.max_value_bytes; /* a value grown from a few bytes */
         }
     }
     if (rewrites) {

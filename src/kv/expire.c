@@ -238,7 +238,7 @@ static int kv_ttl_generic(struct kv_exec *exec, const struct kv_arg *key, enum k
     } else if (form == KV_TTL_AT_MS) {
         reply = (int64_t)record.deadline_ms;
     } else if (form == KV_TTL_AT_SECONDS) {
-        reply = (int64_t)(record.deadline_ms / 1000);
+        reply = (int64_t)((record.deadline_ms + 500) / 1000); /* rounded, as Redis */
     } else {
         uint64_t left = record.deadline_ms > exec->now_ms ? record.deadline_ms - exec->now_ms : 0;
         reply = form == KV_TTL_MS ? (int64_t)left : (int64_t)((left + 500) / 1000);
@@ -325,6 +325,9 @@ KV_HANDLER(kv_command_psetex)
     return kv_setex_generic(exec, argv, KV_EXPIRY_MS, "psetex");
 }
 
+/* GETEX key [EX|PX|EXAT|PXAT time | PERSIST], in Redis 7.0's order: the options' syntax (the
+ * same option again replaces the earlier one; two different ones are a syntax error), then the
+ * key (absent: nil), its type, and only then the time's value. */
 KV_HANDLER(kv_command_getex)
 {
     bool persist = false;
@@ -333,10 +336,10 @@ KV_HANDLER(kv_command_getex)
     const struct kv_arg *when = NULL;
     for (size_t i = 2; i < argc; i++) {
         enum kv_expiry_unit parsed;
-        if (kv_arg_equals_nocase(&argv[i], "persist") && !has_expiry && !persist) {
+        if (kv_arg_equals_nocase(&argv[i], "persist") && !has_expiry) {
             persist = true;
-        } else if (i + 1 < argc && kv_expiry_unit_parse(&argv[i], &parsed) && !has_expiry &&
-                   !persist) {
+        } else if (i + 1 < argc && kv_expiry_unit_parse(&argv[i], &parsed) && !persist &&
+                   (!has_expiry || parsed == unit)) {
             has_expiry = true;
             unit = parsed;
             when = &argv[++i];
@@ -345,10 +348,6 @@ KV_HANDLER(kv_command_getex)
             return 0;
         }
     }
-    uint64_t deadline = 0;
-    if (has_expiry && !kv_expiry_deadline(exec, "getex", unit, when, &deadline)) {
-        return 0;
-    }
     struct kv_record record;
     int found = kv_string_lookup(exec, &argv[1], &record);
     if (found != KV_LOOKUP_FOUND) {
@@ -356,6 +355,10 @@ KV_HANDLER(kv_command_getex)
             exec->reply->null(exec->reply->context);
         }
         return found < 0 ? found : 0;
+    }
+    uint64_t deadline = 0;
+    if (has_expiry && !kv_expiry_deadline(exec, "getex", unit, when, &deadline)) {
+        return 0;
     }
     /* The value is replied before the write, which may move the page it lives on. */
     exec->reply->bulk(exec->reply->context, record.value, record.value_bytes);

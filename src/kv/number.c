@@ -55,7 +55,11 @@ bool kv_parse_long_double(const struct kv_arg *arg, long double *value)
     char *end;
     errno = 0;
     long double parsed = strtold(text, &end);
-    if ((size_t)(end - text) != arg->data_bytes || errno == ERANGE || isnan(parsed)) {
+    /* As Redis's string2ld: only overflow and underflow to zero are refused (a subnormal
+     * result, ERANGE too, is a number). */
+    if ((size_t)(end - text) != arg->data_bytes ||
+        (errno == ERANGE && (parsed == HUGE_VALL || parsed == -HUGE_VALL || parsed == 0)) ||
+        isnan(parsed)) {
         return false;
     }
     *value = parsed;

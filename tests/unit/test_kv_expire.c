@@ -102,7 +102,7 @@ static void test_expireat_and_pexpireat(void **state)
     snprintf(line, sizeof line, "PEXPIREAT k %llu", (unsigned long long)(test_clock_ms + 2500));
     EXPECT(line, ":1");
     snprintf(expected, sizeof expected, ":%llu",
-             (unsigned long long)((test_clock_ms + 2500) / 1000));
+             (unsigned long long)((test_clock_ms + 2500 + 500) / 1000) /* rounded */);
     EXPECT("EXPIRETIME k", expected);
     snprintf(line, sizeof line, "EXPIREAT k %llu", (unsigned long long)(test_clock_ms / 1000 - 1));
     EXPECT(line, ":1");
@@ -143,7 +143,12 @@ static void test_getex_setex_psetex(void **state)
     EXPECT("TTL k", ":-1");
     EXPECT("GETEX k EX 0", "-ERR invalid expire time in 'getex' command");
     EXPECT("GETEX k EX 5 PERSIST", "-ERR syntax error");
+    EXPECT("GETEX k EX 5 PX 5", "-ERR syntax error");
+    EXPECT("GETEX k EX bad EX 60", "\"w\""); /* the same option again: the last one wins */
+    EXPECT("TTL k", ":60");
+    EXPECT("GETEX k PERSIST PERSIST", "\"w\"");
     EXPECT("GETEX missing EX 5", "(nil)");
+    EXPECT("GETEX missing EX abc", "(nil)"); /* the key first, then the time, as Redis */
 }
 
 static void test_clock_never_goes_backwards_and_survives_reopen(void **state)

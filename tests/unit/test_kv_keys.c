@@ -110,7 +110,7 @@ static void seed_collection(struct fixture *fixture, enum kv_type type, const ch
 /* A hash of n fields "f<i>" whose values are value_bytes long. */
 static void seed_big_hash(struct fixture *fixture, const char *key, size_t n, size_t value_bytes)
 {
-    static char names[600][16];
+    static char names[600][24];
     static struct seeded_item items[600];
     static char value[128];
     assert_true(n <= 600 && value_bytes < sizeof value);
