@@ -186,59 +186,21 @@ KV_HANDLER(kv_command_brpoplpush)
     return kv_blocking_move(exec, argv, false, true, &argv[3]);
 }
 
-/* BLMPOP / BZMPOP's shape: timeout numkeys key... WHERE [COUNT count], checked in Redis's
- * order (numkeys, where, options, then the timeout). */
-struct kv_mpop {
-    size_t key_count;
-    bool low; /* LEFT or MIN */
-    uint64_t count;
-};
-
-static bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
-                          const char *low, const char *high, struct kv_mpop *mpop)
+/* BLMPOP and BZMPOP: the shape LMPOP and ZMPOP have, behind the timeout, which Redis parses
+ * last. */
+static bool kv_blocking_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                                   const char *low, const char *high, struct kv_mpop *mpop)
 {
-    int64_t keys;
-    if (!kv_parse_int64(argv[2].data, argv[2].data_bytes, &keys) || keys < 1) {
-        kv_reply_text_error(exec, "ERR numkeys should be greater than 0");
-        return false;
-    }
-    if ((uint64_t)keys >= argc - 3) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-        return false;
-    }
-    mpop->key_count = (size_t)keys;
-    size_t where = 3 + mpop->key_count;
-    if (!kv_parse_side(&argv[where], low, high, &mpop->low)) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-        return false;
-    }
-    mpop->count = 0;
-    for (size_t i = where + 1; i < argc; i++) {
-        int64_t count;
-        if (mpop->count == 0 && kv_arg_equals_nocase(&argv[i], "count") && i + 1 < argc) {
-            i++;
-            if (!kv_parse_int64(argv[i].data, argv[i].data_bytes, &count) || count < 1) {
-                kv_reply_text_error(exec, "ERR count should be greater than 0");
-                return false;
-            }
-            mpop->count = (uint64_t)count;
-        } else {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-            return false;
-        }
-    }
-    if (mpop->count == 0) {
-        mpop->count = 1;
-    }
     uint64_t timeout_ms;
-    return kv_blocking_timeout_parse(exec, &argv[1], &timeout_ms) == 0;
+    return kv_mpop_parse(exec, argc, argv, 2, low, high, mpop) &&
+           kv_blocking_timeout_parse(exec, &argv[1], &timeout_ms) == 0;
 }
 
 /* BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count] */
 KV_HANDLER(kv_command_blmpop)
 {
     struct kv_mpop mpop;
-    if (!kv_mpop_parse(exec, argc, argv, "left", "right", &mpop)) {
+    if (!kv_blocking_mpop_parse(exec, argc, argv, "left", "right", &mpop)) {
         return 0;
     }
     for (size_t i = 0; i < mpop.key_count; i++) {
@@ -308,12 +270,12 @@ KV_HANDLER(kv_command_bzpopmax)
 KV_HANDLER(kv_command_bzmpop)
 {
     struct kv_mpop mpop;
-    if (!kv_mpop_parse(exec, argc, argv, "min", "max", &mpop)) {
+    if (!kv_blocking_mpop_parse(exec, argc, argv, "min", "max", &mpop)) {
         return 0;
     }
     for (size_t i = 0; i < mpop.key_count; i++) {
-        int decided = kv_blocking_zset_pop(exec, &argv[3 + i], mpop.low ? KV_ZSET_MIN : KV_ZSET_MAX,
-                                           mpop.count, true);
+        int decided = kv_blocking_zset_pop(exec, &argv[mpop.first_key + i],
+                                           mpop.low ? KV_ZSET_MIN : KV_ZSET_MAX, mpop.count, true);
         if (decided != 0) {
             return decided < 0 ? decided : 0;
         }

@@ -60,7 +60,7 @@
     X("pttl", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pttl)                                        \
     X("expiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_expiretime)                            \
     X("pexpiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pexpiretime)                          \
-    X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                  \
+    X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                 \
     X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 2, -1, 2,                     \
       kv_command_raft_expire)
 
@@ -403,6 +403,49 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
 }
 
 /* ---- small helpers the handlers share -------------------------------------------------------- */
+
+bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv, size_t numkeys_at,
+                   const char *low, const char *high, struct kv_mpop *mpop)
+{
+    int64_t keys;
+    if (!kv_parse_int64(argv[numkeys_at].data, argv[numkeys_at].data_bytes, &keys) || keys < 1) {
+        kv_reply_text_error(exec, "ERR numkeys should be greater than 0");
+        return false;
+    }
+    if ((uint64_t)keys > argc - numkeys_at - 2) {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX); /* no room left for the side */
+        return false;
+    }
+    mpop->first_key = numkeys_at + 1;
+    mpop->key_count = (size_t)keys;
+    size_t where = mpop->first_key + mpop->key_count;
+    if (kv_arg_equals_nocase(&argv[where], low)) {
+        mpop->low = true;
+    } else if (kv_arg_equals_nocase(&argv[where], high)) {
+        mpop->low = false;
+    } else {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return false;
+    }
+    mpop->count = 0; /* not given yet: COUNT may come once */
+    for (size_t i = where + 1; i < argc; i++) {
+        int64_t count;
+        if (mpop->count != 0 || !kv_arg_equals_nocase(&argv[i], "count") || i + 1 >= argc) {
+            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+            return false;
+        }
+        i++;
+        if (!kv_parse_int64(argv[i].data, argv[i].data_bytes, &count) || count < 1) {
+            kv_reply_text_error(exec, "ERR count should be greater than 0");
+            return false;
+        }
+        mpop->count = (uint64_t)count;
+    }
+    if (mpop->count == 0) {
+        mpop->count = 1;
+    }
+    return true;
+}
 
 bool kv_parse_int64(const uint8_t *text, size_t text_bytes, int64_t *value)
 {

@@ -31,8 +31,7 @@
 
 #include "kv/hash.h"
 
-#define KV_SCAN_DEFAULT_COUNT 10
-#define KV_UINT64_TEXT_BYTES  21
+#define KV_UINT64_TEXT_BYTES 21
 /* A negative count asks for that many independent picks: each costs a seek and a reply
  * element, so it is bounded (Redis's is not, and a huge one stalls it). */
 #define KV_MAX_RANDOM_REPEATS          (1u << 20)
@@ -214,43 +213,6 @@ int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record, bo
 
 /* ---- HSCAN and SSCAN ------------------------------------------------------------------------ */
 
-/* The cursor, read as Redis reads it (strtoul, base 10): no leading space, an optional sign
- * (a negative value wraps modulo 2^64), digits, and nothing after them but the argument's end
- * or a NUL byte (strtoul stops there); the empty argument reads as 0. */
-static bool kv_member_parse_cursor(const struct kv_arg *arg, uint64_t *cursor)
-{
-    const uint8_t *text = arg->data;
-    size_t bytes = arg->data_bytes;
-    const uint8_t *nul = bytes > 0 ? memchr(text, '\0', bytes) : NULL;
-    if (nul != NULL) {
-        bytes = (size_t)(nul - text);
-    }
-    if (bytes == 0) {
-        *cursor = 0;
-        return true;
-    }
-    if (strchr(" \t\n\v\f\r", text[0]) != NULL) {
-        return false;
-    }
-    size_t i = text[0] == '+' || text[0] == '-' ? 1 : 0;
-    if (i == bytes) {
-        return false; /* a sign alone: nothing converted */
-    }
-    uint64_t value = 0;
-    for (; i < bytes; i++) {
-        if (text[i] < '0' || text[i] > '9') {
-            return false;
-        }
-        uint64_t digit = (uint64_t)(text[i] - '0');
-        if (value > (UINT64_MAX - digit) / 10) {
-            return false; /* ERANGE */
-        }
-        value = value * 10 + digit;
-    }
-    *cursor = text[0] == '-' ? (uint64_t)0 - value : value;
-    return true;
-}
-
 struct kv_member_scan_walk {
     uint64_t cursor;            /* the first member hash to visit */
     uint64_t count;             /* members to visit before stopping at a hash boundary */
@@ -260,35 +222,6 @@ struct kv_member_scan_walk {
     size_t matched;             /* out */
     uint64_t next_cursor;       /* out: 0 when the walk reached the end */
 };
-
-/* Parses COUNT and MATCH from argv[3] as Redis does: each takes a value, any order, the last
- * wins (TYPE is SCAN's alone). */
-static bool kv_member_scan_options(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
-                                   struct kv_member_scan_walk *scan)
-{
-    for (size_t i = 3; i < argc; i += 2) {
-        bool has_value = i + 1 < argc;
-        if (has_value && kv_arg_equals_nocase(&argv[i], "count")) {
-            int64_t count;
-            if (!kv_parse_int64(argv[i + 1].data, argv[i + 1].data_bytes, &count)) {
-                kv_reply_text_error(exec, KV_ERROR_TEXT_NOT_INTEGER);
-                return false;
-            }
-            if (count < 1) {
-                kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-                return false;
-            }
-            scan->count = (uint64_t)count;
-        } else if (has_value && kv_arg_equals_nocase(&argv[i], "match")) {
-            bool everything = argv[i + 1].data_bytes == 1 && argv[i + 1].data[0] == '*';
-            scan->match = everything ? NULL : &argv[i + 1];
-        } else {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-            return false;
-        }
-    }
-    return true;
-}
 
 /* One walk of a scan call, as SCAN's (keyspace.c): visit `count` members, then go on until the
  * hash changes, so members sharing a hash are never split across calls. */
@@ -326,15 +259,45 @@ static int kv_member_scan_run(struct kv_exec *exec, uint64_t id, struct kv_membe
     return positioned < 0 ? positioned : 0;
 }
 
-static void kv_reply_cursor(struct kv_exec *exec, uint64_t cursor)
+int kv_member_remove(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                     enum kv_type type)
 {
-    char text[KV_UINT64_TEXT_BYTES];
-    size_t used = sizeof text;
-    do {
-        text[--used] = (char)('0' + cursor % 10);
-        cursor /= 10;
-    } while (cursor > 0);
-    exec->reply->bulk(exec->reply->context, (const uint8_t *)text + used, sizeof text - used);
+    struct kv_record record;
+    int found = kv_lookup(exec, &argv[1], (int)type, &record);
+    if (found == KV_LOOKUP_WRONG_TYPE) {
+        kv_reply_wrong_type(exec);
+        return 0;
+    }
+    if (found == KV_LOOKUP_ABSENT) {
+        exec->reply->integer(exec->reply->context, 0);
+    }
+    if (found != KV_LOOKUP_FOUND) {
+        return found < 0 ? found : 0;
+    }
+    int64_t removed = 0;
+    for (size_t i = 2; i < argc; i++) {
+        struct kv_item_key key;
+        bool deleted = false;
+        if (kv_member_key(&key, record.id, &argv[i])) {
+            int result = kv_item_delete(exec, &key, &deleted);
+            if (result != 0) {
+                return result;
+            }
+        }
+        if (deleted) {
+            assert(record.count > 0);
+            record.count--;
+            removed++;
+        }
+    }
+    if (removed > 0) {
+        int result = kv_collection_store(exec, &argv[1], &record);
+        if (result != 0) {
+            return result;
+        }
+    }
+    exec->reply->integer(exec->reply->context, removed);
+    return 0;
 }
 
 int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv, enum kv_type type)
@@ -343,7 +306,7 @@ int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
         .count = KV_SCAN_DEFAULT_COUNT,
         .values = type == KV_TYPE_HASH,
     };
-    if (!kv_member_parse_cursor(&argv[2], &scan.cursor)) {
+    if (!kv_scan_cursor_parse(&argv[2], &scan.cursor)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_INVALID_CURSOR);
         return 0;
     }
@@ -359,13 +322,16 @@ int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
     }
     if (found == KV_LOOKUP_ABSENT) {
         exec->reply->array(exec->reply->context, 2);
-        kv_reply_cursor(exec, 0);
+        kv_reply_scan_cursor(exec, 0);
         exec->reply->array(exec->reply->context, 0);
         return 0;
     }
-    if (!kv_member_scan_options(exec, argc, argv, &scan)) {
+    struct kv_scan_options options = {.count = KV_SCAN_DEFAULT_COUNT};
+    if (!kv_scan_options_parse(exec, argc, argv, 3, false, &options)) {
         return 0;
     }
+    scan.count = options.count;
+    scan.match = options.match;
     int result = kv_member_scan_run(exec, record.id, &scan);
     if (result != 0) {
         return result;
@@ -373,7 +339,7 @@ int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
     size_t counted = scan.matched;
     uint64_t next_cursor = scan.next_cursor;
     exec->reply->array(exec->reply->context, 2);
-    kv_reply_cursor(exec, next_cursor);
+    kv_reply_scan_cursor(exec, next_cursor);
     exec->reply->array(exec->reply->context, counted * (scan.values ? 2 : 1));
     scan.emit = true;
     result = kv_member_scan_run(exec, record.id, &scan);
@@ -784,38 +750,7 @@ KV_HANDLER(kv_command_hvals)
 
 KV_HANDLER(kv_command_hdel)
 {
-    struct kv_record record;
-    int found = kv_hash_lookup(exec, &argv[1], &record);
-    if (found == KV_LOOKUP_ABSENT) {
-        exec->reply->integer(exec->reply->context, 0);
-    }
-    if (found != KV_LOOKUP_FOUND) {
-        return found < 0 ? found : 0;
-    }
-    int64_t removed = 0;
-    for (size_t i = 2; i < argc; i++) {
-        struct kv_item_key key;
-        bool deleted = false;
-        if (kv_member_key(&key, record.id, &argv[i])) {
-            int result = kv_item_delete(exec, &key, &deleted);
-            if (result != 0) {
-                return result;
-            }
-        }
-        if (deleted) {
-            assert(record.count > 0);
-            record.count--;
-            removed++;
-        }
-    }
-    if (removed > 0) {
-        int result = kv_collection_store(exec, &argv[1], &record);
-        if (result != 0) {
-            return result;
-        }
-    }
-    exec->reply->integer(exec->reply->context, removed);
-    return 0;
+    return kv_member_remove(exec, argc, argv, KV_TYPE_HASH);
 }
 
 KV_HANDLER(kv_command_hexists)

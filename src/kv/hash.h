@@ -101,6 +101,10 @@ int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record, bo
 
 /* HSCAN and SSCAN: `type` KV_TYPE_HASH replies fields and values, KV_TYPE_SET members. */
 int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv, enum kv_type type);
+/* HDEL and SREM: key member...; replies how many members it removed (an emptied collection is
+ * deleted). */
+int kv_member_remove(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                     enum kv_type type);
 /* HRANDFIELD and SRANDMEMBER with a count, on a live collection (count != 0): distinct
  * members for a positive count (all of them when count >= the size), |count| members that may
  * repeat for a negative one. */

@@ -21,13 +21,15 @@
  * hash prefix can only come from a corrupt database and returns KV_ERROR_CORRUPT.
  */
 #include <assert.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv/kv_internal.h"
 
-#define KV_SCAN_DEFAULT_COUNT 10
-#define KV_UINT64_TEXT_BYTES  21
+#define KV_UINT64_TEXT_BYTES 21
 
 struct kv_walk {
     uint64_t cursor;            /* the first hash to visit */
@@ -135,15 +137,8 @@ static int kv_walk_twice(struct kv_exec *exec, struct kv_walk *walk)
     size_t counted = walk->matched;
     uint64_t next_cursor = walk->next_cursor;
     if (walk->count != UINT64_MAX) {
-        char text[KV_UINT64_TEXT_BYTES];
-        size_t used = sizeof text;
-        uint64_t remaining = next_cursor;
-        do {
-            text[--used] = (char)('0' + remaining % 10);
-            remaining /= 10;
-        } while (remaining > 0);
         exec->reply->array(exec->reply->context, 2);
-        exec->reply->bulk(exec->reply->context, (const uint8_t *)text + used, sizeof text - used);
+        kv_reply_scan_cursor(exec, next_cursor);
     }
     exec->reply->array(exec->reply->context, counted);
     walk->emit = true;
@@ -166,45 +161,45 @@ KV_HANDLER(kv_command_keys)
     return kv_walk_twice(exec, &walk);
 }
 
-/* Redis reads a cursor with strtoul: an optional sign ("-1" wraps to 2^64 - 1), decimal
- * digits, nothing else; the empty string is 0; overflow, a leading space or a sign without
- * digits is an invalid cursor. */
-static bool kv_parse_cursor(const struct kv_arg *arg, uint64_t *cursor)
+/* The cursor, read as Redis reads it (strtoul, base 10): the text up to its first NUL, no
+ * leading space, an optional sign ("-1" wraps to 2^64 - 1), digits, nothing else; the empty
+ * argument reads as 0; overflow is an invalid cursor. */
+bool kv_scan_cursor_parse(const struct kv_arg *arg, uint64_t *cursor)
 {
-    size_t i = 0;
-    bool negative = false;
-    if (arg->data_bytes == 0) {
-        *cursor = 0;
-        return true;
-    }
-    if (arg->data[0] == '+' || arg->data[0] == '-') {
-        negative = arg->data[0] == '-';
-        i = 1;
-    }
-    if (i == arg->data_bytes) {
+    const uint8_t *nul = arg->data_bytes > 0 ? memchr(arg->data, '\0', arg->data_bytes) : NULL;
+    size_t bytes = nul != NULL ? (size_t)(nul - arg->data) : arg->data_bytes;
+    char text[KV_UINT64_TEXT_BYTES + 1];
+    if (bytes >= sizeof text) {
         return false;
     }
-    uint64_t value = 0;
-    for (; i < arg->data_bytes; i++) {
-        uint8_t c = arg->data[i];
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        uint64_t digit = (uint64_t)(c - '0');
-        if (value > (UINT64_MAX - digit) / 10) {
-            return false;
-        }
-        value = value * 10 + digit;
+    if (bytes > 0) {
+        memcpy(text, arg->data, bytes);
     }
-    *cursor = negative ? (uint64_t)0 - value : value;
+    text[bytes] = '\0';
+    if (isspace((unsigned char)text[0])) {
+        return false;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (*end != '\0' || errno == ERANGE) {
+        return false;
+    }
+    *cursor = (uint64_t)value;
     return true;
 }
 
-/* Parses MATCH, COUNT and TYPE as Redis does: each takes one value, any order, last wins. */
-static bool kv_scan_options(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
-                            struct kv_walk *walk)
+void kv_reply_scan_cursor(struct kv_exec *exec, uint64_t cursor)
 {
-    for (size_t i = 2; i < argc; i += 2) {
+    char text[KV_UINT64_TEXT_BYTES];
+    int length = snprintf(text, sizeof text, "%llu", (unsigned long long)cursor);
+    exec->reply->bulk(exec->reply->context, (const uint8_t *)text, (size_t)length);
+}
+
+bool kv_scan_options_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                           size_t first, bool allow_type, struct kv_scan_options *options)
+{
+    for (size_t i = first; i < argc; i += 2) {
         bool has_value = i + 1 < argc;
         if (has_value && kv_arg_equals_nocase(&argv[i], "count")) {
             int64_t count;
@@ -216,13 +211,13 @@ static bool kv_scan_options(struct kv_exec *exec, size_t argc, const struct kv_a
                 kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
                 return false;
             }
-            walk->count = (uint64_t)count;
+            options->count = (uint64_t)count;
         } else if (has_value && kv_arg_equals_nocase(&argv[i], "match")) {
             bool everything = argv[i + 1].data_bytes == 1 && argv[i + 1].data[0] == '*';
-            walk->match = everything ? NULL : &argv[i + 1];
-        } else if (has_value && kv_arg_equals_nocase(&argv[i], "type")) {
-            walk->type = kv_type_from_name(&argv[i + 1]);
-            walk->type_matches = walk->type >= 0;
+            options->match = everything ? NULL : &argv[i + 1];
+        } else if (has_value && allow_type && kv_arg_equals_nocase(&argv[i], "type")) {
+            options->type = kv_type_from_name(&argv[i + 1]);
+            options->type_matches = options->type >= 0;
         } else {
             kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
             return false;
@@ -233,19 +228,20 @@ static bool kv_scan_options(struct kv_exec *exec, size_t argc, const struct kv_a
 
 KV_HANDLER(kv_command_scan)
 {
-    struct kv_walk walk = {
-        .count = KV_SCAN_DEFAULT_COUNT,
-        .match = NULL,
-        .type = -1,
-        .type_matches = true,
-    };
-    if (!kv_parse_cursor(&argv[1], &walk.cursor)) {
+    struct kv_walk walk = {.cursor = 0};
+    if (!kv_scan_cursor_parse(&argv[1], &walk.cursor)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_INVALID_CURSOR);
         return 0;
     }
-    if (!kv_scan_options(exec, argc, argv, &walk)) {
+    struct kv_scan_options options = {
+        .count = KV_SCAN_DEFAULT_COUNT, .match = NULL, .type = -1, .type_matches = true};
+    if (!kv_scan_options_parse(exec, argc, argv, 2, true, &options)) {
         return 0;
     }
+    walk.count = options.count;
+    walk.match = options.match;
+    walk.type = options.type;
+    walk.type_matches = options.type_matches;
     /* UINT64_MAX means "no limit" to kv_walk_twice; COUNT is at most INT64_MAX. */
     assert(walk.count < UINT64_MAX);
     return kv_walk_twice(exec, &walk);

@@ -201,6 +201,37 @@ uint64_t kv_item_id(const MDB_val *item_key);
 void kv_put_be64(uint8_t *out, uint64_t value);
 uint64_t kv_get_be64(const uint8_t *in);
 
+/* LMPOP, ZMPOP and their blocking forms: numkeys (at argv[numkeys_at]) key... LOW|HIGH
+ * [COUNT count], in Redis 7.0's order of checks and with its errors. */
+struct kv_mpop {
+    size_t first_key;
+    size_t key_count;
+    bool low;       /* LEFT, or MIN */
+    uint64_t count; /* COUNT, 1 when not given */
+};
+bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv, size_t numkeys_at,
+                   const char *low, const char *high, struct kv_mpop *mpop);
+
+/* ---- SCAN-style iteration (keyspace.c), shared by HSCAN, SSCAN and ZSCAN ---- */
+
+#define KV_SCAN_DEFAULT_COUNT 10
+
+struct kv_scan_options {
+    uint64_t count;             /* COUNT (default KV_SCAN_DEFAULT_COUNT) */
+    const struct kv_arg *match; /* MATCH, or NULL for every element ("*" too) */
+    int type;                   /* SCAN's TYPE: -1 any, else an enum kv_type */
+    bool type_matches;          /* false: TYPE named a type no key has */
+};
+
+/* A cursor as Redis reads it (strtoul); false for an invalid cursor. */
+bool kv_scan_cursor_parse(const struct kv_arg *arg, uint64_t *cursor);
+/* COUNT and MATCH (and TYPE when allow_type) from argv[first], each with a value, any order,
+ * the last one wins; replies Redis's error and returns false otherwise. */
+bool kv_scan_options_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
+                           size_t first, bool allow_type, struct kv_scan_options *options);
+/* The cursor as SCAN replies it: a bulk string of decimal digits. */
+void kv_reply_scan_cursor(struct kv_exec *exec, uint64_t cursor);
+
 /* ---- strings and expiry (strings.c, expire.c) ---- */
 
 /* kv_lookup for a string; replies WRONGTYPE itself when the key holds another type. */

@@ -44,8 +44,6 @@
     "negative to start from the end of the list"
 #define KV_ERROR_TEXT_COUNT_NEGATIVE  "ERR COUNT can't be negative"
 #define KV_ERROR_TEXT_MAXLEN_NEGATIVE "ERR MAXLEN can't be negative"
-#define KV_ERROR_TEXT_NUMKEYS         "ERR numkeys should be greater than 0"
-#define KV_ERROR_TEXT_COUNT_POSITIVE  "ERR count should be greater than 0"
 
 /* ---- elements by position ------------------------------------------------------------------ */
 
@@ -1219,33 +1217,12 @@ KV_HANDLER(kv_command_rpoplpush)
 /* LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: pops from the first non-empty list. */
 KV_HANDLER(kv_command_lmpop)
 {
-    int64_t numkeys;
-    if (!kv_list_parse_at_least(exec, &argv[1], 1, KV_ERROR_TEXT_NUMKEYS, &numkeys)) {
+    struct kv_mpop mpop;
+    if (!kv_mpop_parse(exec, argc, argv, 1, "left", "right", &mpop)) {
         return 0;
     }
-    if ((uint64_t)numkeys > argc - 3) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX); /* no room left for the side */
-        return 0;
-    }
-    size_t side = 2 + (size_t)numkeys;
-    bool left;
-    if (!kv_list_parse_side(exec, &argv[side], &left)) {
-        return 0;
-    }
-    int64_t count = 1;
-    bool has_count = false;
-    for (size_t i = side + 1; i < argc; i++) {
-        if (has_count || !kv_arg_equals_nocase(&argv[i], "count") || i + 1 >= argc) {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-            return 0;
-        }
-        if (!kv_list_parse_at_least(exec, &argv[++i], 1, KV_ERROR_TEXT_COUNT_POSITIVE, &count)) {
-            return 0;
-        }
-        has_count = true;
-    }
-    for (size_t i = 2; i < side; i++) {
-        int outcome = kv_list_pop(exec, &argv[i], left, (uint64_t)count, KV_LIST_REPLY_KEY_ARRAY);
+    for (size_t i = mpop.first_key; i < mpop.first_key + mpop.key_count; i++) {
+        int outcome = kv_list_pop(exec, &argv[i], mpop.low, mpop.count, KV_LIST_REPLY_KEY_ARRAY);
         if (outcome != KV_LIST_NONE) {
             return outcome < 0 ? outcome : 0;
         }

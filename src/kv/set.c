@@ -111,38 +111,7 @@ KV_HANDLER(kv_command_sadd)
 
 KV_HANDLER(kv_command_srem)
 {
-    struct kv_record record;
-    int found = kv_set_lookup(exec, &argv[1], &record);
-    if (found == KV_LOOKUP_ABSENT) {
-        exec->reply->integer(exec->reply->context, 0);
-    }
-    if (found != KV_LOOKUP_FOUND) {
-        return found < 0 ? found : 0;
-    }
-    int64_t removed = 0;
-    for (size_t i = 2; i < argc; i++) {
-        struct kv_item_key key;
-        bool deleted = false;
-        if (kv_member_key(&key, record.id, &argv[i])) {
-            int result = kv_item_delete(exec, &key, &deleted);
-            if (result != 0) {
-                return result;
-            }
-        }
-        if (deleted) {
-            assert(record.count > 0);
-            record.count--;
-            removed++;
-        }
-    }
-    if (removed > 0) {
-        int result = kv_collection_store(exec, &argv[1], &record);
-        if (result != 0) {
-            return result;
-        }
-    }
-    exec->reply->integer(exec->reply->context, removed);
-    return 0;
+    return kv_member_remove(exec, argc, argv, KV_TYPE_SET);
 }
 
 KV_HANDLER(kv_command_smembers)

@@ -595,33 +595,13 @@ KV_HANDLER(kv_command_zpopmax)
 /* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: the first non-empty set's pops. */
 KV_HANDLER(kv_command_zmpop)
 {
-    int64_t keys;
-    if (!kv_parse_int64(argv[1].data, argv[1].data_bytes, &keys) || keys < 1) {
-        kv_reply_text_error(exec, "ERR numkeys should be greater than 0");
+    struct kv_mpop mpop;
+    if (!kv_mpop_parse(exec, argc, argv, 1, "min", "max", &mpop)) {
         return 0;
     }
-    if ((uint64_t)keys > argc - 3) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX); /* no room for MIN|MAX */
-        return 0;
-    }
-    size_t where = 2 + (size_t)keys;
-    bool min = kv_arg_equals_nocase(&argv[where], "min");
-    if (!min && !kv_arg_equals_nocase(&argv[where], "max")) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-        return 0;
-    }
-    int64_t count = -1; /* -1: no COUNT given; it may be given once */
-    for (size_t i = where + 1; i < argc; i += 2) {
-        if (count != -1 || i + 1 >= argc || !kv_arg_equals_nocase(&argv[i], "count")) {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-            return 0;
-        }
-        if (!kv_parse_int64(argv[i + 1].data, argv[i + 1].data_bytes, &count) || count < 1) {
-            kv_reply_text_error(exec, "ERR count should be greater than 0");
-            return 0;
-        }
-    }
-    count = count == -1 ? 1 : count;
+    bool min = mpop.low;
+    uint64_t count = mpop.count;
+    size_t where = mpop.first_key + mpop.key_count;
     for (size_t i = 2; i < where; i++) {
         struct kv_record record;
         int found = kv_zset_lookup(exec, &argv[i], &record);
@@ -631,9 +611,9 @@ KV_HANDLER(kv_command_zmpop)
         if (found == KV_LOOKUP_FOUND) {
             exec->reply->array(exec->reply->context, 2);
             exec->reply->bulk(exec->reply->context, argv[i].data, argv[i].data_bytes);
-            exec->reply->array(exec->reply->context, kv_zset_pop_count(&record, (uint64_t)count));
-            return kv_zset_pop(exec, &argv[i], &record, min ? KV_ZSET_MIN : KV_ZSET_MAX,
-                               (uint64_t)count, true);
+            exec->reply->array(exec->reply->context, kv_zset_pop_count(&record, count));
+            return kv_zset_pop(exec, &argv[i], &record, min ? KV_ZSET_MIN : KV_ZSET_MAX, count,
+                               true);
         }
     }
     exec->reply->null_array(exec->reply->context);

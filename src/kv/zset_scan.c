@@ -24,8 +24,6 @@
  * many members).
  */
 #include <assert.h>
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +33,6 @@
 #define KV_ZSET_RANDOM_WALK_MAX    64
 #define KV_ZSET_RANDOM_MAX_REPEATS (1 << 20)
 #define KV_ZSET_SPARSE_FACTOR      3 /* Redis's ZRANDMEMBER_SUB_STRATEGY_MUL */
-#define KV_ZSET_SCAN_DEFAULT_COUNT 10
-#define KV_ZSET_CURSOR_TEXT_BYTES  64
-#define KV_ZSET_UINT64_TEXT_BYTES  21
 
 /* ---- ZRANDMEMBER ---------------------------------------------------------------------------- */
 
@@ -247,33 +242,6 @@ KV_HANDLER(kv_command_zrandmember)
 
 /* ---- ZSCAN ---------------------------------------------------------------------------------- */
 
-/* Redis's cursor syntax (strtoul): the text up to its first NUL, no leading space, an
- * optional sign ("-1" is the largest cursor), within 64 bits. */
-static bool kv_zscan_cursor_parse(const struct kv_arg *arg, uint64_t *cursor)
-{
-    const uint8_t *nul = arg->data_bytes > 0 ? memchr(arg->data, '\0', arg->data_bytes) : NULL;
-    size_t bytes = nul != NULL ? (size_t)(nul - arg->data) : arg->data_bytes;
-    char text[KV_ZSET_CURSOR_TEXT_BYTES];
-    if (bytes >= sizeof text) {
-        return false;
-    }
-    if (bytes > 0) {
-        memcpy(text, arg->data, bytes);
-    }
-    text[bytes] = '\0';
-    if (isspace((unsigned char)text[0])) {
-        return false;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (*end != '\0' || errno == ERANGE) {
-        return false;
-    }
-    *cursor = (uint64_t)value;
-    return true;
-}
-
 struct kv_zscan {
     uint64_t cursor;
     uint64_t count;
@@ -282,34 +250,6 @@ struct kv_zscan {
     uint64_t matched;     /* out */
     uint64_t next_cursor; /* out: 0 at the end */
 };
-
-static bool kv_zscan_options(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
-                             struct kv_zscan *scan)
-{
-    for (size_t i = 3; i < argc; i += 2) {
-        bool has_value = i + 1 < argc;
-        if (has_value && kv_arg_equals_nocase(&argv[i], "count")) {
-            int64_t count;
-            if (!kv_parse_int64(argv[i + 1].data, argv[i + 1].data_bytes, &count)) {
-                kv_reply_text_error(exec, KV_ERROR_TEXT_NOT_INTEGER);
-                return false;
-            }
-            if (count < 1) {
-                kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-                return false;
-            }
-            scan->count = (uint64_t)count;
-        } else if (has_value && kv_arg_equals_nocase(&argv[i], "match")) {
-            const struct kv_arg *pattern = &argv[i + 1];
-            bool everything = pattern->data_bytes == 1 && pattern->data[0] == '*';
-            scan->match = everything ? NULL : pattern;
-        } else {
-            kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-            return false;
-        }
-    }
-    return true;
-}
 
 /* One pass over the members from the cursor: counts the matches, or replies them. */
 static int kv_zscan_walk(struct kv_exec *exec, const struct kv_record *record,
@@ -347,17 +287,14 @@ static int kv_zscan_walk(struct kv_exec *exec, const struct kv_record *record,
 
 static void kv_zscan_reply_cursor(struct kv_exec *exec, uint64_t cursor)
 {
-    char text[KV_ZSET_UINT64_TEXT_BYTES];
-    int length = snprintf(text, sizeof text, "%llu", (unsigned long long)cursor);
-    assert(length > 0 && (size_t)length < sizeof text);
     exec->reply->array(exec->reply->context, 2);
-    exec->reply->bulk(exec->reply->context, (const uint8_t *)text, (size_t)length);
+    kv_reply_scan_cursor(exec, cursor);
 }
 
 KV_HANDLER(kv_command_zscan)
 {
-    struct kv_zscan scan = {.count = KV_ZSET_SCAN_DEFAULT_COUNT};
-    if (!kv_zscan_cursor_parse(&argv[2], &scan.cursor)) {
+    struct kv_zscan scan = {.count = KV_SCAN_DEFAULT_COUNT};
+    if (!kv_scan_cursor_parse(&argv[2], &scan.cursor)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_INVALID_CURSOR);
         return 0;
     }
@@ -372,9 +309,12 @@ KV_HANDLER(kv_command_zscan)
         exec->reply->array(exec->reply->context, 0);
         return 0;
     }
-    if (!kv_zscan_options(exec, argc, argv, &scan)) {
+    struct kv_scan_options options = {.count = scan.count};
+    if (!kv_scan_options_parse(exec, argc, argv, 3, false, &options)) {
         return 0;
     }
+    scan.count = options.count;
+    scan.match = options.match;
     int result = kv_zscan_walk(exec, &record, &scan);
     if (result != 0) {
         return result;
