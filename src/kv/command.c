@@ -178,6 +178,66 @@ const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_byte
     return NULL;
 }
 
+/* Commands whose keys follow a numkeys argument (Redis's "movablekeys"): where numkeys is and
+ * how many keys come before it (ZUNIONSTORE's destination). */
+static const struct {
+    const char *name;
+    size_t numkeys_at;
+} kv_movable_keys[] = {
+    {"lmpop", 1},  {"zmpop", 1},       {"sintercard", 1},  {"zintercard", 1},
+    {"zunion", 1}, {"zinter", 1},      {"zdiff", 1},       {"blmpop", 2},
+    {"bzmpop", 2}, {"zunionstore", 2}, {"zinterstore", 2}, {"zdiffstore", 2},
+};
+
+static size_t kv_numkeys_position(const struct kv_command *command)
+{
+    for (size_t i = 0; i < sizeof kv_movable_keys / sizeof kv_movable_keys[0]; i++) {
+        if (strcmp(kv_movable_keys[i].name, command->name) == 0) {
+            return kv_movable_keys[i].numkeys_at;
+        }
+    }
+    return 0;
+}
+
+bool kv_command_movable_keys(const struct kv_command *command)
+{
+    return kv_numkeys_position(command) != 0;
+}
+
+int kv_command_key_positions(const struct kv_command *command, size_t argc,
+                             const struct kv_arg *argv, size_t *positions, size_t capacity,
+                             size_t *count)
+{
+    *count = 0;
+    size_t numkeys_at = kv_numkeys_position(command);
+    if (numkeys_at != 0) {
+        int64_t keys;
+        if (argc <= numkeys_at ||
+            !kv_parse_int64(argv[numkeys_at].data, argv[numkeys_at].data_bytes, &keys) ||
+            keys < 0 || (uint64_t)keys > argc - numkeys_at - 1) {
+            return KV_ERROR_INVALID;
+        }
+        if (command->first_key == 1 && numkeys_at == 2 && *count < capacity) {
+            positions[(*count)++] = 1; /* the STORE commands' destination */
+        }
+        for (size_t i = 0; i < (size_t)keys && *count < capacity; i++) {
+            positions[(*count)++] = numkeys_at + 1 + i;
+        }
+        return 0;
+    }
+    if (command->first_key <= 0 || (size_t)command->first_key >= argc) {
+        return command->first_key <= 0 ? 0 : KV_ERROR_INVALID;
+    }
+    size_t last =
+        command->last_key >= 0 ? (size_t)command->last_key : argc - (size_t)(-command->last_key);
+    size_t step = command->key_step > 0 ? (size_t)command->key_step : 1;
+    for (size_t i = (size_t)command->first_key; i <= last && i < argc && *count < capacity;
+         i += step) {
+        positions[(*count)++] = i;
+    }
+    return 0;
+}
+
 /* The few commands whose file's list is not their Redis group. */
 static const struct {
     const char *name;

@@ -160,6 +160,15 @@ const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_byte
 /* All commands, for COMMAND COUNT / INFO; *count receives how many. */
 const struct kv_command *kv_command_table(size_t *count);
 bool kv_command_arity_ok(const struct kv_command *command, size_t argc);
+/* Whether the keys follow a numkeys argument (Redis's "movablekeys" flag: LMPOP, ZUNIONSTORE,
+ * ...), so that first/last/step cannot say where they are. */
+bool kv_command_movable_keys(const struct kv_command *command);
+/* The positions in argv of the command's keys (COMMAND GETKEYS, redirects), at most capacity
+ * of them; *count 0 for a keyless command. KV_ERROR_INVALID when argv cannot hold the keys
+ * its numkeys announces. */
+int kv_command_key_positions(const struct kv_command *command, size_t argc,
+                             const struct kv_arg *argv, size_t *positions, size_t capacity,
+                             size_t *count);
 /* Redis's COMMAND DOCS group: "string", "generic", "server", "hash", "list", "set",
  * "sorted-set", "bitmap". */
 const char *kv_command_group(const struct kv_command *command);

@@ -53,8 +53,12 @@ static const struct kv_arg *redirect_key(size_t argc, const struct kv_arg *argv)
 {
     const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
     if (command != NULL) {
-        size_t first = (size_t)command->first_key;
-        return first > 0 && first < argc ? &argv[first] : NULL;
+        size_t position = 0;
+        size_t count = 0;
+        return kv_command_key_positions(command, argc, argv, &position, 1, &count) == 0 &&
+                       count == 1
+                   ? &argv[position]
+                   : NULL;
     }
     return argc > 1 ? &argv[1] : NULL;
 }
@@ -153,7 +157,8 @@ static void describe_data_command(struct proto_buffer *out, const struct kv_comm
     reply_array(out, 10);
     reply_bulk_string(out, command->name);
     reply_integer(out, command->arity);
-    reply_array(out, (write ? 1 : 2) + (deny_oom ? 1 : 0) + (blocking ? 1 : 0));
+    bool movable = kv_command_movable_keys(command);
+    reply_array(out, (write ? 1 : 2) + (deny_oom ? 1 : 0) + (blocking ? 1 : 0) + (movable ? 1 : 0));
     if (write) {
         resp_append_simple(out, "write", 5);
     } else {
@@ -165,6 +170,9 @@ static void describe_data_command(struct proto_buffer *out, const struct kv_comm
     }
     if (blocking) {
         resp_append_simple(out, "blocking", 8);
+    }
+    if (movable) {
+        resp_append_simple(out, "movablekeys", 11);
     }
     reply_integer(out, command->first_key);
     reply_integer(out, command->last_key);
@@ -195,6 +203,49 @@ static void describe_server_command(struct proto_buffer *out, const struct serve
     reply_array(out, 0);
     reply_array(out, 0);
     reply_array(out, 0);
+}
+
+/* COMMAND GETKEYS command arg...: the keys, as Redis answers it (cluster clients ask for the
+ * commands whose keys follow a numkeys argument). */
+static void command_getkeys(struct proto_buffer *out, size_t argc, const struct kv_arg *argv)
+{
+    const struct kv_command *command =
+        argc >= 4 ? kv_command_lookup(argv[2].data, argv[2].data_bytes) : NULL;
+    if (argc < 4) {
+        reply_error(out, "ERR wrong number of arguments for 'command|getkeys' command");
+        return;
+    }
+    if (command == NULL || (command->flags & KV_COMMAND_INTERNAL)) {
+        /* The server's own commands (PING, CLUSTER, ...) take no keys. */
+        const struct server_command *own = server_command_lookup(&argv[2]);
+        if (own == NULL || (command != NULL && (command->flags & KV_COMMAND_INTERNAL))) {
+            reply_error(out, "ERR Invalid command specified");
+        } else if ((own->arity > 0 && argc - 2 != (size_t)own->arity) ||
+                   (own->arity < 0 && argc - 2 < (size_t)-own->arity)) {
+            reply_error(out, "ERR Invalid number of arguments specified for command");
+        } else {
+            reply_error(out, "ERR The command has no key arguments");
+        }
+        return;
+    }
+    size_t positions[256];
+    size_t count = 0;
+    if (!kv_command_arity_ok(command, argc - 2)) {
+        reply_error(out, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    if (kv_command_key_positions(command, argc - 2, argv + 2, positions, 256, &count) != 0) {
+        reply_error(out, "ERR Invalid arguments specified for command");
+        return;
+    }
+    if (count == 0) {
+        reply_error(out, "ERR The command has no key arguments");
+        return;
+    }
+    reply_array(out, count);
+    for (size_t i = 0; i < count; i++) {
+        reply_bulk(out, argv[2 + positions[i]].data, argv[2 + positions[i]].data_bytes);
+    }
 }
 
 /* COMMAND DOCS [name...]: each command's group (summaries and argument lists are not kept:
@@ -246,6 +297,8 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
                 reply_null(out, client->protocol);
             }
         }
+    } else if (argument_is(&argv[1], "GETKEYS")) {
+        command_getkeys(out, argc, argv);
     } else if (argument_is(&argv[1], "DOCS")) {
         size_t docs = 0;
         for (size_t i = 0; i < table_count && argc == 2; i++) {
