@@ -235,7 +235,8 @@ static int kv_blocking_zset_pop(struct kv_exec *exec, const struct kv_arg *key,
         exec->reply->array(exec->reply->context, 3);
         exec->reply->bulk(exec->reply->context, key->data, key->data_bytes);
     }
-    int result = kv_zset_pop(exec, key, &record, end, count, nested);
+    int result =
+        kv_zset_pop(exec, key, &record, end, count, nested ? KV_ZSET_POP_NESTED : KV_ZSET_POP_FLAT);
     return result < 0 ? result : 1;
 }
 

@@ -174,6 +174,16 @@ void kv_member_reply(struct kv_exec *exec, const struct kv_member_cursor *walk, 
     }
 }
 
+/* One pick of HRANDFIELD / SRANDMEMBER: with its value it is a [field, value] pair in RESP3. */
+static void kv_member_reply_picked(struct kv_exec *exec, const struct kv_member_cursor *walk,
+                                   bool with_value)
+{
+    if (with_value) {
+        exec->reply->pair(exec->reply->context);
+    }
+    kv_member_reply(exec, walk, with_value);
+}
+
 /* The count kept in a record disagrees with the items under its id. */
 static int kv_member_count_mismatch(struct kv_exec *exec)
 {
@@ -182,12 +192,31 @@ static int kv_member_count_mismatch(struct kv_exec *exec)
     return KV_ERROR_CORRUPT;
 }
 
-int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record, bool members,
-                        bool values)
+void kv_member_shape_header(struct kv_exec *exec, enum kv_member_shape shape, size_t count,
+                            size_t per_item)
+{
+    switch (shape) {
+    case KV_SHAPE_SET:
+        exec->reply->set(exec->reply->context, count);
+        break;
+    case KV_SHAPE_MAP:
+        exec->reply->map(exec->reply->context, count);
+        break;
+    case KV_SHAPE_PAIRS:
+        exec->reply->pairs(exec->reply->context, count);
+        break;
+    default:
+        exec->reply->array(exec->reply->context, count * per_item);
+        break;
+    }
+}
+
+int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record,
+                        enum kv_member_shape shape, bool members, bool values)
 {
     assert(members || values);
     size_t per_item = (members ? 1 : 0) + (values ? 1 : 0);
-    exec->reply->array(exec->reply->context, (size_t)record->count * per_item);
+    kv_member_shape_header(exec, shape, (size_t)record->count, per_item);
     struct kv_member_cursor walk;
     int result = kv_member_cursor_open(exec, record->id, &walk);
     if (result != 0) {
@@ -196,6 +225,9 @@ int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record, bo
     uint64_t visited = 0;
     int positioned = kv_member_seek(exec, &walk, 0);
     while (positioned == 1 && visited < record->count) {
+        if (shape == KV_SHAPE_PAIRS) {
+            exec->reply->pair(exec->reply->context);
+        }
         if (members) {
             kv_member_reply(exec, &walk, values);
         } else {
@@ -353,13 +385,13 @@ int kv_member_scan(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
 static int kv_member_random_repeated(struct kv_exec *exec, const struct kv_record *record,
                                      uint64_t picks, bool with_values)
 {
-    exec->reply->array(exec->reply->context, (size_t)picks * (with_values ? 2 : 1));
+    kv_member_shape_header(exec, with_values ? KV_SHAPE_PAIRS : KV_SHAPE_ARRAY, (size_t)picks, 1);
     struct kv_member_cursor walk;
     int result = kv_member_cursor_open(exec, record->id, &walk);
     for (uint64_t i = 0; i < picks && result == 0; i++) {
         result = kv_member_random(exec, &walk);
         if (result == 1) {
-            kv_member_reply(exec, &walk, with_values);
+            kv_member_reply_picked(exec, &walk, with_values);
             result = 0;
         }
     }
@@ -375,7 +407,7 @@ static int kv_member_random_selection(struct kv_exec *exec, const struct kv_reco
                                       uint64_t picks, bool with_values)
 {
     assert(picks < record->count);
-    exec->reply->array(exec->reply->context, (size_t)picks * (with_values ? 2 : 1));
+    kv_member_shape_header(exec, with_values ? KV_SHAPE_PAIRS : KV_SHAPE_ARRAY, (size_t)picks, 1);
     struct kv_member_cursor walk;
     int result = kv_member_cursor_open(exec, record->id, &walk);
     if (result != 0) {
@@ -386,7 +418,7 @@ static int kv_member_random_selection(struct kv_exec *exec, const struct kv_reco
     int positioned = kv_member_seek(exec, &walk, 0);
     while (positioned == 1 && needed > 0) {
         if (kv_random(exec) % remaining < needed) {
-            kv_member_reply(exec, &walk, with_values);
+            kv_member_reply_picked(exec, &walk, with_values);
             needed--;
         }
         remaining--;
@@ -485,12 +517,13 @@ static int kv_member_random_distinct(struct kv_exec *exec, const struct kv_recor
     struct kv_member_cursor walk;
     result = kv_member_cursor_open(exec, record->id, &walk);
     if (result == 0) {
-        exec->reply->array(exec->reply->context, (size_t)picks * (with_values ? 2 : 1));
+        kv_member_shape_header(exec, with_values ? KV_SHAPE_PAIRS : KV_SHAPE_ARRAY, (size_t)picks,
+                               1);
     }
     for (uint64_t i = 0; i < picks && result == 0; i++) {
         result = kv_member_pick_untaken(exec, &walk, &table);
         if (result == 1) {
-            kv_member_reply(exec, &walk, with_values);
+            kv_member_reply_picked(exec, &walk, with_values);
             result = 0;
         }
     }
@@ -512,7 +545,8 @@ int kv_member_random_reply(struct kv_exec *exec, const struct kv_record *record,
     }
     uint64_t picks = (uint64_t)count;
     if (picks >= record->count) {
-        return kv_member_reply_all(exec, record, true, with_values);
+        return kv_member_reply_all(exec, record, with_values ? KV_SHAPE_PAIRS : KV_SHAPE_ARRAY,
+                                   true, with_values);
     }
     if (picks > record->count / 4) {
         return kv_member_random_selection(exec, record, picks, with_values);
@@ -722,12 +756,13 @@ static int kv_hash_reply_all(struct kv_exec *exec, const struct kv_arg *key, boo
     struct kv_record record;
     int found = kv_hash_lookup(exec, key, &record);
     if (found == KV_LOOKUP_ABSENT) {
-        exec->reply->array(exec->reply->context, 0);
+        kv_member_shape_header(exec, fields && values ? KV_SHAPE_MAP : KV_SHAPE_ARRAY, 0, 1);
     }
     if (found != KV_LOOKUP_FOUND) {
         return found < 0 ? found : 0;
     }
-    return kv_member_reply_all(exec, &record, fields, values);
+    return kv_member_reply_all(exec, &record, fields && values ? KV_SHAPE_MAP : KV_SHAPE_ARRAY,
+                               fields, values);
 }
 
 KV_HANDLER(kv_command_hgetall)

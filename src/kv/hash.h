@@ -91,9 +91,21 @@ uint64_t kv_member_hash(const struct kv_member_cursor *walk);
 int kv_member_random(struct kv_exec *exec, struct kv_member_cursor *walk);
 /* Replies the current item: its member, and with_value its value after it. */
 void kv_member_reply(struct kv_exec *exec, const struct kv_member_cursor *walk, bool with_value);
-/* Replies every item of a live collection: [member (value)...], record->count of them. */
-int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record, bool members,
-                        bool values);
+/* How a whole collection is replied: an array, a set (SMEMBERS), a map (HGETALL) or an array
+ * of [field, value] pairs (HRANDFIELD WITHVALUES) — one shape in RESP2, four in RESP3. */
+enum kv_member_shape {
+    KV_SHAPE_ARRAY,
+    KV_SHAPE_SET,
+    KV_SHAPE_MAP,
+    KV_SHAPE_PAIRS,
+};
+/* The header of a reply of `count` items in `shape` (per_item elements each in an array). */
+void kv_member_shape_header(struct kv_exec *exec, enum kv_member_shape shape, size_t count,
+                            size_t per_item);
+int kv_member_reply_all(struct kv_exec *exec, const struct kv_record *record,
+                        enum kv_member_shape shape, bool members, bool values);
+/* Replies every item of a live collection in `shape`: [member (value)...], record->count of
+ * them. */
 
 /* Redis's text for a count of -2^63, which it reads as a long in [-LONG_MAX, LONG_MAX]. */
 #define KV_ERROR_TEXT_LONG_RANGE                                                                   \

@@ -116,6 +116,13 @@ struct kv_reply {
     void (*array)(void *context, size_t count);
     void (*double_text)(void *context, const char *text, size_t text_bytes);
     void (*blocked)(void *context);
+    /* The shapes RESP3 has and RESP2 flattens: a map of `pairs` field/value pairs (HGETALL),
+     * a set (SMEMBERS), and an array of `count` pairs (ZRANGE WITHSCORES), each of which
+     * starts with pair() (RESP3: a 2-element array; RESP2: nothing, the pairs are flat). */
+    void (*map)(void *context, size_t pairs);
+    void (*set)(void *context, size_t count);
+    void (*pairs)(void *context, size_t count);
+    void (*pair)(void *context);
     void *context;
 };
 

@@ -120,12 +120,12 @@ KV_HANDLER(kv_command_smembers)
     struct kv_record record;
     int found = kv_set_lookup(exec, &argv[1], &record);
     if (found == KV_LOOKUP_ABSENT) {
-        exec->reply->array(exec->reply->context, 0);
+        exec->reply->set(exec->reply->context, 0);
     }
     if (found != KV_LOOKUP_FOUND) {
         return found < 0 ? found : 0;
     }
-    return kv_member_reply_all(exec, &record, true, false);
+    return kv_member_reply_all(exec, &record, KV_SHAPE_SET, true, false);
 }
 
 /* SISMEMBER and SMISMEMBER: 1 or 0 for each member from argv[2]; `array` for SMISMEMBER. */
@@ -185,7 +185,7 @@ static int kv_set_pop_some(struct kv_exec *exec, const struct kv_arg *key, struc
 {
     assert(pops > 0 && pops < record->count);
     if (array) {
-        exec->reply->array(exec->reply->context, (size_t)pops);
+        exec->reply->set(exec->reply->context, (size_t)pops); /* SPOP with a count: a set */
     }
     struct kv_member_cursor walk;
     int result = kv_member_cursor_open(exec, record->id, &walk);
@@ -217,7 +217,7 @@ KV_HANDLER(kv_command_spop)
     int found = kv_set_lookup(exec, &argv[1], &record);
     if (found == KV_LOOKUP_ABSENT) {
         if (argc == 3) {
-            exec->reply->array(exec->reply->context, 0);
+            exec->reply->set(exec->reply->context, 0);
         } else {
             exec->reply->null(exec->reply->context);
         }
@@ -226,7 +226,7 @@ KV_HANDLER(kv_command_spop)
         return found < 0 ? found : 0;
     }
     if (count == 0) {
-        exec->reply->array(exec->reply->context, 0);
+        exec->reply->set(exec->reply->context, 0);
         return 0;
     }
     if ((uint64_t)count < record.count) {
@@ -235,7 +235,7 @@ KV_HANDLER(kv_command_spop)
     /* The whole set: reply it, then drop the key (its items go to the trash at once). */
     int result;
     if (argc == 3) {
-        result = kv_member_reply_all(exec, &record, true, false);
+        result = kv_member_reply_all(exec, &record, KV_SHAPE_SET, true, false);
     } else {
         struct kv_member_cursor walk;
         result = kv_member_cursor_open(exec, record.id, &walk);
@@ -688,7 +688,7 @@ static int kv_set_operation_reply(struct kv_exec *exec, const struct kv_arg *key
     outcome = kv_set_run(exec, &sources, operation, &result);
     if (outcome == 0) {
         uint64_t counted = result.count;
-        exec->reply->array(exec->reply->context, (size_t)counted);
+        exec->reply->set(exec->reply->context, (size_t)counted);
         result = (struct kv_set_result){.sink = KV_SET_SINK_EMIT};
         outcome = kv_set_run(exec, &sources, operation, &result);
         assert(outcome != 0 || result.count == counted);

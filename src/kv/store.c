@@ -176,6 +176,10 @@ const struct kv_reply kv_discard_reply = {
     .array = kv_discard_array,
     .double_text = kv_discard_text,
     .blocked = kv_discard_event,
+    .map = kv_discard_array,
+    .set = kv_discard_array,
+    .pairs = kv_discard_array,
+    .pair = kv_discard_event,
     .context = NULL,
 };
 

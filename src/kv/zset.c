@@ -201,9 +201,21 @@ void kv_zset_reply_score(struct kv_exec *exec, double score)
 void kv_zset_reply_element(struct kv_exec *exec, const struct kv_zset_element *element,
                            bool with_score)
 {
+    if (with_score) {
+        exec->reply->pair(exec->reply->context); /* [member, score] in RESP3 */
+    }
     exec->reply->bulk(exec->reply->context, element->member, element->member_bytes);
     if (with_score) {
         kv_zset_reply_score(exec, element->score);
+    }
+}
+
+void kv_zset_reply_header(struct kv_exec *exec, uint64_t count, bool with_scores)
+{
+    if (with_scores) {
+        exec->reply->pairs(exec->reply->context, (size_t)count);
+    } else {
+        exec->reply->array(exec->reply->context, (size_t)count);
     }
 }
 
@@ -522,8 +534,10 @@ uint64_t kv_zset_pop_count(const struct kv_record *record, uint64_t count)
 }
 
 int kv_zset_pop(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,
-                enum kv_zset_end end, uint64_t count, bool nested)
+                enum kv_zset_end end, uint64_t count, enum kv_zset_pop_shape shape)
 {
+    bool nested = shape == KV_ZSET_POP_NESTED;
+    bool paired = shape == KV_ZSET_POP_PAIRED;
     assert(exec->writable);
     assert(record->type == KV_TYPE_ZSET);
     uint64_t popping = kv_zset_pop_count(record, count);
@@ -544,8 +558,11 @@ int kv_zset_pop(struct kv_exec *exec, const struct kv_arg *key, struct kv_record
         element.member = member;
         if (nested) {
             exec->reply->array(exec->reply->context, 2);
+        } else if (paired) {
+            exec->reply->pair(exec->reply->context);
         }
-        kv_zset_reply_element(exec, &element, true);
+        exec->reply->bulk(exec->reply->context, element.member, element.member_bytes);
+        kv_zset_reply_score(exec, element.score);
         result =
             kv_zset_element_remove(exec, record->id, element.score, member, element.member_bytes);
         record->count--;
@@ -578,8 +595,14 @@ static int kv_zset_pop_command(struct kv_exec *exec, size_t argc, const struct k
         exec->reply->array(exec->reply->context, 0);
         return 0;
     }
-    exec->reply->array(exec->reply->context, 2 * kv_zset_pop_count(&record, (uint64_t)count));
-    return kv_zset_pop(exec, &argv[1], &record, end, (uint64_t)count, false);
+    uint64_t popping = kv_zset_pop_count(&record, (uint64_t)count);
+    if (argc == 3) {
+        exec->reply->pairs(exec->reply->context, popping); /* with a count: pairs in RESP3 */
+    } else {
+        exec->reply->array(exec->reply->context, 2 * popping);
+    }
+    return kv_zset_pop(exec, &argv[1], &record, end, (uint64_t)count,
+                       argc == 3 ? KV_ZSET_POP_PAIRED : KV_ZSET_POP_FLAT);
 }
 
 KV_HANDLER(kv_command_zpopmin)
@@ -613,7 +636,7 @@ KV_HANDLER(kv_command_zmpop)
             exec->reply->bulk(exec->reply->context, argv[i].data, argv[i].data_bytes);
             exec->reply->array(exec->reply->context, kv_zset_pop_count(&record, count));
             return kv_zset_pop(exec, &argv[i], &record, min ? KV_ZSET_MIN : KV_ZSET_MAX, count,
-                               true);
+                               KV_ZSET_POP_NESTED);
         }
     }
     exec->reply->null_array(exec->reply->context);

@@ -111,8 +111,13 @@ uint64_t kv_zset_pop_count(const struct kv_record *record, uint64_t count);
  * BZPOPMIN key... timeout: array(3), bulk(key), kv_zset_pop(..., 1, false).
  * BZMPOP: array(2), bulk(key), array(kv_zset_pop_count(record, count)), kv_zset_pop(..., true).
  */
+enum kv_zset_pop_shape {
+    KV_ZSET_POP_FLAT = 0,   /* member, score, member, score ... (ZPOPMIN key, BZPOPMIN) */
+    KV_ZSET_POP_NESTED = 1, /* [member, score] arrays (ZMPOP, BZMPOP) */
+    KV_ZSET_POP_PAIRED = 2, /* flat in RESP2, [member, score] in RESP3 (ZPOPMIN key count) */
+};
 int kv_zset_pop(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,
-                enum kv_zset_end end, uint64_t count, bool nested);
+                enum kv_zset_end end, uint64_t count, enum kv_zset_pop_shape shape);
 
 /* ---- shared by zset.c, zset_range.c and zset_store.c ----------------------------------------- */
 
@@ -186,6 +191,9 @@ int kv_zset_element_remove(struct kv_exec *exec, uint64_t id, double score, cons
 void kv_zset_reply_score(struct kv_exec *exec, double score);
 void kv_zset_reply_element(struct kv_exec *exec, const struct kv_zset_element *element,
                            bool with_score);
+/* The array a reply of `count` elements starts with: pairs when with_scores (flat in RESP2,
+ * [member, score] pairs in RESP3, which kv_zset_reply_element opens). */
+void kv_zset_reply_header(struct kv_exec *exec, uint64_t count, bool with_scores);
 /* The storage error for a sorted set whose indexes disagree with its record. */
 int kv_zset_corrupt(struct kv_exec *exec, const char *what);
 

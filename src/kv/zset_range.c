@@ -347,7 +347,7 @@ static int kv_range_reply(struct kv_exec *exec, const struct kv_record *record,
     if (result != 0) {
         return result;
     }
-    exec->reply->array(exec->reply->context, with_scores ? 2 * count : count);
+    kv_zset_reply_header(exec, count, with_scores);
     struct kv_range_reply reply = {.exec = exec, .with_scores = with_scores};
     uint64_t replied;
     result = kv_range_walk(exec, record, range, kv_range_visit_reply, &reply, &replied);

@@ -91,7 +91,7 @@ static int kv_zset_draw_one(struct kv_zset_draw *draw, struct kv_zset_element *e
 static int kv_zset_random_repeated(struct kv_zset_draw *draw, uint64_t count, bool with_scores)
 {
     struct kv_exec *exec = draw->exec;
-    exec->reply->array(exec->reply->context, with_scores ? 2 * count : count);
+    kv_zset_reply_header(exec, count, with_scores);
     int result = 0;
     for (uint64_t i = 0; result == 0 && i < count; i++) {
         struct kv_zset_element element;
@@ -112,7 +112,7 @@ static int kv_zset_random_selection(struct kv_zset_draw *draw, uint64_t count, b
     struct kv_exec *exec = draw->exec;
     uint64_t size = draw->record->count;
     assert(count <= size);
-    exec->reply->array(exec->reply->context, with_scores ? 2 * count : count);
+    kv_zset_reply_header(exec, count, with_scores);
     uint64_t needed = count;
     int result = kv_zset_walk_last(&draw->ranks);
     for (uint64_t seen = 0; result == 0 && needed > 0; seen++) {
@@ -276,7 +276,11 @@ static int kv_zscan_walk(struct kv_exec *exec, const struct kv_record *record,
                                                  element->member, element->member_bytes)) {
             scan->matched++;
             if (scan->emit) {
-                kv_zset_reply_element(exec, element, true);
+                /* ZSCAN stays flat, its scores bulk strings, in RESP3 too (as Redis's). */
+                char text[KV_DOUBLE_TEXT_BYTES];
+                size_t length = kv_format_double(element->score, text);
+                exec->reply->bulk(exec->reply->context, element->member, element->member_bytes);
+                exec->reply->bulk(exec->reply->context, (const uint8_t *)text, length);
             }
         }
         result = kv_zset_member_walk_next(&walk);

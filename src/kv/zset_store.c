@@ -198,7 +198,7 @@ void kv_zset_result_sort(struct kv_zset_result *result)
 void kv_zset_result_reply(struct kv_exec *exec, const struct kv_zset_result *result,
                           bool with_scores)
 {
-    exec->reply->array(exec->reply->context, with_scores ? 2 * result->count : result->count);
+    kv_zset_reply_header(exec, result->count, with_scores);
     for (size_t i = 0; i < result->count; i++) {
         const struct kv_zset_entry *entry = &result->entries[i];
         struct kv_zset_element element = {

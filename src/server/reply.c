@@ -68,6 +68,32 @@ static void sink_double_text(void *context, const char *text, size_t text_bytes)
     }
 }
 
+static void sink_map(void *context, size_t pairs)
+{
+    struct reply_target *target = context;
+    resp_append_map_header(target->buffer, target->protocol, pairs);
+}
+
+static void sink_set(void *context, size_t count)
+{
+    struct reply_target *target = context;
+    resp_append_set_header(target->buffer, target->protocol, count);
+}
+
+static void sink_pairs(void *context, size_t count)
+{
+    struct reply_target *target = context;
+    resp_append_array_header(target->buffer, target->protocol == 3 ? count : 2 * count);
+}
+
+static void sink_pair(void *context)
+{
+    struct reply_target *target = context;
+    if (target->protocol == 3) {
+        resp_append_array_header(target->buffer, 2);
+    }
+}
+
 /* A blocking command that found nothing: the request knows from this flag to wait. */
 static void sink_blocked(void *context)
 {
@@ -86,6 +112,10 @@ void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
     sink->array = sink_array;
     sink->double_text = sink_double_text;
     sink->blocked = sink_blocked;
+    sink->map = sink_map;
+    sink->set = sink_set;
+    sink->pairs = sink_pairs;
+    sink->pair = sink_pair;
     sink->context = target;
 }
 

@@ -122,6 +122,24 @@ static void sink_blocked(void *context)
     transcript_append(context, "(blocked)", 9);
 }
 
+static void sink_array(void *context, size_t count);
+
+/* The transcript shows RESP2's flat shapes (maps, sets and pairs as plain arrays). */
+static void sink_map(void *context, size_t pairs)
+{
+    sink_array(context, 2 * pairs);
+}
+
+static void sink_pairs(void *context, size_t count)
+{
+    sink_array(context, 2 * count);
+}
+
+static void sink_pair(void *context)
+{
+    (void)context;
+}
+
 static void sink_array(void *context, size_t count)
 {
     char line[32];
@@ -141,6 +159,10 @@ void transcript_init(struct transcript *transcript)
         .null_array = sink_null_array,
         .double_text = sink_double_text,
         .blocked = sink_blocked,
+        .map = sink_map,
+        .set = sink_array,
+        .pairs = sink_pairs,
+        .pair = sink_pair,
         .array = sink_array,
         .context = transcript,
     };

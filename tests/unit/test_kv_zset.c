@@ -834,7 +834,7 @@ static void check_full_scan(struct fixture *fixture, const char *options, int ma
             seen[number] = true;
             found++;
             char score[32];
-            snprintf(score, sizeof score, ",%d", number);
+            snprintf(score, sizeof score, "\"%d\"", number); /* a bulk string, as Redis */
             assert_string_equal(replies[i + 1], score);
         }
         calls++;
