@@ -45,11 +45,12 @@ test-sim: build
 	@./build/tests/sim/sim --seeds $(SEEDS)
 
 # Long searches, for a machine left alone (about an hour on 2 cores; root for nftables):
-# many more simulator seeds, every nemesis for longer on 3 and 5 nodes (RAFTKV_SOAK=1, under
+# many more simulator seeds, 3,000 seeds of the state machine's replica check, every nemesis for longer on 3 and 5 nodes (RAFTKV_SOAK=1, under
 # ASan, which is what catches memory errors), and ten minutes per fuzzer.
 SOAK_SERVER = $(CURDIR)/build-san/src/server
 soak: build build-san build-fuzz
 	@./build/tests/sim/sim --seeds 200000 --from 100000
+	@KV_REPLICAS_SEEDS=3000 ./build/tests/unit/test_kv_replicas
 	@RAFTKV_SOAK=1 RAFTKV_BINARY=$(SOAK_SERVER)/raftkv \
 	  RAFTKV_BROKEN_BINARY=$(SOAK_SERVER)/raftkv_broken_local_reads:$(SOAK_SERVER)/raftkv_broken_ack_before_commit \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEsxX \

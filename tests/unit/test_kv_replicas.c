@@ -8,7 +8,8 @@
  * safety check: the simulator proves that every node applies the same entries at the same
  * indexes; this proves that the same entries give the same keys, deadlines and expiries.
  *
- * A failing seed prints itself; KV_REPLICAS_SEED=<n> replays it.
+ * A failing seed prints itself; KV_REPLICAS_SEED=<n> replays it, KV_REPLICAS_SEEDS=<n> runs seeds
+ * 1..n (make soak).
  */
 #include "test_kv_support.c"
 
@@ -347,7 +348,10 @@ static void test_replicas_agree_whatever_the_batching_restarts_and_snapshots(voi
         check_seed(strtoull(replay, NULL, 10));
         return;
     }
-    for (uint64_t seed = 1; seed <= SEEDS; seed++) {
+    /* make soak runs many more: KV_REPLICAS_SEEDS=<n>. */
+    const char *seeds = getenv("KV_REPLICAS_SEEDS");
+    uint64_t last = seeds != NULL ? strtoull(seeds, NULL, 10) : SEEDS;
+    for (uint64_t seed = 1; seed <= last; seed++) {
         check_seed(seed);
     }
 }
