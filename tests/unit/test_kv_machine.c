@@ -465,6 +465,47 @@ static void test_sync_succeeds(void **state)
     assert_int_equal(kv_sync(fixture->kv), 0);
 }
 
+static uint64_t database_entries(struct kv *kv, MDB_dbi dbi)
+{
+    MDB_txn *txn;
+    assert_int_equal(mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &txn), 0);
+    MDB_stat stat;
+    assert_int_equal(mdb_stat(txn, dbi, &stat), 0);
+    mdb_txn_abort(txn);
+    return stat.ms_entries;
+}
+
+/* A big collection's DEL is one small entry: its items go to the trash and are freed a few
+ * hundred per later entry, and nothing of them is visible meanwhile. */
+static void test_a_big_key_is_deleted_at_once_and_freed_bit_by_bit(void **state)
+{
+    struct fixture *fixture = *state;
+    char line[4096];
+    for (int batch = 0; batch < 80; batch++) { /* run() takes up to 64 words */
+        int used = snprintf(line, sizeof line, "HSET big");
+        for (int i = 0; i < 25; i++) {
+            used += snprintf(line + used, sizeof line - (size_t)used, " f%d v", batch * 25 + i);
+        }
+        EXPECT(line, ":25");
+    }
+    EXPECT("HLEN big", ":2000");
+    assert_int_equal(database_entries(fixture->kv, fixture->kv->items_dbi), 2000);
+    EXPECT("DEL big", ":1");
+    EXPECT("EXISTS big", ":0");
+    EXPECT("HSET big f0 new", ":1"); /* a new hash under a new id: none of the old fields */
+    EXPECT("HLEN big", ":1");
+    uint64_t left = database_entries(fixture->kv, fixture->kv->items_dbi);
+    assert_true(left > 1 && left < 2000); /* the two entries freed some */
+    int entries = 0;
+    while (database_entries(fixture->kv, fixture->kv->trash_dbi) > 0 && entries < 50) {
+        EXPECT("SET tick 1", "+OK");
+        entries++;
+    }
+    assert_int_equal(database_entries(fixture->kv, fixture->kv->trash_dbi), 0);
+    assert_int_equal(database_entries(fixture->kv, fixture->kv->items_dbi), 1);
+    assert_true(entries >= 5 && entries <= 10); /* 256 items per entry */
+}
+
 /* LMDB writes its lock file through a shared mapping; on a full tmpfs that raised SIGBUS
  * until kv allocated the file first. Needs root for a private mount namespace. */
 static void test_open_on_a_full_file_system_is_an_error_not_a_signal(void **state)
@@ -521,6 +562,7 @@ int main(void)
         FIXTURE_TEST(test_snapshot_import_refuses_garbage_and_keeps_data),
         FIXTURE_TEST(test_truncated_snapshot_is_refused),
         FIXTURE_TEST(test_sync_succeeds),
+        FIXTURE_TEST(test_a_big_key_is_deleted_at_once_and_freed_bit_by_bit),
         cmocka_unit_test(test_open_on_a_full_file_system_is_an_error_not_a_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
