@@ -9,6 +9,7 @@
  * Timeouts follow Redis 6+: seconds as a float, 0 for ever; "ERR timeout is not a float or out
  * of range", "ERR timeout is negative".
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -90,6 +91,7 @@ bool kv_blocking_wait(size_t argc, const struct kv_arg *argv, size_t *first_key,
         *first_key = 1;
         *key_count = argc - 2;
     }
+    assert(*first_key >= 1 && *first_key + *key_count <= argc);
     return kv_blocking_timeout_parse(NULL, timeout, timeout_ms) == 0;
 }
 
@@ -107,6 +109,7 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv, const str
 
 static void kv_block(struct kv_exec *exec)
 {
+    assert(exec->writable); /* only an applied entry may wait: reads never block */
     exec->reply->blocked(exec->reply->context);
 }
 

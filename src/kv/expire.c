@@ -10,6 +10,7 @@
  * throughout (expire.c of Redis 7.0: a deadline in the past deletes the key; overflow is
  * "invalid expire time"; TTL rounds to the nearest second).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -178,6 +179,7 @@ static int kv_expire_generic(struct kv_exec *exec, size_t argc, const struct kv_
         kv_reply_invalid_expire(exec, command);
         return 0;
     }
+    assert(exec->writable); /* EXPIRE and friends are writes: the entry's clock decides */
     struct kv_record record;
     int found = kv_lookup(exec, &argv[1], -1, &record);
     if (found < 0) {
@@ -306,6 +308,8 @@ static int kv_setex_generic(struct kv_exec *exec, const struct kv_arg *argv,
     if (!kv_expiry_deadline(exec, command, unit, &argv[2], &deadline)) {
         return 0;
     }
+    assert(exec->writable);
+    assert(deadline > 0);
     int result = kv_string_store_until(exec, &argv[1], argv[3].data, argv[3].data_bytes, deadline);
     if (result == 0) {
         kv_reply_ok(exec);
@@ -382,6 +386,7 @@ KV_HANDLER(kv_command_raft_expire)
         kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
         return 0;
     }
+    assert(exec->writable); /* proposed by the leader, applied on every replica */
     int64_t deleted_count = 0;
     for (size_t i = 1; i + 1 < argc; i += 2) {
         int64_t deadline;

@@ -166,6 +166,7 @@ static int kv_set_generic(struct kv_exec *exec, const struct kv_arg *key,
         return 0;
     }
     bool exists = found == KV_LOOKUP_FOUND;
+    assert(exec->writable);
     bool perform = kv_set_condition_holds(options, exists, &old);
     if (options->flags & KV_SET_KEEPTTL && exists) {
         deadline = old.deadline_ms;
@@ -431,6 +432,7 @@ static int kv_splice_put(struct kv_exec *exec, const struct kv_arg *key,
     size_t old_bytes = old != NULL ? old->value_bytes : 0;
     size_t end = offset + data->data_bytes;
     size_t new_bytes = end > old_bytes ? end : old_bytes;
+    assert(new_bytes >= offset && new_bytes >= old_bytes);
     int result = kv_buffer_reserve(&exec->kv->scratch, new_bytes);
     if (result != 0) {
         return result;

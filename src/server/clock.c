@@ -26,6 +26,7 @@
  */
 #include "server/server.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -60,6 +61,7 @@ static uint64_t clock_now(struct server *server)
     uint64_t replicated = node->kv != NULL ? kv_clock_ms(node->kv) : 0;
     time_ms = time_ms > replicated ? time_ms : replicated;
     time_ms = time_ms > node->clock.last_ms ? time_ms : node->clock.last_ms;
+    assert(time_ms >= replicated && time_ms >= node->clock.last_ms);
     node->clock.last_ms = time_ms;
     return time_ms;
 }
@@ -109,6 +111,7 @@ static void collect_expired(void *context, const uint8_t *key, size_t key_bytes,
                             uint64_t deadline_ms)
 {
     struct expired *expired = context;
+    assert(expired->count < EXPIRE_BATCH_KEYS);
     size_t i = expired->count++;
     int length = snprintf(expired->deadlines[i], DEADLINE_TEXT_BYTES, "%llu",
                           (unsigned long long)deadline_ms);
