@@ -69,10 +69,13 @@ static uint64_t kv_command_page_bound(uint32_t data_bytes)
 /* Commands that may write a copy of stored data as large as everything stored. */
 static bool kv_command_copies(const struct kv_command *command)
 {
-    static const char *const copying[] = {
-        "copy",        "sinterstore", "sunionstore", "sdiffstore", "zunionstore",
-        "zinterstore", "zdiffstore",  "zrangestore", "ltrim",      "bitop",
-    };
+    static const char *const copying[] =
+        {
+            "copy",        "sinterstore", "sunionstore",   "sdiffstore",
+            "zunionstore", "zinterstore", "zdiffstore",    "zrangestore",
+            "ltrim",       "bitop",       KV_EXEC_COMMAND, /* a transaction may copy: counted once,
+                                                              like one copying command */
+        };
     for (size_t i = 0; i < sizeof copying / sizeof copying[0]; i++) {
         if (strcmp(command->name, copying[i]) == 0) {
             return true;
@@ -84,7 +87,8 @@ static bool kv_command_copies(const struct kv_command *command)
 /* Commands whose entry of a few bytes can grow a value to max_value_bytes (an offset). */
 static bool kv_command_extends(const struct kv_command *command)
 {
-    return strcmp(command->name, "setrange") == 0 || strcmp(command->name, "setbit") == 0;
+    return strcmp(command->name, "setrange") == 0 || strcmp(command->name, "setbit") == 0 ||
+           strcmp(command->name, KV_EXEC_COMMAND) == 0;
 }
 
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and

@@ -107,9 +107,18 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv, const str
 
 /* ---- the commands ------------------------------------------------------------------------- */
 
-static void kv_block(struct kv_exec *exec)
+static void kv_block(struct kv_exec *exec, bool null_bulk)
 {
     assert(exec->writable); /* only an applied entry may wait: reads never block */
+    if (exec->in_transaction) {
+        /* Inside MULTI a blocking command does not wait: it answers its timeout reply. */
+        if (null_bulk) {
+            exec->reply->null(exec->reply->context);
+        } else {
+            exec->reply->null_array(exec->reply->context);
+        }
+        return;
+    }
     exec->reply->blocked(exec->reply->context);
 }
 
@@ -127,7 +136,7 @@ static int kv_blocking_list_pop(struct kv_exec *exec, size_t argc, const struct 
             return outcome < 0 ? outcome : 0;
         }
     }
-    kv_block(exec);
+    kv_block(exec, false);
     return 0;
 }
 
@@ -163,7 +172,7 @@ static int kv_blocking_move(struct kv_exec *exec, const struct kv_arg *argv, boo
     }
     int outcome = kv_list_move(exec, &argv[1], &argv[2], from_left, to_left);
     if (outcome == KV_LIST_NONE) {
-        kv_block(exec);
+        kv_block(exec, true);
         return 0;
     }
     return outcome < 0 ? outcome : 0;
@@ -213,7 +222,7 @@ KV_HANDLER(kv_command_blmpop)
             return outcome < 0 ? outcome : 0;
         }
     }
-    kv_block(exec);
+    kv_block(exec, false);
     return 0;
 }
 
@@ -256,7 +265,7 @@ static int kv_blocking_zpop(struct kv_exec *exec, size_t argc, const struct kv_a
             return decided < 0 ? decided : 0;
         }
     }
-    kv_block(exec);
+    kv_block(exec, false);
     return 0;
 }
 
@@ -284,6 +293,6 @@ KV_HANDLER(kv_command_bzmpop)
             return decided < 0 ? decided : 0;
         }
     }
-    kv_block(exec);
+    kv_block(exec, false);
     return 0;
 }

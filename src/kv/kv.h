@@ -325,6 +325,11 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
  * a new TTL that lands first wins. */
 #define KV_EXPIRE_COMMAND "raft.expire"
 
+/* MULTI/EXEC as one entry (transaction.c): the command name, then for each queued command its
+ * argument count in decimal and its arguments. The read-only form runs as a read. */
+#define KV_EXEC_COMMAND      "raft.exec"
+#define KV_EXEC_READ_COMMAND "raft.exec.ro"
+
 /* Calls found() for up to `max` keys whose deadline is at or before now_ms, earliest first
  * (keys longer than max_key_bytes skipped). Reads the last applied state. */
 typedef void (*kv_expired_fn)(void *context, const uint8_t *key, size_t key_bytes,

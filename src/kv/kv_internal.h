@@ -92,6 +92,7 @@ struct kv_exec {
     uint64_t random_state;     /* kv_random(): seeded by the entry's index and term */
     uint64_t index;            /* the entry being applied (0 for a read) */
     const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
+    bool in_transaction;       /* inside MULTI/EXEC: blocking commands do not wait */
     size_t entry_bytes;
 };
 

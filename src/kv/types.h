@@ -12,6 +12,7 @@
 #include "kv/keys.h"
 #include "kv/list.h"
 #include "kv/set.h"
+#include "kv/transaction.h"
 #include "kv/zset.h"
 
 #endif

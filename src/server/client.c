@@ -48,6 +48,7 @@ static void on_closed(uv_handle_t *handle)
 {
     struct client *client = handle->data;
     resp_parser_free(&client->parser);
+    multi_reset(client);
     proto_buffer_free(&client->input);
     proto_buffer_free(&client->output);
     proto_buffer_free(&client->writing);

@@ -91,6 +91,9 @@ static const struct server_command server_commands[] = {
     {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL},
     {"raft.node", -2, 0, NULL, "admin stale", members_command},
     {"raft.backup", -1, 0, NULL, "admin stale", backup_command},
+    {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL},
+    {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec},
+    {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL},
 };
 
 #define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])
@@ -406,6 +409,46 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     finish_immediate(request);
 }
 
+bool commands_is_server_command(const struct kv_arg *name)
+{
+    return server_command_lookup(name) != NULL;
+}
+
+void commands_reply_immediate(struct client *client, const char *error_text)
+{
+    struct request *request;
+    struct proto_buffer *out = immediate_output(client, &request);
+    if (out != NULL) {
+        reply_error(out, "%s", error_text);
+        finish_immediate(request);
+    }
+}
+
+void commands_reply_status_immediate(struct client *client, const char *status)
+{
+    struct request *request;
+    struct proto_buffer *out = immediate_output(client, &request);
+    if (out != NULL) {
+        reply_status(out, status);
+        finish_immediate(request);
+    }
+}
+
+void commands_reply_empty_array(struct client *client)
+{
+    struct request *request;
+    struct proto_buffer *out = immediate_output(client, &request);
+    if (out != NULL) {
+        reply_array(out, 0);
+        finish_immediate(request);
+    }
+}
+
+void commands_reply_resolve_error(struct client *client, size_t argc, const struct kv_arg *argv)
+{
+    execute_data_immediate(client, NULL, argc, argv, false);
+}
+
 /* Answers at once, in request order, a write refused before it was proposed. */
 static void refuse_write(struct client *client, const char *text)
 {
@@ -538,14 +581,20 @@ static void execute_linearizable_read(struct client *client, size_t argc, const 
 
 static void execute_data(struct client *client, size_t argc, const struct kv_arg *argv)
 {
-    struct server *server = client->server;
     const struct kv_command *command = kv_command_lookup(argv[0].data, argv[0].data_bytes);
-    /* The server's own entries (active expiry) are no command a client can send. */
+    /* The server's own entries (active expiry, MULTI's) are no command a client can send. */
     if (command == NULL || (command->flags & KV_COMMAND_INTERNAL) ||
         !kv_command_arity_ok(command, argc)) {
         execute_data_immediate(client, NULL, argc, argv, false);
         return;
     }
+    commands_execute_resolved(client, command, argc, argv);
+}
+
+void commands_execute_resolved(struct client *client, const struct kv_command *command, size_t argc,
+                               const struct kv_arg *argv)
+{
+    struct server *server = client->server;
     if (!client->authenticated) {
         execute_data_immediate(client, command, argc, argv, false); /* answers NOAUTH */
         return;
@@ -583,6 +632,9 @@ static void execute_data(struct client *client, size_t argc, const struct kv_arg
 
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv)
 {
+    if (argc == 0) {
+        return; /* an empty request ("*0"): nothing to run, as Redis */
+    }
     struct kv_arg stack_arguments[MAX_STACK_ARGUMENTS];
     struct kv_arg *arguments = stack_arguments;
     if (argc > MAX_STACK_ARGUMENTS) {
@@ -597,7 +649,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
         arguments[i].data_bytes = argv[i].length;
     }
     const struct server_command *command = server_command_lookup(&arguments[0]);
-    if (command != NULL) {
+    if (multi_intercept(client, argc, arguments)) {
+        /* queued, or refused, inside MULTI */
+    } else if (command != NULL) {
         execute_immediate(client, command, argc, arguments);
     } else {
         execute_data(client, argc, arguments);

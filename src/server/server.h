@@ -83,6 +83,21 @@ struct request_list {
     size_t count;
 };
 
+/* MULTI's queue on a connection (multi.c): the tail of the raft.exec command being built. */
+struct multi {
+    bool active; /* between MULTI and EXEC / DISCARD */
+    bool dirty;  /* a command was refused while queueing: EXEC answers EXECABORT */
+    bool writes; /* some queued command writes (else the transaction is a read) */
+    bool grows;  /* some queued command may grow the data (denyoom) */
+    uint32_t commands;
+    uint8_t *bytes; /* every argument, back to back */
+    size_t bytes_used;
+    size_t bytes_capacity;
+    size_t *lengths; /* each argument's length */
+    size_t args;
+    size_t args_capacity;
+};
+
 struct client {
     uv_tcp_t handle;
     struct server *server;
@@ -113,6 +128,7 @@ struct client {
     uint64_t last_write_index; /* the log index of its latest proposed write */
     uint32_t reads_unanswered; /* linearizable reads not yet executed */
     struct backup *backup;     /* RAFT.BACKUP streaming on this connection (backup.c) */
+    struct multi multi;        /* MULTI ... EXEC (multi.c) */
 };
 
 struct server_stats {
@@ -299,6 +315,17 @@ void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text,
 /* Case-insensitive: is the argument this word (a subcommand, an option)? */
 bool argument_is(const struct kv_arg *argument, const char *text);
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv);
+/* A kv command already looked up (internal ones included: MULTI's raft.exec), routed as any
+ * data command: proposed, read, redirected or refused. */
+void commands_execute_resolved(struct client *client, const struct kv_command *command, size_t argc,
+                               const struct kv_arg *argv);
+bool commands_is_server_command(const struct kv_arg *name);
+/* Answers at once, in request order: an error text, a status, an empty array, or the error
+ * kv_command_resolve gives for an unknown command or a wrong arity. */
+void commands_reply_immediate(struct client *client, const char *error_text);
+void commands_reply_status_immediate(struct client *client, const char *status);
+void commands_reply_empty_array(struct client *client);
+void commands_reply_resolve_error(struct client *client, size_t argc, const struct kv_arg *argv);
 
 /* commands_server.c: the handlers of the server's own commands (commands.c's table). */
 #define SERVER_HANDLER(name)                                                                       \
@@ -318,6 +345,15 @@ SERVER_HANDLER(command_info);
 SERVER_HANDLER(command_cluster);
 SERVER_HANDLER(command_raft_info);
 SERVER_HANDLER(command_raft_transfer);
+
+/* multi.c */
+SERVER_HANDLER(command_multi);
+SERVER_HANDLER(command_discard);
+void multi_exec(struct client *client, size_t argc, const struct kv_arg *argv);
+/* Inside MULTI, queues (or refuses) a command and answers it; false when the command is not
+ * for the queue (the connection is not in MULTI, or it is EXEC, DISCARD, MULTI, ...). */
+bool multi_intercept(struct client *client, size_t argc, const struct kv_arg *argv);
+void multi_reset(struct client *client);
 /* The error a node answers when it cannot take a request: MOVED to the leader, or
  * CLUSTERDOWN. key may be NULL (slot 0). */
 void commands_redirect(struct server *server, struct proto_buffer *buffer,
