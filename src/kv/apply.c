@@ -17,7 +17,6 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "kv/kv_internal.h"
 
@@ -66,38 +65,13 @@ static uint64_t kv_command_page_bound(uint32_t data_bytes)
     return (uint64_t)data_bytes + PAGES_PER_COMMAND * PAGE_BYTES;
 }
 
-/* Commands that may write a copy of stored data as large as everything stored. */
-static bool kv_command_copies(const struct kv_command *command)
-{
-    static const char *const copying[] =
-        {
-            "copy",        "sinterstore", "sunionstore",   "sdiffstore",
-            "zunionstore", "zinterstore", "zdiffstore",    "zrangestore",
-            "ltrim",       "bitop",       KV_EXEC_COMMAND, /* a transaction may copy: counted once,
-                                                              like one copying command */
-        };
-    for (size_t i = 0; i < sizeof copying / sizeof copying[0]; i++) {
-        if (strcmp(command->name, copying[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Commands whose entry of a few bytes can grow a value to max_value_bytes (an offset). */
-static bool kv_command_extends(const struct kv_command *command)
-{
-    return strcmp(command->name, "setrange") == 0 || strcmp(command->name, "setbit") == 0 ||
-           strcmp(command->name, KV_EXEC_COMMAND) == 0;
-}
-
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and
  * adds up what they may allocate (kv_reserve_map). */
 static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count,
                              uint64_t *page_bound)
 {
     *page_bound = 0;
-    bool rewrites = false;
+    bool has_command = false;
     uint64_t expected = kv->applied_index + 1;
     for (size_t i = 0; i < count; i++, expected++) {
         const struct raft_entry *entry = &entries[i];
@@ -138,15 +112,15 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
          * transaction, so rewrites in one batch dirty at most everything stored, once; but a
          * command that copies (COPY, the STORE commands, LTRIM's copy) writes new pages, up
          * to everything stored, each time. */
-        rewrites = true;
-        if (kv_command_copies(command)) {
+        has_command = true;
+        if (command->flags & KV_COMMAND_COPIES) {
             *page_bound += kv->used_bytes;
         }
-        if (kv_command_extends(command)) {
-            *page_bound += kv->options.max_value_bytes; /* a value grown from a few bytes */
+        if (command->flags & KV_COMMAND_EXTENDS) {
+            *page_bound += kv->options.max_value_bytes;
         }
     }
-    if (rewrites) {
+    if (has_command) {
         *page_bound += kv->used_bytes;
     }
     return 0;

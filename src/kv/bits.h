@@ -10,11 +10,13 @@
 #include "kv/kv_internal.h"
 
 #define KV_BITS_COMMANDS(X)                                                                        \
-    X("setbit", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setbit)             \
+    X("setbit", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_EXTENDS, 1, 1, 1,           \
+      kv_command_setbit)                                                                           \
     X("getbit", 3, KV_COMMAND_READ, 1, 1, 1, kv_command_getbit)                                    \
     X("bitcount", -2, KV_COMMAND_READ, 1, 1, 1, kv_command_bitcount)                               \
     X("bitpos", -3, KV_COMMAND_READ, 1, 1, 1, kv_command_bitpos)                                   \
-    X("bitop", -4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 2, -1, 1, kv_command_bitop)             \
+    X("bitop", -4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES, 2, -1, 1,           \
+      kv_command_bitop)                                                                            \
     X("incrbyfloat", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_incrbyfloat)   \
     X("lcs", -3, KV_COMMAND_READ, 1, 2, 1, kv_command_lcs)
 

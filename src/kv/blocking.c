@@ -150,19 +150,6 @@ KV_HANDLER(kv_command_brpop)
     return kv_blocking_list_pop(exec, argc, argv, false);
 }
 
-static bool kv_parse_side(const struct kv_arg *arg, const char *low, const char *high, bool *is_low)
-{
-    if (kv_arg_equals_nocase(arg, low)) {
-        *is_low = true;
-        return true;
-    }
-    if (kv_arg_equals_nocase(arg, high)) {
-        *is_low = false;
-        return true;
-    }
-    return false;
-}
-
 static int kv_blocking_move(struct kv_exec *exec, const struct kv_arg *argv, bool from_left,
                             bool to_left, const struct kv_arg *timeout)
 {
@@ -183,9 +170,8 @@ KV_HANDLER(kv_command_blmove)
 {
     (void)argc;
     bool from_left, to_left;
-    if (!kv_parse_side(&argv[3], "left", "right", &from_left) ||
-        !kv_parse_side(&argv[4], "left", "right", &to_left)) {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+    if (!kv_parse_side(exec, &argv[3], "left", "right", &from_left) ||
+        !kv_parse_side(exec, &argv[4], "left", "right", &to_left)) {
         return 0;
     }
     return kv_blocking_move(exec, argv, from_left, to_left, &argv[5]);

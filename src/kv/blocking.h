@@ -15,10 +15,10 @@
     X("brpop", -3, KV_BLOCKING_WRITE, 1, -2, 1, kv_command_brpop)                                  \
     X("blmove", 6, KV_BLOCKING_WRITE | KV_COMMAND_DENY_OOM, 1, 2, 1, kv_command_blmove)            \
     X("brpoplpush", 4, KV_BLOCKING_WRITE | KV_COMMAND_DENY_OOM, 1, 2, 1, kv_command_brpoplpush)    \
-    X("blmpop", -5, KV_BLOCKING_WRITE, 0, 0, 0, kv_command_blmpop)                                 \
+    X("blmpop", -5, KV_BLOCKING_WRITE | KV_COMMAND_NUMKEYS_2, 0, 0, 0, kv_command_blmpop)          \
     X("bzpopmin", -3, KV_BLOCKING_WRITE, 1, -2, 1, kv_command_bzpopmin)                            \
     X("bzpopmax", -3, KV_BLOCKING_WRITE, 1, -2, 1, kv_command_bzpopmax)                            \
-    X("bzmpop", -5, KV_BLOCKING_WRITE, 0, 0, 0, kv_command_bzmpop)
+    X("bzmpop", -5, KV_BLOCKING_WRITE | KV_COMMAND_NUMKEYS_2, 0, 0, 0, kv_command_bzmpop)
 
 KV_HANDLER(kv_command_blpop);
 KV_HANDLER(kv_command_brpop);

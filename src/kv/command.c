@@ -39,7 +39,8 @@
     X("append", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_append)             \
     X("strlen", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_strlen)                                    \
     X("getrange", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                \
-    X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setrange)         \
+    X("setrange", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_EXTENDS, 1, 1, 1,         \
+      kv_command_setrange)                                                                         \
     X("substr", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_getrange)                                  \
     X("setex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_setex)               \
     X("psetex", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_psetex)             \
@@ -179,25 +180,11 @@ const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_byte
     return NULL;
 }
 
-/* Commands whose keys follow a numkeys argument (Redis's "movablekeys"): where numkeys is and
- * how many keys come before it (ZUNIONSTORE's destination). */
-static const struct {
-    const char *name;
-    size_t numkeys_at;
-} kv_movable_keys[] = {
-    {"lmpop", 1},  {"zmpop", 1},       {"sintercard", 1},  {"zintercard", 1},
-    {"zunion", 1}, {"zinter", 1},      {"zdiff", 1},       {"blmpop", 2},
-    {"bzmpop", 2}, {"zunionstore", 2}, {"zinterstore", 2}, {"zdiffstore", 2},
-};
-
 static size_t kv_numkeys_position(const struct kv_command *command)
 {
-    for (size_t i = 0; i < sizeof kv_movable_keys / sizeof kv_movable_keys[0]; i++) {
-        if (strcmp(kv_movable_keys[i].name, command->name) == 0) {
-            return kv_movable_keys[i].numkeys_at;
-        }
-    }
-    return 0;
+    return (command->flags & KV_COMMAND_NUMKEYS_1)   ? 1
+           : (command->flags & KV_COMMAND_NUMKEYS_2) ? 2
+                                                     : 0;
 }
 
 bool kv_command_movable_keys(const struct kv_command *command)
@@ -465,6 +452,20 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
 
 /* ---- small helpers the handlers share -------------------------------------------------------- */
 
+bool kv_parse_side(struct kv_exec *exec, const struct kv_arg *arg, const char *low,
+                   const char *high, bool *is_low)
+{
+    if (kv_arg_equals_nocase(arg, low)) {
+        *is_low = true;
+    } else if (kv_arg_equals_nocase(arg, high)) {
+        *is_low = false;
+    } else {
+        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+        return false;
+    }
+    return true;
+}
+
 bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv, size_t numkeys_at,
                    const char *low, const char *high, struct kv_mpop *mpop)
 {
@@ -480,12 +481,7 @@ bool kv_mpop_parse(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,
     mpop->first_key = numkeys_at + 1;
     mpop->key_count = (size_t)keys;
     size_t where = mpop->first_key + mpop->key_count;
-    if (kv_arg_equals_nocase(&argv[where], low)) {
-        mpop->low = true;
-    } else if (kv_arg_equals_nocase(&argv[where], high)) {
-        mpop->low = false;
-    } else {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
+    if (!kv_parse_side(exec, &argv[where], low, high, &mpop->low)) {
         return false;
     }
     mpop->count = 0; /* not given yet: COUNT may come once */

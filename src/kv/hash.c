@@ -932,14 +932,12 @@ KV_HANDLER(kv_command_hincrbyfloat)
         kv_reply_text_error(exec, KV_ERROR_TEXT_HASH_NOT_FLOAT);
         return 0;
     }
-    value += increment;
-    if (isnan(value) || isinf(value)) {
+    char text[KV_LONG_DOUBLE_TEXT_BYTES];
+    size_t text_bytes;
+    if (!kv_long_double_add(value, increment, text, &text_bytes)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_NAN);
         return 0;
     }
-    char text[KV_LONG_DOUBLE_TEXT_BYTES];
-    size_t text_bytes = kv_format_long_double(value, text, sizeof text);
-    assert(text_bytes > 0); /* the largest finite long double fits */
     int result = kv_hash_store_field(exec, &argv[1], &record, &argv[2], text, text_bytes);
     if (result == 0) {
         exec->reply->bulk(exec->reply->context, (const uint8_t *)text, text_bytes);

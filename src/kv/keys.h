@@ -12,7 +12,8 @@
 #define KV_KEYS_COMMANDS(X)                                                                        \
     X("rename", 3, KV_COMMAND_WRITE, 1, 2, 1, kv_command_rename)                                   \
     X("renamenx", 3, KV_COMMAND_WRITE, 1, 2, 1, kv_command_renamenx)                               \
-    X("copy", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 2, 1, kv_command_copy)                \
+    X("copy", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES, 1, 2, 1,             \
+      kv_command_copy)                                                                             \
     X("touch", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_touch)                                    \
     X("randomkey", 1, KV_COMMAND_READ, 0, 0, 0, kv_command_randomkey)                              \
     X("object", -2, KV_COMMAND_READ, 0, 0, 0, kv_command_object)                                   \

@@ -144,6 +144,15 @@ enum kv_command_flags {
     KV_COMMAND_INTERNAL = 1u << 3,
     /* May reply `blocked` and wait (BLPOP...): see kv_blocking_wait. */
     KV_COMMAND_BLOCKING = 1u << 4,
+    /* For a batch's page bound (apply.c): may write a copy of stored data as large as
+     * everything stored (COPY, the STORE commands, LTRIM's copy, BITOP)... */
+    KV_COMMAND_COPIES = 1u << 5,
+    /* ...or grow a value to max_value_bytes from an entry of a few bytes (an offset). */
+    KV_COMMAND_EXTENDS = 1u << 6,
+    /* The keys follow a numkeys argument at argv[1] (LMPOP, ZUNION, ...) or at argv[2]
+     * (BLMPOP after its timeout, ZUNIONSTORE after its destination): Redis's movablekeys. */
+    KV_COMMAND_NUMKEYS_1 = 1u << 7,
+    KV_COMMAND_NUMKEYS_2 = 1u << 8,
 };
 
 struct kv_exec; /* a command's execution context, private to kv */

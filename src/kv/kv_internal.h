@@ -202,6 +202,11 @@ uint64_t kv_item_id(const MDB_val *item_key);
 void kv_put_be64(uint8_t *out, uint64_t value);
 uint64_t kv_get_be64(const uint8_t *in);
 
+/* One of two words (LEFT|RIGHT, MIN|MAX, any case): *is_low says which; otherwise replies a
+ * syntax error and returns false. */
+bool kv_parse_side(struct kv_exec *exec, const struct kv_arg *arg, const char *low,
+                   const char *high, bool *is_low);
+
 /* LMPOP, ZMPOP and their blocking forms: numkeys (at argv[numkeys_at]) key... LOW|HIGH
  * [COUNT count], in Redis 7.0's order of checks and with its errors. */
 struct kv_mpop {
@@ -276,6 +281,10 @@ size_t kv_format_double(double value, char text[KV_DOUBLE_TEXT_BYTES]);
 /* "%.17Lf" with trailing zeros (and a trailing '.') cut, "-0" as "0": INCRBYFLOAT's value.
  * Returns the length, 0 when it does not fit. */
 size_t kv_format_long_double(long double value, char *text, size_t capacity);
+/* INCRBYFLOAT's and HINCRBYFLOAT's step: value + increment, formatted into text; false (reply
+ * KV_ERROR_TEXT_NAN) when the sum is NaN or infinite. */
+bool kv_long_double_add(long double value, long double increment,
+                        char text[KV_LONG_DOUBLE_TEXT_BYTES], size_t *text_bytes);
 
 /* The entry's deterministic generator (splitmix64): the same draws on every replica. */
 uint64_t kv_random(struct kv_exec *exec);

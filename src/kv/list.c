@@ -278,20 +278,6 @@ static bool kv_list_parse_at_least(struct kv_exec *exec, const struct kv_arg *ar
     return true;
 }
 
-/* LEFT or RIGHT (any case), as LMOVE and LMPOP take them; a syntax error otherwise. */
-static bool kv_list_parse_side(struct kv_exec *exec, const struct kv_arg *arg, bool *left)
-{
-    if (kv_arg_equals_nocase(arg, "left")) {
-        *left = true;
-    } else if (kv_arg_equals_nocase(arg, "right")) {
-        *left = false;
-    } else {
-        kv_reply_text_error(exec, KV_ERROR_TEXT_SYNTAX);
-        return false;
-    }
-    return true;
-}
-
 /* A Redis index (negative counts from the tail) as an offset from the head; false outside. */
 static bool kv_list_index(const struct kv_record *record, int64_t index, uint64_t *offset)
 {
@@ -1201,8 +1187,8 @@ KV_HANDLER(kv_command_lmove)
 {
     (void)argc;
     bool from_left, to_left;
-    if (!kv_list_parse_side(exec, &argv[3], &from_left) ||
-        !kv_list_parse_side(exec, &argv[4], &to_left)) {
+    if (!kv_parse_side(exec, &argv[3], "left", "right", &from_left) ||
+        !kv_parse_side(exec, &argv[4], "left", "right", &to_left)) {
         return 0;
     }
     return kv_list_move_command(exec, argv, from_left, to_left);

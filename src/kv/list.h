@@ -28,11 +28,11 @@
     X("lset", 4, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_lset)                 \
     X("linsert", 5, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 1, 1, kv_command_linsert)           \
     X("lrem", 4, KV_COMMAND_WRITE, 1, 1, 1, kv_command_lrem)                                       \
-    X("ltrim", 4, KV_COMMAND_WRITE, 1, 1, 1, kv_command_ltrim)                                     \
+    X("ltrim", 4, KV_COMMAND_WRITE | KV_COMMAND_COPIES, 1, 1, 1, kv_command_ltrim)                 \
     X("lpos", -3, KV_COMMAND_READ, 1, 1, 1, kv_command_lpos)                                       \
     X("lmove", 5, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 2, 1, kv_command_lmove)               \
     X("rpoplpush", 3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, 2, 1, kv_command_rpoplpush)       \
-    X("lmpop", -4, KV_COMMAND_WRITE, 0, 0, 0, kv_command_lmpop)
+    X("lmpop", -4, KV_COMMAND_WRITE | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_lmpop)
 
 KV_HANDLER(kv_command_lpush);
 KV_HANDLER(kv_command_rpush);

@@ -5,6 +5,7 @@
  * the long doubles of INCRBYFLOAT and HINCRBYFLOAT written with "%.17Lf" and trailing zeros cut.
  * The same bytes on every replica: glibc's conversions are exact and deterministic.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -72,6 +73,18 @@ size_t kv_format_double(double value, char text[KV_DOUBLE_TEXT_BYTES])
         return (size_t)snprintf(text, KV_DOUBLE_TEXT_BYTES, "%s", value > 0 ? "inf" : "-inf");
     }
     return (size_t)snprintf(text, KV_DOUBLE_TEXT_BYTES, "%.17g", value);
+}
+
+bool kv_long_double_add(long double value, long double increment,
+                        char text[KV_LONG_DOUBLE_TEXT_BYTES], size_t *text_bytes)
+{
+    value += increment;
+    if (isnan(value) || isinf(value)) {
+        return false;
+    }
+    *text_bytes = kv_format_long_double(value, text, KV_LONG_DOUBLE_TEXT_BYTES);
+    assert(*text_bytes > 0); /* any finite long double fits */
+    return true;
 }
 
 size_t kv_format_long_double(long double value, char *text, size_t capacity)

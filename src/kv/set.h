@@ -23,10 +23,13 @@
     X("sinter", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_sinter)                                  \
     X("sunion", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_sunion)                                  \
     X("sdiff", -2, KV_COMMAND_READ, 1, -1, 1, kv_command_sdiff)                                    \
-    X("sinterstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 1, kv_command_sinterstore) \
-    X("sunionstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 1, kv_command_sunionstore) \
-    X("sdiffstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM, 1, -1, 1, kv_command_sdiffstore)   \
-    X("sintercard", -3, KV_COMMAND_READ, 0, 0, 0, kv_command_sintercard)                           \
+    X("sinterstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES, 1, -1, 1,     \
+      kv_command_sinterstore)                                                                      \
+    X("sunionstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES, 1, -1, 1,     \
+      kv_command_sunionstore)                                                                      \
+    X("sdiffstore", -3, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES, 1, -1, 1,      \
+      kv_command_sdiffstore)                                                                       \
+    X("sintercard", -3, KV_COMMAND_READ | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_sintercard)    \
     X("sscan", -3, KV_COMMAND_READ, 1, 1, 1, kv_command_sscan)
 
 KV_HANDLER(kv_command_sadd);

@@ -16,7 +16,6 @@
  * allocated (LCS); a failed allocation answers Redis's error too, and changes nothing.
  */
 #include <assert.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,14 +53,12 @@ KV_HANDLER(kv_command_incrbyfloat)
         kv_reply_text_error(exec, KV_ERROR_TEXT_NOT_FLOAT);
         return 0;
     }
-    value += increment;
-    if (isnan(value) || isinf(value)) {
+    char text[KV_LONG_DOUBLE_TEXT_BYTES];
+    size_t text_bytes;
+    if (!kv_long_double_add(value, increment, text, &text_bytes)) {
         kv_reply_text_error(exec, KV_ERROR_TEXT_NAN);
         return 0;
     }
-    char text[KV_LONG_DOUBLE_TEXT_BYTES];
-    size_t text_bytes = kv_format_long_double(value, text, sizeof text);
-    assert(text_bytes > 0); /* any finite long double fits */
     int result = kv_string_store(exec, &argv[1], (const uint8_t *)text, text_bytes,
                                  exists ? old.deadline_ms : 0);
     if (result == 0) {

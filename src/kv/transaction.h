@@ -8,8 +8,12 @@
 
 #include "kv/kv_internal.h"
 
+/* A transaction may hold a copying or an extending command: counted as one of each. */
+#define KV_EXEC_FLAGS                                                                              \
+    (KV_COMMAND_WRITE | KV_COMMAND_INTERNAL | KV_COMMAND_COPIES | KV_COMMAND_EXTENDS)
+
 #define KV_TRANSACTION_COMMANDS(X)                                                                 \
-    X(KV_EXEC_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 0, 0, 0, kv_command_raft_exec)  \
+    X(KV_EXEC_COMMAND, -3, KV_EXEC_FLAGS, 0, 0, 0, kv_command_raft_exec)                           \
     X(KV_EXEC_READ_COMMAND, -3, KV_COMMAND_READ | KV_COMMAND_INTERNAL, 0, 0, 0,                    \
       kv_command_raft_exec)
 

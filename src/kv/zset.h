@@ -31,11 +31,11 @@
     X("zrevrank", 3, KV_COMMAND_READ, 1, 1, 1, kv_command_zrevrank)                                \
     X("zpopmin", -2, KV_ZSET_WRITE, 1, 1, 1, kv_command_zpopmin)                                   \
     X("zpopmax", -2, KV_ZSET_WRITE, 1, 1, 1, kv_command_zpopmax)                                   \
-    X("zmpop", -4, KV_ZSET_WRITE, 0, 0, 0, kv_command_zmpop)                                       \
+    X("zmpop", -4, KV_ZSET_WRITE | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_zmpop)                \
     X("zcount", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_zcount)                                    \
     X("zlexcount", 4, KV_COMMAND_READ, 1, 1, 1, kv_command_zlexcount)                              \
     X("zrange", -4, KV_COMMAND_READ, 1, 1, 1, kv_command_zrange)                                   \
-    X("zrangestore", -5, KV_ZSET_GROW, 1, 2, 1, kv_command_zrangestore)                            \
+    X("zrangestore", -5, KV_ZSET_GROW | KV_COMMAND_COPIES, 1, 2, 1, kv_command_zrangestore)        \
     X("zrevrange", -4, KV_COMMAND_READ, 1, 1, 1, kv_command_zrevrange)                             \
     X("zrangebyscore", -4, KV_COMMAND_READ, 1, 1, 1, kv_command_zrangebyscore)                     \
     X("zrevrangebyscore", -4, KV_COMMAND_READ, 1, 1, 1, kv_command_zrevrangebyscore)               \
@@ -44,13 +44,16 @@
     X("zremrangebyrank", 4, KV_ZSET_WRITE, 1, 1, 1, kv_command_zremrangebyrank)                    \
     X("zremrangebyscore", 4, KV_ZSET_WRITE, 1, 1, 1, kv_command_zremrangebyscore)                  \
     X("zremrangebylex", 4, KV_ZSET_WRITE, 1, 1, 1, kv_command_zremrangebylex)                      \
-    X("zunionstore", -4, KV_ZSET_GROW, 1, 1, 1, kv_command_zunionstore)                            \
-    X("zinterstore", -4, KV_ZSET_GROW, 1, 1, 1, kv_command_zinterstore)                            \
-    X("zdiffstore", -4, KV_ZSET_GROW, 1, 1, 1, kv_command_zdiffstore)                              \
-    X("zunion", -3, KV_COMMAND_READ, 0, 0, 0, kv_command_zunion)                                   \
-    X("zinter", -3, KV_COMMAND_READ, 0, 0, 0, kv_command_zinter)                                   \
-    X("zdiff", -3, KV_COMMAND_READ, 0, 0, 0, kv_command_zdiff)                                     \
-    X("zintercard", -3, KV_COMMAND_READ, 0, 0, 0, kv_command_zintercard)                           \
+    X("zunionstore", -4, KV_ZSET_GROW | KV_COMMAND_COPIES | KV_COMMAND_NUMKEYS_2, 1, 1, 1,         \
+      kv_command_zunionstore)                                                                      \
+    X("zinterstore", -4, KV_ZSET_GROW | KV_COMMAND_COPIES | KV_COMMAND_NUMKEYS_2, 1, 1, 1,         \
+      kv_command_zinterstore)                                                                      \
+    X("zdiffstore", -4, KV_ZSET_GROW | KV_COMMAND_COPIES | KV_COMMAND_NUMKEYS_2, 1, 1, 1,          \
+      kv_command_zdiffstore)                                                                       \
+    X("zunion", -3, KV_COMMAND_READ | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_zunion)            \
+    X("zinter", -3, KV_COMMAND_READ | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_zinter)            \
+    X("zdiff", -3, KV_COMMAND_READ | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_zdiff)              \
+    X("zintercard", -3, KV_COMMAND_READ | KV_COMMAND_NUMKEYS_1, 0, 0, 0, kv_command_zintercard)    \
     X("zrandmember", -2, KV_COMMAND_READ, 1, 1, 1, kv_command_zrandmember)                         \
     X("zscan", -3, KV_COMMAND_READ, 1, 1, 1, kv_command_zscan)
 

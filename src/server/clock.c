@@ -20,7 +20,9 @@
  *
  * Active expiry: the leader walks the deadline index (kv_expired_keys) and proposes one
  * internal entry (KV_EXPIRE_COMMAND) with up to EXPIRE_BATCH_KEYS keys, and no other until
- * that one is applied or the term changed. The entry deletes each key only if, by its own
+ * that one is applied or the term changed. The sweep (every 50 ms) looks for due keys; once an
+ * expiry entry applies, the next batch follows at once, so a backlog drains at the pace of
+ * the log, not of the sweep. The entry deletes each key only if, by its own
  * clock, the key's deadline has passed, so a PERSIST or a new TTL that lands first wins.
  * Followers never delete by themselves.
  */

@@ -449,17 +449,6 @@ void commands_reply_resolve_error(struct client *client, size_t argc, const stru
     execute_data_immediate(client, NULL, argc, argv, false);
 }
 
-/* Answers at once, in request order, a write refused before it was proposed. */
-static void refuse_write(struct client *client, const char *text)
-{
-    struct request *request;
-    struct proto_buffer *out = immediate_output(client, &request);
-    if (out != NULL) {
-        reply_error(out, "%s", text);
-        finish_immediate(request);
-    }
-}
-
 /*
  * The edge of the limits chain (base/limits.h): a write is proposed only if every node can
  * store and apply it. Its size is checked against max-request-bytes, which lies below every
@@ -479,12 +468,12 @@ static bool write_admitted(struct client *client, const struct kv_command *comma
                  (unsigned long long)encoded_bytes,
                  (unsigned long long)server->config.max_request_bytes);
         server->stats.writes_refused_size++;
-        refuse_write(client, text);
+        commands_reply_immediate(client, text);
         return false;
     }
     if (node_over_quota(server) && kv_write_may_grow(server->node.kv, command, argc, argv)) {
         server->stats.writes_refused_quota++;
-        refuse_write(client, "OOM command not allowed when used memory > 'maxmemory'.");
+        commands_reply_immediate(client, "OOM command not allowed when used memory > 'maxmemory'.");
         return false;
     }
     return true;
@@ -503,7 +492,8 @@ static void execute_write(struct client *client, const struct kv_command *comman
     if (encoded == NULL ||
         kv_command_encode(argc, argv, node_clock_stamp(server), encoded, bytes, &written) != 0) {
         free(encoded);
-        refuse_write(client, "ERR not enough memory to take the command; it was not executed");
+        commands_reply_immediate(client,
+                                 "ERR not enough memory to take the command; it was not executed");
         return;
     }
     struct request *request = client_request_new(client, REQUEST_WRITE);

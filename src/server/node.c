@@ -484,8 +484,13 @@ void node_process_ready(struct server *server)
     driver_process(&server->node.driver);
     if (server->node.applied_since_ready && !server->node.fatal) {
         server->node.applied_since_ready = false;
-        blocking_wake(server);    /* parked pops whose keys got members try again */
-        node_expire_keys(server); /* and the next keys past their deadline go */
+        blocking_wake(server); /* parked pops whose keys got members try again */
+        /* An expiry entry just applied: the next batch of due keys follows at once (the
+         * sweep looks for due keys otherwise, not every ready on the write path). */
+        struct node *node = &server->node;
+        if (node->expire_index != 0 && kv_applied_index(node->kv) >= node->expire_index) {
+            node_expire_keys(server);
+        }
     }
     node_maybe_snapshot(server);
     if (server->transport != NULL) {

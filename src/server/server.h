@@ -320,8 +320,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
 void commands_execute_resolved(struct client *client, const struct kv_command *command, size_t argc,
                                const struct kv_arg *argv);
 bool commands_is_server_command(const struct kv_arg *name);
-/* Answers at once, in request order: an error text, a status, an empty array, or the error
- * kv_command_resolve gives for an unknown command or a wrong arity. */
+/* Answers at once, in request order (a refused write, MULTI's replies): an error text, a
+ * status, an empty array, or the error kv_command_resolve gives for an unknown command or a
+ * wrong arity. */
 void commands_reply_immediate(struct client *client, const char *error_text);
 void commands_reply_status_immediate(struct client *client, const char *status);
 void commands_reply_empty_array(struct client *client);
@@ -458,7 +459,7 @@ uint64_t node_clock_read(struct server *server);
 /* After entries applied: anchors the clock to the replicated one. */
 void node_clock_applied(struct server *server, const struct raft_entry *last);
 /* On the leader, proposes the deletion of keys whose deadline has passed, one entry at a
- * time (called by the sweep and after each apply). */
+ * time (called by the sweep, and when the previous expiry entry has applied). */
 void node_expire_keys(struct server *server);
 
 /* blocking.c */

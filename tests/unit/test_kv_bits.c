@@ -486,11 +486,11 @@ static void test_command_table_entries(void **state)
         int arity, first, last, step;
         unsigned flags;
     } expected[] = {
-        {"setbit", 4, 1, 1, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM},
+        {"setbit", 4, 1, 1, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_EXTENDS},
         {"getbit", 3, 1, 1, 1, KV_COMMAND_READ},
         {"bitcount", -2, 1, 1, 1, KV_COMMAND_READ},
         {"bitpos", -3, 1, 1, 1, KV_COMMAND_READ},
-        {"bitop", -4, 2, -1, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM},
+        {"bitop", -4, 2, -1, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES},
         {"incrbyfloat", 3, 1, 1, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM},
         {"lcs", -3, 1, 2, 1, KV_COMMAND_READ},
     };

@@ -651,7 +651,7 @@ static void test_command_table_entries(void **state)
     } expected[] = {
         {"rename", 3, 1, 2, 1, KV_COMMAND_WRITE},
         {"renamenx", 3, 1, 2, 1, KV_COMMAND_WRITE},
-        {"copy", -3, 1, 2, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM},
+        {"copy", -3, 1, 2, 1, KV_COMMAND_WRITE | KV_COMMAND_DENY_OOM | KV_COMMAND_COPIES},
         {"touch", -2, 1, -1, 1, KV_COMMAND_READ},
         {"randomkey", 1, 0, 0, 0, KV_COMMAND_READ},
         {"object", -2, 0, 0, 0, KV_COMMAND_READ},
