@@ -139,6 +139,24 @@ def join(cluster, node_id, join_via=None):
     wait_caught_up(cluster, node_id)
 
 
+def transfer_leadership(cluster, node_id, among=None):
+    """RAFT.TRANSFER-LEADER to node_id until it leads. A transfer's election can be lost when
+    the target has not yet connected to every peer (a member just promoted, or just restarted):
+    the old leader is elected again, and an operator repeats the transfer, as this does."""
+    def leads():
+        leader = cluster.wait_for_leader(among=among)
+        if leader != node_id:
+            try:
+                cluster.raw_command(leader, "RAFT.TRANSFER-LEADER", str(node_id))
+            except redis.ResponseError:
+                pass  # e.g. a transfer still under way
+            time.sleep(0.3)
+            leader = cluster.wait_for_leader(among=among)
+        return leader == node_id
+    wait_until(leads, timeout_s=30, what="node %d to lead" % node_id,
+               on_timeout=cluster.describe)
+
+
 def promote(cluster, node_id):
     attempts = cluster.change_membership("PROMOTE", str(node_id),
                                          done=lambda: is_voter(cluster, node_id))
@@ -268,9 +286,7 @@ def test_joined_node_catches_up_is_promoted_and_serves_reads_of_old_and_new_keys
     assert leader_view[4]["match_index"] >= cluster.raft_info(4)["raft_applied_index"] - 1
     assert cluster.raft_info(cluster.wait_for_leader())["raft_voters"] == 4
     # A voter can lead: hand it the leadership and write through it.
-    cluster.raw_command(cluster.wait_for_leader(), "RAFT.TRANSFER-LEADER", "4")
-    wait_until(lambda: cluster.wait_for_leader() == 4, what="node 4 to lead",
-               on_timeout=cluster.describe)
+    transfer_leadership(cluster, 4)
     client = cluster.client(4)
     assert client.set("led-by-4", "yes") is True
     assert read_keys(client, acked) == acked
@@ -303,9 +319,7 @@ def test_learner_that_catches_up_from_a_snapshot_knows_every_members_address(mak
         cluster.raw_command(4, "GET", "k:0")
     assert str(raised.value).endswith(" " + cluster.node(leader_id).address), raised.value
     promote(cluster, 4)
-    cluster.raw_command(leader_id, "RAFT.TRANSFER-LEADER", "4")
-    wait_until(lambda: cluster.wait_for_leader() == 4, what="node 4 to lead",
-               on_timeout=cluster.describe)
+    transfer_leadership(cluster, 4)
     acked.update(write_keys(cluster, "led-by-4", 100))
     for node_id in cluster.ids():
         assert_node_holds(cluster, node_id, acked)
@@ -522,9 +536,7 @@ def test_member_that_missed_a_higher_ids_join_reaches_it_as_leader(make_cluster)
     promote(cluster, 4)
     remove(cluster, 2 if cluster.wait_for_leader() != 2 else 3)
     cluster.retire(2 if 2 not in member_roles(cluster, cluster.wait_for_leader()) else 3)
-    cluster.raw_command(cluster.wait_for_leader(), "RAFT.TRANSFER-LEADER", "4")
-    wait_until(lambda: cluster.wait_for_leader(among=[i for i in cluster.ids() if i != 1]) == 4,
-               what="node 4 to lead", on_timeout=cluster.describe)
+    transfer_leadership(cluster, 4, among=[i for i in cluster.ids() if i != 1])
     acked.update(write_keys(cluster, "while-1-was-down", 50))
     cluster.start_node(1)
     wait_until(lambda: member_roles(cluster, 1) == member_roles(cluster, 4),
@@ -756,9 +768,7 @@ def test_restart_with_stale_member_flags_uses_the_logs_configuration(make_cluste
     acked.update(write_keys(cluster, "after-restart", 100))
     assert_node_holds(cluster, restarted, acked)
     # And it can lead, reaching node 4 and `other` at the log's addresses.
-    cluster.raw_command(cluster.wait_for_leader(), "RAFT.TRANSFER-LEADER", str(restarted))
-    wait_until(lambda: cluster.wait_for_leader() == restarted,
-               what="node %d to lead" % restarted, on_timeout=cluster.describe)
+    transfer_leadership(cluster, restarted)
     acked.update(write_keys(cluster, "led-by-restarted", 100))
     for node_id in cluster.ids():
         assert_node_holds(cluster, node_id, acked)
