@@ -84,13 +84,15 @@
 #define KV_IN_KEYS(...)          KV_COMMAND_ENTRY("generic", __VA_ARGS__)
 #define KV_IN_BITS(...)          KV_COMMAND_ENTRY("bitmap", __VA_ARGS__)
 #define KV_IN_BLOCKING_LIST(...) KV_COMMAND_ENTRY("list", __VA_ARGS__)
+#define KV_IN_CONNECTION(...)    KV_COMMAND_ENTRY("connection", __VA_ARGS__)
 
 static const struct kv_command kv_commands[] = {
     KV_STRING_COMMANDS(KV_IN_STRING) KV_GENERIC_COMMANDS(KV_IN_GENERIC)
         KV_SERVER_COMMANDS(KV_IN_SERVER) KV_HASH_COMMANDS(KV_IN_HASH) KV_SET_COMMANDS(KV_IN_SET)
             KV_LIST_COMMANDS(KV_IN_LIST) KV_ZSET_COMMANDS(KV_IN_ZSET) KV_KEYS_COMMANDS(KV_IN_KEYS)
                 KV_BITS_COMMANDS(KV_IN_BITS) KV_BLOCKING_COMMANDS(KV_IN_BLOCKING_LIST)
-                    KV_TRANSACTION_COMMANDS(KV_IN_GENERIC)};
+                    KV_TRANSACTION_COMMANDS(KV_IN_GENERIC)
+                        KV_QUEUED_ONLY_COMMANDS(KV_IN_CONNECTION)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 
@@ -245,6 +247,11 @@ const char *kv_command_group(const struct kv_command *command)
     return command->group;
 }
 
+bool kv_command_listed(const struct kv_command *command)
+{
+    return !(command->flags & (KV_COMMAND_INTERNAL | KV_COMMAND_QUEUED_ONLY));
+}
+
 const struct kv_command *kv_command_table(size_t *count)
 {
     *count = KV_COMMAND_COUNT;
@@ -331,7 +338,10 @@ int kv_dispatch(struct kv_exec *exec, size_t argc, const struct kv_arg *argv)
         return 0;
     }
     assert(exec->writable || (command->flags & KV_COMMAND_READ));
-    return command->handler(exec, argc, argv);
+    int result = command->handler(exec, argc, argv);
+    /* A command that changed a collection's items wrote its record again (its version). */
+    assert(result != 0 || exec->unsettled_count == 0);
+    return result;
 }
 
 /* ---- the entry encoding -------------------------------------------------------------------- */

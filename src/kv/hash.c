@@ -644,11 +644,9 @@ static int kv_hash_set_pairs(struct kv_exec *exec, size_t argc, const struct kv_
         }
         count += is_new ? 1 : 0;
     }
-    if (count > 0) {
-        int result = kv_collection_store(exec, &argv[1], &record);
-        if (result != 0) {
-            return result;
-        }
+    int result = kv_collection_settle(exec, &argv[1], &record);
+    if (result != 0) {
+        return result;
     }
     *added = count;
     return 0;
@@ -866,7 +864,7 @@ static int kv_hash_store_field(struct kv_exec *exec, const struct kv_arg *key,
 {
     bool added;
     int result = kv_hash_put(exec, record, field, (const uint8_t *)text, text_bytes, &added);
-    if (result == 0 && added) {
+    if (result == 0) {
         result = kv_collection_store(exec, key, record);
     }
     return result;

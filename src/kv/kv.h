@@ -153,6 +153,9 @@ enum kv_command_flags {
      * (BLMPOP after its timeout, ZUNIONSTORE after its destination): Redis's movablekeys. */
     KV_COMMAND_NUMKEYS_1 = 1u << 7,
     KV_COMMAND_NUMKEYS_2 = 1u << 8,
+    /* The server answers this name itself (PING, ECHO): kv runs it only inside a
+     * transaction, and COMMAND lists the server's entry, not this one. */
+    KV_COMMAND_QUEUED_ONLY = 1u << 9,
 };
 
 struct kv_exec; /* a command's execution context, private to kv */
@@ -173,6 +176,8 @@ struct kv_command {
 
 /* Case-insensitive lookup; NULL when no command has this name. */
 const struct kv_command *kv_command_lookup(const uint8_t *name, size_t name_bytes);
+/* Whether COMMAND lists it: not the server's own entries, nor the queued-only doubles. */
+bool kv_command_listed(const struct kv_command *command);
 /* All commands, for COMMAND COUNT / INFO; *count receives how many. */
 const struct kv_command *kv_command_table(size_t *count);
 bool kv_command_arity_ok(const struct kv_command *command, size_t argc);
@@ -338,6 +343,13 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
  * argument count in decimal and its arguments. The read-only form runs as a read. */
 #define KV_EXEC_COMMAND      "raft.exec"
 #define KV_EXEC_READ_COMMAND "raft.exec.ro"
+/* WATCH: a short text that says what `key` holds as of the last applied batch (absent, or its
+ * record's version and whether it had expired by now_ms); a transaction's entry carries it,
+ * after the word "watch" and the number of keys, as a key and its token (transaction.c), and
+ * runs nothing, replying a null array, if the key changed since. */
+#define KV_WATCH_TOKEN_BYTES 24
+int kv_watch_token(struct kv *kv, const struct kv_arg *key, uint64_t now_ms,
+                   char token[KV_WATCH_TOKEN_BYTES], size_t *token_bytes);
 
 /* Calls found() for up to `max` keys whose deadline is at or before now_ms, earliest first
  * (keys longer than max_key_bytes skipped). Reads the last applied state. */

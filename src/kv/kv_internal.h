@@ -32,7 +32,7 @@
 
 #define KV_KEY_HASH_BYTES         8
 #define KV_STORED_KEY_MAX_BYTES   (KV_KEY_HASH_BYTES + KV_MAX_KEY_BYTES)
-#define KV_STORAGE_FORMAT_VERSION 2
+#define KV_STORAGE_FORMAT_VERSION 3
 #define KV_ERROR_MESSAGE_BYTES    256
 #define KV_PATH_BYTES             4096
 #define KV_DATA_FILE_NAME         "data.mdb" /* LMDB's file in the database directory */
@@ -41,6 +41,8 @@
 #define KV_SCRATCH_RETAIN_BYTES (1024 * 1024)
 #define KV_INT64_TEXT_BYTES     21 /* "-9223372036854775808" plus a terminator */
 #define KV_SIGNALS_MAX_BYTES    (64 * 1024)
+
+#define KV_UNSETTLED_MAX 4 /* collections one command changes: SMOVE and LMOVE touch two */
 
 /* A growable byte buffer reused across commands, so the hot path does not allocate. */
 struct kv_buffer {
@@ -94,6 +96,10 @@ struct kv_exec {
     const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
     bool in_transaction;       /* inside MULTI/EXEC: blocking commands do not wait */
     size_t entry_bytes;
+    /* Collections whose items changed and whose record has not been written since: empty
+     * again when each command ends (kv_dispatch checks), so every change moves a version. */
+    uint64_t unsettled_ids[KV_UNSETTLED_MAX];
+    size_t unsettled_count;
 };
 
 /* A user key as stored: hash prefix and key bytes. */
@@ -137,6 +143,9 @@ struct kv_record {
     uint64_t id;    /* collections: the items' prefix */
     uint64_t count; /* collections: members, fields or elements (never 0 when stored) */
     uint64_t head;  /* lists: the position of the first element */
+    /* The index of the entry that last wrote the record (0: before format 3). Writes set it
+     * themselves; what a caller puts here is ignored. */
+    uint64_t version;
 };
 
 enum kv_lookup {
@@ -150,6 +159,9 @@ enum kv_lookup {
  * absent; in a write it is also deleted there and then (an effect of the entry, the same on
  * every replica). */
 int kv_lookup(struct kv_exec *exec, const struct kv_arg *key, int type, struct kv_record *record);
+/* The record under a key as stored, expired or not, and deleting nothing (WATCH's check). */
+int kv_raw_lookup(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,
+                  bool *found);
 /* Writes a string under key, replacing whatever the key held, with this deadline (0: none). */
 int kv_string_store(struct kv_exec *exec, const struct kv_arg *key, const uint8_t *data,
                     size_t data_bytes, uint64_t deadline_ms);
@@ -157,9 +169,16 @@ int kv_string_store(struct kv_exec *exec, const struct kv_arg *key, const uint8_
  * Nothing is written until kv_collection_store. */
 void kv_collection_new(struct kv_exec *exec, enum kv_type type, struct kv_record *record);
 /* Writes a collection's record after its members changed; a count of 0 deletes the key, as
- * Redis removes an emptied collection. */
+ * Redis removes an emptied collection. Every command that changes a collection's items must
+ * call it before it ends, even when the count stayed: the write moves the key's version, which
+ * WATCH compares (kv_dispatch asserts it). */
 int kv_collection_store(struct kv_exec *exec, const struct kv_arg *key,
                         const struct kv_record *record);
+/* kv_collection_store when the record's items changed in this command, else nothing: for a
+ * command that may or may not have changed them (HSET over equal fields, ZADD of known
+ * scores). */
+int kv_collection_settle(struct kv_exec *exec, const struct kv_arg *key,
+                         const struct kv_record *record);
 /* Deletes a key whatever it holds; a collection's items are freed a few per entry later. */
 int kv_key_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted);
 /* Changes the deadline (0: persist) of a live key whose record was just looked up. */
@@ -195,6 +214,8 @@ int kv_item_get(struct kv_exec *exec, const struct kv_item_key *key, MDB_val *va
 int kv_item_put(struct kv_exec *exec, const struct kv_item_key *key, const uint8_t *data,
                 size_t data_bytes);
 int kv_item_delete(struct kv_exec *exec, const struct kv_item_key *key, bool *deleted);
+/* For a caller that deletes items through its own cursor: what kv_item_put/delete note. */
+void kv_items_changed(struct kv_exec *exec, uint64_t id);
 /* A cursor on the items database for this transaction (the caller closes it). */
 int kv_item_cursor(struct kv_exec *exec, MDB_cursor **cursor);
 /* The id of an item key (its first 8 bytes). */

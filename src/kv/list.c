@@ -759,7 +759,10 @@ KV_HANDLER(kv_command_lset)
     int result = kv_list_put(exec, record.id, kv_list_position(&record, offset), argv[3].data,
                              argv[3].data_bytes);
     if (result == 0) {
-        kv_reply_ok(exec); /* the record is unchanged: same head, same count */
+        result = kv_collection_store(exec, &argv[1], &record); /* same count: a new version */
+    }
+    if (result == 0) {
+        kv_reply_ok(exec);
     }
     return result;
 }

@@ -6,8 +6,12 @@
  * A record, as the value of a key in the "data" database (integers little-endian):
  *
  *     u8  type                 enum kv_type
- *     u8  flags                bit 0: a deadline follows; the other bits are zero
+ *     u8  flags                bit 0: a deadline follows; bit 1: a version follows; the
+ *                              other bits are zero
  *     [u64 deadline_ms]        when flag 0 is set: the Unix time in ms the key expires at
+ *     [u64 version]            when flag 1 is set: the index of the entry that last wrote
+ *                              the record (what WATCH compares; absent: 0, written before
+ *                              format 3)
  *     then, for a string:      its bytes, to the end of the value
  *     or, for a collection:    u64 id, u64 count, and for a list u64 head
  *
@@ -28,8 +32,9 @@
 #include "kv/kv_internal.h"
 
 #define KV_RECORD_HAS_DEADLINE 0x01u
+#define KV_RECORD_HAS_VERSION  0x02u
 #define KV_RECORD_HEADER_BYTES 2
-#define KV_RECORD_MAX_HEADER   (KV_RECORD_HEADER_BYTES + 8 + 3 * 8)
+#define KV_RECORD_MAX_HEADER   (KV_RECORD_HEADER_BYTES + 8 + 8 + 3 * 8)
 #define KV_EXPIRES_KEY_BYTES   (8 + KV_KEY_HASH_BYTES)
 
 void kv_put_be64(uint8_t *out, uint64_t value)
@@ -73,7 +78,8 @@ static bool kv_type_is_collection(enum kv_type type)
 
 static size_t kv_record_header_bytes(const struct kv_record *record)
 {
-    size_t bytes = KV_RECORD_HEADER_BYTES + (record->deadline_ms != 0 ? 8 : 0);
+    size_t bytes = KV_RECORD_HEADER_BYTES + (record->deadline_ms != 0 ? 8 : 0) +
+                   (record->version != 0 ? 8 : 0);
     if (kv_type_is_collection(record->type)) {
         bytes += 16 + (record->type == KV_TYPE_LIST ? 8 : 0);
     }
@@ -84,9 +90,14 @@ static size_t kv_record_encode_header(const struct kv_record *record, uint8_t *o
 {
     size_t used = 0;
     out[used++] = (uint8_t)record->type;
-    out[used++] = record->deadline_ms != 0 ? KV_RECORD_HAS_DEADLINE : 0;
+    out[used++] = (uint8_t)((record->deadline_ms != 0 ? KV_RECORD_HAS_DEADLINE : 0) |
+                            (record->version != 0 ? KV_RECORD_HAS_VERSION : 0));
     if (record->deadline_ms != 0) {
         kv_put_le64(out + used, record->deadline_ms);
+        used += 8;
+    }
+    if (record->version != 0) {
+        kv_put_le64(out + used, record->version);
         used += 8;
     }
     if (kv_type_is_collection(record->type)) {
@@ -108,7 +119,7 @@ int kv_record_decode(struct kv *kv, const MDB_val *value, struct kv_record *reco
     size_t size = value->mv_size;
     memset(record, 0, sizeof *record);
     if (size < KV_RECORD_HEADER_BYTES || bytes[0] >= KV_TYPE_COUNT ||
-        (bytes[1] & ~KV_RECORD_HAS_DEADLINE) != 0) {
+        (bytes[1] & ~(KV_RECORD_HAS_DEADLINE | KV_RECORD_HAS_VERSION)) != 0) {
         goto corrupt;
     }
     record->type = (enum kv_type)bytes[0];
@@ -120,6 +131,16 @@ int kv_record_decode(struct kv *kv, const MDB_val *value, struct kv_record *reco
         record->deadline_ms = kv_get_le64(bytes + used);
         used += 8;
         if (record->deadline_ms == 0) {
+            goto corrupt;
+        }
+    }
+    if (bytes[1] & KV_RECORD_HAS_VERSION) {
+        if (size < used + 8) {
+            goto corrupt;
+        }
+        record->version = kv_get_le64(bytes + used);
+        used += 8;
+        if (record->version == 0) {
             goto corrupt;
         }
     }
@@ -217,9 +238,36 @@ static int kv_record_release(struct kv_exec *exec, const struct kv_stored_key *s
     return 0;
 }
 
+/* Items changed under collection `id` (an item put or deleted): its record must be written
+ * again before the command ends, so that the key's version moves (kv_items_settled). */
+void kv_items_changed(struct kv_exec *exec, uint64_t id)
+{
+    for (size_t i = 0; i < exec->unsettled_count; i++) {
+        if (exec->unsettled_ids[i] == id) {
+            return;
+        }
+    }
+    assert(exec->unsettled_count < KV_UNSETTLED_MAX);
+    exec->unsettled_ids[exec->unsettled_count++] = id;
+}
+
+static void kv_items_settle(struct kv_exec *exec, const struct kv_record *record)
+{
+    if (record == NULL || !kv_type_is_collection(record->type)) {
+        return;
+    }
+    for (size_t i = 0; i < exec->unsettled_count; i++) {
+        if (exec->unsettled_ids[i] == record->id) {
+            exec->unsettled_ids[i] = exec->unsettled_ids[--exec->unsettled_count];
+            return;
+        }
+    }
+}
+
 static int kv_raw_delete(struct kv_exec *exec, const struct kv_stored_key *stored,
                          const struct kv_record *old)
 {
+    kv_items_settle(exec, old);
     int result = kv_record_release(exec, stored, old, NULL);
     if (result != 0) {
         return result;
@@ -316,8 +364,11 @@ static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored
             return result;
         }
     }
+    kv_items_settle(exec, record);
+    struct kv_record versioned = *record;
+    versioned.version = exec->index; /* 0 only in tests that write outside an entry */
     uint8_t header[KV_RECORD_MAX_HEADER];
-    size_t header_bytes = kv_record_encode_header(record, header);
+    size_t header_bytes = kv_record_encode_header(&versioned, header);
     MDB_val key = {.mv_size = stored->bytes_used, .mv_data = (void *)stored->bytes};
     MDB_val value = {.mv_size = header_bytes + value_bytes, .mv_data = NULL};
     int rc = mdb_put(exec->txn, exec->kv->data_dbi, &key, &value, MDB_RESERVE);
@@ -366,6 +417,17 @@ int kv_lookup(struct kv_exec *exec, const struct kv_arg *key, int type, struct k
         return KV_LOOKUP_WRONG_TYPE;
     }
     return KV_LOOKUP_FOUND;
+}
+
+int kv_raw_lookup(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,
+                  bool *found)
+{
+    struct kv_stored_key stored;
+    *found = false;
+    if (!kv_key_encode(key, &stored)) {
+        return 0;
+    }
+    return kv_raw_get(exec, &stored, record, found);
 }
 
 /* The record under a key as stored, expired or not: what a write replaces. */
@@ -420,6 +482,17 @@ int kv_collection_store(struct kv_exec *exec, const struct kv_arg *key,
         return kv_key_delete(exec, key, &deleted);
     }
     return kv_record_store(exec, key, record);
+}
+
+int kv_collection_settle(struct kv_exec *exec, const struct kv_arg *key,
+                         const struct kv_record *record)
+{
+    for (size_t i = 0; i < exec->unsettled_count; i++) {
+        if (exec->unsettled_ids[i] == record->id) {
+            return kv_collection_store(exec, key, record);
+        }
+    }
+    return 0;
 }
 
 int kv_key_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted)
@@ -611,6 +684,7 @@ int kv_item_put(struct kv_exec *exec, const struct kv_item_key *key, const uint8
     if (rc != 0) {
         return kv_storage_error(exec->kv, rc, "mdb_put (item)");
     }
+    kv_items_changed(exec, kv_get_be64(key->bytes));
     return 0;
 }
 
@@ -626,6 +700,7 @@ int kv_item_delete(struct kv_exec *exec, const struct kv_item_key *key, bool *de
     if (rc != 0) {
         return kv_storage_error(exec->kv, rc, "mdb_del (item)");
     }
+    kv_items_changed(exec, kv_get_be64(key->bytes));
     *deleted = true;
     return 0;
 }

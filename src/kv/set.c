@@ -195,6 +195,7 @@ static int kv_set_pop_some(struct kv_exec *exec, const struct kv_arg *key, struc
             kv_member_reply(exec, &walk, false); /* before the delete reuses the page */
             int rc = mdb_cursor_del(walk.cursor, 0);
             result = rc == 0 ? 0 : kv_storage_error(exec->kv, rc, "popping a member");
+            kv_items_changed(exec, record->id);
             record->count--;
         }
     }

@@ -298,7 +298,7 @@ int kv_members(struct kv *kv, uint8_t **data, size_t *data_bytes)
 }
 
 /* Checks the storage format version, writing the current one into a database that has none
- * yet; *version receives what the database holds (1 or KV_STORAGE_FORMAT_VERSION). Returns
+ * yet; *version receives what the database holds (1 to KV_STORAGE_FORMAT_VERSION). Returns
  * an LMDB code, or -1 for a version this build does not know. */
 int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable, uint32_t *version)
 {
@@ -313,7 +313,7 @@ int kv_meta_check_format(MDB_txn *txn, MDB_dbi meta_dbi, bool writable, uint32_t
         return rc;
     }
     const uint8_t *bytes = value.mv_data;
-    if (value.mv_size != 4 || (bytes[0] != 1 && bytes[0] != KV_STORAGE_FORMAT_VERSION) ||
+    if (value.mv_size != 4 || bytes[0] < 1 || bytes[0] > KV_STORAGE_FORMAT_VERSION ||
         bytes[1] != 0 || bytes[2] != 0 || bytes[3] != 0) {
         return -1;
     }
@@ -332,7 +332,9 @@ int kv_meta_write_format(MDB_txn *txn, MDB_dbi meta_dbi)
 /*
  * Format 1 (before types and expiry) stored a string's bytes as the whole value. Format 2
  * puts a record header in front (record.c); an old database, or an old snapshot once
- * imported, is rewritten in place once, in the transaction that opens it.
+ * imported, is rewritten in place once, in the transaction that opens it. Format 3 adds the
+ * record's optional version, which format 2's records simply lack (version 0): opening one
+ * only writes the new number, so that a build that cannot read versions refuses the file.
  */
 static int kv_migrate_from_format_1(struct kv *kv, MDB_txn *txn)
 {
@@ -411,6 +413,9 @@ static int kv_env_prepare(struct kv *kv)
     if (rc == 0 && version == 1) {
         what = "rewriting a format 1 database";
         rc = kv_migrate_from_format_1(kv, txn);
+    } else if (rc == 0 && version < KV_STORAGE_FORMAT_VERSION) {
+        what = "storage format";
+        rc = kv_meta_write_format(txn, kv->meta_dbi);
     }
     if (rc == 0) {
         what = "applied index";

@@ -17,6 +17,13 @@
     X(KV_EXEC_READ_COMMAND, -3, KV_COMMAND_READ | KV_COMMAND_INTERNAL, 0, 0, 0,                    \
       kv_command_raft_exec)
 
+/* What the server answers itself, here only so that a transaction can hold them. */
+#define KV_QUEUED_ONLY_COMMANDS(X)                                                                 \
+    X("ping", -1, KV_COMMAND_READ | KV_COMMAND_QUEUED_ONLY, 0, 0, 0, kv_command_ping)              \
+    X("echo", 2, KV_COMMAND_READ | KV_COMMAND_QUEUED_ONLY, 0, 0, 0, kv_command_echo)
+
 KV_HANDLER(kv_command_raft_exec);
+KV_HANDLER(kv_command_ping);
+KV_HANDLER(kv_command_echo);
 
 #endif

@@ -377,7 +377,6 @@ static int kv_zadd_apply(struct kv_exec *exec, size_t argc, const struct kv_arg 
         }
         kv_collection_new(exec, KV_TYPE_ZSET, &record);
     }
-    uint64_t count_before = record.count;
     for (size_t i = first; i < argc && !outcome.nan; i += 2) {
         double score;
         bool parsed = kv_parse_double(&argv[i], &score);
@@ -393,14 +392,11 @@ static int kv_zadd_apply(struct kv_exec *exec, size_t argc, const struct kv_arg 
         kv_reply_text_error(exec, KV_ERROR_TEXT_ZSET_NAN);
         return 0;
     }
-    if (record.count != count_before) {
-        int result = kv_collection_store(exec, &argv[1], &record);
-        if (result != 0) {
-            return result;
-        }
+    int result = kv_collection_settle(exec, &argv[1], &record);
+    if (result == 0) {
+        kv_zadd_reply(exec, flags, &outcome);
     }
-    kv_zadd_reply(exec, flags, &outcome);
-    return 0;
+    return result;
 }
 
 KV_HANDLER(kv_command_zadd)

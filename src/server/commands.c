@@ -45,6 +45,7 @@ struct server_command {
     server_handler handler;
     const char *command_flags;        /* for COMMAND's reply, space-separated */
     server_deferred_handler deferred; /* instead of handler */
+    int first_key;                    /* the keys run from here to the end (WATCH); 0: none */
 };
 
 /* The key a redirect names the slot of: the first argument, except for keyless commands
@@ -74,26 +75,28 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
                             const struct kv_arg *argv);
 
 static const struct server_command server_commands[] = {
-    {"ping", -1, 0, command_ping, "fast stale", NULL},
-    {"echo", 2, 0, command_echo, "fast stale", NULL},
-    {"quit", -1, SERVER_NO_AUTH, command_quit, "fast noscript stale", NULL},
-    {"select", 2, 0, command_select, "loading stale fast", NULL},
-    {"auth", -2, SERVER_NO_AUTH, command_auth, "noscript loading stale fast no_auth", NULL},
-    {"hello", -1, SERVER_NO_AUTH, command_hello, "noscript loading stale fast no_auth", NULL},
-    {"client", -2, 0, command_client, "noscript loading stale", NULL},
-    {"readonly", 1, 0, command_readonly, "fast loading stale", NULL},
-    {"readwrite", 1, 0, command_readwrite, "fast loading stale", NULL},
-    {"config", -2, 0, command_config, "admin noscript loading stale", NULL},
-    {"info", -1, 0, command_info, "loading stale", NULL},
-    {"cluster", -2, 0, command_cluster, "stale", NULL},
-    {"command", -1, 0, command_command, "loading stale", NULL},
-    {"raft.info", 1, 0, command_raft_info, "admin stale", NULL},
-    {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL},
-    {"raft.node", -2, 0, NULL, "admin stale", members_command},
-    {"raft.backup", -1, 0, NULL, "admin stale", backup_command},
-    {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL},
-    {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec},
-    {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL},
+    {"ping", -1, 0, command_ping, "fast stale", NULL, 0},
+    {"echo", 2, 0, command_echo, "fast stale", NULL, 0},
+    {"quit", -1, SERVER_NO_AUTH, command_quit, "fast noscript stale", NULL, 0},
+    {"select", 2, 0, command_select, "loading stale fast", NULL, 0},
+    {"auth", -2, SERVER_NO_AUTH, command_auth, "noscript loading stale fast no_auth", NULL, 0},
+    {"hello", -1, SERVER_NO_AUTH, command_hello, "noscript loading stale fast no_auth", NULL, 0},
+    {"client", -2, 0, command_client, "noscript loading stale", NULL, 0},
+    {"readonly", 1, 0, command_readonly, "fast loading stale", NULL, 0},
+    {"readwrite", 1, 0, command_readwrite, "fast loading stale", NULL, 0},
+    {"config", -2, 0, command_config, "admin noscript loading stale", NULL, 0},
+    {"info", -1, 0, command_info, "loading stale", NULL, 0},
+    {"cluster", -2, 0, command_cluster, "stale", NULL, 0},
+    {"command", -1, 0, command_command, "loading stale", NULL, 0},
+    {"raft.info", 1, 0, command_raft_info, "admin stale", NULL, 0},
+    {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL, 0},
+    {"raft.node", -2, 0, NULL, "admin stale", members_command, 0},
+    {"raft.backup", -1, 0, NULL, "admin stale", backup_command, 0},
+    {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL, 0},
+    {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec, 0},
+    {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL, 0},
+    {"watch", -2, 0, command_watch, "noscript loading stale fast allow_busy", NULL, 1},
+    {"unwatch", 1, 0, command_unwatch, "noscript loading stale fast allow_busy", NULL, 0},
 };
 
 #define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])
@@ -198,9 +201,9 @@ static void describe_server_command(struct proto_buffer *out, const struct serve
     reply_bulk_string(out, c->name);
     reply_integer(out, c->arity);
     describe_flags(out, c->command_flags);
-    reply_integer(out, 0);
-    reply_integer(out, 0);
-    reply_integer(out, 0);
+    reply_integer(out, c->first_key);
+    reply_integer(out, c->first_key != 0 ? -1 : 0);
+    reply_integer(out, c->first_key != 0 ? 1 : 0);
     reply_array(out, 1);
     resp_append_simple(out, "@connection", 11);
     reply_array(out, 0);
@@ -226,6 +229,11 @@ static void command_getkeys(struct proto_buffer *out, size_t argc, const struct 
         } else if ((own->arity > 0 && argc - 2 != (size_t)own->arity) ||
                    (own->arity < 0 && argc - 2 < (size_t)-own->arity)) {
             reply_error(out, "ERR Invalid number of arguments specified for command");
+        } else if (own->first_key != 0) {
+            reply_array(out, argc - 2 - (size_t)own->first_key);
+            for (size_t i = 2 + (size_t)own->first_key; i < argc; i++) {
+                reply_bulk(out, argv[i].data, argv[i].data_bytes);
+            }
         } else {
             reply_error(out, "ERR The command has no key arguments");
         }
@@ -269,12 +277,12 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
     const struct kv_command *data = kv_command_table(&table_count);
     size_t data_count = 0; /* the server's own entries (active expiry) are no client command */
     for (size_t i = 0; i < table_count; i++) {
-        data_count += (data[i].flags & KV_COMMAND_INTERNAL) ? 0 : 1;
+        data_count += kv_command_listed(&data[i]) ? 1 : 0;
     }
     if (argc == 1) {
         reply_array(out, data_count + SERVER_COMMAND_COUNT);
         for (size_t i = 0; i < table_count; i++) {
-            if (!(data[i].flags & KV_COMMAND_INTERNAL)) {
+            if (kv_command_listed(&data[i])) {
                 describe_data_command(out, &data[i]);
             }
         }
@@ -292,7 +300,7 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
         for (size_t a = 2; a < argc; a++) {
             const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
             const struct server_command *own = server_command_lookup(&argv[a]);
-            if (found != NULL && !(found->flags & KV_COMMAND_INTERNAL)) {
+            if (found != NULL && kv_command_listed(found)) {
                 describe_data_command(out, found);
             } else if (own != NULL) {
                 describe_server_command(out, own);
@@ -305,21 +313,21 @@ static void command_command(struct client *client, struct proto_buffer *out, siz
     } else if (argument_is(&argv[1], "DOCS")) {
         size_t docs = 0;
         for (size_t i = 0; i < table_count && argc == 2; i++) {
-            docs += (data[i].flags & KV_COMMAND_INTERNAL) ? 0 : 1;
+            docs += kv_command_listed(&data[i]) ? 1 : 0;
         }
         for (size_t a = 2; a < argc; a++) {
             const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
-            docs += found != NULL && !(found->flags & KV_COMMAND_INTERNAL) ? 1 : 0;
+            docs += found != NULL && kv_command_listed(found) ? 1 : 0;
         }
         reply_map(out, client->protocol, docs);
         for (size_t i = 0; i < table_count && argc == 2; i++) {
-            if (!(data[i].flags & KV_COMMAND_INTERNAL)) {
+            if (kv_command_listed(&data[i])) {
                 describe_docs(out, client->protocol, data[i].name, kv_command_group(&data[i]));
             }
         }
         for (size_t a = 2; a < argc; a++) {
             const struct kv_command *found = kv_command_lookup(argv[a].data, argv[a].data_bytes);
-            if (found != NULL && !(found->flags & KV_COMMAND_INTERNAL)) {
+            if (found != NULL && kv_command_listed(found)) {
                 describe_docs(out, client->protocol, found->name, kv_command_group(found));
             }
         }

@@ -13,9 +13,17 @@
  * the transaction, whose EXEC then answers EXECABORT and runs nothing; EXEC and DISCARD
  * without MULTI, and a nested MULTI, are errors; a transaction larger than max-request-bytes
  * is refused when queued, with the same EXECABORT at EXEC; one above the space quota is
- * refused at EXEC with Redis's OOM error. The server's own commands (PING, CLIENT, ...) are
- * not queued — they cannot run inside an entry — and are refused inside MULTI; WATCH is not
- * implemented yet.
+ * refused at EXEC with Redis's OOM error. The server's own commands (CLIENT, UNWATCH, ...) are
+ * not queued — they cannot run inside an entry — and are refused inside MULTI, except PING
+ * and ECHO, which kv can answer inside one (KV_COMMAND_QUEUED_ONLY).
+ *
+ * WATCH takes, for each key, a token from the node's applied state (kv_watch_token: absent,
+ * or the version of the key's record) and keeps it on the connection until EXEC, DISCARD or
+ * UNWATCH; EXEC puts the keys and tokens in the entry, and its apply (or read) runs nothing,
+ * replying a null array, if one of the keys changed since — decided on replicated state, so
+ * the same on every replica. A token from a node behind the leader is only older: the key
+ * then looks changed and EXEC aborts, which the client retries; it never looks unchanged
+ * when it changed. The list is bounded by max-request-bytes, since it goes into the entry.
  */
 #include "server/server.h"
 
@@ -29,40 +37,59 @@ enum {
 
 static const char EXEC_ABORT[] = "EXECABORT Transaction discarded because of previous errors.";
 
-void multi_reset(struct client *client)
+static void multi_args_free(struct multi_args *args)
 {
-    struct multi *multi = &client->multi;
-    free(multi->bytes);
-    free(multi->lengths);
-    memset(multi, 0, sizeof *multi);
+    free(args->bytes);
+    free(args->lengths);
+    memset(args, 0, sizeof *args);
 }
 
-static int multi_append(struct multi *multi, const uint8_t *data, size_t data_bytes)
+static void multi_queue_clear(struct multi *multi)
 {
-    if (multi->bytes_used + data_bytes > multi->bytes_capacity) {
-        size_t capacity = multi->bytes_capacity * 2 + data_bytes + 256;
-        uint8_t *bytes = realloc(multi->bytes, capacity);
+    multi_args_free(&multi->queue);
+    multi->active = multi->dirty = multi->writes = multi->grows = false;
+    multi->commands = 0;
+}
+
+void multi_reset(struct client *client)
+{
+    multi_queue_clear(&client->multi);
+    multi_args_free(&client->multi.watched);
+}
+
+static int multi_append(struct multi_args *args, const uint8_t *data, size_t data_bytes)
+{
+    if (args->bytes_used + data_bytes > args->bytes_capacity) {
+        size_t capacity = args->bytes_capacity * 2 + data_bytes + 256;
+        uint8_t *bytes = realloc(args->bytes, capacity);
         if (bytes == NULL) {
             return -1;
         }
-        multi->bytes = bytes;
-        multi->bytes_capacity = capacity;
+        args->bytes = bytes;
+        args->bytes_capacity = capacity;
     }
-    if (multi->args == multi->args_capacity) {
-        size_t capacity = multi->args_capacity * 2 + 16;
-        size_t *lengths = realloc(multi->lengths, capacity * sizeof *lengths);
+    if (args->count == args->capacity) {
+        size_t capacity = args->capacity * 2 + 16;
+        size_t *lengths = realloc(args->lengths, capacity * sizeof *lengths);
         if (lengths == NULL) {
             return -1;
         }
-        multi->lengths = lengths;
-        multi->args_capacity = capacity;
+        args->lengths = lengths;
+        args->capacity = capacity;
     }
     if (data_bytes > 0) {
-        memcpy(multi->bytes + multi->bytes_used, data, data_bytes);
+        memcpy(args->bytes + args->bytes_used, data, data_bytes);
     }
-    multi->bytes_used += data_bytes;
-    multi->lengths[multi->args++] = data_bytes;
+    args->bytes_used += data_bytes;
+    args->lengths[args->count++] = data_bytes;
     return 0;
+}
+
+/* What the arguments of both lists would weigh in one entry, with `argc` more of `bytes`. */
+static uint64_t multi_entry_bytes(const struct multi *multi, size_t argc, uint64_t bytes)
+{
+    return LIMITS_REQUEST_BYTES(multi->queue.count + multi->watched.count + argc + 4,
+                                multi->queue.bytes_used + multi->watched.bytes_used + bytes);
 }
 
 static void multi_refuse(struct client *client, const char *text)
@@ -82,20 +109,21 @@ static void multi_queue(struct client *client, size_t argc, const struct kv_arg 
         commands_reply_resolve_error(client, argc, argv);
         return;
     }
-    uint64_t bytes = LIMITS_REQUEST_BYTES(multi->args + argc + 2, multi->bytes_used);
+    uint64_t argument_bytes = 0;
     for (size_t i = 0; i < argc; i++) {
-        bytes += argv[i].data_bytes;
+        argument_bytes += argv[i].data_bytes;
     }
-    if (bytes > client->server->config.max_request_bytes) {
+    if (multi_entry_bytes(multi, argc + 1, argument_bytes) >
+        client->server->config.max_request_bytes) {
         multi_refuse(client, "ERR the transaction exceeds max-request-bytes; it will not be "
                              "executed");
         return;
     }
     char count[MULTI_COUNT_TEXT_BYTES];
     int length = snprintf(count, sizeof count, "%zu", argc);
-    int rc = multi_append(multi, (const uint8_t *)count, (size_t)length);
+    int rc = multi_append(&multi->queue, (const uint8_t *)count, (size_t)length);
     for (size_t i = 0; i < argc && rc == 0; i++) {
-        rc = multi_append(multi, argv[i].data, argv[i].data_bytes);
+        rc = multi_append(&multi->queue, argv[i].data, argv[i].data_bytes);
     }
     if (rc != 0) {
         multi_refuse(client, "ERR not enough memory to queue the command");
@@ -120,7 +148,8 @@ bool multi_intercept(struct client *client, size_t argc, const struct kv_arg *ar
     }
     if (!client->authenticated) {
         multi_refuse(client, "NOAUTH Authentication required.");
-    } else if (commands_is_server_command(&argv[0])) {
+    } else if (commands_is_server_command(&argv[0]) &&
+               kv_command_lookup(argv[0].data, argv[0].data_bytes) == NULL) {
         multi_refuse(client, "ERR this command cannot be queued in a raftkv transaction (only "
                              "data commands can)");
     } else {
@@ -136,8 +165,53 @@ SERVER_HANDLER(command_multi)
         reply_error(out, "ERR MULTI calls can not be nested");
         return;
     }
-    multi_reset(client);
+    multi_queue_clear(&client->multi);
     client->multi.active = true;
+    reply_status(out, "OK");
+}
+
+SERVER_HANDLER(command_watch)
+{
+    struct multi *multi = &client->multi;
+    if (multi->active) {
+        reply_error(out, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    uint64_t argument_bytes = 0;
+    for (size_t i = 1; i < argc; i++) {
+        argument_bytes += argv[i].data_bytes + KV_WATCH_TOKEN_BYTES;
+    }
+    if (multi_entry_bytes(multi, 2 * (argc - 1), argument_bytes) >
+        client->server->config.max_request_bytes) {
+        reply_error(out, "ERR too many watched keys: the transaction would exceed "
+                         "max-request-bytes (UNWATCH, or EXEC, first)");
+        return;
+    }
+    /* A key watched twice keeps both tokens: the older one is the stricter check. */
+    uint64_t now_ms = node_clock_read(client->server);
+    for (size_t i = 1; i < argc; i++) {
+        char token[KV_WATCH_TOKEN_BYTES];
+        size_t token_bytes;
+        int rc = kv_watch_token(client->server->node.kv, &argv[i], now_ms, token, &token_bytes);
+        if (rc != 0) {
+            multi_args_free(&multi->watched); /* the keys before it would be watched alone */
+            reply_error(out, "ERR cannot read the key's version (storage); nothing is watched");
+            return;
+        }
+        if (multi_append(&multi->watched, argv[i].data, argv[i].data_bytes) != 0 ||
+            multi_append(&multi->watched, (const uint8_t *)token, token_bytes) != 0) {
+            multi_args_free(&multi->watched);
+            reply_error(out, "ERR not enough memory to watch the keys; nothing is watched");
+            return;
+        }
+    }
+    reply_status(out, "OK");
+}
+
+SERVER_HANDLER(command_unwatch)
+{
+    (void)argc, (void)argv;
+    multi_args_free(&client->multi.watched);
     reply_status(out, "OK");
 }
 
@@ -166,7 +240,7 @@ void multi_exec(struct client *client, size_t argc, const struct kv_arg *argv)
         commands_reply_immediate(client, EXEC_ABORT);
         return;
     }
-    if (multi->commands == 0) {
+    if (multi->commands == 0 && multi->watched.count == 0) {
         multi_reset(client);
         commands_reply_empty_array(client);
         return;
@@ -177,28 +251,40 @@ void multi_exec(struct client *client, size_t argc, const struct kv_arg *argv)
                                          "'maxmemory'.");
         return;
     }
-    struct kv_arg *exec_argv = malloc((multi->args + 1) * sizeof *exec_argv);
+    size_t watch_header = multi->watched.count > 0 ? 2 : 0;
+    size_t exec_argc = 1 + watch_header + multi->watched.count + multi->queue.count;
+    struct kv_arg *exec_argv = malloc(exec_argc * sizeof *exec_argv);
     if (exec_argv == NULL) {
         multi_reset(client);
         commands_reply_immediate(client, "ERR not enough memory to run the transaction");
         return;
     }
     const char *name = multi->writes ? KV_EXEC_COMMAND : KV_EXEC_READ_COMMAND;
-    exec_argv[0] = (struct kv_arg){.data = (const uint8_t *)name, .data_bytes = strlen(name)};
-    size_t offset = 0;
-    for (size_t i = 0; i < multi->args; i++) {
-        exec_argv[i + 1] =
-            (struct kv_arg){.data = multi->bytes + offset, .data_bytes = multi->lengths[i]};
-        offset += multi->lengths[i];
+    size_t at = 0;
+    exec_argv[at++] = (struct kv_arg){.data = (const uint8_t *)name, .data_bytes = strlen(name)};
+    char watched[MULTI_COUNT_TEXT_BYTES];
+    if (watch_header > 0) {
+        int length = snprintf(watched, sizeof watched, "%zu", multi->watched.count / 2);
+        exec_argv[at++] = (struct kv_arg){.data = (const uint8_t *)"watch", .data_bytes = 5};
+        exec_argv[at++] =
+            (struct kv_arg){.data = (const uint8_t *)watched, .data_bytes = (size_t)length};
+    }
+    const struct multi_args *lists[] = {&multi->watched, &multi->queue};
+    for (size_t list = 0; list < 2; list++) {
+        size_t offset = 0;
+        for (size_t i = 0; i < lists[list]->count; i++) {
+            exec_argv[at++] = (struct kv_arg){.data = lists[list]->bytes + offset,
+                                              .data_bytes = lists[list]->lengths[i]};
+            offset += lists[list]->lengths[i];
+        }
     }
     const struct kv_command *command =
         kv_command_lookup(exec_argv[0].data, exec_argv[0].data_bytes);
-    size_t exec_argc = multi->args + 1;
     /* The state is cleared first: the path below copies what it keeps (the encoding). */
     struct multi queued = *multi;
     memset(multi, 0, sizeof *multi);
     commands_execute_resolved(client, command, exec_argc, exec_argv);
     free(exec_argv);
-    free(queued.bytes);
-    free(queued.lengths);
+    multi_args_free(&queued.queue);
+    multi_args_free(&queued.watched);
 }

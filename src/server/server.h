@@ -83,19 +83,26 @@ struct request_list {
     size_t count;
 };
 
-/* MULTI's queue on a connection (multi.c): the tail of the raft.exec command being built. */
+/* Arguments back to back, each with its length: MULTI's queue and WATCH's list (multi.c). */
+struct multi_args {
+    uint8_t *bytes;
+    size_t bytes_used;
+    size_t bytes_capacity;
+    size_t *lengths;
+    size_t count;
+    size_t capacity;
+};
+
+/* MULTI's queue on a connection (multi.c): the tail of the raft.exec command being built,
+ * and the keys WATCH named with their tokens (kv_watch_token), which outlive MULTI. */
 struct multi {
     bool active; /* between MULTI and EXEC / DISCARD */
     bool dirty;  /* a command was refused while queueing: EXEC answers EXECABORT */
     bool writes; /* some queued command writes (else the transaction is a read) */
     bool grows;  /* some queued command may grow the data (denyoom) */
     uint32_t commands;
-    uint8_t *bytes; /* every argument, back to back */
-    size_t bytes_used;
-    size_t bytes_capacity;
-    size_t *lengths; /* each argument's length */
-    size_t args;
-    size_t args_capacity;
+    struct multi_args queue;   /* each command's argument count, then its arguments */
+    struct multi_args watched; /* key, token, key, token... */
 };
 
 struct client {
@@ -349,6 +356,8 @@ SERVER_HANDLER(command_raft_transfer);
 
 /* multi.c */
 SERVER_HANDLER(command_multi);
+SERVER_HANDLER(command_watch);
+SERVER_HANDLER(command_unwatch);
 SERVER_HANDLER(command_discard);
 void multi_exec(struct client *client, size_t argc, const struct kv_arg *argv);
 /* Inside MULTI, queues (or refuses) a command and answers it; false when the command is not

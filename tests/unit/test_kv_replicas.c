@@ -147,6 +147,13 @@ static void workload_line(struct generator *g, char *line, size_t bytes, uint64_
     default:
         if (pick(g, 20) == 0) {
             snprintf(line, bytes, "FLUSHALL");
+        } else if (pick(g, 4) == 0) {
+            /* WATCH's check, with tokens that may or may not still hold */
+            unsigned state = pick(g, 3);
+            char token[24];
+            snprintf(token, sizeof token, "%c%u", "ale"[state], pick(g, ENTRIES));
+            snprintf(line, bytes, "raft.exec watch 2 k%u %s h%u a 2 INCR k%u 4 HSET h%u f v", k,
+                     state == 0 ? "a" : token, j, j, k);
         } else {
             snprintf(line, bytes, "PEXPIRE z%u %u", k, 1 + pick(g, 3000));
         }
