@@ -98,8 +98,13 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
         if (result != 0) {
             return result;
         }
-        const struct kv_command *command =
-            kv_command_lookup(kv->argv[0].data, kv->argv[0].data_bytes);
+        /* A session's write is judged by the write it holds, plus the reply it keeps. */
+        size_t inner_argc = argc;
+        const struct kv_arg *inner = kv->argv;
+        if (kv_session_unwrap(&inner_argc, &inner)) {
+            *page_bound += KV_SESSION_REPLY_MAX_BYTES + kv_command_page_bound(0);
+        }
+        const struct kv_command *command = kv_command_lookup(inner[0].data, inner[0].data_bytes);
         if (command == NULL) {
             snprintf(kv->error_message, sizeof kv->error_message,
                      "entry %llu holds a command this build does not know",
@@ -189,6 +194,7 @@ static void kv_scratch_trim(struct kv *kv)
 {
     kv_buffer_trim(&kv->scratch);
     kv_buffer_trim(&kv->map_copy);
+    kv_buffer_trim(&kv->session_reply);
 }
 
 int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,

@@ -67,6 +67,12 @@ static const struct kv_blocking_shape *kv_blocking_shape(const struct kv_arg *na
 bool kv_blocking_wait(size_t argc, const struct kv_arg *argv, size_t *first_key, size_t *key_count,
                       uint64_t *timeout_ms)
 {
+    if (kv_session_unwrap(&argc, &argv)) {
+        /* a session's write: the same, with the keys' positions in the whole entry */
+        bool waits = kv_blocking_wait(argc, argv, first_key, key_count, timeout_ms);
+        *first_key += KV_SESSION_HEADER_ARGS;
+        return waits;
+    }
     const struct kv_blocking_shape *shape = argc >= 3 ? kv_blocking_shape(&argv[0]) : NULL;
     if (shape == NULL) {
         return false;
@@ -97,6 +103,7 @@ bool kv_blocking_wait(size_t argc, const struct kv_arg *argv, size_t *first_key,
 
 void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv, const struct kv_reply *reply)
 {
+    kv_session_unwrap(&argc, &argv);
     const struct kv_blocking_shape *shape = argc >= 1 ? kv_blocking_shape(&argv[0]) : NULL;
     if (shape != NULL && shape->null_bulk) {
         reply->null(reply->context);

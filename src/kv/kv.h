@@ -343,6 +343,21 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
  * argument count in decimal and its arguments. The read-only form runs as a read. */
 #define KV_EXEC_COMMAND      "raft.exec"
 #define KV_EXEC_READ_COMMAND "raft.exec.ro"
+/* Exactly-once writes (session.c): a write of a connection that declared a session is
+ * proposed as KV_SESSION_COMMAND, the session's id (1 to KV_SESSION_ID_MAX_BYTES bytes), the
+ * write's sequence number in the session (from 1), the lowest number whose reply the client
+ * may still ask for again (every one below it was answered), then the write's own arguments.
+ * It applies once per (id, number): a retry answers the first reply, kept for the last
+ * KV_SESSION_WINDOW writes of a session, KV_SESSION_REPLY_MAX_BYTES at most each, and for
+ * KV_SESSION_IDLE_MS of the replicated clock after the session's last write. */
+#define KV_SESSION_COMMAND         "raft.session"
+#define KV_SESSION_HEADER_ARGS     4
+#define KV_SESSION_ID_MAX_BYTES    64
+#define KV_SESSION_WINDOW          128
+#define KV_SESSION_REPLY_MAX_BYTES (64 * 1024)
+#define KV_SESSION_IDLE_MS         (UINT64_C(3600) * 1000)
+/* When argv is a session's write, points it at the write itself and returns true. */
+bool kv_session_unwrap(size_t *argc, const struct kv_arg **argv);
 /* WATCH: a short text that says what `key` holds as of the last applied batch (absent, or its
  * record's version and whether it had expired by now_ms); a transaction's entry carries it,
  * after the word "watch" and the number of keys, as a key and its token (transaction.c), and

@@ -42,7 +42,8 @@
 #define KV_INT64_TEXT_BYTES     21 /* "-9223372036854775808" plus a terminator */
 #define KV_SIGNALS_MAX_BYTES    (64 * 1024)
 
-#define KV_UNSETTLED_MAX 4 /* collections one command changes: SMOVE and LMOVE touch two */
+#define KV_MAX_DBS       16 /* LMDB's named databases: the layout's, with room to grow */
+#define KV_UNSETTLED_MAX 4  /* collections one command changes: SMOVE and LMOVE touch two */
 
 /* A growable byte buffer reused across commands, so the hot path does not allocate. */
 struct kv_buffer {
@@ -59,6 +60,9 @@ struct kv {
     MDB_dbi items_dbi;
     MDB_dbi expires_dbi;
     MDB_dbi trash_dbi;
+    MDB_dbi sessions_dbi; /* exactly-once writes (session.c) */
+    MDB_dbi session_replies_dbi;
+    MDB_dbi session_times_dbi;
     MDB_txn *read_txn; /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */
@@ -78,8 +82,9 @@ struct kv {
     bool signals_overflow;
     struct kv_arg *argv; /* decoded arguments of the entry being applied */
     size_t argv_capacity;
-    struct kv_buffer scratch;  /* APPEND / SETRANGE build their new value here */
-    struct kv_buffer map_copy; /* bytes from the map copied aside before a put (record.c) */
+    struct kv_buffer scratch;       /* APPEND / SETRANGE build their new value here */
+    struct kv_buffer map_copy;      /* bytes from the map copied aside before a put (record.c) */
+    struct kv_buffer session_reply; /* a session write's reply, as it is kept (session.c) */
     char error_message[KV_ERROR_MESSAGE_BYTES];
 };
 

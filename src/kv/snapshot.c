@@ -30,8 +30,6 @@
 #include "base/writeback.h"
 #include "kv/kv_internal.h"
 
-#define KV_SNAPSHOT_MAX_DBS 5
-
 /* fsyncs the directory that holds `path`, so that a rename into it is durable. */
 static int kv_fsync_parent(const char *path)
 {
@@ -109,7 +107,7 @@ int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term)
         return kv_map_mdb_error(rc);
     }
     int result;
-    rc = mdb_env_set_maxdbs(env, KV_SNAPSHOT_MAX_DBS);
+    rc = mdb_env_set_maxdbs(env, KV_MAX_DBS);
     if (rc == 0) {
         rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
     }

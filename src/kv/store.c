@@ -40,7 +40,9 @@
 #define KV_ITEMS_DB_NAME    "items"
 #define KV_EXPIRES_DB_NAME  "expires"
 #define KV_TRASH_DB_NAME    "trash"
-#define KV_MAX_DBS          5
+#define KV_SESSIONS_DB_NAME "sessions"
+#define KV_REPLIES_DB_NAME  "session_replies"
+#define KV_TIMES_DB_NAME    "session_times"
 #define KV_APPLIED_BYTES    16
 #define KV_FILE_MODE        0644
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
@@ -392,6 +394,15 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, KV_TRASH_DB_NAME, flags, &kv->trash_dbi);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_SESSIONS_DB_NAME, flags, &kv->sessions_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_REPLIES_DB_NAME, flags, &kv->session_replies_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_TIMES_DB_NAME, flags, &kv->session_times_dbi);
+    }
     return rc;
 }
 
@@ -663,6 +674,7 @@ void kv_close(struct kv *kv)
     free(kv->scratch.data);
     free(kv->signals.data);
     free(kv->map_copy.data);
+    free(kv->session_reply.data);
     free(kv->directory);
     free(kv);
 }

@@ -11,6 +11,7 @@
 #include "kv/hash.h"
 #include "kv/keys.h"
 #include "kv/list.h"
+#include "kv/session.h"
 #include "kv/set.h"
 #include "kv/transaction.h"
 #include "kv/zset.h"

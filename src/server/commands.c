@@ -25,6 +25,7 @@
 
 enum {
     MAX_STACK_ARGUMENTS = 32,
+    SESSION_NUMBER_BYTES = 21, /* a u64 in decimal, and its terminator */
 };
 
 enum server_command_flags {
@@ -487,18 +488,62 @@ static bool write_admitted(struct client *client, const struct kv_command *comma
     return true;
 }
 
+/* A session's write goes into the log as raft.session id seq acked, then the write itself
+ * (kv/session.c); *wrapped is then a malloc'd argv the caller frees. */
+static int session_wrap(struct client *client, size_t *argc, const struct kv_arg **argv,
+                        struct kv_arg **wrapped, char numbers[2][SESSION_NUMBER_BYTES])
+{
+    const struct client_session *session = &client->session;
+    *wrapped = NULL;
+    if (session->current_seq == 0) {
+        return 0;
+    }
+    *wrapped = malloc((*argc + KV_SESSION_HEADER_ARGS) * sizeof **wrapped);
+    if (*wrapped == NULL) {
+        return -1;
+    }
+    int seq = snprintf(numbers[0], SESSION_NUMBER_BYTES, "%llu",
+                       (unsigned long long)session->current_seq);
+    int acked =
+        snprintf(numbers[1], SESSION_NUMBER_BYTES, "%llu", (unsigned long long)session->acked);
+    (*wrapped)[0] = (struct kv_arg){.data = (const uint8_t *)KV_SESSION_COMMAND,
+                                    .data_bytes = strlen(KV_SESSION_COMMAND)};
+    (*wrapped)[1] = (struct kv_arg){.data = session->id, .data_bytes = session->id_bytes};
+    (*wrapped)[2] = (struct kv_arg){.data = (const uint8_t *)numbers[0], .data_bytes = (size_t)seq};
+    (*wrapped)[3] =
+        (struct kv_arg){.data = (const uint8_t *)numbers[1], .data_bytes = (size_t)acked};
+    memcpy(*wrapped + KV_SESSION_HEADER_ARGS, *argv, *argc * sizeof **argv);
+    *argc += KV_SESSION_HEADER_ARGS;
+    *argv = *wrapped;
+    return 0;
+}
+
 static void execute_write(struct client *client, const struct kv_command *command, size_t argc,
                           const struct kv_arg *argv)
 {
     struct server *server = client->server;
-    size_t bytes = kv_command_encoded_bytes(argc, argv);
+    size_t entry_argc = argc;
+    const struct kv_arg *entry_argv = argv;
+    struct kv_arg *wrapped;
+    char numbers[2][SESSION_NUMBER_BYTES];
+    if (session_wrap(client, &entry_argc, &entry_argv, &wrapped, numbers) != 0) {
+        commands_reply_immediate(client,
+                                 "ERR not enough memory to take the command; it was not executed");
+        return;
+    }
+    size_t bytes = kv_command_encoded_bytes(entry_argc, entry_argv);
     if (!write_admitted(client, command, argc, argv, bytes)) {
+        free(wrapped);
         return;
     }
     uint8_t *encoded = malloc(bytes);
     size_t written = 0;
-    if (encoded == NULL ||
-        kv_command_encode(argc, argv, node_clock_stamp(server), encoded, bytes, &written) != 0) {
+    int encoding = encoded == NULL
+                       ? -1
+                       : kv_command_encode(entry_argc, entry_argv, node_clock_stamp(server),
+                                           encoded, bytes, &written);
+    free(wrapped);
+    if (encoding != 0) {
         free(encoded);
         commands_reply_immediate(client,
                                  "ERR not enough memory to take the command; it was not executed");
@@ -628,6 +673,21 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
     execute_write(client, command, argc, argv);
 }
 
+static const struct server_command *exec_command(void)
+{
+    static const struct kv_arg name = {.data = (const uint8_t *)"exec", .data_bytes = 4};
+    return server_command_lookup(&name);
+}
+
+/* A write (or EXEC) of a session's connection takes the session's next number. */
+static void session_number(struct client *client, bool numbered)
+{
+    struct client_session *session = &client->session;
+    if (session->active && numbered) {
+        session->current_seq = session->next_seq++;
+    }
+}
+
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv)
 {
     if (argc == 0) {
@@ -650,10 +710,16 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
     if (multi_intercept(client, argc, arguments)) {
         /* queued, or refused, inside MULTI */
     } else if (command != NULL) {
+        session_number(client, command == exec_command());
         execute_immediate(client, command, argc, arguments);
     } else {
+        const struct kv_command *data =
+            kv_command_lookup(arguments[0].data, arguments[0].data_bytes);
+        session_number(client, data != NULL && (data->flags & KV_COMMAND_WRITE) &&
+                                   !(data->flags & KV_COMMAND_INTERNAL));
         execute_data(client, argc, arguments);
     }
+    client->session.current_seq = 0;
     if (arguments != stack_arguments) {
         free(arguments);
     }

@@ -254,6 +254,35 @@ SERVER_HANDLER(command_hello)
     hello_reply(client, out);
 }
 
+/* CLIENT SESSION <id> <next-seq> | CLIENT SESSION OFF: see struct client_session. */
+static void client_session_command(struct client *client, struct proto_buffer *out, size_t argc,
+                                   const struct kv_arg *argv)
+{
+    struct client_session *session = &client->session;
+    if (argc == 3 && argument_is(&argv[2], "OFF")) {
+        memset(session, 0, sizeof *session);
+        reply_status(out, "OK");
+        return;
+    }
+    if (argc != 4) {
+        reply_error(out, "ERR wrong number of arguments for 'client|session' command");
+        return;
+    }
+    int64_t next;
+    if (argv[2].data_bytes == 0 || argv[2].data_bytes > KV_SESSION_ID_MAX_BYTES) {
+        reply_error(out, "ERR the session id must be 1 to %d bytes", KV_SESSION_ID_MAX_BYTES);
+    } else if (!kv_parse_int64(argv[3].data, argv[3].data_bytes, &next) || next < 1) {
+        reply_error(out, "ERR the sequence number must be a positive integer");
+    } else {
+        session->active = true;
+        memcpy(session->id, argv[2].data, argv[2].data_bytes);
+        session->id_bytes = argv[2].data_bytes;
+        session->next_seq = (uint64_t)next;
+        session->acked = (uint64_t)next;
+        reply_status(out, "OK");
+    }
+}
+
 SERVER_HANDLER(command_client)
 {
     const struct kv_arg *sub = &argv[1];
@@ -261,6 +290,10 @@ SERVER_HANDLER(command_client)
         const char *name;
         size_t argc;
     } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}};
+    if (argument_is(sub, "SESSION")) {
+        client_session_command(client, out, argc, argv);
+        return;
+    }
     for (size_t i = 0; i < sizeof arities / sizeof arities[0]; i++) {
         if (argument_is(sub, arities[i].name) && argc != arities[i].argc) {
             char lower[16];

@@ -105,6 +105,17 @@ struct multi {
     struct multi_args watched; /* key, token, key, token... */
 };
 
+/* CLIENT SESSION: exactly-once writes (kv/session.c). Every write command and every EXEC the
+ * connection sends outside MULTI takes the next sequence number, whatever becomes of it. */
+struct client_session {
+    bool active;
+    uint8_t id[KV_SESSION_ID_MAX_BYTES];
+    size_t id_bytes;
+    uint64_t next_seq;
+    uint64_t acked;       /* the number CLIENT SESSION gave: every write below it was answered */
+    uint64_t current_seq; /* the number of the command being executed; 0: none */
+};
+
 struct client {
     uv_tcp_t handle;
     struct server *server;
@@ -136,6 +147,7 @@ struct client {
     uint32_t reads_unanswered; /* linearizable reads not yet executed */
     struct backup *backup;     /* RAFT.BACKUP streaming on this connection (backup.c) */
     struct multi multi;        /* MULTI ... EXEC (multi.c) */
+    struct client_session session;
 };
 
 struct server_stats {

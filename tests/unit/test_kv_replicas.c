@@ -148,6 +148,13 @@ static void workload_line(struct generator *g, char *line, size_t bytes, uint64_
         if (pick(g, 20) == 0) {
             snprintf(line, bytes, "FLUSHALL");
         } else if (pick(g, 4) == 0) {
+            /* a session's write, new or retried, sometimes after the session went idle */
+            snprintf(line, bytes, "raft.session s%u %u %u INCR k%u", k % 3, 1 + pick(g, 40),
+                     pick(g, 20), j);
+            if (pick(g, 50) == 0) {
+                *clock_ms += KV_SESSION_IDLE_MS;
+            }
+        } else if (pick(g, 4) == 0) {
             /* WATCH's check, with tokens that may or may not still hold */
             unsigned state = pick(g, 3);
             char token[24];
@@ -192,8 +199,9 @@ static uint64_t digest(struct kv *kv)
     XXH3_state_t *state = XXH3_createState();
     assert_non_null(state);
     XXH3_64bits_reset(state);
-    MDB_dbi databases[] = {kv->data_dbi, kv->items_dbi, kv->expires_dbi, kv->trash_dbi,
-                           kv->meta_dbi};
+    MDB_dbi databases[] = {
+        kv->data_dbi, kv->items_dbi,    kv->expires_dbi,         kv->trash_dbi,
+        kv->meta_dbi, kv->sessions_dbi, kv->session_replies_dbi, kv->session_times_dbi};
     for (size_t d = 0; d < sizeof databases / sizeof databases[0]; d++) {
         MDB_cursor *cursor;
         assert_int_equal(mdb_cursor_open(txn, databases[d], &cursor), 0);
