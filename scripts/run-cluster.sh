@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a local 3-node raftkv cluster in the foreground: clients on 127.0.0.1:6379, 6380 and
-# 6381, peers on 7379-7381, data under ${RAFTKV_DATA:-./data}/node-N (kept between runs:
+# 6381, peers on 7379-7381, /metrics /livez /readyz on http://127.0.0.1:9121-9123, data under ${RAFTKV_DATA:-./data}/node-N (kept between runs:
 # delete the directory to start fresh). Ctrl-C stops all nodes cleanly.
 #
 # A node that dies (kill -9 it to watch a failover) is reported, and the others keep serving;
@@ -14,7 +14,8 @@ members=(--member 1=127.0.0.1:6379,127.0.0.1:7379
          --member 3=127.0.0.1:6381,127.0.0.1:7381)
 
 node_args() {
-  args=("$binary" --id "$1" --data-dir "$data/node-$1" "${members[@]}")
+  args=("$binary" --id "$1" --data-dir "$data/node-$1" "${members[@]}"
+        --metrics-addr "127.0.0.1:$((9120 + $1))")
 }
 
 if [ "${1:-}" = "--node" ]; then
@@ -47,6 +48,7 @@ raftkv: 3 nodes running (data in $data). Connect with:
   redis-cli -c -p 6379            # -c follows MOVED to the leader
   redis-cli -c -p 6379 SET favorite_food pickles
   redis-cli -p 6379 INFO raft     # raft_role, raft_term, raft_leader_id, ...
+  curl http://127.0.0.1:9121/metrics   # Prometheus metrics (9122, 9123 for nodes 2, 3)
 Any node redirects writes and reads to the leader. kill -9 the leader's process to watch
 another node take over; restart it with: scripts/run-cluster.sh --node N
 Ctrl-C stops the cluster.

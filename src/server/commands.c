@@ -673,6 +673,35 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
     execute_write(client, command, argc, argv);
 }
 
+/* Calls per command (stats.c's slots): data commands first, in kv's table order. */
+static void count_call(struct server *server, const struct kv_command *data,
+                       const struct server_command *own)
+{
+    size_t table_count;
+    const struct kv_command *table = kv_command_table(&table_count);
+    size_t slot = data != NULL  ? (size_t)(data - table)
+                  : own != NULL ? table_count + (size_t)(own - server_commands)
+                                : STATS_COMMAND_SLOTS;
+    if (slot < STATS_COMMAND_SLOTS) {
+        server->stats.command_calls[slot]++;
+    }
+}
+
+void commands_for_each_call(struct server *server, commands_call_fn visit, void *context)
+{
+    size_t table_count;
+    const struct kv_command *table = kv_command_table(&table_count);
+    for (size_t slot = 0; slot < table_count + SERVER_COMMAND_COUNT; slot++) {
+        uint64_t calls = slot < STATS_COMMAND_SLOTS ? server->stats.command_calls[slot] : 0;
+        if (calls == 0) {
+            continue;
+        }
+        visit(context,
+              slot < table_count ? table[slot].name : server_commands[slot - table_count].name,
+              calls);
+    }
+}
+
 static const struct server_command *exec_command(void)
 {
     static const struct kv_arg name = {.data = (const uint8_t *)"exec", .data_bytes = 4};
@@ -707,14 +736,15 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
         arguments[i].data_bytes = argv[i].length;
     }
     const struct server_command *command = server_command_lookup(&arguments[0]);
+    const struct kv_command *data =
+        command == NULL ? kv_command_lookup(arguments[0].data, arguments[0].data_bytes) : NULL;
+    count_call(client->server, data, command);
     if (multi_intercept(client, argc, arguments)) {
         /* queued, or refused, inside MULTI */
     } else if (command != NULL) {
         session_number(client, command == exec_command());
         execute_immediate(client, command, argc, arguments);
     } else {
-        const struct kv_command *data =
-            kv_command_lookup(arguments[0].data, arguments[0].data_bytes);
         session_number(client, data != NULL && (data->flags & KV_COMMAND_WRITE) &&
                                    !(data->flags & KV_COMMAND_INTERNAL));
         execute_data(client, argc, arguments);

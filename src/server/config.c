@@ -96,6 +96,10 @@ static const struct setting settings[] = {
      "size of each preallocated WAL segment file (default 67108864)"},
     {"max-inflight-appends", SETTING_U32, FIELD(max_inflight_appends), 0,
      "unacknowledged append messages per follower (default 256)"},
+    {"metrics-addr", SETTING_STRING, FIELD(metrics_addr),
+     sizeof(((struct server_config *)0)->metrics_addr),
+     "HOST:PORT to serve /metrics (Prometheus), /livez and /readyz over HTTP on (default: "
+     "none)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
      "debug, info, warning or error (default info)"},
 };

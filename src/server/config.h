@@ -55,10 +55,11 @@ struct server_config {
     uint64_t max_db_bytes;            /* space quota of the state machine; 0 = half the disk */
     uint64_t wal_segment_bytes;       /* the WAL rolls to a new (preallocated) file here */
     uint32_t max_inflight_appends;
-    uint64_t promote_max_lag;         /* RAFT.NODE PROMOTE: entries a learner may lag */
-    char join[CONFIG_HOST_BYTES + 8]; /* a member's client HOST:PORT, or empty */
-    char restore[CONFIG_PATH_BYTES];  /* a backup to start a new cluster from, or empty */
-    bool force_new_cluster;           /* rewrite the configuration to this node alone */
+    uint64_t promote_max_lag;                 /* RAFT.NODE PROMOTE: entries a learner may lag */
+    char join[CONFIG_HOST_BYTES + 8];         /* a member's client HOST:PORT, or empty */
+    char restore[CONFIG_PATH_BYTES];          /* a backup to start a new cluster from, or empty */
+    bool force_new_cluster;                   /* rewrite the configuration to this node alone */
+    char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
     enum log_level log_level;
 };
 

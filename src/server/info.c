@@ -47,7 +47,7 @@ static void node_name(raft_node_id id, char name[41])
     snprintf(name, 41, "%040" PRIx64, (uint64_t)id);
 }
 
-static uint64_t resident_bytes(void)
+uint64_t info_resident_bytes(void)
 {
     FILE *file = fopen("/proc/self/statm", "r");
     unsigned long long pages = 0;
@@ -96,7 +96,7 @@ static void info_clients(struct server *server, struct proto_buffer *text)
 
 static void info_memory(struct proto_buffer *text)
 {
-    uint64_t rss = resident_bytes();
+    uint64_t rss = info_resident_bytes();
     add_line(text, "# Memory");
     add_line(text, "used_memory_rss:%" PRIu64, rss);
     add_line(text, "used_memory_rss_human:%.2fM", (double)rss / (1024.0 * 1024.0));

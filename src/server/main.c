@@ -69,6 +69,7 @@ static void server_stop(struct server *server, int exit_code)
     server->stopping = true;
     server->exit_code = exit_code;
     client_close_all(server);
+    metrics_close(server);
     join_stop(server);
     close_handle((uv_handle_t *)&server->tick_timer);
     close_handle((uv_handle_t *)&server->sweep_timer);
@@ -121,6 +122,9 @@ static int start_loop_handles(struct server *server)
     uv_check_start(&server->check, on_check);
     uv_signal_start(&server->sigint, on_signal, SIGINT);
     uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+    if (metrics_listen(server) != 0) {
+        return -1;
+    }
     return client_listen(server);
 }
 

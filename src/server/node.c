@@ -253,7 +253,9 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
         return;
     }
     struct node *node = &server->node;
+    uint64_t started_ns = uv_hrtime();
     int rc = kv_apply_batch(node->kv, entries, count, reply_provider, server);
+    histogram_record_ns(&server->stats.apply, uv_hrtime() - started_ns);
     if (rc != 0) {
         char reason[512];
         snprintf(reason, sizeof reason, "cannot apply committed entries %llu..%llu: %s (%s)",
@@ -366,12 +368,14 @@ static void sync_work(uv_work_t *work)
     struct server *server = work->data;
     struct node *node = &server->node;
     node->sync_result = 0;
+    uint64_t started_ns = uv_hrtime();
     if (wal_sync_pending(node->storage)) {
         node->sync_result = wal_sync(node->storage);
     }
     if (node->sync_result == 0 && node->sync_save_hard_state) {
         node->sync_result = storage_hard_state_save(node->storage, &node->sync_hard_state);
     }
+    node->sync_duration_ns = uv_hrtime() - started_ns; /* recorded on the loop (after_sync) */
 }
 
 static void after_sync(uv_work_t *work, int status)
@@ -391,6 +395,7 @@ static void after_sync(uv_work_t *work, int status)
     }
     server->stats.fsyncs++;
     server->stats.fsync_entries += node->sync_entry_count;
+    histogram_record_ns(&server->stats.wal_fsync, node->sync_duration_ns);
     node->sync_entry_count = 0;
     if (server->transport != NULL) {
         members_refresh(server);

@@ -107,9 +107,11 @@ void node_install_snapshot(struct server *server, const struct raft_snapshot_met
     if (rc == 0) {
         rc = storage_snapshot_latest(node->storage, &stored, data_path, sizeof data_path);
     }
+    uint64_t started_ns = uv_hrtime();
     if (rc == 0) {
         rc = node_import_snapshot(server, data_path, meta);
     }
+    histogram_record_ns(&server->stats.snapshot_install, uv_hrtime() - started_ns);
     if (rc != 0) {
         node_fail(server, "cannot install the snapshot received from the leader");
         return;
@@ -130,6 +132,7 @@ static void snapshot_work(uv_work_t *work)
     char path[CONFIG_PATH_BYTES + 64];
     node_path_join(path, sizeof path, server->config.data_directory, "snapshot-export.tmp");
     node->snapshot_message[0] = '\0';
+    uint64_t started_ns = uv_hrtime();
     node->snapshot_result =
         kv_snapshot_export(node->kv, path, &node->snapshot_index, &node->snapshot_term);
     if (node->snapshot_result == 0) {
@@ -139,6 +142,7 @@ static void snapshot_work(uv_work_t *work)
                                           sizeof node->snapshot_message);
         node->snapshot_result = rc != 0 ? KV_ERROR_STORAGE : 0;
     }
+    node->snapshot_duration_ns = uv_hrtime() - started_ns; /* recorded on the loop */
 }
 
 /* Turns the exported copy into the durable snapshot and compacts the log behind it. Runs on
@@ -170,6 +174,7 @@ static void commit_snapshot(struct server *server)
         node->log_bytes_exported < node->log_bytes ? node->log_bytes_exported : node->log_bytes;
     empty_trash(server);
     server->stats.snapshots_taken++;
+    histogram_record_ns(&server->stats.snapshot_save, node->snapshot_duration_ns);
     log_info("snapshot taken at index %llu term %llu; log compacted",
              (unsigned long long)meta.index, (unsigned long long)meta.term);
 }

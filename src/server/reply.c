@@ -23,6 +23,7 @@ static void sink_status(void *context, const char *text, size_t text_bytes)
 static void sink_error(void *context, const char *text, size_t text_bytes)
 {
     struct reply_target *target = context;
+    stats_count_error(text, text_bytes);
     resp_append_error(target->buffer, text, text_bytes);
 }
 
@@ -137,6 +138,7 @@ void reply_error(struct proto_buffer *buffer, const char *format, ...)
     if ((size_t)length >= sizeof text) {
         length = sizeof text - 1;
     }
+    stats_count_error(text, (size_t)length);
     resp_append_error(buffer, text, (size_t)length);
 }
 

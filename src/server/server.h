@@ -150,6 +150,28 @@ struct client {
     struct client_session session;
 };
 
+/* A latency histogram (stats.c): counts[i] for durations up to histogram_bound_s(i), the
+ * last for those above every bound. */
+#define HISTOGRAM_BUCKETS 16
+struct histogram {
+    uint64_t counts[HISTOGRAM_BUCKETS + 1];
+    uint64_t total;
+    uint64_t sum_ns;
+};
+void histogram_record_ns(struct histogram *histogram, uint64_t duration_ns);
+double histogram_bound_s(size_t bucket);
+
+/* Error replies by their first word ("ERR", "WRONGTYPE", "MOVED", ...), process-wide. */
+#define STATS_ERROR_KINDS      128
+#define STATS_ERROR_KIND_BYTES 32
+void stats_count_error(const char *text, size_t text_bytes);
+typedef void (*stats_error_fn)(void *context, const char *kind, uint64_t count);
+void stats_for_each_error(stats_error_fn visit, void *context);
+
+/* Calls per command name, for /metrics: the data commands by their place in kv's table, then
+ * the server's own (commands.c). */
+#define STATS_COMMAND_SLOTS 512
+
 struct server_stats {
     uint64_t expire_entries;       /* active-expiry entries proposed (clock.c) */
     uint64_t blocked_total;        /* times a blocking command was parked (blocking.c) */
@@ -176,6 +198,11 @@ struct server_stats {
     uint64_t fsync_entries;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    struct histogram wal_fsync;        /* the WAL's fsync, with the hard state when it changed */
+    struct histogram apply;            /* one batch of committed entries into the state machine */
+    struct histogram snapshot_save;    /* exporting a snapshot (on a worker thread) */
+    struct histogram snapshot_install; /* replacing the state machine with a leader's */
+    uint64_t command_calls[STATS_COMMAND_SLOTS];
 };
 
 /* The Raft side: the core, its storage and its state machine (node.c). */
@@ -195,7 +222,9 @@ struct node {
     struct driver driver;      /* the ready loop (src/driver), with node.c's host callbacks */
     bool sync_save_hard_state; /* the fsync in flight also saves sync_hard_state */
     struct raft_hard_state sync_hard_state;
-    size_t sync_entry_count; /* entries the fsync in flight makes durable (stats) */
+    size_t sync_entry_count;       /* entries the fsync in flight makes durable (stats) */
+    uint64_t sync_duration_ns;     /* how long the last fsync took (stats) */
+    uint64_t snapshot_duration_ns; /* how long the last export took (stats) */
     int sync_result;
     bool sync_in_flight; /* sync_work queued, after_sync not yet run */
     uv_work_t sync_work;
@@ -280,7 +309,8 @@ struct server {
     struct transport *transport;
     struct members members;
     struct join join;
-    struct backup *backup; /* the one RAFT.BACKUP in progress */
+    struct backup *backup;   /* the one RAFT.BACKUP in progress */
+    struct metrics *metrics; /* the HTTP listener of --metrics-addr, or NULL (metrics.c) */
     uv_tcp_t listener;
     uv_timer_t tick_timer;
     uv_timer_t sweep_timer;
@@ -302,6 +332,12 @@ struct server {
     int exit_code;
     char run_id[41];
 };
+
+/* metrics.c: /metrics, /livez, /readyz over HTTP (--metrics-addr) */
+int metrics_listen(struct server *server);
+void metrics_close(struct server *server);
+/* info.c: the process's resident set, in bytes (0 when /proc cannot tell) */
+uint64_t info_resident_bytes(void);
 
 /* client.c: connections */
 int client_listen(struct server *server);
@@ -339,6 +375,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
 void commands_execute_resolved(struct client *client, const struct kv_command *command, size_t argc,
                                const struct kv_arg *argv);
 bool commands_is_server_command(const struct kv_arg *name);
+/* Every command called at least once, with its calls (for /metrics). */
+typedef void (*commands_call_fn)(void *context, const char *name, uint64_t calls);
+void commands_for_each_call(struct server *server, commands_call_fn visit, void *context);
 /* Answers at once, in request order (a refused write, MULTI's replies): an error text, a
  * status, an empty array, or the error kv_command_resolve gives for an unknown command or a
  * wrong arity. */

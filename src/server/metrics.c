@@ -1,0 +1,507 @@
+/*
+ * metrics.c — the node over HTTP, for Prometheus and for health checks: `--metrics-addr
+ * HOST:PORT` (off by default) serves
+ *
+ *   GET /metrics   the Prometheus text format (version 0.0.4), raftkv_ names that mirror
+ *                  etcd's where etcd has one (has_leader, leader_changes_seen_total, ...);
+ *   GET /livez     200 while the process serves (a node recovering from a storage failure is
+ *                  alive: it recovers by itself);
+ *   GET /readyz    200 when a leader is known, the node is not failed, and it has applied
+ *                  what it knows committed to within READY_MAX_LAG_ENTRIES; 503 otherwise,
+ *                  with the reason in the body.
+ *
+ * Requests are parsed by Debian's libhttp-parser on the node's libuv loop. Each connection
+ * serves one request and is closed after the answer (Connection: close), so there is no
+ * keep-alive state; a connection that has not sent a whole request within
+ * METRICS_REQUEST_TIMEOUT_MS, sends a URL longer than METRICS_URL_BYTES or any body, or sends
+ * what the parser refuses, gets 408 / 414 / 400 and is closed; past METRICS_MAX_CONNECTIONS
+ * new connections are closed at once. Nothing here changes the node's state.
+ */
+#include "server/server.h"
+
+#include <http_parser.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    METRICS_URL_BYTES = 256,
+    METRICS_MAX_CONNECTIONS = 64,
+    METRICS_REQUEST_TIMEOUT_MS = 5000,
+    METRICS_LISTEN_BACKLOG = 64,
+    METRICS_READ_BYTES = 4096,
+    READY_MAX_LAG_ENTRIES = 1000,
+    METRICS_RESPONSE_MAX_BYTES = 4 * 1024 * 1024,
+};
+
+struct metrics_connection;
+
+struct metrics {
+    struct server *server;
+    uv_tcp_t listener;
+    struct metrics_connection *connections; /* open ones, to close at shutdown */
+    size_t connection_count;
+    bool closing;
+    bool listener_closed;
+};
+
+struct metrics_connection {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t write;
+    struct metrics *metrics;
+    struct metrics_connection *prev;
+    struct metrics_connection *next;
+    http_parser parser;
+    char url[METRICS_URL_BYTES];
+    size_t url_bytes;
+    bool url_too_long;
+    bool has_body;
+    bool answered;
+    int handles_open; /* tcp and timer: freed when both closed */
+    struct proto_buffer response;
+    char read_buffer[METRICS_READ_BYTES];
+};
+
+/* ---- the text of /metrics -------------------------------------------------------------------- */
+
+static void add(struct proto_buffer *out, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add(struct proto_buffer *out, const char *format, ...)
+{
+    char line[512];
+    va_list arguments;
+    va_start(arguments, format);
+    int length = vsnprintf(line, sizeof line, format, arguments);
+    va_end(arguments);
+    if (length > 0) {
+        proto_buffer_append(out, line,
+                            (size_t)length < sizeof line ? (size_t)length : sizeof line - 1);
+    }
+}
+
+static void metric(struct proto_buffer *out, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    add(out, "# HELP raftkv_%s %s\n# TYPE raftkv_%s %s\nraftkv_%s %" PRIu64 "\n", name, help, name,
+        type, name, value);
+}
+
+static void histogram(struct proto_buffer *out, const char *name, const char *help,
+                      const struct histogram *h)
+{
+    add(out, "# HELP raftkv_%s %s\n# TYPE raftkv_%s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < HISTOGRAM_BUCKETS; i++) {
+        cumulative += h->counts[i];
+        add(out, "raftkv_%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histogram_bound_s(i),
+            cumulative);
+    }
+    add(out, "raftkv_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->total);
+    add(out, "raftkv_%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
+    add(out, "raftkv_%s_count %" PRIu64 "\n", name, h->total);
+}
+
+static void command_line(void *context, const char *name, uint64_t calls)
+{
+    add(context, "raftkv_commands_total{command=\"%s\"} %" PRIu64 "\n", name, calls);
+}
+
+static void error_line(void *context, const char *kind, uint64_t count)
+{
+    /* Label values escape backslash, quote and newline; error kinds are one word. */
+    char escaped[2 * STATS_ERROR_KIND_BYTES];
+    size_t used = 0;
+    for (const char *c = kind; *c != '\0' && used + 2 < sizeof escaped; c++) {
+        if (*c == '\\' || *c == '"') {
+            escaped[used++] = '\\';
+        }
+        escaped[used++] = *c == '\n' ? ' ' : *c;
+    }
+    escaped[used] = '\0';
+    add(context, "raftkv_errors_total{type=\"%s\"} %" PRIu64 "\n", escaped, count);
+}
+
+static void metrics_text(struct server *server, struct proto_buffer *out)
+{
+    struct node *node = &server->node;
+    struct raft *raft = node->raft;
+    const struct server_stats *stats = &server->stats;
+    bool leader_known = raft != NULL && raft_leader(raft) != 0;
+    metric(out, "has_leader", "gauge", "Whether a leader is known to this node.",
+           leader_known ? 1 : 0);
+    metric(out, "is_leader", "gauge", "Whether this node is the leader.",
+           raft != NULL && raft_role(raft) == RAFT_LEADER ? 1 : 0);
+    metric(out, "is_learner", "gauge", "Whether this node is a learner (a non-voting member).",
+           raft != NULL &&
+                   raft_configuration_is_learner(raft_configuration(raft), server->config.id)
+               ? 1
+               : 0);
+    metric(out, "node_failed", "gauge",
+           "Whether this node stopped on a storage failure and is recovering.", node->fatal);
+    metric(out, "leader_changes_seen_total", "counter", "Leader changes this node has seen.",
+           node->leader_changes);
+    metric(out, "elections_started_total", "counter", "Elections this node started.",
+           raft != NULL ? raft_election_count(raft) : 0);
+    metric(out, "term", "gauge", "The current Raft term.", raft != NULL ? raft_term(raft) : 0);
+    metric(out, "commit_index", "gauge", "The highest log index known committed.",
+           raft != NULL ? raft_commit_index(raft) : 0);
+    metric(out, "applied_index", "gauge", "The highest log index applied to the state machine.",
+           node->kv != NULL ? kv_applied_index(node->kv) : 0);
+    metric(out, "proposals_committed_total", "counter",
+           "Client writes this node proposed that committed.", stats->writes_committed);
+    metric(out, "proposals_pending", "gauge", "Client writes proposed and not yet settled.",
+           server->pending_writes.count);
+    metric(out, "proposals_failed_total", "counter",
+           "Client writes proposed that did not commit (TRYAGAIN) or whose fate is unknown "
+           "(UNCERTAIN).",
+           stats->writes_retry + stats->writes_uncertain);
+    metric(out, "reads_linearizable_total", "counter", "Reads served after a read index.",
+           stats->reads_linearizable);
+    metric(out, "reads_failed_total", "counter", "Reads refused because the read index failed.",
+           stats->reads_failed);
+    metric(out, "redirects_total", "counter", "Commands answered MOVED to the leader.",
+           stats->redirects);
+    metric(out, "wal_fsyncs_total", "counter", "Fsyncs of the write-ahead log.", stats->fsyncs);
+    histogram(out, "wal_fsync_duration_seconds", "Fsync of the write-ahead log.",
+              &stats->wal_fsync);
+    histogram(out, "apply_duration_seconds", "Applying one batch of committed entries.",
+              &stats->apply);
+    histogram(out, "snapshot_save_duration_seconds", "Exporting a snapshot of the state machine.",
+              &stats->snapshot_save);
+    histogram(out, "snapshot_install_duration_seconds",
+              "Installing a snapshot received from the leader.", &stats->snapshot_install);
+    metric(out, "snapshots_taken_total", "counter", "Snapshots this node took.",
+           stats->snapshots_taken);
+    metric(out, "snapshots_installed_total", "counter", "Snapshots installed from the leader.",
+           stats->snapshots_installed);
+    metric(out, "db_used_bytes", "gauge", "Bytes of the database's pages in use.",
+           node->kv != NULL ? kv_used_bytes(node->kv) : 0);
+    metric(out, "db_file_bytes", "gauge", "Size of the database file.",
+           node->kv != NULL ? kv_file_bytes(node->kv) : 0);
+    metric(out, "db_quota_bytes", "gauge", "The space quota (max-db-bytes).", node->max_db_bytes);
+    metric(out, "db_quota_alarm", "gauge", "Whether writes that grow the data are refused.",
+           node_over_quota(server) ? 1 : 0);
+    uint64_t keys = 0;
+    uint64_t expires = 0;
+    if (node->kv != NULL && kv_key_counts(node->kv, &keys, &expires) != 0) {
+        keys = expires = 0;
+    }
+    metric(out, "keys", "gauge", "Keys in the state machine.", keys);
+    metric(out, "keys_with_expiry", "gauge", "Keys with a time to live.", expires);
+    metric(out, "connected_clients", "gauge", "Client connections.", server->client_count);
+    metric(out, "blocked_clients", "gauge", "Clients waiting in a blocking command.",
+           server->blocked.count);
+    metric(out, "net_input_bytes_total", "counter", "Bytes read from clients.", stats->bytes_in);
+    metric(out, "net_output_bytes_total", "counter", "Bytes written to clients.", stats->bytes_out);
+    metric(out, "resident_memory_bytes", "gauge", "Resident set size of the process.",
+           info_resident_bytes());
+    add(out, "# HELP raftkv_commands_total Commands received, by name.\n"
+             "# TYPE raftkv_commands_total counter\n");
+    commands_for_each_call(server, command_line, out);
+    add(out, "# HELP raftkv_errors_total Error replies, by their first word.\n"
+             "# TYPE raftkv_errors_total counter\n");
+    stats_for_each_error(error_line, out);
+}
+
+/* Why the node is not ready, or NULL when it is. */
+static const char *not_ready_reason(struct server *server, char *text, size_t text_bytes)
+{
+    struct node *node = &server->node;
+    if (node->fatal || node->raft == NULL || node->kv == NULL) {
+        return "the node is recovering from a storage failure";
+    }
+    if (raft_leader(node->raft) == 0) {
+        return "no leader is known";
+    }
+    uint64_t commit = raft_commit_index(node->raft);
+    uint64_t applied = kv_applied_index(node->kv);
+    if (commit > applied && commit - applied > READY_MAX_LAG_ENTRIES) {
+        snprintf(text, text_bytes, "applied %" PRIu64 " of %" PRIu64 " committed entries", applied,
+                 commit);
+        return text;
+    }
+    return NULL;
+}
+
+/* ---- HTTP -------------------------------------------------------------------------------------
+ */
+
+/* The struct metrics goes once its listener and every connection have closed. */
+static void metrics_maybe_free(struct metrics *metrics)
+{
+    if (metrics->closing && metrics->listener_closed && metrics->connection_count == 0) {
+        free(metrics);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    struct metrics_connection *connection = handle->data;
+    if (--connection->handles_open > 0) {
+        return;
+    }
+    struct metrics *metrics = connection->metrics;
+    if (connection->prev != NULL) {
+        connection->prev->next = connection->next;
+    } else {
+        metrics->connections = connection->next;
+    }
+    if (connection->next != NULL) {
+        connection->next->prev = connection->prev;
+    }
+    metrics->connection_count--;
+    proto_buffer_free(&connection->response);
+    free(connection);
+    metrics_maybe_free(metrics);
+}
+
+static void connection_close(struct metrics_connection *connection)
+{
+    if (!uv_is_closing((uv_handle_t *)&connection->tcp)) {
+        uv_close((uv_handle_t *)&connection->tcp, on_handle_closed);
+    }
+    if (!uv_is_closing((uv_handle_t *)&connection->timer)) {
+        uv_close((uv_handle_t *)&connection->timer, on_handle_closed);
+    }
+}
+
+static void on_written(uv_write_t *write, int status)
+{
+    (void)status;
+    connection_close(write->data);
+}
+
+static void respond(struct metrics_connection *connection, int status, const char *reason,
+                    const char *content_type, const struct proto_buffer *body, bool head)
+{
+    if (connection->answered) {
+        return;
+    }
+    connection->answered = true;
+    uv_read_stop((uv_stream_t *)&connection->tcp);
+    struct proto_buffer *out = &connection->response;
+    add(out,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+        status, reason, content_type, body != NULL ? body->length : 0);
+    if (body != NULL && !head) {
+        proto_buffer_append(out, body->data, body->length);
+    }
+    uv_buf_t buffer = uv_buf_init((char *)out->data, (unsigned)out->length);
+    connection->write.data = connection;
+    if (uv_write(&connection->write, (uv_stream_t *)&connection->tcp, &buffer, 1, on_written) !=
+        0) {
+        connection_close(connection);
+    }
+}
+
+static void respond_text(struct metrics_connection *connection, int status, const char *reason,
+                         const char *text)
+{
+    struct proto_buffer body;
+    proto_buffer_init(&body, METRICS_RESPONSE_MAX_BYTES);
+    proto_buffer_append(&body, text, strlen(text));
+    proto_buffer_append(&body, "\n", 1);
+    respond(connection, status, reason, "text/plain; charset=utf-8", &body, false);
+    proto_buffer_free(&body);
+}
+
+static void serve(struct metrics_connection *connection)
+{
+    struct server *server = connection->metrics->server;
+    bool head = connection->parser.method == HTTP_HEAD;
+    if (connection->parser.method != HTTP_GET && !head) {
+        respond_text(connection, 405, "Method Not Allowed", "only GET and HEAD");
+        return;
+    }
+    size_t path_bytes = strcspn(connection->url, "?");
+    connection->url[path_bytes] = '\0';
+    struct proto_buffer body;
+    proto_buffer_init(&body, METRICS_RESPONSE_MAX_BYTES);
+    if (strcmp(connection->url, "/metrics") == 0) {
+        metrics_text(server, &body);
+        respond(connection, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
+    } else if (strcmp(connection->url, "/livez") == 0) {
+        proto_buffer_append(&body, "ok\n", 3);
+        respond(connection, 200, "OK", "text/plain; charset=utf-8", &body, head);
+    } else if (strcmp(connection->url, "/readyz") == 0) {
+        char text[128];
+        const char *reason = not_ready_reason(server, text, sizeof text);
+        const char *answer = reason != NULL ? reason : "ok";
+        proto_buffer_append(&body, answer, strlen(answer));
+        proto_buffer_append(&body, "\n", 1);
+        respond(connection, reason != NULL ? 503 : 200,
+                reason != NULL ? "Service Unavailable" : "OK", "text/plain; charset=utf-8", &body,
+                head);
+    } else {
+        respond_text(connection, 404, "Not Found", "try /metrics, /livez or /readyz");
+    }
+    proto_buffer_free(&body);
+}
+
+static int on_url(http_parser *parser, const char *at, size_t length)
+{
+    struct metrics_connection *connection = parser->data;
+    if (connection->url_bytes + length >= METRICS_URL_BYTES) {
+        connection->url_too_long = true;
+        return -1;
+    }
+    memcpy(connection->url + connection->url_bytes, at, length);
+    connection->url_bytes += length;
+    connection->url[connection->url_bytes] = '\0';
+    return 0;
+}
+
+static int on_body(http_parser *parser, const char *at, size_t length)
+{
+    (void)at, (void)length;
+    ((struct metrics_connection *)parser->data)->has_body = true;
+    return -1;
+}
+
+static int on_message_complete(http_parser *parser)
+{
+    serve(parser->data);
+    http_parser_pause(parser, 1); /* one request per connection */
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
+{
+    (void)suggested;
+    struct metrics_connection *connection = handle->data;
+    *buffer = uv_buf_init(connection->read_buffer, sizeof connection->read_buffer);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t bytes_read, const uv_buf_t *buffer)
+{
+    struct metrics_connection *connection = stream->data;
+    if (bytes_read < 0) {
+        connection_close(connection);
+        return;
+    }
+    if (bytes_read == 0 || connection->answered) {
+        return;
+    }
+    http_parser_execute(&connection->parser, &parser_settings, buffer->base, (size_t)bytes_read);
+    enum http_errno error = HTTP_PARSER_ERRNO(&connection->parser);
+    if (connection->answered || error == HPE_OK) {
+        return;
+    }
+    if (connection->url_too_long) {
+        respond_text(connection, 414, "URI Too Long", "the URL is too long");
+    } else if (connection->has_body) {
+        respond_text(connection, 400, "Bad Request", "requests have no body here");
+    } else {
+        respond_text(connection, 400, "Bad Request", http_errno_description(error));
+    }
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct metrics_connection *connection = timer->data;
+    if (!connection->answered) {
+        respond_text(connection, 408, "Request Timeout", "no whole request in time");
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct metrics *metrics = listener->data;
+    if (status != 0 || metrics->closing) {
+        return;
+    }
+    struct metrics_connection *connection = calloc(1, sizeof *connection);
+    if (connection == NULL) {
+        return; /* the pending connection waits in the backlog */
+    }
+    connection->metrics = metrics;
+    uv_tcp_init(listener->loop, &connection->tcp);
+    uv_timer_init(listener->loop, &connection->timer);
+    connection->tcp.data = connection->timer.data = connection;
+    connection->handles_open = 2;
+    connection->next = metrics->connections;
+    if (metrics->connections != NULL) {
+        metrics->connections->prev = connection;
+    }
+    metrics->connections = connection;
+    metrics->connection_count++;
+    proto_buffer_init(&connection->response, METRICS_RESPONSE_MAX_BYTES + 512);
+    http_parser_init(&connection->parser, HTTP_REQUEST);
+    connection->parser.data = connection;
+    if (uv_accept(listener, (uv_stream_t *)&connection->tcp) != 0 ||
+        metrics->connection_count > METRICS_MAX_CONNECTIONS) {
+        connection_close(connection);
+        return;
+    }
+    uv_timer_start(&connection->timer, on_timeout, METRICS_REQUEST_TIMEOUT_MS, 0);
+    if (uv_read_start((uv_stream_t *)&connection->tcp, on_alloc, on_read) != 0) {
+        connection_close(connection);
+    }
+}
+
+int metrics_listen(struct server *server)
+{
+    if (server->config.metrics_addr[0] == '\0') {
+        return 0;
+    }
+    char host[CONFIG_HOST_BYTES];
+    uint16_t port;
+    struct sockaddr_storage address;
+    if (config_parse_address(server->config.metrics_addr, host, sizeof host, &port) != 0 ||
+        (uv_ip4_addr(host, port, (struct sockaddr_in *)&address) != 0 &&
+         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&address) != 0)) {
+        log_error("invalid --metrics-addr %s (HOST:PORT with a numeric host)",
+                  server->config.metrics_addr);
+        return -1;
+    }
+    struct metrics *metrics = calloc(1, sizeof *metrics);
+    if (metrics == NULL) {
+        return -1;
+    }
+    metrics->server = server;
+    uv_tcp_init(server->loop, &metrics->listener);
+    metrics->listener.data = metrics;
+    server->metrics = metrics;
+    int rc = uv_tcp_bind(&metrics->listener, (const struct sockaddr *)&address, 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&metrics->listener, METRICS_LISTEN_BACKLOG, on_connection);
+    }
+    if (rc != 0) {
+        log_error("cannot listen for metrics on %s: %s", server->config.metrics_addr,
+                  uv_strerror(rc));
+        return -1;
+    }
+    log_info("serving /metrics, /livez and /readyz on http://%s", server->config.metrics_addr);
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    struct metrics *metrics = handle->data;
+    metrics->listener_closed = true;
+    metrics_maybe_free(metrics);
+}
+
+void metrics_close(struct server *server)
+{
+    struct metrics *metrics = server->metrics;
+    if (metrics == NULL) {
+        return;
+    }
+    server->metrics = NULL;
+    metrics->closing = true;
+    for (struct metrics_connection *c = metrics->connections; c != NULL; c = c->next) {
+        connection_close(c);
+    }
+    uv_close((uv_handle_t *)&metrics->listener, on_listener_closed);
+}
