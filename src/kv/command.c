@@ -92,7 +92,7 @@ static const struct kv_command kv_commands[] = {
             KV_LIST_COMMANDS(KV_IN_LIST) KV_ZSET_COMMANDS(KV_IN_ZSET) KV_KEYS_COMMANDS(KV_IN_KEYS)
                 KV_BITS_COMMANDS(KV_IN_BITS) KV_BLOCKING_COMMANDS(KV_IN_BLOCKING_LIST)
                     KV_TRANSACTION_COMMANDS(KV_IN_GENERIC) KV_QUEUED_ONLY_COMMANDS(KV_IN_CONNECTION)
-                        KV_SESSION_COMMANDS(KV_IN_GENERIC)};
+                        KV_SESSION_COMMANDS(KV_IN_GENERIC) KV_ACL_COMMANDS(KV_IN_SERVER)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 

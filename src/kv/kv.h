@@ -358,6 +358,55 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
 #define KV_SESSION_IDLE_MS         (UINT64_C(3600) * 1000)
 /* When argv is a session's write, points it at the write itself and returns true. */
 bool kv_session_unwrap(size_t *argc, const struct kv_arg **argv);
+/* ACL users (acl.c), replicated: the server proposes KV_ACL_SETUSER_COMMAND <name> <rule>...
+ * (passwords already hashed: >password and <password become #sha256 and !sha256) and
+ * KV_ACL_DELUSER_COMMAND <name>...; it enforces what kv_acl_user_get compiles. */
+#define KV_ACL_SETUSER_COMMAND "raft.acl.setuser"
+#define KV_ACL_DELUSER_COMMAND "raft.acl.deluser"
+#define KV_ACL_NAME_MAX_BYTES  128
+#define KV_ACL_MAX_PASSWORDS   16
+#define KV_ACL_HASH_BYTES      32 /* SHA-256 */
+struct kv_acl_user;
+/* The user `name` as of the last applied batch, compiled (*user NULL when there is none);
+ * "default", when never set, is compiled from default_rules. The caller frees it. */
+int kv_acl_user_get(struct kv *kv, const struct kv_arg *name, const char *default_rules,
+                    struct kv_acl_user **user);
+void kv_acl_user_free(struct kv_acl_user *user);
+/* Moves whenever an ACL entry applies or a snapshot replaces the state: compiled users older
+ * than it may be stale. */
+uint64_t kv_acl_generation(const struct kv *kv);
+typedef void (*kv_acl_user_fn)(void *context, const char *name, size_t name_bytes,
+                               const char *rules, size_t rules_bytes);
+/* Every stored user in name order, with its canonical rules (ACL LIST). */
+int kv_acl_users(struct kv *kv, kv_acl_user_fn visit, void *context);
+bool kv_acl_user_on(const struct kv_acl_user *user);
+bool kv_acl_user_nopass(const struct kv_acl_user *user);
+bool kv_acl_password_matches(const struct kv_acl_user *user, const uint8_t *password, size_t bytes);
+/* Every command and every key: nothing to check. */
+bool kv_acl_user_unrestricted(const struct kv_acl_user *user);
+/* Whether the user may run the command (subcommand: argv[1] of a container, or NULL). */
+bool kv_acl_command_allowed(const struct kv_acl_user *user, const struct kv_arg *name,
+                            const struct kv_arg *subcommand);
+bool kv_acl_key_allowed(const struct kv_acl_user *user, const struct kv_arg *key);
+void kv_acl_password_hash(const uint8_t *password, size_t bytes, uint8_t hash[KV_ACL_HASH_BYTES]);
+/* What ACL GETUSER shows; the strings live as long as the user. */
+struct kv_acl_description {
+    bool on;
+    bool nopass;
+    size_t password_count;
+    char passwords[KV_ACL_MAX_PASSWORDS][2 * KV_ACL_HASH_BYTES + 1];
+    const char *keys;     /* "~a* ~b*", "~*", or "" */
+    const char *channels; /* "&*", "&a", or "" */
+    const char *commands; /* "-@all +get" */
+};
+void kv_acl_user_describe(const struct kv_acl_user *user, struct kv_acl_description *out);
+/* Whether ACL rules name this command's subcommands ("client|kill"). */
+bool kv_acl_is_container(const struct kv_arg *name);
+/* ACL CAT: the categories, and the commands (and "container|subcommand"s) of one. */
+size_t kv_acl_category_count(void);
+const char *kv_acl_category_name(size_t category);
+typedef void (*kv_acl_name_fn)(void *context, const char *name);
+void kv_acl_category_commands(size_t category, kv_acl_name_fn visit, void *context);
 /* WATCH: a short text that says what `key` holds as of the last applied batch (absent, or its
  * record's version and whether it had expired by now_ms); a transaction's entry carries it,
  * after the word "watch" and the number of keys, as a key and its token (transaction.c), and

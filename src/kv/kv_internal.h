@@ -63,6 +63,8 @@ struct kv {
     MDB_dbi sessions_dbi; /* exactly-once writes (session.c) */
     MDB_dbi session_replies_dbi;
     MDB_dbi session_times_dbi;
+    MDB_dbi acl_dbi;         /* ACL users: name → canonical rules (acl.c) */
+    uint64_t acl_generation; /* see kv_acl_generation */
     MDB_txn *read_txn; /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */

@@ -43,6 +43,7 @@
 #define KV_SESSIONS_DB_NAME "sessions"
 #define KV_REPLIES_DB_NAME  "session_replies"
 #define KV_TIMES_DB_NAME    "session_times"
+#define KV_ACL_DB_NAME      "acl"
 #define KV_APPLIED_BYTES    16
 #define KV_FILE_MODE        0644
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
@@ -403,6 +404,10 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, KV_TIMES_DB_NAME, flags, &kv->session_times_dbi);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_ACL_DB_NAME, flags, &kv->acl_dbi);
+    }
+    kv->acl_generation++; /* a new environment (open, snapshot import): users may differ */
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #ifndef RAFTKV_KV_TYPES_H
 #define RAFTKV_KV_TYPES_H
 
+#include "kv/acl.h"
 #include "kv/bits.h"
 #include "kv/blocking.h"
 #include "kv/hash.h"

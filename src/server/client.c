@@ -49,6 +49,7 @@ static void on_closed(uv_handle_t *handle)
     struct client *client = handle->data;
     resp_parser_free(&client->parser);
     multi_reset(client);
+    acl_client_free(client);
     proto_buffer_free(&client->input);
     proto_buffer_free(&client->output);
     proto_buffer_free(&client->writing);
@@ -247,7 +248,7 @@ static struct client *client_new(struct server *server)
     client->server = server;
     client->id = ++server->next_client_id;
     client->protocol = 2;
-    client->authenticated = server->config.requirepass[0] == '\0';
+    acl_client_init(client);
     client->created_ms = server_now_ms(server);
     proto_buffer_init(&client->input, server->config.max_query_buffer_bytes + READ_CHUNK_BYTES);
     proto_buffer_init(&client->output, server->config.max_output_buffer_bytes);

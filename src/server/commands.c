@@ -96,6 +96,7 @@ static const struct server_command server_commands[] = {
     {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL, 0},
     {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec, 0},
     {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL, 0},
+    {"acl", -2, 0, NULL, "admin noscript loading stale", acl_command, 0},
     {"watch", -2, 0, command_watch, "noscript loading stale fast allow_busy", NULL, 1},
     {"unwatch", 1, 0, command_unwatch, "noscript loading stale fast allow_busy", NULL, 0},
 };
@@ -673,6 +674,43 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
     execute_write(client, command, argc, argv);
 }
 
+/* ACL: a known command of an authenticated connection runs only if its user may run it (on
+ * those keys); AUTH, HELLO and QUIT always may. A refusal inside MULTI aborts the EXEC. */
+static bool acl_checked(struct client *client, size_t argc, const struct kv_arg *argv,
+                        const struct kv_command *data, const struct server_command *own)
+{
+    if (!client->authenticated || (own == NULL && data == NULL) ||
+        (own != NULL && (own->flags & SERVER_NO_AUTH)) ||
+        (data != NULL && (data->flags & KV_COMMAND_INTERNAL))) {
+        return true;
+    }
+    char error[256];
+    if (acl_permits(client, argc, argv, data, own != NULL ? own->first_key : 0, error,
+                    sizeof error)) {
+        return true;
+    }
+    if (own != NULL && argument_is(&argv[0], "exec")) { /* as Redis: EXEC aborts, always */
+        char text[300];
+        snprintf(text, sizeof text, "EXECABORT Transaction discarded because of: %s", error);
+        multi_reset(client);
+        commands_reply_immediate(client, text);
+        return false;
+    }
+    client->multi.dirty = client->multi.dirty || client->multi.active;
+    commands_reply_immediate(client, error);
+    return false;
+}
+
+struct proto_buffer *commands_immediate_begin(struct client *client, struct request **request)
+{
+    return immediate_output(client, request);
+}
+
+void commands_immediate_end(struct request *request)
+{
+    finish_immediate(request);
+}
+
 /* Calls per command (stats.c's slots): data commands first, in kv's table order. */
 static void count_call(struct server *server, const struct kv_command *data,
                        const struct server_command *own)
@@ -739,7 +777,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
     const struct kv_command *data =
         command == NULL ? kv_command_lookup(arguments[0].data, arguments[0].data_bytes) : NULL;
     count_call(client->server, data, command);
-    if (multi_intercept(client, argc, arguments)) {
+    if (!acl_checked(client, argc, arguments, data, command)) {
+        /* refused: NOPERM */
+    } else if (multi_intercept(client, argc, arguments)) {
         /* queued, or refused, inside MULTI */
     } else if (command != NULL) {
         session_number(client, command == exec_command());

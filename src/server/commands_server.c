@@ -122,37 +122,17 @@ SERVER_HANDLER(command_select)
     }
 }
 
-static bool password_matches(const struct server *server, const struct kv_arg *password)
-{
-    const char *expected = server->config.requirepass;
-    size_t length = strlen(expected);
-    if (password->data_bytes != length) {
-        return false;
-    }
-    unsigned char difference = 0;
-    for (size_t i = 0; i < length; i++) {
-        difference |= (unsigned char)(password->data[i] ^ (uint8_t)expected[i]);
-    }
-    return difference == 0;
-}
-
-/* AUTH password, or AUTH username password with the username "default". */
+/* AUTH password (the default user), or AUTH username password: an ACL user (acl.c). */
 static bool authenticate(struct client *client, struct proto_buffer *out, size_t argc,
                          const struct kv_arg *argv)
 {
-    struct server *server = client->server;
-    if (server->config.requirepass[0] == '\0') {
+    static const struct kv_arg default_user = {.data = (const uint8_t *)"default", .data_bytes = 7};
+    if (argc == 2 && acl_default_nopass(client)) {
         reply_error(out, "ERR AUTH <password> called without any password configured for the "
                          "default user. Are you sure your configuration is correct?");
         return false;
     }
-    const struct kv_arg *password = &argv[argc - 1];
-    if ((argc == 3 && !argument_is(&argv[1], "default")) || !password_matches(server, password)) {
-        reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
-        return false;
-    }
-    client->authenticated = true;
-    return true;
+    return acl_authenticate(client, argc == 3 ? &argv[1] : &default_user, &argv[argc - 1], out);
 }
 
 SERVER_HANDLER(command_auth)

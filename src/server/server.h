@@ -136,6 +136,9 @@ struct client {
     int protocol;  /* 2 or 3 (HELLO 3) */
     bool readonly; /* READONLY: reads served locally, possibly stale */
     bool authenticated;
+    char user[KV_ACL_NAME_MAX_BYTES + 1]; /* the ACL user it runs as (acl.c) */
+    struct kv_acl_user *acl;              /* that user, compiled; NULL until needed */
+    uint64_t acl_generation;              /* kv_acl_generation when it was compiled */
     bool closing;
     bool close_after_reply; /* QUIT */
     bool reading;
@@ -333,6 +336,21 @@ struct server {
     char run_id[41];
 };
 
+/* acl.c: ACL users on connections */
+void acl_client_init(struct client *client); /* the default user; authenticated if nopass */
+void acl_client_free(struct client *client);
+/* AUTH: true when name/password match an enabled user (the connection now runs as it);
+ * otherwise replies WRONGPASS (or why the users cannot be read) into out. */
+bool acl_authenticate(struct client *client, const struct kv_arg *name,
+                      const struct kv_arg *password, struct proto_buffer *out);
+bool acl_default_nopass(struct client *client);
+/* Whether the connection's user may run argv (data: its kv command, or NULL for a server
+ * command whose keys start at server_first_key, 0 for none); else the error text. */
+bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,
+                 const struct kv_command *data, int server_first_key, char *error,
+                 size_t error_bytes);
+void acl_command(struct client *client, size_t argc, const struct kv_arg *argv);
+
 /* metrics.c: /metrics, /livez, /readyz over HTTP (--metrics-addr) */
 int metrics_listen(struct server *server);
 void metrics_close(struct server *server);
@@ -382,6 +400,10 @@ void commands_for_each_call(struct server *server, commands_call_fn visit, void 
  * status, an empty array, or the error kv_command_resolve gives for an unknown command or a
  * wrong arity. */
 void commands_reply_immediate(struct client *client, const char *error_text);
+/* An answer a deferred handler knows at once: write it into the buffer returned (NULL: out of
+ * memory, the client is being closed), then call commands_immediate_end. */
+struct proto_buffer *commands_immediate_begin(struct client *client, struct request **request);
+void commands_immediate_end(struct request *request);
 void commands_reply_status_immediate(struct client *client, const char *status);
 void commands_reply_empty_array(struct client *client);
 void commands_reply_resolve_error(struct client *client, size_t argc, const struct kv_arg *argv);

@@ -271,7 +271,7 @@ class Cluster:
 
     def __init__(self, size=3, binary=None, root=None, election_timeout_ms=500,
                  heartbeat_ms=50, tick_ms=10, request_timeout_ms=5000, snapshot_entries=None,
-                 log_level="info", extra_args=()):
+                 log_level="info", extra_args=(), password=None):
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.binary = binary or os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
@@ -286,6 +286,10 @@ class Cluster:
                          "--log-level", log_level]
         if snapshot_entries is not None:
             self.settings += ["--snapshot-entries", str(snapshot_entries)]
+        # --requirepass: the harness's own connections (INFO, waits) authenticate with it.
+        self.password = password
+        if password is not None:
+            self.settings += ["--requirepass", password]
         self.settings += list(extra_args)
         self.base_port = pick_base_port(size)
         first = tuple(range(1, size + 1))
@@ -620,7 +624,8 @@ class Cluster:
         node = self.known_node(node_id)
         connection = redis.Connection(host=node.host, port=node.client_port,
                                       socket_timeout=timeout_s,
-                                      socket_connect_timeout=CONNECT_TIMEOUT_S)
+                                      socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                      password=self.password)
         try:
             connection.send_command(*arguments)
             reply = connection.read_response()

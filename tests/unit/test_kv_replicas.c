@@ -147,6 +147,11 @@ static void workload_line(struct generator *g, char *line, size_t bytes, uint64_
     default:
         if (pick(g, 20) == 0) {
             snprintf(line, bytes, "FLUSHALL");
+        } else if (pick(g, 8) == 0) {
+            static const char *const rules[] = {"on",     "+@read", "-get",    "~k*",  "resetkeys",
+                                                "nopass", "bad",    "+nosuch", "reset"};
+            snprintf(line, bytes, "raft.acl.setuser u%u %s %s", k % 3, rules[pick(g, 9)],
+                     rules[pick(g, 9)]);
         } else if (pick(g, 4) == 0) {
             /* a session's write, new or retried, sometimes after the session went idle */
             snprintf(line, bytes, "raft.session s%u %u %u INCR k%u", k % 3, 1 + pick(g, 40),
@@ -201,7 +206,8 @@ static uint64_t digest(struct kv *kv)
     XXH3_64bits_reset(state);
     MDB_dbi databases[] = {
         kv->data_dbi, kv->items_dbi,    kv->expires_dbi,         kv->trash_dbi,
-        kv->meta_dbi, kv->sessions_dbi, kv->session_replies_dbi, kv->session_times_dbi};
+        kv->meta_dbi, kv->sessions_dbi, kv->session_replies_dbi, kv->session_times_dbi,
+        kv->acl_dbi};
     for (size_t d = 0; d < sizeof databases / sizeof databases[0]; d++) {
         MDB_cursor *cursor;
         assert_int_equal(mdb_cursor_open(txn, databases[d], &cursor), 0);
