@@ -153,6 +153,8 @@ static void metrics_text(struct server *server, struct proto_buffer *out)
            node->kv != NULL ? kv_applied_index(node->kv) : 0);
     metric(out, "proposals_committed_total", "counter",
            "Client writes this node proposed that committed.", stats->writes_committed);
+    metric(out, "proposals_applied_total", "counter",
+           "Log entries this node applied to its state machine.", stats->entries_applied);
     metric(out, "proposals_pending", "gauge", "Client writes proposed and not yet settled.",
            server->pending_writes.count);
     metric(out, "proposals_failed_total", "counter",

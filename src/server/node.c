@@ -256,6 +256,9 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     uint64_t started_ns = uv_hrtime();
     int rc = kv_apply_batch(node->kv, entries, count, reply_provider, server);
     histogram_record_ns(&server->stats.apply, uv_hrtime() - started_ns);
+    if (rc == 0) {
+        server->stats.entries_applied += count;
+    }
     if (rc != 0) {
         char reason[512];
         snprintf(reason, sizeof reason, "cannot apply committed entries %llu..%llu: %s (%s)",

@@ -201,6 +201,7 @@ struct server_stats {
     uint64_t fsync_entries;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t entries_applied;          /* log entries applied to the state machine */
     struct histogram wal_fsync;        /* the WAL's fsync, with the hard state when it changed */
     struct histogram apply;            /* one batch of committed entries into the state machine */
     struct histogram snapshot_save;    /* exporting a snapshot (on a worker thread) */

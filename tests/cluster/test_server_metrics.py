@@ -134,6 +134,38 @@ def test_hostile_requests_get_http_errors(cluster):
     assert get(node, "/livez") == (200, "ok\n")
 
 
+def test_a_failover_shows_in_the_metrics(cluster):
+    """Scraped all along: has_leader 1 -> 0 (the leader and another node gone) -> 1 (back,
+    a leader elected), and the leader changes seen rising."""
+    old_leader = cluster.wait_for_leader()
+    watcher = next(i for i in cluster.ids() if i != old_leader)
+    others = [i for i in cluster.ids() if i != watcher]
+    node = cluster.node(watcher)
+    before = samples(node)
+    assert before["raftkv_has_leader"] == 1
+    seen = [1.0]
+    for node_id in others:
+        cluster.stop(node_id)
+    try:
+        deadline = time.monotonic() + 20
+        while seen[-1] != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            seen.append(samples(node)["raftkv_has_leader"])
+    finally:
+        for node_id in others:
+            cluster.start_node(node_id)
+    deadline = time.monotonic() + 20
+    while seen[-1] != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        seen.append(samples(node)["raftkv_has_leader"])
+    after = samples(node)
+    assert seen[0] == 1 and 0 in seen and seen[-1] == 1, seen
+    assert after["raftkv_leader_changes_seen_total"] > before["raftkv_leader_changes_seen_total"]
+    assert after["raftkv_term"] > before["raftkv_term"]
+    assert after["raftkv_proposals_applied_total"] >= before["raftkv_proposals_applied_total"]
+    cluster.wait_for_leader()
+
+
 def test_readiness_follows_the_majority(cluster):
     for node_id in cluster.ids():
         assert get(cluster.node(node_id), "/readyz") == (200, "ok\n")
