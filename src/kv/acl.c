@@ -410,6 +410,20 @@ static const char *kv_acl_compile(struct kv_acl_user *user, const char *name, si
     return NULL;
 }
 
+int kv_acl_canonical(const char *rules, size_t rules_bytes, char *out, size_t out_bytes)
+{
+    struct kv_acl_user *user = malloc(sizeof *user);
+    if (user == NULL) {
+        return KV_ERROR_NO_MEMORY;
+    }
+    const char *reason = kv_acl_compile(user, "fuzz", 4, rules, rules_bytes);
+    if (reason == NULL) {
+        kv_acl_format(user, out, out_bytes);
+    }
+    free(user);
+    return reason == NULL ? 0 : KV_ERROR_INVALID;
+}
+
 /* ---- storage ----------------------------------------------------------------------------------
  */
 

@@ -65,7 +65,7 @@ struct kv {
     MDB_dbi session_times_dbi;
     MDB_dbi acl_dbi;         /* ACL users: name → canonical rules (acl.c) */
     uint64_t acl_generation; /* see kv_acl_generation */
-    MDB_txn *read_txn; /* reset between reads, renewed for the next (MDB_NOTLS) */
+    MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */
     pthread_mutex_t map_lock;
@@ -353,6 +353,12 @@ extern const struct kv_reply kv_discard_reply;
 
 /* Runs one resolved command (unknown names and wrong arity are replied, not run). */
 int kv_dispatch(struct kv_exec *exec, size_t argc, const struct kv_arg *argv);
+
+/* For the fuzzers (tests/fuzz): an ACL user's rules in canonical form, or KV_ERROR_INVALID
+ * when one is invalid (acl.c); a kept session reply checked whole, then replayed into reply,
+ * or false when it is malformed (session.c). */
+int kv_acl_canonical(const char *rules, size_t rules_bytes, char *out, size_t out_bytes);
+bool kv_session_reply_replay(const uint8_t *data, size_t bytes, const struct kv_reply *reply);
 
 /* The handlers, one per command; listed in command.c's table. */
 #define KV_HANDLER(name) int name(struct kv_exec *exec, size_t argc, const struct kv_arg *argv)

@@ -291,6 +291,15 @@ static bool kv_reply_walk(const uint8_t *data, size_t bytes, const struct kv_rep
     return true;
 }
 
+bool kv_session_reply_replay(const uint8_t *data, size_t bytes, const struct kv_reply *reply)
+{
+    if (!kv_reply_walk(data, bytes, NULL)) {
+        return false;
+    }
+    kv_reply_walk(data, bytes, reply);
+    return true;
+}
+
 static void kv_reply_replay(struct kv_exec *exec, const MDB_val *kept, uint64_t seq)
 {
     const uint8_t *data = kept->mv_data;
