@@ -191,7 +191,7 @@ int kv_command_key_positions(const struct kv_command *command, size_t argc,
                              const struct kv_arg *argv, size_t *positions, size_t capacity,
                              size_t *count);
 /* Redis's COMMAND DOCS group: "string", "generic", "server", "hash", "list", "set",
- * "sorted-set", "bitmap". */
+ * "sorted-set", "bitmap", "scripting". */
 const char *kv_command_group(const struct kv_command *command);
 
 /* Looks argv[0] up and checks arity. On success returns the command; otherwise replies

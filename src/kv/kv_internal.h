@@ -15,6 +15,9 @@
  *   "expires" the deadline index: 8-byte big-endian deadline + the key's 8-byte hash, with
  *             the user keys as sorted duplicates — what active expiry walks in time order;
  *   "trash"   ids of deleted collections whose items are still being freed, a few per entry;
+ *   "scripts" a script's SHA1 (40 lowercase hex digits) -> its body (SCRIPT LOAD, EVAL);
+ *   "functions" 'l' + a library's lowercase name -> its code, 'f' + a function's lowercase
+ *             name -> its library's lowercase name (FUNCTION LOAD; script.c);
  *   "meta"    "applied" → applied index and term (2 × u64 little-endian), "clock" → the
  *             replicated clock (u64 ms), "next_id" → the next collection id, all written in the
  *             same transaction as the data they describe; "format" → u32 storage format.
@@ -65,6 +68,8 @@ struct kv {
     MDB_dbi session_times_dbi;
     MDB_dbi acl_dbi;         /* ACL users: name → canonical rules (acl.c) */
     uint64_t acl_generation; /* see kv_acl_generation */
+    MDB_dbi scripts_dbi;     /* SCRIPT LOAD's and EVAL's scripts by SHA1 (script.c) */
+    MDB_dbi functions_dbi;   /* FUNCTION LOAD's libraries and their functions' index */
     MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */

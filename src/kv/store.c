@@ -30,22 +30,24 @@
 
 #include "kv/kv_internal.h"
 
-#define KV_DATA_DB_NAME     "data"
-#define KV_META_DB_NAME     "meta"
-#define KV_META_APPLIED_KEY "applied"
-#define KV_META_FORMAT_KEY  "format"
-#define KV_META_MEMBERS_KEY "members"
-#define KV_META_CLOCK_KEY   "clock"
-#define KV_META_NEXT_ID_KEY "next_id"
-#define KV_ITEMS_DB_NAME    "items"
-#define KV_EXPIRES_DB_NAME  "expires"
-#define KV_TRASH_DB_NAME    "trash"
-#define KV_SESSIONS_DB_NAME "sessions"
-#define KV_REPLIES_DB_NAME  "session_replies"
-#define KV_TIMES_DB_NAME    "session_times"
-#define KV_ACL_DB_NAME      "acl"
-#define KV_APPLIED_BYTES    16
-#define KV_FILE_MODE        0644
+#define KV_DATA_DB_NAME      "data"
+#define KV_META_DB_NAME      "meta"
+#define KV_META_APPLIED_KEY  "applied"
+#define KV_META_FORMAT_KEY   "format"
+#define KV_META_MEMBERS_KEY  "members"
+#define KV_META_CLOCK_KEY    "clock"
+#define KV_META_NEXT_ID_KEY  "next_id"
+#define KV_ITEMS_DB_NAME     "items"
+#define KV_EXPIRES_DB_NAME   "expires"
+#define KV_TRASH_DB_NAME     "trash"
+#define KV_SESSIONS_DB_NAME  "sessions"
+#define KV_REPLIES_DB_NAME   "session_replies"
+#define KV_TIMES_DB_NAME     "session_times"
+#define KV_ACL_DB_NAME       "acl"
+#define KV_SCRIPTS_DB_NAME   "scripts"
+#define KV_FUNCTIONS_DB_NAME "functions"
+#define KV_APPLIED_BYTES     16
+#define KV_FILE_MODE         0644
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
 #define KV_MAP_HEADROOM_BYTES (64ull * 1024 * 1024)
 #define KV_PATH_BYTES         4096
@@ -407,6 +409,12 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
     if (rc == 0) {
         rc = mdb_dbi_open(txn, KV_ACL_DB_NAME, flags, &kv->acl_dbi);
     }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_SCRIPTS_DB_NAME, flags, &kv->scripts_dbi);
+    }
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, KV_FUNCTIONS_DB_NAME, flags, &kv->functions_dbi);
+    }
     kv->acl_generation++; /* a new environment (open, snapshot import): users may differ */
     return rc;
 }
@@ -463,8 +471,8 @@ static int kv_env_prepare(struct kv *kv)
 
 int kv_measure_used(struct kv *kv, MDB_txn *txn)
 {
-    MDB_dbi databases[] = {kv->data_dbi, kv->meta_dbi, kv->items_dbi, kv->expires_dbi,
-                           kv->trash_dbi};
+    MDB_dbi databases[] = {kv->data_dbi,  kv->meta_dbi,    kv->items_dbi,    kv->expires_dbi,
+                           kv->trash_dbi, kv->scripts_dbi, kv->functions_dbi};
     uint64_t pages = 2; /* LMDB's two meta pages */
     uint64_t page_bytes = 0;
     for (size_t i = 0; i < sizeof databases / sizeof databases[0]; i++) {

@@ -12,6 +12,7 @@
 #include "kv/hash.h"
 #include "kv/keys.h"
 #include "kv/list.h"
+#include "kv/script.h"
 #include "kv/session.h"
 #include "kv/set.h"
 #include "kv/transaction.h"

@@ -143,6 +143,7 @@ static const char *group_category(const char *group)
         {"set", "@set"},
         {"sorted-set", "@sortedset"},
         {"bitmap", "@bitmap"},
+        {"scripting", "@scripting"},
     };
     for (size_t i = 0; i < sizeof categories / sizeof categories[0]; i++) {
         if (strcmp(categories[i].group, group) == 0) {
