@@ -746,6 +746,9 @@ static void kv_lua_load_api(lua_State *L)
     kv_lua_set_function(L, "register_function", kv_lua_register_function);
     kv_lua_set_function(L, "log", kv_lua_log);
     kv_lua_redis_constants(L);
+    lua_newtable(L); /* redis.call and the rest are "nonexistent globals" here, as in Redis */
+    kv_lua_set_function(L, "__index", kv_lua_missing_global);
+    lua_setmetatable(L, -2);
     kv_lua_protect(L);
     lua_setfield(L, -2, "redis");
     lua_newtable(L);
