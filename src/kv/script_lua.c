@@ -86,7 +86,7 @@ struct kv_lua {
     /* FCALL */
     const char *function;
     bool read_only_command;
-    /* FUNCTION LOAD */
+    /* FUNCTION LOAD: a stop is an error registering the functions */
     struct kv_script_library *library;
 };
 
@@ -1680,7 +1680,10 @@ static int kv_lua_run(struct kv_lua *lua, lua_CFunction body)
     if (lua->stopping) {
         kv_tape_reset(&lua->reply_tape);
         char text[KV_LUA_ERROR_BYTES];
-        int length = snprintf(text, sizeof text, "%s script: %s", lua->stop_text, lua->funcname);
+        int length =
+            lua->library != NULL
+                ? snprintf(text, sizeof text, "ERR Error registering functions: %s", lua->stop_text)
+                : snprintf(text, sizeof text, "%s script: %s", lua->stop_text, lua->funcname);
         kv_tape_text(&lua->reply_tape, KV_TAPE_ERROR, text, (size_t)length);
     } else if (rc != 0 || lua->reply_tape.failed) {
         const char *message = rc == 0                    ? "not enough memory"
