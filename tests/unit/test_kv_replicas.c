@@ -1,7 +1,8 @@
 /*
  * test_kv_replicas.c — the state machine is a function of its entries: replicas fed the same
  * seeded workload (every type, expiry with stamps that sometimes run backwards as a new
- * leader's may, active-expiry entries, random pops, blocking pops, renames, flushes) end with
+ * leader's may, active-expiry entries, random pops, blocking pops, renames, flushes, scripts and
+ * functions that read the clock and draw random numbers) end with
  * byte-identical databases and send identical replies, however the entries are cut into
  * batches, whether a replica closes and reopens in between, and whether it starts from
  * another replica's snapshot half-way. This is the state-machine half of the simulator's
@@ -22,7 +23,7 @@
 #define KEYS        12
 #define MAX_BATCH   9
 #define SEEDS       30
-#define ENTRY_CHARS 160
+#define ENTRY_CHARS 200
 
 struct generator {
     uint64_t state;
@@ -54,7 +55,7 @@ static void workload_line(struct generator *g, char *line, size_t bytes, uint64_
     } else {
         *clock_ms += pick(g, 400);
     }
-    switch (pick(g, 30)) {
+    switch (pick(g, 33)) {
     case 0:
         snprintf(line, bytes, "SET k%u v%u", k, v);
         break;
@@ -144,6 +145,24 @@ static void workload_line(struct generator *g, char *line, size_t bytes, uint64_
     case 28:
         snprintf(line, bytes, "LTRIM l%u 1 -2", k);
         break;
+    case 29: /* a script's clock and random draws are the entry's (words without spaces) */
+        snprintf(line, bytes,
+                 "EVAL redis.call('set',KEYS[1],math.random(1000)..'@'..redis.call('time')[2]);"
+                 "return(redis.call('srandmember',KEYS[2],-2)) 2 k%u s%u",
+                 k, j);
+        break;
+    case 30:
+        snprintf(line, bytes,
+                 "FUNCTION LOAD REPLACE #!lua\tname=w\nredis.register_function('w',function(k,a)"
+                 "return(redis.call('incrby',k[1],a[1]))end)");
+        break;
+    case 31:
+        if (v % 2 == 0) {
+            snprintf(line, bytes, "FCALL w 1 k%u %u", k, v);
+        } else {
+            snprintf(line, bytes, "EVAL return(redis.call('spop',KEYS[1])) 1 s%u", k);
+        }
+        break;
     default:
         if (pick(g, 20) == 0) {
             snprintf(line, bytes, "FLUSHALL");
@@ -207,7 +226,7 @@ static uint64_t digest(struct kv *kv)
     MDB_dbi databases[] = {
         kv->data_dbi, kv->items_dbi,    kv->expires_dbi,         kv->trash_dbi,
         kv->meta_dbi, kv->sessions_dbi, kv->session_replies_dbi, kv->session_times_dbi,
-        kv->acl_dbi};
+        kv->acl_dbi,  kv->scripts_dbi,  kv->functions_dbi};
     for (size_t d = 0; d < sizeof databases / sizeof databases[0]; d++) {
         MDB_cursor *cursor;
         assert_int_equal(mdb_cursor_open(txn, databases[d], &cursor), 0);

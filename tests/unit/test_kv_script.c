@@ -367,6 +367,21 @@ static void test_replicas_compute_the_same_state(void **state)
     free(other);
 }
 
+/* The scripts test_kv_replicas.c's workload sends (words without spaces) really run. */
+static void test_replica_workload_scripts_run(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("FUNCTION LOAD REPLACE #!lua\tname=w\nredis.register_function('w',function(k,a)"
+           "return(redis.call('incrby',k[1],a[1]))end)",
+           "\"w\"");
+    EXPECT("FCALL w 1 k1 5", ":5");
+    EXPECT("SADD s2 a", ":1");
+    EXPECT("EVAL redis.call('set',KEYS[1],math.random(1000)..'@'..redis.call('time')[2]);"
+           "return(redis.call('srandmember',KEYS[2],-2)) 2 k3 s2",
+           "*2 | \"a\" | \"a\"");
+    EXPECT("EVAL return(redis.call('spop',KEYS[1])) 1 s2", "\"a\"");
+}
+
 #define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
 
 int main(void)
@@ -384,6 +399,7 @@ int main(void)
         FIXTURE_TEST(test_memory_cap_and_deep_values_are_errors),
         FIXTURE_TEST(test_read_only_scripts_refuse_writes),
         FIXTURE_TEST(test_replicas_compute_the_same_state),
+        FIXTURE_TEST(test_replica_workload_scripts_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
