@@ -8,9 +8,9 @@
  * function's name) and its arguments, and every replica runs it inside the entry's LMDB
  * transaction. The _RO forms are reads (kv_read). SCRIPT and FUNCTION have subcommands that
  * read (EXISTS, LIST) and subcommands that write (LOAD, FLUSH, DELETE); the table has one
- * flag per command, so both go through the log (docs/design-notes.md, note 11).
+ * flag per command, so both go through the log (docs/design-notes.md, note 16).
  *
- * Every run gets a fresh Lua state (note 11 says why): nothing of one script survives into
+ * Every run gets a fresh Lua state (note 16 says why): nothing of one script survives into
  * the next, so replicas, restarts and EVAL_RO on one node cannot make two replicas' Lua states
  * differ. Ownership: struct kv_script_library's strings are malloc'd and freed by
  * kv_script_library_free.
@@ -47,7 +47,8 @@ KV_HANDLER(kv_command_function);
  * instruction ---- */
 
 /* Lua VM instructions one run may execute (library loading included). 100 million take about
- * KV_SCRIPT_BUDGET_SECONDS on the machines we measured (docs/design-notes.md, note 11). */
+ * 0.4-0.5 s of `while true do end` on this project's 2-core machines (RelWithDebInfo; a few
+ * times that under ASan): docs/design-notes.md, note 16. */
 #define KV_SCRIPT_INSTRUCTION_BUDGET UINT64_C(100000000)
 #define KV_SCRIPT_HOOK_INTERVAL      10000 /* instructions between two budget checks */
 /* The Lua heap of one run. Lua counts the bytes it asks for, and a fresh state asks for the
@@ -64,9 +65,10 @@ KV_HANDLER(kv_command_function);
 
 #define KV_SCRIPT_ERROR_BUDGET                                                                     \
     "ERR Script exceeded the instruction budget of 100000000 Lua instructions and was stopped"
+/* The write budget is kv_options.max_value_bytes (512 MiB in the server). */
 #define KV_SCRIPT_ERROR_WRITE_BUDGET                                                               \
-    "ERR Script exceeded the write budget (max-value-bytes of arguments to write commands) and "   \
-    "was stopped"
+    "ERR Script exceeded the write budget (512 MiB of arguments to write commands) and was "       \
+    "stopped"
 #define KV_SCRIPT_ERROR_RO_FLAG "ERR Can not execute a script with write flag using *_ro command."
 
 /* Shebang and function flags (#!lua flags=..., register_function{flags=...}). */

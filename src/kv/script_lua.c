@@ -11,7 +11,7 @@
  * transaction with a recording sink, and converts the recording into Lua values.
  *
  * Every run gets a new state, so its allocations, its garbage collection and hence the point
- * where the memory cap or the budget stops it are the same on every replica (design note 11).
+ * where the memory cap or the budget stops it are the same on every replica (design note 16).
  * Nothing random or timed comes from outside the entry: math.random draws from a generator
  * seeded by kv_random(exec), TIME answers exec->now_ms, tostring() of a table gives a number
  * counted in this run instead of an address.
@@ -534,7 +534,7 @@ static int kv_lua_pcall_command(lua_State *L)
     return kv_lua_command(L, false);
 }
 
-/* redis.log: checked as Redis checks it, then dropped (kv has no log; design note 11). */
+/* redis.log: checked as Redis checks it, then dropped (kv has no log; design note 16). */
 static int kv_lua_log(lua_State *L)
 {
     int argc = lua_gettop(L);
