@@ -252,6 +252,10 @@ static void command_getkeys(struct proto_buffer *out, size_t argc, const struct 
         reply_error(out, "ERR Invalid arguments specified for command");
         return;
     }
+    if (count == 0 && strcmp(kv_command_group(command), "scripting") == 0) {
+        reply_array(out, 0); /* EVAL and FCALL take numkeys 0 (Redis's no_mandatory_keys) */
+        return;
+    }
     if (count == 0) {
         reply_error(out, "ERR The command has no key arguments");
         return;

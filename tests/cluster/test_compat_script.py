@@ -204,6 +204,11 @@ SCRIPTS = {
         ("FUNCTION", "LOAD", "REPLACE", "#!lua name=rep\nredis.register_function('r2', function(k, a) return 2 end)"),
         ("FCALL", "r1", "0"), ("FCALL", "r2", "0"), "FUNCTION FLUSH",
     ],
+    "key positions": [
+        ("COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "c"),
+        ("COMMAND", "GETKEYS", "FCALL", "f", "1", "a", "b"),
+        ("COMMAND", "GETKEYS", "EVALSHA_RO", "x", "0", "b"),
+    ],
     "multi with scripts": [
         "MULTI", ("EVAL", "return redis.call('incr', KEYS[1])", "1", "c"),
         ("EVAL", "return redis.call('incr', KEYS[1])", "1", "c"), "GET c", "EXEC",

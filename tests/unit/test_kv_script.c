@@ -275,6 +275,20 @@ static void test_instruction_budget_stops_a_runaway_script(void **state)
     EXPECT_RUN(":1", "EVAL", "return 1", "0");
 }
 
+/* Not a pass/fail check: what a fresh state, a compile and a run cost (design note 14). */
+static void test_a_small_script_costs_tens_of_microseconds(void **state)
+{
+    struct fixture *fixture = *state;
+    enum { RUNS = 500 };
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int i = 0; i < RUNS; i++) {
+        EXPECT_RUN("\"v\"", "EVAL_RO", "return redis.call('get', KEYS[1]) or 'v'", "1", "k");
+    }
+    print_message("EVAL_RO of a one-line script: %.1f us per run\n",
+                  seconds_since(&start) * 1e6 / RUNS);
+}
+
 static void test_memory_cap_and_deep_values_are_errors(void **state)
 {
     struct fixture *fixture = *state;
@@ -396,6 +410,7 @@ int main(void)
         FIXTURE_TEST(test_scripts_and_functions_survive_a_reopen),
         FIXTURE_TEST(test_a_snapshot_carries_scripts_and_functions),
         FIXTURE_TEST(test_instruction_budget_stops_a_runaway_script),
+        FIXTURE_TEST(test_a_small_script_costs_tens_of_microseconds),
         FIXTURE_TEST(test_memory_cap_and_deep_values_are_errors),
         FIXTURE_TEST(test_read_only_scripts_refuse_writes),
         FIXTURE_TEST(test_replicas_compute_the_same_state),
