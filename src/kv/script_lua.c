@@ -1243,7 +1243,7 @@ static int kv_lua_register_function(lua_State *L)
     size_t bytes;
     const char *name = lua_tolstring(L, -1, &bytes);
     if (!kv_script_name_valid(name, bytes)) {
-        return kv_lua_raise(L, KV_SCRIPT_ERROR_NAME + 4);
+        return kv_lua_raise(L, &KV_SCRIPT_ERROR_NAME[4]); /* without its "ERR " */
     }
     char lower[KV_SCRIPT_NAME_BYTES];
     kv_lua_lowercase(name, bytes, lower, sizeof lower);
