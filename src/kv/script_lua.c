@@ -990,26 +990,6 @@ static bool kv_lua_forbidden(const struct kv_command *command)
            strcmp(command->name, "bzmpop") != 0;
 }
 
-/* PING and ECHO are the server's (kv cannot see its table); scripts call them often enough to
- * answer them here. Returns true when argv was one of them and its reply is on the tape. */
-static bool kv_lua_server_command(struct kv_lua *lua, size_t argc, const struct kv_arg *argv)
-{
-    struct kv_tape *tape = &lua->call_tape;
-    if (kv_arg_equals_nocase(&argv[0], "ping") && argc <= 2) {
-        if (argc == 1) {
-            kv_tape_text(tape, KV_TAPE_STATUS, "PONG", 4);
-        } else {
-            kv_tape_text(tape, KV_TAPE_BULK, argv[1].data, argv[1].data_bytes);
-        }
-        return true;
-    }
-    if (kv_arg_equals_nocase(&argv[0], "echo") && argc == 2) {
-        kv_tape_text(tape, KV_TAPE_BULK, argv[1].data, argv[1].data_bytes);
-        return true;
-    }
-    return false;
-}
-
 /* Reads redis.call's arguments into lua->argv; numbers become "%.17g" text, as Redis. Pushes
  * the error table and returns false when an argument is neither. */
 static bool kv_lua_command_arguments(lua_State *L, struct kv_lua *lua, size_t argc)
@@ -1064,6 +1044,37 @@ static const struct kv_command *kv_lua_command_check(lua_State *L, struct kv_lua
     return command;
 }
 
+/* Runs the checked command with a recording sink; false when the script must stop (its
+ * write budget spent, or storage failed: lua->storage_result then aborts the batch). */
+static bool kv_lua_command_run(struct kv_lua *lua, const struct kv_command *command, size_t argc)
+{
+    if (command->flags & KV_COMMAND_WRITE) {
+        for (size_t i = 0; i < argc; i++) {
+            lua->write_bytes += lua->argv[i].data_bytes;
+        }
+        lua->write_bytes += KV_SCRIPT_WRITE_OVERHEAD_BYTES;
+        if (lua->write_bytes > lua->exec->kv->options.max_value_bytes) {
+            kv_lua_stop(lua, KV_SCRIPT_ERROR_WRITE_BUDGET);
+            return false;
+        }
+    }
+    struct kv_reply sink;
+    kv_tape_reset(&lua->call_tape);
+    kv_tape_sink(&lua->call_tape, &sink);
+    const struct kv_reply *client = lua->exec->reply;
+    lua->exec->reply = &sink;
+    int result = command->handler(lua->exec, argc, lua->argv);
+    lua->exec->reply = client;
+    /* A command that changed a collection's items wrote its record again (its version). */
+    assert(result != 0 || lua->exec->unsettled_count == 0);
+    if (result < 0) {
+        lua->storage_result = result;
+        kv_lua_stop(lua, "ERR storage failure inside a script");
+        return false;
+    }
+    return true;
+}
+
 static int kv_lua_command(lua_State *L, bool raise)
 {
     struct kv_lua *lua = kv_lua_of(L);
@@ -1085,33 +1096,12 @@ static int kv_lua_command(lua_State *L, bool raise)
     if (!kv_lua_command_arguments(L, lua, argc)) {
         return raise ? lua_error(L) : 1;
     }
-    kv_tape_reset(&lua->call_tape);
-    if (!kv_lua_server_command(lua, argc, lua->argv)) {
-        const struct kv_command *command = kv_lua_command_check(L, lua, argc);
-        if (command == NULL) {
-            return raise ? lua_error(L) : 1;
-        }
-        if (command->flags & KV_COMMAND_WRITE) {
-            for (size_t i = 0; i < argc; i++) {
-                lua->write_bytes += lua->argv[i].data_bytes;
-            }
-            lua->write_bytes += KV_SCRIPT_WRITE_OVERHEAD_BYTES;
-            if (lua->write_bytes > lua->exec->kv->options.max_value_bytes) {
-                kv_lua_stop(lua, KV_SCRIPT_ERROR_WRITE_BUDGET);
-                return kv_lua_raise_stop(L, lua);
-            }
-        }
-        struct kv_reply sink;
-        kv_tape_sink(&lua->call_tape, &sink);
-        const struct kv_reply *client = lua->exec->reply;
-        lua->exec->reply = &sink;
-        int result = command->handler(lua->exec, argc, lua->argv);
-        lua->exec->reply = client;
-        if (result < 0) {
-            lua->storage_result = result;
-            kv_lua_stop(lua, "ERR storage failure inside a script");
-            return kv_lua_raise_stop(L, lua);
-        }
+    const struct kv_command *command = kv_lua_command_check(L, lua, argc);
+    if (command == NULL) {
+        return raise ? lua_error(L) : 1;
+    }
+    if (!kv_lua_command_run(lua, command, argc)) {
+        return kv_lua_raise_stop(L, lua);
     }
     if (lua->call_tape.failed) {
         return luaL_error(L, "not enough memory");
