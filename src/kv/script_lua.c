@@ -696,8 +696,12 @@ static void kv_lua_value_to_tape(lua_State *L, struct kv_tape *tape, int depth)
         break;
     }
     case LUA_TBOOLEAN:
+        /* After redis.setresp(3) Redis replies a boolean (RESP2 :1 and :0); kv's sink has no
+         * boolean, so a RESP3 client gets :1 and :0 too (docs/commands.md). */
         if (lua_toboolean(L, -1)) {
             kv_tape_integer(tape, 1);
+        } else if (kv_lua_of(L)->resp == 3) {
+            kv_tape_integer(tape, 0);
         } else {
             kv_tape_kind(tape, KV_TAPE_NULL);
         }

@@ -204,6 +204,20 @@ SCRIPTS = {
         ("FUNCTION", "LOAD", "REPLACE", "#!lua name=rep\nredis.register_function('r2', function(k, a) return 2 end)"),
         ("FCALL", "r1", "0"), ("FCALL", "r2", "0"), "FUNCTION FLUSH",
     ],
+    "resp3 inside a script": [
+        "HSET h f v", "SADD s m", "ZADD z 1.5 a",
+        ("EVAL", "redis.setresp(3); return redis.call('hgetall', 'h')", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('hgetall', 'h').map.f", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('smembers', 's')", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('smembers', 's').set.m", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('zscore', 'z', 'a')", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('zscore', 'z', 'a').double", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('get', 'nosuch') == nil", "0"),
+        ("EVAL", "redis.setresp(3); return redis.call('zrange', 'z', 0, -1, 'withscores')", "0"),
+        ("EVAL", "return {map={a='b'}}", "0"), ("EVAL", "return {set={a=true}}", "0"),
+        ("EVAL", "return {big_number='123'}", "0"),
+        ("EVAL", "redis.setresp(3); return {true, false}", "0"),
+    ],
     "key positions": [
         ("COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "c"),
         ("COMMAND", "GETKEYS", "FCALL", "f", "1", "a", "b"),
@@ -230,6 +244,38 @@ def test_runaway_script_is_stopped(fresh):
     assert fresh.raftkv("EVAL", "return 1", "0") == b":1\r\n"
 
 
+RESP3_SCRIPTS = [
+    ("HSET", "h", "f", "v"),
+    ("EVAL", "return redis.call('hgetall', 'h')", "0"),
+    ("EVAL", "return {double=1.5}", "0"), ("EVAL", "return {map={a='b'}}", "0"),
+    ("EVAL", "return {set={a=true}}", "0"), ("EVAL", "return nil", "0"),
+    ("EVAL", "return false", "0"), ("EVAL", "return true", "0"),
+    ("EVAL", "redis.setresp(3); return redis.call('hgetall', 'h')", "0"),
+    ("FUNCTION", "LOAD", "REPLACE", FN_RO), ("FUNCTION", "LIST", "LIBRARYNAME", "rolib"),
+    ("FUNCTION", "STATS"), ("FUNCTION", "DELETE", "rolib"),
+]
+
+
+def test_scripts_over_resp3(fresh):
+    """Over HELLO 3 a script's reply takes RESP3's shapes as in Redis (maps, sets, doubles, the
+    null); FUNCTION LIST and STATS answer maps."""
+    from compat import Connection
+    leader = fresh.cluster.node(fresh.cluster.wait_for_leader())
+    connections = (Connection("127.0.0.1", fresh.redis_server.port),
+                   Connection(leader.host, leader.client_port))
+    try:
+        for connection in connections:
+            assert connection.command(["HELLO", "3"]).startswith(b"%")
+        for arguments in RESP3_SCRIPTS:
+            theirs = connections[0].command(list(arguments))
+            ours = connections[1].command(list(arguments))
+            assert ours == theirs, "RESP3 %r: redis-server %r, raftkv %r" % (arguments, theirs,
+                                                                              ours)
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 def test_scripts_survive_leader_loss(compat):
     """A script loaded with SCRIPT LOAD, a library loaded with FUNCTION LOAD and a script cached
     by EVAL are replicated state: after the leader is killed, the new leader runs them."""
@@ -251,8 +297,12 @@ def test_scripts_survive_leader_loss(compat):
     finally:
         cluster.start_node(leader)
         cluster.wait_applied()
-    # The restarted node rebuilt nothing: it reads the same databases after its restart.
-    assert cluster.raw_command(leader, "READONLY") == b"OK" or True
+        compat._raftkv.close()  # its connection was to the killed node
+    # The old leader, restarted from its own files, has them too: a READONLY read of it.
+    client = cluster.client(leader)
+    client.execute_command("READONLY")
+    assert client.execute_command("EVALSHA_RO", sha, "0", "y") == b"loaded y"
 
 
 CACHED_SHA = "952f49ffc8f7b098d8ab5da45d3164ca36ed18b1"  # sha1("return 'cached'")
+
