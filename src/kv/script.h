@@ -8,9 +8,9 @@
  * function's name) and its arguments, and every replica runs it inside the entry's LMDB
  * transaction. The _RO forms are reads (kv_read). SCRIPT and FUNCTION have subcommands that
  * read (EXISTS, LIST) and subcommands that write (LOAD, FLUSH, DELETE); the table has one
- * flag per command, so both go through the log (docs/design-notes.md, note 16).
+ * flag per command, so both go through the log (docs/design-notes.md, note 17).
  *
- * Every run gets a fresh Lua state (note 16 says why): nothing of one script survives into
+ * Every run gets a fresh Lua state (note 17 says why): nothing of one script survives into
  * the next, so replicas, restarts and EVAL_RO on one node cannot make two replicas' Lua states
  * differ. Ownership: struct kv_script_library's strings are malloc'd and freed by
  * kv_script_library_free.
@@ -50,7 +50,7 @@ KV_HANDLER(kv_command_function);
  * 0.1-0.15 s of `while true do end` on this project's 2-core machines (RelWithDebInfo; a few times
  * that under ASan). The run holds the applying thread, which also drives Raft, so the worst
  * case must stay well below the 500 ms election timeout: 100 million (0.42 s) cost an election
- * in a 3-node cluster. docs/design-notes.md, note 16. */
+ * in a 3-node cluster. docs/design-notes.md, note 17. */
 #define KV_SCRIPT_INSTRUCTION_BUDGET UINT64_C(20000000)
 #define KV_SCRIPT_HOOK_INTERVAL      10000 /* instructions between two budget checks */
 /* The Lua heap of one run. Lua counts the bytes it asks for, and a fresh state asks for the

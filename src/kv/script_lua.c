@@ -12,7 +12,7 @@
  * transaction with a recording sink, and converts the recording into Lua values.
  *
  * Every run gets a new state, so its allocations, its garbage collection and hence the point
- * where the memory cap or the budget stops it are the same on every replica (design note 16).
+ * where the memory cap or the budget stops it are the same on every replica (design note 17).
  * Nothing random or timed comes from outside the entry: math.random draws from a generator
  * seeded by kv_random(exec), TIME answers exec->now_ms, tostring() of a table gives a number
  * counted in this run instead of an address.

@@ -323,7 +323,7 @@ static int kv_lua_math_randomseed(lua_State *L)
 
 /* ---- redis.* (call, pcall and register_function are script_lua.c's) ---- */
 
-/* redis.log: checked as Redis checks it, then dropped (kv has no log; design note 16). */
+/* redis.log: checked as Redis checks it, then dropped (kv has no log; design note 17). */
 static int kv_lua_log(lua_State *L)
 {
     int argc = lua_gettop(L);
