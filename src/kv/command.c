@@ -85,6 +85,7 @@
 #define KV_IN_BITS(...)          KV_COMMAND_ENTRY("bitmap", __VA_ARGS__)
 #define KV_IN_BLOCKING_LIST(...) KV_COMMAND_ENTRY("list", __VA_ARGS__)
 #define KV_IN_CONNECTION(...)    KV_COMMAND_ENTRY("connection", __VA_ARGS__)
+#define KV_IN_PUBSUB(...)        KV_COMMAND_ENTRY("pubsub", __VA_ARGS__)
 
 static const struct kv_command kv_commands[] = {
     KV_STRING_COMMANDS(KV_IN_STRING) KV_GENERIC_COMMANDS(KV_IN_GENERIC)
@@ -92,7 +93,8 @@ static const struct kv_command kv_commands[] = {
             KV_LIST_COMMANDS(KV_IN_LIST) KV_ZSET_COMMANDS(KV_IN_ZSET) KV_KEYS_COMMANDS(KV_IN_KEYS)
                 KV_BITS_COMMANDS(KV_IN_BITS) KV_BLOCKING_COMMANDS(KV_IN_BLOCKING_LIST)
                     KV_TRANSACTION_COMMANDS(KV_IN_GENERIC) KV_QUEUED_ONLY_COMMANDS(KV_IN_CONNECTION)
-                        KV_SESSION_COMMANDS(KV_IN_GENERIC) KV_ACL_COMMANDS(KV_IN_SERVER)};
+                        KV_SESSION_COMMANDS(KV_IN_GENERIC) KV_ACL_COMMANDS(KV_IN_SERVER)
+                            KV_PUBSUB_COMMANDS(KV_IN_PUBSUB)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 
