@@ -312,6 +312,10 @@ int kv_blocking_timeout_parse(struct kv_exec *exec, const struct kv_arg *arg, ui
  * "__keyevent@0__:<event>" -> key, handed to the host with the published messages. Writes
  * only; one call per event, after the change it reports. */
 void kv_notify(struct kv_exec *exec, unsigned class, const char *event, const struct kv_arg *key);
+/* A removal's event (hdel, srem, lpop, ...), then "del" when it emptied the key, which Redis
+ * then deletes. */
+void kv_notify_removal(struct kv_exec *exec, unsigned class, const char *event,
+                       const struct kv_arg *key, bool emptied);
 /* Forgets the messages kept since `used` (a batch that failed keeps none). */
 void kv_messages_truncate(struct kv *kv, size_t used);
 

@@ -134,6 +134,15 @@ void kv_notify(struct kv_exec *exec, unsigned class, const char *event, const st
     }
 }
 
+void kv_notify_removal(struct kv_exec *exec, unsigned class, const char *event,
+                       const struct kv_arg *key, bool emptied)
+{
+    kv_notify(exec, class, event, key);
+    if (emptied) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, "del", key);
+    }
+}
+
 /* PUBLISH channel message: the receivers on this node (0 where the reply feeds state). */
 KV_HANDLER(kv_command_publish)
 {
