@@ -17,7 +17,8 @@
  *   "trash"   ids of deleted collections whose items are still being freed, a few per entry;
  *   "meta"    "applied" → applied index and term (2 × u64 little-endian), "clock" → the
  *             replicated clock (u64 ms), "next_id" → the next collection id, all written in the
- *             same transaction as the data they describe; "format" → u32 storage format.
+ *             same transaction as the data they describe; "format" → u32 storage format;
+ *             "notify" → notify-keyspace-events (pubsub.c), written by its own entry.
  *
  * Handlers return 0 when they replied (an error reply included) and a negative enum kv_error
  * only when storage failed, in which case the caller aborts the transaction.
@@ -111,7 +112,7 @@ struct kv_exec {
     const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
     bool in_transaction;       /* inside MULTI/EXEC: blocking commands do not wait */
     /* Set by a caller whose replies feed back into state (a script's redis.call): PUBLISH then
-     * replies 0, not this node's receivers, which differ between replicas (design note 11). */
+     * replies 0, not this node's receivers, which differ between replicas (design note 16). */
     bool hide_receivers;
     size_t entry_bytes;
     /* Collections whose items changed and whose record has not been written since: empty
