@@ -172,6 +172,20 @@ static void test_hidden_receivers_reply_zero(void **state)
     assert_string_equal(take(fixture), "c=m");
 }
 
+/* A session's write keeps its reply in the state machine, for a retry: PUBLISH's count there
+ * must be the same on every replica, so it is 0, and a retry publishes nothing again. */
+static void test_publish_in_a_session_replies_zero_and_publishes_once(void **state)
+{
+    struct fixture *fixture = *state;
+    receivers = 4;
+    EXPECT("raft.session s1 1 0 PUBLISH c m", ":0");
+    assert_string_equal(take(fixture), "c=m");
+    EXPECT("raft.session s1 1 0 PUBLISH c m", ":0"); /* the retry: its kept reply */
+    assert_string_equal(take(fixture), "");
+    EXPECT("PUBLISH c outside", ":4");
+    take(fixture);
+}
+
 static void test_publish_inside_a_transaction_is_part_of_the_exec_reply(void **state)
 {
     struct fixture *fixture = *state;
@@ -408,6 +422,7 @@ int main(void)
         PUBSUB_TEST(test_empty_and_binary_messages_are_handed_over_whole),
         PUBSUB_TEST(test_hidden_receivers_reply_zero),
         PUBSUB_TEST(test_publish_inside_a_transaction_is_part_of_the_exec_reply),
+        PUBSUB_TEST(test_publish_in_a_session_replies_zero_and_publishes_once),
         PUBSUB_TEST(test_a_failed_batch_hands_no_message_over),
         cmocka_unit_test(test_notify_flags_parse_and_print_as_redis),
         PUBSUB_TEST(test_the_setting_applies_through_its_entry_and_survives_a_restart),
