@@ -285,3 +285,20 @@ def test_a_too_large_publish_gets_the_request_limit_error(make_cluster):
         client.execute_command("PUBLISH", "c" * 65536, "z" * 65536)
     with pytest.raises(redis.RedisError):
         client.publish("big", "z" * 65537)  # one past the bulk limit: Redis's protocol error
+
+
+def test_reset_leaves_subscribed_mode_and_returns_to_the_default_user(make_cluster):
+    cluster = make_cluster(password="secret")
+    leader, _ = followers(cluster)
+    node = node_of(cluster, leader)
+    connection = Connection(node.host, node.client_port)
+    try:
+        assert connection.command(["AUTH", "secret"]) == b"+OK\r\n"
+        assert parse(connection.command(["SUBSCRIBE", "x"])) == [b"subscribe", b"x", 1]
+        assert connection.command(["RESET"]) == b"+RESET\r\n"
+        # Out of subscribed mode, and unauthenticated: the default user needs the password.
+        assert connection.command(["GET", "k"]) == b"-NOAUTH Authentication required.\r\n"
+        assert connection.command(["AUTH", "secret"]) == b"+OK\r\n"
+        assert connection.command(["PUBSUB", "NUMSUB", "x"]) == b"*2\r\n$1\r\nx\r\n:0\r\n"
+    finally:
+        connection.close()
