@@ -229,6 +229,8 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     /* What the batch changes in struct kv is undone if the transaction is. */
     uint64_t clock_before = kv->clock_ms;
     uint64_t next_id_before = kv->next_id;
+    unsigned notify_before = kv->notify_flags;
+    size_t messages_before = kv->messages_used;
     result = kv_batch_run(kv, txn, entries, count, provider, provider_context);
     if (result != 0) {
         goto abort_txn;
@@ -260,6 +262,8 @@ abort_txn:
 restore_state:
     kv->clock_ms = clock_before;
     kv->next_id = next_id_before;
+    kv->notify_flags = notify_before;
+    kv_messages_truncate(kv, messages_before); /* applied again later, delivered then */
 trim_scratch:
     kv_scratch_trim(kv);
     return result;

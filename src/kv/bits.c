@@ -79,7 +79,7 @@ KV_HANDLER(kv_command_setbit)
     assert(byte < new_bytes);
     unsigned previous = byte < old_bytes ? kv_bit_at(old.value, offset) : 0;
     if (new_bytes == old_bytes && previous == (unsigned)bit) {
-        exec->reply->integer(exec->reply->context, previous); /* nothing changes */
+        exec->reply->integer(exec->reply->context, previous); /* nothing changes, no event */
         return 0;
     }
     /* The new value is built in scratch: the old one lives in the map, which the put may
@@ -98,6 +98,7 @@ KV_HANDLER(kv_command_setbit)
     result = kv_string_store(exec, &argv[1], value, new_bytes,
                              found == KV_LOOKUP_FOUND ? old.deadline_ms : 0);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_STRING, "setbit", &argv[1]);
         exec->reply->integer(exec->reply->context, previous);
     }
     return result;
@@ -453,10 +454,16 @@ KV_HANDLER(kv_command_bitop)
     if (result_bytes == 0) {
         bool deleted;
         result = kv_key_delete(exec, target, &deleted);
+        if (result == 0 && deleted) {
+            kv_notify(exec, KV_NOTIFY_GENERIC, "del", target);
+        }
     } else {
         result = kv_bitop_combine(exec, op, argc, argv, result_bytes);
         if (result == 0) {
             result = kv_string_store(exec, target, exec->kv->scratch.data, result_bytes, 0);
+        }
+        if (result == 0) {
+            kv_notify(exec, KV_NOTIFY_STRING, "set", target);
         }
     }
     if (result == 0) {

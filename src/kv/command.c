@@ -86,6 +86,7 @@
 #define KV_IN_BLOCKING_LIST(...) KV_COMMAND_ENTRY("list", __VA_ARGS__)
 #define KV_IN_CONNECTION(...)    KV_COMMAND_ENTRY("connection", __VA_ARGS__)
 #define KV_IN_SCRIPTING(...)     KV_COMMAND_ENTRY("scripting", __VA_ARGS__)
+#define KV_IN_PUBSUB(...)        KV_COMMAND_ENTRY("pubsub", __VA_ARGS__)
 
 static const struct kv_command kv_commands[] = {
     KV_STRING_COMMANDS(KV_IN_STRING) KV_GENERIC_COMMANDS(KV_IN_GENERIC)
@@ -94,7 +95,7 @@ static const struct kv_command kv_commands[] = {
                 KV_BITS_COMMANDS(KV_IN_BITS) KV_BLOCKING_COMMANDS(KV_IN_BLOCKING_LIST)
                     KV_TRANSACTION_COMMANDS(KV_IN_GENERIC) KV_QUEUED_ONLY_COMMANDS(KV_IN_CONNECTION)
                         KV_SESSION_COMMANDS(KV_IN_GENERIC) KV_ACL_COMMANDS(KV_IN_SERVER)
-                            KV_SCRIPT_COMMANDS(KV_IN_SCRIPTING)};
+                            KV_SCRIPT_COMMANDS(KV_IN_SCRIPTING) KV_PUBSUB_COMMANDS(KV_IN_PUBSUB)};
 
 #define KV_COMMAND_COUNT (sizeof kv_commands / sizeof kv_commands[0])
 

@@ -191,13 +191,15 @@ static int kv_expire_generic(struct kv_exec *exec, size_t argc, const struct kv_
         return 0;
     }
     int result;
-    if (deadline <= (int64_t)exec->now_ms) {
+    bool deletes = deadline <= (int64_t)exec->now_ms;
+    if (deletes) {
         bool deleted; /* a time already passed deletes the key, as in Redis */
         result = kv_key_delete(exec, &argv[1], &deleted);
     } else {
         result = kv_record_set_deadline(exec, &argv[1], &record, (uint64_t)deadline);
     }
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, deletes ? "del" : "expire", &argv[1]);
         exec->reply->integer(exec->reply->context, 1);
     }
     return result;
@@ -287,6 +289,7 @@ KV_HANDLER(kv_command_persist)
     }
     int result = kv_record_set_deadline(exec, &argv[1], &record, 0);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, "persist", &argv[1]);
         exec->reply->integer(exec->reply->context, 1);
     }
     return result;
@@ -312,6 +315,8 @@ static int kv_setex_generic(struct kv_exec *exec, const struct kv_arg *argv,
     assert(deadline > 0);
     int result = kv_string_store_until(exec, &argv[1], argv[3].data, argv[3].data_bytes, deadline);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_STRING, "set", &argv[1]);
+        kv_notify(exec, KV_NOTIFY_GENERIC, "expire", &argv[1]);
         kv_reply_ok(exec);
     }
     return result;
@@ -366,14 +371,20 @@ KV_HANDLER(kv_command_getex)
     }
     /* The value is replied before the write, which may move the page it lives on. */
     exec->reply->bulk(exec->reply->context, record.value, record.value_bytes);
+    int result = 0;
+    const char *event = NULL;
     if (has_expiry && deadline <= exec->now_ms) {
         bool deleted;
-        return kv_key_delete(exec, &argv[1], &deleted);
+        result = kv_key_delete(exec, &argv[1], &deleted);
+        event = "del";
+    } else if (has_expiry || (persist && record.deadline_ms != 0)) {
+        result = kv_record_set_deadline(exec, &argv[1], &record, has_expiry ? deadline : 0);
+        event = has_expiry ? "expire" : "persist";
     }
-    if (has_expiry || (persist && record.deadline_ms != 0)) {
-        return kv_record_set_deadline(exec, &argv[1], &record, has_expiry ? deadline : 0);
+    if (result == 0 && event != NULL) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, event, &argv[1]);
     }
-    return 0;
+    return result;
 }
 
 /* ---- active expiry ------------------------------------------------------------------------- */

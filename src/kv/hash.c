@@ -327,6 +327,9 @@ int kv_member_remove(struct kv_exec *exec, size_t argc, const struct kv_arg *arg
         if (result != 0) {
             return result;
         }
+        bool hash = type == KV_TYPE_HASH;
+        kv_notify_removal(exec, hash ? KV_NOTIFY_HASH : KV_NOTIFY_SET, hash ? "hdel" : "srem",
+                          &argv[1], record.count == 0);
     }
     exec->reply->integer(exec->reply->context, removed);
     return 0;
@@ -648,6 +651,7 @@ static int kv_hash_set_pairs(struct kv_exec *exec, size_t argc, const struct kv_
     if (result != 0) {
         return result;
     }
+    kv_notify(exec, KV_NOTIFY_HASH, "hset", &argv[1]);
     *added = count;
     return 0;
 }
@@ -691,6 +695,9 @@ KV_HANDLER(kv_command_hsetnx)
         result = kv_hash_put(exec, &record, &argv[2], argv[3].data, argv[3].data_bytes, &added);
         if (result == 0) {
             result = kv_collection_store(exec, &argv[1], &record);
+        }
+        if (result == 0) {
+            kv_notify(exec, KV_NOTIFY_HASH, "hset", &argv[1]);
         }
     }
     if (result == 0) {
@@ -900,6 +907,7 @@ KV_HANDLER(kv_command_hincrby)
     size_t text_bytes = kv_format_int64(value, text);
     int result = kv_hash_store_field(exec, &argv[1], &record, &argv[2], text, text_bytes);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_HASH, "hincrby", &argv[1]);
         exec->reply->integer(exec->reply->context, value);
     }
     return result;
@@ -938,6 +946,7 @@ KV_HANDLER(kv_command_hincrbyfloat)
     }
     int result = kv_hash_store_field(exec, &argv[1], &record, &argv[2], text, text_bytes);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_HASH, "hincrbyfloat", &argv[1]);
         exec->reply->bulk(exec->reply->context, (const uint8_t *)text, text_bytes);
     }
     return result;

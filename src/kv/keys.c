@@ -155,6 +155,8 @@ static int kv_rename_generic(struct kv_exec *exec, const struct kv_arg *argv, bo
     if (result != 0) {
         return result;
     }
+    kv_notify(exec, KV_NOTIFY_GENERIC, "rename_from", source);
+    kv_notify(exec, KV_NOTIFY_GENERIC, "rename_to", target);
     if (only_new) {
         exec->reply->integer(exec->reply->context, 1);
     } else {
@@ -318,6 +320,7 @@ KV_HANDLER(kv_command_copy)
     }
     result = kv_copy_store(exec, target, &record);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, "copy_to", target);
         exec->reply->integer(exec->reply->context, 1);
     }
     return result;

@@ -191,7 +191,7 @@ int kv_command_key_positions(const struct kv_command *command, size_t argc,
                              const struct kv_arg *argv, size_t *positions, size_t capacity,
                              size_t *count);
 /* Redis's COMMAND DOCS group: "string", "generic", "server", "hash", "list", "set",
- * "sorted-set", "bitmap", "scripting". */
+ * "sorted-set", "bitmap", "scripting", "pubsub". */
 const char *kv_command_group(const struct kv_command *command);
 
 /* Looks argv[0] up and checks arity. On success returns the command; otherwise replies
@@ -330,6 +330,74 @@ bool kv_blocking_wait(size_t argc, const struct kv_arg *argv, size_t *first_key,
  * for BLMOVE and BRPOPLPUSH). */
 void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
                                const struct kv_reply *reply);
+
+/* ---- pub/sub and keyspace notifications ------------------------------------------------ */
+
+/*
+ * PUBLISH is a write: its entry applies on every replica, and each replica hands the message
+ * to its own host, which delivers it to the subscribers connected there — in log order, the
+ * same order on every node. Keyspace notifications (notify-keyspace-events) are messages
+ * too, emitted by the writes that change keys, through the same hand-over.
+ *
+ * The hand-over follows kv_take_signals: while a batch applies, kv asks the host how many of
+ * its subscribers a message would reach (receivers()), keeps a copy of each message that
+ * reaches at least one, and the host drains them with kv_take_messages() after
+ * kv_apply_batch returned. A batch that fails keeps none of its messages. What kv stores
+ * never depends on the host: PUBLISH's reply (the receivers on the node that answers) is a
+ * reply only, and a caller whose replies feed back into state (a script) sets
+ * exec->hide_receivers so PUBLISH replies 0 there (docs/design-notes.md, note 17).
+ */
+
+/* How many subscribers on this node a message on `channel` reaches (channel subscribers plus
+ * matching patterns). Called while an entry applies; must not call back into kv. */
+typedef uint64_t (*kv_receivers_fn)(void *context, const uint8_t *channel, size_t channel_bytes);
+/* Installs the host's count (NULL: no subscribers anywhere, no message is kept). */
+void kv_set_receivers(struct kv *kv, kv_receivers_fn receivers, void *context);
+/* Calls published() for each message the batches applied since the last call published, in
+ * log order, then forgets them (published NULL only forgets them). Bytes are valid during
+ * the call only. */
+typedef void (*kv_message_fn)(void *context, const uint8_t *channel, size_t channel_bytes,
+                              const uint8_t *message, size_t message_bytes);
+void kv_take_messages(struct kv *kv, kv_message_fn published, void *context);
+
+/* notify-keyspace-events, Redis 7.0's classes as bits. */
+enum kv_notify_class {
+    KV_NOTIFY_KEYSPACE = 1u << 0,  /* K: __keyspace@0__:<key> -> event */
+    KV_NOTIFY_KEYEVENT = 1u << 1,  /* E: __keyevent@0__:<event> -> key */
+    KV_NOTIFY_GENERIC = 1u << 2,   /* g: del, expire, rename_from, rename_to, persist, ... */
+    KV_NOTIFY_STRING = 1u << 3,    /* $ */
+    KV_NOTIFY_LIST = 1u << 4,      /* l */
+    KV_NOTIFY_SET = 1u << 5,       /* s */
+    KV_NOTIFY_HASH = 1u << 6,      /* h */
+    KV_NOTIFY_ZSET = 1u << 7,      /* z */
+    KV_NOTIFY_EXPIRED = 1u << 8,   /* x: a key deleted because its deadline passed */
+    KV_NOTIFY_EVICTED = 1u << 9,   /* e: accepted, never emitted (raftkv does not evict) */
+    KV_NOTIFY_STREAM = 1u << 10,   /* t: accepted, never emitted (no streams) */
+    KV_NOTIFY_KEY_MISS = 1u << 11, /* m: accepted, never emitted (reads are not in the log) */
+    KV_NOTIFY_MODULE = 1u << 12,   /* d: accepted, never emitted (no modules) */
+    KV_NOTIFY_NEW = 1u << 13,      /* n: a key created (record.c) */
+};
+/* A: every class but m and n, as Redis's NOTIFY_ALL. */
+#define KV_NOTIFY_ALL                                                                              \
+    (KV_NOTIFY_GENERIC | KV_NOTIFY_STRING | KV_NOTIFY_LIST | KV_NOTIFY_SET | KV_NOTIFY_HASH |      \
+     KV_NOTIFY_ZSET | KV_NOTIFY_EXPIRED | KV_NOTIFY_EVICTED | KV_NOTIFY_STREAM | KV_NOTIFY_MODULE)
+#define KV_NOTIFY_FLAGS_TEXT_BYTES 24 /* the longest format, "g$lshzxetdnKEm", and a NUL */
+#define KV_ERROR_TEXT_NOTIFY_FLAGS                                                                 \
+    "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid "     \
+    "event class character. Use 'Ag$lshzxeKEtmdn'."
+
+/* Redis's keyspaceEventsStringToFlags: false for a character that is no class. */
+bool kv_notify_flags_parse(const uint8_t *text, size_t text_bytes, unsigned *flags);
+/* Redis's keyspaceEventsFlagsToString (CONFIG GET): "AKE", "g$K", ... Returns the length. */
+size_t kv_notify_flags_format(unsigned flags, char text[KV_NOTIFY_FLAGS_TEXT_BYTES]);
+/* The setting as of the last applied batch: the same on every replica at the same index. */
+unsigned kv_notify_flags(const struct kv *kv);
+
+/* The internal command CONFIG SET notify-keyspace-events is proposed as: argv[1] is the flags'
+ * text. Applied, it stores the setting in the state machine (meta "notify"), so that every
+ * replica emits the same events from the same index on, and it survives restarts and
+ * travels in snapshots. */
+#define KV_NOTIFY_CONFIG_COMMAND "raft.config.notify"
 
 /* ---- active expiry ------------------------------------------------------------------------ */
 

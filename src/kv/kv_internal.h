@@ -20,7 +20,8 @@
  *             name -> its library's lowercase name (FUNCTION LOAD; script.c);
  *   "meta"    "applied" → applied index and term (2 × u64 little-endian), "clock" → the
  *             replicated clock (u64 ms), "next_id" → the next collection id, all written in the
- *             same transaction as the data they describe; "format" → u32 storage format.
+ *             same transaction as the data they describe; "format" → u32 storage format;
+ *             "notify" → notify-keyspace-events (pubsub.c), written by its own entry.
  *
  * Handlers return 0 when they replied (an error reply included) and a negative enum kv_error
  * only when storage failed, in which case the caller aborts the transaction.
@@ -87,7 +88,15 @@ struct kv {
     struct kv_buffer signals;
     size_t signals_used;
     bool signals_overflow;
-    struct kv_arg *argv; /* decoded arguments of the entry being applied */
+    /* Messages published by the batches applied since kv_take_messages last ran (pubsub.c):
+     * entries of u32 channel length, u32 message length, channel, message — only those with
+     * receivers on this node when they were published. */
+    struct kv_buffer messages;
+    size_t messages_used;
+    kv_receivers_fn receivers; /* the host's count of its subscribers (NULL: none) */
+    void *receivers_context;
+    unsigned notify_flags; /* notify-keyspace-events (enum kv_notify_class), meta "notify" */
+    struct kv_arg *argv;   /* decoded arguments of the entry being applied */
     size_t argv_capacity;
     struct kv_buffer scratch;       /* APPEND / SETRANGE build their new value here */
     struct kv_buffer map_copy;      /* bytes from the map copied aside before a put (record.c) */
@@ -107,6 +116,9 @@ struct kv_exec {
     uint64_t index;            /* the entry being applied (0 for a read) */
     const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
     bool in_transaction;       /* inside MULTI/EXEC: blocking commands do not wait */
+    /* Set by a caller whose replies feed back into state (a script's redis.call): PUBLISH then
+     * replies 0, not this node's receivers, which differ between replicas (design note 17). */
+    bool hide_receivers;
     size_t entry_bytes;
     /* Collections whose items changed and whose record has not been written since: empty
      * again when each command ends (kv_dispatch checks), so every change moves a version. */
@@ -299,6 +311,20 @@ bool kv_expiry_deadline(struct kv_exec *exec, const char *command, enum kv_expir
  * error and returns -1 when it is not valid (exec NULL: no reply). */
 int kv_blocking_timeout_parse(struct kv_exec *exec, const struct kv_arg *arg, uint64_t *timeout_ms);
 
+/* ---- keyspace notifications (pubsub.c) ---- */
+
+/* Emits Redis's keyspace notification `event` of `class` (enum kv_notify_class) for key, if
+ * notify-keyspace-events enables it: "__keyspace@0__:<key>" -> event and
+ * "__keyevent@0__:<event>" -> key, handed to the host with the published messages. Writes
+ * only; one call per event, after the change it reports. */
+void kv_notify(struct kv_exec *exec, unsigned class, const char *event, const struct kv_arg *key);
+/* A removal's event (hdel, srem, lpop, ...), then "del" when it emptied the key, which Redis
+ * then deletes. */
+void kv_notify_removal(struct kv_exec *exec, unsigned class, const char *event,
+                       const struct kv_arg *key, bool emptied);
+/* Forgets the messages kept since `used` (a batch that failed keeps none). */
+void kv_messages_truncate(struct kv *kv, size_t used);
+
 /* ---- numbers (number.c): Redis 7.0's float syntax and formatting ---- */
 
 #define KV_ERROR_TEXT_NOT_FLOAT   "ERR value is not a valid float"
@@ -347,6 +373,9 @@ int kv_meta_write_format(MDB_txn *txn, MDB_dbi meta_dbi);
 /* The replicated clock and the next collection id, stored with the applied index. */
 int kv_meta_write_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t clock_ms, uint64_t next_id);
 int kv_meta_read_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *clock_ms, uint64_t *next_id);
+/* notify-keyspace-events as stored (0 when never set). */
+int kv_meta_write_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned flags);
+int kv_meta_read_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned *flags);
 /* Opens every named database of kv's layout in txn (flags: MDB_CREATE or 0). */
 int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags);
 /* Measures the pages in use as of txn into kv->used_bytes. */

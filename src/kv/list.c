@@ -400,6 +400,7 @@ static int kv_list_push_command(struct kv_exec *exec, size_t argc, const struct 
     }
     int result = kv_collection_store(exec, key, &record);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_LIST, left ? "lpush" : "rpush", key);
         exec->reply->integer(exec->reply->context, (int64_t)record.count);
     }
     return result;
@@ -460,6 +461,9 @@ int kv_list_pop(struct kv_exec *exec, const struct kv_arg *key, bool left, uint6
     }
     if (result == 0) {
         result = kv_collection_store(exec, key, &record);
+    }
+    if (result == 0) {
+        kv_notify_removal(exec, KV_NOTIFY_LIST, left ? "lpop" : "rpop", key, record.count == 0);
     }
     return result != 0 ? result : KV_LIST_DONE;
 }
@@ -762,6 +766,7 @@ KV_HANDLER(kv_command_lset)
         result = kv_collection_store(exec, &argv[1], &record); /* same count: a new version */
     }
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_LIST, "lset", &argv[1]);
         kv_reply_ok(exec);
     }
     return result;
@@ -843,6 +848,7 @@ KV_HANDLER(kv_command_linsert)
         result = kv_collection_store(exec, &argv[1], &record);
     }
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_LIST, "linsert", &argv[1]);
         exec->reply->integer(exec->reply->context, (int64_t)record.count);
     }
     return result;
@@ -998,6 +1004,9 @@ KV_HANDLER(kv_command_lrem)
         if (result == 0) {
             result = kv_collection_store(exec, &argv[1], &record);
         }
+        if (result == 0) {
+            kv_notify_removal(exec, KV_NOTIFY_LIST, "lrem", &argv[1], record.count == 0);
+        }
     }
     if (result == 0) {
         exec->reply->integer(exec->reply->context, (int64_t)removal.removed);
@@ -1078,6 +1087,7 @@ KV_HANDLER(kv_command_ltrim)
         }
     }
     if (result == 0) {
+        kv_notify_removal(exec, KV_NOTIFY_LIST, "ltrim", &argv[1], record.count == 0);
         kv_reply_ok(exec);
     }
     return result;
@@ -1156,10 +1166,16 @@ int kv_list_move(struct kv_exec *exec, const struct kv_arg *source,
         return result;
     }
     kv_reply_value(exec, &value); /* before any write moves the page under it */
+    const char *push_event = to_left ? "lpush" : "rpush";
+    const char *pop_event = from_left ? "lpop" : "rpop";
     if (same) {
         result = kv_list_rotate(exec, &from, from_left, to_left, value.mv_size);
         if (result == 0) {
             result = kv_collection_store(exec, source, &from);
+        }
+        if (result == 0) {
+            kv_notify(exec, KV_NOTIFY_LIST, push_event, destination);
+            kv_notify(exec, KV_NOTIFY_LIST, pop_event, source);
         }
         return result != 0 ? result : KV_LIST_DONE;
     }
@@ -1172,6 +1188,11 @@ int kv_list_move(struct kv_exec *exec, const struct kv_arg *source,
     }
     if (result == 0) {
         result = kv_collection_store(exec, destination, &to);
+    }
+    if (result == 0) {
+        /* Redis's order: the push, then the pop, then the emptied source's deletion. */
+        kv_notify(exec, KV_NOTIFY_LIST, push_event, destination);
+        kv_notify_removal(exec, KV_NOTIFY_LIST, pop_event, source, from.count == 0);
     }
     return result != 0 ? result : KV_LIST_DONE;
 }

@@ -347,10 +347,27 @@ static const uint8_t *kv_stable_bytes(struct kv_exec *exec, const uint8_t *data,
 }
 
 /* Writes `record` (and a string's bytes) under the stored key; `old` is what was there. */
+/* The user key a stored key holds, for a notification. */
+static struct kv_arg kv_stored_user_key(const struct kv_stored_key *stored)
+{
+    assert(stored->bytes_used >= KV_KEY_HASH_BYTES);
+    return (struct kv_arg){.data = stored->bytes + KV_KEY_HASH_BYTES,
+                           .data_bytes = stored->bytes_used - KV_KEY_HASH_BYTES};
+}
+
 static int kv_raw_write(struct kv_exec *exec, const struct kv_stored_key *stored,
                         const struct kv_record *old, const struct kv_record *record)
 {
     assert(exec->writable);
+    /* Replacing an expired key: Redis's lookup deletes it first ("expired"), and any key the
+     * write brings into being is "new" (both before the command's own event). */
+    struct kv_arg user_key = kv_stored_user_key(stored);
+    if (old != NULL && kv_record_expired(exec, old)) {
+        kv_notify(exec, KV_NOTIFY_EXPIRED, "expired", &user_key);
+    }
+    if (old == NULL || kv_record_expired(exec, old)) {
+        kv_notify(exec, KV_NOTIFY_NEW, "new", &user_key);
+    }
     /* Before any write: the value may live on a page the writes below change. */
     size_t value_bytes = kv_type_is_collection(record->type) ? 0 : record->value_bytes;
     int copied;
@@ -410,6 +427,9 @@ int kv_lookup(struct kv_exec *exec, const struct kv_arg *key, int type, struct k
     if (kv_record_expired(exec, record)) {
         if (exec->writable) {
             result = kv_raw_delete(exec, &stored, record);
+            if (result == 0) {
+                kv_notify(exec, KV_NOTIFY_EXPIRED, "expired", key);
+            }
         }
         return result != 0 ? result : KV_LOOKUP_ABSENT;
     }
@@ -510,7 +530,11 @@ int kv_key_delete(struct kv_exec *exec, const struct kv_arg *key, bool *deleted)
         return result;
     }
     *deleted = !kv_record_expired(exec, &old); /* an expired key was already gone */
-    return kv_raw_delete(exec, &stored, &old);
+    result = kv_raw_delete(exec, &stored, &old);
+    if (result == 0 && !*deleted) {
+        kv_notify(exec, KV_NOTIFY_EXPIRED, "expired", key);
+    }
+    return result;
 }
 
 int kv_record_set_deadline(struct kv_exec *exec, const struct kv_arg *key, struct kv_record *record,

@@ -1011,14 +1011,19 @@ static void kv_lua_close(struct kv_lua *lua)
     free(lua->argv);
 }
 
-/* Runs `body` protected, with blocking commands that do not wait, and leaves the reply on
- * the reply tape. Returns 0 or the storage failure that stopped the script. */
+/* Runs `body` protected, with blocking commands that do not wait and PUBLISH answering 0
+ * (its count differs between nodes: a script must not branch on it, design note 18), and
+ * leaves the reply on the reply tape. Returns 0 or the storage failure that stopped the
+ * script. */
 static int kv_lua_run(struct kv_lua *lua, lua_CFunction body)
 {
     bool was_in_transaction = lua->exec->in_transaction;
+    bool was_hiding = lua->exec->hide_receivers;
     lua->exec->in_transaction = true;
+    lua->exec->hide_receivers = true;
     int rc = lua_cpcall(lua->L, body, lua);
     lua->exec->in_transaction = was_in_transaction;
+    lua->exec->hide_receivers = was_hiding;
     if (lua->storage_result != 0) {
         return lua->storage_result;
     }

@@ -550,7 +550,12 @@ KV_HANDLER(kv_command_raft_session)
     struct kv_session_recorder recorder;
     kv_recorder_init(&recorder, exec->reply, &exec->kv->session_reply);
     exec->reply = &recorder.tee;
+    /* The kept reply is state, the same on every replica: PUBLISH's count (this node's
+     * receivers) must not be in it (pubsub.c, design note 17). */
+    bool hidden = exec->hide_receivers;
+    exec->hide_receivers = true;
     result = kv_dispatch(exec, argc - KV_SESSION_HEADER_ARGS, argv + KV_SESSION_HEADER_ARGS);
+    exec->hide_receivers = hidden;
     exec->reply = recorder.real;
     if (result != 0 || recorder.blocked) {
         return result; /* a blocked command did not apply: seq stays free */

@@ -104,6 +104,7 @@ KV_HANDLER(kv_command_sadd)
         if (result != 0) {
             return result;
         }
+        kv_notify(exec, KV_NOTIFY_SET, "sadd", &argv[1]);
     }
     exec->reply->integer(exec->reply->context, added);
     return 0;
@@ -200,7 +201,13 @@ static int kv_set_pop_some(struct kv_exec *exec, const struct kv_arg *key, struc
         }
     }
     kv_member_cursor_close(&walk);
-    return result != 0 ? result : kv_collection_store(exec, key, record);
+    if (result == 0) {
+        result = kv_collection_store(exec, key, record);
+    }
+    if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_SET, "spop", key);
+    }
+    return result;
 }
 
 KV_HANDLER(kv_command_spop)
@@ -247,7 +254,13 @@ KV_HANDLER(kv_command_spop)
         kv_member_cursor_close(&walk);
     }
     bool deleted;
-    return result != 0 ? result : kv_key_delete(exec, &argv[1], &deleted);
+    if (result == 0) {
+        result = kv_key_delete(exec, &argv[1], &deleted);
+    }
+    if (result == 0) {
+        kv_notify_removal(exec, KV_NOTIFY_SET, "spop", &argv[1], true);
+    }
+    return result;
 }
 
 KV_HANDLER(kv_command_srandmember)
@@ -323,6 +336,7 @@ static int kv_set_move(struct kv_exec *exec, const struct kv_arg *argv, struct k
     if (result != 0) {
         return result;
     }
+    kv_notify_removal(exec, KV_NOTIFY_SET, "srem", &argv[1], source->count == 0);
     if (!destination_exists) {
         kv_collection_new(exec, KV_TYPE_SET, destination);
     }
@@ -331,6 +345,9 @@ static int kv_set_move(struct kv_exec *exec, const struct kv_arg *argv, struct k
     result = kv_set_add(exec, destination, &key, &added);
     if (result == 0 && added) {
         result = kv_collection_store(exec, &argv[2], destination);
+        if (result == 0) {
+            kv_notify(exec, KV_NOTIFY_SET, "sadd", &argv[2]);
+        }
     }
     return result;
 }
@@ -722,6 +739,16 @@ static int kv_set_operation_store(struct kv_exec *exec, size_t argc, const struc
         outcome = kv_collection_store(exec, &argv[1], &destination); /* none: the key stays gone */
     }
     if (outcome == 0) {
+        static const char *const events[] = {
+            [KV_SET_INTER] = "sinterstore",
+            [KV_SET_UNION] = "sunionstore",
+            [KV_SET_DIFF] = "sdiffstore",
+        };
+        if (destination.count > 0) {
+            kv_notify(exec, KV_NOTIFY_SET, events[operation], &argv[1]);
+        } else if (deleted) {
+            kv_notify(exec, KV_NOTIFY_GENERIC, "del", &argv[1]);
+        }
         exec->reply->integer(exec->reply->context, (int64_t)destination.count);
     }
     free(sources.records);

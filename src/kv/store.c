@@ -48,6 +48,7 @@
 #define KV_FUNCTIONS_DB_NAME "functions"
 #define KV_APPLIED_BYTES     16
 #define KV_FILE_MODE         0644
+#define KV_META_NOTIFY_KEY   "notify"
 /* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
 #define KV_MAP_HEADROOM_BYTES (64ull * 1024 * 1024)
 #define KV_PATH_BYTES         4096
@@ -264,6 +265,22 @@ int kv_meta_read_state(MDB_txn *txn, MDB_dbi meta_dbi, uint64_t *clock_ms, uint6
     return rc != 0 ? rc : kv_meta_read_u64(txn, meta_dbi, KV_META_NEXT_ID_KEY, 1, next_id);
 }
 
+int kv_meta_write_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned flags)
+{
+    return kv_meta_write_u64(txn, meta_dbi, KV_META_NOTIFY_KEY, flags);
+}
+
+int kv_meta_read_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned *flags)
+{
+    uint64_t stored = 0;
+    int rc = kv_meta_read_u64(txn, meta_dbi, KV_META_NOTIFY_KEY, 0, &stored);
+    if (rc == 0 && stored > UINT32_MAX) {
+        return MDB_CORRUPTED;
+    }
+    *flags = (unsigned)stored;
+    return rc;
+}
+
 int kv_meta_write_members(MDB_txn *txn, MDB_dbi meta_dbi, const uint8_t *data, size_t data_bytes)
 {
     MDB_val key = {.mv_size = strlen(KV_META_MEMBERS_KEY), .mv_data = KV_META_MEMBERS_KEY};
@@ -448,6 +465,10 @@ static int kv_env_prepare(struct kv *kv)
     if (rc == 0) {
         what = "replicated clock";
         rc = kv_meta_read_state(txn, kv->meta_dbi, &kv->clock_ms, &kv->next_id);
+    }
+    if (rc == 0) {
+        what = "notify-keyspace-events";
+        rc = kv_meta_read_notify(txn, kv->meta_dbi, &kv->notify_flags);
     }
     if (rc != 0) {
         mdb_txn_abort(txn);
@@ -686,6 +707,7 @@ void kv_close(struct kv *kv)
     free(kv->argv);
     free(kv->scratch.data);
     free(kv->signals.data);
+    free(kv->messages.data);
     free(kv->map_copy.data);
     free(kv->session_reply.data);
     free(kv->directory);

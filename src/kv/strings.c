@@ -184,6 +184,10 @@ static int kv_set_generic(struct kv_exec *exec, const struct kv_arg *key,
         if (result != 0) {
             return result;
         }
+        kv_notify(exec, KV_NOTIFY_STRING, "set", key);
+        if (options->flags & KV_SET_EXPIRY) {
+            kv_notify(exec, KV_NOTIFY_GENERIC, "expire", key);
+        }
     }
     if (!(options->flags & KV_SET_GET)) {
         if (perform) {
@@ -225,6 +229,7 @@ KV_HANDLER(kv_command_setnx)
         if (result != 0) {
             return result;
         }
+        kv_notify(exec, KV_NOTIFY_STRING, "set", &argv[1]);
     }
     exec->reply->integer(exec->reply->context, found == KV_LOOKUP_ABSENT ? 1 : 0);
     return 0;
@@ -242,7 +247,11 @@ KV_HANDLER(kv_command_getdel)
     }
     kv_reply_string(exec, &record);
     bool deleted;
-    return kv_key_delete(exec, &argv[1], &deleted);
+    int result = kv_key_delete(exec, &argv[1], &deleted);
+    if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_GENERIC, "del", &argv[1]);
+    }
+    return result;
 }
 
 KV_HANDLER(kv_command_mget)
@@ -286,6 +295,7 @@ static int kv_put_pairs(struct kv_exec *exec, size_t argc, const struct kv_arg *
         if (result != 0) {
             return result;
         }
+        kv_notify(exec, KV_NOTIFY_STRING, "set", &argv[i]);
     }
     return 0;
 }
@@ -333,6 +343,9 @@ KV_HANDLER(kv_command_del)
         int result = kv_key_delete(exec, &argv[i], &deleted);
         if (result != 0) {
             return result;
+        }
+        if (deleted) {
+            kv_notify(exec, KV_NOTIFY_GENERIC, "del", &argv[i]);
         }
         deleted_count += deleted ? 1 : 0;
     }
@@ -385,6 +398,7 @@ static int kv_increment(struct kv_exec *exec, const struct kv_arg *key, int64_t 
     if (result != 0) {
         return result;
     }
+    kv_notify(exec, KV_NOTIFY_STRING, "incrby", key);
     exec->reply->integer(exec->reply->context, updated);
     return 0;
 }
@@ -471,6 +485,7 @@ KV_HANDLER(kv_command_append)
     if (result != 0) {
         return result;
     }
+    kv_notify(exec, KV_NOTIFY_STRING, "append", &argv[1]);
     exec->reply->integer(exec->reply->context, (int64_t)total);
     return 0;
 }
@@ -553,6 +568,7 @@ KV_HANDLER(kv_command_setrange)
     if (result != 0) {
         return result;
     }
+    kv_notify(exec, KV_NOTIFY_STRING, "setrange", &argv[1]);
     size_t end = (size_t)offset + argv[3].data_bytes;
     exec->reply->integer(exec->reply->context, (int64_t)(end > old_bytes ? end : old_bytes));
     return 0;

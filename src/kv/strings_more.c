@@ -62,6 +62,7 @@ KV_HANDLER(kv_command_incrbyfloat)
     int result = kv_string_store(exec, &argv[1], (const uint8_t *)text, text_bytes,
                                  exists ? old.deadline_ms : 0);
     if (result == 0) {
+        kv_notify(exec, KV_NOTIFY_STRING, "incrbyfloat", &argv[1]);
         exec->reply->bulk(exec->reply->context, (const uint8_t *)text, text_bytes);
     }
     return result;

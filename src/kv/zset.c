@@ -393,6 +393,9 @@ static int kv_zadd_apply(struct kv_exec *exec, size_t argc, const struct kv_arg 
         return 0;
     }
     int result = kv_collection_settle(exec, &argv[1], &record);
+    if (result == 0 && (outcome.added > 0 || outcome.updated > 0)) {
+        kv_notify(exec, KV_NOTIFY_ZSET, (flags & KV_ZADD_INCR) ? "zincr" : "zadd", &argv[1]);
+    }
     if (result == 0) {
         kv_zadd_reply(exec, flags, &outcome);
     }
@@ -454,6 +457,7 @@ KV_HANDLER(kv_command_zrem)
         if (result != 0) {
             return result;
         }
+        kv_notify_removal(exec, KV_NOTIFY_ZSET, "zrem", &argv[1], record.count == 0);
     }
     exec->reply->integer(exec->reply->context, (int64_t)removed);
     return 0;
@@ -564,10 +568,15 @@ int kv_zset_pop(struct kv_exec *exec, const struct kv_arg *key, struct kv_record
         record->count--;
     }
     kv_zset_walk_close(&walk);
-    if (result != 0) {
+    if (result != 0 || popping == 0) {
         return result;
     }
-    return popping > 0 ? kv_collection_store(exec, key, record) : 0;
+    result = kv_collection_store(exec, key, record);
+    if (result == 0) {
+        kv_notify_removal(exec, KV_NOTIFY_ZSET, end == KV_ZSET_MIN ? "zpopmin" : "zpopmax", key,
+                          record->count == 0);
+    }
+    return result;
 }
 
 static int kv_zset_pop_command(struct kv_exec *exec, size_t argc, const struct kv_arg *argv,

@@ -258,8 +258,9 @@ void kv_zset_result_reply(struct kv_exec *exec, const struct kv_zset_result *res
                           bool with_scores);
 /* Replaces whatever `destination` holds with a sorted set of the result's members (deletes it
  * when the result is empty, and drops its time to live as Redis's SET does) and replies the
- * size. The destination was checked with kv_key_writable. */
+ * size, notifying `event` (zunionstore, zrangestore, ...), or "del" when it deleted a key.
+ * The destination was checked with kv_key_writable. */
 int kv_zset_result_store(struct kv_exec *exec, const struct kv_arg *destination,
-                         const struct kv_zset_result *result);
+                         const struct kv_zset_result *result, const char *event);
 
 #endif

@@ -477,7 +477,7 @@ static int kv_range_command_run(struct kv_exec *exec, size_t argc, const struct 
             ? kv_range_walk(exec, &record, &range, kv_range_visit_gather, &gathered, &visited)
             : 0;
     if (result == 0) {
-        result = kv_zset_result_store(exec, &argv[1], &gathered);
+        result = kv_zset_result_store(exec, &argv[1], &gathered, "zrangestore");
     }
     kv_zset_result_free(&gathered);
     return result;
@@ -651,8 +651,14 @@ static int kv_range_remove_command(struct kv_exec *exec, const struct kv_arg *ar
     if (found == KV_LOOKUP_FOUND) {
         int result = kv_range_remove(exec, &record, &range, &removed);
         if (result == 0 && removed > 0) {
+            static const char *const events[] = {[KV_RANGE_RANK] = "zremrangebyrank",
+                                                 [KV_RANGE_SCORE] = "zremrangebyscore",
+                                                 [KV_RANGE_LEX] = "zremrangebylex"};
             record.count -= removed;
             result = kv_collection_store(exec, &argv[1], &record);
+            if (result == 0) {
+                kv_notify_removal(exec, KV_NOTIFY_ZSET, events[kind], &argv[1], record.count == 0);
+            }
         }
         if (result != 0) {
             return result;

@@ -211,11 +211,11 @@ void kv_zset_result_reply(struct kv_exec *exec, const struct kv_zset_result *res
 }
 
 int kv_zset_result_store(struct kv_exec *exec, const struct kv_arg *destination,
-                         const struct kv_zset_result *result)
+                         const struct kv_zset_result *result, const char *event)
 {
     int rc = 0;
+    bool deleted = false;
     if (result->count == 0) {
-        bool deleted;
         rc = kv_key_delete(exec, destination, &deleted);
     } else {
         struct kv_record record;
@@ -229,6 +229,10 @@ int kv_zset_result_store(struct kv_exec *exec, const struct kv_arg *destination,
         if (rc == 0) {
             rc = kv_collection_store(exec, destination, &record);
         }
+    }
+    if (rc == 0 && (result->count > 0 || deleted)) {
+        kv_notify(exec, result->count > 0 ? KV_NOTIFY_ZSET : KV_NOTIFY_GENERIC,
+                  result->count > 0 ? event : "del", destination);
     }
     if (rc == 0) {
         exec->reply->integer(exec->reply->context, (int64_t)result->count);
@@ -560,7 +564,7 @@ static int kv_setop_run(struct kv_exec *exec, size_t argc, const struct kv_arg *
     if (result == 0 && ok && kv_setop_parse_options(exec, argc, argv, &op)) {
         result = kv_setop_compute(exec, &op);
         if (result == 0 && op.store) {
-            result = kv_zset_result_store(exec, &argv[1], &op.result);
+            result = kv_zset_result_store(exec, &argv[1], &op.result, op.name);
         } else if (result == 0 && op.cardinality) {
             exec->reply->integer(exec->reply->context, (int64_t)op.cardinality_count);
         } else if (result == 0) {

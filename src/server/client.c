@@ -63,6 +63,7 @@ void client_close(struct client *client)
     }
     struct server *server = client->server;
     backup_client_gone(client);
+    pubsub_client_gone(client); /* no message is written to a closing connection */
     /* Detach the waiting requests: node.c settles them and frees them. */
     struct request *request = client->fifo_head;
     while (request != NULL) {

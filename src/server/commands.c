@@ -74,6 +74,7 @@ bool argument_is(const struct kv_arg *argument, const char *text)
 
 static void command_command(struct client *client, struct proto_buffer *out, size_t argc,
                             const struct kv_arg *argv);
+static void config_deferred(struct client *client, size_t argc, const struct kv_arg *argv);
 
 static const struct server_command server_commands[] = {
     {"ping", -1, 0, command_ping, "fast stale", NULL, 0},
@@ -85,7 +86,7 @@ static const struct server_command server_commands[] = {
     {"client", -2, 0, command_client, "noscript loading stale", NULL, 0},
     {"readonly", 1, 0, command_readonly, "fast loading stale", NULL, 0},
     {"readwrite", 1, 0, command_readwrite, "fast loading stale", NULL, 0},
-    {"config", -2, 0, command_config, "admin noscript loading stale", NULL, 0},
+    {"config", -2, 0, command_config, "admin noscript loading stale", config_deferred, 0},
     {"info", -1, 0, command_info, "loading stale", NULL, 0},
     {"cluster", -2, 0, command_cluster, "stale", NULL, 0},
     {"command", -1, 0, command_command, "loading stale", NULL, 0},
@@ -99,6 +100,13 @@ static const struct server_command server_commands[] = {
     {"acl", -2, 0, NULL, "admin noscript loading stale", acl_command, 0},
     {"watch", -2, 0, command_watch, "noscript loading stale fast allow_busy", NULL, 1},
     {"unwatch", 1, 0, command_unwatch, "noscript loading stale fast allow_busy", NULL, 0},
+    {"subscribe", -2, 0, command_subscribe, "pubsub noscript loading stale", NULL, 0},
+    {"unsubscribe", -1, 0, command_unsubscribe, "pubsub noscript loading stale", NULL, 0},
+    {"psubscribe", -2, 0, command_psubscribe, "pubsub noscript loading stale", NULL, 0},
+    {"punsubscribe", -1, 0, command_punsubscribe, "pubsub noscript loading stale", NULL, 0},
+    {"pubsub", -2, 0, command_pubsub, "pubsub loading stale", NULL, 0},
+    {"reset", 1, SERVER_NO_AUTH, command_reset, "noscript loading stale fast no_auth allow_busy",
+     NULL, 0},
 };
 
 #define SERVER_COMMAND_COUNT (sizeof server_commands / sizeof server_commands[0])
@@ -144,6 +152,7 @@ static const char *group_category(const char *group)
         {"sorted-set", "@sortedset"},
         {"bitmap", "@bitmap"},
         {"scripting", "@scripting"},
+        {"pubsub", "@pubsub"},
     };
     for (size_t i = 0; i < sizeof categories / sizeof categories[0]; i++) {
         if (strcmp(categories[i].group, group) == 0) {
@@ -422,6 +431,49 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
         kv_read(client->server->node.kv, argc, argv, node_clock_read(client->server), &sink);
     }
     finish_immediate(request);
+}
+
+/*
+ * CONFIG SET notify-keyspace-events goes through the log: the setting decides which events
+ * every replica emits, so it is replicated state (kv's raft.config.notify), applied at the
+ * same index everywhere, kept across restarts and carried by snapshots. It is a write like
+ * any other: the leader proposes it (a follower redirects) and answers once it applied.
+ * Every other CONFIG form is answered at once by command_config.
+ */
+static void config_deferred(struct client *client, size_t argc, const struct kv_arg *argv)
+{
+    unsigned flags;
+    if (!(argc == 4 && argument_is(&argv[1], "SET") &&
+          argument_is(&argv[2], "notify-keyspace-events"))) {
+        struct request *request;
+        struct proto_buffer *out = immediate_output(client, &request);
+        if (out != NULL) {
+            command_config(client, out, argc, argv);
+            finish_immediate(request);
+        }
+        return;
+    }
+    if (!kv_notify_flags_parse(argv[3].data, argv[3].data_bytes, &flags)) {
+        commands_reply_immediate(client, KV_ERROR_TEXT_NOTIFY_FLAGS);
+        return;
+    }
+    char text[KV_NOTIFY_FLAGS_TEXT_BYTES];
+    size_t text_bytes = kv_notify_flags_format(flags, text);
+    /* Stored as parsed: the entry carries the canonical letters, not the client's. */
+    unsigned canonical = 0;
+    bool parsed = kv_notify_flags_parse((const uint8_t *)text, text_bytes, &canonical);
+    if (!parsed || canonical != flags) {
+        /* "An" prints as "A" (Redis's format drops n under A): keep the client's text. */
+        text_bytes = 0;
+    }
+    struct kv_arg entry[2] = {
+        {.data = (const uint8_t *)KV_NOTIFY_CONFIG_COMMAND,
+         .data_bytes = strlen(KV_NOTIFY_CONFIG_COMMAND)},
+        text_bytes > 0 ? (struct kv_arg){.data = (const uint8_t *)text, .data_bytes = text_bytes}
+                       : argv[3],
+    };
+    const struct kv_command *command = kv_command_lookup(entry[0].data, entry[0].data_bytes);
+    commands_execute_resolved(client, command, 2, entry);
 }
 
 bool commands_is_server_command(const struct kv_arg *name)
@@ -760,6 +812,68 @@ static void session_number(struct client *client, bool numbered)
     }
 }
 
+/* The commands Redis runs for a RESP2 connection in subscribed mode (SSUBSCRIBE and
+ * SUNSUBSCRIBE would be there too; raftkv has no shard channels). */
+static const char *const SUBSCRIBED_MODE_COMMANDS[] = {
+    "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset",
+};
+
+/* The container commands, whose refusal names the subcommand too ("client|id"). */
+static const char *const CONTAINER_COMMANDS[] = {"client",  "config", "cluster",
+                                                 "command", "pubsub", "object"};
+
+static void append_lowercase(char *out, size_t *used, size_t capacity, const struct kv_arg *word)
+{
+    for (size_t i = 0; i < word->data_bytes && *used + 1 < capacity; i++) {
+        out[(*used)++] = (char)tolower(word->data[i]);
+    }
+    out[*used] = '\0';
+}
+
+/*
+ * RESP2's subscribed mode, as Redis 7.0: with any subscription, only the commands above run;
+ * any other known command, with a valid arity, is refused with Redis's error, which names it
+ * as COMMAND does ("get", "client|id"). Unknown commands and wrong arities are answered
+ * their own errors first, as in Redis. RESP3 connections run everything.
+ */
+static bool refused_in_subscribed_mode(struct client *client, const struct server_command *own,
+                                       size_t argc, const struct kv_arg *argv)
+{
+    if (client->protocol != 2 || pubsub_subscription_count(client) == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof SUBSCRIBED_MODE_COMMANDS / sizeof SUBSCRIBED_MODE_COMMANDS[0];
+         i++) {
+        if (argument_is(&argv[0], SUBSCRIBED_MODE_COMMANDS[i])) {
+            return false;
+        }
+    }
+    const struct kv_command *data = kv_command_lookup(argv[0].data, argv[0].data_bytes);
+    bool known = own != NULL || (data != NULL && !(data->flags & KV_COMMAND_INTERNAL));
+    bool arity_ok =
+        own != NULL ? (own->arity > 0 ? argc == (size_t)own->arity : argc >= (size_t)-own->arity)
+                    : data != NULL && kv_command_arity_ok(data, argc);
+    if (!known || !arity_ok) {
+        return false;
+    }
+    char name[160];
+    size_t used = 0;
+    append_lowercase(name, &used, 64, &argv[0]);
+    for (size_t i = 0; i < sizeof CONTAINER_COMMANDS / sizeof CONTAINER_COMMANDS[0]; i++) {
+        if (argc >= 2 && argument_is(&argv[0], CONTAINER_COMMANDS[i])) {
+            name[used++] = '|';
+            append_lowercase(name, &used, sizeof name, &argv[1]);
+        }
+    }
+    char text[320];
+    snprintf(text, sizeof text,
+             "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+             "RESET are allowed in this context",
+             name);
+    commands_reply_immediate(client, text);
+    return true;
+}
+
 void commands_execute(struct client *client, size_t argc, const struct resp_argument *argv)
 {
     if (argc == 0) {
@@ -784,6 +898,8 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
     count_call(client->server, data, command);
     if (!acl_checked(client, argc, arguments, data, command)) {
         /* refused: NOPERM */
+    } else if (refused_in_subscribed_mode(client, command, argc, arguments)) {
+        /* answered Redis's error (after the ACL check, as Redis) */
     } else if (multi_intercept(client, argc, arguments)) {
         /* queued, or refused, inside MULTI */
     } else if (command != NULL) {

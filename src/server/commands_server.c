@@ -83,9 +83,14 @@ void commands_redirect(struct server *server, struct proto_buffer *buffer, const
 
 SERVER_HANDLER(command_ping)
 {
-    (void)client;
     if (argc > 2) {
         reply_error(out, "ERR wrong number of arguments for 'ping' command");
+    } else if (client->protocol == 2 && pubsub_subscription_count(client) > 0) {
+        /* RESP2's subscribed mode: PING answers as a message would arrive. */
+        reply_array(out, 2);
+        reply_bulk_string(out, "pong");
+        reply_bulk(out, argc == 2 ? argv[1].data : (const uint8_t *)"",
+                   argc == 2 ? argv[1].data_bytes : 0);
     } else if (argc == 2) {
         reply_bulk(out, argv[1].data, argv[1].data_bytes);
     } else {
@@ -324,16 +329,24 @@ SERVER_HANDLER(command_readwrite)
     reply_status(out, "OK");
 }
 
-/* CONFIG GET answers the settings clients and redis-benchmark ask about; CONFIG SET refuses:
- * a node's settings come from its flags. */
+/* CONFIG GET answers the settings clients and redis-benchmark ask about, and
+ * notify-keyspace-events as this node applied it; CONFIG SET refuses, but for
+ * notify-keyspace-events, which commands.c proposes through the log: a node's other settings
+ * come from its flags. */
 SERVER_HANDLER(command_config)
 {
     if (argument_is(&argv[1], "GET") && argc >= 3) {
+        char notify[KV_NOTIFY_FLAGS_TEXT_BYTES];
+        kv_notify_flags_format(
+            client->server->node.kv != NULL ? kv_notify_flags(client->server->node.kv) : 0, notify);
         struct {
             const char *name;
             const char *value;
-        } known[] = {
-            {"save", ""}, {"appendonly", "no"}, {"databases", "1"}, {"cluster-enabled", "yes"}};
+        } known[] = {{"save", ""},
+                     {"appendonly", "no"},
+                     {"databases", "1"},
+                     {"cluster-enabled", "yes"},
+                     {"notify-keyspace-events", notify}};
         size_t found = 0;
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
             for (size_t a = 2; a < argc; a++) {

@@ -84,6 +84,14 @@ static const struct setting settings[] = {
      "unsent replies per client before it is disconnected (default 1073741824)"},
     {"max-pipeline-requests", SETTING_U32, FIELD(max_pipeline_requests), 0,
      "requests in progress per client before reading from it pauses (default 1024)"},
+    {"pubsub-hard-limit-bytes", SETTING_U64, FIELD(pubsub_hard_limit_bytes), 0,
+     "a subscriber whose unsent messages and replies reach this is disconnected, as Redis's "
+     "client-output-buffer-limit pubsub hard limit (default 33554432; 0: none)"},
+    {"pubsub-soft-limit-bytes", SETTING_U64, FIELD(pubsub_soft_limit_bytes), 0,
+     "... or that stays at or above this for more than pubsub-soft-limit-seconds (default "
+     "8388608; 0: none)"},
+    {"pubsub-soft-limit-seconds", SETTING_U64, FIELD(pubsub_soft_limit_seconds), 0,
+     "the soft limit's grace (default 60)"},
     {"snapshot-entries", SETTING_U64, FIELD(snapshot_entries), 0,
      "take a snapshot and compact the log every this many entries (default 100000)"},
     {"snapshot-log-bytes", SETTING_U64, FIELD(snapshot_log_bytes), 0,
@@ -121,6 +129,9 @@ void config_default(struct server_config *config)
     config->max_query_buffer_bytes = 1ull << 30;
     config->max_output_buffer_bytes = 1ull << 30;
     config->max_pipeline_requests = 1024;
+    config->pubsub_hard_limit_bytes = 32ull * 1024 * 1024;
+    config->pubsub_soft_limit_bytes = 8ull * 1024 * 1024;
+    config->pubsub_soft_limit_seconds = 60;
     config->snapshot_entries = 100000;
     config->snapshot_log_bytes = 512ull * 1024 * 1024;
     config->max_db_bytes = 0;

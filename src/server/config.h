@@ -50,10 +50,13 @@ struct server_config {
     uint64_t max_query_buffer_bytes;  /* unparsed input per client */
     uint64_t max_output_buffer_bytes; /* replies not yet written, per client */
     uint32_t max_pipeline_requests;   /* requests in progress per client before it is paused */
-    uint64_t snapshot_entries;        /* take a snapshot after this many applied entries */
-    uint64_t snapshot_log_bytes;      /* ... or once the log since the last one holds this */
-    uint64_t max_db_bytes;            /* space quota of the state machine; 0 = half the disk */
-    uint64_t wal_segment_bytes;       /* the WAL rolls to a new (preallocated) file here */
+    uint64_t pubsub_hard_limit_bytes; /* a subscriber with this much unsent is disconnected */
+    uint64_t pubsub_soft_limit_bytes; /* ... or with this much for pubsub_soft_limit_seconds */
+    uint64_t pubsub_soft_limit_seconds;
+    uint64_t snapshot_entries;   /* take a snapshot after this many applied entries */
+    uint64_t snapshot_log_bytes; /* ... or once the log since the last one holds this */
+    uint64_t max_db_bytes;       /* space quota of the state machine; 0 = half the disk */
+    uint64_t wal_segment_bytes;  /* the WAL rolls to a new (preallocated) file here */
     uint32_t max_inflight_appends;
     uint64_t promote_max_lag;                 /* RAFT.NODE PROMOTE: entries a learner may lag */
     char join[CONFIG_HOST_BYTES + 8];         /* a member's client HOST:PORT, or empty */

@@ -114,6 +114,11 @@ static void info_stats(struct server *server, struct proto_buffer *text)
     add_line(text, "total_net_output_bytes:%" PRIu64, stats->bytes_out);
     add_line(text, "protocol_errors:%" PRIu64, stats->protocol_errors);
     /* Keys the leader proposed to delete by active expiry (Redis counts the deleted ones). */
+    add_line(text, "pubsub_channels:%zu", server->pubsub.channel_count);
+    add_line(text, "pubsub_patterns:%zu", server->pubsub.pattern_count);
+    add_line(text, "pubsubshard_channels:0");
+    add_line(text, "pubsub_messages_delivered:%" PRIu64, stats->pubsub_messages);
+    add_line(text, "pubsub_slow_disconnects:%" PRIu64, stats->pubsub_slow_disconnects);
     add_line(text, "expired_keys:%" PRIu64, stats->expire_keys_proposed);
     add_line(text, "expire_entries:%" PRIu64, stats->expire_entries);
     add_line(text, "blocked_clients_parked:%" PRIu64, stats->blocked_total);

@@ -268,6 +268,9 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
         node_fail(server, reason);
         return;
     }
+    /* Messages first: a subscriber that published sees its message before the reply, as in
+     * Redis. */
+    pubsub_deliver(server);
     for (size_t i = 0; i < count; i++) {
         node->log_bytes += entries[i].data_bytes;
         node->kv_unflushed_bytes += entries[i].data_bytes;

@@ -144,6 +144,7 @@ static int open_state_machine(struct server *server, const struct storage_recove
                  kv_error_string(rc));
         return -1;
     }
+    kv_set_receivers(node->kv, pubsub_receivers, server); /* PUBLISH's messages (pubsub.c) */
     /* A rebuilt (or lagging) database starts from the snapshot; the core replays the log. */
     if (recovered->has_snapshot && kv_applied_index(node->kv) < recovered->snapshot.index) {
         struct raft_snapshot_meta meta;
@@ -428,6 +429,7 @@ void node_stop(struct server *server)
     request_list_discard(&server->pending_reads);
     request_list_discard(&server->reads_waiting_apply);
     request_list_discard(&server->blocked);
+    pubsub_free(server);
     close_data(server, !node->fatal && (node->raft == NULL || !driver_busy(&node->driver)));
     raft_free(node->raft);
     node->raft = NULL;

@@ -34,6 +34,7 @@
 
 struct backup;
 struct client;
+struct pubsub_target;
 struct server;
 
 /* Where a reply goes: a buffer, and the protocol version to encode it in. */
@@ -116,6 +117,45 @@ struct client_session {
     uint64_t current_seq; /* the number of the command being executed; 0: none */
 };
 
+/* A channel or a pattern with subscribers on this node (pubsub.c): its name and its
+ * subscribers, in the order they subscribed. Freed when the last one leaves. */
+struct pubsub_entry {
+    struct pubsub_entry *next; /* the channel table's chain (unused for patterns) */
+    uint64_t hash;
+    uint8_t *name;
+    size_t name_bytes;
+    struct client **clients;
+    size_t client_count;
+    size_t client_capacity;
+};
+
+/* Every subscription on this node: channels in a hash table, patterns in a list in the order
+ * they were first subscribed. */
+struct pubsub_registry {
+    struct pubsub_entry **buckets;
+    size_t bucket_count;
+    size_t channel_count;
+    struct pubsub_entry **patterns;
+    size_t pattern_count;
+    size_t pattern_capacity;
+    struct pubsub_target *targets; /* scratch: one message's receivers, listed before writing */
+    size_t target_capacity;
+    bool delivering;   /* pubsub_deliver runs: emptied entries are freed after it */
+    bool prune_needed; /* some entry was emptied meanwhile */
+};
+
+/* A connection's subscriptions, in the order it made them (what UNSUBSCRIBE with no argument
+ * walks), and its place against the pubsub output limits. */
+struct client_pubsub {
+    struct pubsub_entry **channels;
+    size_t channel_count;
+    size_t channel_capacity;
+    struct pubsub_entry **patterns;
+    size_t pattern_count;
+    size_t pattern_capacity;
+    uint64_t soft_limit_since_ms; /* when its unsent bytes passed the soft limit (0: below) */
+};
+
 struct client {
     uv_tcp_t handle;
     struct server *server;
@@ -151,6 +191,7 @@ struct client {
     struct backup *backup;     /* RAFT.BACKUP streaming on this connection (backup.c) */
     struct multi multi;        /* MULTI ... EXEC (multi.c) */
     struct client_session session;
+    struct client_pubsub pubsub; /* SUBSCRIBE, PSUBSCRIBE (pubsub.c) */
 };
 
 /* A latency histogram (stats.c): counts[i] for durations up to histogram_bound_s(i), the
@@ -207,6 +248,8 @@ struct server_stats {
     struct histogram snapshot_save;    /* exporting a snapshot (on a worker thread) */
     struct histogram snapshot_install; /* replacing the state machine with a leader's */
     uint64_t command_calls[STATS_COMMAND_SLOTS];
+    uint64_t pubsub_messages;         /* messages (and notifications) delivered to subscribers */
+    uint64_t pubsub_slow_disconnects; /* subscribers closed at the pubsub output limit */
 };
 
 /* The Raft side: the core, its storage and its state machine (node.c). */
@@ -330,6 +373,7 @@ struct server {
     struct request_list pending_reads;       /* waiting for their read index, by read_id */
     struct request_list reads_waiting_apply; /* read index known, state machine behind */
     struct request_list blocked;             /* blocking commands waiting (blocking.c) */
+    struct pubsub_registry pubsub;           /* subscriptions on this node (pubsub.c) */
     struct server_stats stats;
     uint64_t started_ms;
     bool stopping;
@@ -544,6 +588,32 @@ void node_clock_applied(struct server *server, const struct raft_entry *last);
 /* On the leader, proposes the deletion of keys whose deadline has passed, one entry at a
  * time (called by the sweep, and when the previous expiry entry has applied). */
 void node_expire_keys(struct server *server);
+
+/* pubsub.c: SUBSCRIBE, PSUBSCRIBE, their UNSUBSCRIBEs, PUBSUB, and the delivery of what kv
+ * publishes */
+SERVER_HANDLER(command_subscribe);
+SERVER_HANDLER(command_unsubscribe);
+SERVER_HANDLER(command_psubscribe);
+SERVER_HANDLER(command_punsubscribe);
+SERVER_HANDLER(command_pubsub);
+SERVER_HANDLER(command_reset);
+/* The connection's channels and patterns: in RESP2, more than 0 puts it in subscribed mode. */
+size_t pubsub_subscription_count(const struct client *client);
+/* In RESP2 subscribed mode, refuses (with Redis's error) a command Redis refuses there;
+ * false when the command may run. */
+bool pubsub_refuses(struct client *client, size_t argc, const struct kv_arg *argv);
+/* Drops the connection's subscriptions (it closes, or RESET), sending nothing. */
+void pubsub_client_gone(struct client *client);
+/* After a batch applied: hands the messages it published to this node's subscribers. */
+void pubsub_deliver(struct server *server);
+/* kv's count of receivers (kv_set_receivers). */
+uint64_t pubsub_receivers(void *context, const uint8_t *channel, size_t channel_bytes);
+void pubsub_free(struct server *server);
+/* The pubsub output limits, Redis's client-output-buffer-limit pubsub <hard> <soft> <seconds>:
+ * true when a subscriber with `unsent_bytes` not yet written must be disconnected now.
+ * *soft_since_ms remembers when it passed the soft limit (0: it is below). */
+bool pubsub_output_limit_reached(uint64_t unsent_bytes, uint64_t hard_bytes, uint64_t soft_bytes,
+                                 uint64_t soft_seconds, uint64_t now_ms, uint64_t *soft_since_ms);
 
 /* blocking.c */
 /* A write whose entry replied `blocked`: wait for a signal on its keys, or its timeout. */
