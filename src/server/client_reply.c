@@ -85,6 +85,8 @@ struct request *client_request_new(struct client *client, enum request_kind kind
     struct server *server = client->server;
     request->client = client;
     request->kind = kind;
+    request->stat = client->stat; /* answered later: its statistics then */
+    client->requests_created++;
     request->deadline_ms = server_now_ms(server) + server->config.request_timeout_ms;
     proto_buffer_init(&request->reply, server->config.max_output_buffer_bytes);
     request->target.buffer = &request->reply;
@@ -140,6 +142,10 @@ void client_request_finish(struct request *request)
     assert(!request->done);
     request->done = true;
     struct client *client = request->client;
+    if (client != NULL && request->stat.slot != STATS_NO_COMMAND) {
+        stats_command_done(client, &request->stat,
+                           request->reply.length > 0 && request->reply.data[0] == '-');
+    }
     if (request->kind == REQUEST_READ && client != NULL) {
         client->reads_unanswered--;
     }

@@ -97,6 +97,8 @@ static const struct server_command server_commands[] = {
     {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL, 0},
     {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec, 0},
     {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL, 0},
+    {"slowlog", -2, 0, command_slowlog, "admin random loading stale", NULL, 0},
+    {"latency", -2, 0, command_latency, "admin noscript loading stale", NULL, 0},
     {"acl", -2, 0, NULL, "admin noscript loading stale", acl_command, 0},
     {"watch", -2, 0, command_watch, "noscript loading stale fast allow_busy", NULL, 1},
     {"unwatch", 1, 0, command_unwatch, "noscript loading stale fast allow_busy", NULL, 0},
@@ -768,18 +770,14 @@ void commands_immediate_end(struct request *request)
     finish_immediate(request);
 }
 
-/* Calls per command (stats.c's slots): data commands first, in kv's table order. */
-static void count_call(struct server *server, const struct kv_command *data,
-                       const struct server_command *own)
+/* A command's place among stats.c's slots: data commands first, in kv's table order. */
+static size_t command_slot(const struct kv_command *data, const struct server_command *own)
 {
     size_t table_count;
     const struct kv_command *table = kv_command_table(&table_count);
-    size_t slot = data != NULL  ? (size_t)(data - table)
-                  : own != NULL ? table_count + (size_t)(own - server_commands)
-                                : STATS_COMMAND_SLOTS;
-    if (slot < STATS_COMMAND_SLOTS) {
-        server->stats.command_calls[slot]++;
-    }
+    return data != NULL  ? (size_t)(data - table)
+           : own != NULL ? table_count + (size_t)(own - server_commands)
+                         : STATS_NO_COMMAND;
 }
 
 void commands_for_each_call(struct server *server, commands_call_fn visit, void *context)
@@ -787,13 +785,14 @@ void commands_for_each_call(struct server *server, commands_call_fn visit, void 
     size_t table_count;
     const struct kv_command *table = kv_command_table(&table_count);
     for (size_t slot = 0; slot < table_count + SERVER_COMMAND_COUNT; slot++) {
-        uint64_t calls = slot < STATS_COMMAND_SLOTS ? server->stats.command_calls[slot] : 0;
-        if (calls == 0) {
+        const struct command_stat *stat =
+            slot < STATS_COMMAND_SLOTS ? &server->stats.commands[slot] : NULL;
+        if (stat == NULL || (stat->calls == 0 && stat->rejected == 0)) {
             continue;
         }
         visit(context,
               slot < table_count ? table[slot].name : server_commands[slot - table_count].name,
-              calls);
+              stat);
     }
 }
 
@@ -895,9 +894,14 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
     const struct server_command *command = server_command_lookup(&arguments[0]);
     const struct kv_command *data =
         command == NULL ? kv_command_lookup(arguments[0].data, arguments[0].data_bytes) : NULL;
-    count_call(client->server, data, command);
+    size_t slot = command_slot(data, command);
+    stats_command_begin(client, slot, argc, arguments);
+    client_note_command(client, arguments, argc);
+    uint64_t requests_before = client->requests_created;
+    size_t output_before = client->output.length;
     if (!acl_checked(client, argc, arguments, data, command)) {
-        /* refused: NOPERM */
+        stats_command_rejected(client->server, slot); /* refused: NOPERM */
+        client->stat.slot = STATS_NO_COMMAND;
     } else if (refused_in_subscribed_mode(client, command, argc, arguments)) {
         /* answered Redis's error (after the ACL check, as Redis) */
     } else if (multi_intercept(client, argc, arguments)) {
@@ -911,6 +915,13 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
         execute_data(client, argc, arguments);
     }
     client->session.current_seq = 0;
+    /* Answered at once, straight into the output: its statistics now (a request's when it
+     * is answered, client_request_finish). */
+    if (client->stat.slot != STATS_NO_COMMAND && client->requests_created == requests_before &&
+        client->output.length > output_before) {
+        stats_command_done(client, &client->stat, client->output.data[output_before] == '-');
+    }
+    client->stat.slot = STATS_NO_COMMAND;
     if (arguments != stack_arguments) {
         free(arguments);
     }

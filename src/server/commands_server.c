@@ -307,6 +307,33 @@ SERVER_HANDLER(command_client)
         reply_status(out, "OK");
     } else if (argument_is(sub, "SETINFO")) {
         reply_status(out, "OK");
+    } else if (argument_is(sub, "LIST")) {
+        client_list(client, out, argc, argv);
+    } else if (argument_is(sub, "INFO") && argc == 2) {
+        struct proto_buffer text;
+        proto_buffer_init(&text, 1 << 16);
+        client_describe(client, &text);
+        reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
+        proto_buffer_free(&text);
+    } else if (argument_is(sub, "KILL") && argc >= 3) {
+        client_kill(client, out, argc, argv);
+    } else if (argument_is(sub, "NO-EVICT") && argc == 3 &&
+               (argument_is(&argv[2], "on") || argument_is(&argv[2], "off"))) {
+        client->no_evict = argument_is(&argv[2], "on");
+        reply_status(out, "OK");
+    } else if (argument_is(sub, "INFO") || argument_is(sub, "KILL") ||
+               argument_is(sub, "NO-EVICT")) {
+        char lower[16];
+        size_t length = sub->data_bytes < sizeof lower - 1 ? sub->data_bytes : sizeof lower - 1;
+        for (size_t c = 0; c < length; c++) {
+            lower[c] = (char)tolower(sub->data[c]);
+        }
+        lower[length] = '\0';
+        if (argument_is(sub, "NO-EVICT") && argc == 3) {
+            reply_error(out, "ERR syntax error");
+        } else {
+            reply_error(out, "ERR wrong number of arguments for 'client|%s' command", lower);
+        }
     } else {
         reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)sub->data_bytes,
                     (const char *)sub->data);
@@ -327,56 +354,6 @@ SERVER_HANDLER(command_readwrite)
     (void)argv;
     client->readonly = false;
     reply_status(out, "OK");
-}
-
-/* CONFIG GET answers the settings clients and redis-benchmark ask about, and
- * notify-keyspace-events as this node applied it; CONFIG SET refuses, but for
- * notify-keyspace-events, which commands.c proposes through the log: a node's other settings
- * come from its flags. */
-SERVER_HANDLER(command_config)
-{
-    if (argument_is(&argv[1], "GET") && argc >= 3) {
-        char notify[KV_NOTIFY_FLAGS_TEXT_BYTES];
-        kv_notify_flags_format(
-            client->server->node.kv != NULL ? kv_notify_flags(client->server->node.kv) : 0, notify);
-        struct {
-            const char *name;
-            const char *value;
-        } known[] = {{"save", ""},
-                     {"appendonly", "no"},
-                     {"databases", "1"},
-                     {"cluster-enabled", "yes"},
-                     {"notify-keyspace-events", notify}};
-        size_t found = 0;
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-            for (size_t a = 2; a < argc; a++) {
-                if (argument_is(&argv[a], known[i].name) ||
-                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
-                    found++;
-                    break;
-                }
-            }
-        }
-        reply_map(out, client->protocol, found);
-        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-            for (size_t a = 2; a < argc; a++) {
-                if (argument_is(&argv[a], known[i].name) ||
-                    (argv[a].data_bytes == 1 && argv[a].data[0] == '*')) {
-                    reply_bulk_string(out, known[i].name);
-                    reply_bulk_string(out, known[i].value);
-                    break;
-                }
-            }
-        }
-        return;
-    }
-    if (argument_is(&argv[1], "SET")) {
-        reply_error(out, "ERR CONFIG SET is not supported: raftkv takes its settings from its "
-                         "command line");
-        return;
-    }
-    reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", (int)argv[1].data_bytes,
-                (const char *)argv[1].data);
 }
 
 SERVER_HANDLER(command_info)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum setting_kind {
     SETTING_U32,
@@ -21,6 +22,7 @@ enum setting_kind {
     SETTING_BOOL, /* yes|no; a flag alone means yes */
     SETTING_LOG_LEVEL,
     SETTING_ID,
+    SETTING_I64,
 };
 
 struct setting {
@@ -108,6 +110,14 @@ static const struct setting settings[] = {
      sizeof(((struct server_config *)0)->metrics_addr),
      "HOST:PORT to serve /metrics (Prometheus), /livez and /readyz over HTTP on (default: "
      "none)"},
+    {"slowlog-log-slower-than", SETTING_I64, FIELD(slowlog_log_slower_than), 0,
+     "SLOWLOG keeps commands that took at least this many microseconds from arrival to answer "
+     "(default 10000; 0: every command; -1: none)"},
+    {"slowlog-max-len", SETTING_U64, FIELD(slowlog_max_len), 0,
+     "entries SLOWLOG keeps (default 128)"},
+    {"latency-monitor-threshold", SETTING_U64, FIELD(latency_monitor_threshold), 0,
+     "LATENCY records events (commands, fsyncs, applies) of at least this many milliseconds "
+     "(default 0: off)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
      "debug, info, warning or error (default info)"},
 };
@@ -139,6 +149,9 @@ void config_default(struct server_config *config)
     config->max_inflight_appends = 256;
     config->promote_max_lag = 1000;
     config->log_level = LOG_LEVEL_INFO;
+    config->slowlog_log_slower_than = 10000;
+    config->slowlog_max_len = 128;
+    config->latency_monitor_threshold = 0;
 }
 
 void config_print_help(const char *program)
@@ -300,6 +313,14 @@ static int apply_setting(struct server_config *config, const struct setting *set
         return 0;
     case SETTING_LOG_LEVEL:
         return log_level_parse(value, &config->log_level);
+    case SETTING_I64: {
+        bool negative = value[0] == '-';
+        if (parse_unsigned(value + (negative ? 1 : 0), INT64_MAX, &number) != 0) {
+            return -1;
+        }
+        *(int64_t *)(base + setting->offset) = negative ? -(int64_t)number : (int64_t)number;
+        return 0;
+    }
     }
     return -1;
 }
@@ -337,6 +358,7 @@ static int load_file(struct server_config *config, const char *path, char *error
         snprintf(error, error_bytes, "cannot open config file %s: %s", path, strerror(errno));
         return -1;
     }
+    snprintf(config->config_file, sizeof config->config_file, "%s", path);
     char line[4096];
     int line_number = 0;
     int rc = 0;
@@ -484,4 +506,130 @@ const struct config_member *config_member(const struct server_config *config, ra
         }
     }
     return NULL;
+}
+
+/* ---- at run time (CONFIG GET / SET / REWRITE) ------------------------------------------------ */
+
+int config_format_value(const struct server_config *config, const char *name, char *out,
+                        size_t out_bytes)
+{
+    const struct setting *setting = find_setting(name);
+    if (setting == NULL) {
+        return -1;
+    }
+    const uint8_t *base = (const uint8_t *)config;
+    switch (setting->kind) {
+    case SETTING_U32:
+        snprintf(out, out_bytes, "%" PRIu32, *(const uint32_t *)(base + setting->offset));
+        break;
+    case SETTING_U64:
+        snprintf(out, out_bytes, "%" PRIu64, *(const uint64_t *)(base + setting->offset));
+        break;
+    case SETTING_I64:
+        snprintf(out, out_bytes, "%" PRId64, *(const int64_t *)(base + setting->offset));
+        break;
+    case SETTING_ID:
+        snprintf(out, out_bytes, "%" PRIu64, (uint64_t)config->id);
+        break;
+    case SETTING_STRING:
+        snprintf(out, out_bytes, "%s", (const char *)(base + setting->offset));
+        break;
+    case SETTING_BOOL:
+        snprintf(out, out_bytes, "%s", *(const bool *)(base + setting->offset) ? "yes" : "no");
+        break;
+    case SETTING_LOG_LEVEL:
+        snprintf(out, out_bytes, "%s", log_level_name(config->log_level));
+        for (char *c = out; *c != '\0'; c++) {
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        }
+        break;
+    case SETTING_MEMBER: {
+        size_t used = 0;
+        out[0] = '\0';
+        for (uint32_t i = 0; i < config->member_count && used + 1 < out_bytes; i++) {
+            char member[2 * CONFIG_HOST_BYTES + 64];
+            config_format_member(&config->members[i], member, sizeof member);
+            used +=
+                (size_t)snprintf(out + used, out_bytes - used, "%s%s", i > 0 ? " " : "", member);
+        }
+        break;
+    }
+    }
+    return 0;
+}
+
+int config_set_value(struct server_config *config, const char *name, const char *value, char *error,
+                     size_t error_bytes)
+{
+    return set_named(config, name, value, error, error_bytes);
+}
+
+void config_for_each_setting(config_setting_fn visit, void *context)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        if (settings[i].kind != SETTING_MEMBER) {
+            visit(context, settings[i].name);
+        }
+    }
+}
+
+/* The file again, each line that sets one of `names` set to the current value, the names it
+ * did not set appended; written aside, fsynced, renamed over, so a crash leaves one or the
+ * other whole. Comments and every other line stay as they were. */
+int config_rewrite(const struct server_config *config, const char *const *names, size_t count,
+                   char *error, size_t error_bytes)
+{
+    if (config->config_file[0] == '\0') {
+        snprintf(error, error_bytes, "The server is running without a config file");
+        return -1;
+    }
+    char temporary[CONFIG_PATH_BYTES + 8];
+    snprintf(temporary, sizeof temporary, "%s.tmp", config->config_file);
+    FILE *in = fopen(config->config_file, "r");
+    FILE *out = fopen(temporary, "w");
+    if (in == NULL || out == NULL) {
+        snprintf(error, error_bytes, "cannot rewrite %s: %s", config->config_file, strerror(errno));
+        if (in != NULL) {
+            fclose(in);
+        }
+        if (out != NULL) {
+            fclose(out);
+        }
+        return -1;
+    }
+    bool written[64] = {false};
+    char line[4096];
+    while (fgets(line, sizeof line, in) != NULL) {
+        const char *start = line + strspn(line, " \t");
+        size_t length = strcspn(start, " \t\r\n");
+        size_t match = count;
+        for (size_t i = 0; i < count && i < 64 && *start != '#'; i++) {
+            if (strlen(names[i]) == length && strncmp(start, names[i], length) == 0) {
+                match = i;
+            }
+        }
+        char value[4096];
+        if (match < count && !written[match] &&
+            config_format_value(config, names[match], value, sizeof value) == 0) {
+            fprintf(out, "%s %s\n", names[match], value);
+            written[match] = true;
+        } else if (match == count) {
+            fputs(line, out);
+        }
+    }
+    for (size_t i = 0; i < count && i < 64; i++) {
+        char value[4096];
+        if (!written[i] && config_format_value(config, names[i], value, sizeof value) == 0) {
+            fprintf(out, "%s %s\n", names[i], value);
+        }
+    }
+    fclose(in);
+    bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+    ok = fclose(out) == 0 && ok;
+    if (!ok || rename(temporary, config->config_file) != 0) {
+        snprintf(error, error_bytes, "cannot rewrite %s: %s", config->config_file, strerror(errno));
+        remove(temporary);
+        return -1;
+    }
+    return 0;
 }

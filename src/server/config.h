@@ -64,6 +64,10 @@ struct server_config {
     bool force_new_cluster;                   /* rewrite the configuration to this node alone */
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
     enum log_level log_level;
+    int64_t slowlog_log_slower_than; /* microseconds; -1: off, 0: every command */
+    uint64_t slowlog_max_len;
+    uint64_t latency_monitor_threshold;  /* milliseconds; 0: off */
+    char config_file[CONFIG_PATH_BYTES]; /* --config FILE, for CONFIG REWRITE; or empty */
 };
 
 void config_default(struct server_config *config);
@@ -77,6 +81,17 @@ const struct config_member *config_member(const struct server_config *config, ra
 int config_parse_member(const char *text, struct config_member *member);
 /* The same text back (IPv6 hosts in brackets). */
 void config_format_member(const struct config_member *member, char *out, size_t out_bytes);
+/* At run time: a setting's value as text (-1: no such setting); a new value, checked as at
+ * start (-1, with the reason in error); every setting's name; and CONFIG REWRITE's new file
+ * (-1, with the reason: no file was given, or it cannot be written). */
+int config_format_value(const struct server_config *config, const char *name, char *out,
+                        size_t out_bytes);
+int config_set_value(struct server_config *config, const char *name, const char *value, char *error,
+                     size_t error_bytes);
+typedef void (*config_setting_fn)(void *context, const char *name);
+void config_for_each_setting(config_setting_fn visit, void *context);
+int config_rewrite(const struct server_config *config, const char *const *names, size_t count,
+                   char *error, size_t error_bytes);
 /* "HOST:PORT" with a numeric host: 0, or -1. */
 int config_parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port);
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 static void add_line(struct proto_buffer *text, const char *format, ...)
@@ -71,14 +73,35 @@ static void info_server(struct server *server, struct proto_buffer *text)
 {
     const struct config_member *self = config_member(&server->config, server->config.id);
     uint64_t uptime_ms = server_now_ms(server) - server->started_ms;
+    struct utsname name;
+    if (uname(&name) != 0) {
+        memset(&name, 0, sizeof name);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     add_line(text, "# Server");
     add_line(text, "redis_version:7.0.0");
     add_line(text, "raftkv_version:0.1.0");
+    add_line(text, "redis_git_sha1:00000000");
+    add_line(text, "redis_git_dirty:0");
     add_line(text, "redis_mode:cluster");
+    add_line(text, "os:%s %s %s", name.sysname, name.release, name.machine);
+    add_line(text, "arch_bits:%zu", sizeof(void *) * 8);
+    add_line(text, "multiplexing_api:epoll");
+    add_line(text, "gcc_version:%d.%d.%d", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
     add_line(text, "process_id:%ld", (long)getpid());
     add_line(text, "run_id:%s", server->run_id);
     add_line(text, "tcp_port:%u", self->client_port);
+    add_line(text, "server_time_usec:%" PRIu64,
+             (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000);
     add_line(text, "uptime_in_seconds:%" PRIu64, uptime_ms / 1000);
+    add_line(text, "uptime_in_days:%" PRIu64, uptime_ms / 86400000);
+    add_line(text, "hz:%u", 1000 / (server->config.tick_ms > 0 ? server->config.tick_ms : 10));
+    add_line(text, "configured_hz:%u",
+             1000 / (server->config.tick_ms > 0 ? server->config.tick_ms : 10));
+    add_line(text, "executable:%s", server->executable);
+    add_line(text, "config_file:%s", server->config.config_file);
+    add_line(text, "io_threads_active:0");
     end_section(text);
 }
 
@@ -86,20 +109,137 @@ static void info_clients(struct server *server, struct proto_buffer *text)
 {
     add_line(text, "# Clients");
     add_line(text, "connected_clients:%u", server->client_count);
-    add_line(text, "blocked_clients:%zu", server->blocked.count);
+    add_line(text, "cluster_connections:0");
     add_line(text, "maxclients:%u", server->config.max_clients);
+    add_line(text, "client_recent_max_input_buffer:0");
+    add_line(text, "client_recent_max_output_buffer:0");
+    add_line(text, "blocked_clients:%zu", server->blocked.count);
+    add_line(text, "tracking_clients:0");
+    add_line(text, "clients_in_timeout_table:%zu", server->blocked.count);
     add_line(text, "pending_writes:%zu", server->pending_writes.count);
     add_line(text, "pending_reads:%zu",
              server->pending_reads.count + server->reads_waiting_apply.count);
     end_section(text);
 }
 
-static void info_memory(struct proto_buffer *text)
+static void add_bytes(struct proto_buffer *text, const char *name, uint64_t bytes)
+{
+    add_line(text, "%s:%" PRIu64, name, bytes);
+    add_line(text, "%s_human:%.2fM", name, (double)bytes / (1024.0 * 1024.0));
+}
+
+/* Redis's used_memory is its allocator's count; raftkv's data lives in LMDB's map, so
+ * used_memory is the pages the database uses, and the process's own heap is in the RSS. */
+static void info_memory(struct server *server, struct proto_buffer *text)
 {
     uint64_t rss = info_resident_bytes();
+    struct kv *kv = server->node.kv;
+    uint64_t used = kv != NULL ? kv_used_bytes(kv) : 0;
+    if (rss > server->peak_resident_bytes) {
+        server->peak_resident_bytes = rss;
+    }
     add_line(text, "# Memory");
-    add_line(text, "used_memory_rss:%" PRIu64, rss);
-    add_line(text, "used_memory_rss_human:%.2fM", (double)rss / (1024.0 * 1024.0));
+    add_bytes(text, "used_memory", used);
+    add_bytes(text, "used_memory_rss", rss);
+    add_bytes(text, "used_memory_peak", server->peak_resident_bytes);
+    add_line(text, "used_memory_dataset:%" PRIu64, used);
+    add_bytes(text, "maxmemory", server->node.max_db_bytes);
+    add_line(text, "maxmemory_policy:noeviction");
+    add_line(text, "mem_fragmentation_ratio:%.2f", used > 0 ? (double)rss / (double)used : 0.0);
+    add_line(text, "mem_allocator:libc");
+    add_line(text, "lmdb_file_bytes:%" PRIu64, kv != NULL ? kv_file_bytes(kv) : 0);
+    add_line(text, "lmdb_map_bytes:%" PRIu64, kv != NULL ? kv_map_bytes(kv) : 0);
+    end_section(text);
+}
+
+/* Redis's persistence is RDB and AOF; raftkv's is the Raft log (fsynced before every reply)
+ * and its snapshots. */
+static void info_persistence(struct server *server, struct proto_buffer *text)
+{
+    add_line(text, "# Persistence");
+    add_line(text, "loading:%d", server->node.kv == NULL ? 1 : 0);
+    add_line(text, "async_loading:0");
+    add_line(text, "rdb_changes_since_last_save:0");
+    add_line(text, "rdb_bgsave_in_progress:%d", server->node.snapshot_in_progress ? 1 : 0);
+    add_line(text, "rdb_last_bgsave_status:ok");
+    add_line(text, "aof_enabled:0");
+    add_line(text, "aof_rewrite_in_progress:0");
+    add_line(text, "raft_log_fsyncs:%" PRIu64, server->stats.fsyncs);
+    add_line(text, "raft_snapshots_taken:%" PRIu64, server->stats.snapshots_taken);
+    end_section(text);
+}
+
+static void info_cpu(struct proto_buffer *text)
+{
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    add_line(text, "# CPU");
+    add_line(text, "used_cpu_sys:%ld.%06ld", (long)self.ru_stime.tv_sec,
+             (long)self.ru_stime.tv_usec);
+    add_line(text, "used_cpu_user:%ld.%06ld", (long)self.ru_utime.tv_sec,
+             (long)self.ru_utime.tv_usec);
+    add_line(text, "used_cpu_sys_children:%ld.%06ld", (long)children.ru_stime.tv_sec,
+             (long)children.ru_stime.tv_usec);
+    add_line(text, "used_cpu_user_children:%ld.%06ld", (long)children.ru_utime.tv_sec,
+             (long)children.ru_utime.tv_usec);
+    end_section(text);
+}
+
+struct stats_text {
+    struct proto_buffer *text;
+    bool latency;
+};
+
+static void command_stat_line(void *context, const char *name, const struct command_stat *stat)
+{
+    struct stats_text *state = context;
+    char lower[64];
+    size_t length = 0;
+    for (; name[length] != '\0' && length + 1 < sizeof lower; length++) {
+        lower[length] =
+            name[length] >= 'A' && name[length] <= 'Z' ? (char)(name[length] + 32) : name[length];
+    }
+    lower[length] = '\0';
+    if (state->latency) {
+        if (stat->calls > 0) {
+            add_line(state->text, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f", lower,
+                     stats_latency_percentile_us(stat, 50), stats_latency_percentile_us(stat, 99),
+                     stats_latency_percentile_us(stat, 99.9));
+        }
+        return;
+    }
+    add_line(state->text,
+             "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64
+             ",usec_per_call=%.2f,rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64,
+             lower, stat->calls, stat->usec,
+             stat->calls > 0 ? (double)stat->usec / (double)stat->calls : 0.0, stat->rejected,
+             stat->failed);
+}
+
+static void info_commandstats(struct server *server, struct proto_buffer *text, bool latency)
+{
+    add_line(text, latency ? "# Latencystats" : "# Commandstats");
+    struct stats_text state = {.text = text, .latency = latency};
+    commands_for_each_call(server, command_stat_line, &state);
+    end_section(text);
+}
+
+static void error_stat_line(void *context, const char *kind, uint64_t count)
+{
+    add_line(context, "errorstat_%s:count=%" PRIu64, kind, count);
+}
+
+static void count_errors(void *context, const char *kind, uint64_t count)
+{
+    (void)kind;
+    *(uint64_t *)context += count;
+}
+
+static void info_errorstats(struct proto_buffer *text)
+{
+    add_line(text, "# Errorstats");
+    stats_for_each_error(error_stat_line, text);
     end_section(text);
 }
 
@@ -112,6 +252,15 @@ static void info_stats(struct server *server, struct proto_buffer *text)
     add_line(text, "total_commands_processed:%" PRIu64, stats->commands_processed);
     add_line(text, "total_net_input_bytes:%" PRIu64, stats->bytes_in);
     add_line(text, "total_net_output_bytes:%" PRIu64, stats->bytes_out);
+    add_line(text, "instantaneous_ops_per_sec:%" PRIu64, stats_average(stats->ops_samples));
+    add_line(text, "instantaneous_input_kbps:%.2f",
+             (double)stats_average(stats->input_samples) / 1024.0);
+    add_line(text, "instantaneous_output_kbps:%.2f",
+             (double)stats_average(stats->output_samples) / 1024.0);
+    uint64_t errors = 0;
+    stats_for_each_error(count_errors, &errors);
+    add_line(text, "total_error_replies:%" PRIu64, errors);
+    add_line(text, "evicted_keys:0");
     add_line(text, "protocol_errors:%" PRIu64, stats->protocol_errors);
     /* Keys the leader proposed to delete by active expiry (Redis counts the deleted ones). */
     add_line(text, "pubsub_channels:%zu", server->pubsub.channel_count);
@@ -263,13 +412,28 @@ void info_generate(struct server *server, struct proto_buffer *text, const char 
         info_clients(server, text);
     }
     if (wants(section, "memory", true)) {
-        info_memory(text);
+        info_memory(server, text);
+    }
+    if (wants(section, "persistence", true)) {
+        info_persistence(server, text);
     }
     if (wants(section, "stats", true)) {
         info_stats(server, text);
     }
     if (wants(section, "replication", true)) {
         info_replication(server, text);
+    }
+    if (wants(section, "cpu", true)) {
+        info_cpu(text);
+    }
+    if (wants(section, "commandstats", false)) {
+        info_commandstats(server, text, false);
+    }
+    if (wants(section, "errorstats", true)) {
+        info_errorstats(text);
+    }
+    if (wants(section, "latencystats", false)) {
+        info_commandstats(server, text, true);
     }
     if (wants(section, "raft", true)) {
         info_raft(server, text);

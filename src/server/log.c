@@ -26,6 +26,11 @@ void log_configure(enum log_level level, uint64_t node_id)
     configured_node_id = node_id;
 }
 
+const char *log_level_name(enum log_level level)
+{
+    return level >= LOG_LEVEL_DEBUG && level <= LOG_LEVEL_ERROR ? level_names[level] : "info";
+}
+
 int log_level_parse(const char *name, enum log_level *out)
 {
     for (int level = LOG_LEVEL_DEBUG; level <= LOG_LEVEL_ERROR; level++) {

@@ -22,6 +22,7 @@ enum log_level {
 void log_configure(enum log_level level, uint64_t node_id);
 /* Parses "debug", "info", "warning" or "error"; returns -1 for anything else. */
 int log_level_parse(const char *name, enum log_level *out);
+const char *log_level_name(enum log_level level);
 void log_write(enum log_level level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...)   log_write(LOG_LEVEL_DEBUG, __VA_ARGS__)

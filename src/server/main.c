@@ -39,6 +39,7 @@ static void on_sweep(uv_timer_t *timer)
 {
     struct server *server = timer->data;
     node_sweep_timeouts(server);
+    stats_sample(server, server_now_ms(server));
 }
 
 static void on_prepare(uv_prepare_t *prepare)
@@ -132,6 +133,9 @@ int main(int argc, char **argv)
 {
     static struct server server;
     config_default(&server.config);
+    if (realpath("/proc/self/exe", server.executable) == NULL) {
+        snprintf(server.executable, sizeof server.executable, "%s", argv[0]);
+    }
     char error[1024];
     int rc = config_parse(&server.config, argc, argv, error, sizeof error);
     if (rc == 1) {
@@ -159,6 +163,7 @@ int main(int argc, char **argv)
     uv_run(server.loop, UV_RUN_DEFAULT);
     node_stop(&server);
     uv_loop_close(server.loop);
+    stats_free(&server);
     log_info("stopped");
     return server.exit_code;
 }

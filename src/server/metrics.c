@@ -105,9 +105,9 @@ static void histogram(struct proto_buffer *out, const char *name, const char *he
     add(out, "raftkv_%s_count %" PRIu64 "\n", name, h->total);
 }
 
-static void command_line(void *context, const char *name, uint64_t calls)
+static void command_line(void *context, const char *name, const struct command_stat *stat)
 {
-    add(context, "raftkv_commands_total{command=\"%s\"} %" PRIu64 "\n", name, calls);
+    add(context, "raftkv_commands_total{command=\"%s\"} %" PRIu64 "\n", name, stat->calls);
 }
 
 static void error_line(void *context, const char *kind, uint64_t count)

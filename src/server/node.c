@@ -256,6 +256,7 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     uint64_t started_ns = uv_hrtime();
     int rc = kv_apply_batch(node->kv, entries, count, reply_provider, server);
     histogram_record_ns(&server->stats.apply, uv_hrtime() - started_ns);
+    stats_latency_event(server, LATENCY_APPLY, uv_hrtime() - started_ns);
     if (rc == 0) {
         server->stats.entries_applied += count;
     }
@@ -402,6 +403,7 @@ static void after_sync(uv_work_t *work, int status)
     server->stats.fsyncs++;
     server->stats.fsync_entries += node->sync_entry_count;
     histogram_record_ns(&server->stats.wal_fsync, node->sync_duration_ns);
+    stats_latency_event(server, LATENCY_WAL_FSYNC, node->sync_duration_ns);
     node->sync_entry_count = 0;
     if (server->transport != NULL) {
         members_refresh(server);

@@ -50,6 +50,96 @@ enum request_kind {
     REQUEST_READ,      /* waits for a read index, then for the state machine to reach it */
 };
 
+struct client;
+struct server;
+
+/* A latency histogram (stats.c): counts[i] for durations up to histogram_bound_s(i), the
+ * last for those above every bound. */
+#define HISTOGRAM_BUCKETS 16
+struct histogram {
+    uint64_t counts[HISTOGRAM_BUCKETS + 1];
+    uint64_t total;
+    uint64_t sum_ns;
+};
+void histogram_record_ns(struct histogram *histogram, uint64_t duration_ns);
+double histogram_bound_s(size_t bucket);
+
+/* Error replies by their first word ("ERR", "WRONGTYPE", "MOVED", ...), process-wide. */
+#define STATS_ERROR_KINDS      128
+#define STATS_ERROR_KIND_BYTES 32
+void stats_count_error(const char *text, size_t text_bytes);
+typedef void (*stats_error_fn)(void *context, const char *kind, uint64_t count);
+void stats_for_each_error(stats_error_fn visit, void *context);
+
+/* Per command (INFO commandstats and latencystats, /metrics): the data commands by their place
+ * in kv's table, then the server's own (commands.c). A command's time runs from its arrival
+ * to its answer, so a write's includes its replication and fsync (Redis counts only the
+ * command's own work). Latencies go into buckets a quarter of a power of two wide (stats.c). */
+#define STATS_COMMAND_SLOTS   512
+#define STATS_NO_COMMAND      0xffff
+#define STATS_LATENCY_BUCKETS 160
+struct command_stat {
+    uint64_t calls;
+    uint64_t usec;
+    uint64_t failed;   /* answered with an error */
+    uint64_t rejected; /* refused before it ran (ACL, arity, NOAUTH) */
+    uint32_t *latency; /* STATS_LATENCY_BUCKETS counts, allocated at the first call */
+};
+
+/* SLOWLOG: commands slower than slowlog-log-slower-than, the newest first. */
+#define SLOWLOG_ARGS_BYTES 256
+struct slowlog_entry {
+    uint64_t id;
+    uint64_t time_s;
+    uint64_t duration_us;
+    char args[SLOWLOG_ARGS_BYTES]; /* arguments, each as u8 length + bytes, truncated */
+    size_t args_bytes;
+    uint32_t argc; /* how many the command had */
+    char client_address[64];
+    char client_name[64];
+};
+/* What a command's statistics need once it is answered (a request keeps its own copy). */
+struct request_stat {
+    uint16_t slot; /* STATS_NO_COMMAND: none */
+    uint64_t started_ns;
+    char args[SLOWLOG_ARGS_BYTES];
+    size_t args_bytes;
+    uint32_t argc;
+};
+/* A command arrives: its slot, its start, its arguments for the slow log (client->stat). */
+void stats_command_begin(struct client *client, size_t slot, size_t argc,
+                         const struct kv_arg *argv);
+void stats_command_done(const struct client *client, const struct request_stat *stat, bool failed);
+void stats_command_rejected(struct server *server, size_t slot);
+double stats_latency_percentile_us(const struct command_stat *command, double percentile);
+void stats_reset(struct server *server);
+void stats_free(struct server *server);
+void stats_sample(struct server *server, uint64_t now_ms);
+uint64_t stats_average(const uint64_t samples[16]);
+
+/* LATENCY: events at or above latency-monitor-threshold, per kind (stats.c). */
+enum latency_event { LATENCY_COMMAND, LATENCY_WAL_FSYNC, LATENCY_APPLY, LATENCY_EVENT_COUNT };
+#define LATENCY_HISTORY 160
+struct latency_series {
+    uint64_t latest_s;
+    uint64_t latest_ms;
+    uint64_t max_ms;
+    uint64_t samples_s[LATENCY_HISTORY];
+    uint64_t samples_ms[LATENCY_HISTORY];
+    size_t count;
+    size_t next;
+};
+void stats_latency_event(struct server *server, enum latency_event event, uint64_t duration_ns);
+const char *stats_latency_event_name(enum latency_event event);
+
+struct slowlog {
+    struct slowlog_entry *entries; /* a ring of slowlog_max_len */
+    size_t capacity;
+    size_t count;
+    size_t next;
+    uint64_t next_id;
+};
+
 /* A request that could not be answered at once. It sits in its client's FIFO (replies leave
  * in request order) and in one of the server's pending lists. Its reply is built in its own
  * buffer and moved to the client's output once every earlier request is done. */
@@ -72,6 +162,7 @@ struct request {
     bool block_retry;         /* blocking write: proposed again after a signal */
     uint64_t block_deadline_ms; /* blocking write: uv_now() of its timeout (0: none) */
     size_t command_bytes;
+    struct request_stat stat; /* for INFO commandstats and SLOWLOG, at its answer */
     struct proto_buffer reply;
     struct reply_target target; /* reply, in the client's protocol version */
     struct kv_reply sink;       /* kv's replies, into target */
@@ -192,29 +283,12 @@ struct client {
     struct multi multi;        /* MULTI ... EXEC (multi.c) */
     struct client_session session;
     struct client_pubsub pubsub; /* SUBSCRIBE, PSUBSCRIBE (pubsub.c) */
+    struct request_stat stat;    /* the command being executed (stats.c) */
+    uint64_t requests_created;
+    uint64_t last_command_ms; /* CLIENT LIST's idle */
+    char last_command[64];    /* CLIENT LIST's cmd */
+    bool no_evict;            /* CLIENT NO-EVICT (nothing is evicted: shown, not used) */
 };
-
-/* A latency histogram (stats.c): counts[i] for durations up to histogram_bound_s(i), the
- * last for those above every bound. */
-#define HISTOGRAM_BUCKETS 16
-struct histogram {
-    uint64_t counts[HISTOGRAM_BUCKETS + 1];
-    uint64_t total;
-    uint64_t sum_ns;
-};
-void histogram_record_ns(struct histogram *histogram, uint64_t duration_ns);
-double histogram_bound_s(size_t bucket);
-
-/* Error replies by their first word ("ERR", "WRONGTYPE", "MOVED", ...), process-wide. */
-#define STATS_ERROR_KINDS      128
-#define STATS_ERROR_KIND_BYTES 32
-void stats_count_error(const char *text, size_t text_bytes);
-typedef void (*stats_error_fn)(void *context, const char *kind, uint64_t count);
-void stats_for_each_error(stats_error_fn visit, void *context);
-
-/* Calls per command name, for /metrics: the data commands by their place in kv's table, then
- * the server's own (commands.c). */
-#define STATS_COMMAND_SLOTS 512
 
 struct server_stats {
     uint64_t expire_entries;       /* active-expiry entries proposed (clock.c) */
@@ -247,7 +321,12 @@ struct server_stats {
     struct histogram apply;            /* one batch of committed entries into the state machine */
     struct histogram snapshot_save;    /* exporting a snapshot (on a worker thread) */
     struct histogram snapshot_install; /* replacing the state machine with a leader's */
-    uint64_t command_calls[STATS_COMMAND_SLOTS];
+    struct command_stat commands[STATS_COMMAND_SLOTS];
+    uint64_t ops_samples[16]; /* per second, one sample per 100 ms (INFO's instantaneous_*) */
+    uint64_t input_samples[16];
+    uint64_t output_samples[16];
+    uint64_t sample_commands, sample_input, sample_output, sample_ms;
+    size_t sample_next;
     uint64_t pubsub_messages;         /* messages (and notifications) delivered to subscribers */
     uint64_t pubsub_slow_disconnects; /* subscribers closed at the pubsub output limit */
 };
@@ -375,6 +454,10 @@ struct server {
     struct request_list blocked;             /* blocking commands waiting (blocking.c) */
     struct pubsub_registry pubsub;           /* subscriptions on this node (pubsub.c) */
     struct server_stats stats;
+    struct slowlog slowlog;
+    struct latency_series latency[LATENCY_EVENT_COUNT];
+    uint64_t peak_resident_bytes; /* INFO memory's used_memory_peak */
+    char executable[256];
     uint64_t started_ms;
     bool stopping;
     int exit_code;
@@ -405,6 +488,13 @@ uint64_t info_resident_bytes(void);
 /* client.c: connections */
 int client_listen(struct server *server);
 void client_close(struct client *client);
+/* client_command.c: CLIENT LIST / INFO / KILL */
+void client_describe(const struct client *client, struct proto_buffer *out);
+void client_note_command(struct client *client, const struct kv_arg *argv, size_t argc);
+void client_list(struct client *self, struct proto_buffer *out, size_t argc,
+                 const struct kv_arg *argv);
+void client_kill(struct client *self, struct proto_buffer *out, size_t argc,
+                 const struct kv_arg *argv);
 void client_close_all(struct server *server);
 void client_start_reading(struct client *client);
 /* client_reply.c: replies in request order */
@@ -439,7 +529,7 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
                                const struct kv_arg *argv);
 bool commands_is_server_command(const struct kv_arg *name);
 /* Every command called at least once, with its calls (for /metrics). */
-typedef void (*commands_call_fn)(void *context, const char *name, uint64_t calls);
+typedef void (*commands_call_fn)(void *context, const char *name, const struct command_stat *stat);
 void commands_for_each_call(struct server *server, commands_call_fn visit, void *context);
 /* Answers at once, in request order (a refused write, MULTI's replies): an error text, a
  * status, an empty array, or the error kv_command_resolve gives for an unknown command or a
@@ -470,6 +560,8 @@ SERVER_HANDLER(command_config);
 SERVER_HANDLER(command_info);
 SERVER_HANDLER(command_cluster);
 SERVER_HANDLER(command_raft_info);
+SERVER_HANDLER(command_slowlog);
+SERVER_HANDLER(command_latency);
 SERVER_HANDLER(command_raft_transfer);
 
 /* multi.c */
