@@ -128,7 +128,8 @@ class BankHistory:
         """JSON lines: one header, every transfer and read, then each node's final state."""
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(json.dumps({"accounts": self.accounts,
-                                     "initial_balance": self.initial_balance}) + "\n")
+                                     "initial_balance": self.initial_balance,
+                                     "malformed": self.malformed}) + "\n")
             for transfer in self.transfers:
                 stream.write(json.dumps(dict(asdict(transfer), type="transfer")) + "\n")
             for read in self.reads:
@@ -561,7 +562,7 @@ class _PrefixMax:
         self.maxima = []
         best = None
         for _, value in items:
-            best = value if best is None or value > best[0] else best
+            best = value if best is None or value > best else best
             self.maxima.append(best)
 
     def before(self, moment):
@@ -748,6 +749,24 @@ def _check_bounds(history, final_balances, verdict):
                                                                 high[account]))
 
 
+def load(path):
+    """(history, {node: state}) from a file written by BankHistory.save."""
+    history, states = None, {}
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            record = json.loads(line)
+            kind = record.pop("type", None)
+            if history is None:
+                history = BankHistory(**record)
+            elif kind == "transfer":
+                history.transfers.append(Transfer(**record))
+            elif kind == "read":
+                history.reads.append(Read(**record))
+            elif kind == "final":
+                states[record.pop("node")] = record
+    return history, states
+
+
 def check(history, states):
     """The verdict on a bank history and every node's final state ({id: state})."""
     verdict = BankVerdict()
@@ -868,3 +887,11 @@ def deposed_leader_round(workload, nemesis, round_number):
         writer.disconnect()
         nemesis.heal_network()
     return outcomes
+
+
+if __name__ == "__main__":
+    import sys
+    loaded_history, loaded_states = load(sys.argv[1])
+    result = check(loaded_history, loaded_states)
+    print(result.report(per_category=20))
+    sys.exit(1 if result.violations else 0)
