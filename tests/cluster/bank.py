@@ -176,8 +176,8 @@ class BankWorkload:
     # ---- set up, start, stop ----
 
     def setup(self):
-        """Writes the initial balances, a zero counter and no ledger through the leader
-        (MSET and DEL are idempotent, so they are simply retried until acknowledged)."""
+        """Writes the initial balances and a zero counter through the leader (MSET is
+        idempotent, so it is simply retried until acknowledged); the ledger starts absent."""
         deadline = time.monotonic() + SETUP_TIMEOUT_S
         pairs = {key: self.history.initial_balance for key in self.keys.accounts}
         pairs[self.keys.count] = 0
@@ -185,7 +185,6 @@ class BankWorkload:
             try:
                 client = self.cluster.leader_client()
                 try:
-                    client.delete(self.keys.ledger)
                     client.mset(pairs)
                 finally:
                     client.close()
