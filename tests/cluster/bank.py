@@ -306,6 +306,15 @@ class BankWorkload:
         self.history.malformed.append("%s: EXEC answered %r" % (transfer.id, reply))
         return "ok", None
 
+    def _parsed(self, parse, transfer, reply):
+        """parse's (outcome, values); a reply of the wrong shape is acknowledged but
+        malformed (kept for the checker), never an exception that ends the client."""
+        try:
+            return parse(transfer, reply)
+        except (ValueError, TypeError, AttributeError):
+            self.history.malformed.append("%s answered %r" % (transfer.id, reply))
+            return "ok", None
+
     def _finish(self, client, transfer, send, parse):
         """Sends the write (EXEC or EVAL) and records its outcome."""
         try:
@@ -324,8 +333,7 @@ class BankWorkload:
             self.unexpected.append("%s -> %s" % (transfer.id, error))
             client.drop()
             return
-        outcome, values = parse(transfer, reply)
-        self._record(transfer, outcome, values)
+        self._record(transfer, *self._parsed(parse, transfer, reply))
 
     # ---- lua: the check and the move in one script ----
 
@@ -415,7 +423,7 @@ class BankWorkload:
                              note=str(error))
                 client.drop()
                 return
-            outcome, values = self._eval_reply(transfer, reply)
+            outcome, values = self._parsed(self._eval_reply, transfer, reply)
             self._record(transfer, outcome, values, note=last if transfer.attempts > 1 else "")
             return
 
@@ -460,7 +468,12 @@ class BankWorkload:
             self.history.malformed.append("%s %s on %s answered %r" % (name, method, node,
                                                                        values))
             return
-        numbers = [_integer(value) for value in values]
+        try:
+            numbers = [_integer(value) for value in values]
+        except (ValueError, TypeError, AttributeError):
+            self.history.malformed.append("%s %s on %s answered %r" % (name, method, node,
+                                                                       values))
+            return
         with self._lock:
             self.history.reads.append(Read(name, method, node, readonly, began, ended,
                                            numbers[:-1], numbers[-1]))
@@ -808,7 +821,7 @@ def _await_transfer(workload, connection, transfer):
     except (redis.RedisError, OSError) as error:
         workload._record(transfer, "info", note=str(error))
         return "info", str(error)
-    outcome, values = workload._eval_reply(transfer, reply)
+    outcome, values = workload._parsed(workload._eval_reply, transfer, reply)
     workload._record(transfer, outcome, values)
     return outcome, values
 
