@@ -201,7 +201,8 @@ def test_checker_accepts_a_correct_history():
     ("torn", "torn read"), ("stale", "stale linearizable read"),
     ("lost", "acknowledged transfer lost"), ("twice", "applied twice"),
     ("aborted applied", "applied though it had no effect"),
-    ("replicas", "replicas differ"), ("bounds", "final balance out of bounds")])
+    ("replicas", "replicas differ"), ("bounds", "final balance out of bounds"),
+    ("order", "transfers out of real-time order"), ("overdraft", "overdraft")])
 def test_checker_names_each_violation(case, category):
     ok = _transfer("a", 0, 1, 3, 0.0, 1.0, "ok", [7, 13, 1])
     ledger, balances, reads, transfers = ["a 0 1 3"], [7, 13], [], [ok]
@@ -217,6 +218,12 @@ def test_checker_names_each_violation(case, category):
     elif case == "aborted applied":
         transfers.append(_transfer("b", 1, 0, 2, 2.0, 3.0, "aborted"))
         ledger, balances = ["a 0 1 3", "b 1 0 2"], [9, 11]
+    elif case == "order":
+        transfers.append(_transfer("b", 1, 0, 2, 2.0, 3.0, "ok", [9, 12, 1]))
+        ledger, balances = ["b 1 0 2", "a 0 1 3"], [9, 11]
+    elif case == "overdraft":
+        transfers.append(_transfer("b", 0, 1, 9, 2.0, 3.0, "ok", [-2, 22, 2]))
+        ledger, balances = ["a 0 1 3", "b 0 1 9"], [-2, 22]
     elif case == "replicas":
         states = _states(balances, ledger)
         states[3] = _state([10, 10], [])
