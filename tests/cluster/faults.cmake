@@ -6,8 +6,9 @@
 # MULTI/EXEC, EVAL, CLIENT SESSION) under the same nemeses, judged by the bank checker, and
 # against the broken servers too (under a minute of the budget). Needs root for nftables. The
 # default run is a representative subset that stays within about 5 minutes on 2 cores under
-# ASan; RAFTKV_SOAK=1 (make soak) adds longer random runs on 3 and 5 nodes. RAFTKV_FAULTS_SEED=<n> replays a printed seed. It runs
-# alone (RUN_SERIAL), like cluster_server: its failover bound is a timing.
+# ASan; RAFTKV_SOAK=1 (make soak) adds longer random runs on 3 and 5 nodes.
+# RAFTKV_FAULTS_SEED=<n> replays a printed seed. It runs alone (RUN_SERIAL), like
+# cluster_server: its failover bound is a timing.
 set(raftkv_faults_broken "")
 foreach(broken raftkv_broken_local_reads raftkv_broken_ack_before_commit)
   if(TARGET ${broken})
