@@ -63,6 +63,14 @@ struct server_config {
     char restore[CONFIG_PATH_BYTES];          /* a backup to start a new cluster from, or empty */
     bool force_new_cluster;                   /* rewrite the configuration to this node alone */
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
+    /* TLS (client_tls.c, tls.c): files, listeners and who must present a certificate. */
+    uint32_t tls_port;                        /* an extra TLS client listener; 0: none */
+    bool tls_only;                            /* the member's client port speaks TLS itself */
+    bool tls_replication;                     /* every peer link TLS, certificates both ways */
+    char tls_cert_file[CONFIG_PATH_BYTES];    /* PEM chain, ours first */
+    char tls_key_file[CONFIG_PATH_BYTES];     /* PEM private key */
+    char tls_ca_cert_file[CONFIG_PATH_BYTES]; /* PEM CAs certificates must chain to */
+    char tls_auth_clients[16];                /* yes (default), no, optional */
     enum log_level log_level;
 };
 
@@ -77,6 +85,8 @@ const struct config_member *config_member(const struct server_config *config, ra
 int config_parse_member(const char *text, struct config_member *member);
 /* The same text back (IPv6 hosts in brackets). */
 void config_format_member(const struct config_member *member, char *out, size_t out_bytes);
+/* Does any listener or link use TLS (so the certificate files are needed)? */
+bool config_uses_tls(const struct server_config *config);
 /* "HOST:PORT" with a numeric host: 0, or -1. */
 int config_parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port);
 

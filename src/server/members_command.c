@@ -51,7 +51,7 @@ static void reply_change_error(struct server *server, struct proto_buffer *out, 
     unsigned long long id = (unsigned long long)change->id;
     switch (rc) {
     case RAFT_ERROR_NOT_LEADER:
-        commands_redirect(server, out, NULL);
+        commands_redirect(server, NULL, out, NULL);
         break;
     case RAFT_ERROR_TRANSFERRING:
         reply_error(out, "TRYAGAIN a leadership transfer is in progress; nothing was changed");
@@ -230,7 +230,7 @@ static void propose_change(struct server *server, struct request *request, size_
         return;
     }
     if (server->node.fatal || !node_is_leader(server)) {
-        commands_redirect(server, &request->reply, NULL);
+        commands_redirect(server, request->client, &request->reply, NULL);
         return;
     }
     enum add_state state =
