@@ -99,7 +99,8 @@ static int load_identity(SSL_CTX *ssl_context, const struct tls_files *files, ch
     }
     if (SSL_CTX_use_PrivateKey_file(ssl_context, files->key_file, SSL_FILETYPE_PEM) != 1) {
         openssl_reason(reason, sizeof reason, "not a PEM private key");
-        snprintf(error, error_bytes, "tls-key-file %s is not usable: %s", files->key_file, reason);
+        snprintf(error, error_bytes, "tls-key-file %s is not usable with tls-cert-file %s: %s",
+                 files->key_file, files->cert_file, reason);
         return TLS_ERROR_FILE;
     }
     if (SSL_CTX_check_private_key(ssl_context) != 1) {
