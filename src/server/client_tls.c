@@ -72,6 +72,20 @@ int server_tls_setup(struct server *server, char *error, size_t error_bytes)
             return -1;
         }
     }
+    if (config->tls_only && config->join[0] != '\0') {
+        /* join.c dials a member's client port, which speaks TLS in a tls-only cluster: it
+         * verifies the member and presents our certificate, as any client of it must. */
+        if (files.ca_cert_file[0] == '\0') {
+            snprintf(error, error_bytes, "--join with tls-only needs tls-ca-cert-file");
+            server_tls_free(server);
+            return -1;
+        }
+        if (tls_context_create(&files, TLS_VERIFY_REQUIRED, "join", &server->tls.join, error,
+                               error_bytes) != TLS_OK) {
+            server_tls_free(server);
+            return -1;
+        }
+    }
     if (config->tls_replication) {
         /* Mutual: as acceptor we require the dialer's certificate, as dialer we verify the
          * acceptor's; both must chain to tls-ca-cert-file. */
@@ -88,8 +102,10 @@ void server_tls_free(struct server *server)
 {
     tls_context_free(server->tls.clients);
     tls_context_free(server->tls.peers);
+    tls_context_free(server->tls.join);
     server->tls.clients = NULL;
     server->tls.peers = NULL;
+    server->tls.join = NULL;
 }
 
 int server_tls_reload(struct server *server, char *error, size_t error_bytes)
@@ -105,6 +121,9 @@ int server_tls_reload(struct server *server, char *error, size_t error_bytes)
     }
     if (rc == TLS_OK && server->tls.peers != NULL) {
         rc = tls_context_reload(server->tls.peers, error, error_bytes);
+    }
+    if (rc == TLS_OK && server->tls.join != NULL) {
+        rc = tls_context_reload(server->tls.join, error, error_bytes);
     }
     if (rc != TLS_OK) {
         server->tls.reload_failures++;

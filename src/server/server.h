@@ -350,6 +350,8 @@ struct join {
     uint32_t replies_expected;
     uint32_t backoff_ms;
     uint32_t redirects;
+    struct tls_session *tls; /* tls-only: the member's client port speaks TLS */
+    bool request_sent;
 };
 
 /* TLS for clients and peers (client_tls.c): the contexts built from the tls-* settings, and
@@ -357,6 +359,7 @@ struct join {
 struct server_tls {
     struct tls_context *clients; /* NULL: no TLS client listener */
     struct tls_context *peers;   /* NULL: plaintext peer links */
+    struct tls_context *join;    /* tls-only with --join: we dial a member's TLS client port */
     uv_tcp_t listener;           /* tls-port */
     bool listening;
     uint64_t handshake_failures; /* client connections closed by a TLS failure */

@@ -456,6 +456,11 @@ def test_auth_clients_optional_and_tls_only(make_cluster, pki):
     plain.close()
     slots = tls_client(pki, node, port=port).execute_command("CLUSTER", "SLOTS")
     assert slots[0][2][1] == port
+    # A node joins a tls-only cluster through the member's TLS client port (join.c over TLS).
+    cluster.add_node(2, extra_args=pki.node_flags() + ["--tls-only", "yes"])
+    wait_for_log(cluster, 2, "added to the cluster as a learner")
+    members = tls_client(pki, node, port=port).execute_command("RAFT.NODE", "LIST")
+    assert len(members) == 2
 
 
 def test_auth_clients_no_accepts_a_client_without_a_certificate(make_cluster, pki):
