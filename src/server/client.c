@@ -19,6 +19,10 @@
  * gets "-ERR max number of clients reached" and is closed at once. A closed client's waiting
  * requests stay in the server's pending lists, detached, so that node.c can still settle
  * them; their replies are dropped.
+ *
+ * TLS clients (tls-port, tls-only) take the same path: client_tls.c decrypts what they send
+ * into the same input buffer and encrypts the same output, through a few calls made here and in
+ * client_reply.c.
  */
 #include "server/server.h"
 

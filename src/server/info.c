@@ -208,6 +208,9 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_voters:%u", configuration->voter_count);
     add_line(text, "raft_learners:%u", configuration->learner_count);
     add_line(text, "raft_configuration_index:%" PRIu64, raft_configuration_index(raft));
+    add_line(text, "raft_tls_reloads:%" PRIu64, server->tls.reloads);
+    add_line(text, "raft_tls_reload_failures:%" PRIu64, server->tls.reload_failures);
+    add_line(text, "raft_tls_handshake_failures:%" PRIu64, server->tls.handshake_failures);
     add_line(text, "raft_member_role:%s",
              raft_configuration_is_voter(configuration, server->config.id)     ? "voter"
              : raft_configuration_is_learner(configuration, server->config.id) ? "learner"

@@ -380,6 +380,8 @@ def test_sighup_reload_serves_the_new_certificate_and_a_failed_one_keeps_the_old
             kept.execute_command("RAFT.TLS", "RELOAD")
         assert kept.ping()
         assert_serves_over_tls(cluster, pki)
+        info = cluster.raft_info(node.id)
+        assert info["raft_tls_reloads"] >= 1 and info["raft_tls_reload_failures"] >= 2
     finally:
         kept.close()
         _install(pki, "node.crt", "node.key")
