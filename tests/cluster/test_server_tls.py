@@ -252,6 +252,26 @@ def test_redis_py_over_tls_through_a_failover(cluster, pki):
         client.close()
 
 
+def test_pubsub_over_tls(cluster, pki):
+    """A subscriber on a follower's TLS port gets what a TLS client publishes on the leader."""
+    leader = cluster.wait_for_leader()
+    follower = next(i for i in cluster.ids() if i != leader)
+    subscriber = tls_client(pki, cluster.nodes[follower])
+    publisher = tls_client(pki, cluster.nodes[leader])
+    pubsub = subscriber.pubsub()
+    try:
+        pubsub.subscribe("tls-news")
+        assert pubsub.get_message(timeout=SOCKET_TIMEOUT_S)["type"] == "subscribe"
+        publisher.publish("tls-news", "hello over TLS")
+        message = wait_until(lambda: pubsub.get_message(timeout=1.0), timeout_s=LOG_WAIT_S,
+                             what="the message on the follower")
+        assert message["data"] == b"hello over TLS"
+    finally:
+        pubsub.close()
+        subscriber.close()
+        publisher.close()
+
+
 # ---- refusals ----
 
 def test_plaintext_client_on_the_tls_port_fails_and_the_node_serves_on(cluster, pki):
