@@ -19,6 +19,10 @@
  * gets "-ERR max number of clients reached" and is closed at once. A closed client's waiting
  * requests stay in the server's pending lists, detached, so that node.c can still settle
  * them; their replies are dropped.
+ *
+ * TLS clients (tls-port, tls-only) take the same path: client_tls.c decrypts what they send
+ * into the same input buffer and encrypts the same output, through a few calls made here and in
+ * client_reply.c.
  */
 #include "server/server.h"
 
@@ -29,6 +33,7 @@
 #include <sys/resource.h>
 
 #include "server/log.h"
+#include "server/tls.h"
 
 enum {
     READ_CHUNK_BYTES = 64 * 1024,
@@ -53,6 +58,7 @@ static void on_closed(uv_handle_t *handle)
     proto_buffer_free(&client->input);
     proto_buffer_free(&client->output);
     proto_buffer_free(&client->writing);
+    tls_session_free(client->tls);
     free(client);
 }
 
@@ -192,6 +198,11 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
     }
     client->input.length += (size_t)count;
     client->server->stats.bytes_in += (uint64_t)count;
+    client_input_received(client);
+}
+
+void client_input_received(struct client *client)
+{
     if (client->input.length > client->server->config.max_query_buffer_bytes) {
         log_warning("client %llu (%s) passed max-query-buffer-bytes; closing",
                     (unsigned long long)client->id, client->address);
@@ -203,7 +214,9 @@ static void on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer)
 
 void client_start_reading(struct client *client)
 {
-    if (uv_read_start((uv_stream_t *)&client->handle, on_allocate, on_read) == 0) {
+    uv_alloc_cb allocate = client->tls != NULL ? client_tls_on_allocate : on_allocate;
+    uv_read_cb read = client->tls != NULL ? client_tls_on_read : on_read;
+    if (uv_read_start((uv_stream_t *)&client->handle, allocate, read) == 0) {
         client->reading = true;
         /* Requests may be waiting in the input buffer since reading paused. */
         if (client->input.length > 0) {
@@ -264,6 +277,10 @@ static struct client *client_new(struct server *server)
 static void client_refuse(struct client *client)
 {
     client->server->stats.connections_rejected++;
+    if (client->tls != NULL) {
+        client_close(client); /* no plaintext error on a TLS connection */
+        return;
+    }
     reply_error(&client->output, "ERR max number of clients reached");
     uv_buf_t refusal = uv_buf_init((char *)client->output.data, (unsigned)client->output.length);
     (void)uv_try_write((uv_stream_t *)&client->handle, &refusal, 1);
@@ -277,6 +294,12 @@ static void on_connection(uv_stream_t *listener, int status)
         log_warning("accept failed: %s", uv_strerror(status));
         return;
     }
+    client_accept(listener, server->config.tls_only);
+}
+
+void client_accept(uv_stream_t *listener, bool tls)
+{
+    struct server *server = listener->data;
     struct client *client = client_new(server);
     if (client == NULL || uv_tcp_init(server->loop, &client->handle) != 0) {
         free(client);
@@ -290,6 +313,11 @@ static void on_connection(uv_stream_t *listener, int status)
     server->stats.connections_received++;
     uv_tcp_nodelay(&client->handle, 1);
     describe_peer(client);
+    if (tls && client_tls_attach(client) != 0) {
+        log_warning("client %s: cannot allocate a TLS session; closing", client->address);
+        uv_close((uv_handle_t *)&client->handle, on_closed);
+        return;
+    }
     client->next = server->clients;
     if (server->clients != NULL) {
         server->clients->prev = client;
@@ -366,8 +394,9 @@ int client_listen(struct server *server)
                   uv_strerror(rc));
         return -1;
     }
-    log_info("listening for clients on %s:%u", self->client_host, self->client_port);
-    return 0;
+    log_info("listening for %sclients on %s:%u", server->config.tls_only ? "TLS " : "",
+             self->client_host, self->client_port);
+    return client_tls_listen(server);
 }
 
 void client_close_all(struct server *server)
@@ -378,6 +407,7 @@ void client_close_all(struct server *server)
     if (!uv_is_closing((uv_handle_t *)&server->listener)) {
         uv_close((uv_handle_t *)&server->listener, NULL);
     }
+    client_tls_close_listener(server);
 }
 
 /* At shutdown: frees the requests still waiting (their clients are gone). */

@@ -239,6 +239,10 @@ static void client_flush(struct client *client)
         client_close(client);
         return;
     }
+    if (client->tls != NULL) {
+        client_tls_flush(client); /* client_tls.c: the same steps, through the session */
+        return;
+    }
     if (!client->write_in_flight && client->output.length > 0) {
         /* Most replies fit the socket's buffer: write them now, and only hand libuv what the
          * kernel did not take (a queued uv_write costs an epoll registration per write). */

@@ -92,6 +92,7 @@ static const struct server_command server_commands[] = {
     {"command", -1, 0, command_command, "loading stale", NULL, 0},
     {"raft.info", 1, 0, command_raft_info, "admin stale", NULL, 0},
     {"raft.transfer-leader", -1, 0, command_raft_transfer, "admin stale", NULL, 0},
+    {"raft.tls", 2, 0, command_raft_tls, "admin stale", NULL, 0},
     {"raft.node", -2, 0, NULL, "admin stale", members_command, 0},
     {"raft.backup", -1, 0, NULL, "admin stale", backup_command, 0},
     {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL, 0},
@@ -427,7 +428,7 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     } else if (!client->authenticated) {
         reply_error(target.buffer, "NOAUTH Authentication required.");
     } else if (redirect) {
-        commands_redirect(client->server, target.buffer, redirect_key(argc, argv));
+        commands_redirect(client->server, client, target.buffer, redirect_key(argc, argv));
     } else {
         client->server->stats.reads_stale++;
         kv_read(client->server->node.kv, argc, argv, node_clock_read(client->server), &sink);
@@ -638,7 +639,7 @@ static void execute_write(struct client *client, const struct kv_command *comman
     if (rc != 0) {
         /* Not proposed: no effect, whatever the reason. */
         if (rc == RAFT_ERROR_NOT_LEADER) {
-            commands_redirect(server, &request->reply, redirect_key(argc, argv));
+            commands_redirect(server, request->client, &request->reply, redirect_key(argc, argv));
         } else if (rc == RAFT_ERROR_TOO_BIG) {
             reply_error(&request->reply, "ERR string exceeds maximum allowed size "
                                          "(proto-max-bulk-len)");
@@ -673,7 +674,7 @@ static void execute_linearizable_read(struct client *client, size_t argc, const 
     request->min_index = client->last_write_index;
     int rc = node_read_index(server, request);
     if (rc == RAFT_ERROR_NOT_LEADER) {
-        commands_redirect(server, &request->reply, redirect_key(argc, argv));
+        commands_redirect(server, request->client, &request->reply, redirect_key(argc, argv));
         client_request_finish(request);
     } else if (rc != 0) {
         reply_error(&request->reply, "TRYAGAIN the leader cannot serve reads right now (%s)",

@@ -56,7 +56,8 @@ static unsigned key_slot(const struct kv_arg *key)
     return crc16(data, length) % CLUSTER_SLOTS;
 }
 
-void commands_redirect(struct server *server, struct proto_buffer *buffer, const struct kv_arg *key)
+void commands_redirect(struct server *server, const struct client *client,
+                       struct proto_buffer *buffer, const struct kv_arg *key)
 {
     if (server->node.fatal) {
         reply_error(buffer,
@@ -76,7 +77,8 @@ void commands_redirect(struct server *server, struct proto_buffer *buffer, const
         return;
     }
     unsigned slot = key != NULL ? key_slot(key) : 0;
-    reply_error(buffer, "MOVED %u %s:%u", slot, member->client_host, member->client_port);
+    reply_error(buffer, "MOVED %u %s:%u", slot, member->client_host,
+                client_port_for(client, member));
 }
 
 /* ---- connection commands ---- */
@@ -412,7 +414,7 @@ SERVER_HANDLER(command_raft_transfer)
     }
     int rc = raft_transfer_leadership(server->node.raft, (raft_node_id)target);
     if (rc == RAFT_ERROR_NOT_LEADER) {
-        commands_redirect(server, out, NULL);
+        commands_redirect(server, client, out, NULL);
     } else if (rc != 0) {
         reply_error(out, "ERR cannot transfer leadership: %s", raft_error_string(rc));
     } else {

@@ -118,6 +118,26 @@ static const struct setting settings[] = {
     {"latency-monitor-threshold", SETTING_U64, FIELD(latency_monitor_threshold), 0,
      "LATENCY records events (commands, fsyncs, applies) of at least this many milliseconds "
      "(default 0: off)"},
+    {"tls-port", SETTING_U32, FIELD(tls_port), 0,
+     "also listen for TLS clients on this port of the node's client host (default 0: none)"},
+    {"tls-only", SETTING_BOOL, FIELD(tls_only), 0,
+     "the client port of --member speaks TLS and no plaintext client port is opened, as "
+     "Redis's port 0 with tls-port (default no)"},
+    {"tls-replication", SETTING_BOOL, FIELD(tls_replication), 0,
+     "every peer connection uses TLS, both sides presenting a certificate of "
+     "tls-ca-cert-file's CA; plaintext peers are refused (default no)"},
+    {"tls-cert-file", SETTING_STRING, FIELD(tls_cert_file),
+     sizeof(((struct server_config *)0)->tls_cert_file),
+     "PEM certificate (chain) this node presents to clients and peers"},
+    {"tls-key-file", SETTING_STRING, FIELD(tls_key_file),
+     sizeof(((struct server_config *)0)->tls_key_file), "PEM private key of tls-cert-file"},
+    {"tls-ca-cert-file", SETTING_STRING, FIELD(tls_ca_cert_file),
+     sizeof(((struct server_config *)0)->tls_ca_cert_file),
+     "PEM CA certificates that client and peer certificates must chain to"},
+    {"tls-auth-clients", SETTING_STRING, FIELD(tls_auth_clients),
+     sizeof(((struct server_config *)0)->tls_auth_clients),
+     "yes: TLS clients must present a certificate of the CA; optional: verified if given; "
+     "no: not asked (default yes)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
      "debug, info, warning or error (default info)"},
 };
@@ -152,6 +172,12 @@ void config_default(struct server_config *config)
     config->slowlog_log_slower_than = 10000;
     config->slowlog_max_len = 128;
     config->latency_monitor_threshold = 0;
+    snprintf(config->tls_auth_clients, sizeof config->tls_auth_clients, "yes");
+}
+
+bool config_uses_tls(const struct server_config *config)
+{
+    return config->tls_port != 0 || config->tls_only || config->tls_replication;
 }
 
 void config_print_help(const char *program)
@@ -411,6 +437,48 @@ static int validate_size_limits(const struct server_config *config, char *error,
     return 0;
 }
 
+/* The files are only named here; tls.c reads them at start (client_tls_setup). */
+static int validate_tls(const struct server_config *config, char *error, size_t error_bytes)
+{
+    const char *auth = config->tls_auth_clients;
+    if (strcmp(auth, "yes") != 0 && strcmp(auth, "no") != 0 && strcmp(auth, "optional") != 0) {
+        snprintf(error, error_bytes, "tls-auth-clients is yes, no or optional, not '%s'", auth);
+        return -1;
+    }
+    if (config->tls_port > 65535) {
+        snprintf(error, error_bytes, "tls-port must be below 65536");
+        return -1;
+    }
+    if (!config_uses_tls(config)) {
+        return 0;
+    }
+    if (config->tls_cert_file[0] == '\0' || config->tls_key_file[0] == '\0') {
+        snprintf(error, error_bytes,
+                 "tls-port, tls-only and tls-replication need tls-cert-file and tls-key-file");
+        return -1;
+    }
+    bool clients_verified = (config->tls_port != 0 || config->tls_only) && strcmp(auth, "no") != 0;
+    if ((config->tls_replication || clients_verified) && config->tls_ca_cert_file[0] == '\0') {
+        snprintf(error, error_bytes,
+                 "tls-replication and tls-auth-clients yes|optional need "
+                 "tls-ca-cert-file");
+        return -1;
+    }
+    const struct config_member *self = config_member(config, config->id);
+    if (config->tls_only && config->tls_port != 0 && config->tls_port != self->client_port) {
+        snprintf(error, error_bytes,
+                 "with tls-only the client port of --member speaks TLS: leave tls-port unset");
+        return -1;
+    }
+    if (!config->tls_only && config->tls_port == self->client_port) {
+        snprintf(error, error_bytes,
+                 "tls-port %u is the plaintext client port; pick another or use tls-only",
+                 (unsigned)config->tls_port);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate(const struct server_config *config, char *error, size_t error_bytes)
 {
     if (config->id == 0 || config->member_count == 0 || config->data_directory[0] == '\0') {
@@ -446,6 +514,9 @@ static int validate(const struct server_config *config, char *error, size_t erro
         config->max_pipeline_requests == 0 || config->max_inflight_appends == 0 ||
         config->max_inflight_appends > 4096 || config->snapshot_entries == 0) {
         snprintf(error, error_bytes, "limits must be positive (max-inflight-appends <= 4096)");
+        return -1;
+    }
+    if (validate_tls(config, error, error_bytes) != 0) {
         return -1;
     }
     return validate_size_limits(config, error, error_bytes);

@@ -63,6 +63,14 @@ struct server_config {
     char restore[CONFIG_PATH_BYTES];          /* a backup to start a new cluster from, or empty */
     bool force_new_cluster;                   /* rewrite the configuration to this node alone */
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
+    /* TLS (client_tls.c, tls.c): files, listeners and who must present a certificate. */
+    uint32_t tls_port;                        /* an extra TLS client listener; 0: none */
+    bool tls_only;                            /* the member's client port speaks TLS itself */
+    bool tls_replication;                     /* every peer link TLS, certificates both ways */
+    char tls_cert_file[CONFIG_PATH_BYTES];    /* PEM chain, ours first */
+    char tls_key_file[CONFIG_PATH_BYTES];     /* PEM private key */
+    char tls_ca_cert_file[CONFIG_PATH_BYTES]; /* PEM CAs certificates must chain to */
+    char tls_auth_clients[16];                /* yes (default), no, optional */
     enum log_level log_level;
     int64_t slowlog_log_slower_than; /* microseconds; -1: off, 0: every command */
     uint64_t slowlog_max_len;
@@ -92,6 +100,8 @@ typedef void (*config_setting_fn)(void *context, const char *name);
 void config_for_each_setting(config_setting_fn visit, void *context);
 int config_rewrite(const struct server_config *config, const char *const *names, size_t count,
                    char *error, size_t error_bytes);
+/* Does any listener or link use TLS (so the certificate files are needed)? */
+bool config_uses_tls(const struct server_config *config);
 /* "HOST:PORT" with a numeric host: 0, or -1. */
 int config_parse_address(const char *text, char *host, size_t host_bytes, uint16_t *port);
 

@@ -357,6 +357,9 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_voters:%u", configuration->voter_count);
     add_line(text, "raft_learners:%u", configuration->learner_count);
     add_line(text, "raft_configuration_index:%" PRIu64, raft_configuration_index(raft));
+    add_line(text, "raft_tls_reloads:%" PRIu64, server->tls.reloads);
+    add_line(text, "raft_tls_reload_failures:%" PRIu64, server->tls.reload_failures);
+    add_line(text, "raft_tls_handshake_failures:%" PRIu64, server->tls.handshake_failures);
     add_line(text, "raft_member_role:%s",
              raft_configuration_is_voter(configuration, server->config.id)     ? "voter"
              : raft_configuration_is_learner(configuration, server->config.id) ? "learner"
@@ -457,18 +460,19 @@ void raft_info_command(struct client *client, struct proto_buffer *out)
 
 /* ---- CLUSTER ---- */
 
-static void slot_node(struct proto_buffer *out, const struct config_member *member)
+static void slot_node(const struct client *client, struct proto_buffer *out,
+                      const struct config_member *member)
 {
     char name[41];
     node_name(member->id, name);
     reply_array(out, 3);
     reply_bulk_string(out, member->client_host);
-    reply_integer(out, member->client_port);
+    reply_integer(out, client_port_for(client, member));
     reply_bulk_string(out, name);
 }
 
-static void cluster_slots(struct server *server, struct proto_buffer *out,
-                          const struct config_member *leader)
+static void cluster_slots(struct server *server, const struct client *client,
+                          struct proto_buffer *out, const struct config_member *leader)
 {
     const struct config_member *members[TRANSPORT_MAX_PEERS];
     uint32_t count = members_list(server, members);
@@ -480,10 +484,10 @@ static void cluster_slots(struct server *server, struct proto_buffer *out,
     reply_array(out, 3 + others);
     reply_integer(out, 0);
     reply_integer(out, 16383);
-    slot_node(out, leader);
+    slot_node(client, out, leader);
     for (uint32_t i = 0; i < count; i++) {
         if (members[i]->id != leader->id) {
-            slot_node(out, members[i]);
+            slot_node(client, out, members[i]);
         }
     }
 }
@@ -496,8 +500,8 @@ static void shard_node(struct server *server, struct client *client, struct prot
     reply_map(out, client->protocol, 7);
     reply_bulk_string(out, "id");
     reply_bulk_string(out, name);
-    reply_bulk_string(out, "port");
-    reply_integer(out, member->client_port);
+    reply_bulk_string(out, client->tls != NULL ? "tls-port" : "port");
+    reply_integer(out, client_port_for(client, member));
     reply_bulk_string(out, "ip");
     reply_bulk_string(out, member->client_host);
     reply_bulk_string(out, "endpoint");
@@ -551,11 +555,12 @@ static void cluster_nodes(struct server *server, struct client *client, struct p
         bool self = member->id == server->config.id;
         bool master = member->id == leader;
         char line[512];
-        int length = snprintf(
-            line, sizeof line, "%s %s:%u@%u %s%s %s 0 0 %" PRIu64 " connected%s\n", name,
-            member->client_host, member->client_port, member->peer_port, self ? "myself," : "",
-            master ? "master" : "slave", master || leader == RAFT_NODE_NONE ? "-" : leader_name,
-            raft_term(server->node.raft), master ? " 0-16383" : "");
+        int length =
+            snprintf(line, sizeof line, "%s %s:%u@%u %s%s %s 0 0 %" PRIu64 " connected%s\n", name,
+                     member->client_host, client_port_for(client, member), member->peer_port,
+                     self ? "myself," : "", master ? "master" : "slave",
+                     master || leader == RAFT_NODE_NONE ? "-" : leader_name,
+                     raft_term(server->node.raft), master ? " 0-16383" : "");
         if (length > 0) {
             proto_buffer_append(&text, line,
                                 (size_t)length < sizeof line ? (size_t)length : sizeof line - 1);
@@ -604,7 +609,7 @@ void cluster_command(struct client *client, struct proto_buffer *out, size_t arg
     } else if ((argument_is(sub, "SLOTS") || argument_is(sub, "SHARDS")) && leader == NULL) {
         reply_error(out, "CLUSTERDOWN The cluster is down: no leader is known to this node");
     } else if (argument_is(sub, "SLOTS")) {
-        cluster_slots(server, out, leader);
+        cluster_slots(server, client, out, leader);
     } else if (argument_is(sub, "SHARDS")) {
         cluster_shards(server, client, out, leader);
     } else {

@@ -16,6 +16,12 @@
  * new leader may truncate an uncommitted one. Every other error (an id used before, a full
  * cluster) is logged each time, so that the operator sees it; the node keeps trying in case the
  * cause goes away. A reply longer than the buffer is treated as an error of the connection.
+ *
+ * TLS. In a tls-only cluster the member's client port speaks TLS: the request then goes
+ * through a tls_session (tls.h) that verifies the member against tls-ca-cert-file and presents
+ * this node's certificate. The handshake's records and the request are small, so they are
+ * written with uv_try_write; a socket that does not take them at once ends the attempt, which
+ * is retried as any other failure.
  */
 #include "server/server.h"
 
@@ -25,6 +31,7 @@
 #include <string.h>
 
 #include "server/log.h"
+#include "server/tls.h"
 
 enum {
     JOIN_BACKOFF_MIN_MS = 500,
@@ -58,6 +65,8 @@ static void on_closed(uv_handle_t *handle)
     struct server *server = handle->data;
     struct join *join = &server->join;
     join->connected = false;
+    tls_session_free(join->tls);
+    join->tls = NULL;
     if (!join->active || server->stopping) {
         return;
     }
@@ -160,11 +169,66 @@ static bool handle_reply(struct server *server, const char *line)
     return false;
 }
 
+/* Ciphertext of the TLS join: read here, decrypted into join->reply. */
+static char tls_read_buffer[16 * 1024];
+
+/* Writes what the session has for the member; false when the socket did not take it all. */
+static bool tls_send_output(struct server *server)
+{
+    struct join *join = &server->join;
+    struct proto_buffer out;
+    proto_buffer_init(&out, 1 << 20);
+    bool sent = tls_session_take_output(join->tls, &out) == TLS_OK;
+    if (sent && out.length > 0) {
+        uv_buf_t buffer = uv_buf_init((char *)out.data, (unsigned)out.length);
+        sent = uv_try_write((uv_stream_t *)&join->handle, &buffer, 1) == (int)out.length;
+    }
+    proto_buffer_free(&out);
+    return sent;
+}
+
+/* Feeds ciphertext, sends the request once TLS is up, and moves the plaintext replies into
+ * join->reply. Returns the plaintext bytes added, or -1 after a failure (logged). */
+static ssize_t tls_receive(struct server *server, const char *bytes, size_t count)
+{
+    struct join *join = &server->join;
+    size_t before = join->reply_bytes;
+    int rc = tls_session_receive(join->tls, bytes, count);
+    for (size_t read_bytes = 1; rc == TLS_OK && read_bytes > 0;) {
+        size_t room = sizeof join->reply - join->reply_bytes - 1;
+        rc = tls_session_read(join->tls, join->reply + join->reply_bytes, room, &read_bytes);
+        join->reply_bytes += read_bytes;
+        if (room == 0) {
+            break; /* on_read says the reply is too long */
+        }
+    }
+    if (rc == TLS_OK && !join->request_sent && tls_session_established(join->tls)) {
+        size_t consumed = 0;
+        rc = tls_session_write(join->tls, join->request, strlen(join->request), &consumed);
+        join->request_sent = rc == TLS_OK;
+    }
+    if (rc != TLS_OK) {
+        log_warning("join: TLS with %s:%u failed: %s", join->host, (unsigned)join->port,
+                    rc == TLS_ERROR_PROTOCOL ? tls_session_error(join->tls) : tls_error_string(rc));
+        return -1;
+    }
+    if (!tls_send_output(server)) {
+        log_info("join: %s:%u did not take the TLS handshake at once", join->host,
+                 (unsigned)join->port);
+        return -1;
+    }
+    return (ssize_t)(join->reply_bytes - before);
+}
+
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer)
 {
     struct server *server = handle->data;
     struct join *join = &server->join;
     (void)suggested;
+    if (join->tls != NULL) {
+        *buffer = uv_buf_init(tls_read_buffer, sizeof tls_read_buffer);
+        return;
+    }
     size_t room = sizeof join->reply - join->reply_bytes - 1;
     *buffer = uv_buf_init(join->reply + join->reply_bytes, (unsigned)room);
 }
@@ -173,14 +237,20 @@ static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buf
 {
     struct server *server = stream->data;
     struct join *join = &server->join;
-    (void)buffer;
     if (read_bytes < 0) {
         log_info("join: connection to %s:%u closed: %s", join->host, (unsigned)join->port,
                  uv_strerror((int)read_bytes));
         disconnect(server);
         return;
     }
-    join->reply_bytes += (size_t)read_bytes;
+    if (join->tls != NULL) {
+        if (tls_receive(server, buffer->base, (size_t)read_bytes) < 0) {
+            disconnect(server);
+            return;
+        }
+    } else {
+        join->reply_bytes += (size_t)read_bytes;
+    }
     join->reply[join->reply_bytes] = '\0';
     char *line = join->reply;
     char *end;
@@ -223,6 +293,17 @@ static void on_connect(uv_connect_t *request, int status)
     }
     build_request(server);
     join->reply_bytes = 0;
+    join->request_sent = false;
+    if (server->tls.join != NULL) {
+        /* The request waits until TLS is up (tls_receive). */
+        if (tls_session_new(server->tls.join, false, &join->tls) != TLS_OK ||
+            tls_session_handshake(join->tls) != TLS_OK || !tls_send_output(server) ||
+            uv_read_start((uv_stream_t *)&join->handle, on_alloc, on_read) != 0) {
+            log_info("join: cannot start TLS with %s:%u", join->host, (unsigned)join->port);
+            disconnect(server);
+        }
+        return;
+    }
     uv_buf_t buffer = uv_buf_init(join->request, (unsigned)strlen(join->request));
     join->write_request.data = server;
     if (uv_write(&join->write_request, (uv_stream_t *)&join->handle, &buffer, 1, on_written) != 0 ||

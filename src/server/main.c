@@ -2,7 +2,8 @@
  * main.c — the raftkv process: parse the configuration, recover the node from its data
  * directory, and run the event loop until SIGINT or SIGTERM.
  *
- * The loop's handles: the client listener (client.c), the peer transport (transport.c), a
+ * The loop's handles: the client listeners (client.c; client_tls.c for TLS, whose
+ * certificates SIGHUP reloads), the peer transport (transport.c), a
  * timer that ticks the Raft core every tick_ms, a timer that fails requests past their
  * deadline, and a prepare/check pair that runs the core's ready batch and flushes client
  * replies once per loop turn (so everything that arrived in one turn shares one batch).
@@ -78,6 +79,7 @@ static void server_stop(struct server *server, int exit_code)
     close_handle((uv_handle_t *)&server->check);
     close_handle((uv_handle_t *)&server->sigint);
     close_handle((uv_handle_t *)&server->sigterm);
+    close_handle((uv_handle_t *)&server->sighup);
     if (server->transport != NULL) {
         transport_stop(server->transport);
         server->transport = NULL;
@@ -89,6 +91,20 @@ static void on_signal(uv_signal_t *handle, int signal_number)
     struct server *server = handle->data;
     log_info("received %s; shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     server_stop(server, 0);
+}
+
+/* SIGHUP: reload the TLS certificates, as an operator expects of a daemon; a node without TLS
+ * only logs that it has none (it must not die of a stray SIGHUP). */
+static void on_sighup(uv_signal_t *handle, int signal_number)
+{
+    (void)signal_number;
+    struct server *server = handle->data;
+    char error[512];
+    log_info("received SIGHUP; reloading the TLS certificates");
+    if (server_tls_reload(server, error, sizeof error) != 0 && server->tls.clients == NULL &&
+        server->tls.peers == NULL) {
+        log_info("%s: nothing to reload", error);
+    }
 }
 
 static void make_run_id(struct server *server)
@@ -111,18 +127,21 @@ static int start_loop_handles(struct server *server)
     uv_check_init(loop, &server->check);
     uv_signal_init(loop, &server->sigint);
     uv_signal_init(loop, &server->sigterm);
+    uv_signal_init(loop, &server->sighup);
     server->tick_timer.data = server;
     server->sweep_timer.data = server;
     server->prepare.data = server;
     server->check.data = server;
     server->sigint.data = server;
     server->sigterm.data = server;
+    server->sighup.data = server;
     uv_timer_start(&server->tick_timer, on_tick, server->config.tick_ms, server->config.tick_ms);
     uv_timer_start(&server->sweep_timer, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
     uv_prepare_start(&server->prepare, on_prepare);
     uv_check_start(&server->check, on_check);
     uv_signal_start(&server->sigint, on_signal, SIGINT);
     uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&server->sighup, on_sighup, SIGHUP);
     if (metrics_listen(server) != 0) {
         return -1;
     }
@@ -146,6 +165,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Certificates are read before anything else: a bad file stops the node at once. */
+    if (server_tls_setup(&server, error, sizeof error) != 0) {
+        fprintf(stderr, "raftkv: %s\n", error);
+        return 2;
+    }
     log_configure(server.config.log_level, server.config.id);
     server.loop = uv_default_loop();
     server.started_ms = uv_now(server.loop);
@@ -155,6 +179,7 @@ int main(int argc, char **argv)
     if (node_start(&server, error, sizeof error) != 0) {
         log_error("%s", error);
         node_stop(&server);
+        server_tls_free(&server);
         return 1;
     }
     if (start_loop_handles(&server) != 0) {
@@ -164,6 +189,7 @@ int main(int argc, char **argv)
     node_stop(&server);
     uv_loop_close(server.loop);
     stats_free(&server);
+    server_tls_free(&server);
     log_info("stopped");
     return server.exit_code;
 }

@@ -44,14 +44,14 @@ static bool parse_address_argument(const struct kv_arg *argument, char *host, ui
     return config_parse_address(text, host, CONFIG_HOST_BYTES, port) == 0;
 }
 
-static void reply_change_error(struct server *server, struct proto_buffer *out, int rc,
-                               const struct raft_change *change)
+static void reply_change_error(struct server *server, const struct client *client,
+                               struct proto_buffer *out, int rc, const struct raft_change *change)
 {
     const struct raft_configuration *configuration = raft_configuration(server->node.raft);
     unsigned long long id = (unsigned long long)change->id;
     switch (rc) {
     case RAFT_ERROR_NOT_LEADER:
-        commands_redirect(server, out, NULL);
+        commands_redirect(server, client, out, NULL);
         break;
     case RAFT_ERROR_TRANSFERRING:
         reply_error(out, "TRYAGAIN a leadership transfer is in progress; nothing was changed");
@@ -230,7 +230,7 @@ static void propose_change(struct server *server, struct request *request, size_
         return;
     }
     if (server->node.fatal || !node_is_leader(server)) {
-        commands_redirect(server, &request->reply, NULL);
+        commands_redirect(server, request->client, &request->reply, NULL);
         return;
     }
     enum add_state state =
@@ -259,7 +259,7 @@ static void propose_change(struct server *server, struct request *request, size_
                                  (uint32_t)context_bytes, &index, &term);
     free(context);
     if (rc != 0) {
-        reply_change_error(server, &request->reply, rc, &change);
+        reply_change_error(server, request->client, &request->reply, rc, &change);
         return;
     }
     log_info("proposed RAFT.NODE %.*s %" PRIu64 "%s at index %" PRIu64, (int)argv[1].data_bytes,

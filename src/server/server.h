@@ -36,6 +36,8 @@ struct backup;
 struct client;
 struct pubsub_target;
 struct server;
+struct tls_context;
+struct tls_session;
 
 /* Where a reply goes: a buffer, and the protocol version to encode it in. */
 struct reply_target {
@@ -288,6 +290,7 @@ struct client {
     uint64_t last_command_ms; /* CLIENT LIST's idle */
     char last_command[64];    /* CLIENT LIST's cmd */
     bool no_evict;            /* CLIENT NO-EVICT (nothing is evicted: shown, not used) */
+    struct tls_session *tls;  /* NULL: plaintext (client_tls.c) */
 };
 
 struct server_stats {
@@ -426,6 +429,21 @@ struct join {
     uint32_t replies_expected;
     uint32_t backoff_ms;
     uint32_t redirects;
+    struct tls_session *tls; /* tls-only: the member's client port speaks TLS */
+    bool request_sent;
+};
+
+/* TLS for clients and peers (client_tls.c): the contexts built from the tls-* settings, and
+ * the extra listener of tls-port. */
+struct server_tls {
+    struct tls_context *clients; /* NULL: no TLS client listener */
+    struct tls_context *peers;   /* NULL: plaintext peer links */
+    struct tls_context *join;    /* tls-only with --join: we dial a member's TLS client port */
+    uv_tcp_t listener;           /* tls-port */
+    bool listening;
+    uint64_t handshake_failures; /* client connections closed by a TLS failure */
+    uint64_t reloads;
+    uint64_t reload_failures;
 };
 
 struct server {
@@ -444,6 +462,8 @@ struct server {
     uv_check_t check;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_signal_t sighup; /* reloads the TLS certificates */
+    struct server_tls tls;
     struct client *clients;
     uint32_t client_count;
     uint64_t next_client_id;
@@ -487,6 +507,10 @@ uint64_t info_resident_bytes(void);
 
 /* client.c: connections */
 int client_listen(struct server *server);
+/* Accepts one connection from a listener, as a TLS client or a plaintext one. */
+void client_accept(uv_stream_t *listener, bool tls);
+/* Bytes were added to the input: checks its limit, then parses and executes what is there. */
+void client_input_received(struct client *client);
 void client_close(struct client *client);
 /* client_command.c: CLIENT LIST / INFO / KILL */
 void client_describe(const struct client *client, struct proto_buffer *out);
@@ -505,6 +529,24 @@ void client_drain_fifo(struct client *client);
 struct request *client_request_new(struct client *client, enum request_kind kind);
 void client_request_finish(struct request *request);
 void client_request_free(struct request *request);
+
+/* client_tls.c: TLS clients, the contexts, reloads */
+/* Builds the contexts from the settings (before anything listens): 0, or -1 with a sentence. */
+int server_tls_setup(struct server *server, char *error, size_t error_bytes);
+void server_tls_free(struct server *server);
+/* Rebuilds both contexts from the files; on failure the old ones stay and error says why. */
+int server_tls_reload(struct server *server, char *error, size_t error_bytes);
+int client_tls_listen(struct server *server);
+void client_tls_close_listener(struct server *server);
+/* A fresh connection speaks TLS: 0, or -1 (the caller closes it). */
+int client_tls_attach(struct client *client);
+void client_tls_on_allocate(uv_handle_t *handle, size_t suggested, uv_buf_t *buffer);
+void client_tls_on_read(uv_stream_t *stream, ssize_t count, const uv_buf_t *buffer);
+/* client_reply.c's flush for a TLS client: encrypt the output, write the ciphertext. */
+void client_tls_flush(struct client *client);
+/* The client port to name to this client (MOVED, CLUSTER SLOTS): a TLS client gets the
+ * member's TLS port, the client port shifted as ours is (tls-port - port). */
+uint16_t client_port_for(const struct client *client, const struct config_member *member);
 
 /* reply.c: RESP replies into a buffer, with the client's protocol version. */
 void reply_sink_init(struct kv_reply *sink, struct reply_target *target);
@@ -563,6 +605,7 @@ SERVER_HANDLER(command_raft_info);
 SERVER_HANDLER(command_slowlog);
 SERVER_HANDLER(command_latency);
 SERVER_HANDLER(command_raft_transfer);
+SERVER_HANDLER(command_raft_tls); /* client_tls.c: RAFT.TLS RELOAD */
 
 /* multi.c */
 SERVER_HANDLER(command_multi);
@@ -574,10 +617,10 @@ void multi_exec(struct client *client, size_t argc, const struct kv_arg *argv);
  * for the queue (the connection is not in MULTI, or it is EXEC, DISCARD, MULTI, ...). */
 bool multi_intercept(struct client *client, size_t argc, const struct kv_arg *argv);
 void multi_reset(struct client *client);
-/* The error a node answers when it cannot take a request: MOVED to the leader, or
- * CLUSTERDOWN. key may be NULL (slot 0). */
-void commands_redirect(struct server *server, struct proto_buffer *buffer,
-                       const struct kv_arg *key);
+/* The error a node answers when it cannot take a request: MOVED to the leader (its TLS port
+ * for a TLS client), or CLUSTERDOWN. key may be NULL (slot 0); client may be NULL (gone). */
+void commands_redirect(struct server *server, const struct client *client,
+                       struct proto_buffer *buffer, const struct kv_arg *key);
 
 /* members.c: the book of addresses, the transport's peers */
 #define MEMBERS_LINE_BYTES        (2 * CONFIG_HOST_BYTES + 64) /* "ID=CLIENT,PEER\n" */

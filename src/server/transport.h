@@ -19,7 +19,8 @@
  * connection is closed (and re-dialed with exponential backoff, from 50 ms to 2 s, with
  * jitter) on any I/O error, on a frame that fails to decode, on a handshake from another
  * cluster id, another protocol version, an unknown node id, or a MAC that does not verify,
- * and when a handshake does not complete within handshake_timeout_ms. Each refusal is logged
+ * and when a handshake does not complete within handshake_timeout_ms, and — with config.tls —
+ * on a TLS failure (a plaintext peer, a certificate that does not verify). Each refusal is logged
  * with its reason. Nothing a peer sends can crash the node.
  *
  * Snapshots: transport_send_snapshot() streams the file at data_path in SNAPSHOT_CHUNK frames
@@ -83,6 +84,8 @@ struct transport_peer_address {
     uint16_t port;
 };
 
+struct tls_context; /* server/tls.h */
+
 struct transport_config {
     raft_node_id id;
     char host[TRANSPORT_HOST_BYTES]; /* our peer address: listen here, dial from here */
@@ -97,6 +100,11 @@ struct transport_config {
     uint32_t handshake_timeout_ms; /* default 2000 */
     uint32_t snapshot_chunk_bytes; /* default 1 MiB */
     char incoming_directory[1024]; /* where received snapshots are assembled */
+    /* NULL: plaintext links. Else every link is TLS from its first byte (both sides present
+     * certificates the context verifies) and the handshake above runs inside it; a plaintext
+     * peer is refused. Borrowed: it must outlive the transport; a reload of it (tls.h) is seen
+     * by the next connection. */
+    struct tls_context *tls;
 };
 
 void transport_config_default(struct transport_config *config);

@@ -40,6 +40,15 @@
 
 #include <openssl/rand.h>
 
+#include "server/tls.h"
+
+/* TLS links read their ciphertext here: libuv calls on_alloc and on_read back to back on the
+ * loop thread, so one buffer serves every connection. */
+static char tls_read_buffer[TRANSPORT_READ_BYTES];
+/* Plaintext encrypted per step: its ciphertext must fit the writing buffer. */
+#define TRANSPORT_TLS_WRITE_SLICE_BYTES ((size_t)4 * 1024 * 1024)
+#define TLS_RECORD_HANDSHAKE            0x16 /* the first byte of a TLS ClientHello */
+
 /* ---- object lifetime ---- */
 
 static void connection_free(struct connection *connection)
@@ -57,6 +66,7 @@ static void connection_free(struct connection *connection)
     proto_buffer_free(&connection->input);
     proto_buffer_free(&connection->pending);
     proto_buffer_free(&connection->writing);
+    tls_session_free(connection->tls);
     free(connection);
     transport_release_object(transport);
 }
@@ -115,7 +125,14 @@ static struct connection *connection_new(struct transport *transport, struct tra
     if (connection == NULL) {
         return NULL;
     }
+    /* With TLS the acceptor is the TLS server, the dialer the TLS client. */
+    if (transport->config.tls != NULL &&
+        tls_session_new(transport->config.tls, !outbound, &connection->tls) != TLS_OK) {
+        free(connection);
+        return NULL;
+    }
     if (uv_tcp_init(transport->loop, &connection->tcp) != 0) {
+        tls_session_free(connection->tls);
         free(connection);
         return NULL;
     }
@@ -223,27 +240,93 @@ static void on_write(uv_write_t *request, int status)
         transport_connection_close(connection, "write failed: %s", uv_strerror(status));
         return;
     }
-    connection->written_bytes_total += connection->writing.length;
+    connection->written_bytes_total +=
+        connection->tls != NULL ? connection->writing_plain_bytes : connection->writing.length;
+    connection->writing_plain_bytes = 0;
     proto_buffer_truncate(&connection->writing, 0);
     buffer_trim(&connection->writing);
     transport_snapshot_pump_after_write(connection);
     transport_connection_flush(connection);
 }
 
+static bool connection_streaming(const struct connection *connection)
+{
+    const struct transport_peer *peer = connection->peer;
+    return peer != NULL && peer->send.active && peer->send.connection == connection;
+}
+
+/* TLS: encrypts pending (once the TLS handshake is done) slice by slice into writing, with any
+ * handshake records, and writes as transport_connection_flush does for plaintext. */
+static void connection_flush_tls(struct connection *connection)
+{
+    while (!connection->write_in_flight && connection->state != CONNECTION_CLOSING) {
+        assert(connection->writing.length == 0);
+        size_t slice = connection->pending.length < TRANSPORT_TLS_WRITE_SLICE_BYTES
+                           ? connection->pending.length
+                           : TRANSPORT_TLS_WRITE_SLICE_BYTES;
+        size_t consumed = 0;
+        int rc = tls_session_write(connection->tls, connection->pending.data, slice, &consumed);
+        if (rc == TLS_OK) {
+            proto_buffer_consume(&connection->pending, consumed);
+            rc = tls_session_take_output(connection->tls, &connection->writing);
+        }
+        if (rc != TLS_OK) {
+            transport_connection_close(connection, "TLS: %s",
+                                       rc == TLS_ERROR_PROTOCOL ? tls_session_error(connection->tls)
+                                                                : tls_error_string(rc));
+            return;
+        }
+        if (connection->writing.length == 0) {
+            return;
+        }
+        connection->writing_plain_bytes = consumed;
+        if (!connection_streaming(connection)) {
+            uv_buf_t direct = uv_buf_init((char *)connection->writing.data,
+                                          (unsigned int)connection->writing.length);
+            int written = uv_try_write((uv_stream_t *)&connection->tcp, &direct, 1);
+            if (written < 0 && written != UV_EAGAIN) {
+                transport_connection_close(connection, "write failed: %s", uv_strerror(written));
+                return;
+            }
+            if (written > 0) {
+                proto_buffer_consume(&connection->writing, (size_t)written);
+            }
+            if (connection->writing.length == 0) {
+                connection->written_bytes_total += connection->writing_plain_bytes;
+                connection->writing_plain_bytes = 0;
+                continue;
+            }
+        }
+        uv_buf_t buffer =
+            uv_buf_init((char *)connection->writing.data, (unsigned int)connection->writing.length);
+        rc = uv_write(&connection->write_request, (uv_stream_t *)&connection->tcp, &buffer, 1,
+                      on_write);
+        if (rc < 0) {
+            transport_connection_close(connection, "write failed: %s", uv_strerror(rc));
+            return;
+        }
+        connection->write_in_flight = true;
+    }
+}
+
 /* Starts a write of everything pending, unless one is in flight (its callback comes back). */
 void transport_connection_flush(struct connection *connection)
 {
-    if (connection->state == CONNECTION_CLOSING || connection->write_in_flight ||
-        connection->pending.length == 0) {
+    if (connection->state == CONNECTION_CLOSING || connection->write_in_flight) {
+        return;
+    }
+    if (connection->tls != NULL) {
+        connection_flush_tls(connection);
+        return;
+    }
+    if (connection->pending.length == 0) {
         return;
     }
     assert(connection->writing.length == 0);
     /* Raft messages usually fit the socket's buffer: write them now, and queue with libuv only
      * what the kernel did not take (a queued uv_write costs an epoll registration per write).
      * A snapshot stream keeps to queued writes: their callbacks pace it. */
-    struct transport_peer *peer = connection->peer;
-    bool streaming = peer != NULL && peer->send.active && peer->send.connection == connection;
-    if (!streaming) {
+    if (!connection_streaming(connection)) {
         uv_buf_t direct =
             uv_buf_init((char *)connection->pending.data, (unsigned int)connection->pending.length);
         int written = uv_try_write((uv_stream_t *)&connection->tcp, &direct, 1);
@@ -350,6 +433,12 @@ static void process_input(struct connection *connection)
         if (rc == PEER_NEED_MORE) {
             break;
         }
+        if (rc < 0 && connection->tls == NULL && connection->state == CONNECTION_AWAIT_HELLO &&
+            offset == 0 && input->data[0] == TLS_RECORD_HANDSHAKE) {
+            transport_connection_close(connection, "a TLS handshake: the peer uses "
+                                                   "tls-replication and this node does not");
+            return;
+        }
         if (rc < 0) {
             transport_connection_close(connection, "undecodable frame: %s (%s)",
                                        peer_decoder_error(&connection->decoder),
@@ -368,6 +457,10 @@ static void process_input(struct connection *connection)
 static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buffer)
 {
     struct connection *connection = handle->data;
+    if (connection->tls != NULL) {
+        *buffer = uv_buf_init(tls_read_buffer, sizeof tls_read_buffer);
+        return;
+    }
     struct proto_buffer *input = &connection->input;
     size_t want = TRANSPORT_READ_BYTES;
     size_t needed = connection->decoder.needed_bytes;
@@ -382,16 +475,65 @@ static void on_alloc(uv_handle_t *handle, size_t suggested_bytes, uv_buf_t *buff
                           (unsigned int)(input->capacity - input->length));
 }
 
+/* TLS: ciphertext in, every byte of plaintext into the input, frames out; then whatever the
+ * TLS handshake or the frames' handlers queued goes out. */
+static void receive_tls(struct connection *connection, const char *bytes, size_t count)
+{
+    int rc = tls_session_receive(connection->tls, bytes, count);
+    while (rc == TLS_OK) {
+        /* One record's plaintext at a time (at most 16 KiB); the input's slack beyond the
+         * largest frame holds what one read of ciphertext decrypts to. */
+        struct proto_buffer *input = &connection->input;
+        size_t room = input->max_bytes - input->length;
+        size_t want = room < 16384 ? room : 16384;
+        if (want == 0 || proto_buffer_reserve(input, want) != PROTO_OK) {
+            transport_connection_close(connection, "input buffer full");
+            return;
+        }
+        size_t read_bytes = 0;
+        rc = tls_session_read(connection->tls, input->data + input->length,
+                              input->capacity - input->length, &read_bytes);
+        if (rc == TLS_OK && read_bytes == 0) {
+            break;
+        }
+        input->length += read_bytes;
+    }
+    if (rc != TLS_OK) {
+        const char *reason =
+            rc == TLS_ERROR_PROTOCOL ? tls_session_error(connection->tls) : tls_error_string(rc);
+        transport_connection_close(connection, "TLS: %s%s", reason,
+                                   connection->outbound ? ""
+                                                        : " (tls-replication is on: plaintext "
+                                                          "peers and foreign certificates are "
+                                                          "refused)");
+        return;
+    }
+    process_input(connection);
+    transport_connection_flush(connection);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t read_bytes, const uv_buf_t *buffer)
 {
     struct connection *connection = stream->data;
     if (read_bytes == 0 || connection->state == CONNECTION_CLOSING) {
         return;
     }
+    if (read_bytes < 0 && connection->tls != NULL && !tls_session_established(connection->tls)) {
+        transport_connection_close(connection,
+                                   "%s during the TLS handshake (a peer without tls-replication, "
+                                   "or one that refused our certificate?)",
+                                   read_bytes == UV_EOF ? "closed by the peer"
+                                                        : uv_strerror((int)read_bytes));
+        return;
+    }
     if (read_bytes < 0) {
         transport_connection_close(connection, "%s",
                                    read_bytes == UV_EOF ? "closed by the peer"
                                                         : uv_strerror((int)read_bytes));
+        return;
+    }
+    if (connection->tls != NULL) {
+        receive_tls(connection, buffer->base, (size_t)read_bytes);
         return;
     }
     assert((size_t)read_bytes <= connection->input.capacity - connection->input.length);
@@ -430,6 +572,18 @@ static void on_connect(uv_connect_t *request, int status)
     if (rc < 0) {
         transport_connection_close(connection, "cannot read: %s", uv_strerror(rc));
         return;
+    }
+    if (connection->tls != NULL) {
+        /* The ClientHello goes first; HELLO waits in pending until TLS is up. */
+        rc = tls_session_handshake(connection->tls);
+        if (rc != TLS_OK) {
+            transport_connection_close(connection, "TLS: %s", tls_session_error(connection->tls));
+            return;
+        }
+        transport_connection_flush(connection);
+        if (connection->state == CONNECTION_CLOSING) {
+            return;
+        }
     }
     transport_handshake_begin(connection);
 }

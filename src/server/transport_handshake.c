@@ -124,7 +124,8 @@ static void connection_establish(struct connection *connection)
     (void)rc;
     peer->connection = connection;
     connection->state = CONNECTION_ESTABLISHED;
-    transport_log(transport, "connected to %s", connection->name);
+    transport_log(transport, "connected to %s%s", connection->name,
+                  connection->tls != NULL ? " over TLS" : "");
     if (transport->callbacks.on_peer_state != NULL) {
         transport->callbacks.on_peer_state(transport->callbacks.context, peer->address.id, true);
     }

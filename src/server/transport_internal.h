@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 
 struct storage_stream; /* storage/storage.h */
+struct tls_session;    /* server/tls.h */
 
 /* ---- limits ---- */
 
@@ -88,7 +89,9 @@ struct connection {
     struct proto_buffer writing;
     bool write_in_flight;
     uint64_t queued_bytes_total;  /* bytes ever appended to pending */
-    uint64_t written_bytes_total; /* bytes ever handed to the kernel */
+    uint64_t written_bytes_total; /* bytes ever handed to the kernel (plaintext, with TLS) */
+    struct tls_session *tls;      /* NULL: plaintext (config.tls) */
+    size_t writing_plain_bytes;   /* TLS: the plaintext whose ciphertext `writing` holds */
     char name[TRANSPORT_NAME_BYTES];
     struct connection *previous;
     struct connection *next;
