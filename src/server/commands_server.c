@@ -274,9 +274,13 @@ SERVER_HANDLER(command_client)
     struct {
         const char *name;
         size_t argc;
-    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}};
+    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}, {"INFO", 2}};
     if (argument_is(sub, "SESSION")) {
         client_session_command(client, out, argc, argv);
+        return;
+    }
+    if (argument_is(sub, "LIST")) {
+        client_list_command(client, out, argc, argv);
         return;
     }
     for (size_t i = 0; i < sizeof arities / sizeof arities[0]; i++) {
@@ -307,6 +311,8 @@ SERVER_HANDLER(command_client)
         reply_status(out, "OK");
     } else if (argument_is(sub, "SETINFO")) {
         reply_status(out, "OK");
+    } else if (argument_is(sub, "INFO")) {
+        client_info_command(client, out);
     } else {
         reply_error(out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.", (int)sub->data_bytes,
                     (const char *)sub->data);
