@@ -15,6 +15,7 @@
  */
 #include "server/server.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -818,9 +819,10 @@ static const char *const SUBSCRIBED_MODE_COMMANDS[] = {
     "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset",
 };
 
-/* The container commands, whose refusal names the subcommand too ("client|id"). */
-static const char *const CONTAINER_COMMANDS[] = {"client",  "config", "cluster",
-                                                 "command", "pubsub", "object"};
+/* Redis's container commands, whose full name names the subcommand too ("client|id"). */
+static const char *const CONTAINER_COMMANDS[] = {
+    "acl", "client", "cluster", "command", "config", "function", "object", "pubsub", "script",
+};
 
 static void append_lowercase(char *out, size_t *used, size_t capacity, const struct kv_arg *word)
 {
@@ -828,6 +830,21 @@ static void append_lowercase(char *out, size_t *used, size_t capacity, const str
         out[(*used)++] = (char)tolower(word->data[i]);
     }
     out[*used] = '\0';
+}
+
+void commands_full_name(size_t argc, const struct kv_arg *argv, char *out, size_t capacity)
+{
+    assert(argc >= 1);
+    assert(capacity >= 2);
+    size_t used = 0;
+    append_lowercase(out, &used, capacity / 2, &argv[0]);
+    for (size_t i = 0; i < sizeof CONTAINER_COMMANDS / sizeof CONTAINER_COMMANDS[0]; i++) {
+        if (argc >= 2 && argument_is(&argv[0], CONTAINER_COMMANDS[i])) {
+            out[used++] = '|';
+            append_lowercase(out, &used, capacity, &argv[1]);
+            return;
+        }
+    }
 }
 
 /*
@@ -857,14 +874,7 @@ static bool refused_in_subscribed_mode(struct client *client, const struct serve
         return false;
     }
     char name[160];
-    size_t used = 0;
-    append_lowercase(name, &used, 64, &argv[0]);
-    for (size_t i = 0; i < sizeof CONTAINER_COMMANDS / sizeof CONTAINER_COMMANDS[0]; i++) {
-        if (argc >= 2 && argument_is(&argv[0], CONTAINER_COMMANDS[i])) {
-            name[used++] = '|';
-            append_lowercase(name, &used, sizeof name, &argv[1]);
-        }
-    }
+    commands_full_name(argc, argv, name, sizeof name);
     char text[320];
     snprintf(text, sizeof text,
              "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
@@ -897,7 +907,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
         command == NULL ? kv_command_lookup(arguments[0].data, arguments[0].data_bytes) : NULL;
     size_t slot = command_slot(data, command);
     stats_command_begin(client, slot, argc, arguments);
-    client_note_command(client, arguments, argc);
+    if (command != NULL || data != NULL) {
+        client_note_command(client, argc, arguments); /* CLIENT LIST's cmd: known ones only */
+    }
     uint64_t requests_before = client->requests_created;
     size_t output_before = client->output.length;
     if (!acl_checked(client, argc, arguments, data, command)) {

@@ -276,9 +276,13 @@ SERVER_HANDLER(command_client)
     struct {
         const char *name;
         size_t argc;
-    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}};
+    } arities[] = {{"ID", 2}, {"GETNAME", 2}, {"SETNAME", 3}, {"SETINFO", 4}, {"INFO", 2}};
     if (argument_is(sub, "SESSION")) {
         client_session_command(client, out, argc, argv);
+        return;
+    }
+    if (argument_is(sub, "LIST")) {
+        client_list_command(client, out, argc, argv);
         return;
     }
     for (size_t i = 0; i < sizeof arities / sizeof arities[0]; i++) {
@@ -309,22 +313,15 @@ SERVER_HANDLER(command_client)
         reply_status(out, "OK");
     } else if (argument_is(sub, "SETINFO")) {
         reply_status(out, "OK");
-    } else if (argument_is(sub, "LIST")) {
-        client_list(client, out, argc, argv);
-    } else if (argument_is(sub, "INFO") && argc == 2) {
-        struct proto_buffer text;
-        proto_buffer_init(&text, 1 << 16);
-        client_describe(client, &text);
-        reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
-        proto_buffer_free(&text);
+    } else if (argument_is(sub, "INFO")) {
+        client_info_command(client, out);
     } else if (argument_is(sub, "KILL") && argc >= 3) {
         client_kill(client, out, argc, argv);
     } else if (argument_is(sub, "NO-EVICT") && argc == 3 &&
                (argument_is(&argv[2], "on") || argument_is(&argv[2], "off"))) {
         client->no_evict = argument_is(&argv[2], "on");
         reply_status(out, "OK");
-    } else if (argument_is(sub, "INFO") || argument_is(sub, "KILL") ||
-               argument_is(sub, "NO-EVICT")) {
+    } else if (argument_is(sub, "KILL") || argument_is(sub, "NO-EVICT")) {
         char lower[16];
         size_t length = sub->data_bytes < sizeof lower - 1 ? sub->data_bytes : sizeof lower - 1;
         for (size_t c = 0; c < length; c++) {

@@ -278,6 +278,8 @@ struct client {
     bool flush_scheduled;
     struct client *flush_next;
     uint64_t created_ms;
+    uint64_t last_command_ms; /* when its latest command arrived (CLIENT LIST's idle) */
+    char last_command[48];    /* that command, as CLIENT LIST's cmd (client_list.c) */
     uint64_t commands;
     uint64_t last_write_index; /* the log index of its latest proposed write */
     uint32_t reads_unanswered; /* linearizable reads not yet executed */
@@ -287,10 +289,8 @@ struct client {
     struct client_pubsub pubsub; /* SUBSCRIBE, PSUBSCRIBE (pubsub.c) */
     struct request_stat stat;    /* the command being executed (stats.c) */
     uint64_t requests_created;
-    uint64_t last_command_ms; /* CLIENT LIST's idle */
-    char last_command[64];    /* CLIENT LIST's cmd */
-    bool no_evict;            /* CLIENT NO-EVICT (nothing is evicted: shown, not used) */
-    struct tls_session *tls;  /* NULL: plaintext (client_tls.c) */
+    bool no_evict;           /* CLIENT NO-EVICT (nothing is evicted: shown, not used) */
+    struct tls_session *tls; /* NULL: plaintext (client_tls.c) */
 };
 
 struct server_stats {
@@ -512,11 +512,7 @@ void client_accept(uv_stream_t *listener, bool tls);
 /* Bytes were added to the input: checks its limit, then parses and executes what is there. */
 void client_input_received(struct client *client);
 void client_close(struct client *client);
-/* client_command.c: CLIENT LIST / INFO / KILL */
-void client_describe(const struct client *client, struct proto_buffer *out);
-void client_note_command(struct client *client, const struct kv_arg *argv, size_t argc);
-void client_list(struct client *self, struct proto_buffer *out, size_t argc,
-                 const struct kv_arg *argv);
+/* client_command.c: CLIENT KILL */
 void client_kill(struct client *self, struct proto_buffer *out, size_t argc,
                  const struct kv_arg *argv);
 void client_close_all(struct server *server);
@@ -570,6 +566,9 @@ void commands_execute(struct client *client, size_t argc, const struct resp_argu
 void commands_execute_resolved(struct client *client, const struct kv_command *command, size_t argc,
                                const struct kv_arg *argv);
 bool commands_is_server_command(const struct kv_arg *name);
+/* A command's name as Redis's COMMAND and errors give it, lowercase, with the subcommand of a
+ * container ("get", "client|list"), NUL-terminated and cut to fit `capacity` (at least 2). */
+void commands_full_name(size_t argc, const struct kv_arg *argv, char *out, size_t capacity);
 /* Every command called at least once, with its calls (for /metrics). */
 typedef void (*commands_call_fn)(void *context, const char *name, const struct command_stat *stat);
 void commands_for_each_call(struct server *server, commands_call_fn visit, void *context);
@@ -596,6 +595,10 @@ SERVER_HANDLER(command_select);
 SERVER_HANDLER(command_auth);
 SERVER_HANDLER(command_hello);
 SERVER_HANDLER(command_client);
+/* client_list.c: CLIENT LIST [TYPE t | ID id...] and CLIENT INFO, and what they show. */
+void client_note_command(struct client *client, size_t argc, const struct kv_arg *argv);
+SERVER_HANDLER(client_list_command);
+void client_info_command(struct client *client, struct proto_buffer *out);
 SERVER_HANDLER(command_readonly);
 SERVER_HANDLER(command_readwrite);
 SERVER_HANDLER(command_config);

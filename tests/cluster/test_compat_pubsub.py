@@ -140,6 +140,8 @@ SUBSCRIBED_SCRIPT = [
     (("GET", "k"), 1),
     (("SET", "k", "v"), 1),
     (("CLIENT", "ID"), 2),  # 2: in RESP2 only (RESP3 runs it, and the ids differ)
+    (("ACL", "WHOAMI"), 1),  # RESP2's error names the subcommand: 'acl|whoami'
+    (("SCRIPT", "EXISTS", "0" * 40), 1),
     (("PUBSUB", "NUMPAT"), 1),
     (("HELLO",), 2),
     (("NOSUCHCOMMAND",), 1),
