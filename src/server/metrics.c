@@ -90,19 +90,31 @@ static void metric(struct proto_buffer *out, const char *name, const char *type,
         type, name, value);
 }
 
+/* A histogram's samples; labels ("peer=\"2\",") go in front of le, or "" for none. */
+static void histogram_samples(struct proto_buffer *out, const char *name, const char *labels,
+                              const struct histogram *h)
+{
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < HISTOGRAM_BUCKETS; i++) {
+        cumulative += h->counts[i];
+        add(out, "raftkv_%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, histogram_bound_s(i),
+            cumulative);
+    }
+    add(out, "raftkv_%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, h->total);
+    size_t label_bytes = strlen(labels);
+    char braces[64] = "";
+    if (label_bytes > 0 && label_bytes < sizeof braces - 2) {
+        snprintf(braces, sizeof braces, "{%.*s}", (int)(label_bytes - 1), labels);
+    }
+    add(out, "raftkv_%s_sum%s %.9f\n", name, braces, (double)h->sum_ns / 1e9);
+    add(out, "raftkv_%s_count%s %" PRIu64 "\n", name, braces, h->total);
+}
+
 static void histogram(struct proto_buffer *out, const char *name, const char *help,
                       const struct histogram *h)
 {
     add(out, "# HELP raftkv_%s %s\n# TYPE raftkv_%s histogram\n", name, help, name);
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < HISTOGRAM_BUCKETS; i++) {
-        cumulative += h->counts[i];
-        add(out, "raftkv_%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histogram_bound_s(i),
-            cumulative);
-    }
-    add(out, "raftkv_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->total);
-    add(out, "raftkv_%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
-    add(out, "raftkv_%s_count %" PRIu64 "\n", name, h->total);
+    histogram_samples(out, name, "", h);
 }
 
 static void command_line(void *context, const char *name, const struct command_stat *stat)
@@ -176,6 +188,23 @@ static void metrics_text(struct server *server, struct proto_buffer *out)
               &stats->snapshot_save);
     histogram(out, "snapshot_install_duration_seconds",
               "Installing a snapshot received from the leader.", &stats->snapshot_install);
+    add(out, "# HELP raftkv_peer_round_trip_time_seconds Heartbeat round trips to each peer "
+             "(measured while this node leads).\n"
+             "# TYPE raftkv_peer_round_trip_time_seconds histogram\n");
+    for (size_t i = 0; i < RAFT_MAX_NODES; i++) {
+        const struct peer_round_trip *trip = &stats->round_trips[i];
+        if (trip->peer != 0) {
+            char labels[48];
+            snprintf(labels, sizeof labels, "peer=\"%" PRIu64 "\",", (uint64_t)trip->peer);
+            histogram_samples(out, "peer_round_trip_time_seconds", labels, &trip->histogram);
+        }
+    }
+    uint64_t snapshot_sent, snapshot_received;
+    transport_snapshot_bytes(server->transport, &snapshot_sent, &snapshot_received);
+    metric(out, "snapshot_sent_bytes_total", "counter", "Snapshot data sent to peers.",
+           snapshot_sent);
+    metric(out, "snapshot_received_bytes_total", "counter", "Snapshot data received from peers.",
+           snapshot_received);
     metric(out, "snapshots_taken_total", "counter", "Snapshots this node took.",
            stats->snapshots_taken);
     metric(out, "snapshots_installed_total", "counter", "Snapshots installed from the leader.",

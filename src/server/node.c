@@ -325,8 +325,45 @@ static void handle_reads(struct server *server, const struct raft_read_state *re
 
 /* ---- the ready loop: the driver (src/driver) with the server's effects ---- */
 
+/* A peer's heartbeat round trip: from a heartbeat sent to it to the first response after it
+ * (responses to earlier heartbeats are not told apart: an upper bound, in practice close). */
+static struct peer_round_trip *round_trip_slot(struct server *server, raft_node_id peer,
+                                               bool create)
+{
+    struct peer_round_trip *free_slot = NULL;
+    for (size_t i = 0; i < RAFT_MAX_NODES; i++) {
+        struct peer_round_trip *slot = &server->stats.round_trips[i];
+        if (slot->peer == peer) {
+            return slot;
+        }
+        if (slot->peer == 0 && free_slot == NULL) {
+            free_slot = slot;
+        }
+    }
+    if (create && free_slot != NULL) {
+        free_slot->peer = peer;
+        return free_slot;
+    }
+    return NULL;
+}
+
+void node_note_heartbeat_response(struct server *server, raft_node_id from)
+{
+    struct peer_round_trip *slot = round_trip_slot(server, from, false);
+    if (slot != NULL && slot->sent_ns != 0) {
+        histogram_record_ns(&slot->histogram, uv_hrtime() - slot->sent_ns);
+        slot->sent_ns = 0;
+    }
+}
+
 static void send_message(struct server *server, const struct raft_message *message)
 {
+    if (message->type == RAFT_MSG_HEARTBEAT) {
+        struct peer_round_trip *slot = round_trip_slot(server, message->to, true);
+        if (slot != NULL && slot->sent_ns == 0) {
+            slot->sent_ns = uv_hrtime();
+        }
+    }
     if (message->type != RAFT_MSG_SNAPSHOT) {
         transport_send(server->transport, message);
         return;

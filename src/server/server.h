@@ -293,6 +293,13 @@ struct client {
     struct tls_session *tls; /* NULL: plaintext (client_tls.c) */
 };
 
+/* A peer's heartbeat round trips (node.c): the leader's view of its followers. */
+struct peer_round_trip {
+    raft_node_id peer; /* 0: unused */
+    uint64_t sent_ns;  /* the heartbeat awaiting its response; 0: none */
+    struct histogram histogram;
+};
+
 struct server_stats {
     uint64_t expire_entries;       /* active-expiry entries proposed (clock.c) */
     uint64_t blocked_total;        /* times a blocking command was parked (blocking.c) */
@@ -324,6 +331,7 @@ struct server_stats {
     struct histogram apply;            /* one batch of committed entries into the state machine */
     struct histogram snapshot_save;    /* exporting a snapshot (on a worker thread) */
     struct histogram snapshot_install; /* replacing the state machine with a leader's */
+    struct peer_round_trip round_trips[RAFT_MAX_NODES];
     struct command_stat commands[STATS_COMMAND_SLOTS];
     uint64_t ops_samples[16]; /* per second, one sample per 100 ms (INFO's instantaneous_*) */
     uint64_t input_samples[16];
@@ -498,6 +506,9 @@ bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,
                  const struct kv_command *data, int server_first_key, char *error,
                  size_t error_bytes);
 void acl_command(struct client *client, size_t argc, const struct kv_arg *argv);
+
+/* node.c: a peer answered a heartbeat (its round trip, for /metrics) */
+void node_note_heartbeat_response(struct server *server, raft_node_id from);
 
 /* metrics.c: /metrics, /livez, /readyz over HTTP (--metrics-addr) */
 int metrics_listen(struct server *server);

@@ -492,3 +492,9 @@ size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_
     }
     return transport_connection_buffered_bytes(peer->connection);
 }
+
+void transport_snapshot_bytes(const struct transport *transport, uint64_t *sent, uint64_t *received)
+{
+    *sent = transport != NULL ? transport->snapshot_bytes_sent : 0;
+    *received = transport != NULL ? transport->snapshot_bytes_received : 0;
+}

@@ -156,4 +156,8 @@ int transport_send_snapshot(struct transport *transport, const struct raft_messa
 bool transport_peer_connected(const struct transport *transport, raft_node_id peer);
 size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_node_id peer);
 
+/* Snapshot data this transport sent and received since it started (metrics). */
+void transport_snapshot_bytes(const struct transport *transport, uint64_t *sent,
+                              uint64_t *received);
+
 #endif

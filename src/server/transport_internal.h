@@ -166,6 +166,8 @@ struct transport {
     uint32_t open_objects; /* listener, reconnect timers and connections not yet released */
     bool stopping;
     bool held; /* transport_hold: queue Raft frames, write them at transport_release */
+    uint64_t snapshot_bytes_sent;     /* snapshot data queued to peers (metrics) */
+    uint64_t snapshot_bytes_received; /* snapshot data received from peers */
 };
 
 /* ---- calls between the files ---- */

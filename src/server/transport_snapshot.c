@@ -78,6 +78,7 @@ static bool snapshot_send_chunk(struct transport_peer *peer, uint32_t data_bytes
                       peer->address.id, proto_error_string(rc));
         return false;
     }
+    peer->transport->snapshot_bytes_sent += data_bytes;
     send->offset += data_bytes;
     send->chunks_done = frame.chunk.last;
     return true;
@@ -250,6 +251,7 @@ void transport_snapshot_receive_chunk(struct connection *connection,
         receive->state = RECEIVE_FAILED;
     }
     receive->received_bytes += chunk->data_bytes;
+    peer->transport->snapshot_bytes_received += chunk->data_bytes;
     if (chunk->last && receive->state == RECEIVE_WRITING) {
         storage_stream_close(receive->file);
         receive->file = NULL;

@@ -21,7 +21,8 @@ import redis
 from harness import PEER_PORT_OFFSET, Cluster, wait_until
 
 METRICS_PORT_OFFSET = 2 * PEER_PORT_OFFSET
-SAMPLE = re.compile(r'^(raftkv_[a-z_]+)(\{[a-z]+="[^"]*"\})? (-?[0-9.e+]+|\+Inf)$')
+SAMPLE = re.compile(r'^(raftkv_[a-z_]+)(\{[a-z]+="[^"]*"(?:,[a-z]+="[^"]*")*\})? '
+                    r'(-?[0-9.e+]+|\+Inf)$')
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,10 @@ def test_each_node_reports_the_cluster_it_sees(cluster):
         assert buckets[-1] == values["raftkv_wal_fsync_duration_seconds_count"]
         assert values["raftkv_apply_duration_seconds_count"] > 0
     leader = everyone[leader_id]
+    for peer in cluster.ids():
+        if peer != leader_id:  # the leader times its heartbeats to each follower
+            assert leader['raftkv_peer_round_trip_time_seconds_count{peer="%d"}' % peer] > 0
+    assert "raftkv_snapshot_sent_bytes_total" in leader
     assert leader['raftkv_commands_total{command="set"}'] >= 100
     assert leader["raftkv_proposals_committed_total"] >= 100
     assert leader["raftkv_connected_clients"] >= 1
