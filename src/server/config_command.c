@@ -292,10 +292,7 @@ SERVER_HANDLER(command_config)
             "    Rewrite the configuration file.",
             "HELP",
             "    Print this help."};
-        reply_array(out, sizeof lines / sizeof lines[0]);
-        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-            resp_append_simple(out, lines[i], strlen(lines[i]));
-        }
+        reply_help(out, lines, sizeof lines / sizeof lines[0]);
     } else {
         reply_error(out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
                     (int)(sub->data_bytes < 100 ? sub->data_bytes : 100), (const char *)sub->data);

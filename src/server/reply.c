@@ -176,3 +176,11 @@ void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text,
 {
     resp_append_verbatim(buffer, protocol, "txt", text, length);
 }
+
+void reply_help(struct proto_buffer *buffer, const char *const *lines, size_t count)
+{
+    reply_array(buffer, count);
+    for (size_t i = 0; i < count; i++) {
+        resp_append_simple(buffer, lines[i], strlen(lines[i]));
+    }
+}

@@ -565,6 +565,8 @@ void reply_bulk(struct proto_buffer *buffer, const void *data, size_t length);
 void reply_bulk_string(struct proto_buffer *buffer, const char *text);
 void reply_null(struct proto_buffer *buffer, int protocol);
 void reply_array(struct proto_buffer *buffer, uint64_t count);
+/* A HELP subcommand's answer: one status line each, as Redis. */
+void reply_help(struct proto_buffer *buffer, const char *const *lines, size_t count);
 void reply_map(struct proto_buffer *buffer, int protocol, uint64_t pairs);
 void reply_verbatim(struct proto_buffer *buffer, int protocol, const char *text, size_t length);
 

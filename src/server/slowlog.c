@@ -74,10 +74,7 @@ SERVER_HANDLER(command_slowlog)
             "    Reset the slowlog.",
             "HELP",
             "    Prints this help."};
-        reply_array(out, sizeof lines / sizeof lines[0]);
-        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-            resp_append_simple(out, lines[i], strlen(lines[i]));
-        }
+        reply_help(out, lines, sizeof lines / sizeof lines[0]);
     } else if (argument_is(sub, "GET") || argument_is(sub, "LEN") || argument_is(sub, "RESET")) {
         reply_error(out, "ERR wrong number of arguments for 'slowlog|%.*s' command",
                     (int)sub->data_bytes, (const char *)sub->data);
@@ -154,10 +151,7 @@ SERVER_HANDLER(command_latency)
             "    (default: reset all data for all event classes)",
             "HELP",
             "    Prints this help."};
-        reply_array(out, sizeof lines / sizeof lines[0]);
-        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-            resp_append_simple(out, lines[i], strlen(lines[i]));
-        }
+        reply_help(out, lines, sizeof lines / sizeof lines[0]);
     } else {
         reply_error(out,
                     "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
