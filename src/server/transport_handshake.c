@@ -16,6 +16,7 @@
  * secret), a challenge that cannot be drawn, and a handshake that does not complete within
  * handshake_timeout_ms.
  */
+#include "server/tls.h"
 #include "server/transport_internal.h"
 
 #include <assert.h>
@@ -265,6 +266,13 @@ static void handshake_on_auth(struct connection *connection, const struct peer_a
     if (rc != PROTO_OK) {
         transport_connection_close(connection, "AUTH's MAC does not verify (%s): wrong secret?",
                                    proto_error_string(rc));
+        return;
+    }
+    char reason[160];
+    if (connection->tls != NULL && transport->config.tls_verify_peer_name && peer->listed &&
+        peer->address.host[0] != '\0' &&
+        !tls_session_peer_names(connection->tls, peer->address.host, reason, sizeof reason)) {
+        transport_connection_close(connection, "TLS: %s (tls-verify-peer-name)", reason);
         return;
     }
     connection_establish(connection);
