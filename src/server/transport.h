@@ -107,8 +107,9 @@ struct transport_config {
     struct tls_context *tls;
     /* With tls: a peer's certificate must also name the peer's address (the host of its
      * transport_peer_address). The dialer checks while verifying the acceptor's chain; the
-     * acceptor checks the dialer's certificate once the HMAC handshake has said which peer it
-     * is (a peer not in our configuration, whose address we do not know, is not checked). */
+     * acceptor checks the dialer's certificate against the node its HELLO names, before
+     * answering it (a peer not in our configuration, whose address we do not know, is not
+     * checked there). */
     bool tls_verify_peer_name;
 };
 
