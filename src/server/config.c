@@ -126,6 +126,10 @@ static const struct setting settings[] = {
     {"tls-replication", SETTING_BOOL, FIELD(tls_replication), 0,
      "every peer connection uses TLS, both sides presenting a certificate of "
      "tls-ca-cert-file's CA; plaintext peers are refused (default no)"},
+    {"tls-verify-peer-name", SETTING_BOOL, FIELD(tls_verify_peer_name), 0,
+     "with tls-replication, a peer's certificate must also name the peer's address of "
+     "--member in its subjectAltName (IP address), checked by both the dialing and the "
+     "accepting side (default no)"},
     {"tls-cert-file", SETTING_STRING, FIELD(tls_cert_file),
      sizeof(((struct server_config *)0)->tls_cert_file),
      "PEM certificate (chain) this node presents to clients and peers"},
@@ -447,6 +451,10 @@ static int validate_tls(const struct server_config *config, char *error, size_t 
     }
     if (config->tls_port > 65535) {
         snprintf(error, error_bytes, "tls-port must be below 65536");
+        return -1;
+    }
+    if (config->tls_verify_peer_name && !config->tls_replication) {
+        snprintf(error, error_bytes, "tls-verify-peer-name needs tls-replication");
         return -1;
     }
     if (!config_uses_tls(config)) {

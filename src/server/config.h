@@ -64,9 +64,10 @@ struct server_config {
     bool force_new_cluster;                   /* rewrite the configuration to this node alone */
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
     /* TLS (client_tls.c, tls.c): files, listeners and who must present a certificate. */
-    uint32_t tls_port;                        /* an extra TLS client listener; 0: none */
-    bool tls_only;                            /* the member's client port speaks TLS itself */
-    bool tls_replication;                     /* every peer link TLS, certificates both ways */
+    uint32_t tls_port;         /* an extra TLS client listener; 0: none */
+    bool tls_only;             /* the member's client port speaks TLS itself */
+    bool tls_replication;      /* every peer link TLS, certificates both ways */
+    bool tls_verify_peer_name; /* a peer's certificate must name its --member peer address */
     char tls_cert_file[CONFIG_PATH_BYTES];    /* PEM chain, ours first */
     char tls_key_file[CONFIG_PATH_BYTES];     /* PEM private key */
     char tls_ca_cert_file[CONFIG_PATH_BYTES]; /* PEM CAs certificates must chain to */

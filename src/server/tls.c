@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /* A TLS record starts with its content type; a handshake record is 22. Anything else as the
  * first byte an acceptor sees is not a TLS client (a plaintext RESP or peer frame). */
@@ -438,4 +439,50 @@ void tls_session_peer_subject(const struct tls_session *session, char *out, size
     }
     X509_NAME_oneline(X509_get_subject_name(certificate), out, (int)out_bytes);
     X509_free(certificate);
+}
+
+/* ---- peer names ---- */
+
+/* An IP address in text, as X509_VERIFY_PARAM_set1_ip_asc and X509_check_ip_asc take it. */
+static bool is_ip_address(const char *host)
+{
+    ASN1_OCTET_STRING *parsed = a2i_IPADDRESS(host);
+    if (parsed == NULL) {
+        ERR_clear_error();
+        return false;
+    }
+    ASN1_OCTET_STRING_free(parsed);
+    return true;
+}
+
+int tls_session_expect_peer_name(struct tls_session *session, const char *host)
+{
+    ERR_clear_error();
+    X509_VERIFY_PARAM *param = SSL_get0_param(session->ssl);
+    int rc = is_ip_address(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
+                                 : X509_VERIFY_PARAM_set1_host(param, host, 0);
+    ERR_clear_error();
+    return rc == 1 ? TLS_OK : TLS_ERROR_NO_MEMORY;
+}
+
+bool tls_session_peer_names(const struct tls_session *session, const char *host, char *reason,
+                            size_t reason_bytes)
+{
+    ERR_clear_error();
+    X509 *certificate = SSL_get1_peer_certificate(session->ssl);
+    if (certificate == NULL) {
+        snprintf(reason, reason_bytes, "the peer presented no certificate");
+        return false;
+    }
+    bool ip = is_ip_address(host);
+    int rc = ip ? X509_check_ip_asc(certificate, host, 0)
+                : X509_check_host(certificate, host, strlen(host), 0, NULL);
+    X509_free(certificate);
+    ERR_clear_error();
+    if (rc != 1) {
+        snprintf(reason, reason_bytes, "the peer's certificate does not name %s %s",
+                 ip ? "its IP address" : "its host", host);
+        return false;
+    }
+    return true;
 }

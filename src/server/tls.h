@@ -116,4 +116,14 @@ const char *tls_session_error(const struct tls_session *session);
 /* The peer certificate's subject ("" when none), for logs. */
 void tls_session_peer_subject(const struct tls_session *session, char *out, size_t out_bytes);
 
+/* Peer names (tls-verify-peer-name). A dialing session, before its handshake: the acceptor's
+ * certificate must also name `host` (a numeric IP address: an IP subjectAltName; anything
+ * else: a DNS name), or verification fails with OpenSSL's reason ("IP address mismatch").
+ * TLS_OK, or TLS_ERROR_NO_MEMORY. */
+int tls_session_expect_peer_name(struct tls_session *session, const char *host);
+/* An accepting session, once established: true when the dialer's certificate names `host`
+ * as above; else false with a sentence in reason. */
+bool tls_session_peer_names(const struct tls_session *session, const char *host, char *reason,
+                            size_t reason_bytes);
+
 #endif

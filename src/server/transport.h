@@ -105,6 +105,12 @@ struct transport_config {
      * peer is refused. Borrowed: it must outlive the transport; a reload of it (tls.h) is seen
      * by the next connection. */
     struct tls_context *tls;
+    /* With tls: a peer's certificate must also name the peer's address (the host of its
+     * transport_peer_address). The dialer checks while verifying the acceptor's chain; the
+     * acceptor checks the dialer's certificate against the node its HELLO names, before
+     * answering it (a peer not in our configuration, whose address we do not know, is not
+     * checked there). */
+    bool tls_verify_peer_name;
 };
 
 void transport_config_default(struct transport_config *config);

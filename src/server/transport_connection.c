@@ -131,6 +131,13 @@ static struct connection *connection_new(struct transport *transport, struct tra
         free(connection);
         return NULL;
     }
+    if (connection->tls != NULL && outbound && peer != NULL &&
+        transport->config.tls_verify_peer_name &&
+        tls_session_expect_peer_name(connection->tls, peer->address.host) != TLS_OK) {
+        tls_session_free(connection->tls);
+        free(connection);
+        return NULL;
+    }
     if (uv_tcp_init(transport->loop, &connection->tcp) != 0) {
         tls_session_free(connection->tls);
         free(connection);

@@ -16,6 +16,7 @@
  * secret), a challenge that cannot be drawn, and a handshake that does not complete within
  * handshake_timeout_ms.
  */
+#include "server/tls.h"
 #include "server/transport_internal.h"
 
 #include <assert.h>
@@ -199,6 +200,16 @@ static void handshake_on_hello(struct connection *connection, const struct peer_
     connection->peer = peer;
     snprintf(connection->name, sizeof connection->name, "peer %" PRIu64 " (accepted)",
              peer->address.id);
+    /* tls-verify-peer-name: the certificate must name the address of the node the HELLO claims
+     * to be, checked before we prove ourselves to it. An unlisted peer's address is unknown:
+     * not checked here (our dial to it, once it is listed, checks it). */
+    char reason[160];
+    if (connection->tls != NULL && transport->config.tls_verify_peer_name && peer->listed &&
+        peer->address.host[0] != '\0' &&
+        !tls_session_peer_names(connection->tls, peer->address.host, reason, sizeof reason)) {
+        transport_connection_close(connection, "TLS: %s (tls-verify-peer-name)", reason);
+        return;
+    }
     if (RAND_bytes(connection->challenge, PEER_CHALLENGE_BYTES) != 1) {
         transport_connection_close(connection, "RAND_bytes failed to draw a challenge");
         return;

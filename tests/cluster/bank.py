@@ -228,7 +228,8 @@ class BankWorkload:
 
     def _client(self, index, rng, readonly=False):
         return _Client(self.addresses, rng, readonly=readonly,
-                       timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)])
+                       timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)],
+                       tls=self.cluster.tls)
 
     def _new_transfer(self, name, method, sequence, rng):
         source, destination = rng.sample(range(self.history.accounts), 2)

@@ -4,7 +4,9 @@
 # scenario against the deliberately broken servers and must see the checker reject them: proof
 # that the suite can fail. test_faults_transactions.py runs bank.py's transfers (WATCH +
 # MULTI/EXEC, EVAL, CLIENT SESSION) under the same nemeses, judged by the bank checker, and
-# against the broken servers too (under a minute of the budget). Needs root for nftables. The
+# against the broken servers too (under a minute of the budget). test_faults_tls.py runs the
+# register workload over TLS clients on a --tls-only --tls-replication cluster under kills,
+# pauses and partitions (about 25 s). Needs root for nftables. The
 # default run is a representative subset that stays within about 5 minutes on 2 cores under
 # ASan; RAFTKV_SOAK=1 (make soak) adds longer random runs on 3 and 5 nodes.
 # RAFTKV_FAULTS_SEED=<n> replays a printed seed. It runs alone (RUN_SERIAL), like
@@ -25,6 +27,7 @@ add_test(NAME cluster_faults
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_faults_mixed.py
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_faults_broken.py
                  ${CMAKE_CURRENT_SOURCE_DIR}/test_faults_transactions.py
+                 ${CMAKE_CURRENT_SOURCE_DIR}/test_faults_tls.py
          WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set(raftkv_faults_environment "RAFTKV_BINARY=$<TARGET_FILE:raftkv>"
     "RAFTKV_BROKEN_BINARY=${raftkv_faults_broken}" "PYTHONDONTWRITEBYTECODE=1")

@@ -146,6 +146,25 @@ def node_host(node_id):
     return "127.0.0.%d" % (HOST_BASE + node_id)
 
 
+def ssl_options(tls):
+    """redis-py's SSL keywords for tls = {"ca": path, "cert": path, "key": path} (cert and key
+    may be absent: no client certificate); {} for None. The server's certificate is verified
+    against the CA; its host name is not (redis-py's default), the nodes' SANs are IPs."""
+    if not tls:
+        return {}
+    options = dict(ssl_ca_certs=tls["ca"], ssl_cert_reqs="required")
+    if tls.get("cert"):
+        options.update(ssl_certfile=tls["cert"], ssl_keyfile=tls["key"])
+    return options
+
+
+def make_connection(tls, host, port, **options):
+    """redis.Connection to host:port, or redis.SSLConnection with ssl_options(tls)."""
+    if tls:
+        return redis.SSLConnection(host=host, port=port, **ssl_options(tls), **options)
+    return redis.Connection(host=host, port=port, **options)
+
+
 def parse_info(text):
     """Parses INFO text into {field: value}; numbers become ints, 'a=1,b=x' stays a str
     (use parse_fields on it). Section headers and blank lines are skipped."""
@@ -271,7 +290,7 @@ class Cluster:
 
     def __init__(self, size=3, binary=None, root=None, election_timeout_ms=500,
                  heartbeat_ms=50, tick_ms=10, request_timeout_ms=5000, snapshot_entries=None,
-                 log_level="info", extra_args=(), password=None):
+                 log_level="info", extra_args=(), password=None, tls=None):
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.binary = binary or os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
@@ -291,6 +310,10 @@ class Cluster:
         if password is not None:
             self.settings += ["--requirepass", password]
         self.settings += list(extra_args)
+        # tls: {"ca": path, "cert": path, "key": path} (cert and key optional) for a cluster
+        # whose client ports speak TLS (--tls-only yes): every connection the harness and the
+        # fault suite open (client, raw_command, the workload, the leader watch) uses it.
+        self.tls = dict(tls) if tls else None
         self.base_port = pick_base_port(size)
         first = tuple(range(1, size + 1))
         self.nodes = {i: Node(i, self.base_port, self.root, member_ids=first) for i in first}
@@ -610,8 +633,21 @@ class Cluster:
 
     # ---- clients ----
 
+    def ssl_options(self):
+        """redis-py's SSLConnection keywords for this cluster's client ports ({} without TLS)."""
+        return ssl_options(self.tls)
+
+    def redis_options(self):
+        """redis.Redis keywords for this cluster's client ports: ssl=True and the files."""
+        return dict(ssl=True, **self.ssl_options()) if self.tls else {}
+
+    def connection(self, host, port, **options):
+        """A redis.Connection (redis.SSLConnection under tls) to host:port, not yet open."""
+        return make_connection(self.tls, host, port, **options)
+
     def client(self, node_id, socket_timeout=SOCKET_TIMEOUT_S, **options):
         node = self.known_node(node_id)
+        options = dict(self.redis_options(), **options)
         client = redis.Redis(host=node.host, port=node.client_port,
                              socket_timeout=socket_timeout,
                              socket_connect_timeout=CONNECT_TIMEOUT_S, **options)
@@ -622,10 +658,9 @@ class Cluster:
         """One command on a fresh connection, the reply unparsed by redis-py's callbacks
         (INFO comes back as bytes). Error replies raise redis.ResponseError."""
         node = self.known_node(node_id)
-        connection = redis.Connection(host=node.host, port=node.client_port,
-                                      socket_timeout=timeout_s,
-                                      socket_connect_timeout=CONNECT_TIMEOUT_S,
-                                      password=self.password)
+        connection = self.connection(node.host, node.client_port, socket_timeout=timeout_s,
+                                     socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                     password=self.password)
         try:
             connection.send_command(*arguments)
             reply = connection.read_response()

@@ -415,7 +415,8 @@ class Nemesis:
         time.sleep(ISOLATION_SETTLE_S)
         lagging_last = self.cluster.raft_info(node_id)["raft_last_index"]
         client = redis.Redis(host=self.cluster.node(leader_id).host,
-                             port=self.cluster.node(leader_id).client_port, socket_timeout=10)
+                             port=self.cluster.node(leader_id).client_port, socket_timeout=10,
+                             **self.cluster.redis_options())
         written = 0
         deadline = time.monotonic() + timeout_s
         try:

@@ -41,6 +41,7 @@ import time
 import pytest
 import redis
 
+from harness import make_connection
 from history import HistoryRecorder, save_history  # noqa: F401 -- re-exported for tests
 from linearizability import check_operations
 
@@ -80,8 +81,9 @@ class _Unknown(Exception):
 class _Client:
     """One client thread's connection, moved between nodes as replies direct it."""
 
-    def __init__(self, addresses, rng, readonly=False, timeout_s=CLIENT_TIMEOUT_S):
+    def __init__(self, addresses, rng, readonly=False, timeout_s=CLIENT_TIMEOUT_S, tls=None):
         self.addresses = addresses
+        self.tls = tls  # harness.Cluster.tls: TLS client ports
         self.random = rng
         self.readonly = readonly
         self.timeout_s = timeout_s
@@ -93,8 +95,8 @@ class _Client:
         if self.connection is not None:
             return
         host, port = self.address
-        connection = redis.Connection(host=host, port=port, socket_timeout=self.timeout_s,
-                                      socket_connect_timeout=CONNECT_TIMEOUT_S)
+        connection = make_connection(self.tls, host, port, socket_timeout=self.timeout_s,
+                                     socket_connect_timeout=CONNECT_TIMEOUT_S)
         try:
             connection.connect()
             if self.readonly:
@@ -201,7 +203,8 @@ class Workload:
     def _run_client(self, index):
         rng = random.Random(self.seed * 1000 + index)
         client = _Client(self.addresses, rng,
-                         timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)])
+                         timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)],
+                         tls=self.cluster.tls)
         sequence = 0
         try:
             while not self.stop_event.is_set():
@@ -315,7 +318,8 @@ class LeaderWatch:
 
     def _watch(self, node_id, host, port):
         client = redis.Redis(host=host, port=port, socket_timeout=WATCH_TIMEOUT_S,
-                             socket_connect_timeout=WATCH_TIMEOUT_S)
+                             socket_connect_timeout=WATCH_TIMEOUT_S,
+                             **self.cluster.redis_options())
         try:
             while not self._stop.is_set():
                 try:
@@ -445,7 +449,7 @@ def readonly_values(cluster, node_id, keys):
     """Every key's value as node_id's own state machine holds it (READONLY reads)."""
     keys = sorted(keys)
     client = redis.Redis(host=cluster.node(node_id).host, port=cluster.node(node_id).client_port,
-                         socket_timeout=10)
+                         socket_timeout=10, **cluster.redis_options())
     try:
         assert client.execute_command("READONLY") is True
         values = {}
@@ -504,7 +508,8 @@ def recorded_call(recorder, process, client, f, key, value=None):
 def node_client(cluster, node_id, readonly=False):
     """A _Client pinned to node_id (it follows nothing: MOVED is just an outcome here)."""
     node = cluster.node(node_id)
-    client = _Client([(node.host, node.client_port)], random.Random(node_id), readonly)
+    client = _Client([(node.host, node.client_port)], random.Random(node_id), readonly,
+                     tls=cluster.tls)
     client._connect()
     return client
 

@@ -66,6 +66,10 @@ static X509 *make_certificate(EVP_PKEY *key, const char *name, X509 *issuer, EVP
         add_extension(certificate, certificate, NID_key_usage, "critical,keyCertSign,cRLSign");
     } else {
         add_extension(certificate, issuer, NID_ext_key_usage, "serverAuth,clientAuth");
+        if (strcmp(name, "node") == 0) { /* for the peer-name tests */
+            add_extension(certificate, issuer, NID_subject_alt_name,
+                          "IP:127.0.0.11,DNS:node.example");
+        }
     }
     assert_true(X509_sign(certificate, issuer_key != NULL ? issuer_key : key, EVP_sha256()) > 0);
     return certificate;
@@ -313,6 +317,42 @@ static void a_certificate_of_another_ca_is_refused(void **state)
     tls_context_free(theirs);
 }
 
+/* tls-verify-peer-name: the dialer checks the acceptor's certificate names the address it
+ * dialed; the acceptor checks the dialer's with tls_session_peer_names. */
+static void peer_names_are_checked_on_both_sides(void **state)
+{
+    (void)state;
+    struct tls_context *context = context_for("node.crt", "node.key", "ca.crt");
+    const char *named[] = {"127.0.0.11", "node.example"};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        struct pair pair;
+        pair_open(&pair, context, context);
+        assert_int_equal(tls_session_expect_peer_name(pair.client, named[i]), TLS_OK);
+        assert_true(pair_handshake(&pair));
+        char reason[160] = "";
+        assert_true(tls_session_peer_names(pair.server, named[i], reason, sizeof reason));
+        assert_false(tls_session_peer_names(pair.server, "127.0.0.12", reason, sizeof reason));
+        assert_string_equal(reason, "the peer's certificate does not name its IP address "
+                                    "127.0.0.12");
+        assert_false(tls_session_peer_names(pair.server, "other.example", reason, sizeof reason));
+        assert_string_equal(reason, "the peer's certificate does not name its host other.example");
+        pair_close(&pair);
+    }
+    const char *not_named[] = {"127.0.0.12", "other.example"};
+    const char *reasons[] = {"IP address mismatch", "hostname mismatch"};
+    for (size_t i = 0; i < sizeof not_named / sizeof not_named[0]; i++) {
+        struct pair pair;
+        pair_open(&pair, context, context);
+        assert_int_equal(tls_session_expect_peer_name(pair.client, not_named[i]), TLS_OK);
+        assert_false(pair_handshake(&pair));
+        assert_int_equal(pair.client_rc, TLS_ERROR_PROTOCOL);
+        assert_non_null(strstr(tls_session_error(pair.client), reasons[i]));
+        assert_false(tls_session_established(pair.server));
+        pair_close(&pair);
+    }
+    tls_context_free(context);
+}
+
 static void close_notify_reads_as_closed(void **state)
 {
     (void)state;
@@ -491,6 +531,7 @@ int main(void)
         cmocka_unit_test(nothing_is_encrypted_before_the_handshake),
         cmocka_unit_test(plaintext_to_an_acceptor_fails_with_a_reason),
         cmocka_unit_test(a_certificate_of_another_ca_is_refused),
+        cmocka_unit_test(peer_names_are_checked_on_both_sides),
         cmocka_unit_test(close_notify_reads_as_closed),
         cmocka_unit_test(a_megabyte_cut_at_random_points_arrives_whole),
         cmocka_unit_test(reload_keeps_the_old_context_on_failure),
