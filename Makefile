@@ -3,7 +3,7 @@
 # build-fuzz/ with clang and libFuzzer); this file only strings the steps together.
 
 JOBS ?= $(shell nproc)
-SEEDS ?= 2000
+SEEDS ?= 1000
 
 .PHONY: all deps build build-san build-fuzz run demo test test-unit test-sim soak clean
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target for FUZZ_SECONDS (default 15) from a copy of its seed corpus, so
+# Runs one libFuzzer target for FUZZ_SECONDS (default 10) from a copy of its seed corpus, so
 # that what it discovers stays out of the source tree. A crash fails the test and leaves the
 # reproducer in the build directory (crash-*), which replays with: <target> <file>.
 set -euo pipefail
 target=$1
 seeds=$2
-seconds=${FUZZ_SECONDS:-15}
+seconds=${FUZZ_SECONDS:-10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus"
