@@ -8,7 +8,8 @@
  * Rules, as Redis 7.0 reads them: on, off; >password and <password (the server turns them into
  * #sha256 and !sha256 before they reach the log, so no password is ever stored or replicated
  * in clear), #hash, !hash, nopass, resetpass; ~pattern, allkeys, resetkeys; &pattern,
- * allchannels, resetchannels (kept and shown; channel permissions are not enforced yet);
+ * allchannels, resetchannels (SUBSCRIBE and PUBLISH match channels against the patterns,
+ * PSUBSCRIBE's patterns must be among them as written, as Redis 7.0);
  * +command, -command, +command|subcommand, +@category, -@category, allcommands,
  * nocommands; reset. A SETUSER applies its rules in order to the user as it is (a new user
  * starts as `off resetchannels -@all`) and changes nothing if one of them is invalid, with
@@ -628,7 +629,31 @@ bool kv_acl_password_matches(const struct kv_acl_user *user, const uint8_t *pass
 
 bool kv_acl_user_unrestricted(const struct kv_acl_user *user)
 {
-    return user->all_allowed && user->all_keys;
+    return user->all_allowed && user->all_keys && strcmp(user->channels, "&*") == 0;
+}
+
+bool kv_acl_channel_allowed(const struct kv_acl_user *user, const struct kv_arg *channel,
+                            bool literal)
+{
+    if (strcmp(user->channels, "&*") == 0) {
+        return true;
+    }
+    const char *at = user->channels;
+    while (*at != '\0') {
+        const char *end = strchr(at, ' ');
+        size_t bytes = end != NULL ? (size_t)(end - at) : strlen(at);
+        /* each pattern is "&glob"; a PSUBSCRIBE pattern must be one of them, as written */
+        const uint8_t *pattern = (const uint8_t *)at + 1;
+        bool matches = bytes > 1 && (literal ? channel->data_bytes == bytes - 1 &&
+                                                   memcmp(pattern, channel->data, bytes - 1) == 0
+                                             : kv_glob_match(pattern, bytes - 1, channel->data,
+                                                             channel->data_bytes));
+        if (matches) {
+            return true;
+        }
+        at += bytes + (end != NULL ? 1 : 0);
+    }
+    return false;
 }
 
 bool kv_acl_command_allowed(const struct kv_acl_user *user, const struct kv_arg *name,

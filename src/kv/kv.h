@@ -450,12 +450,15 @@ int kv_acl_users(struct kv *kv, kv_acl_user_fn visit, void *context);
 bool kv_acl_user_on(const struct kv_acl_user *user);
 bool kv_acl_user_nopass(const struct kv_acl_user *user);
 bool kv_acl_password_matches(const struct kv_acl_user *user, const uint8_t *password, size_t bytes);
-/* Every command and every key: nothing to check. */
+/* Every command, every key and every channel: nothing to check. */
 bool kv_acl_user_unrestricted(const struct kv_acl_user *user);
 /* Whether the user may run the command (subcommand: argv[1] of a container, or NULL). */
 bool kv_acl_command_allowed(const struct kv_acl_user *user, const struct kv_arg *name,
                             const struct kv_arg *subcommand);
 bool kv_acl_key_allowed(const struct kv_acl_user *user, const struct kv_arg *key);
+/* A Pub/Sub channel (literal: a PSUBSCRIBE pattern, which must be one of the user's). */
+bool kv_acl_channel_allowed(const struct kv_acl_user *user, const struct kv_arg *channel,
+                            bool literal);
 void kv_acl_password_hash(const uint8_t *password, size_t bytes, uint8_t hash[KV_ACL_HASH_BYTES]);
 /* What ACL GETUSER shows; the strings live as long as the user. */
 struct kv_acl_description {

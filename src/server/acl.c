@@ -156,6 +156,27 @@ static void acl_command_name(const struct kv_arg *name, const struct kv_arg *sub
     out[used] = '\0';
 }
 
+/* SUBSCRIBE and PUBLISH name channels, PSUBSCRIBE patterns (UNSUBSCRIBE needs nothing). */
+static bool acl_channels_permitted(const struct kv_acl_user *user, size_t argc,
+                                   const struct kv_arg *argv, char *error, size_t error_bytes)
+{
+    bool literal = argument_is(&argv[0], "psubscribe");
+    bool publish = argument_is(&argv[0], "publish");
+    if (!literal && !publish && !argument_is(&argv[0], "subscribe")) {
+        return true;
+    }
+    size_t last = publish ? 2 : argc;
+    for (size_t i = 1; i < last && i < argc; i++) {
+        if (!kv_acl_channel_allowed(user, &argv[i], literal)) {
+            snprintf(error, error_bytes,
+                     "NOPERM this user has no permissions to access one of the channels used as "
+                     "arguments");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,
                  const struct kv_command *data, int server_first_key, char *error,
                  size_t error_bytes)
@@ -202,7 +223,7 @@ bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,
             return false;
         }
     }
-    return true;
+    return acl_channels_permitted(user, argc, argv, error, error_bytes);
 }
 
 /* ---- ACL --------------------------------------------------------------------------------------

@@ -75,6 +75,19 @@ def test_rules_are_enforced_as_redis(fresh):
     fresh.raftkv("ACL", "DELUSER", "limited")
 
 
+def test_channel_rules_are_enforced_as_redis(fresh):
+    fresh.setup("ACL SETUSER ch on >pw +@all ~* &news.* &lit")
+    fresh.compare("AUTH", "ch", "pw")
+    try:
+        for command in ["PUBLISH other x", "PUBLISH news.a x", "PUBLISH lit x",
+                        "PSUBSCRIBE news.a*", "SUBSCRIBE other", "SUBSCRIBE news.a other"]:
+            fresh.compare(*command_arguments(command))
+    finally:
+        for side in (fresh.redis, fresh.raftkv):
+            side("AUTH", "default", "x")
+            side("ACL", "DELUSER", "ch")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     cluster = Cluster(3, root=str(tmp_path_factory.mktemp("acl")), password=PASSWORD)

@@ -71,6 +71,27 @@ static void test_rules_apply_in_order_and_are_enforced(void **state)
     kv_acl_user_free(bob);
 }
 
+static void test_channel_patterns_are_enforced(void **state)
+{
+    struct fixture *fixture = *state;
+    EXPECT("raft.acl.setuser chan on +@all ~* &news.* &exact", "+OK");
+    struct kv_acl_user *chan = user_named(fixture, "chan");
+    struct kv_arg news = arg("news.today"), other = arg("other"), exact = arg("exact");
+    struct kv_arg same = arg("news.*"), narrower = arg("news.t*");
+    assert_true(kv_acl_channel_allowed(chan, &news, false));
+    assert_false(kv_acl_channel_allowed(chan, &other, false));
+    assert_true(kv_acl_channel_allowed(chan, &exact, false));
+    assert_true(kv_acl_channel_allowed(chan, &same, true));      /* PSUBSCRIBE news.* */
+    assert_false(kv_acl_channel_allowed(chan, &narrower, true)); /* not as written */
+    assert_false(kv_acl_user_unrestricted(chan));
+    kv_acl_user_free(chan);
+    EXPECT("raft.acl.setuser chan allchannels", "+OK");
+    chan = user_named(fixture, "chan");
+    assert_true(kv_acl_channel_allowed(chan, &other, false));
+    assert_true(kv_acl_user_unrestricted(chan));
+    kv_acl_user_free(chan);
+}
+
 static void test_invalid_rules_change_nothing(void **state)
 {
     struct fixture *fixture = *state;
@@ -170,6 +191,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         FIXTURE_TEST(test_rules_apply_in_order_and_are_enforced),
+        FIXTURE_TEST(test_channel_patterns_are_enforced),
         FIXTURE_TEST(test_invalid_rules_change_nothing),
         FIXTURE_TEST(test_passwords_are_kept_hashed),
         FIXTURE_TEST(test_deluser_default_and_persistence),
