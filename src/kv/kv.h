@@ -345,7 +345,7 @@ void kv_reply_blocking_timeout(size_t argc, const struct kv_arg *argv,
  * kv_apply_batch returned. A batch that fails keeps none of its messages. What kv stores
  * never depends on the host: PUBLISH's reply (the receivers on the node that answers) is a
  * reply only, and a caller whose replies feed back into state (a script) sets
- * exec->hide_receivers so PUBLISH replies 0 there (docs/design-notes.md, note 17).
+ * exec->hide_receivers so PUBLISH replies 0 there (docs/design-notes.md, note 18).
  */
 
 /* How many subscribers on this node a message on `channel` reaches (channel subscribers plus

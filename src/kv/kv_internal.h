@@ -117,7 +117,7 @@ struct kv_exec {
     const uint8_t *entry_data; /* its bytes, which argv points into (stable while it runs) */
     bool in_transaction;       /* inside MULTI/EXEC: blocking commands do not wait */
     /* Set by a caller whose replies feed back into state (a script's redis.call): PUBLISH then
-     * replies 0, not this node's receivers, which differ between replicas (design note 17). */
+     * replies 0, not this node's receivers, which differ between replicas (design note 18). */
     bool hide_receivers;
     size_t entry_bytes;
     /* Collections whose items changed and whose record has not been written since: empty

@@ -551,7 +551,7 @@ KV_HANDLER(kv_command_raft_session)
     kv_recorder_init(&recorder, exec->reply, &exec->kv->session_reply);
     exec->reply = &recorder.tee;
     /* The kept reply is state, the same on every replica: PUBLISH's count (this node's
-     * receivers) must not be in it (pubsub.c, design note 17). */
+     * receivers) must not be in it (pubsub.c, design note 18). */
     bool hidden = exec->hide_receivers;
     exec->hide_receivers = true;
     result = kv_dispatch(exec, argc - KV_SESSION_HEADER_ARGS, argv + KV_SESSION_HEADER_ARGS);
