@@ -565,6 +565,25 @@ int kv_acl_user_get(struct kv *kv, const struct kv_arg *name, const char *defaul
     return result;
 }
 
+int kv_acl_user_compile(const struct kv_arg *name, const char *rules, struct kv_acl_user **out)
+{
+    *out = NULL;
+    if (!kv_acl_name_valid(name)) {
+        return KV_ERROR_INVALID;
+    }
+    struct kv_acl_user *user = malloc(sizeof *user);
+    if (user == NULL) {
+        return KV_ERROR_NO_MEMORY;
+    }
+    if (kv_acl_compile(user, (const char *)name->data, name->data_bytes, rules, strlen(rules)) !=
+        NULL) {
+        free(user);
+        return KV_ERROR_INVALID;
+    }
+    *out = user;
+    return 0;
+}
+
 void kv_acl_user_free(struct kv_acl_user *user)
 {
     free(user);

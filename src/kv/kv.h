@@ -440,6 +440,9 @@ struct kv_acl_user;
 int kv_acl_user_get(struct kv *kv, const struct kv_arg *name, const char *default_rules,
                     struct kv_acl_user **user);
 void kv_acl_user_free(struct kv_acl_user *user);
+/* A user compiled from rules alone, without the database (the default user of a node whose
+ * state machine is closed while it recovers). KV_ERROR_INVALID for rules that do not parse. */
+int kv_acl_user_compile(const struct kv_arg *name, const char *rules, struct kv_acl_user **user);
 /* Moves whenever an ACL entry applies or a snapshot replaces the state: compiled users older
  * than it may be stale. */
 uint64_t kv_acl_generation(const struct kv *kv);

@@ -45,14 +45,22 @@ static void acl_default_rules(const struct server *server, char *out, size_t out
     snprintf(out, out_bytes, "on #%s ~* &* +@all", hex);
 }
 
+static bool acl_is_default(const struct kv_arg *name)
+{
+    return name->data_bytes == 7 && memcmp(name->data, ACL_DEFAULT_USER, 7) == 0;
+}
+
+/* The user as the node's state machine has it. While the state machine is closed (the node
+ * recovers from a storage failure), only the default user can be known: its rules from the
+ * flags, so that INFO and RAFT.INFO still answer an operator. */
 static int acl_load(struct server *server, const struct kv_arg *name, struct kv_acl_user **user)
 {
     *user = NULL;
-    if (server->node.kv == NULL) {
-        return -1;
-    }
     char rules[ACL_RULES_MAX_BYTES];
     acl_default_rules(server, rules, sizeof rules);
+    if (server->node.kv == NULL) {
+        return acl_is_default(name) ? kv_acl_user_compile(name, rules, user) : -1;
+    }
     return kv_acl_user_get(server->node.kv, name, rules, user);
 }
 
@@ -64,7 +72,8 @@ void acl_client_init(struct client *client)
     if (acl_load(client->server, &name, &user) == 0 && user != NULL) {
         client->authenticated = kv_acl_user_on(user) && kv_acl_user_nopass(user);
         client->acl = user;
-        client->acl_generation = kv_acl_generation(client->server->node.kv);
+        client->acl_generation =
+            client->server->node.kv != NULL ? kv_acl_generation(client->server->node.kv) : 0;
     } else {
         client->authenticated = client->server->config.requirepass[0] == '\0';
     }
@@ -80,11 +89,11 @@ void acl_client_free(struct client *client)
 static const struct kv_acl_user *acl_client_user(struct client *client, bool *unavailable)
 {
     struct kv *kv = client->server->node.kv;
-    *unavailable = kv == NULL;
-    if (kv == NULL) {
-        return NULL;
+    *unavailable = false;
+    if (kv == NULL && client->acl != NULL) {
+        return client->acl; /* recovering: the user as it was last known */
     }
-    if (client->acl != NULL && client->acl_generation == kv_acl_generation(kv)) {
+    if (kv != NULL && client->acl != NULL && client->acl_generation == kv_acl_generation(kv)) {
         return client->acl;
     }
     acl_client_free(client);
@@ -95,8 +104,11 @@ static const struct kv_acl_user *acl_client_user(struct client *client, bool *un
         *unavailable = true;
         return NULL;
     }
+    if (user == NULL && kv == NULL) {
+        *unavailable = true; /* not the default user, and nothing known of it yet */
+    }
     client->acl = user;
-    client->acl_generation = kv_acl_generation(kv);
+    client->acl_generation = kv != NULL ? kv_acl_generation(kv) : 0;
     return user;
 }
 
@@ -119,7 +131,8 @@ bool acl_authenticate(struct client *client, const struct kv_arg *name,
     memcpy(client->user, name->data, name->data_bytes);
     client->user[name->data_bytes] = '\0';
     client->acl = user;
-    client->acl_generation = kv_acl_generation(client->server->node.kv);
+    client->acl_generation =
+        client->server->node.kv != NULL ? kv_acl_generation(client->server->node.kv) : 0;
     client->authenticated = true;
     return true;
 }
