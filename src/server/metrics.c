@@ -41,8 +41,8 @@ struct metrics_connection;
 struct metrics {
     struct server *server;
     uv_tcp_t listener;
-    struct metrics_connection *connections; /* open ones, to close at shutdown */
-    size_t connection_count;
+    struct metrics_connection *connections; /* every one not yet freed, to close at shutdown */
+    size_t connection_count;                /* ...of which this many are not closing */
     bool closing;
     bool listener_closed;
 };
@@ -60,6 +60,7 @@ struct metrics_connection {
     bool url_too_long;
     bool has_body;
     bool answered;
+    bool closing;
     int handles_open; /* tcp and timer: freed when both closed */
     struct proto_buffer response;
     char read_buffer[METRICS_READ_BYTES];
@@ -264,7 +265,7 @@ static const char *not_ready_reason(struct server *server, char *text, size_t te
 /* The struct metrics goes once its listener and every connection have closed. */
 static void metrics_maybe_free(struct metrics *metrics)
 {
-    if (metrics->closing && metrics->listener_closed && metrics->connection_count == 0) {
+    if (metrics->closing && metrics->listener_closed && metrics->connections == NULL) {
         free(metrics);
     }
 }
@@ -284,14 +285,19 @@ static void on_handle_closed(uv_handle_t *handle)
     if (connection->next != NULL) {
         connection->next->prev = connection->prev;
     }
-    metrics->connection_count--;
     proto_buffer_free(&connection->response);
     free(connection);
     metrics_maybe_free(metrics);
 }
 
+/* Counted out at once, not when libuv has closed the handles: a connection being closed
+ * must not keep a new one out (the limit is on connections still served). */
 static void connection_close(struct metrics_connection *connection)
 {
+    if (!connection->closing) {
+        connection->closing = true;
+        connection->metrics->connection_count--;
+    }
     if (!uv_is_closing((uv_handle_t *)&connection->tcp)) {
         uv_close((uv_handle_t *)&connection->tcp, on_handle_closed);
     }
