@@ -4,7 +4,8 @@ defines them (ACL CAT of a running redis-server is the specification, as its rep
 every command). Run against Debian's redis-server when the command set changes:
 
     redis-server --port 7399 --save '' --daemonize yes
-    scripts/acl-categories.py 7399 > src/kv/acl_categories.h
+    scripts/acl-categories.py 7399 | clang-format --assume-filename=src/kv/acl_categories.h \
+        > src/kv/acl_categories.h
 
 raftkv's own commands (RAFT.*) are added here by hand, as administrative and dangerous.
 """

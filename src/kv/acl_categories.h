@@ -5,399 +5,421 @@
 #ifndef RAFTKV_KV_ACL_CATEGORIES_H
 #define RAFTKV_KV_ACL_CATEGORIES_H
 
-#define KV_ACL_CATEGORY_LIST(X) \
-    X(KEYSPACE, "keyspace") \
-    X(READ, "read") \
-    X(WRITE, "write") \
-    X(SET, "set") \
-    X(SORTEDSET, "sortedset") \
-    X(LIST, "list") \
-    X(HASH, "hash") \
-    X(STRING, "string") \
-    X(BITMAP, "bitmap") \
-    X(HYPERLOGLOG, "hyperloglog") \
-    X(GEO, "geo") \
-    X(STREAM, "stream") \
-    X(PUBSUB, "pubsub") \
-    X(ADMIN, "admin") \
-    X(FAST, "fast") \
-    X(SLOW, "slow") \
-    X(BLOCKING, "blocking") \
-    X(DANGEROUS, "dangerous") \
-    X(CONNECTION, "connection") \
-    X(TRANSACTION, "transaction") \
+#define KV_ACL_CATEGORY_LIST(X)                                                                    \
+    X(KEYSPACE, "keyspace")                                                                        \
+    X(READ, "read")                                                                                \
+    X(WRITE, "write")                                                                              \
+    X(SET, "set")                                                                                  \
+    X(SORTEDSET, "sortedset")                                                                      \
+    X(LIST, "list")                                                                                \
+    X(HASH, "hash")                                                                                \
+    X(STRING, "string")                                                                            \
+    X(BITMAP, "bitmap")                                                                            \
+    X(HYPERLOGLOG, "hyperloglog")                                                                  \
+    X(GEO, "geo")                                                                                  \
+    X(STREAM, "stream")                                                                            \
+    X(PUBSUB, "pubsub")                                                                            \
+    X(ADMIN, "admin")                                                                              \
+    X(FAST, "fast")                                                                                \
+    X(SLOW, "slow")                                                                                \
+    X(BLOCKING, "blocking")                                                                        \
+    X(DANGEROUS, "dangerous")                                                                      \
+    X(CONNECTION, "connection")                                                                    \
+    X(TRANSACTION, "transaction")                                                                  \
     X(SCRIPTING, "scripting")
 
-#define KV_ACL_COMMAND_LIST(X) \
-    X("acl", KV_ACL_BIT(SLOW)) \
-    X("acl|cat", KV_ACL_BIT(SLOW)) \
-    X("acl|deluser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|dryrun", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|genpass", KV_ACL_BIT(SLOW)) \
-    X("acl|getuser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|help", KV_ACL_BIT(SLOW)) \
-    X("acl|list", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|load", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|log", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|save", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|setuser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|users", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("acl|whoami", KV_ACL_BIT(SLOW)) \
-    X("append", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("asking", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("auth", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("bgrewriteaof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("bgsave", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("bitcount", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW)) \
-    X("bitfield", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW)) \
-    X("bitfield_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(FAST)) \
-    X("bitop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW)) \
-    X("bitpos", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW)) \
-    X("blmove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("blmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("blpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("brpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("brpoplpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("bzmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("bzpopmax", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST) | KV_ACL_BIT(BLOCKING)) \
-    X("bzpopmin", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST) | KV_ACL_BIT(BLOCKING)) \
-    X("client", KV_ACL_BIT(SLOW)) \
-    X("client|caching", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|getname", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|getredir", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|id", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|kill", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("client|list", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("client|no-evict", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("client|pause", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("client|reply", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|setname", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|tracking", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|trackinginfo", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("client|unblock", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("client|unpause", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION)) \
-    X("cluster", KV_ACL_BIT(SLOW)) \
-    X("cluster|addslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|addslotsrange", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|bumpepoch", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|count-failure-reports", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|countkeysinslot", KV_ACL_BIT(SLOW)) \
-    X("cluster|delslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|delslotsrange", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|failover", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|flushslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|forget", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|getkeysinslot", KV_ACL_BIT(SLOW)) \
-    X("cluster|help", KV_ACL_BIT(SLOW)) \
-    X("cluster|info", KV_ACL_BIT(SLOW)) \
-    X("cluster|keyslot", KV_ACL_BIT(SLOW)) \
-    X("cluster|links", KV_ACL_BIT(SLOW)) \
-    X("cluster|meet", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|myid", KV_ACL_BIT(SLOW)) \
-    X("cluster|nodes", KV_ACL_BIT(SLOW)) \
-    X("cluster|replicas", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|replicate", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|saveconfig", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|set-config-epoch", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|setslot", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|shards", KV_ACL_BIT(SLOW)) \
-    X("cluster|slaves", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("cluster|slots", KV_ACL_BIT(SLOW)) \
-    X("command", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|count", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|docs", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|getkeys", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|getkeysandflags", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("command|list", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("config", KV_ACL_BIT(SLOW)) \
-    X("config|get", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("config|help", KV_ACL_BIT(SLOW)) \
-    X("config|resetstat", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("config|rewrite", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("config|set", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("copy", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW)) \
-    X("dbsize", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("debug", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("decr", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("decrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("del", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW)) \
-    X("discard", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION)) \
-    X("dump", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("echo", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("eval", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("eval_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("evalsha", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("evalsha_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("exec", KV_ACL_BIT(SLOW) | KV_ACL_BIT(TRANSACTION)) \
-    X("exists", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("expire", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("expireat", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("expiretime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("failover", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("fcall", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("fcall_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("flushall", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("flushdb", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("function", KV_ACL_BIT(SLOW)) \
-    X("function|delete", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|dump", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|flush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|kill", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|list", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|load", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|restore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("function|stats", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("geoadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("geodist", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("geohash", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("geopos", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("georadius", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("georadius_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("georadiusbymember", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("georadiusbymember_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("geosearch", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("geosearchstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW)) \
-    X("get", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("getbit", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(FAST)) \
-    X("getdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("getex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("getrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("getset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("hdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hello", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("hexists", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hget", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hgetall", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW)) \
-    X("hincrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hincrbyfloat", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hkeys", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW)) \
-    X("hlen", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hmget", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hmset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hrandfield", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW)) \
-    X("hscan", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW)) \
-    X("hset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hsetnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hstrlen", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST)) \
-    X("hvals", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW)) \
-    X("incr", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("incrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("incrbyfloat", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("keys", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("lastsave", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency", KV_ACL_BIT(SLOW)) \
-    X("latency|doctor", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency|graph", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency|help", KV_ACL_BIT(SLOW)) \
-    X("latency|histogram", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency|history", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency|latest", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("latency|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("lcs", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("lindex", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("linsert", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("llen", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("lmove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("lmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("lolwut", KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("lpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("lpos", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("lpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("lpushx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("lrange", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("lrem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("lset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("ltrim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("memory", KV_ACL_BIT(SLOW)) \
-    X("memory|doctor", KV_ACL_BIT(SLOW)) \
-    X("memory|help", KV_ACL_BIT(SLOW)) \
-    X("memory|malloc-stats", KV_ACL_BIT(SLOW)) \
-    X("memory|purge", KV_ACL_BIT(SLOW)) \
-    X("memory|stats", KV_ACL_BIT(SLOW)) \
-    X("memory|usage", KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("mget", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("migrate", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("module", KV_ACL_BIT(SLOW)) \
-    X("module|help", KV_ACL_BIT(SLOW)) \
-    X("module|list", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("module|load", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("module|loadex", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("module|unload", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("monitor", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("move", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("mset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("msetnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("multi", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION)) \
-    X("object", KV_ACL_BIT(SLOW)) \
-    X("object|encoding", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("object|freq", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("object|help", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(SLOW)) \
-    X("object|idletime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("object|refcount", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("persist", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("pexpire", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("pexpireat", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("pexpiretime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("pfadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(FAST)) \
-    X("pfcount", KV_ACL_BIT(READ) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(SLOW)) \
-    X("pfdebug", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("pfmerge", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(SLOW)) \
-    X("pfselftest", KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("ping", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("psetex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("psubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("psync", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("pttl", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("publish", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(FAST)) \
-    X("pubsub", KV_ACL_BIT(SLOW)) \
-    X("pubsub|channels", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("pubsub|help", KV_ACL_BIT(SLOW)) \
-    X("pubsub|numpat", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("pubsub|numsub", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("pubsub|shardchannels", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("pubsub|shardnumsub", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("punsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("quit", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("raft.backup", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("raft.info", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("raft.node", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("raft.transfer-leader", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("randomkey", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("readonly", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("readwrite", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("rename", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW)) \
-    X("renamenx", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("replconf", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("replicaof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("reset", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("restore", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("restore-asking", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("role", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS)) \
-    X("rpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("rpoplpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW)) \
-    X("rpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("rpushx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST)) \
-    X("sadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("save", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("scan", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW)) \
-    X("scard", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("script", KV_ACL_BIT(SLOW)) \
-    X("script|debug", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("script|exists", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("script|flush", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("script|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("script|kill", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("script|load", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING)) \
-    X("sdiff", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sdiffstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("select", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION)) \
-    X("set", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("setbit", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW)) \
-    X("setex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("setnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("setrange", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("shutdown", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("sinter", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sintercard", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sinterstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sismember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("slaveof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("slowlog", KV_ACL_BIT(SLOW)) \
-    X("slowlog|get", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("slowlog|help", KV_ACL_BIT(SLOW)) \
-    X("slowlog|len", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("slowlog|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("smembers", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("smismember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("smove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("sort", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("sort_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("spop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("spublish", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(FAST)) \
-    X("srandmember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("srem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST)) \
-    X("sscan", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("ssubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("strlen", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST)) \
-    X("subscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("substr", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW)) \
-    X("sunion", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sunionstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW)) \
-    X("sunsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("swapdb", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS)) \
-    X("sync", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS)) \
-    X("time", KV_ACL_BIT(FAST)) \
-    X("touch", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("ttl", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("type", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST)) \
-    X("unlink", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST)) \
-    X("unsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW)) \
-    X("unwatch", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION)) \
-    X("wait", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION)) \
-    X("watch", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION)) \
-    X("xack", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xautoclaim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xclaim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xgroup", KV_ACL_BIT(SLOW)) \
-    X("xgroup|create", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xgroup|createconsumer", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xgroup|delconsumer", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xgroup|destroy", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xgroup|help", KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xgroup|setid", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xinfo", KV_ACL_BIT(SLOW)) \
-    X("xinfo|consumers", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xinfo|groups", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xinfo|help", KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xinfo|stream", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xlen", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xpending", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xread", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("xreadgroup", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING)) \
-    X("xrevrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("xsetid", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST)) \
-    X("xtrim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW)) \
-    X("zadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zcard", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zcount", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zdiff", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zdiffstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zincrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zinter", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zintercard", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zinterstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zlexcount", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zmscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zpopmax", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zpopmin", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zrandmember", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrange", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrangebylex", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrangebyscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrangestore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrank", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zrem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zremrangebylex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zremrangebyrank", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zremrangebyscore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrevrange", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrevrangebylex", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrevrangebyscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zrevrank", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zscan", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
-    X("zscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST)) \
-    X("zunion", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW)) \
+#define KV_ACL_COMMAND_LIST(X)                                                                     \
+    X("acl", KV_ACL_BIT(SLOW))                                                                     \
+    X("acl|cat", KV_ACL_BIT(SLOW))                                                                 \
+    X("acl|deluser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("acl|dryrun", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                  \
+    X("acl|genpass", KV_ACL_BIT(SLOW))                                                             \
+    X("acl|getuser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("acl|help", KV_ACL_BIT(SLOW))                                                                \
+    X("acl|list", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("acl|load", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("acl|log", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                     \
+    X("acl|save", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("acl|setuser", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("acl|users", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
+    X("acl|whoami", KV_ACL_BIT(SLOW))                                                              \
+    X("append", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                         \
+    X("asking", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                         \
+    X("auth", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                           \
+    X("bgrewriteaof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                \
+    X("bgsave", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                      \
+    X("bitcount", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW))                        \
+    X("bitfield", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW))                       \
+    X("bitfield_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(FAST))                     \
+    X("bitop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW))                          \
+    X("bitpos", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW))                          \
+    X("blmove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))    \
+    X("blmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))    \
+    X("blpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))     \
+    X("brpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))     \
+    X("brpoplpush",                                                                                \
+      KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))              \
+    X("bzmpop",                                                                                    \
+      KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))         \
+    X("bzpopmax",                                                                                  \
+      KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST) | KV_ACL_BIT(BLOCKING))         \
+    X("bzpopmin",                                                                                  \
+      KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST) | KV_ACL_BIT(BLOCKING))         \
+    X("client", KV_ACL_BIT(SLOW))                                                                  \
+    X("client|caching", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                 \
+    X("client|getname", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                 \
+    X("client|getredir", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                \
+    X("client|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                    \
+    X("client|id", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                      \
+    X("client|info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                    \
+    X("client|kill",                                                                               \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("client|list",                                                                               \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("client|no-evict",                                                                           \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("client|pause",                                                                              \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("client|reply", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                   \
+    X("client|setname", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                 \
+    X("client|tracking", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                \
+    X("client|trackinginfo", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                            \
+    X("client|unblock",                                                                            \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("client|unpause",                                                                            \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS) | KV_ACL_BIT(CONNECTION))       \
+    X("cluster", KV_ACL_BIT(SLOW))                                                                 \
+    X("cluster|addslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))            \
+    X("cluster|addslotsrange", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))       \
+    X("cluster|bumpepoch", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))           \
+    X("cluster|count-failure-reports",                                                             \
+      KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                                \
+    X("cluster|countkeysinslot", KV_ACL_BIT(SLOW))                                                 \
+    X("cluster|delslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))            \
+    X("cluster|delslotsrange", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))       \
+    X("cluster|failover", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))            \
+    X("cluster|flushslots", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))          \
+    X("cluster|forget", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))              \
+    X("cluster|getkeysinslot", KV_ACL_BIT(SLOW))                                                   \
+    X("cluster|help", KV_ACL_BIT(SLOW))                                                            \
+    X("cluster|info", KV_ACL_BIT(SLOW))                                                            \
+    X("cluster|keyslot", KV_ACL_BIT(SLOW))                                                         \
+    X("cluster|links", KV_ACL_BIT(SLOW))                                                           \
+    X("cluster|meet", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                \
+    X("cluster|myid", KV_ACL_BIT(SLOW))                                                            \
+    X("cluster|nodes", KV_ACL_BIT(SLOW))                                                           \
+    X("cluster|replicas", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))            \
+    X("cluster|replicate", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))           \
+    X("cluster|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("cluster|saveconfig", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))          \
+    X("cluster|set-config-epoch", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))    \
+    X("cluster|setslot", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))             \
+    X("cluster|shards", KV_ACL_BIT(SLOW))                                                          \
+    X("cluster|slaves", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))              \
+    X("cluster|slots", KV_ACL_BIT(SLOW))                                                           \
+    X("command", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                        \
+    X("command|count", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                  \
+    X("command|docs", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                   \
+    X("command|getkeys", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                \
+    X("command|getkeysandflags", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                        \
+    X("command|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                   \
+    X("command|info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                   \
+    X("command|list", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                   \
+    X("config", KV_ACL_BIT(SLOW))                                                                  \
+    X("config|get", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                  \
+    X("config|help", KV_ACL_BIT(SLOW))                                                             \
+    X("config|resetstat", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))            \
+    X("config|rewrite", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))              \
+    X("config|set", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                  \
+    X("copy", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW))                         \
+    X("dbsize", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                        \
+    X("debug", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                       \
+    X("decr", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                           \
+    X("decrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                         \
+    X("del", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW))                          \
+    X("discard", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION))                                       \
+    X("dump", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))                          \
+    X("echo", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                           \
+    X("eval", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                            \
+    X("eval_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                         \
+    X("evalsha", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                         \
+    X("evalsha_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                      \
+    X("exec", KV_ACL_BIT(SLOW) | KV_ACL_BIT(TRANSACTION))                                          \
+    X("exists", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                        \
+    X("expire", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                       \
+    X("expireat", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                     \
+    X("expiretime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                    \
+    X("failover", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("fcall", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                           \
+    X("fcall_ro", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                        \
+    X("flushall",                                                                                  \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))         \
+    X("flushdb",                                                                                   \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))         \
+    X("function", KV_ACL_BIT(SLOW))                                                                \
+    X("function|delete", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))             \
+    X("function|dump", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                   \
+    X("function|flush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))              \
+    X("function|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                   \
+    X("function|kill", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                   \
+    X("function|list", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                   \
+    X("function|load", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))               \
+    X("function|restore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))            \
+    X("function|stats", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                  \
+    X("geoadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                            \
+    X("geodist", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                            \
+    X("geohash", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                            \
+    X("geopos", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                             \
+    X("georadius", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                         \
+    X("georadius_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                       \
+    X("georadiusbymember", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                 \
+    X("georadiusbymember_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))               \
+    X("geosearch", KV_ACL_BIT(READ) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                          \
+    X("geosearchstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(GEO) | KV_ACL_BIT(SLOW))                    \
+    X("get", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                             \
+    X("getbit", KV_ACL_BIT(READ) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(FAST))                          \
+    X("getdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                         \
+    X("getex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                          \
+    X("getrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                        \
+    X("getset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                         \
+    X("hdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                             \
+    X("hello", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                          \
+    X("hexists", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                           \
+    X("hget", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                              \
+    X("hgetall", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW))                           \
+    X("hincrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                          \
+    X("hincrbyfloat", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                     \
+    X("hkeys", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW))                             \
+    X("hlen", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                              \
+    X("hmget", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                             \
+    X("hmset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                            \
+    X("hrandfield", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW))                        \
+    X("hscan", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW))                             \
+    X("hset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                             \
+    X("hsetnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                           \
+    X("hstrlen", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(FAST))                           \
+    X("hvals", KV_ACL_BIT(READ) | KV_ACL_BIT(HASH) | KV_ACL_BIT(SLOW))                             \
+    X("incr", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                           \
+    X("incrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                         \
+    X("incrbyfloat", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                    \
+    X("info", KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                                            \
+    X("keys", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))  \
+    X("lastsave", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS))                    \
+    X("latency", KV_ACL_BIT(SLOW))                                                                 \
+    X("latency|doctor", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))              \
+    X("latency|graph", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("latency|help", KV_ACL_BIT(SLOW))                                                            \
+    X("latency|histogram", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))           \
+    X("latency|history", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))             \
+    X("latency|latest", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))              \
+    X("latency|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("lcs", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                             \
+    X("lindex", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                            \
+    X("linsert", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                          \
+    X("llen", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                              \
+    X("lmove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                            \
+    X("lmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                            \
+    X("lolwut", KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                                               \
+    X("lpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                             \
+    X("lpos", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                              \
+    X("lpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                            \
+    X("lpushx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                           \
+    X("lrange", KV_ACL_BIT(READ) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                            \
+    X("lrem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                             \
+    X("lset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                             \
+    X("ltrim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                            \
+    X("memory", KV_ACL_BIT(SLOW))                                                                  \
+    X("memory|doctor", KV_ACL_BIT(SLOW))                                                           \
+    X("memory|help", KV_ACL_BIT(SLOW))                                                             \
+    X("memory|malloc-stats", KV_ACL_BIT(SLOW))                                                     \
+    X("memory|purge", KV_ACL_BIT(SLOW))                                                            \
+    X("memory|stats", KV_ACL_BIT(SLOW))                                                            \
+    X("memory|usage", KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))                                         \
+    X("mget", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                            \
+    X("migrate",                                                                                   \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))         \
+    X("module", KV_ACL_BIT(SLOW))                                                                  \
+    X("module|help", KV_ACL_BIT(SLOW))                                                             \
+    X("module|list", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("module|load", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("module|loadex", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("module|unload", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("monitor", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                     \
+    X("move", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                         \
+    X("mset", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                           \
+    X("msetnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                         \
+    X("multi", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION))                                         \
+    X("object", KV_ACL_BIT(SLOW))                                                                  \
+    X("object|encoding", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))               \
+    X("object|freq", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))                   \
+    X("object|help", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(SLOW))                                      \
+    X("object|idletime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))               \
+    X("object|refcount", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))               \
+    X("persist", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                      \
+    X("pexpire", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                      \
+    X("pexpireat", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                    \
+    X("pexpiretime", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                   \
+    X("pfadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(FAST))                     \
+    X("pfcount", KV_ACL_BIT(READ) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(SLOW))                    \
+    X("pfdebug", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(ADMIN) |                 \
+                     KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                                     \
+    X("pfmerge", KV_ACL_BIT(WRITE) | KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(SLOW))                   \
+    X("pfselftest",                                                                                \
+      KV_ACL_BIT(HYPERLOGLOG) | KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))      \
+    X("ping", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                           \
+    X("psetex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                         \
+    X("psubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                         \
+    X("psync", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                       \
+    X("pttl", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                          \
+    X("publish", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(FAST))                                            \
+    X("pubsub", KV_ACL_BIT(SLOW))                                                                  \
+    X("pubsub|channels", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                    \
+    X("pubsub|help", KV_ACL_BIT(SLOW))                                                             \
+    X("pubsub|numpat", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                      \
+    X("pubsub|numsub", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                      \
+    X("pubsub|shardchannels", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                               \
+    X("pubsub|shardnumsub", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                 \
+    X("punsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                       \
+    X("quit", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                           \
+    X("raft.backup", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("raft.info", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
+    X("raft.node", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
+    X("raft.transfer-leader", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))        \
+    X("randomkey", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))                     \
+    X("readonly", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                       \
+    X("readwrite", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                      \
+    X("rename", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW))                       \
+    X("renamenx", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                     \
+    X("replconf", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("replicaof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
+    X("reset", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                          \
+    X("restore",                                                                                   \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))         \
+    X("restore-asking",                                                                            \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))         \
+    X("role", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS))                        \
+    X("rpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                             \
+    X("rpoplpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(SLOW))                        \
+    X("rpush", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                            \
+    X("rpushx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(LIST) | KV_ACL_BIT(FAST))                           \
+    X("sadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                              \
+    X("save", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                        \
+    X("scan", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(SLOW))                          \
+    X("scard", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                              \
+    X("script", KV_ACL_BIT(SLOW))                                                                  \
+    X("script|debug", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                    \
+    X("script|exists", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                   \
+    X("script|flush", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                    \
+    X("script|help", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                     \
+    X("script|kill", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                     \
+    X("script|load", KV_ACL_BIT(SLOW) | KV_ACL_BIT(SCRIPTING))                                     \
+    X("sdiff", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                              \
+    X("sdiffstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                        \
+    X("select", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                         \
+    X("set", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                            \
+    X("setbit", KV_ACL_BIT(WRITE) | KV_ACL_BIT(BITMAP) | KV_ACL_BIT(SLOW))                         \
+    X("setex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                          \
+    X("setnx", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                          \
+    X("setrange", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                       \
+    X("shutdown", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                    \
+    X("sinter", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                             \
+    X("sintercard", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                         \
+    X("sinterstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                       \
+    X("sismember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                          \
+    X("slaveof", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                     \
+    X("slowlog", KV_ACL_BIT(SLOW))                                                                 \
+    X("slowlog|get", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("slowlog|help", KV_ACL_BIT(SLOW))                                                            \
+    X("slowlog|len", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("slowlog|reset", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))               \
+    X("smembers", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                           \
+    X("smismember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                         \
+    X("smove", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                             \
+    X("sort", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(LIST) |     \
+                  KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                                        \
+    X("sort_ro", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(LIST) |   \
+                     KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                                     \
+    X("spop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                              \
+    X("spublish", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(FAST))                                           \
+    X("srandmember", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                        \
+    X("srem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(FAST))                              \
+    X("sscan", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                              \
+    X("ssubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                         \
+    X("strlen", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(FAST))                          \
+    X("subscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                          \
+    X("substr", KV_ACL_BIT(READ) | KV_ACL_BIT(STRING) | KV_ACL_BIT(SLOW))                          \
+    X("sunion", KV_ACL_BIT(READ) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                             \
+    X("sunionstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SET) | KV_ACL_BIT(SLOW))                       \
+    X("sunsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                       \
+    X("swapdb",                                                                                    \
+      KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST) | KV_ACL_BIT(DANGEROUS))         \
+    X("sync", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                        \
+    X("time", KV_ACL_BIT(FAST))                                                                    \
+    X("touch", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                         \
+    X("ttl", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                           \
+    X("type", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(READ) | KV_ACL_BIT(FAST))                          \
+    X("unlink", KV_ACL_BIT(KEYSPACE) | KV_ACL_BIT(WRITE) | KV_ACL_BIT(FAST))                       \
+    X("unsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                        \
+    X("unwatch", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION))                                       \
+    X("wait", KV_ACL_BIT(SLOW) | KV_ACL_BIT(CONNECTION))                                           \
+    X("watch", KV_ACL_BIT(FAST) | KV_ACL_BIT(TRANSACTION))                                         \
+    X("xack", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                           \
+    X("xadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                           \
+    X("xautoclaim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                     \
+    X("xclaim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                         \
+    X("xdel", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                           \
+    X("xgroup", KV_ACL_BIT(SLOW))                                                                  \
+    X("xgroup|create", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                  \
+    X("xgroup|createconsumer", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))          \
+    X("xgroup|delconsumer", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))             \
+    X("xgroup|destroy", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                 \
+    X("xgroup|help", KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                                        \
+    X("xgroup|setid", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                   \
+    X("xinfo", KV_ACL_BIT(SLOW))                                                                   \
+    X("xinfo|consumers", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                 \
+    X("xinfo|groups", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                    \
+    X("xinfo|help", KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                                         \
+    X("xinfo|stream", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                    \
+    X("xlen", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                            \
+    X("xpending", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                        \
+    X("xrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                          \
+    X("xread", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))    \
+    X("xreadgroup",                                                                                \
+      KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(BLOCKING))            \
+    X("xrevrange", KV_ACL_BIT(READ) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                       \
+    X("xsetid", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(FAST))                         \
+    X("xtrim", KV_ACL_BIT(WRITE) | KV_ACL_BIT(STREAM) | KV_ACL_BIT(SLOW))                          \
+    X("zadd", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                        \
+    X("zcard", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                        \
+    X("zcount", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                       \
+    X("zdiff", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                        \
+    X("zdiffstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                  \
+    X("zincrby", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                     \
+    X("zinter", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                       \
+    X("zintercard", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                   \
+    X("zinterstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                 \
+    X("zlexcount", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                    \
+    X("zmpop", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                       \
+    X("zmscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                      \
+    X("zpopmax", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                     \
+    X("zpopmin", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                     \
+    X("zrandmember", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                  \
+    X("zrange", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                       \
+    X("zrangebylex", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                  \
+    X("zrangebyscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                \
+    X("zrangestore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                 \
+    X("zrank", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                        \
+    X("zrem", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                        \
+    X("zremrangebylex", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))              \
+    X("zremrangebyrank", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))             \
+    X("zremrangebyscore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))            \
+    X("zrevrange", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                    \
+    X("zrevrangebylex", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))               \
+    X("zrevrangebyscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))             \
+    X("zrevrank", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                     \
+    X("zscan", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                        \
+    X("zscore", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(FAST))                       \
+    X("zunion", KV_ACL_BIT(READ) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))                       \
     X("zunionstore", KV_ACL_BIT(WRITE) | KV_ACL_BIT(SORTEDSET) | KV_ACL_BIT(SLOW))
 
 #endif
