@@ -23,10 +23,15 @@
 static void election_become_leader(struct raft *raft);
 static void election_check_quorum(struct raft *raft);
 
+/* With lease reads a node that just started counts as in the lease too: before it crashed it
+ * may have acknowledged a leader's round moments ago, which that leader's lease relies on
+ * (read.c). */
 bool raft_election_in_lease(const struct raft *raft)
 {
-    return raft->config.check_quorum && raft->leader != RAFT_NODE_NONE &&
-           raft->election_elapsed < raft->config.election_timeout_ticks;
+    uint32_t timeout = raft->config.election_timeout_ticks;
+    bool booting = raft->config.lease_ticks > 0 && raft->ticks < timeout;
+    return raft->config.check_quorum && (raft->leader != RAFT_NODE_NONE || booting) &&
+           raft->election_elapsed < timeout;
 }
 
 static int voter_position(const struct raft *raft, raft_node_id id)
@@ -184,6 +189,7 @@ void raft_election_tick(struct raft *raft)
              * voter needed for a quorum never heard a vote request again (found by the
              * simulator, seed 691 of the membership schedule). */
             raft->leader = RAFT_NODE_NONE;
+            raft_read_fail_forwarded(raft);
             return;
         }
         election_campaign(raft, raft->config.pre_vote, false);
@@ -278,6 +284,8 @@ static void election_become_leader(struct raft *raft)
     raft_reset_term(raft, raft->term);
     raft->role = RAFT_LEADER;
     raft->leader = raft->id;
+    raft->lease_until = 0;
+    raft->lease_forfeited = false;
     raft_trace(raft, "leader, log ends at %" PRIu64, raft_log_last_index(&raft->log));
     raft->uncommitted_bytes = 0;
     uint64_t next = raft_log_last_index(&raft->log) + 1;
@@ -327,6 +335,7 @@ void raft_election_maybe_finish_transfer(struct raft *raft, struct raft_progress
     if (progress->match == raft_log_last_index(&raft->log)) {
         struct raft_message message = raft_message_to(raft, RAFT_MSG_TIMEOUT_NOW, progress->id);
         raft_send(raft, &message);
+        raft->lease_forfeited = true; /* its campaign overrides the followers' lease */
     }
 }
 

@@ -83,11 +83,18 @@ const char *raft_role_string(enum raft_role role)
 const char *raft_message_type_string(int type)
 {
     static const char *const names[] = {
-        [RAFT_MSG_PRE_VOTE] = "PreVote",    [RAFT_MSG_PRE_VOTE_RESPONSE] = "PreVoteResponse",
-        [RAFT_MSG_VOTE] = "Vote",           [RAFT_MSG_VOTE_RESPONSE] = "VoteResponse",
-        [RAFT_MSG_APPEND] = "Append",       [RAFT_MSG_APPEND_RESPONSE] = "AppendResponse",
-        [RAFT_MSG_HEARTBEAT] = "Heartbeat", [RAFT_MSG_HEARTBEAT_RESPONSE] = "HeartbeatResponse",
-        [RAFT_MSG_SNAPSHOT] = "Snapshot",   [RAFT_MSG_TIMEOUT_NOW] = "TimeoutNow",
+        [RAFT_MSG_PRE_VOTE] = "PreVote",
+        [RAFT_MSG_PRE_VOTE_RESPONSE] = "PreVoteResponse",
+        [RAFT_MSG_VOTE] = "Vote",
+        [RAFT_MSG_VOTE_RESPONSE] = "VoteResponse",
+        [RAFT_MSG_APPEND] = "Append",
+        [RAFT_MSG_APPEND_RESPONSE] = "AppendResponse",
+        [RAFT_MSG_HEARTBEAT] = "Heartbeat",
+        [RAFT_MSG_HEARTBEAT_RESPONSE] = "HeartbeatResponse",
+        [RAFT_MSG_SNAPSHOT] = "Snapshot",
+        [RAFT_MSG_TIMEOUT_NOW] = "TimeoutNow",
+        [RAFT_MSG_READ_INDEX] = "ReadIndex",
+        [RAFT_MSG_READ_INDEX_RESPONSE] = "ReadIndexResponse",
     };
     if (type < 1 || type > RAFT_MSG_TYPE_MAX) {
         return "Unknown";
@@ -175,8 +182,12 @@ void raft_send(struct raft *raft, struct raft_message *message)
     assert(message->to != raft->id);
     bool from_leader = message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT ||
                        message->type == RAFT_MSG_SNAPSHOT || message->type == RAFT_MSG_TIMEOUT_NOW;
-    if (from_leader) {
-        assert(raft->role == RAFT_LEADER);
+    /* A read point is the leader's commit index, durable on a quorum; asking for one depends
+     * on nothing at all. */
+    bool read =
+        message->type == RAFT_MSG_READ_INDEX || message->type == RAFT_MSG_READ_INDEX_RESPONSE;
+    if (from_leader || read) {
+        assert(raft->role == RAFT_LEADER || !from_leader);
         raft_list_push(&raft->out_immediate, *message);
     } else {
         assert(message->entry_count == 0);
@@ -205,6 +216,7 @@ void raft_reset_term(struct raft *raft, uint64_t term)
     raft->leader = RAFT_NODE_NONE;
     reset_election_timer(raft);
     raft->transfer_target = RAFT_NODE_NONE;
+    raft_read_fail_forwarded(raft); /* their answer may never come */
     memset(raft->votes_granted, 0, sizeof raft->votes_granted);
     memset(raft->votes_answered, 0, sizeof raft->votes_answered);
 }
@@ -236,7 +248,9 @@ static int validate_config(const struct raft_config *config)
         config->max_inflight_appends == 0 ||
         config->max_inflight_appends > MAX_INFLIGHT_APPENDS_LIMIT ||
         config->max_append_bytes == 0 || config->max_append_entries == 0 ||
-        config->max_committed_per_ready == 0 || config->max_pending_reads == 0) {
+        config->max_committed_per_ready == 0 || config->max_pending_reads == 0 ||
+        config->lease_ticks >= config->election_timeout_ticks ||
+        (config->lease_ticks > 0 && !config->check_quorum)) {
         return RAFT_ERROR_INVALID;
     }
 #ifndef RAFT_SABOTAGE
@@ -370,6 +384,7 @@ void raft_free(struct raft *raft)
 
 void raft_tick(struct raft *raft)
 {
+    raft_read_tick(raft);
     if (raft->role == RAFT_LEADER) {
         for (uint32_t i = 0; i < raft->progress_count; i++) {
             struct raft_progress *progress = &raft->progress[i];
@@ -494,6 +509,9 @@ static void step_follower(struct raft *raft, const struct raft_message *message)
     case RAFT_MSG_TIMEOUT_NOW:
         raft_election_handle_timeout_now(raft, message);
         break;
+    case RAFT_MSG_READ_INDEX_RESPONSE:
+        raft_read_handle_response(raft, message);
+        break;
     default:
         break; /* stale responses to a role we no longer hold */
     }
@@ -547,6 +565,10 @@ int raft_step(struct raft *raft, const struct raft_message *message)
     }
     if (message->type == RAFT_MSG_PRE_VOTE || message->type == RAFT_MSG_VOTE) {
         raft_election_handle_vote_request(raft, message);
+        return 0;
+    }
+    if (message->type == RAFT_MSG_READ_INDEX) {
+        raft_read_handle_request(raft, message); /* refused by any node but the leader */
         return 0;
     }
     switch (raft->role) {

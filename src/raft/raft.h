@@ -7,7 +7,9 @@
  *   raft_tick()           on a timer; time inside the core is counted in ticks.
  *   raft_step()           for every message that arrives from a peer.
  *   raft_propose()        to append a command (leader only).
- *   raft_read_index()     to ask for a linearizable read point (leader only).
+ *   raft_read_index()     to ask for a linearizable read point (a leader confirms it with a
+ *                         heartbeat round, a follower asks its leader); raft_read_lease()
+ *                         for one a leader may serve from its lease, without the round.
  *   raft_ready()          to collect the work the core wants done; src/driver (the one ready
  *                         loop, used by the server, the simulator and the unit fixture) does,
  *                         in this order:
@@ -167,9 +169,11 @@ enum raft_message_type {
     RAFT_MSG_HEARTBEAT_RESPONSE = 8,
     RAFT_MSG_SNAPSHOT = 9,     /* the host streams the snapshot's data beside this */
     RAFT_MSG_TIMEOUT_NOW = 10, /* leadership transfer: campaign now (thesis §3.10) */
+    RAFT_MSG_READ_INDEX = 11,  /* a follower asks its leader for a read point (§6.4) */
+    RAFT_MSG_READ_INDEX_RESPONSE = 12,
 };
 
-#define RAFT_MSG_TYPE_MAX 10
+#define RAFT_MSG_TYPE_MAX 12
 
 const char *raft_message_type_string(int type);
 
@@ -188,6 +192,10 @@ const char *raft_message_type_string(int type);
  *   HEARTBEAT_RESPONSE      context echoed.
  *   SNAPSHOT                snapshot = the metadata of the snapshot to install.
  *   TIMEOUT_NOW             term.
+ *   READ_INDEX              context = the follower's batch of reads; force = the reads may
+ *                           be served from the leader's lease.
+ *   READ_INDEX_RESPONSE     context echoed; reject = false: index = the read point;
+ *                           reject = true: no read point (not the leader, or too busy).
  */
 struct raft_message {
     uint8_t type;
@@ -227,12 +235,19 @@ struct raft_config {
     uint32_t max_entry_bytes;          /* largest payload raft_propose accepts */
     uint64_t max_uncommitted_bytes;    /* leader refuses proposals beyond this (0 = none) */
     uint32_t max_committed_per_ready;  /* entries handed to apply per ready */
-    uint32_t max_pending_reads;        /* read-index requests waiting per leader */
-    uint64_t max_promote_lag;          /* a learner is promoted only this close to the leader's
-                                        * last index (entries) */
-    bool pre_vote;                     /* §9.6 of the thesis */
-    bool check_quorum;                 /* §6.2 of the thesis: leader steps down, lease */
-    uint64_t random_seed;              /* seeds the election-timeout PRNG */
+    uint32_t max_pending_reads;        /* read-index requests waiting per node */
+    /* Lease reads (raft_read_lease): a leader whose heartbeat round sent at tick t a quorum
+     * acknowledged serves reads without a new round until tick t + lease_ticks. Followers
+     * ignore campaigns for election_timeout_ticks after they hear from the leader (and after
+     * they start, while this is nonzero), so lease_ticks must stay below that by the clock
+     * drift the host allows; it needs check_quorum. 0: no lease; raft_read_lease is then
+     * raft_read_index. */
+    uint32_t lease_ticks;
+    uint64_t max_promote_lag; /* a learner is promoted only this close to the leader's
+                               * last index (entries) */
+    bool pre_vote;            /* §9.6 of the thesis */
+    bool check_quorum;        /* §6.2 of the thesis: leader steps down, lease */
+    uint64_t random_seed;     /* seeds the election-timeout PRNG */
     /* Optional: told, in one line each, what the core decided — a campaign, a new leader or
      * term, a configuration put in force, a snapshot installed, a hand-over. For logs and the
      * simulator's traces; called synchronously from inside the core's calls (the line is valid
@@ -330,8 +345,17 @@ int raft_propose(struct raft *raft, const uint8_t *data, uint32_t data_bytes, ui
                  uint64_t *term);
 
 /* Asks for a linearizable read point; the answer arrives in a later ready's reads (or
- * failed_reads). request_id is the host's and must be nonzero. */
+ * failed_reads). request_id is the host's and must be nonzero. A leader confirms its
+ * leadership with one heartbeat round for all the reads of a ready (thesis §6.4); a follower
+ * sends its reads of a ready to the leader as one READ_INDEX and serves them at the index the
+ * leader answers. A follower's reads fail when its term or leader changes, when it stops
+ * being a follower, and when the leader has not answered within two election timeouts (it
+ * asks again after one). NOT_LEADER: no leader is known. */
 int raft_read_index(struct raft *raft, uint64_t request_id);
+/* The same, but a leader within its lease (config.lease_ticks) serves it at its commit index
+ * at once, and a follower's leader does so for it. Safe while the nodes' clocks drift apart
+ * by less than election_timeout_ticks - lease_ticks per lease. */
+int raft_read_lease(struct raft *raft, uint64_t request_id);
 
 /* Hands leadership to `target` (thesis §3.10). Proposals are refused until it completes or
  * an election timeout passes. */

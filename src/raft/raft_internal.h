@@ -130,11 +130,26 @@ bool raft_progress_inflight_full(const struct raft_progress *progress);
 
 /* ---- read.c: pending ReadIndex requests (thesis §6.4). ---- */
 
+/* A read waiting on a leader: its host's (from = RAFT_NODE_NONE, request_id) or a
+ * follower's batch (from, context = the batch, answered with one READ_INDEX_RESPONSE). */
 struct raft_pending_read {
     uint64_t request_id;
+    raft_node_id from;
+    uint64_t context;
     uint64_t index; /* the commit index when the read was accepted */
     uint64_t round; /* the heartbeat round that confirms it; 0 = not broadcast yet */
 };
+
+/* A read waiting on a follower for its leader's answer. */
+struct raft_forwarded_read {
+    uint64_t request_id;
+    uint64_t batch;  /* the READ_INDEX that carries it; 0 = not sent yet */
+    uint32_t waited; /* ticks since it was first sent */
+    bool lease;
+};
+
+/* The tick each recent heartbeat round was sent at, for the lease (read.c). */
+enum { RAFT_ROUND_TICKS = 32 };
 
 /* ---- one growable array type for the outputs, by element type (raft.c) ---- */
 
@@ -197,6 +212,17 @@ struct raft {
     uint32_t read_count;
     uint64_t read_round; /* the latest round broadcast */
     bool read_broadcast_needed;
+    uint64_t round_sent_round[RAFT_ROUND_TICKS]; /* by round % RAFT_ROUND_TICKS */
+    uint64_t round_sent_tick[RAFT_ROUND_TICKS];
+    uint64_t lease_until; /* tick; lease reads are served at once before it */
+    bool lease_forfeited; /* this term sent TIMEOUT_NOW: its lease no longer holds */
+
+    /* Follower state: reads waiting for the leader's READ_INDEX_RESPONSE. */
+    struct raft_forwarded_read *forwarded;
+    uint32_t forwarded_count;
+    uint64_t forward_batch;       /* the latest batch sent */
+    bool forward_needed;          /* some read has batch 0 */
+    uint64_t ticks;               /* since raft_new */
     bool append_broadcast_needed; /* new entries or commit index to send (replication.c) */
 
     /* Outputs collected since the last ready. */
@@ -272,6 +298,14 @@ void raft_read_on_ack(struct raft *raft);
 void raft_read_fail_all(struct raft *raft);
 void raft_read_flush_broadcast(struct raft *raft);
 void raft_read_free(struct raft *raft);
+/* A follower's side (thesis §6.4, follower reads). */
+void raft_read_fail_forwarded(struct raft *raft);
+void raft_read_tick(struct raft *raft);
+void raft_read_handle_request(struct raft *raft, const struct raft_message *message);
+void raft_read_handle_response(struct raft *raft, const struct raft_message *message);
+bool raft_read_forward_due(const struct raft *raft);
+void raft_read_flush_forward(struct raft *raft);
+void raft_read_round_sent(struct raft *raft);
 
 /* snapshot.c */
 void raft_snapshot_send(struct raft *raft, struct raft_progress *progress);

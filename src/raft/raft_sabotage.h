@@ -32,6 +32,10 @@ enum raft_sabotage {
     RAFT_SABOTAGE_CHANGE_BEFORE_TERM_COMMIT = 6,
     /* membership.c: propose a change while an earlier one is uncommitted */
     RAFT_SABOTAGE_CONCURRENT_CHANGES = 7,
+    /* read.c: a follower serves a read at its own commit index, asking no leader */
+    RAFT_SABOTAGE_FOLLOWER_READ_LOCAL = 8,
+    /* read.c: a leader's lease, once held, never lapses */
+    RAFT_SABOTAGE_LEASE_FOREVER = 9,
 };
 
 /* The switch's name as the simulator's --sabotage spells it ("commit-old-term"). */

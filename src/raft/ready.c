@@ -68,7 +68,7 @@ bool raft_has_ready(const struct raft *raft)
     return raft->out_immediate.count > 0 || raft->out_after_persist.count > 0 ||
            raft->out_reads.count > 0 || raft->out_failed_reads.count > 0 ||
            raft->snapshot_to_install || read_broadcast_due(raft) || append_broadcast_due(raft) ||
-           hard_state_differs(&state, &raft->persisted_hard_state) ||
+           raft_read_forward_due(raft) || hard_state_differs(&state, &raft->persisted_hard_state) ||
            raft->log.handed < raft_log_last_index(&raft->log) ||
            committed_limit(raft) > raft->applying ||
            raft->reported_soft_state.leader != raft->leader ||
@@ -202,6 +202,7 @@ bool raft_ready(struct raft *raft, struct raft_ready *ready)
     assert(!raft->early_outstanding);
     raft_replication_flush_broadcast(raft);
     raft_read_flush_broadcast(raft);
+    raft_read_flush_forward(raft);
     if (!raft_has_ready(raft)) {
         return false;
     }
@@ -310,7 +311,8 @@ static bool has_early(const struct raft *raft)
 {
     return raft->out_immediate.count > 0 || raft->out_reads.count > 0 ||
            raft->out_failed_reads.count > 0 || read_broadcast_due(raft) ||
-           append_broadcast_due(raft) || early_committed_limit(raft) > raft->applying;
+           append_broadcast_due(raft) || raft_read_forward_due(raft) ||
+           early_committed_limit(raft) > raft->applying;
 }
 
 bool raft_early(struct raft *raft, struct raft_ready *early)
@@ -318,6 +320,7 @@ bool raft_early(struct raft *raft, struct raft_ready *early)
     assert(!raft->early_outstanding);
     raft_replication_flush_broadcast(raft);
     raft_read_flush_broadcast(raft);
+    raft_read_flush_forward(raft);
     if (!has_early(raft)) {
         return false;
     }

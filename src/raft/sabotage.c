@@ -19,6 +19,8 @@ static const char *const sabotage_names[] = {
     [RAFT_SABOTAGE_ACK_BEFORE_SYNC] = "ack-before-sync",
     [RAFT_SABOTAGE_CHANGE_BEFORE_TERM_COMMIT] = "change-before-term-commit",
     [RAFT_SABOTAGE_CONCURRENT_CHANGES] = "concurrent-changes",
+    [RAFT_SABOTAGE_FOLLOWER_READ_LOCAL] = "follower-read-local",
+    [RAFT_SABOTAGE_LEASE_FOREVER] = "lease-forever",
 };
 
 #define SABOTAGE_COUNT (sizeof sabotage_names / sizeof sabotage_names[0])

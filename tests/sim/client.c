@@ -63,7 +63,7 @@ static void follow_hint(struct sim *sim, struct sim_node *node)
 static void propose(struct sim *sim)
 {
     struct sim_client *client = &sim->client;
-    struct sim_node *node = client_target(sim, SIM_STRANGER_PROPOSALS_PER_MILLION);
+    struct sim_node *node = client_target(sim, sim->faults.stranger_proposals_per_million);
     if (node == NULL) {
         return;
     }
@@ -109,12 +109,18 @@ static void propose(struct sim *sim)
 static void request_read(struct sim *sim)
 {
     struct sim_client *client = &sim->client;
-    struct sim_node *node = client_target(sim, SIM_STRANGER_READS_PER_MILLION);
+    struct sim_node *node = client_target(sim, sim->faults.stranger_reads_per_million);
+    /* Followers serve reads too, through their leader's read index (§6.4). */
+    if (sim_prng_chance(&sim->prng, SIM_FOLLOWER_READS_PER_MILLION)) {
+        struct sim_node *any = &sim->nodes[sim_prng_below(&sim->prng, sim->node_count)];
+        node = any->up ? any : NULL;
+    }
     if (node == NULL || node->read_count == SIM_MAX_PENDING_READS) {
         return;
     }
     uint64_t id = client->next_read_id++;
-    int rc = raft_read_index(node->core, id);
+    bool lease = sim_prng_chance(&sim->prng, 500000);
+    int rc = lease ? raft_read_lease(node->core, id) : raft_read_index(node->core, id);
     if (rc != 0) {
         sim_trace(sim, "client: read %llu at %llu: %s", (unsigned long long)id,
                   (unsigned long long)node->id, raft_error_string(rc));
@@ -127,8 +133,9 @@ static void request_read(struct sim *sim)
     read->request_id = id;
     read->required_index = client->max_acked_index;
     read->served_index = 0;
-    sim_trace(sim, "client: read %llu at %llu (must see index %llu)", (unsigned long long)id,
-              (unsigned long long)node->id, (unsigned long long)read->required_index);
+    sim_trace(sim, "client: %sread %llu at %llu (must see index %llu)", lease ? "lease " : "",
+              (unsigned long long)id, (unsigned long long)node->id,
+              (unsigned long long)read->required_index);
     host_process(sim, node);
 }
 

@@ -91,6 +91,11 @@ static void configure_core(struct sim *sim)
     config->heartbeat_interval_ticks = SIM_HEARTBEAT_TICKS;
     config->pre_vote = sim_prng_chance(&sim->prng, 500000);
     config->check_quorum = sim_prng_chance(&sim->prng, 500000);
+    /* Lease reads need CheckQuorum. Nodes tick in step here, up to 3 ms apart: a margin of
+     * three ticks covers that and a tick's rounding on either side. */
+    config->lease_ticks = config->check_quorum && sim_prng_chance(&sim->prng, 700000)
+                              ? SIM_ELECTION_TIMEOUT_TICKS - 3
+                              : 0;
     config->max_inflight_appends = 1 + (uint32_t)sim_prng_below(&sim->prng, 8);
     config->max_append_bytes = PICK(sim, 64, 256, 4096);
     config->max_committed_per_ready = PICK(sim, 1, 4, 64);
@@ -162,12 +167,39 @@ static void configure_reconfiguration(struct sim *sim)
     network->max_delay_ms = PICK(sim, 2, 8);
 }
 
+/*
+ * "lease" (never drawn by a seed) aims at a leader's lease (read.c): lease reads always on,
+ * leaders cut off alone again and again, and clients that write to and read from any node,
+ * so that a write acknowledged by a new leader is often followed by a read at the old one
+ * while it still believes it leads.
+ */
+static void configure_lease(struct sim *sim)
+{
+    struct sim_faults *faults = &sim->faults;
+    faults->profile = "lease";
+    sim->base_config.check_quorum = true;
+    sim->base_config.lease_ticks = SIM_ELECTION_TIMEOUT_TICKS - 3;
+    faults->leader_churn = true;
+    faults->partition_per_million = 100000;
+    faults->crash_per_million = 40000;
+    faults->vote_crash_per_million = 0;
+    faults->change_per_million = 0;
+    faults->stranger_proposals_per_million = 600000;
+    faults->stranger_reads_per_million = 800000;
+    faults->propose_per_million = 1000000;
+    faults->read_per_million = 1000000;
+    sim->network.drop_per_million = 0;
+    sim->network.max_delay_ms = 2;
+    sim->network.long_delay_per_million = 0;
+}
+
 static const char *const profile_names[] = {
     [SIM_PROFILE_BY_SEED] = "by-seed",
     [SIM_PROFILE_MIXED] = "mixed",
     [SIM_PROFILE_LEADER_CHURN] = "leader-churn",
     [SIM_PROFILE_ELECTION_STORM] = "election-storm",
     [SIM_PROFILE_RECONFIGURATION] = "reconfiguration",
+    [SIM_PROFILE_LEASE] = "lease",
 };
 
 #define SIM_PROFILE_COUNT (sizeof(profile_names) / sizeof(profile_names[0]))
@@ -200,6 +232,10 @@ static void configure_profile(struct sim *sim)
         [SIM_PROFILE_ELECTION_STORM] = 6,
         [SIM_PROFILE_RECONFIGURATION] = 8,
     };
+    if (sim->options.profile == SIM_PROFILE_LEASE) {
+        configure_lease(sim);
+        return;
+    }
     if (sim->options.profile != SIM_PROFILE_BY_SEED) {
         assert((size_t)sim->options.profile < sizeof(roll_of) / sizeof(roll_of[0]));
         roll = roll_of[sim->options.profile];
@@ -254,6 +290,8 @@ static void configure_faults(struct sim *sim)
     faults->change_per_million = PICK(sim, 0, 5000, 20000, 50000);
     faults->force_per_million = PICK(sim, 0, 100000);
     faults->max_retire_delay_ms = 3 * SIM_ELECTION_MS;
+    faults->stranger_proposals_per_million = SIM_STRANGER_PROPOSALS_PER_MILLION;
+    faults->stranger_reads_per_million = SIM_STRANGER_READS_PER_MILLION;
     configure_profile(sim);
     faults->async_ready_per_million = PICK(sim, 0, 300000, 800000);
     faults->max_fsync_ms = PICK(sim, 1, 4);
@@ -269,6 +307,8 @@ static void configure_demo(struct sim *sim)
     sim->network.max_delay_ms = 5;
     sim->network.long_delay_per_million = 0;
     memset(&sim->faults, 0, sizeof(sim->faults));
+    sim->faults.stranger_proposals_per_million = SIM_STRANGER_PROPOSALS_PER_MILLION;
+    sim->faults.stranger_reads_per_million = SIM_STRANGER_READS_PER_MILLION;
     sim->faults.compact_per_million = 20000;
     sim->faults.propose_per_million = 500000;
     sim->faults.read_per_million = 200000;
@@ -293,16 +333,16 @@ struct sim *sim_create(const struct sim_options *options)
     configure_members(sim);
     sim->client.believed_leader = (int)sim_prng_below(&sim->prng, sim->node_count);
     sim_trace(sim,
-              "seed %llu (%s): %u nodes, pre_vote=%d check_quorum=%d inflight=%u "
+              "seed %llu (%s): %u nodes, pre_vote=%d check_quorum=%d lease=%u inflight=%u "
               "append_bytes=%u drop=%u dup=%u delay<=%u partition=%u crash=%u vote_crash=%u "
               "change=%u",
               (unsigned long long)options->seed, sim->faults.profile, sim->node_count,
               sim->base_config.pre_vote, sim->base_config.check_quorum,
-              sim->base_config.max_inflight_appends, sim->base_config.max_append_bytes,
-              sim->network.drop_per_million, sim->network.duplicate_per_million,
-              sim->network.max_delay_ms, sim->faults.partition_per_million,
-              sim->faults.crash_per_million, sim->faults.vote_crash_per_million,
-              sim->faults.change_per_million);
+              sim->base_config.lease_ticks, sim->base_config.max_inflight_appends,
+              sim->base_config.max_append_bytes, sim->network.drop_per_million,
+              sim->network.duplicate_per_million, sim->network.max_delay_ms,
+              sim->faults.partition_per_million, sim->faults.crash_per_million,
+              sim->faults.vote_crash_per_million, sim->faults.change_per_million);
     for (uint32_t i = 0; i < sim->node_count && sim->violation == SIM_RULE_NONE; i++) {
         sim_activate(sim, i);
         host_boot(sim, &sim->nodes[i]);

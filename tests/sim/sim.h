@@ -34,18 +34,19 @@
 #define SIM_MAX_NODES 16
 /* The operator keeps the cluster within these sizes (the initial cluster has at most
  * SIM_MAX_VOTERS voters and no learners). */
-#define SIM_MAX_VOTERS             7
-#define SIM_MAX_LEARNERS           3
-#define SIM_MAX_PENDING_CHANGES    8  /* changes the operator awaits the outcome of */
-#define SIM_MAX_CONTEXT_BYTES      24 /* the operator's context per change ("addresses") */
-#define SIM_TICK_MS                10 /* simulated milliseconds per core tick */
-#define SIM_ELECTION_TIMEOUT_TICKS 10
-#define SIM_HEARTBEAT_TICKS        2
-#define SIM_TRACE_LINES            64 /* lines kept for the report of a violation */
-#define SIM_TRACE_LINE_BYTES       200
-#define SIM_REPORT_TRACE_LINES     50
-#define SIM_MAX_PENDING_PROPOSALS  16
-#define SIM_MAX_PENDING_READS      16
+#define SIM_MAX_VOTERS                 7
+#define SIM_MAX_LEARNERS               3
+#define SIM_MAX_PENDING_CHANGES        8  /* changes the operator awaits the outcome of */
+#define SIM_MAX_CONTEXT_BYTES          24 /* the operator's context per change ("addresses") */
+#define SIM_TICK_MS                    10 /* simulated milliseconds per core tick */
+#define SIM_ELECTION_TIMEOUT_TICKS     10
+#define SIM_HEARTBEAT_TICKS            2
+#define SIM_TRACE_LINES                64 /* lines kept for the report of a violation */
+#define SIM_TRACE_LINE_BYTES           200
+#define SIM_REPORT_TRACE_LINES         50
+#define SIM_MAX_PENDING_PROPOSALS      16
+#define SIM_MAX_PENDING_READS          16
+#define SIM_FOLLOWER_READS_PER_MILLION 300000 /* reads sent to a node picked at random */
 /* Beyond this many messages in flight, the network drops what is sent. */
 #define SIM_MAX_FLIGHT_MESSAGES 100000
 /* Snapshot and unreachable reports queued per node while a ready is open. */
@@ -282,7 +283,9 @@ struct sim_client {
 struct sim_faults {
     bool enabled;
     const char *profile;
-    bool leader_churn;               /* partitions mostly isolate the leader alone */
+    bool leader_churn;                       /* partitions mostly isolate the leader alone */
+    uint32_t stranger_proposals_per_million; /* requests to a random node (client.c) */
+    uint32_t stranger_reads_per_million;
     uint32_t vote_crash_max_down_ms; /* how fast a node that crashed after voting is back */
     uint32_t partition_per_million;  /* per tick round */
     uint32_t crash_per_million;
@@ -329,6 +332,7 @@ enum sim_profile {
     SIM_PROFILE_LEADER_CHURN,
     SIM_PROFILE_ELECTION_STORM,
     SIM_PROFILE_RECONFIGURATION,
+    SIM_PROFILE_LEASE, /* only when asked for: --profile lease */
 };
 
 /* The --profile spelling of each ("leader-churn"), and its parse; -1 for an unknown name. */

@@ -21,6 +21,7 @@ static struct raft_config node_config(const struct fixture *fixture, raft_node_i
     config.max_promote_lag = FIXTURE_MAX_PROMOTE_LAG;
     config.pre_vote = fixture->pre_vote;
     config.check_quorum = fixture->check_quorum;
+    config.lease_ticks = fixture->lease_ticks;
     config.random_seed = id * 7919;
     if (fixture->nodes[id - 1].joining) {
         return config; /* an empty configuration: the node waits to be added */

@@ -76,6 +76,7 @@ struct fixture {
     uint32_t queue_count;
     bool pre_vote;
     bool check_quorum;
+    uint32_t lease_ticks; /* for nodes started (or restarted) after it is set */
 };
 
 /* Creates node_count nodes with ids 1..node_count, all voters. */

@@ -258,11 +258,18 @@ static struct node *node_of(struct cluster *cluster, raft_node_id id)
 /* ---- printing what the core hands out ---- */
 
 static const char *const message_type_names[RAFT_MSG_TYPE_MAX + 1] = {
-    [RAFT_MSG_PRE_VOTE] = "PRE_VOTE",   [RAFT_MSG_PRE_VOTE_RESPONSE] = "PRE_VOTE_RESPONSE",
-    [RAFT_MSG_VOTE] = "VOTE",           [RAFT_MSG_VOTE_RESPONSE] = "VOTE_RESPONSE",
-    [RAFT_MSG_APPEND] = "APPEND",       [RAFT_MSG_APPEND_RESPONSE] = "APPEND_RESPONSE",
-    [RAFT_MSG_HEARTBEAT] = "HEARTBEAT", [RAFT_MSG_HEARTBEAT_RESPONSE] = "HEARTBEAT_RESPONSE",
-    [RAFT_MSG_SNAPSHOT] = "SNAPSHOT",   [RAFT_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
+    [RAFT_MSG_PRE_VOTE] = "PRE_VOTE",
+    [RAFT_MSG_PRE_VOTE_RESPONSE] = "PRE_VOTE_RESPONSE",
+    [RAFT_MSG_VOTE] = "VOTE",
+    [RAFT_MSG_VOTE_RESPONSE] = "VOTE_RESPONSE",
+    [RAFT_MSG_APPEND] = "APPEND",
+    [RAFT_MSG_APPEND_RESPONSE] = "APPEND_RESPONSE",
+    [RAFT_MSG_HEARTBEAT] = "HEARTBEAT",
+    [RAFT_MSG_HEARTBEAT_RESPONSE] = "HEARTBEAT_RESPONSE",
+    [RAFT_MSG_SNAPSHOT] = "SNAPSHOT",
+    [RAFT_MSG_TIMEOUT_NOW] = "TIMEOUT_NOW",
+    [RAFT_MSG_READ_INDEX] = "READ_INDEX",
+    [RAFT_MSG_READ_INDEX_RESPONSE] = "READ_INDEX_RESPONSE",
 };
 
 static void print_data(struct text *out, const uint8_t *data, uint32_t data_bytes)
@@ -382,6 +389,18 @@ static void print_message_fields(struct text *out, const struct raft_message *me
         text_printf(out, " snapshot=(");
         print_snapshot_meta(out, &message->snapshot);
         text_printf(out, ")");
+        break;
+    case RAFT_MSG_READ_INDEX:
+        text_printf(out, " context=%" PRIu64 "%s", message->context,
+                    message->force ? " lease" : "");
+        break;
+    case RAFT_MSG_READ_INDEX_RESPONSE:
+        if (message->reject) {
+            text_printf(out, " context=%" PRIu64 " rejected", message->context);
+        } else {
+            text_printf(out, " context=%" PRIu64 " index=%" PRIu64, message->context,
+                        message->index);
+        }
         break;
     default:
         break; /* TIMEOUT_NOW: the term alone */

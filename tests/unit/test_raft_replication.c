@@ -325,17 +325,18 @@ static void test_reads_share_one_heartbeat_round(void **state)
     fixture_free(&fixture);
 }
 
-/* Thesis §6.4: a follower cannot serve read index; a deposed leader fails pending reads. */
+/* Thesis §6.4: a deposed leader fails pending reads; so does a follower whose leader never
+ * answers (it asks again after one election timeout, and gives up after two). */
 static void test_reads_fail_when_leadership_is_lost(void **state)
 {
     (void)state;
     struct fixture fixture;
     fixture_init(&fixture, 3, true, true);
     fixture_elect(&fixture, 1);
-    assert_int_equal(raft_read_index(fixture_raft(&fixture, 2), 7), RAFT_ERROR_NOT_LEADER);
     fixture.nodes[1].cut_off = true;
     fixture.nodes[2].cut_off = true;
     assert_int_equal(raft_read_index(fixture_raft(&fixture, 1), 8), 0);
+    assert_int_equal(raft_read_index(fixture_raft(&fixture, 2), 7), 0);
     for (int i = 0; i < 25; i++) {
         raft_tick(fixture_raft(&fixture, 1));
         fixture_drain(&fixture);
@@ -343,6 +344,110 @@ static void test_reads_fail_when_leadership_is_lost(void **state)
     assert_int_equal(fixture.nodes[0].reads_served_count, 0);
     assert_int_equal(fixture.nodes[0].reads_failed_count, 1);
     assert_int_equal(fixture.nodes[0].reads_failed[0], 8);
+    /* Node 2's read fails within two election timeouts: when its pre-vote campaign resets
+     * its leader, or when the unanswered request times out, whichever comes first. */
+    for (int i = 0; i < 20; i++) {
+        raft_tick(fixture_raft(&fixture, 2));
+        fixture_drain(&fixture);
+    }
+    assert_int_equal(fixture.nodes[1].reads_served_count, 0);
+    assert_int_equal(fixture.nodes[1].reads_failed_count, 1);
+    assert_int_equal(fixture.nodes[1].reads_failed[0], 7);
+    /* Now it knows no leader, and refuses at once. */
+    assert_int_equal(raft_read_index(fixture_raft(&fixture, 2), 9), RAFT_ERROR_NOT_LEADER);
+    fixture_free(&fixture);
+}
+
+/* A follower's reads are one READ_INDEX to its leader, answered after the leader's round;
+ * one whose request was lost asks again after an election timeout. */
+static void test_follower_reads_ask_the_leader(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, true, true);
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    assert_int_equal(fixture_propose(&fixture, 1, "w"), 0);
+    fixture_settle(&fixture);
+    struct raft *follower = fixture_raft(&fixture, 3);
+    for (uint64_t id = 1; id <= 5; id++) {
+        assert_int_equal(raft_read_index(follower, id), 0);
+    }
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_READ_INDEX, 3), 1);
+    fixture_settle(&fixture);
+    assert_int_equal(fixture.nodes[2].reads_served_count, 5);
+    /* Lost: the request never arrives, and is sent again one election timeout later. */
+    assert_int_equal(raft_read_index(follower, 6), 0);
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_READ_INDEX, 3), 1);
+    fixture_clear_queue(&fixture);
+    for (int i = 0; i < 10; i++) {
+        fixture_tick_all(&fixture, 1);
+        fixture_settle(&fixture);
+    }
+    assert_int_equal(fixture.nodes[2].reads_served_count, 6);
+    assert_int_equal(fixture.nodes[2].reads_failed_count, 0);
+    fixture_free(&fixture);
+}
+
+/* §6.4.1: a leader whose round a quorum acknowledged serves lease reads at once until
+ * lease_ticks after the round was sent; then they wait for a round again. */
+static void test_lease_reads_skip_the_round_until_it_lapses(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, true, true);
+    fixture.lease_ticks = 8;
+    for (raft_node_id id = 1; id <= 3; id++) {
+        fixture_restart(&fixture, id);
+    }
+    fixture_tick_all(&fixture, 10); /* past the boot lease, in which no node votes */
+    fixture_elect(&fixture, 1);
+    fixture_settle(&fixture);
+    struct raft *leader = fixture_raft(&fixture, 1);
+    assert_int_equal(raft_read_lease(leader, 1), 0); /* no lease yet: a round */
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_HEARTBEAT, 1), 2);
+    fixture_settle(&fixture);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 1);
+    fixture.nodes[1].cut_off = true;
+    fixture.nodes[2].cut_off = true;
+    assert_int_equal(raft_read_lease(leader, 2), 0); /* within the lease: at once */
+    fixture_drain(&fixture);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 2);
+    for (int i = 0; i < 8; i++) {
+        raft_tick(leader);
+        fixture_drain(&fixture);
+    }
+    assert_int_equal(raft_read_lease(leader, 3), 0); /* lapsed: waits for a round */
+    fixture_drain(&fixture);
+    assert_int_equal(fixture.nodes[0].reads_served_count, 2);
+    fixture_free(&fixture);
+}
+
+/* A node that just started ignores campaigns for an election timeout when lease reads are
+ * on: before its crash it may have acknowledged the round a leader's lease counts on. */
+static void test_boot_lease_ignores_campaigns(void **state)
+{
+    (void)state;
+    struct fixture fixture;
+    fixture_init(&fixture, 3, false, true);
+    fixture.lease_ticks = 8;
+    fixture_restart(&fixture, 2);
+    struct raft_message vote = {
+        .type = RAFT_MSG_VOTE, .from = 3, .to = 2, .term = 5, .index = 0, .log_term = 0};
+    assert_int_equal(fixture_step(&fixture, &vote), 0);
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_VOTE_RESPONSE, 2), 0);
+    for (int i = 0; i < 10; i++) {
+        raft_tick(fixture_raft(&fixture, 2));
+    }
+    fixture_clear_queue(&fixture);
+    assert_int_equal(fixture_step(&fixture, &vote), 0);
+    fixture_drain(&fixture);
+    assert_int_equal(fixture_count_queued(&fixture, RAFT_MSG_VOTE_RESPONSE, 2), 1);
+    assert_false(fixture_queued(&fixture, 0)->reject);
     fixture_free(&fixture);
 }
 
@@ -566,6 +671,9 @@ int main(void)
         cmocka_unit_test(test_read_index_waits_for_quorum),
         cmocka_unit_test(test_reads_share_one_heartbeat_round),
         cmocka_unit_test(test_reads_fail_when_leadership_is_lost),
+        cmocka_unit_test(test_follower_reads_ask_the_leader),
+        cmocka_unit_test(test_lease_reads_skip_the_round_until_it_lapses),
+        cmocka_unit_test(test_boot_lease_ignores_campaigns),
         cmocka_unit_test(test_early_read_makes_no_ready_until_commit),
         cmocka_unit_test(test_lost_append_is_resent_without_new_traffic),
         cmocka_unit_test(test_snapshot_during_outstanding_ready_keeps_committed_data),
