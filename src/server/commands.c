@@ -3,9 +3,11 @@
  * admin) answered here, and data commands routed by their kv/ flags.
  *
  * Routing of a data command (kv/ knows what it does; the server knows only its flags):
- *   READ  on a READONLY connection: served from this node's state machine at once, possibly
- *         stale (the lecture's eventual consistency, opted into).
- *   READ  otherwise: on the leader, a ReadIndex request; elsewhere MOVED or CLUSTERDOWN.
+ *   READ  on the leader, or on a follower for a READONLY connection: at the connection's
+ *         RAFT.CONSISTENCY — linearizable (the default: a ReadIndex, which a follower asks
+ *         of its leader), lease (the leader's lease, no round while it holds) or stale (this
+ *         node's state machine at once: the lecture's eventual consistency, opted into).
+ *   READ  on a follower otherwise: MOVED, or CLUSTERDOWN with no leader known.
  *   WRITE on the leader: encoded into one log entry and proposed; elsewhere MOVED or
  *         CLUSTERDOWN. A refusal here always means the command had no effect.
  *
@@ -87,6 +89,7 @@ static const struct server_command server_commands[] = {
     {"client", -2, 0, command_client, "noscript loading stale", NULL, 0},
     {"readonly", 1, 0, command_readonly, "fast loading stale", NULL, 0},
     {"readwrite", 1, 0, command_readwrite, "fast loading stale", NULL, 0},
+    {"raft.consistency", -1, 0, command_raft_consistency, "fast loading stale", NULL, 0},
     {"config", -2, 0, command_config, "admin noscript loading stale", config_deferred, 0},
     {"info", -1, 0, command_info, "loading stale", NULL, 0},
     {"cluster", -2, 0, command_cluster, "stale", NULL, 0},
@@ -654,7 +657,7 @@ static void execute_write(struct client *client, const struct kv_command *comman
     }
 }
 
-static void execute_linearizable_read(struct client *client, size_t argc, const struct kv_arg *argv)
+static void execute_read_point(struct client *client, size_t argc, const struct kv_arg *argv)
 {
     struct server *server = client->server;
     struct request *request = client_request_new(client, REQUEST_READ);
@@ -673,12 +676,14 @@ static void execute_linearizable_read(struct client *client, size_t argc, const 
     /* A pipelined read after a write of the same connection must see it, as in Redis, even
      * though the write has not been answered yet: it waits for that write's index too. */
     request->min_index = client->last_write_index;
-    int rc = node_read_index(server, request);
+    int rc = client->consistency == READ_LEASE ? node_read_lease(server, request)
+                                               : node_read_index(server, request);
     if (rc == RAFT_ERROR_NOT_LEADER) {
+        /* no leader known (on a follower), or this node campaigns */
         commands_redirect(server, request->client, &request->reply, redirect_key(argc, argv));
         client_request_finish(request);
     } else if (rc != 0) {
-        reply_error(&request->reply, "TRYAGAIN the leader cannot serve reads right now (%s)",
+        reply_error(&request->reply, "TRYAGAIN this node cannot serve reads right now (%s)",
                     raft_error_string(rc));
         client_request_finish(request);
     }
@@ -719,12 +724,12 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
     }
 #endif
     if (command->flags & KV_COMMAND_READ) {
-        if (client->readonly) {
-            execute_data_immediate(client, command, argc, argv, false);
-        } else if (!leader) {
+        if (!leader && !client->readonly) {
             execute_data_immediate(client, command, argc, argv, true);
+        } else if (client->consistency == READ_STALE) {
+            execute_data_immediate(client, command, argc, argv, false);
         } else {
-            execute_linearizable_read(client, argc, argv);
+            execute_read_point(client, argc, argv);
         }
         return;
     }

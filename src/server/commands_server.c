@@ -355,6 +355,30 @@ SERVER_HANDLER(command_readwrite)
     reply_status(out, "OK");
 }
 
+/* RAFT.CONSISTENCY [LINEARIZABLE | LEASE | STALE]: how this connection's reads are served
+ * (commands.c); without an argument, the current one. RESET and a new connection: linearizable. */
+SERVER_HANDLER(command_raft_consistency)
+{
+    static const char *const names[] = {
+        [READ_LINEARIZABLE] = "linearizable", [READ_LEASE] = "lease", [READ_STALE] = "stale"};
+    if (argc == 1) {
+        resp_append_bulk(out, names[client->consistency], strlen(names[client->consistency]));
+        return;
+    }
+    if (argc == 2) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            if (argument_is(&argv[1], names[i])) {
+                client->consistency = (enum read_consistency)i;
+                reply_status(out, "OK");
+                return;
+            }
+        }
+        reply_error(out, "ERR RAFT.CONSISTENCY takes LINEARIZABLE, LEASE or STALE");
+        return;
+    }
+    reply_error(out, "ERR wrong number of arguments for 'raft.consistency' command");
+}
+
 SERVER_HANDLER(command_info)
 {
     char section[64] = "default";

@@ -548,10 +548,27 @@ void node_process_ready(struct server *server)
     }
 }
 
+enum { TICK_CATCH_UP_TIMEOUTS = 3 }; /* at most this many election timeouts made up at once */
+
 void node_tick(struct server *server)
 {
-    if (!server->node.fatal) {
-        raft_tick(server->node.raft);
+    struct node *node = &server->node;
+    uint64_t now = uv_hrtime();
+    uint64_t tick_ns = (uint64_t)server->config.tick_ms * 1000000;
+    if (node->tick_epoch_ns == 0) {
+        node->tick_epoch_ns = now;
+    }
+    uint64_t due = (now - node->tick_epoch_ns) / tick_ns;
+    uint64_t most = TICK_CATCH_UP_TIMEOUTS * (uint64_t)server->config.election_timeout_ms /
+                    server->config.tick_ms;
+    if (due > node->ticks_done + most) {
+        node->ticks_done = due - most; /* beyond that every timer has fired anyway */
+    }
+    node->last_tick_ns = now;
+    for (; node->ticks_done < due; node->ticks_done++) {
+        if (!node->fatal) {
+            raft_tick(node->raft);
+        }
     }
 }
 
@@ -598,16 +615,31 @@ void node_track_write(struct server *server, struct request *request, uint64_t i
     server->pending_writes.count++;
 }
 
-int node_read_index(struct server *server, struct request *request)
+static int read_point(struct server *server, struct request *request, bool lease)
 {
     uint64_t read_id = ++server->node.next_read_id;
-    int rc = raft_read_index(server->node.raft, read_id);
+    int rc = lease ? raft_read_lease(server->node.raft, read_id)
+                   : raft_read_index(server->node.raft, read_id);
     if (rc != 0) {
         return rc;
     }
     request->read_id = read_id;
     request_list_push(&server->pending_reads, request);
     return 0;
+}
+
+int node_read_index(struct server *server, struct request *request)
+{
+    return read_point(server, request, false);
+}
+
+int node_read_lease(struct server *server, struct request *request)
+{
+    /* The core's ticks are behind the clock until the tick timer has run since the loop
+     * stalled (or the process was stopped): its lease would look younger than it is. */
+    uint64_t tick_ns = (uint64_t)server->config.tick_ms * 1000000;
+    bool current = uv_hrtime() - server->node.last_tick_ns < 2 * tick_ns;
+    return read_point(server, request, current);
 }
 
 static void expire(struct server *server, struct request_list *list, uint64_t now_ms,

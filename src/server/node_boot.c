@@ -179,6 +179,13 @@ static int start_core(struct server *server, const struct storage_recovered *rec
     raft_config_default(&raft_config, config->id);
     raft_config.election_timeout_ticks = config->election_timeout_ms / config->tick_ms;
     raft_config.heartbeat_interval_ticks = config->heartbeat_ms / config->tick_ms;
+    /* Lease reads (RAFT.CONSISTENCY lease): the lease ends 10% of an election timeout and two
+     * ticks before any follower may vote again — room for clocks that run 10% apart and for
+     * the tick timer's lag (node_tick). Too short a timeout for that: no lease. */
+    uint32_t margin = raft_config.election_timeout_ticks / 10 + 2;
+    raft_config.lease_ticks = raft_config.election_timeout_ticks > 2 * margin
+                                  ? raft_config.election_timeout_ticks - margin
+                                  : 0;
     raft_config.max_inflight_appends = config->max_inflight_appends;
     /* The edge (commands.c) admits requests up to max-request-bytes; the core and the layers
      * below it take the chain's ceilings (base/limits.h). */

@@ -563,6 +563,7 @@ SERVER_HANDLER(command_reset)
     multi_reset(client);
     pubsub_client_gone(client);
     client->readonly = false;
+    client->consistency = READ_LINEARIZABLE;
     client->protocol = 2;
     client->name[0] = '\0';
     acl_client_free(client);

@@ -249,6 +249,13 @@ struct client_pubsub {
     uint64_t soft_limit_since_ms; /* when its unsent bytes passed the soft limit (0: below) */
 };
 
+/* RAFT.CONSISTENCY: what a read on this connection promises (commands.c). */
+enum read_consistency {
+    READ_LINEARIZABLE = 0, /* a read index: from the leader, or asked of it by a follower */
+    READ_LEASE,            /* the leader's lease when it holds: bounded clock drift */
+    READ_STALE,            /* this node's state machine as it is: possibly stale */
+};
+
 struct client {
     uv_tcp_t handle;
     struct server *server;
@@ -266,8 +273,9 @@ struct client {
     struct request *fifo_head; /* requests not yet answered, oldest first */
     struct request *fifo_tail;
     uint32_t fifo_count;
-    int protocol;  /* 2 or 3 (HELLO 3) */
-    bool readonly; /* READONLY: reads served locally, possibly stale */
+    int protocol;                      /* 2 or 3 (HELLO 3) */
+    bool readonly;                     /* READONLY: reads served by this node, even a follower */
+    enum read_consistency consistency; /* RAFT.CONSISTENCY: how this connection's reads are */
     bool authenticated;
     char user[KV_ACL_NAME_MAX_BYTES + 1]; /* the ACL user it runs as (acl.c) */
     struct kv_acl_user *acl;              /* that user, compiled; NULL until needed */
@@ -389,6 +397,11 @@ struct node {
     raft_node_id last_leader;
     uint64_t leader_changes;
     uint64_t next_read_id;
+    /* node_tick: the core's ticks follow the monotonic clock, so that a lease measured in
+     * ticks is one in time; a tick the timer missed (a pause, a stalled loop) is made up. */
+    uint64_t tick_epoch_ns;
+    uint64_t ticks_done;
+    uint64_t last_tick_ns;
     uint64_t max_db_bytes; /* the space quota in force (config, or half the disk) */
     bool over_quota;       /* the alarm INFO shows; logged when it changes */
     /* A storage or state-machine failure at run time: the node stops taking part (as if it
@@ -613,6 +626,7 @@ void client_note_command(struct client *client, size_t argc, const struct kv_arg
 SERVER_HANDLER(client_list_command);
 void client_info_command(struct client *client, struct proto_buffer *out);
 SERVER_HANDLER(command_readonly);
+SERVER_HANDLER(command_raft_consistency);
 SERVER_HANDLER(command_readwrite);
 SERVER_HANDLER(command_config);
 SERVER_HANDLER(command_info);
@@ -698,6 +712,9 @@ int node_propose(struct server *server, struct request *request, const uint8_t *
 void node_track_write(struct server *server, struct request *request, uint64_t index,
                       uint64_t term);
 int node_read_index(struct server *server, struct request *request);
+/* The same from the leader's lease when it holds (raft_read_lease): no round. Falls back to
+ * node_read_index while this node's ticks lag its clock (a pause, a stalled loop). */
+int node_read_lease(struct server *server, struct request *request);
 /* Is the state machine above its space quota (max-db-bytes)? */
 bool node_over_quota(const struct server *server);
 /* A storage or apply failure at run time: fail every waiting request, stop taking part, and

@@ -492,6 +492,7 @@ class BankWorkload:
             client = redis.Redis(host=node.host, port=node.client_port, socket_timeout=10)
             try:
                 client.execute_command("READONLY")
+                client.execute_command("RAFT.CONSISTENCY", "stale")  # this node's own state
                 pipe = client.pipeline(transaction=True)
                 pipe.mget(self.keys.read_keys())
                 pipe.lrange(self.keys.ledger, 0, -1)

@@ -30,6 +30,7 @@ def now_ms():
 def readonly_client(cluster, node_id):
     client = cluster.client(node_id)
     client.execute_command("READONLY")
+    client.execute_command("RAFT.CONSISTENCY", "stale")  # this node's own state
     return client
 
 

@@ -1,6 +1,7 @@
 """test_faults_partition.py — network partitions and pauses: a cut-off minority refuses in
 bounded time while the majority serves, no term ever has two leaders, READONLY reads on a
-cut-off follower are stale while normal reads never are, and a paused old leader that wakes
+cut-off follower are stale (RAFT.CONSISTENCY stale) while normal and linearizable follower reads
+never are, and a paused old leader that wakes
 believing it leads serves no stale read.
 
 Happy path: each test starts a private 3-node cluster with a short request timeout, cuts peer
@@ -169,6 +170,8 @@ def test_readonly_reads_on_a_cut_off_follower_are_stale_but_normal_reads_never(m
     assert recorded_call(recorder, "writer", writer, "write", "k", "v1")[0] == "ok"
     cluster.wait_applied()
     stale_reader = node_client(cluster, follower, readonly=True)
+    follower_readers = {mode: node_client(cluster, follower, readonly=True, consistency=mode)
+                        for mode in ("linearizable", "lease")}
     nemesis.isolate(follower, why="isolate follower")
     assert recorded_call(recorder, "writer", writer, "write", "k", "v2")[0] == "ok"
     # READONLY is opt-in staleness: not in the linearizable history, but it must be stale
@@ -180,6 +183,14 @@ def test_readonly_reads_on_a_cut_off_follower_are_stale_but_normal_reads_never(m
     outcome, reply = recorded_call(recorder, "follower-reader", normal_on_follower, "read", "k")
     fault_run.note("normal read on the cut-off follower: %s %r" % (outcome, reply))
     assert outcome != "ok" or reply == b"v2", "a normal read was stale: %r" % (reply,)
+    # READONLY at the default (linearizable) or lease consistency asks the leader, which the
+    # cut-off follower cannot reach: an error in bounded time, never v1.
+    for mode, reader in follower_readers.items():
+        outcome, reply, took = timed(recorder, "follower-%s-reader" % mode, reader, "read", "k")
+        fault_run.note("READONLY %s read on the cut-off follower: %s %r in %.2f s"
+                       % (mode, outcome, reply, took))
+        assert outcome != "ok" or reply == b"v2", "a %s follower read was stale" % mode
+        assert took < REQUEST_TIMEOUT_MS / 1000 + REFUSAL_SLACK_S
     outcome, reply = recorded_call(recorder, "leader-reader", node_client(cluster, leader),
                                    "read", "k")
     assert (outcome, reply) == ("ok", b"v2")
@@ -200,6 +211,8 @@ def test_a_paused_deposed_leader_serves_no_stale_read_and_acknowledges_no_write(
         fault_run.note("round %d: the woken deposed leader answered %s" % (round_number,
                                                                            outcomes))
         assert outcomes["read"][1] != "old-%d" % round_number, "stale read from the old leader"
+        assert outcomes["lease-read"][1] != "old-%d" % round_number, \
+            "stale lease read from the old leader"
         assert outcomes["write"][0] != "ok", "the deposed leader acknowledged a write"
         nemesis.heal()
     fault_run.assert_linearizable(recorder)

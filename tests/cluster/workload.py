@@ -64,6 +64,9 @@ WATCH_TIMEOUT_S = 0.5
 NO_EFFECT_PREFIXES = ("MOVED", "CLUSTERDOWN", "TRYAGAIN")
 UNKNOWN_PREFIXES = ("UNCERTAIN",)
 MOVED = re.compile(r"MOVED \d+ ([\d.]+):(\d+)")
+# (READONLY, RAFT.CONSISTENCY) by client index: leader reads, follower reads, lease reads.
+READ_MODES = ((False, "linearizable"), (False, "linearizable"), (True, "linearizable"),
+              (False, "lease"), (True, "lease"), (False, "linearizable"))
 
 
 class _Refused(Exception):
@@ -81,11 +84,15 @@ class _Unknown(Exception):
 class _Client:
     """One client thread's connection, moved between nodes as replies direct it."""
 
-    def __init__(self, addresses, rng, readonly=False, timeout_s=CLIENT_TIMEOUT_S, tls=None):
+    def __init__(self, addresses, rng, readonly=False, timeout_s=CLIENT_TIMEOUT_S, tls=None,
+                 consistency="stale"):
         self.addresses = addresses
         self.tls = tls  # harness.Cluster.tls: TLS client ports
         self.random = rng
         self.readonly = readonly
+        # READONLY connections read on the node they are on, at this RAFT.CONSISTENCY
+        # ("stale": the node's own state, outside the linearizable history).
+        self.consistency = consistency
         self.timeout_s = timeout_s
         self.address = rng.choice(addresses)
         self.connection = None
@@ -101,6 +108,8 @@ class _Client:
             connection.connect()
             if self.readonly:
                 connection.send_command("READONLY")
+                connection.read_response()
+                connection.send_command("RAFT.CONSISTENCY", self.consistency)
                 connection.read_response()
         except (redis.RedisError, OSError) as error:
             connection.disconnect()
@@ -202,9 +211,13 @@ class Workload:
 
     def _run_client(self, index):
         rng = random.Random(self.seed * 1000 + index)
-        client = _Client(self.addresses, rng,
+        # A third of the clients read on whichever node they are on (READONLY): through the
+        # leader's read index, or its lease. Both promise linearizable reads, so their reads
+        # go into the history the checker judges like any other.
+        readonly, consistency = READ_MODES[index % len(READ_MODES)]
+        client = _Client(self.addresses, rng, readonly=readonly,
                          timeout_s=CLIENT_TIMEOUTS_S[index % len(CLIENT_TIMEOUTS_S)],
-                         tls=self.cluster.tls)
+                         tls=self.cluster.tls, consistency=consistency)
         sequence = 0
         try:
             while not self.stop_event.is_set():
@@ -452,6 +465,7 @@ def readonly_values(cluster, node_id, keys):
                          socket_timeout=10, **cluster.redis_options())
     try:
         assert client.execute_command("READONLY") is True
+        assert client.execute_command("RAFT.CONSISTENCY", "stale") in (b"OK", "OK", True)
         values = {}
         for start in range(0, len(keys), READ_CHUNK):
             chunk = keys[start:start + READ_CHUNK]
@@ -505,11 +519,11 @@ def recorded_call(recorder, process, client, f, key, value=None):
     return "ok", reply
 
 
-def node_client(cluster, node_id, readonly=False):
+def node_client(cluster, node_id, readonly=False, consistency="stale"):
     """A _Client pinned to node_id (it follows nothing: MOVED is just an outcome here)."""
     node = cluster.node(node_id)
     client = _Client([(node.host, node.client_port)], random.Random(node_id), readonly,
-                     tls=cluster.tls)
+                     tls=cluster.tls, consistency=consistency)
     client._connect()
     return client
 
@@ -550,6 +564,8 @@ def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
     assert outcome == "ok", "the first write failed: %s" % (reply,)
     cluster.wait_applied()
     reader, writer = node_client(cluster, old), node_client(cluster, old)
+    # A lease read too: L's ticks stopped with it, so its lease must not look fresh on waking.
+    lease_reader = node_client(cluster, old, consistency="lease", readonly=True)
     nemesis.isolate(old, why="isolate leader")
     nemesis.pause([old], why="SIGSTOP leader")
     others = [i for i in cluster.ids() if i != old]
@@ -563,12 +579,17 @@ def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
         reader.connection.send_command("GET", key)  # queued in the socket while L is stopped
         recorder.invoke("deposed-writer", "write", key, lost)
         writer.connection.send_command("SET", key, lost)
+        recorder.invoke("deposed-lease-reader", "read", key)
+        lease_reader.connection.send_command("GET", key)
         nemesis.resume([old])
         outcomes["read"] = await_reply(recorder, "deposed-reader", reader.connection)
         outcomes["write"] = await_reply(recorder, "deposed-writer", writer.connection)
+        outcomes["lease-read"] = await_reply(recorder, "deposed-lease-reader",
+                                             lease_reader.connection)
     finally:
         reader.drop()
         writer.drop()
+        lease_reader.drop()
         nemesis.heal_network()
     leader = cluster.wait_for_leader(timeout_s=30)
     outcomes["final"] = recorded_call(recorder, "final-reader", node_client(cluster, leader),
