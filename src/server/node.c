@@ -189,6 +189,10 @@ static void after_flush(uv_work_t *work, int status)
         /* Not fatal: the WAL is the source of durability; the data waits for a later flush. */
         log_warning("background flush of the database failed: %s",
                     kv_error_string(node->kv_flush_result));
+        /* The kernel may drop pages it could not write: a crash now must rebuild. */
+        if (storage_clean_stop_forget(node->storage) != 0) {
+            log_warning("%s", storage_message(node->storage));
+        }
     }
 }
 

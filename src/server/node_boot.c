@@ -90,13 +90,30 @@ static void storage_log(void *arg, enum storage_log_level level, const char *mes
     }
 }
 
-/* LMDB is trusted only after a clean stop (storage/clean_stop.c says why); otherwise it is
- * rebuilt from the snapshot and the log. */
+/* The kernel's id of this boot of the machine, or "" where there is none. */
+static void read_boot_id(char *out, size_t out_bytes)
+{
+    out[0] = '\0';
+    FILE *file = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (file == NULL) {
+        return;
+    }
+    if (fgets(out, (int)out_bytes, file) == NULL) {
+        out[0] = '\0';
+    }
+    fclose(file);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* LMDB is trusted after a clean stop, or after the process alone died (storage/clean_stop.c
+ * says why); otherwise it is rebuilt from the snapshot and the log. */
 static int check_clean_stop(struct server *server, const char *kv_directory, char *error,
                             size_t error_bytes)
 {
     bool clean = false;
-    if (storage_clean_stop_take(server->node.storage, &clean) != 0) {
+    char boot[64];
+    read_boot_id(boot, sizeof boot);
+    if (storage_clean_stop_take(server->node.storage, boot, &clean) != 0) {
         snprintf(error, error_bytes, "%s", storage_message(server->node.storage));
         return -1;
     }

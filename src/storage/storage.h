@@ -249,10 +249,14 @@ int storage_stream_write(struct storage_stream *stream, const void *data, size_t
 void storage_stream_close(struct storage_stream *stream);
 int storage_stream_claim(const struct storage_io *io, const char *from, const char *to);
 
-/* The state machine's clean stop (clean_stop.c): take removes the marker durably and says
- * whether it was there (then the state machine may be trusted as it is, else rebuilt from the
- * snapshot and the log); mark leaves it, after the host synced its state machine. */
-int storage_clean_stop_take(struct storage *storage, bool *was_clean);
+/* The state machine's clean stop (clean_stop.c): take says whether the database may be
+ * trusted — it was closed cleanly (that marker is removed, durably), or the last start was on
+ * this same boot of the machine (`boot`, the kernel's boot id; "" when unknown), so only the
+ * process died and the page cache kept what LMDB wrote — and records this boot for the next
+ * start. mark leaves the clean-stop marker; forget makes the next start rebuild unless it
+ * finds that marker (after a failed write-back of the database). */
+int storage_clean_stop_take(struct storage *storage, const char *boot, bool *trusted);
+int storage_clean_stop_forget(struct storage *storage);
 int storage_clean_stop_mark(struct storage *storage);
 
 /* With options.defer_deletes: whether files went to the trash since the last call, and the

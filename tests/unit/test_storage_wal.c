@@ -467,15 +467,45 @@ static void test_clean_stop_is_taken_once(void **state)
     struct fixture *f = fixture_new();
     assert_int_equal(fixture_open(f), 0);
     bool clean = true;
-    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_int_equal(storage_clean_stop_take(f->storage, "", &clean), 0);
     assert_false(clean);
     assert_int_equal(storage_clean_stop_mark(f->storage), 0);
     fixture_reopen(f);
-    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_int_equal(storage_clean_stop_take(f->storage, "", &clean), 0);
     assert_true(clean);
     fixture_reopen(f);
-    assert_int_equal(storage_clean_stop_take(f->storage, &clean), 0);
+    assert_int_equal(storage_clean_stop_take(f->storage, "", &clean), 0);
     assert_false(clean);
+    fixture_free(f);
+}
+
+/* A start on the same boot of the machine as the last one trusts the database without a
+ * clean stop (only the process died); another boot, an unknown one, or a failed write-back in
+ * between does not. */
+static void test_same_boot_trusts_the_database(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    bool trusted = true;
+    assert_int_equal(storage_clean_stop_take(f->storage, "boot-a", &trusted), 0);
+    assert_false(trusted); /* nothing recorded yet */
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, "boot-a", &trusted), 0);
+    assert_true(trusted);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, "boot-b", &trusted), 0);
+    assert_false(trusted); /* the machine restarted */
+    assert_int_equal(storage_clean_stop_forget(f->storage), 0);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, "boot-b", &trusted), 0);
+    assert_false(trusted);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, "", &trusted), 0);
+    assert_false(trusted);
+    fixture_reopen(f);
+    assert_int_equal(storage_clean_stop_take(f->storage, "", &trusted), 0);
+    assert_false(trusted);
     fixture_free(f);
 }
 
@@ -939,6 +969,7 @@ int main(void)
         cmocka_unit_test(test_compaction_deletes_only_fully_covered_segments),
         cmocka_unit_test(test_deferred_deletes_wait_in_the_trash),
         cmocka_unit_test(test_clean_stop_is_taken_once),
+        cmocka_unit_test(test_same_boot_trusts_the_database),
         cmocka_unit_test(test_snapshot_left_behind_is_deleted_at_open_not_moved_to_the_root),
         cmocka_unit_test(test_corrupt_byte_in_the_middle_is_refused_naming_file_and_offset),
         cmocka_unit_test(test_corrupt_record_in_an_older_segment_is_refused),
