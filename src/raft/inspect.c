@@ -88,3 +88,13 @@ uint64_t raft_election_count(const struct raft *raft)
 {
     return raft->election_count;
 }
+
+uint64_t raft_lease_read_count(const struct raft *raft)
+{
+    return raft->lease_reads;
+}
+
+uint64_t raft_forwarded_read_count(const struct raft *raft)
+{
+    return raft->forwarded_reads;
+}

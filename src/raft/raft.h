@@ -356,6 +356,15 @@ int raft_read_index(struct raft *raft, uint64_t request_id);
  * at once, and a follower's leader does so for it. Safe while the nodes' clocks drift apart
  * by less than election_timeout_ticks - lease_ticks per lease. */
 int raft_read_lease(struct raft *raft, uint64_t request_id);
+/* The lease is measured on a clock of its own, in ticks. raft_tick advances it by one, which
+ * is right while ticks keep time; a host whose ticks can fall behind (a stalled loop, a
+ * stopped process: the timer fires once for all it missed) sets it instead, from a monotonic
+ * clock, before each raft_step and raft_read_lease: then raft_tick leaves it alone, and a
+ * leader that wakes from a pause sees its lease as old as it is. It never goes backwards. The
+ * election timers keep counting raft_tick calls, so a stall delays elections (which is
+ * safe) rather than firing them on a follower that has not yet read the heartbeats waiting
+ * in its sockets. */
+void raft_set_clock(struct raft *raft, uint64_t ticks);
 
 /* Hands leadership to `target` (thesis §3.10). Proposals are refused until it completes or
  * an election timeout passes. */
@@ -466,5 +475,9 @@ bool raft_configuration_is_learner(const struct raft_configuration *configuratio
 /* Per-follower replication state, for INFO; returns false for an unknown id. */
 bool raft_progress(const struct raft *raft, raft_node_id id, uint64_t *match, uint64_t *next);
 uint64_t raft_election_count(const struct raft *raft);
+/* Reads this leader served from its lease without a round, and follower reads this node
+ * asked its leader for (batches count each read), since raft_new. */
+uint64_t raft_lease_read_count(const struct raft *raft);
+uint64_t raft_forwarded_read_count(const struct raft *raft);
 
 #endif

@@ -220,9 +220,16 @@ struct raft {
     /* Follower state: reads waiting for the leader's READ_INDEX_RESPONSE. */
     struct raft_forwarded_read *forwarded;
     uint32_t forwarded_count;
-    uint64_t forward_batch;       /* the latest batch sent */
-    bool forward_needed;          /* some read has batch 0 */
-    uint64_t ticks;               /* since raft_new */
+    uint64_t forward_batch; /* the latest batch sent */
+    bool forward_needed;    /* some read has batch 0 */
+    uint64_t ticks;         /* raft_tick calls since raft_new */
+    /* The lease's clock, in ticks: raft_tick advances it, unless the host keeps it itself
+     * (raft_set_clock) from a clock that runs on while the host stalls. */
+    uint64_t clock;
+    bool host_clock;
+    uint64_t lease_reads;         /* served from the lease (raft_lease_read_count) */
+    uint64_t forwarded_reads;     /* asked of the leader (raft_forwarded_read_count) */
+    uint64_t lease_start;         /* the clock when the round behind lease_until was sent */
     bool append_broadcast_needed; /* new entries or commit index to send (replication.c) */
 
     /* Outputs collected since the last ready. */

@@ -24,8 +24,10 @@
  * have acknowledged a round before it crashed). No other leader can be elected before
  * t + election_timeout on their clocks, so until t + lease_ticks on ours this leader's commit
  * index is a linearizable read point without a new round, if the clocks drift apart by less
- * than the difference. A leader that sent TIMEOUT_NOW forfeits its lease for the term: a
- * forced campaign overrides the followers' lease.
+ * than the difference. "Ours" is the lease clock (raft_set_clock), which the server keeps
+ * from the monotonic clock: ticks stop while the process is stopped, time does not. A leader that
+ * sent TIMEOUT_NOW forfeits its lease for the term: a forced campaign overrides the followers'
+ * lease.
  */
 #include "raft/raft_internal.h"
 
@@ -71,7 +73,7 @@ static bool lease_holds(const struct raft *raft)
     if (raft_sabotaged(raft, RAFT_SABOTAGE_LEASE_FOREVER)) {
         return raft->lease_until > 0; /* sabotage: a lease, once held, never lapses */
     }
-    return raft->ticks < raft->lease_until;
+    return raft->clock < raft->lease_until;
 }
 
 /* The lease runs from the send of the newest round a quorum acknowledged. */
@@ -144,7 +146,7 @@ void raft_read_round_sent(struct raft *raft)
 {
     uint32_t slot = (uint32_t)(raft->read_round % RAFT_ROUND_TICKS);
     raft->round_sent_round[slot] = raft->read_round;
-    raft->round_sent_tick[slot] = raft->ticks;
+    raft->round_sent_tick[slot] = raft->clock;
 }
 
 /* Starts a heartbeat round for every read not yet in one. Called when a ready is built, so
@@ -216,6 +218,7 @@ static int leader_accept(struct raft *raft, raft_node_id from, uint64_t request_
 {
     assert(raft->role == RAFT_LEADER);
     if (lease && lease_holds(raft)) {
+        raft->lease_reads++;
         answer(raft, from, request_id, context, raft->commit);
         return 0;
     }
@@ -254,6 +257,7 @@ static int follower_accept(struct raft *raft, uint64_t request_id, bool lease)
     }
     raft->forwarded[raft->forwarded_count++] =
         (struct raft_forwarded_read){.request_id = request_id, .lease = lease};
+    raft->forwarded_reads++;
     raft->forward_needed = true;
     return 0;
 }
@@ -328,9 +332,20 @@ void raft_read_fail_forwarded(struct raft *raft)
 
 /* Reads unanswered for an election timeout are asked for again (the request or its answer
  * may have been lost); two election timeouts after they were made they fail. */
+void raft_set_clock(struct raft *raft, uint64_t ticks)
+{
+    raft->host_clock = true;
+    if (ticks > raft->clock) {
+        raft->clock = ticks;
+    }
+}
+
 void raft_read_tick(struct raft *raft)
 {
     raft->ticks++;
+    if (!raft->host_clock) {
+        raft->clock++;
+    }
     uint32_t timeout = raft->config.election_timeout_ticks;
     uint32_t kept = 0;
     for (uint32_t i = 0; i < raft->forwarded_count; i++) {

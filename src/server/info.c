@@ -348,6 +348,8 @@ static void info_raft(struct server *server, struct proto_buffer *text)
     add_line(text, "raft_max_db_bytes:%" PRIu64, node->max_db_bytes);
     add_line(text, "raft_db_quota_alarm:%d", node_over_quota(server) ? 1 : 0);
     add_line(text, "raft_elections_started:%" PRIu64, raft_election_count(raft));
+    add_line(text, "raft_lease_reads:%" PRIu64, raft_lease_read_count(raft));
+    add_line(text, "raft_follower_reads:%" PRIu64, raft_forwarded_read_count(raft));
     add_line(text, "raft_leader_changes:%" PRIu64, server->node.leader_changes);
     add_line(text, "raft_fsyncs:%" PRIu64, server->stats.fsyncs);
     add_line(text, "raft_fsync_entries:%" PRIu64, server->stats.fsync_entries);

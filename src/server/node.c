@@ -552,28 +552,25 @@ void node_process_ready(struct server *server)
     }
 }
 
-enum { TICK_CATCH_UP_TIMEOUTS = 3 }; /* at most this many election timeouts made up at once */
-
 void node_tick(struct server *server)
+{
+    if (!server->node.fatal) {
+        node_set_clock(server);
+        raft_tick(server->node.raft);
+    }
+}
+
+/* The lease's clock (raft_set_clock): the monotonic clock in ticks since the first call. A core
+ * made later (a recovery) starts from there too: the clock only has to be monotonic. */
+void node_set_clock(struct server *server)
 {
     struct node *node = &server->node;
     uint64_t now = uv_hrtime();
-    uint64_t tick_ns = (uint64_t)server->config.tick_ms * 1000000;
-    if (node->tick_epoch_ns == 0) {
-        node->tick_epoch_ns = now;
+    if (node->clock_epoch_ns == 0) {
+        node->clock_epoch_ns = now;
     }
-    uint64_t due = (now - node->tick_epoch_ns) / tick_ns;
-    uint64_t most = TICK_CATCH_UP_TIMEOUTS * (uint64_t)server->config.election_timeout_ms /
-                    server->config.tick_ms;
-    if (due > node->ticks_done + most) {
-        node->ticks_done = due - most; /* beyond that every timer has fired anyway */
-    }
-    node->last_tick_ns = now;
-    for (; node->ticks_done < due; node->ticks_done++) {
-        if (!node->fatal) {
-            raft_tick(node->raft);
-        }
-    }
+    raft_set_clock(node->raft,
+                   (now - node->clock_epoch_ns) / ((uint64_t)server->config.tick_ms * 1000000));
 }
 
 /* ---- requests from clients ---- */
@@ -639,11 +636,8 @@ int node_read_index(struct server *server, struct request *request)
 
 int node_read_lease(struct server *server, struct request *request)
 {
-    /* The core's ticks are behind the clock until the tick timer has run since the loop
-     * stalled (or the process was stopped): its lease would look younger than it is. */
-    uint64_t tick_ns = (uint64_t)server->config.tick_ms * 1000000;
-    bool current = uv_hrtime() - server->node.last_tick_ns < 2 * tick_ns;
-    return read_point(server, request, current);
+    node_set_clock(server);
+    return read_point(server, request, true);
 }
 
 static void expire(struct server *server, struct request_list *list, uint64_t now_ms,

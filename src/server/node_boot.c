@@ -42,6 +42,7 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
     if (message->type == RAFT_MSG_HEARTBEAT_RESPONSE) {
         node_note_heartbeat_response(server, message->from);
     }
+    node_set_clock(server);
     int rc = raft_step(node->raft, message);
     if (rc != 0) {
         log_warning("refused a %s message from node %llu: %s",

@@ -397,13 +397,9 @@ struct node {
     raft_node_id last_leader;
     uint64_t leader_changes;
     uint64_t next_read_id;
-    /* node_tick: the core's ticks follow the monotonic clock, so that a lease measured in
-     * ticks is one in time; a tick the timer missed (a pause, a stalled loop) is made up. */
-    uint64_t tick_epoch_ns;
-    uint64_t ticks_done;
-    uint64_t last_tick_ns;
-    uint64_t max_db_bytes; /* the space quota in force (config, or half the disk) */
-    bool over_quota;       /* the alarm INFO shows; logged when it changes */
+    uint64_t clock_epoch_ns; /* node_set_clock: when the lease's clock was 0 */
+    uint64_t max_db_bytes;   /* the space quota in force (config, or half the disk) */
+    bool over_quota;         /* the alarm INFO shows; logged when it changes */
     /* A storage or state-machine failure at run time: the node stops taking part (as if it
      * had crashed), answers clients with failure_reason, and reopens its data from disk at
      * recover_at_ms, with a growing backoff, until that succeeds (node_boot.c). */
@@ -712,9 +708,10 @@ int node_propose(struct server *server, struct request *request, const uint8_t *
 void node_track_write(struct server *server, struct request *request, uint64_t index,
                       uint64_t term);
 int node_read_index(struct server *server, struct request *request);
-/* The same from the leader's lease when it holds (raft_read_lease): no round. Falls back to
- * node_read_index while this node's ticks lag its clock (a pause, a stalled loop). */
+/* The same from the leader's lease when it holds (raft_read_lease): no round. */
 int node_read_lease(struct server *server, struct request *request);
+/* Brings the core's lease clock up to the monotonic clock (raft_set_clock); before any step. */
+void node_set_clock(struct server *server);
 /* Is the state machine above its space quota (max-db-bytes)? */
 bool node_over_quota(const struct server *server);
 /* A storage or apply failure at run time: fail every waiting request, stop taking part, and

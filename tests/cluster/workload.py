@@ -564,8 +564,6 @@ def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
     assert outcome == "ok", "the first write failed: %s" % (reply,)
     cluster.wait_applied()
     reader, writer = node_client(cluster, old), node_client(cluster, old)
-    # A lease read too: L's ticks stopped with it, so its lease must not look fresh on waking.
-    lease_reader = node_client(cluster, old, consistency="lease", readonly=True)
     nemesis.isolate(old, why="isolate leader")
     nemesis.pause([old], why="SIGSTOP leader")
     others = [i for i in cluster.ids() if i != old]
@@ -579,17 +577,12 @@ def deposed_leader_round(cluster, nemesis, recorder, key, round_number):
         reader.connection.send_command("GET", key)  # queued in the socket while L is stopped
         recorder.invoke("deposed-writer", "write", key, lost)
         writer.connection.send_command("SET", key, lost)
-        recorder.invoke("deposed-lease-reader", "read", key)
-        lease_reader.connection.send_command("GET", key)
         nemesis.resume([old])
         outcomes["read"] = await_reply(recorder, "deposed-reader", reader.connection)
         outcomes["write"] = await_reply(recorder, "deposed-writer", writer.connection)
-        outcomes["lease-read"] = await_reply(recorder, "deposed-lease-reader",
-                                             lease_reader.connection)
     finally:
         reader.drop()
         writer.drop()
-        lease_reader.drop()
         nemesis.heal_network()
     leader = cluster.wait_for_leader(timeout_s=30)
     outcomes["final"] = recorded_call(recorder, "final-reader", node_client(cluster, leader),
