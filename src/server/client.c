@@ -262,6 +262,7 @@ static struct client *client_new(struct server *server)
     client->server = server;
     client->id = ++server->next_client_id;
     client->protocol = 2;
+    client->readonly = server->config.follower_reads;
     acl_client_init(client);
     client->created_ms = server_now_ms(server);
     proto_buffer_init(&client->input, server->config.max_query_buffer_bytes + READ_CHUNK_BYTES);

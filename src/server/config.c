@@ -106,6 +106,10 @@ static const struct setting settings[] = {
      "size of each preallocated WAL segment file (default 67108864)"},
     {"max-inflight-appends", SETTING_U32, FIELD(max_inflight_appends), 0,
      "unacknowledged append messages per follower (default 256)"},
+    {"follower-reads", SETTING_BOOL, FIELD(follower_reads), 0,
+     "yes: every client connection starts as after READONLY, so a follower serves its reads "
+     "itself (linearizable: it asks the leader for a read index) instead of redirecting them; "
+     "for load balancers and clients that send no READONLY (default no)"},
     {"metrics-addr", SETTING_STRING, FIELD(metrics_addr),
      sizeof(((struct server_config *)0)->metrics_addr),
      "HOST:PORT to serve /metrics (Prometheus), /livez and /readyz over HTTP on (default: "

@@ -63,6 +63,7 @@ struct server_config {
     char restore[CONFIG_PATH_BYTES];          /* a backup to start a new cluster from, or empty */
     bool force_new_cluster;                   /* rewrite the configuration to this node alone */
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
+    bool follower_reads;                      /* connections start READONLY */
     /* TLS (client_tls.c, tls.c): files, listeners and who must present a certificate. */
     uint32_t tls_port;         /* an extra TLS client listener; 0: none */
     bool tls_only;             /* the member's client port speaks TLS itself */

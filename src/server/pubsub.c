@@ -562,7 +562,7 @@ SERVER_HANDLER(command_reset)
     (void)argc, (void)argv;
     multi_reset(client);
     pubsub_client_gone(client);
-    client->readonly = false;
+    client->readonly = client->server->config.follower_reads;
     client->consistency = READ_LINEARIZABLE;
     client->protocol = 2;
     client->name[0] = '\0';

@@ -110,3 +110,28 @@ def test_redis_cluster_read_from_replicas_spreads_reads_over_every_node(cluster)
     for node_id, count in served.items():
         assert count >= SPREAD_READS // 6, "node %d served only %d of %d reads: %s" % (
             node_id, count, SPREAD_READS, served)
+
+
+def test_follower_reads_setting_serves_plain_clients_on_followers(tmp_path):
+    """--follower-reads yes: a client that sends no READONLY (a load balancer's, a plain
+    library's) reads on a follower as if it had, linearizably; writes still redirect, and
+    READWRITE turns it off for that connection."""
+    cluster = Cluster(3, root=str(tmp_path / "follower-reads"), extra_args=("--follower-reads",
+                                                                          "yes"))
+    cluster.start()
+    try:
+        leader = cluster.wait_for_leader()
+        writer = cluster.client(leader)
+        follower = next(i for i in cluster.ids() if i != leader)
+        reader = cluster.client(follower)
+        for i in range(50):
+            writer.set("plain", i)
+            assert reader.get("plain") == str(i).encode()
+        with pytest.raises(redis.ResponseError, match="^MOVED "):
+            reader.set("plain", "from a follower")
+        assert reader.execute_command("READWRITE") is True
+        with pytest.raises(redis.ResponseError, match="^MOVED "):
+            reader.get("plain")
+        assert int(cluster.raft_info(follower)["raft_follower_reads"]) >= 50
+    finally:
+        cluster.close()
