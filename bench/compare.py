@@ -25,6 +25,7 @@ The process and RESP helpers at the top are shared with bench/failover.py, which
 """
 
 import argparse
+import collections
 import ctypes
 import datetime
 import os
@@ -402,35 +403,79 @@ def machine_lines(data_root):
 # ---------------------------------------------------------------------------------------------
 # Workloads and redis-benchmark runs.
 
-# (label, redis-benchmark test, clients, pipeline, pilot requests, report latency percentiles)
+# One workload: a redis-benchmark test (-t) or a command of its own, clients, pipeline, the
+# pilot's request count, whether the report shows p50/p99, the value size (-d), the key space
+# (-r), whether raftkv's side is spread over every node (followers serve the reads: the
+# cluster runs with --follower-reads yes), and a prefill (PREFILLS) both systems get first.
+Workload = collections.namedtuple(
+    "Workload", "label test clients pipeline pilot percentiles command data_bytes keyspace "
+    "spread prefill", defaults=(None, 3, KEYSPACE_SIZE, False, None))
+BIG_MEMBERS = 1000000  # the sorted set and the hash the data-model rows work in
 WORKLOADS = [
-    ("SET -c 50", "set", 50, 1, 5000, False),
-    ("GET -c 50", "get", 50, 1, 5000, False),
-    ("SET -c 50 -P 16", "set", 50, 16, 40000, False),
-    ("GET -c 50 -P 16", "get", 50, 16, 40000, False),
-    ("SET -c 1", "set", 1, 1, 500, True),
-    ("INCR -c 50", "incr", 50, 1, 5000, False),
-    ("MSET (10 keys) -c 50", "mset", 50, 1, 2000, False),
+    Workload("SET -c 50", "set", 50, 1, 5000, False),
+    Workload("GET -c 50", "get", 50, 1, 5000, False),
+    Workload("GET -c 50 over 3 nodes (follower reads)", "get", 50, 1, 5000, False,
+             spread=True),
+    Workload("SET -c 50 -P 16", "set", 50, 16, 40000, False),
+    Workload("GET -c 50 -P 16", "get", 50, 16, 40000, False),
+    Workload("SET -c 1", "set", 1, 1, 500, True),
+    Workload("GET -c 1", "get", 1, 1, 500, True),
+    Workload("INCR -c 50", "incr", 50, 1, 5000, False),
+    Workload("MSET (10 keys) -c 50", "mset", 50, 1, 2000, False),
+    Workload("SET 1 KB -c 50", "set", 50, 1, 2000, False, data_bytes=1024),
+    Workload("GET 1 KB -c 50", "get", 50, 1, 2000, False, data_bytes=1024),
+    Workload("SET 100 KB -c 10", "set", 10, 1, 200, False, data_bytes=102400, keyspace=1000),
+    Workload("GET 100 KB -c 10", "get", 10, 1, 200, False, data_bytes=102400, keyspace=1000),
+    Workload("SET 1 MB -c 4", "set", 4, 1, 20, False, data_bytes=1048576, keyspace=100),
+    Workload("GET 1 MB -c 4", "get", 4, 1, 20, False, data_bytes=1048576, keyspace=100),
+    Workload("ZADD into a 1 M-member key -c 50", None, 50, 1, 2000, False,
+             command=("ZADD", "big", "__rand_int__", "m:__rand_int__"), keyspace=BIG_MEMBERS,
+             prefill="zset"),
+    Workload("ZRANGEBYSCORE window of 10 in it -c 50", None, 50, 1, 2000, False,
+             command=("ZRANGEBYSCORE", "big", "__rand_int__", "+inf", "LIMIT", "0", "10"),
+             keyspace=BIG_MEMBERS, prefill="zset"),
+    Workload("HSET into a 1 M-field hash -c 50", None, 50, 1, 2000, False,
+             command=("HSET", "bighash", "f:__rand_int__", "v"), keyspace=BIG_MEMBERS,
+             prefill="hash"),
+    Workload("HGET in it -c 50", None, 50, 1, 2000, False,
+             command=("HGET", "bighash", "f:__rand_int__"), keyspace=BIG_MEMBERS,
+             prefill="hash"),
 ]
 
 
-def benchmark_argv(port, test, clients, pipeline, requests):
-    return ["redis-benchmark", "-h", LOOPBACK, "-p", str(port), "-t", test, "-c", str(clients),
-            "-P", str(pipeline), "-n", str(requests), "-r", str(KEYSPACE_SIZE),
-            "--precision", "3", "--csv", "-e"]
+def prefill_stream(kind, members=BIG_MEMBERS, batch=1000):
+    """RESP commands that fill the sorted set `big` (score i, member m:i) or the hash
+    `bighash` (field f:i), `batch` members per command."""
+    for start in range(0, members, batch):
+        args = [b"ZADD", b"big"] if kind == "zset" else [b"HSET", b"bighash"]
+        for i in range(start, min(members, start + batch)):
+            args += [b"%d" % i, b"m:%d" % i] if kind == "zset" else [b"f:%d" % i, b"v"]
+        yield resp_encode(args)
 
 
-def run_benchmark(port, test, clients, pipeline, requests, timeout_s):
-    """One redis-benchmark run: {rps, p50_ms, p99_ms, errors, seconds}. BenchError if it fails
-    or overruns timeout_s."""
-    argv = benchmark_argv(port, test, clients, pipeline, requests)
-    started = time.monotonic()
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
-                                preexec_fn=_die_with_parent)
-    except subprocess.TimeoutExpired:
-        raise BenchError("redis-benchmark overran %.0f s: %s" % (timeout_s, shlex.join(argv)))
-    seconds = time.monotonic() - started
+def prefill(port, kind):
+    """Loads a PREFILLS data set through redis-cli --pipe; BenchError if any command failed."""
+    pipe = subprocess.Popen(["redis-cli", "-h", LOOPBACK, "-p", str(port), "--pipe"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    for chunk in prefill_stream(kind):
+        pipe.stdin.write(chunk)
+    pipe.stdin.close()
+    output = pipe.stdout.read().decode("utf-8", "replace")
+    pipe.wait(timeout=600)
+    if "errors: 0" not in output:
+        raise BenchError("prefill %s failed:\n%s" % (kind, output[-2000:]))
+
+
+def benchmark_argv(port, workload, requests, clients=None):
+    argv = ["redis-benchmark", "-h", LOOPBACK, "-p", str(port), "-c",
+            str(clients or workload.clients), "-P", str(workload.pipeline), "-n", str(requests),
+            "-r", str(workload.keyspace), "-d", str(workload.data_bytes), "--precision", "3",
+            "--csv", "-e"]
+    return argv + (["-t", workload.test] if workload.test else list(workload.command))
+
+
+def _finish_benchmark(argv, result, seconds):
     rows = [line for line in result.stdout.splitlines() if line.startswith('"')]
     errors = sum(1 for line in result.stdout.splitlines() if line.startswith("Error"))
     if result.returncode != 0 or len(rows) < 2:
@@ -442,43 +487,111 @@ def run_benchmark(port, test, clients, pipeline, requests, timeout_s):
             "p99_ms": float(values["p99_latency_ms"]), "errors": errors, "seconds": seconds}
 
 
+def run_benchmark(port, workload, requests, timeout_s):
+    """One redis-benchmark run: {rps, p50_ms, p99_ms, errors, seconds}. BenchError if it fails
+    or overruns timeout_s."""
+    argv = benchmark_argv(port, workload, requests)
+    started = time.monotonic()
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s,
+                                preexec_fn=_die_with_parent)
+    except subprocess.TimeoutExpired:
+        raise BenchError("redis-benchmark overran %.0f s: %s" % (timeout_s, shlex.join(argv)))
+    return _finish_benchmark(argv, result, time.monotonic() - started)
+
+
+def run_spread(ports, workload, requests, timeout_s):
+    """The workload's clients and requests split over one redis-benchmark per port, run at
+    once; ops/s is the sum of theirs, p50/p99 their median."""
+    share = len(ports)
+    runs = []
+    processes = []
+    started = time.monotonic()
+    for index, port in enumerate(ports):
+        clients = workload.clients // share + (1 if index < workload.clients % share else 0)
+        argv = benchmark_argv(port, workload, max(1, requests // share), clients)
+        processes.append((argv, subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, text=True,
+                                                 preexec_fn=_die_with_parent)))
+    for argv, process in processes:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            for _, other in processes:
+                other.kill()
+            raise BenchError("redis-benchmark overran %.0f s: %s" % (timeout_s,
+                                                                     shlex.join(argv)))
+        runs.append(_finish_benchmark(argv, subprocess.CompletedProcess(
+            argv, process.returncode, stdout, stderr), time.monotonic() - started))
+    return {"rps": sum(r["rps"] for r in runs),
+            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "seconds": max(r["seconds"] for r in runs)}
+
+
 def sized_requests(pilot, seconds_per_run):
     requests = int(pilot["rps"] * seconds_per_run)
     return max(MIN_REQUESTS, min(MAX_REQUESTS, requests))
 
 
 class Target:
-    """A system under test: a name, how to find the port to load, how to check it is stable."""
+    """A system under test: a name, how to find the port to load, how to check it is stable,
+    and (raftkv) every node's port, for the workloads spread over them."""
 
-    def __init__(self, name, port_function, leader_function=None):
+    def __init__(self, name, port_function, leader_function=None, all_ports_function=None):
         self.name = name
         self.port_function = port_function
         self.leader_function = leader_function
+        self.all_ports_function = all_ports_function
+        self.prefilled = set()
+        self.retries = 0  # runs repeated after a failure (see run)
+
+    def run(self, workload, requests, timeout_s):
+        if workload.prefill and workload.prefill not in self.prefilled:
+            log("  prefill %s on %s" % (workload.prefill, self.name))
+            prefill(self.port_function(), workload.prefill)
+            self.prefilled.add(workload.prefill)
+        try:
+            return self._run_once(workload, requests, timeout_s)
+        except BenchError as error:
+            if self.leader_function is None:
+                raise
+            # redis-benchmark stops at the first error reply: a leader change (MOVED) on a
+            # loaded machine ends the run. Once more against the leader there is now.
+            log("  %s: %s; once more after finding the leader" % (self.name,
+                                                                   str(error)[:200]))
+            self.leader_function()
+            self.retries += 1
+            return self._run_once(workload, requests, timeout_s)
+
+    def _run_once(self, workload, requests, timeout_s):
+        if workload.spread and self.all_ports_function is not None:
+            return run_spread(self.all_ports_function(), workload, requests, timeout_s)
+        return run_benchmark(self.port_function(), workload, requests, timeout_s)
 
 
 def measure_workload(workload, targets, options, notes):
     """Pilot per target, then options.rounds alternations A B A B. Returns {name: [runs]}."""
-    label, test, clients, pipeline, pilot_requests, _ = workload
     runs = {target.name: [] for target in targets}
     sizes = {}
     for target in targets:
-        pilot = run_benchmark(target.port_function(), test, clients, pipeline, pilot_requests,
-                              MIN_RUN_TIMEOUT_S * 4)
+        pilot = target.run(workload, workload.pilot, MIN_RUN_TIMEOUT_S * 4)
         sizes[target.name] = sized_requests(pilot, options.seconds)
     timeout_s = max(MIN_RUN_TIMEOUT_S, options.seconds * RUN_TIMEOUT_FACTOR)
     for round_index in range(options.rounds):
         for target in targets:
             leader_before = target.leader_function() if target.leader_function else None
-            run = run_benchmark(target.port_function(), test, clients, pipeline,
-                                sizes[target.name], timeout_s)
+            run = target.run(workload, sizes[target.name], timeout_s)
             run["requests"] = sizes[target.name]
             runs[target.name].append(run)
             log("  %-22s %-7s round %d: %10.0f ops/s  p50 %.3f ms  p99 %.3f ms  (%.1f s)%s" % (
-                label, target.name, round_index + 1, run["rps"], run["p50_ms"], run["p99_ms"],
-                run["seconds"], "  %d errors" % run["errors"] if run["errors"] else ""))
+                workload.label, target.name, round_index + 1, run["rps"], run["p50_ms"],
+                run["p99_ms"], run["seconds"],
+                "  %d errors" % run["errors"] if run["errors"] else ""))
             if target.leader_function and target.leader_function() != leader_before:
-                notes.append("%s: raftkv's leader changed during round %d" % (label,
-                                                                             round_index + 1))
+                notes.append("%s: raftkv's leader changed during round %d" % (
+                    workload.label, round_index + 1))
     return runs
 
 
@@ -501,7 +614,7 @@ def results_table(results, names):
              "| %s p50 / p99 ms | errors |" % (first, second, first, second, first, second),
              "|---|---:|---:|---:|---:|---:|---:|"]
     for workload in WORKLOADS:
-        label, percentiles = workload[0], workload[5]
+        label, percentiles = workload.label, workload.percentiles
         if label not in results:
             continue
         runs = results[label]
@@ -527,7 +640,7 @@ def runs_table(results, names):
     lines = ["| workload | system | -n | ops/s of each run | p50 ms of each run | "
              "p99 ms of each run |", "|---|---|---:|---|---|---|"]
     for workload in WORKLOADS:
-        label = workload[0]
+        label = workload.label
         if label not in results:
             continue
         for name in names:
@@ -600,11 +713,13 @@ def parse_arguments(argv):
 def selected_workloads(options):
     if not options.only:
         return WORKLOADS
-    return [w for w in WORKLOADS if any(part in w[0] for part in options.only)]
+    return [w for w in WORKLOADS if any(part in w.label for part in options.only)]
 
 
 def run_comparison(options, root_dir, report):
-    cluster = RaftkvCluster(options.binary, root_dir)
+    # Followers serve reads of plain connections too (the spread workload needs it; on the
+    # leader, which is what every other workload loads, it changes nothing).
+    cluster = RaftkvCluster(options.binary, root_dir, extra_args=["--follower-reads", "yes"])
     redis = RedisServer(root_dir)
     try:
         cluster.start()
@@ -617,21 +732,31 @@ def run_comparison(options, root_dir, report):
         report.append("- load averages (1, 5, 15 min) before: %s" % load_averages())
         counters_before = cluster.election_counters()
         targets = [Target("raftkv", lambda: cluster.client_ports[cluster.find_leader()],
-                          cluster.find_leader),
+                          cluster.find_leader,
+                          lambda: [cluster.client_ports[i] for i in cluster.live_nodes()]),
                    Target("redis", lambda: redis.port)]
         results, notes = {}, []
         for workload in selected_workloads(options):
-            results[workload[0]] = measure_workload(workload, targets, options, notes)
+            results[workload.label] = measure_workload(workload, targets, options, notes)
         report.append("- load averages (1, 5, 15 min) after: %s" % load_averages())
         counters_after = cluster.election_counters()
         leader_after = cluster.find_leader()
         names = [t.name for t in targets]
         report += ["", "### Throughput (median of %d runs each, alternating raftkv, redis)"
                    % options.rounds, ""] + results_table(results, names)
+        spread, alone = (results.get(label, {}).get("raftkv") for label in (
+            "GET -c 50 over 3 nodes (follower reads)", "GET -c 50"))
+        if spread and alone:
+            report += ["", "Follower reads: GET -c 50 spread over the 3 nodes is %.2f× GET -c 50 "
+                       "on the leader alone (medians)." % (
+                           statistics.median(r["rps"] for r in spread) /
+                           statistics.median(r["rps"] for r in alone))]
         report += ["", "### Every run", ""] + runs_table(results, names)
         report += ["", "### Memory after the run", ""] + memory_lines(cluster, redis)
         report += ["", "### Elections during the run", ""]
         report += election_lines(counters_before, counters_after, leader_before, leader_after)
+        notes += ["%s: %d runs failed once (a leader change, most likely) and were repeated"
+                  % (t.name, t.retries) for t in targets if t.retries]
         if notes:
             report += [""] + ["- WARNING: " + note for note in notes]
     except BenchError:
