@@ -166,9 +166,11 @@ int main(int argc, char **argv)
 {
     static struct server server;
     config_default(&server.config);
-    if (realpath("/proc/self/exe", server.executable) == NULL) {
-        snprintf(server.executable, sizeof server.executable, "%s", argv[0]);
-    }
+    /* realpath() may write PATH_MAX bytes into a buffer it is given: let it allocate. */
+    char *executable = realpath("/proc/self/exe", NULL);
+    snprintf(server.executable, sizeof server.executable, "%s",
+             executable != NULL ? executable : argv[0]);
+    free(executable);
     char error[1024];
     int rc = config_parse(&server.config, argc, argv, error, sizeof error);
     if (rc == 1) {
