@@ -395,3 +395,29 @@ def test_defaults_in_the_config_are_the_servers(package):
         if node is not None:
             node.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_make_install_honours_destdir_and_prefix():
+    """CMake's install() rules, as `make install PREFIX=... DESTDIR=...` runs them, applied to
+    the build this test suite runs from (RAFTKV_BUILD_DIR): everything lands under
+    DESTDIR/PREFIX, the config under PREFIX/etc, nothing outside."""
+    build = os.environ.get("RAFTKV_BUILD_DIR")
+    if not build:
+        pytest.skip("RAFTKV_BUILD_DIR names no build (ctest and make package-test set it)")
+    destination = tempfile.mkdtemp(prefix="raftkv-install-")
+    try:
+        run(["cmake", "--install", build, "--prefix", "/opt/raftkv"],
+            env=dict(os.environ, DESTDIR=destination))
+        installed = sorted(os.path.relpath(os.path.join(top, name), destination)
+                           for top, _, names in os.walk(destination) for name in names)
+        assert all(path.startswith("opt/raftkv/") for path in installed), installed
+        for path in ("bin/raftkv", "bin/raftkv-backup", "share/man/man1/raftkv.1",
+                     "share/man/man1/raftkv-backup.1", "etc/raftkv/raftkv.conf",
+                     "share/doc/raftkv/operations.md", "share/doc/raftkv/errors.md"):
+            assert "opt/raftkv/" + path in installed, (path, installed)
+        if os.path.isdir(os.path.join(REPO, "web")):
+            assert any(path.startswith("opt/raftkv/share/raftkv/web/") for path in installed)
+        binary = os.path.join(destination, "opt/raftkv/bin/raftkv")
+        assert run([binary, "--version"]).stdout.startswith("raftkv %s " % project_version())
+    finally:
+        shutil.rmtree(destination, ignore_errors=True)
