@@ -421,3 +421,32 @@ def test_make_install_honours_destdir_and_prefix():
         assert run([binary, "--version"]).stdout.startswith("raftkv %s " % project_version())
     finally:
         shutil.rmtree(destination, ignore_errors=True)
+
+
+def test_no_ready_when_the_node_cannot_listen(package):
+    """READY=1 means the node listens: with its client port taken it exits 1 (the unit then
+    restarts it) and never says READY."""
+    workdir = tempfile.mkdtemp(prefix="raftkv-busy-")
+    node = None
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        ports = free_ports(2)
+        taken.bind((HOST, ports[0]))
+        taken.listen(1)
+        data = os.path.join(workdir, "data")
+        os.mkdir(data)
+        node = Node(package, workdir, operator_config(package, data, ports),
+                    os.path.join(workdir, "notify.socket"))
+        assert node.process.wait(timeout=READY_TIMEOUT_S) == 1, node.log_text()
+        messages = []
+        while True:
+            try:
+                messages.append(node.notify.recv(4096).decode())
+            except socket.timeout:
+                break
+        assert not any("READY=1" in message.split("\n") for message in messages), messages
+    finally:
+        taken.close()
+        if node is not None:
+            node.close()
+        shutil.rmtree(workdir, ignore_errors=True)
