@@ -177,13 +177,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (rc != 0) {
-        fprintf(stderr, "raftkv: %s\n", error);
+        log_startup_failure(error);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     /* Certificates are read before anything else: a bad file stops the node at once. */
     if (server_tls_setup(&server, error, sizeof error) != 0) {
-        fprintf(stderr, "raftkv: %s\n", error);
+        log_startup_failure(error);
         return 2;
     }
     log_configure(server.config.log_level, server.config.id);

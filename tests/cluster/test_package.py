@@ -241,7 +241,7 @@ def free_ports(count):
 class Node:
     """The installed binary on loopback, with a fake service manager's notify socket."""
 
-    def __init__(self, package, workdir, config_text, notify_path):
+    def __init__(self, package, workdir, config_text, notify_path, journal=False):
         self.config = os.path.join(workdir, "raftkv.conf")
         with open(self.config, "w") as config:
             config.write(config_text)
@@ -252,14 +252,19 @@ class Node:
         # An abstract-namespace socket ("\0name" to Python) is "@name" in NOTIFY_SOCKET.
         told = "@" + notify_path[1:] if notify_path.startswith("\0") else notify_path
         environment = dict(os.environ, NOTIFY_SOCKET=told)
+        environment.pop("JOURNAL_STREAM", None)
+        if journal:  # as systemd says that stderr is the journal's stream (systemd.exec(5))
+            status = os.fstat(self.log.fileno())
+            environment["JOURNAL_STREAM"] = "%d:%d" % (status.st_dev, status.st_ino)
         self.process = subprocess.Popen([package.path("/usr/bin/raftkv"), "--config", self.config],
                                         stdout=self.log, stderr=subprocess.STDOUT,
                                         env=environment)
         self.log_path = self.log.name
 
-    def log_text(self):
+    def log_text(self, whole=False):
         with open(self.log_path, errors="replace") as log:
-            return log.read()[-TAIL_CHARS:]
+            text = log.read()
+        return text if whole else text[-TAIL_CHARS:]
 
     def wait_for_message(self, expected, timeout_s):
         deadline = time.monotonic() + timeout_s
@@ -322,6 +327,15 @@ def test_installed_binary_refuses_the_shipped_config(package):
     assert result.returncode == 2, result  # the unit's RestartPreventExitStatus
     for word in ("id", "member", "data-dir", config, "raftkv(1)"):
         assert word in result.stderr, (word, result.stderr)
+    assert result.stderr.startswith("raftkv: --id"), result.stderr
+    # Under systemd the journal files it as an error (priority 3).
+    with tempfile.TemporaryFile() as stderr:
+        status = os.fstat(stderr.fileno())
+        environment = dict(os.environ, JOURNAL_STREAM="%d:%d" % (status.st_dev, status.st_ino))
+        code = subprocess.run([package.path("/usr/bin/raftkv"), "--config", config],
+                              stderr=stderr, env=environment, timeout=COMMAND_TIMEOUT_S).returncode
+        stderr.seek(0)
+        assert code == 2 and stderr.read().decode().startswith("<3>raftkv: --id")
 
 
 def test_installed_binary_serves_from_the_installed_config(package):
@@ -336,8 +350,13 @@ def test_installed_binary_serves_from_the_installed_config(package):
         data = os.path.join(workdir, "data")
         os.mkdir(data)
         node = Node(package, workdir, operator_config(package, data, ports),
-                    os.path.join(workdir, "notify.socket"))
+                    os.path.join(workdir, "notify.socket"), journal=True)
         node.wait_for_message("READY=1", READY_TIMEOUT_S)
+        # To the journal, each line has a syslog priority and no time stamp of its own.
+        lines = node.log_text(whole=True).splitlines()
+        assert lines and all(re.match(r"<[3467]>node=1 (DEBUG|INFO|WARNING|ERROR) ", line)
+                             for line in lines), lines
+        assert any(line.startswith("<6>node=1 INFO ") for line in lines), lines
         # READY=1 means it listens: the client port answers at once, with no retry.
         client = redis.Redis(host=HOST, port=ports[0], socket_timeout=10)
         assert client.ping()
@@ -365,6 +384,8 @@ def test_installed_binary_serves_from_the_installed_config(package):
         client = redis.Redis(host=HOST, port=ports[0], socket_timeout=10)
         wait_for_leader(client, node)
         assert client.get("installed") == b"yes"
+        # Not the journal: the lines carry their time stamp again.
+        assert re.search(r"^\d{4}-\d\d-\d\dT[0-9:.]+Z node=1 INFO ", node.log_text(), re.MULTILINE)
         assert node.stop() == 0, node.log_text()
     finally:
         if node is not None:
