@@ -689,7 +689,11 @@ void config_setting_describe(size_t index, struct config_setting_info *info)
     };
     info->name = setting->name;
     info->help = setting->help;
-    info->value_name = value_names[setting->kind];
+    /* A kind added later without a placeholder here is documented as VALUE. */
+    size_t kinds = sizeof value_names / sizeof value_names[0];
+    info->value_name = (size_t)setting->kind < kinds && value_names[setting->kind] != NULL
+                           ? value_names[setting->kind]
+                           : "VALUE";
 }
 
 void config_for_each_setting(config_setting_fn visit, void *context)
