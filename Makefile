@@ -6,6 +6,7 @@ JOBS ?= $(shell nproc)
 SEEDS ?= 1000
 
 .PHONY: all deps build build-san build-fuzz run demo test test-unit test-sim soak clean
+.PHONY: install package package-test
 
 all: build
 
@@ -23,6 +24,28 @@ build-san: deps
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzzers
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: raftkv, raftkv-backup, their man pages, the
+# example config (PREFIX/etc/raftkv/raftkv.conf; /etc under PREFIX=/usr), the docs and the
+# dashboard's files, through CMake's install() rules (GNUInstallDirs), from a build of only what
+# ships in build-install/, configured for PREFIX.
+PREFIX ?= /usr/local
+install: deps
+	@cmake -S . -B build-install -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFTKV_BUILD_TESTS=OFF \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build build-install -j $(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install build-install
+
+# The Debian package, into build-deb/ (scripts/build-package.sh: dpkg-buildpackage -us -uc -b
+# on a copy of the tree); `dpkg-buildpackage -us -uc -b` in the tree works too.
+package: deps
+	@bash scripts/build-package.sh build-deb
+
+# Builds the package and checks it (tests/cluster/test_package.py); make test runs it too,
+# as the ctest `package`.
+package-test: build
+	@RAFTKV_BUILD_DIR=$(CURDIR)/build PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q \
+	  -p no:cacheprovider -rfEsxX tests/cluster/test_package.py
 
 # A local 3-node cluster in the foreground (scripts/run-cluster.sh); data under ./data.
 run: build
@@ -81,7 +104,7 @@ bench-snapshot: deps
 	@/usr/bin/python3 bench/snapshot_stall.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-install build-deb
 
 # A follower with 10 M keys restarted cleanly, after kill -9 and as after a reboot: time until
 # it serves a linearizable read; RSS and disk beside Redis's (bench/restart.py; ~15 GB of disk).

@@ -3,6 +3,11 @@
 # Idempotent: a package already installed is skipped, so a second run costs a dpkg query.
 # Run as root (make run / make test call it); a non-root user with everything installed
 # passes straight through.
+#
+# The Debian package (debian/, make package, tests/cluster/test_package.py) needs debhelper and
+# dpkg-dev to build it, lintian to check it, man-db (man --warnings) for the man pages,
+# systemd for systemd-analyze verify (it needs no running systemd), and git for the commit
+# that --version and INFO report.
 set -euo pipefail
 
 packages=(
@@ -14,6 +19,7 @@ packages=(
   redis-tools redis-server
   nftables iproute2 procps
   libfaketime
+  debhelper dpkg-dev lintian man-db systemd git
 )
 
 missing=()

@@ -7,12 +7,15 @@
  */
 #include "server/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "server/version.h"
 
 enum setting_kind {
     SETTING_U32,
@@ -199,6 +202,7 @@ void config_print_help(const char *program)
         printf("  --%-24s %s\n", settings[i].name, settings[i].help);
     }
     printf("  --%-24s %s\n", "config", "read settings from FILE first");
+    printf("  --%-24s %s\n", "version", "print the version and the commit built from");
     printf("  --%-24s %s\n", "help", "print this text");
     printf("\nExample, node 1 of 3:\n  %s --id 1 --data-dir /var/lib/raftkv/1 \\\n"
            "    --member 1=127.0.0.1:6379,127.0.0.1:7379 \\\n"
@@ -494,7 +498,15 @@ static int validate_tls(const struct server_config *config, char *error, size_t 
 static int validate(const struct server_config *config, char *error, size_t error_bytes)
 {
     if (config->id == 0 || config->member_count == 0 || config->data_directory[0] == '\0') {
-        snprintf(error, error_bytes, "--id, --member and --data-dir are required (see --help)");
+        if (config->config_file[0] != '\0') {
+            /* The packaged service's case: the shipped file sets none of them. */
+            snprintf(error, error_bytes,
+                     "--id, --member and --data-dir are required: set id, one member line per "
+                     "node and data-dir in %s (see raftkv(1))",
+                     config->config_file);
+        } else {
+            snprintf(error, error_bytes, "--id, --member and --data-dir are required (see --help)");
+        }
         return -1;
     }
     if ((config->restore[0] != '\0' || config->force_new_cluster) && config->join[0] != '\0') {
@@ -540,6 +552,22 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             config_print_help(argv[0]);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            char version[128];
+            version_format("raftkv", version, sizeof version);
+            printf("%s\n", version);
+            return 1;
+        }
+        /* Hidden: the build generates raftkv.conf and raftkv(1)'s settings with these
+         * (docs/man/CMakeLists.txt), from the table above, so neither can drift from it. */
+        if (strcmp(argv[i], "--print-config-template") == 0 && i + 1 < argc) {
+            config_print_template(argv[i + 1]);
+            return 1;
+        }
+        if (strcmp(argv[i], "--print-man-settings") == 0) {
+            config_print_man_settings();
             return 1;
         }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc &&
@@ -645,6 +673,31 @@ int config_set_value(struct server_config *config, const char *name, const char 
                      size_t error_bytes)
 {
     return set_named(config, name, value, error, error_bytes);
+}
+
+size_t config_setting_count(void)
+{
+    return SETTING_COUNT;
+}
+
+void config_setting_describe(size_t index, struct config_setting_info *info)
+{
+    assert(index < SETTING_COUNT);
+    const struct setting *setting = &settings[index];
+    assert(setting->name != NULL && setting->help != NULL);
+    static const char *const value_names[] = {
+        [SETTING_U32] = "N",       [SETTING_U64] = "N",
+        [SETTING_I64] = "N",       [SETTING_STRING] = "VALUE",
+        [SETTING_BOOL] = "yes|no", [SETTING_LOG_LEVEL] = "LEVEL",
+        [SETTING_ID] = "ID",       [SETTING_MEMBER] = "ID=CLIENT_HOST:PORT,PEER_HOST:PORT",
+    };
+    info->name = setting->name;
+    info->help = setting->help;
+    /* A kind added later without a placeholder here is documented as VALUE. */
+    size_t kinds = sizeof value_names / sizeof value_names[0];
+    info->value_name = (size_t)setting->kind < kinds && value_names[setting->kind] != NULL
+                           ? value_names[setting->kind]
+                           : "VALUE";
 }
 
 void config_for_each_setting(config_setting_fn visit, void *context)

@@ -98,6 +98,20 @@ int config_format_value(const struct server_config *config, const char *name, ch
                         size_t out_bytes);
 int config_set_value(struct server_config *config, const char *name, const char *value, char *error,
                      size_t error_bytes);
+/* The settings table, for the generated documents (config_document.c): each setting's name,
+ * help sentence and the placeholder its value is written as; all strings are static. */
+struct config_setting_info {
+    const char *name;
+    const char *help;
+    const char *value_name; /* "N", "VALUE", "yes|no", ... */
+};
+size_t config_setting_count(void);
+void config_setting_describe(size_t index, struct config_setting_info *info);
+/* config_document.c: the commented config file (every setting, its help and its default;
+ * data_directory is the example data-dir line's value) and the settings part of raftkv(1), in
+ * roff, both on stdout. */
+void config_print_template(const char *data_directory);
+void config_print_man_settings(void);
 typedef void (*config_setting_fn)(void *context, const char *name);
 void config_for_each_setting(config_setting_fn visit, void *context);
 int config_rewrite(const struct server_config *config, const char *const *names, size_t count,

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/version.h"
+
 static void add_line(struct proto_buffer *text, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -81,9 +83,10 @@ static void info_server(struct server *server, struct proto_buffer *text)
     clock_gettime(CLOCK_REALTIME, &now);
     add_line(text, "# Server");
     add_line(text, "redis_version:7.0.0");
-    add_line(text, "raftkv_version:0.1.0");
-    add_line(text, "redis_git_sha1:00000000");
-    add_line(text, "redis_git_dirty:0");
+    add_line(text, "raftkv_version:%s", version_number());
+    add_line(text, "raftkv_git_sha1:%s", version_git_sha1());
+    add_line(text, "redis_git_sha1:%s", version_redis_git_sha1());
+    add_line(text, "redis_git_dirty:%d", version_git_dirty() ? 1 : 0);
     add_line(text, "redis_mode:cluster");
     add_line(text, "os:%s %s %s", name.sysname, name.release, name.machine);
     add_line(text, "arch_bits:%zu", sizeof(void *) * 8);

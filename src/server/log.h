@@ -4,6 +4,7 @@
  *
  *   2026-11-25T22:30:34.123Z node=1 INFO became leader at term 3
  *
+ * Under systemd's journal the time stamp gives way to a syslog priority prefix (log.c).
  * Lines below the configured level are dropped before formatting. Only the loop thread logs
  * (the thread-pool work reports back to it), so no locking is needed.
  */
@@ -20,6 +21,8 @@ enum log_level {
 };
 
 void log_configure(enum log_level level, uint64_t node_id);
+/* "raftkv: <message>", as an error, for what stops the process before log_configure. */
+void log_startup_failure(const char *message);
 /* Parses "debug", "info", "warning" or "error"; returns -1 for anything else. */
 int log_level_parse(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level level);

@@ -8,6 +8,9 @@
  * deadline, and a prepare/check pair that runs the core's ready batch and flushes client
  * replies once per loop turn (so everything that arrived in one turn shares one batch).
  *
+ * Under systemd (Type=notify, debian/raftkv.service) the node says READY=1 once its storage is
+ * open and it listens, and STOPPING=1 when it begins to shut down (notify.c).
+ *
  * Shutdown: stop accepting and reading, let an fsync in flight finish (what it covers may
  * already be acknowledged by followers), close every handle, then close the storage and the
  * database. A write acknowledged before that was already durable on a majority; nothing that
@@ -25,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include "server/log.h"
+#include "server/notify.h"
 
 enum {
     SWEEP_INTERVAL_MS = 50,
@@ -63,12 +67,22 @@ static void close_handle(uv_handle_t *handle)
     }
 }
 
+/* A message systemd cannot be sent is logged: the node itself is fine. */
+static void tell_service_manager(const char *state)
+{
+    char error[256];
+    if (notify_service_manager(state, error, sizeof error) < 0) {
+        log_warning("%s", error);
+    }
+}
+
 static void server_stop(struct server *server, int exit_code)
 {
     if (server->stopping) {
         return;
     }
     server->stopping = true;
+    tell_service_manager("STOPPING=1");
     server->exit_code = exit_code;
     client_close_all(server);
     metrics_close(server);
@@ -152,22 +166,24 @@ int main(int argc, char **argv)
 {
     static struct server server;
     config_default(&server.config);
-    if (realpath("/proc/self/exe", server.executable) == NULL) {
-        snprintf(server.executable, sizeof server.executable, "%s", argv[0]);
-    }
+    /* realpath() may write PATH_MAX bytes into a buffer it is given: let it allocate. */
+    char *executable = realpath("/proc/self/exe", NULL);
+    snprintf(server.executable, sizeof server.executable, "%s",
+             executable != NULL ? executable : argv[0]);
+    free(executable);
     char error[1024];
     int rc = config_parse(&server.config, argc, argv, error, sizeof error);
     if (rc == 1) {
         return 0;
     }
     if (rc != 0) {
-        fprintf(stderr, "raftkv: %s\n", error);
+        log_startup_failure(error);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     /* Certificates are read before anything else: a bad file stops the node at once. */
     if (server_tls_setup(&server, error, sizeof error) != 0) {
-        fprintf(stderr, "raftkv: %s\n", error);
+        log_startup_failure(error);
         return 2;
     }
     log_configure(server.config.log_level, server.config.id);
@@ -184,6 +200,8 @@ int main(int argc, char **argv)
     }
     if (start_loop_handles(&server) != 0) {
         server_stop(&server, 1);
+    } else {
+        tell_service_manager("READY=1");
     }
     uv_run(server.loop, UV_RUN_DEFAULT);
     node_stop(&server);

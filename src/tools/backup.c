@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "proto/backup.h"
+#include "server/version.h"
 
 #define READ_TIMEOUT_S 600 /* an export of a large database takes a while before the reply */
 
@@ -171,6 +172,12 @@ static void write_all(int fd, const void *data, size_t bytes, const char *path)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        char version[128];
+        version_format("raftkv-backup", version, sizeof version);
+        printf("%s\n", version);
+        return 0;
+    }
     const char *password = getenv("RAFTKV_PASSWORD");
     int first = 1;
     if (argc >= 3 && strcmp(argv[1], "-a") == 0) {
@@ -178,7 +185,7 @@ int main(int argc, char **argv)
         first = 3;
     }
     if (argc - first != 2) {
-        fprintf(stderr, "usage: raftkv-backup [-a PASSWORD] HOST:PORT FILE\n"
+        fprintf(stderr, "usage: raftkv-backup [-a PASSWORD] HOST:PORT FILE | --version\n"
                         "  Streams a consistent backup of a live node's data into FILE; restore "
                         "it with\n  raftkv --restore FILE (see docs/operations.md).\n");
         return 2;
