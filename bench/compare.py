@@ -455,16 +455,18 @@ def prefill_stream(kind, members=BIG_MEMBERS, batch=1000):
 
 def prefill(port, kind):
     """Loads a PREFILLS data set through redis-cli --pipe; BenchError if any command failed."""
-    pipe = subprocess.Popen(["redis-cli", "-h", LOOPBACK, "-p", str(port), "--pipe"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-    for chunk in prefill_stream(kind):
-        pipe.stdin.write(chunk)
-    pipe.stdin.close()
-    output = pipe.stdout.read().decode("utf-8", "replace")
-    pipe.wait(timeout=600)
-    if "errors: 0" not in output:
-        raise BenchError("prefill %s failed:\n%s" % (kind, output[-2000:]))
+    with tempfile.TemporaryFile() as output:  # a file: error replies must not block it
+        pipe = subprocess.Popen(["redis-cli", "-h", LOOPBACK, "-p", str(port), "--pipe"],
+                                stdin=subprocess.PIPE, stdout=output,
+                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        for chunk in prefill_stream(kind):
+            pipe.stdin.write(chunk)
+        pipe.stdin.close()
+        pipe.wait(timeout=600)
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    if "errors: 0" not in text:
+        raise BenchError("prefill %s failed:\n%s" % (kind, text[-2000:]))
 
 
 def benchmark_argv(port, workload, requests, clients=None):

@@ -50,20 +50,23 @@ def mset_stream(keys, value_bytes, batch):
 
 def load(port, keys, value_bytes, batch):
     began = time.monotonic()
-    pipe = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe", "--pipe-timeout", "600"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        for chunk in mset_stream(keys, value_bytes, batch):
-            pipe.stdin.write(chunk)
-        pipe.stdin.close()
-        output = pipe.stdout.read().decode("utf-8", "replace")
-        pipe.wait(timeout=LOAD_TIMEOUT_S)
-    finally:
-        if pipe.poll() is None:
-            pipe.kill()
-    if "errors: 0" not in output:
-        raise BenchError("loading through redis-cli --pipe failed:\n%s" % output)
+    # redis-cli prints every error reply: to a file, not a pipe nobody reads while it loads.
+    with tempfile.TemporaryFile() as output:
+        pipe = subprocess.Popen(["redis-cli", "-p", str(port), "--pipe", "--pipe-timeout",
+                                 "600"], stdin=subprocess.PIPE, stdout=output,
+                                stderr=subprocess.STDOUT)
+        try:
+            for chunk in mset_stream(keys, value_bytes, batch):
+                pipe.stdin.write(chunk)
+            pipe.stdin.close()
+            pipe.wait(timeout=LOAD_TIMEOUT_S)
+        finally:
+            if pipe.poll() is None:
+                pipe.kill()
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    if "errors: 0" not in text:
+        raise BenchError("loading through redis-cli --pipe failed:\n%s" % text[-2000:])
     return time.monotonic() - began
 
 

@@ -306,6 +306,16 @@ int raft_new(const struct raft_config *config, const struct raft_boot_state *boo
     raft->config = *config;
     raft->id = config->id;
     raft_prng_seed(&raft->prng, config->random_seed);
+    /* A follower's read batches are numbered from a point of their own per start: an answer
+     * to a batch of an earlier start of this node, still pending on the leader, must not
+     * match a new batch (found by the simulator, seed 654: a restarted follower served a
+     * read at the index its previous incarnation had asked for). The host's seed differs
+     * per start (the server's mixes in the time and the pid); the boot state is mixed in
+     * too, for hosts that keep one seed. */
+    struct raft_prng batches;
+    raft_prng_seed(&batches, config->random_seed ^ UINT64_C(0x6a09e667f3bcc908) ^
+                                 (boot->hard_state.term << 24) ^ boot->entry_count);
+    raft->forward_batch = raft_prng_below(&batches, UINT64_MAX / 2);
     uint64_t snapshot_index = boot->has_snapshot ? boot->snapshot.index : 0;
     uint64_t snapshot_term = boot->has_snapshot ? boot->snapshot.term : 0;
     raft_log_init(&raft->log, snapshot_index, snapshot_term);

@@ -226,16 +226,19 @@ struct raft_config {
     raft_node_id id;
     /* Used when the node starts with no snapshot; a snapshot's configuration wins. */
     struct raft_configuration configuration;
-    uint32_t election_timeout_ticks;   /* randomized per term in [t, 2t) (§5.2) */
-    uint32_t heartbeat_interval_ticks; /* must be below election_timeout_ticks */
-    uint32_t max_inflight_appends;     /* APPEND messages unacknowledged per follower */
-    uint32_t max_append_bytes;         /* payload bytes per APPEND message (one entry above
-                                        * this travels alone) */
-    uint32_t max_append_entries;       /* entries per APPEND message */
-    uint32_t max_entry_bytes;          /* largest payload raft_propose accepts */
-    uint64_t max_uncommitted_bytes;    /* leader refuses proposals beyond this (0 = none) */
-    uint32_t max_committed_per_ready;  /* entries handed to apply per ready */
-    uint32_t max_pending_reads;        /* read-index requests waiting per node */
+    uint32_t election_timeout_ticks;        /* randomized per term in [t, 2t) (§5.2) */
+    uint32_t heartbeat_interval_ticks;      /* must be below election_timeout_ticks */
+    uint32_t max_inflight_appends;          /* APPEND messages unacknowledged per follower */
+    uint32_t max_append_bytes;              /* payload bytes per APPEND message (one entry above
+                                             * this travels alone) */
+    uint32_t max_append_entries;            /* entries per APPEND message */
+    uint32_t max_entry_bytes;               /* largest payload raft_propose accepts */
+    uint64_t max_uncommitted_bytes;         /* leader refuses proposals beyond this (0 = none) */
+    uint32_t max_committed_per_ready;       /* entries handed to apply per ready */
+    uint64_t max_committed_bytes_per_ready; /* ...and their payload bytes (0 = no limit; one
+                                             * entry above it goes alone), so that one apply
+                                             * keeps the host's loop busy for a bounded time */
+    uint32_t max_pending_reads;             /* read-index requests waiting per node */
     /* Lease reads (raft_read_lease): a leader whose heartbeat round sent at tick t a quorum
      * acknowledged serves reads without a new round until tick t + lease_ticks. Followers
      * ignore campaigns for election_timeout_ticks after they hear from the leader (and after
@@ -247,7 +250,8 @@ struct raft_config {
                                * last index (entries) */
     bool pre_vote;            /* §9.6 of the thesis */
     bool check_quorum;        /* §6.2 of the thesis: leader steps down, lease */
-    uint64_t random_seed;     /* seeds the election-timeout PRNG */
+    uint64_t random_seed;     /* seeds the election-timeout PRNG; must differ between starts
+                               * of a node (follower reads number their batches from it) */
     /* Optional: told, in one line each, what the core decided — a campaign, a new leader or
      * term, a configuration put in force, a snapshot installed, a hand-over. For logs and the
      * simulator's traces; called synchronously from inside the core's calls (the line is valid

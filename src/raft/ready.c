@@ -35,6 +35,26 @@ static bool hard_state_differs(const struct raft_hard_state *a, const struct raf
     return a->term != b->term || a->vote != b->vote || a->commit != b->commit;
 }
 
+/* The last of the entries after `applying`, up to `limit`, that fit in
+ * max_committed_bytes_per_ready together (the first always does). */
+static uint64_t bytes_limit(const struct raft *raft, uint64_t limit)
+{
+    uint64_t budget = raft->config.max_committed_bytes_per_ready;
+    if (budget == 0 || limit <= raft->applying) {
+        return limit;
+    }
+    uint64_t bytes = 0;
+    for (uint64_t index = raft->applying + 1; index <= limit; index++) {
+        const struct raft_entry *entry = raft_log_entry_at(&raft->log, index);
+        assert(entry != NULL);
+        bytes += entry->data_bytes;
+        if (bytes > budget && index > raft->applying + 1) {
+            return index - 1;
+        }
+    }
+    return limit;
+}
+
 /* Committed entries that will be durable locally once this ready is persisted. */
 static uint64_t committed_limit(const struct raft *raft)
 {
@@ -43,7 +63,7 @@ static uint64_t committed_limit(const struct raft *raft)
         limit = raft_log_last_index(&raft->log);
     }
     uint64_t most = raft->applying + raft->config.max_committed_per_ready;
-    return limit < most ? limit : most;
+    return bytes_limit(raft, limit < most ? limit : most);
 }
 
 static bool append_broadcast_due(const struct raft *raft)
@@ -304,7 +324,7 @@ static uint64_t early_committed_limit(const struct raft *raft)
 {
     uint64_t limit = raft->commit < raft->log.stable ? raft->commit : raft->log.stable;
     uint64_t most = raft->applying + raft->config.max_committed_per_ready;
-    return limit < most ? limit : most;
+    return bytes_limit(raft, limit < most ? limit : most);
 }
 
 static bool has_early(const struct raft *raft)

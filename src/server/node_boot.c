@@ -108,6 +108,8 @@ static void read_boot_id(char *out, size_t out_bytes)
 
 /* LMDB is trusted after a clean stop, or after the process alone died (storage/clean_stop.c
  * says why); otherwise it is rebuilt from the snapshot and the log. */
+enum { APPLY_BYTES_PER_READY = 2 * 1024 * 1024 };
+
 static int check_clean_stop(struct server *server, const char *kv_directory, char *error,
                             size_t error_bytes)
 {
@@ -211,6 +213,9 @@ static int start_core(struct server *server, const struct storage_recovered *rec
     raft_config.max_append_bytes = (uint32_t)LIMITS_APPEND_BYTES;
     raft_config.max_append_entries = LIMITS_MAX_APPEND_ENTRIES;
     raft_config.max_uncommitted_bytes = 2 * config->max_request_bytes + LIMITS_APPEND_BYTES;
+    /* One apply holds the loop: a pipelined burst of large MSETs (a few thousand entries of
+     * 20 KB) once kept it from sending heartbeats for longer than an election timeout. */
+    raft_config.max_committed_bytes_per_ready = APPLY_BYTES_PER_READY;
     raft_config.random_seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ config->id;
     raft_config.max_promote_lag = config->promote_max_lag;
     raft_config.trace = trace_core;

@@ -99,6 +99,7 @@ static void configure_core(struct sim *sim)
     config->max_inflight_appends = 1 + (uint32_t)sim_prng_below(&sim->prng, 8);
     config->max_append_bytes = PICK(sim, 64, 256, 4096);
     config->max_committed_per_ready = PICK(sim, 1, 4, 64);
+    config->max_committed_bytes_per_ready = PICK(sim, 0, 0, 64);
     config->max_uncommitted_bytes = PICK(sim, 0, 0, 2048);
     config->sabotage = sim->options.sabotage;
     /* A learner is promoted only this close to the leader's log: small enough that the
