@@ -12,7 +12,10 @@ heals, checks that every replica ends identical and that the history is lineariz
 - a one-way cut (the leader's messages to one follower) leaves the cluster serving, and that
   follower behind until the cut heals;
 - delay, loss and reordering on every link slow the cluster down but keep the history
-  linearizable, and the counters of RAFT.FAULT prove the messages were held and dropped.
+  linearizable, and the counters of GET /api/faults prove the messages were dropped;
+- the control surface: RAFT.FAULT's and POST /api/fault's arguments at their limits and one
+  past, the 4 KiB body limit, CORS; and on a node without the flag, every subcommand and every
+  POST refused with the same sentence.
 
 Failure modes: assertions name what was seen; fault_run_injected prints the seed, the nemesis
 schedule and the history path, and conftest.py attaches every node's log.
@@ -65,6 +68,15 @@ def test_a_leader_cut_off_by_injection_steps_down_while_the_majority_elects(make
         # Only the old leader's own end: the fault point alone must make the partition.
         cluster.fault(old, "cut", peer="ALL")
         nemesis.record("RAFT.FAULT CUT ALL on the leader %d alone" % old, fault="cut leader")
+        # At once, while it may still believe it leads: no acknowledgement, bounded wait.
+        early = node_client(cluster, old)
+        began = time.monotonic()
+        outcome, reply = recorded_call(recorder, "cut-off-early", early, "write", "early", "x")
+        took = time.monotonic() - began
+        fault_run.note("write on the just cut-off leader %d: %s %r after %.3f s"
+                       % (old, outcome, reply, took))
+        assert outcome != "ok", "the cut-off leader acknowledged a write: %r" % (reply,)
+        assert took <= bound_s, "the refusal took %.3f s" % took
         assert sorted(cluster.faults(old)) == sorted("cut:%d" % i for i in others)
         assert cluster.raft_info(old)["fault_injection_active"] == ",".join(
             "cut:%d" % i for i in sorted(others))
@@ -183,3 +195,153 @@ def faults_json(cluster, node_id):
         return json.loads(response.read())
     finally:
         connection.close()
+
+
+# ---- the control surface ----
+
+DISABLED = ("fault injection is disabled on this node (start it with "
+            "--enable-fault-injection)")
+BODY_LIMIT = 4096
+
+
+def http_request(cluster, node_id, method, path, body=None, headers=None):
+    import http.client
+    host, port = cluster.http_address(node_id).split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def post_fault(cluster, node_id, fields):
+    text = fields if isinstance(fields, (bytes, str)) else json.dumps(fields)
+    status, headers, body = http_request(cluster, node_id, "POST", "/api/fault", text,
+                                         {"Content-Type": "application/json"})
+    assert headers.get("Access-Control-Allow-Origin") == "*"
+    return status, json.loads(body) if body.strip() else None
+
+
+def resp_error(cluster, node_id, *arguments):
+    import redis
+    try:
+        reply = cluster.raw_command(node_id, *arguments)
+    except redis.ResponseError as error:
+        return str(error)
+    raise AssertionError("%r answered %r, not an error" % (arguments, reply))
+
+
+EVERY_SUBCOMMAND = [
+    ("CUT", "2"), ("CUT", "ALL", "IN"), ("DELAY", "2", "100"), ("DELAY", "ALL", "5", "OUT"),
+    ("LOSS", "2", "10"), ("LOSS", "ALL", "50", "BOTH"), ("REORDER", "2", "100"),
+    ("REORDER", "ALL", "10", "IN"), ("HEAL",), ("HEAL", "2"), ("HEAL", "ALL"), ("LIST",),
+    ("SEED", "5"),
+]
+
+
+def test_every_fault_command_is_refused_without_the_flag(make_cluster):
+    cluster = make_cluster(size=3, http=True)
+    assert cluster.raft_info(1)["fault_injection"] == "disabled"
+    for arguments in EVERY_SUBCOMMAND:
+        assert resp_error(cluster, 1, "RAFT.FAULT", *arguments) == DISABLED, arguments
+    help_lines = cluster.raw_command(1, "RAFT.FAULT", "HELP")
+    assert any(b"CUT <peer|ALL>" in line for line in help_lines)
+    for action in ("cut", "heal", "delay", "loss", "reorder"):
+        status, answer = post_fault(cluster, 1, {"action": action, "peer": 2, "ms": 10,
+                                                 "percent": 10})
+        assert (status, answer) == (403, {"error": DISABLED}), (action, status, answer)
+    status, headers, body = http_request(cluster, 1, "GET", "/api/faults")
+    assert status == 200 and json.loads(body) == {"enabled": False, "active": []}
+    # Nothing was cut: the cluster still commits.
+    leader = cluster.wait_for_leader()
+    assert cluster.client(leader).set("after", "refusals")
+
+
+def test_fault_arguments_and_the_http_body_at_their_limits(make_cluster):
+    cluster = make_cluster(size=3, fault_injection=True, http=True)
+    node = 1
+    assert cluster.raft_info(node)["fault_injection"] == "enabled"
+    assert cluster.raft_info(node)["fault_injection_active"] == ""
+    ok = cluster.raw_command
+    assert ok(node, "RAFT.FAULT", "DELAY", "2", "60000", "OUT") == b"OK"
+    assert resp_error(cluster, node, "RAFT.FAULT", "DELAY", "2", "60001") == (
+        "ms must be an integer from 0 to 60000")
+    assert ok(node, "RAFT.FAULT", "REORDER", "3", "60000", "IN") == b"OK"
+    assert resp_error(cluster, node, "RAFT.FAULT", "REORDER", "3", "60001", "IN") == (
+        "ms must be an integer from 0 to 60000")
+    assert ok(node, "RAFT.FAULT", "LOSS", "ALL", "100", "IN") == b"OK"
+    assert resp_error(cluster, node, "RAFT.FAULT", "LOSS", "2", "101") == (
+        "percent must be an integer from 0 to 100")
+    assert resp_error(cluster, node, "RAFT.FAULT", "LOSS", "2", "-1").startswith("percent")
+    assert resp_error(cluster, node, "RAFT.FAULT", "CUT", "9") == (
+        "unknown peer id 9 (not a peer of node 1)")
+    assert resp_error(cluster, node, "RAFT.FAULT", "CUT", "1") == (
+        "unknown peer id 1 (not a peer of node 1)")
+    assert resp_error(cluster, node, "RAFT.FAULT", "CUT", "x").startswith("invalid peer id 'x'")
+    assert resp_error(cluster, node, "RAFT.FAULT", "CUT", "2", "SIDEWAYS") == (
+        "direction must be IN, OUT or BOTH")
+    assert resp_error(cluster, node, "RAFT.FAULT", "CUT", "2", "IN", "OUT") == (
+        "wrong number of arguments for 'raft.fault|cut' command")
+    assert resp_error(cluster, node, "RAFT.FAULT", "DELAY", "2") == (
+        "wrong number of arguments for 'raft.fault|delay' command")
+    assert resp_error(cluster, node, "RAFT.FAULT", "LIST", "x") == (
+        "wrong number of arguments for 'raft.fault|list' command")
+    assert resp_error(cluster, node, "RAFT.FAULT", "SHAKE").startswith(
+        "unknown subcommand 'SHAKE'")
+    assert resp_error(cluster, node, "RAFT.FAULT").startswith("wrong number of arguments")
+    assert sorted(cluster.faults(node)) == ["delay-out:2:60000ms", "loss-in:2:100%",
+                                            "loss-in:3:100%", "reorder-in:3:60000ms"]
+    assert cluster.raft_info(node)["fault_injection_active"] == (
+        "delay-out:2:60000ms,loss-in:2:100%,loss-in:3:100%,reorder-in:3:60000ms")
+    assert ok(node, "RAFT.FAULT", "HEAL") == b"OK"
+    assert cluster.faults(node) == []
+
+    # POST /api/fault: the same faults as JSON, then the body limit.
+    status, answer = post_fault(cluster, node, {"action": "delay", "peer": 2, "ms": 60000,
+                                                "direction": "in"})
+    assert status == 200 and answer["enabled"] is True
+    assert answer["active"][0] == {"action": "delay", "peer": 2, "direction": "in", "ms": 60000,
+                                   "held_in": 0, "held_out": 0, "dropped_in": 0,
+                                   "dropped_out": 0}
+    assert post_fault(cluster, node, {"action": "delay", "peer": 2, "ms": 60001}) == (
+        400, {"error": "ms must be an integer from 0 to 60000"})
+    assert post_fault(cluster, node, {"action": "loss", "peer": "all", "percent": 101})[0] == 400
+    assert post_fault(cluster, node, {"action": "loss", "peer": "all", "percent": "5"})[0] == 400
+    assert post_fault(cluster, node, {"action": "cut", "peer": 9})[1] == {
+        "error": "unknown peer id 9 (not a peer of node 1)"}
+    assert post_fault(cluster, node, {"action": "cut", "peer": 0})[0] == 400
+    assert post_fault(cluster, node, {"action": "cut", "peer": 2, "direction": "up"})[0] == 400
+    assert post_fault(cluster, node, {"action": "cut", "peer": 2, "colour": 1})[0] == 400
+    assert post_fault(cluster, node, {"action": "explode", "peer": 2})[0] == 400
+    assert post_fault(cluster, node, {"peer": 2})[0] == 400
+    assert post_fault(cluster, node, "[1, 2]")[0] == 400
+    assert post_fault(cluster, node, "{not json")[0] == 400
+    assert post_fault(cluster, node, '{"action":"cut","action":"heal","peer":2}')[0] == 400
+    assert post_fault(cluster, node, rb'{"action":"cut\u0000","peer":2}')[0] == 400
+    # Exactly 4096 bytes of body (padded with spaces) is taken; 4097 is refused unread.
+    body = json.dumps({"action": "cut", "peer": 3, "direction": "out"})
+    status, answer = post_fault(cluster, node, body + " " * (BODY_LIMIT - len(body)))
+    assert status == 200, answer
+    assert {"action": "cut", "peer": 3, "direction": "out"}.items() <= answer["active"][-1].items()
+    status, headers, text = http_request(cluster, node, "POST", "/api/fault",
+                                         body + " " * (BODY_LIMIT + 1 - len(body)))
+    assert status == 413, (status, text)
+    status, _, _ = http_request(cluster, node, "POST", "/api/fault", iter([body.encode()]),
+                                {"Transfer-Encoding": "chunked"})
+    assert status == 411
+    assert cluster.faults(node) == ["delay-in:2:60000ms", "cut-out:3"]
+    status, headers, text = http_request(cluster, node, "OPTIONS", "/api/fault", None,
+                                         {"Origin": "http://127.0.0.1:9121",
+                                          "Access-Control-Request-Method": "POST"})
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Methods"] == "POST, GET"
+    assert headers["Access-Control-Allow-Headers"] == "Content-Type"
+    assert http_request(cluster, node, "GET", "/api/fault")[0] == 405
+    assert http_request(cluster, node, "POST", "/api/faults", "{}")[0] in (400, 405)
+    status, answer = post_fault(cluster, node, {"action": "heal"})
+    assert status == 200 and answer == {"enabled": True, "active": []}
+    # Other routes still refuse a body.
+    assert http_request(cluster, node, "POST", "/metrics", "x")[0] in (400, 405)
