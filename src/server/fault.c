@@ -302,22 +302,29 @@ static bool parse_action(const struct kv_arg *argument, enum fault_action *actio
     return false;
 }
 
+static void count_item(void *context, const struct fault_item *item,
+                       const struct transport_peer_faults *peer)
+{
+    (void)item, (void)peer;
+    (*(size_t *)context)++;
+}
+
+static void reply_item(void *context, const struct fault_item *item,
+                       const struct transport_peer_faults *peer)
+{
+    (void)peer;
+    char text[96];
+    int length = item_text(item, text, sizeof text);
+    reply_bulk(context, text, length > 0 ? (size_t)length : 0);
+}
+
+/* One element per fault, in the order INFO shows them. */
 static void reply_list(struct server *server, struct proto_buffer *out)
 {
-    char text[2048];
-    fault_describe_text(server, text, sizeof text);
     size_t count = 0;
-    for (const char *c = text; *c != '\0'; c++) {
-        count += *c == ',' ? 1 : 0;
-    }
-    count += text[0] != '\0' ? 1 : 0;
+    for_each_item(server, count_item, &count);
     reply_array(out, count);
-    for (char *item = text; item != NULL && *item != '\0';) {
-        char *comma = strchr(item, ',');
-        size_t length = comma != NULL ? (size_t)(comma - item) : strlen(item);
-        reply_bulk(out, item, length);
-        item = comma != NULL ? comma + 1 : NULL;
-    }
+    for_each_item(server, reply_item, out);
 }
 
 static void reply_wrong_arity(struct proto_buffer *out, const struct kv_arg *subcommand)

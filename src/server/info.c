@@ -368,7 +368,7 @@ static void info_raft(struct server *server, struct proto_buffer *text)
                                                                                : "none");
     add_line(text, "fault_injection:%s",
              transport_fault_enabled(server->transport) ? "enabled" : "disabled");
-    char faults[1024];
+    char faults[4096];
     fault_describe_text(server, faults, sizeof faults);
     add_line(text, "fault_injection_active:%s", faults);
     uint32_t members = configuration->voter_count + configuration->learner_count;

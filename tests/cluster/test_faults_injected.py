@@ -13,6 +13,12 @@ heals, checks that every replica ends identical and that the history is lineariz
   follower behind until the cut heals;
 - delay, loss and reordering on every link slow the cluster down but keep the history
   linearizable, and the counters of GET /api/faults prove the messages were dropped;
+- a random schedule of every nemesis (kills, pauses, injected partitions, one-way cuts, loss,
+  delay, reordering; small snapshots, so restarted nodes also catch up from one) for
+  RANDOM_SECONDS;
+- proof that this suite can fail: against raftkv_broken_local_reads (reads without ReadIndex,
+  from RAFTKV_BROKEN_BINARY), an old leader cut off by injection and woken believing it leads
+  serves a stale read, and the checker rejects the history;
 - the control surface: RAFT.FAULT's and POST /api/fault's arguments at their limits and one
   past, the 4 KiB body limit, CORS; and on a node without the flag, every subcommand and every
   POST refused with the same sentence.
@@ -22,11 +28,15 @@ schedule and the history path, and conftest.py attaches every node's log.
 """
 
 import json
+import os
 import time
 
+import pytest
+
+from linearizability import NOT_LINEARIZABLE
 from workload import (  # noqa: F401 -- fault_run_injected is a fixture
-    HistoryRecorder, LeaderWatch, Workload, assert_replicas_identical, fault_run_injected,
-    history_keys, node_client, recorded_call)
+    HistoryRecorder, LeaderWatch, Workload, assert_replicas_identical, deposed_leader_round,
+    fault_run_injected, history_keys, judge, node_client, recorded_call)
 from harness import wait_until
 
 REQUEST_TIMEOUT_MS = 1500
@@ -36,6 +46,10 @@ HOLD_S = 2.0
 DELAY_MS = 80
 LOSS_PERCENT = 20
 REORDER_MS = 60
+RANDOM_SECONDS = 15.0
+BROKEN_ENV = "RAFTKV_BROKEN_BINARY"
+BROKEN_ROUNDS = 4
+SNAPSHOT_ENTRIES = 300
 
 
 def start(make_cluster, **options):
@@ -197,6 +211,73 @@ def faults_json(cluster, node_id):
         connection.close()
 
 
+def test_random_injected_faults_keep_the_history_linearizable(make_cluster, fault_run_injected):
+    fault_run = fault_run_injected
+    cluster = start(make_cluster, snapshot_entries=SNAPSHOT_ENTRIES)
+    nemesis = fault_run.nemesis(cluster)
+    watch = LeaderWatch(cluster).start()
+    fault_run.watches.append(watch)
+    recorder = HistoryRecorder()
+    workload = Workload(cluster, recorder, nemesis.seed).start()
+    try:
+        nemesis.run_random(RANDOM_SECONDS)
+        nemesis.heal()
+    finally:
+        workload.stop()
+        watch.stop()
+    fault_run.note("faults applied: %s" % nemesis.counts)
+    fault_run.note("workload %s; %s" % (workload.summary(), watch.describe()))
+    assert not watch.split_brain(), "two leaders in one term: %s" % watch.split_brain()
+    assert workload.counts["ok"] > 0, "no operation succeeded"
+    finish(fault_run, cluster, recorder, workload)
+
+def test_a_deposed_leader_woken_while_cut_off_serves_no_stale_read(make_cluster,
+                                                                   fault_run_injected):
+    """The scenario the broken server fails below, against the real one: linearizable."""
+    fault_run = fault_run_injected
+    cluster = start(make_cluster)
+    nemesis = fault_run.nemesis(cluster)
+    recorder = HistoryRecorder()
+    for round_number in range(2):
+        outcomes = deposed_leader_round(cluster, nemesis, recorder, "k%d" % round_number,
+                                        round_number)
+        fault_run.note("round %d: the woken deposed leader answered %s" % (round_number,
+                                                                           outcomes))
+        assert outcomes["read"][1] != "old-%d" % round_number, "stale read from the old leader"
+        assert outcomes["write"][0] != "ok", "the deposed leader acknowledged a write"
+        nemesis.heal()
+    fault_run.assert_linearizable(recorder)
+
+def broken_local_reads():
+    paths = [path for path in os.environ.get(BROKEN_ENV, "").split(os.pathsep)
+             if os.path.basename(path) == "raftkv_broken_local_reads"]
+    if not paths:
+        return [pytest.param(None, marks=pytest.mark.skip(
+            reason="%s names no raftkv_broken_local_reads" % BROKEN_ENV), id="none")]
+    return [pytest.param(paths[0], id="raftkv_broken_local_reads")]
+
+
+@pytest.mark.parametrize("binary", broken_local_reads())
+def test_the_injected_nemesis_catches_a_server_that_reads_without_read_index(
+        binary, make_cluster, fault_run_injected):
+    fault_run = fault_run_injected
+    cluster = start(make_cluster, binary=binary)
+    nemesis = fault_run.nemesis(cluster)
+    recorder = HistoryRecorder()
+    verdict = None
+    for round_number in range(BROKEN_ROUNDS):
+        outcomes = deposed_leader_round(cluster, nemesis, recorder, "k%d" % round_number,
+                                        round_number)
+        fault_run.note("round %d: %s" % (round_number, outcomes))
+        nemesis.heal()
+        verdict = judge(recorder, fault_run.history_path("round-%d" % round_number)).verdict
+        if verdict == NOT_LINEARIZABLE:
+            break
+    fault_run.note("verdict after %d round(s): %s" % (round_number + 1, verdict))
+    assert verdict == NOT_LINEARIZABLE, (
+        "the checker did not reject the broken server's history (verdict %s)\n%s"
+        % (verdict, fault_run.explain()))
+
 # ---- the control surface ----
 
 DISABLED = ("fault injection is disabled on this node (start it with "
@@ -246,6 +327,8 @@ def test_every_fault_command_is_refused_without_the_flag(make_cluster):
     assert cluster.raft_info(1)["fault_injection"] == "disabled"
     for arguments in EVERY_SUBCOMMAND:
         assert resp_error(cluster, 1, "RAFT.FAULT", *arguments) == DISABLED, arguments
+    assert "immutable" in resp_error(cluster, 1, "CONFIG", "SET", "enable-fault-injection",
+                                     "yes")
     help_lines = cluster.raw_command(1, "RAFT.FAULT", "HELP")
     assert any(b"CUT <peer|ALL>" in line for line in help_lines)
     for action in ("cut", "heal", "delay", "loss", "reorder"):
