@@ -12,7 +12,7 @@
  * Failure modes. On a node started without the flag every subcommand but HELP, and every
  * POST, is refused with FAULT_DISABLED_TEXT (GET /api/faults answers {"enabled":false,...}).
  * Arguments out of range are refused Redis-style and change nothing. The HTTP body is
- * untrusted: it is parsed by Debian's jansson (design note 20), must be one JSON object with
+ * untrusted: it is parsed by Debian's jansson (design note 21), must be one JSON object with
  * only the known fields, and is at most METRICS_MAX_BODY_BYTES (metrics.c checks).
  */
 #include "server/server.h"
