@@ -143,8 +143,11 @@ class Supervisor:
         with self.lock:
             assert node.process is None or node.process.poll() is not None
             os.makedirs(node.data_dir, exist_ok=True)
+            # Its own session: a Ctrl-C in the terminal reaches the supervisor only, which
+            # stops the nodes in order (paused ones must be continued first).
             process = self.spawner.popen(self.command_line(node), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
             node.process = process
             node.state = "running"
             node.exit_code = None
@@ -216,7 +219,6 @@ class Supervisor:
     def stop_all(self):
         """SIGCONT paused nodes, SIGTERM all, SIGKILL what is left after the timeout."""
         with self.lock:
-            self.stopping = True
             running = [n for n in self.nodes.values()
                        if n.process is not None and n.process.poll() is None]
             for node in running:
@@ -375,8 +377,13 @@ def main(argv=None):
     check_data(settings)
     supervisor = Supervisor(settings)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_signal(*_):
+        supervisor.stopping = True  # from now on a node's exit is expected
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", settings.control_port),
                                                  make_handler(supervisor))

@@ -583,14 +583,17 @@ class Cluster:
         return None
 
     def heal(self):
-        """Brings every node back (resumes paused ones, starts stopped or dead ones) and
-        waits for a leader: a shared cluster is whole again before the next test."""
+        """Brings every node back (resumes paused ones, starts stopped or dead ones, heals
+        injected faults) and waits for a leader: a shared cluster is whole again before the
+        next test."""
         for node_id in self.ids():
             node = self.nodes[node_id]
             if node.paused:
                 self.resume(node_id)
             if not node.running():
                 self.start_node(node_id)
+        if self.fault_injection:
+            self.heal_faults()
         self.wait_for_leader()
 
     def live_ids(self):

@@ -55,16 +55,16 @@ def free_base(count, attempts=200):
 class Running:
     """One supervisor process, its ports, and its output collected by a thread."""
 
-    def __init__(self, root):
-        base = free_base(13)
-        self.ports = {"client": base, "peer": base + 3, "http": base + 6, "control": base + 12}
+    def __init__(self, root, nodes=3):
+        base = free_base(16)
+        self.ports = {"client": base, "peer": base + 5, "http": base + 10, "control": base + 15}
         binary = os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
         self.arguments = [sys.executable, SUPERVISOR, "--binary", binary,
                           "--data", os.path.join(root, "data"),
                           "--client-port", str(self.ports["client"]),
                           "--peer-port", str(self.ports["peer"]),
                           "--http-port", str(self.ports["http"]),
-                          "--control-port", str(self.ports["control"])]
+                          "--control-port", str(self.ports["control"]), "--nodes", str(nodes)]
         self.output = []
         self.process = subprocess.Popen(self.arguments, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -138,8 +138,17 @@ def gone(pid):
 
 @pytest.fixture
 def supervisor(request):
+    yield from _supervisor(request, 3)
+
+
+@pytest.fixture
+def supervisor_of_five(request):
+    yield from _supervisor(request, 5)
+
+
+def _supervisor(request, nodes):
     root = tempfile.mkdtemp(prefix="raftkv-supervisor-")
-    running = Running(root)
+    running = Running(root, nodes)
     try:
         wait_until(lambda: "Ctrl-C stops the cluster" in running.text(), timeout_s=WAIT_S,
                    what="the supervisor's banner")
@@ -249,3 +258,17 @@ def test_a_data_directory_of_another_size_is_refused(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "holds a 3-node cluster" in result.stderr
+
+
+def test_five_nodes_elect_one_leader_and_stop_cleanly(supervisor_of_five):
+    running = supervisor_of_five
+    nodes = running.nodes()
+    assert sorted(nodes) == [1, 2, 3, 4, 5]
+    assert nodes[5]["client"] == "127.0.0.1:%d" % (running.ports["client"] + 4)
+    wait_until(lambda: leader_among(running, [1, 2, 3, 4, 5]) is not None, timeout_s=WAIT_S,
+               what="a leader of five")
+    leader = leader_among(running, [1, 2, 3, 4, 5])
+    assert raft(running, leader)["raft_voters"] == 5
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=STOP_BOUND_S) == 0
+    assert all(gone(node["pid"]) for node in nodes.values())
