@@ -325,6 +325,8 @@ EVERY_SUBCOMMAND = [
 def test_every_fault_command_is_refused_without_the_flag(make_cluster):
     cluster = make_cluster(size=3, http=True)
     assert cluster.raft_info(1)["fault_injection"] == "disabled"
+    with open(cluster.node(1).log_path) as log:
+        assert "FAULT INJECTION" not in log.read()
     for arguments in EVERY_SUBCOMMAND:
         assert resp_error(cluster, 1, "RAFT.FAULT", *arguments) == DISABLED, arguments
     assert "immutable" in resp_error(cluster, 1, "CONFIG", "SET", "enable-fault-injection",
@@ -347,6 +349,8 @@ def test_fault_arguments_and_the_http_body_at_their_limits(make_cluster):
     node = 1
     assert cluster.raft_info(node)["fault_injection"] == "enabled"
     assert cluster.raft_info(node)["fault_injection_active"] == ""
+    with open(cluster.node(node).log_path) as log:
+        assert "WARNING FAULT INJECTION IS ENABLED" in log.read()
     ok = cluster.raw_command
     assert ok(node, "RAFT.FAULT", "DELAY", "2", "60000", "OUT") == b"OK"
     assert resp_error(cluster, node, "RAFT.FAULT", "DELAY", "2", "60001") == (
