@@ -110,7 +110,8 @@ static struct fault_held *queue_pop(struct fault_queue *queue)
     } else {
         queue->tail = NULL;
     }
-    assert(queue->count > 0 && queue->bytes >= held->bytes);
+    assert(queue->count > 0);
+    assert(queue->bytes >= held->bytes);
     queue->count--;
     queue->bytes -= held->bytes;
     return held;
@@ -249,7 +250,9 @@ static void release_in(struct transport_peer *peer, const struct fault_held *hel
     size_t consumed = 0;
     rc = peer_decode(&decoder, held->data, held->bytes, &consumed, &frame);
     /* We encoded it from a frame the decoder had accepted. */
-    assert(rc == PEER_FRAME && consumed == held->bytes && frame.type == PEER_FRAME_RAFT);
+    assert(rc == PEER_FRAME);
+    assert(consumed == held->bytes);
+    assert(frame.type == PEER_FRAME_RAFT);
     transport_connection_deliver(connection, &frame.raft);
     peer_decoder_free(&decoder);
 }
