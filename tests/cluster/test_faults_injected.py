@@ -29,6 +29,7 @@ schedule and the history path, and conftest.py attaches every node's log.
 
 import json
 import os
+import random
 import time
 
 import pytest
@@ -432,3 +433,20 @@ def test_fault_arguments_and_the_http_body_at_their_limits(make_cluster):
     assert status == 200 and answer == {"enabled": True, "active": []}
     # Other routes still refuse a body.
     assert http_request(cluster, node, "POST", "/metrics", "x")[0] in (400, 405)
+
+    # Untrusted bytes: mangled bodies get 400 (or 200 if they happen to be a valid fault),
+    # never a crash.
+    rng = random.Random(15)
+    valid = json.dumps({"action": "delay", "peer": 2, "ms": 10, "direction": "in"}).encode()
+    for round_number in range(200):
+        if round_number % 2:
+            body = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+        else:
+            mangled = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                mangled[rng.randrange(len(mangled))] = rng.randrange(256)
+            body = bytes(mangled)
+        status = http_request(cluster, node, "POST", "/api/fault", body)[0]
+        assert status in (200, 400), (status, body)
+    cluster.check_alive()
+    assert ok(node, "RAFT.FAULT", "HEAL") == b"OK"
