@@ -242,7 +242,8 @@ int transport_connection_queue_bytes(struct connection *connection, const uint8_
                                      size_t count);
 
 /* transport_fault.c: the fault point. Each returns true when it took the frame (dropped it or
- * holds it), false when the frame goes on as usual. Called only when peer->faulty. */
+ * holds it), false when the frame goes on as usual. Called only when peer->faulty. A new kind
+ * of frame sent after the handshake must pass through them too, or a cut will not cut it. */
 bool transport_fault_outgoing(struct transport_peer *peer, const struct peer_frame *frame);
 bool transport_fault_incoming(struct transport_peer *peer, const struct peer_frame *frame);
 /* May a snapshot stream start to this peer (false while its out direction is cut)? */

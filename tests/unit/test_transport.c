@@ -1278,6 +1278,47 @@ static void held_messages_are_lost_with_their_connection(void **state)
     assert_int_equal(nodes[2].received_count, 0); /* nothing of the old connection arrives */
 }
 
+/* Held messages are bounded per direction by max_send_buffer_bytes: five frames that fill it
+ * exactly are held, a sixth is dropped. */
+static void held_messages_are_bounded_by_the_send_buffer(void **state)
+{
+    static uint8_t payload[8192];
+    memset(payload, 0xcd, sizeof payload);
+    struct raft_entry entry = {
+        .term = 1, .index = 1, .data_bytes = sizeof payload, .data = payload};
+    struct raft_message append = message_between(1, 2, RAFT_MSG_APPEND);
+    append.entry_count = 1;
+    append.entries = &entry;
+    struct proto_buffer encoded;
+    proto_buffer_init(&encoded, 1 << 20);
+    struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = append};
+    assert_int_equal(peer_encode(&encoded, &frame), PROTO_OK);
+    size_t frame_bytes = encoded.length;
+    proto_buffer_free(&encoded);
+
+    struct transport_config *config = node_configure(1, 2, 0xfa, NULL);
+    config->fault_injection = true;
+    config->snapshot_chunk_bytes = 16 * 1024;
+    config->max_send_buffer_bytes = 5 * frame_bytes;
+    node_configure(2, 2, 0xfa, NULL);
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY, 100),
+        TRANSPORT_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(transport_send(nodes[1].transport, &append), TRANSPORT_OK);
+    }
+    assert_int_equal(faults_of(1, 2).held_out, 5); /* at the limit */
+    assert_int_equal(faults_of(1, 2).dropped_out, 0);
+    assert_int_equal(transport_send(nodes[1].transport, &append), TRANSPORT_OK);
+    assert_int_equal(faults_of(1, 2).held_out, 5); /* one past: dropped */
+    assert_int_equal(faults_of(1, 2).dropped_out, 1);
+    WAIT_FOR(nodes[2].received_count == 5);
+    assert_int_equal(nodes[2].received[4].entries[0].data_bytes, sizeof payload);
+}
+
 static void a_cut_abandons_a_snapshot_and_refuses_new_ones_until_healed(void **state)
 {
     node_configure(1, 2, 0xf8, NULL)->snapshot_chunk_bytes = 16 * 1024;
@@ -1387,6 +1428,7 @@ int main(void)
         TRANSPORT_TEST(reordering_lets_later_messages_overtake_held_ones),
         TRANSPORT_TEST(loss_drops_about_the_share_it_is_given),
         TRANSPORT_TEST(held_messages_are_lost_with_their_connection),
+        TRANSPORT_TEST(held_messages_are_bounded_by_the_send_buffer),
         TRANSPORT_TEST(a_cut_abandons_a_snapshot_and_refuses_new_ones_until_healed),
         TRANSPORT_TEST(a_snapshot_cut_on_its_way_in_is_lost_then_resent_whole),
         cmocka_unit_test(error_names_cover_every_code),
