@@ -32,13 +32,17 @@ from harness import DEFAULT_BINARY, wait_until
 SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                           "supervisor.py")
 WAIT_S = 20.0
+PORT_LOW = 12000
 STOP_BOUND_S = 30.0  # ASan's leak check at exit is slow on a busy machine
 
 
 def free_base(count, attempts=200):
-    """A port p such that p..p+count-1 are all free on 127.0.0.1."""
+    """A port p such that p..p+count-1 are all free on 127.0.0.1, below the kernel's ephemeral
+    range (ip_local_port_range), so that no outgoing connection — the nodes dial each other
+    from 127.0.0.1 — can take one between this check and the node's bind."""
+    low, high = PORT_LOW, ephemeral_low() - count
     for attempt in range(attempts):
-        base = 30000 + (os.getpid() * 131 + attempt * 977) % 25000
+        base = low + (os.getpid() * 131 + attempt * 977) % (high - low)
         ok = True
         for port in range(base, base + count):
             with socket.socket() as probe:
@@ -50,6 +54,14 @@ def free_base(count, attempts=200):
         if ok:
             return base
     raise RuntimeError("no free ports")
+
+
+def ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 class Running:
