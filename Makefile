@@ -47,9 +47,10 @@ package-test: build
 	@RAFTKV_BUILD_DIR=$(CURDIR)/build PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q \
 	  -p no:cacheprovider -rfEsxX tests/cluster/test_package.py
 
-# A local 3-node cluster in the foreground (scripts/run-cluster.sh); data under ./data.
+# A local 3-node demo cluster in the foreground under scripts/supervisor.py, with its control
+# API on 127.0.0.1:9120 and fault injection on; data under ./data. RUN_ARGS="--nodes 5" for 5.
 run: build
-	@./scripts/run-cluster.sh
+	@/usr/bin/python3 scripts/supervisor.py $(RUN_ARGS)
 
 # The simulator's narrated demo: a 5-node cluster in one process surviving faults.
 demo: build

@@ -18,6 +18,7 @@ OWN = {  # raftkv's commands Redis does not have, and their categories
     "raft.transfer-leader": ["admin", "slow", "dangerous"],
     "raft.node": ["admin", "slow", "dangerous"],
     "raft.backup": ["admin", "slow", "dangerous"],
+    "raft.fault": ["admin", "slow", "dangerous"],
 }
 
 

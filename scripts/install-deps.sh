@@ -13,6 +13,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang libclang-rt-dev
   libuv1-dev liblmdb-dev libxxhash-dev libssl-dev openssl libcmocka-dev libhttp-parser-dev
+  libjansson-dev
   liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   python3 python3-pytest python3-redis
   python3-rq python3-limits python3-kombu python3-celery

@@ -282,6 +282,7 @@
     X("punsubscribe", KV_ACL_BIT(PUBSUB) | KV_ACL_BIT(SLOW))                                       \
     X("quit", KV_ACL_BIT(FAST) | KV_ACL_BIT(CONNECTION))                                           \
     X("raft.backup", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                 \
+    X("raft.fault", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                  \
     X("raft.info", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
     X("raft.node", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))                   \
     X("raft.transfer-leader", KV_ACL_BIT(ADMIN) | KV_ACL_BIT(SLOW) | KV_ACL_BIT(DANGEROUS))        \

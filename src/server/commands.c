@@ -99,6 +99,7 @@ static const struct server_command server_commands[] = {
     {"raft.tls", 2, 0, command_raft_tls, "admin stale", NULL, 0},
     {"raft.node", -2, 0, NULL, "admin stale", members_command, 0},
     {"raft.backup", -1, 0, NULL, "admin stale", backup_command, 0},
+    {"raft.fault", -2, 0, command_raft_fault, "admin stale", NULL, 0},
     {"multi", 1, 0, command_multi, "noscript loading stale fast allow_busy", NULL, 0},
     {"exec", 1, 0, NULL, "noscript loading stale skip_slowlog", multi_exec, 0},
     {"discard", 1, 0, command_discard, "noscript loading stale fast allow_busy", NULL, 0},

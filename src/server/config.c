@@ -149,6 +149,10 @@ static const struct setting settings[] = {
      sizeof(((struct server_config *)0)->tls_auth_clients),
      "yes: TLS clients must present a certificate of the CA; optional: verified if given; "
      "no: not asked (default yes)"},
+    {"enable-fault-injection", SETTING_BOOL, FIELD(enable_fault_injection), 0,
+     "tests and demos only, never in production: RAFT.FAULT and POST /api/fault on "
+     "--metrics-addr may cut, delay, drop and reorder this node's messages to and from its "
+     "peers (default no; refused otherwise)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
      "debug, info, warning or error (default info)"},
 };

@@ -65,10 +65,11 @@ struct server_config {
     char metrics_addr[CONFIG_HOST_BYTES + 8]; /* HTTP /metrics HOST:PORT, or empty: none */
     bool follower_reads;                      /* connections start READONLY */
     /* TLS (client_tls.c, tls.c): files, listeners and who must present a certificate. */
-    uint32_t tls_port;         /* an extra TLS client listener; 0: none */
-    bool tls_only;             /* the member's client port speaks TLS itself */
-    bool tls_replication;      /* every peer link TLS, certificates both ways */
-    bool tls_verify_peer_name; /* a peer's certificate must name its --member peer address */
+    uint32_t tls_port;           /* an extra TLS client listener; 0: none */
+    bool tls_only;               /* the member's client port speaks TLS itself */
+    bool tls_replication;        /* every peer link TLS, certificates both ways */
+    bool tls_verify_peer_name;   /* a peer's certificate must name its --member peer address */
+    bool enable_fault_injection; /* RAFT.FAULT and POST /api/fault: tests and demos only */
     char tls_cert_file[CONFIG_PATH_BYTES];    /* PEM chain, ours first */
     char tls_key_file[CONFIG_PATH_BYTES];     /* PEM private key */
     char tls_ca_cert_file[CONFIG_PATH_BYTES]; /* PEM CAs certificates must chain to */

@@ -369,6 +369,11 @@ static void info_raft(struct server *server, struct proto_buffer *text)
              raft_configuration_is_voter(configuration, server->config.id)     ? "voter"
              : raft_configuration_is_learner(configuration, server->config.id) ? "learner"
                                                                                : "none");
+    add_line(text, "fault_injection:%s",
+             transport_fault_enabled(server->transport) ? "enabled" : "disabled");
+    char faults[4096];
+    fault_describe_text(server, faults, sizeof faults);
+    add_line(text, "fault_injection_active:%s", faults);
     uint32_t members = configuration->voter_count + configuration->learner_count;
     for (uint32_t i = 0; i < members; i++) {
         raft_node_id id = i < configuration->voter_count

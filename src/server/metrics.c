@@ -8,14 +8,21 @@
  *                  alive: it recovers by itself);
  *   GET /readyz    200 when a leader is known, the node is not failed, and it has applied
  *                  what it knows committed to within READY_MAX_LAG_ENTRIES; 503 otherwise,
- *                  with the reason in the body.
+ *                  with the reason in the body;
+ *   POST /api/fault, GET /api/faults   fault injection (fault.c; refused with 403 unless the
+ *                  node runs with --enable-fault-injection).
+ *
+ * Every answer carries Access-Control-Allow-Origin: * (the dashboard of one node calls the
+ * others), and OPTIONS gets the CORS preflight's answer.
  *
  * Requests are parsed by Debian's libhttp-parser on the node's libuv loop. Each connection
  * serves one request and is closed after the answer (Connection: close), so there is no
  * keep-alive state; a connection that has not sent a whole request within
- * METRICS_REQUEST_TIMEOUT_MS, sends a URL longer than METRICS_URL_BYTES or any body, or sends
- * what the parser refuses, gets 408 / 414 / 400 and is closed; past METRICS_MAX_CONNECTIONS
- * new connections are closed at once. Nothing here changes the node's state.
+ * METRICS_REQUEST_TIMEOUT_MS, sends a URL longer than METRICS_URL_BYTES or a body (except
+ * POST /api/fault's: at most METRICS_MAX_BODY_BYTES, with a Content-Length, else 413 / 411),
+ * or sends what the parser refuses, gets 408 / 414 / 400 and is closed; past
+ * METRICS_MAX_CONNECTIONS new connections are closed at once. Nothing here but fault injection
+ * changes the node's state.
  */
 #include "server/server.h"
 
@@ -34,6 +41,7 @@ enum {
     METRICS_READ_BYTES = 4096,
     READY_MAX_LAG_ENTRIES = 1000,
     METRICS_RESPONSE_MAX_BYTES = 4 * 1024 * 1024,
+    METRICS_MAX_BODY_BYTES = 4096, /* POST /api/fault's JSON */
 };
 
 struct metrics_connection;
@@ -59,6 +67,10 @@ struct metrics_connection {
     size_t url_bytes;
     bool url_too_long;
     bool has_body;
+    bool body_allowed;       /* POST /api/fault with an acceptable Content-Length */
+    int body_refused_status; /* 411 or 413 for such a POST that is not acceptable */
+    char body[METRICS_MAX_BODY_BYTES];
+    size_t body_bytes;
     bool answered;
     bool closing;
     int handles_open; /* tcp and timer: freed when both closed */
@@ -322,8 +334,13 @@ static void respond(struct metrics_connection *connection, int status, const cha
     uv_read_stop((uv_stream_t *)&connection->tcp);
     struct proto_buffer *out = &connection->response;
     add(out,
-        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-        status, reason, content_type, body != NULL ? body->length : 0);
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+        "Access-Control-Allow-Origin: *\r\n%s\r\n",
+        status, reason, content_type, body != NULL ? body->length : 0,
+        connection->parser.method == HTTP_OPTIONS
+            ? "Access-Control-Allow-Methods: POST, GET\r\nAccess-Control-Allow-Headers: "
+              "Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
+            : "");
     if (body != NULL && !head) {
         proto_buffer_append(out, body->data, body->length);
     }
@@ -346,9 +363,54 @@ static void respond_text(struct metrics_connection *connection, int status, cons
     proto_buffer_free(&body);
 }
 
+static const char *status_reason(int status)
+{
+    return status == 200   ? "OK"
+           : status == 400 ? "Bad Request"
+           : status == 403 ? "Forbidden"
+                           : "Error";
+}
+
+static bool path_is(const struct metrics_connection *connection, const char *path)
+{
+    size_t path_bytes = strcspn(connection->url, "?");
+    return path_bytes == strlen(path) && strncmp(connection->url, path, path_bytes) == 0;
+}
+
+/* The CORS preflight and fault injection's routes (fault.c): true when it answered. */
+static bool serve_fault_api(struct metrics_connection *connection)
+{
+    enum http_method method = connection->parser.method;
+    if (method == HTTP_OPTIONS) {
+        respond(connection, 204, "No Content", "text/plain; charset=utf-8", NULL, false);
+        return true;
+    }
+    bool post = path_is(connection, "/api/fault");
+    if (!post && !path_is(connection, "/api/faults")) {
+        return false;
+    }
+    if (method != (post ? HTTP_POST : HTTP_GET)) {
+        respond_text(connection, 405, "Method Not Allowed",
+                     post ? "POST /api/fault, GET /api/faults"
+                          : "GET /api/faults, POST /api/fault");
+        return true;
+    }
+    struct proto_buffer body;
+    proto_buffer_init(&body, METRICS_RESPONSE_MAX_BYTES);
+    int status = fault_http(connection->metrics->server, post, (const uint8_t *)connection->body,
+                            connection->body_bytes, &body);
+    proto_buffer_append(&body, "\n", 1);
+    respond(connection, status, status_reason(status), "application/json", &body, false);
+    proto_buffer_free(&body);
+    return true;
+}
+
 static void serve(struct metrics_connection *connection)
 {
     struct server *server = connection->metrics->server;
+    if (serve_fault_api(connection)) {
+        return;
+    }
     bool head = connection->parser.method == HTTP_HEAD;
     if (connection->parser.method != HTTP_GET && !head) {
         respond_text(connection, 405, "Method Not Allowed", "only GET and HEAD");
@@ -392,11 +454,35 @@ static int on_url(http_parser *parser, const char *at, size_t length)
     return 0;
 }
 
+/* Only POST /api/fault may have a body, of a declared length within METRICS_MAX_BODY_BYTES. */
+static int on_headers_complete(http_parser *parser)
+{
+    struct metrics_connection *connection = parser->data;
+    if (parser->method != HTTP_POST || !path_is(connection, "/api/fault")) {
+        return 0; /* a body, if any, is refused by on_body */
+    }
+    if ((parser->flags & F_CONTENTLENGTH) == 0) {
+        connection->body_refused_status = 411; /* chunked, or no length at all */
+        return -1;
+    }
+    if (parser->content_length > METRICS_MAX_BODY_BYTES) {
+        connection->body_refused_status = 413;
+        return -1;
+    }
+    connection->body_allowed = true;
+    return 0;
+}
+
 static int on_body(http_parser *parser, const char *at, size_t length)
 {
-    (void)at, (void)length;
-    ((struct metrics_connection *)parser->data)->has_body = true;
-    return -1;
+    struct metrics_connection *connection = parser->data;
+    if (!connection->body_allowed || length > sizeof connection->body - connection->body_bytes) {
+        connection->has_body = true;
+        return -1;
+    }
+    memcpy(connection->body + connection->body_bytes, at, length);
+    connection->body_bytes += length;
+    return 0;
 }
 
 static int on_message_complete(http_parser *parser)
@@ -408,6 +494,7 @@ static int on_message_complete(http_parser *parser)
 
 static const http_parser_settings parser_settings = {
     .on_url = on_url,
+    .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -436,6 +523,10 @@ static void on_read(uv_stream_t *stream, ssize_t bytes_read, const uv_buf_t *buf
     }
     if (connection->url_too_long) {
         respond_text(connection, 414, "URI Too Long", "the URL is too long");
+    } else if (connection->body_refused_status == 411) {
+        respond_text(connection, 411, "Length Required", "POST /api/fault needs a Content-Length");
+    } else if (connection->body_refused_status == 413) {
+        respond_text(connection, 413, "Payload Too Large", "the body is larger than 4096 bytes");
     } else if (connection->has_body) {
         respond_text(connection, 400, "Bad Request", "requests have no body here");
     } else {

@@ -270,6 +270,8 @@ static int start_transport(struct server *server, char *error, size_t error_byte
     transport.secret_bytes = strlen(config->secret);
     transport.tls = server->tls.peers; /* tls-replication: NULL for plaintext links */
     transport.tls_verify_peer_name = config->tls_verify_peer_name;
+    transport.fault_injection = config->enable_fault_injection;
+    transport.fault_seed = config->id; /* reproducible; RAFT.FAULT SEED changes it */
     /* The largest frame (an APPEND with the largest entry) must fit whole, or it would never
      * leave and its follower would wait for it forever. */
     transport.max_send_buffer_bytes = LIMITS_MAX_PEER_FRAME_BYTES + 2 * LIMITS_APPEND_BYTES;

@@ -633,6 +633,18 @@ SERVER_HANDLER(command_latency);
 SERVER_HANDLER(command_raft_transfer);
 SERVER_HANDLER(command_raft_tls); /* client_tls.c: RAFT.TLS RELOAD */
 
+/* fault.c: the operator's side of fault injection (--enable-fault-injection) */
+SERVER_HANDLER(command_raft_fault);
+/* {"enabled":bool,"active":[{"action":"cut","peer":2,"direction":"out",...},...]}, appended
+ * (for /api/faults and the dashboard's /api/state). */
+void fault_describe_json(const struct server *server, struct proto_buffer *out);
+/* INFO's fault_injection_active: "cut-out:2,delay:3:200ms" ("" when none). */
+void fault_describe_text(const struct server *server, char *out, size_t out_bytes);
+/* POST /api/fault (post: the body, a JSON object) or GET /api/faults: writes the JSON answer
+ * into out and returns the HTTP status (200, 400, 403). */
+int fault_http(struct server *server, bool post, const uint8_t *body, size_t body_bytes,
+               struct proto_buffer *out);
+
 /* multi.c */
 SERVER_HANDLER(command_multi);
 SERVER_HANDLER(command_watch);

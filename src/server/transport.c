@@ -299,6 +299,9 @@ void transport_remove_peer(struct transport_peer *peer)
             transport_connection_close(connection, "its node left the configuration");
         }
     }
+    if (peer->faulty) {
+        transport_fault_drop_held(peer);
+    }
     uv_timer_stop(&peer->reconnect_timer);
     uv_close((uv_handle_t *)&peer->reconnect_timer, on_reconnect_timer_closed);
 }
@@ -382,6 +385,9 @@ int transport_start(uv_loop_t *loop, const struct transport_config *config,
     }
     transport->listener.data = transport;
     transport->open_objects = 1;
+    if (config->fault_injection) {
+        transport_fault_start(transport);
+    }
     int rc = start_listening(transport);
     for (uint32_t i = 0; rc == TRANSPORT_OK && i < config->peer_count; i++) {
         rc = add_listed(transport, &config->peers[i]);
@@ -404,6 +410,9 @@ void transport_stop(struct transport *transport)
     }
     transport->stopping = true;
     uv_close((uv_handle_t *)&transport->listener, on_transport_handle_closed);
+    if (transport->config.fault_injection) {
+        transport_fault_stop(transport);
+    }
     for (uint32_t i = 0; i < TRANSPORT_PEER_SLOTS; i++) {
         struct transport_peer *peer = &transport->peers[i];
         if (peer->transport == NULL || peer->removed) {
@@ -447,6 +456,9 @@ int transport_send(struct transport *transport, const struct raft_message *messa
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }
     struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = *message};
+    if (peer->faulty && transport_fault_outgoing(peer, &frame)) {
+        return TRANSPORT_OK; /* dropped or held, as the network would */
+    }
     int rc = transport_connection_queue_frame(connection, &frame);
     if (rc == PROTO_ERROR_INVALID) {
         return TRANSPORT_ERROR_INVALID;

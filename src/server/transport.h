@@ -66,7 +66,11 @@
     /* a snapshot is already streaming to that peer */                                             \
     X(TRANSPORT_ERROR_BUSY, -5, "TRANSPORT_ERROR_BUSY")                                            \
     /* the snapshot file could not be opened */                                                    \
-    X(TRANSPORT_ERROR_IO, -6, "TRANSPORT_ERROR_IO")
+    X(TRANSPORT_ERROR_IO, -6, "TRANSPORT_ERROR_IO")                                                \
+    /* fault injection was not enabled in the configuration */                                     \
+    X(TRANSPORT_ERROR_DISABLED, -7, "TRANSPORT_ERROR_DISABLED")                                    \
+    /* no peer with that id in the table */                                                        \
+    X(TRANSPORT_ERROR_UNKNOWN_PEER, -8, "TRANSPORT_ERROR_UNKNOWN_PEER")
 
 enum transport_error {
 #define TRANSPORT_ERROR_ENUMERATOR(name, value, text) name = value,
@@ -111,6 +115,11 @@ struct transport_config {
      * answering it (a peer not in our configuration, whose address we do not know, is not
      * checked there). */
     bool tls_verify_peer_name;
+    /* Tests and demos only: the fault point below (transport_fault_*) exists. Off, every
+     * transport_fault_* call but transport_fault_enabled fails with TRANSPORT_ERROR_DISABLED,
+     * and the send and receive paths pay one branch on a flag that is never set. */
+    bool fault_injection;
+    uint64_t fault_seed; /* seeds the PRNG of loss and reordering */
 };
 
 void transport_config_default(struct transport_config *config);
@@ -165,5 +174,69 @@ size_t transport_peer_send_buffer_bytes(const struct transport *transport, raft_
 /* Snapshot data this transport sent and received since it started (metrics). */
 void transport_snapshot_bytes(const struct transport *transport, uint64_t *sent,
                               uint64_t *received);
+
+/*
+ * Fault injection (config.fault_injection): per peer and direction — out, the messages this
+ * node sends to the peer; in, those it receives from it — the transport can
+ *
+ *   cut      drop every Raft message and snapshot chunk (the connection stays up, as a
+ *            partition leaves it; a snapshot streaming out is abandoned and new ones are
+ *            refused, one streaming in is lost),
+ *   delay    hold each Raft message delay_ms on a timer, delivered in order,
+ *   loss     drop each Raft message with probability loss_percent (a seeded PRNG),
+ *   reorder  hold a random half of the Raft messages up to reorder_ms more, so later ones
+ *            overtake them.
+ *
+ * Held messages travel with their connection: when it closes they are lost, as bytes in a
+ * dead TCP connection are. Handshake frames are never touched, so a cut link reconnects
+ * after a restart and still carries nothing. Snapshot chunks are only cut (delay, loss and
+ * reorder act on Raft messages; a snapshot's final message coming in is one of them).
+ * Faults belong to the peer's slot: a peer that leaves the table loses its faults.
+ */
+#define TRANSPORT_FAULT_MAX_MS      60000 /* largest delay and reorder */
+#define TRANSPORT_FAULT_IN          1u
+#define TRANSPORT_FAULT_OUT         2u
+#define TRANSPORT_FAULT_BOTH        (TRANSPORT_FAULT_IN | TRANSPORT_FAULT_OUT)
+#define TRANSPORT_FAULT_MAX_PERCENT 100
+
+enum transport_fault_kind {
+    TRANSPORT_FAULT_CUT,     /* value: 1 cut, 0 not */
+    TRANSPORT_FAULT_DELAY,   /* value: ms, 0 none */
+    TRANSPORT_FAULT_LOSS,    /* value: percent, 0 none */
+    TRANSPORT_FAULT_REORDER, /* value: ms, 0 none */
+};
+
+struct transport_link_faults {
+    bool cut;
+    uint32_t delay_ms;
+    uint32_t loss_percent;
+    uint32_t reorder_ms;
+};
+
+struct transport_peer_faults {
+    raft_node_id peer;
+    struct transport_link_faults in;
+    struct transport_link_faults out;
+    uint32_t held_in; /* messages waiting on the timer */
+    uint32_t held_out;
+    uint64_t dropped_in; /* messages the faults dropped since the transport started */
+    uint64_t dropped_out;
+};
+
+bool transport_fault_enabled(const struct transport *transport);
+/* Sets one fault on `directions` (TRANSPORT_FAULT_IN, _OUT or _BOTH) of the link to `peer`,
+ * or of every peer in the table for RAFT_NODE_NONE. TRANSPORT_ERROR_DISABLED,
+ * TRANSPORT_ERROR_UNKNOWN_PEER, or TRANSPORT_ERROR_INVALID for a value out of range (cut: 0
+ * or 1; delay, reorder: at most TRANSPORT_FAULT_MAX_MS; loss: at most 100). */
+int transport_fault_set(struct transport *transport, raft_node_id peer, unsigned directions,
+                        enum transport_fault_kind kind, uint32_t value);
+/* Removes every fault of `peer` (RAFT_NODE_NONE: of every peer); held messages are released
+ * on the next loop iteration, in the order they were due. */
+int transport_fault_heal(struct transport *transport, raft_node_id peer);
+/* Reseeds the PRNG (loss, reorder). */
+int transport_fault_seed(struct transport *transport, uint64_t seed);
+/* The peers with a fault, by id, at most `capacity`; returns how many were written. */
+uint32_t transport_fault_list(const struct transport *transport, struct transport_peer_faults *out,
+                              uint32_t capacity);
 
 #endif

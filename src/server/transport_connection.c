@@ -191,6 +191,9 @@ static void connection_detach(struct connection *connection)
     if (was_attached) {
         peer->connection = NULL;
         transport_snapshot_connection_closed(peer, connection);
+        if (peer->faulty) {
+            transport_fault_drop_held(peer);
+        }
     }
     schedule_reconnect(peer);
     if (was_attached && !transport->stopping && transport->callbacks.on_peer_state != NULL) {
@@ -381,24 +384,47 @@ int transport_connection_queue_frame(struct connection *connection, const struct
     return PROTO_OK;
 }
 
+int transport_connection_queue_bytes(struct connection *connection, const uint8_t *bytes,
+                                     size_t count)
+{
+    if (transport_connection_buffered_bytes(connection) + count >
+        connection->transport->config.max_send_buffer_bytes) {
+        return PROTO_ERROR_TOO_BIG;
+    }
+    int rc = proto_buffer_append(&connection->pending, bytes, count);
+    if (rc == PROTO_OK) {
+        connection->queued_bytes_total += count;
+    }
+    return rc;
+}
+
 /* ---- reading ---- */
 
-/* A RAFT frame from an established peer: it must be from that peer, to us. */
-static void receive_raft(struct connection *connection, const struct raft_message *message)
+void transport_connection_deliver(struct connection *connection, const struct raft_message *message)
 {
     struct transport *transport = connection->transport;
-    struct transport_peer *peer = connection->peer;
-    if (message->from != peer->address.id || message->to != transport->config.id) {
-        transport_connection_close(
-            connection, "%s from %" PRIu64 " to %" PRIu64 " on our link with %s",
-            raft_message_type_string(message->type), message->from, message->to, connection->name);
-        return;
-    }
     if (message->type == RAFT_MSG_SNAPSHOT) {
         transport_snapshot_receive_message(connection, message);
         return;
     }
     transport->callbacks.on_message(transport->callbacks.context, message, NULL);
+}
+
+/* A RAFT frame from an established peer: it must be from that peer, to us. */
+static void receive_raft(struct connection *connection, const struct peer_frame *frame)
+{
+    const struct raft_message *message = &frame->raft;
+    struct transport_peer *peer = connection->peer;
+    if (message->from != peer->address.id || message->to != connection->transport->config.id) {
+        transport_connection_close(
+            connection, "%s from %" PRIu64 " to %" PRIu64 " on our link with %s",
+            raft_message_type_string(message->type), message->from, message->to, connection->name);
+        return;
+    }
+    if (peer->faulty && transport_fault_incoming(peer, frame)) {
+        return;
+    }
+    transport_connection_deliver(connection, message);
 }
 
 static void receive_frame(struct connection *connection, const struct peer_frame *frame)
@@ -413,9 +439,12 @@ static void receive_frame(struct connection *connection, const struct peer_frame
     connection->peer->backoff_ms = TRANSPORT_BACKOFF_MIN_MS;
     switch (frame->type) {
     case PEER_FRAME_RAFT:
-        receive_raft(connection, &frame->raft);
+        receive_raft(connection, frame);
         break;
     case PEER_FRAME_SNAPSHOT_CHUNK:
+        if (connection->peer->faulty && transport_fault_incoming(connection->peer, frame)) {
+            break;
+        }
         transport_snapshot_receive_chunk(connection, &frame->chunk);
         break;
     default:

@@ -127,6 +127,31 @@ struct snapshot_receive {
     uint64_t received_bytes;
 };
 
+/* Fault injection (transport_fault.c): one encoded frame held back, in a queue ordered by the
+ * time it is due. */
+struct fault_held {
+    struct fault_held *previous;
+    struct fault_held *next;
+    uint64_t due_ms; /* uv_now() time to deliver it */
+    size_t bytes;
+    uint8_t data[]; /* the frame, as peer_encode wrote it */
+};
+
+struct fault_queue {
+    struct fault_held *head; /* the earliest due */
+    struct fault_held *tail;
+    uint32_t count;
+    size_t bytes;
+    uint64_t in_order_due_ms; /* the latest due of a message held in order (delay) */
+};
+
+/* One direction of the link with a peer. */
+struct fault_link {
+    struct transport_link_faults faults;
+    struct fault_queue held;
+    uint64_t dropped;
+};
+
 /* A slot of the table of peers. In use from peer_setup until its reconnect timer has closed;
  * `listed` peers are the configuration's (transport_set_peers: we know their address and dial
  * them, see `dial`); an unlisted one dialed us unannounced — the leader of a cluster this
@@ -150,6 +175,11 @@ struct transport_peer {
     struct snapshot_send send;
     struct snapshot_receive receive;
     char incoming_path[TRANSPORT_PATH_BYTES];
+    /* Fault injection: true while either direction has a fault or holds messages; the only
+     * thing the send and receive paths look at (never set unless config.fault_injection). */
+    bool faulty;
+    struct fault_link fault_in;
+    struct fault_link fault_out;
 };
 
 struct transport {
@@ -168,6 +198,10 @@ struct transport {
     bool held; /* transport_hold: queue Raft frames, write them at transport_release */
     uint64_t snapshot_bytes_sent;     /* snapshot data queued to peers (metrics) */
     uint64_t snapshot_bytes_received; /* snapshot data received from peers */
+    /* Fault injection (config.fault_injection only): the timer that releases held messages,
+     * armed for the earliest one, and the PRNG of loss and reordering. */
+    uv_timer_t fault_timer;
+    uint64_t fault_random_state;
 };
 
 /* ---- calls between the files ---- */
@@ -198,7 +232,34 @@ void transport_on_handshake_timeout(uv_timer_t *timer);
 void transport_handshake_begin(struct connection *connection);
 void transport_handshake_frame(struct connection *connection, const struct peer_frame *frame);
 
+/* transport_connection.c: appends one frame encoded already, within max_send_buffer_bytes
+ * (PROTO_ERROR_TOO_BIG when it does not fit); does not flush. */
+/* A RAFT message checked already (from the peer, to us): to on_message, or to the snapshot it
+ * completes. */
+void transport_connection_deliver(struct connection *connection,
+                                  const struct raft_message *message);
+int transport_connection_queue_bytes(struct connection *connection, const uint8_t *bytes,
+                                     size_t count);
+
+/* transport_fault.c: the fault point. Each returns true when it took the frame (dropped it or
+ * holds it), false when the frame goes on as usual. Called only when peer->faulty. A new kind
+ * of frame sent after the handshake must pass through them too, or a cut will not cut it. */
+bool transport_fault_outgoing(struct transport_peer *peer, const struct peer_frame *frame);
+bool transport_fault_incoming(struct transport_peer *peer, const struct peer_frame *frame);
+/* May a snapshot stream start to this peer (false while its out direction is cut)? */
+bool transport_fault_snapshot_allowed(const struct transport_peer *peer);
+/* Set up at start when config.fault_injection; closed by transport_stop. */
+void transport_fault_start(struct transport *transport);
+void transport_fault_stop(struct transport *transport);
+/* The peer's established connection closed, or the peer leaves: its held messages are lost. */
+void transport_fault_drop_held(struct transport_peer *peer);
+
 /* transport_snapshot.c */
+/* Ends the stream to this peer as failed (on_snapshot_sent(false)), if one is active. */
+void transport_snapshot_abort(struct transport_peer *peer);
+/* A chunk coming in was cut: the stream it belongs to is lost (its message will be dropped). */
+void transport_snapshot_receive_lost(struct transport_peer *peer,
+                                     const struct peer_snapshot_chunk *chunk);
 void transport_snapshot_pump_after_write(struct connection *connection);
 void transport_snapshot_connection_closed(struct transport_peer *peer, struct connection *closed);
 void transport_snapshot_receive_chunk(struct connection *connection,

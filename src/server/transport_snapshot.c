@@ -167,7 +167,8 @@ int transport_send_snapshot(struct transport *transport, const struct raft_messa
     if (peer == NULL) {
         return TRANSPORT_ERROR_INVALID;
     }
-    if (peer->connection == NULL || transport->stopping) {
+    if (peer->connection == NULL || transport->stopping ||
+        (peer->faulty && !transport_fault_snapshot_allowed(peer))) {
         return TRANSPORT_ERROR_NOT_CONNECTED;
     }
     struct snapshot_send *send = &peer->send;
@@ -194,6 +195,15 @@ int transport_send_snapshot(struct transport *transport, const struct raft_messa
 release_send:
     snapshot_send_release(send);
     return rc;
+}
+
+void transport_snapshot_abort(struct transport_peer *peer)
+{
+    if (peer->send.active) {
+        transport_log(peer->transport, "snapshot to peer %" PRIu64 " abandoned: the link is cut",
+                      peer->address.id);
+        snapshot_send_finish(peer, false);
+    }
 }
 
 /* ---- snapshots: receiving ---- */
@@ -257,6 +267,28 @@ void transport_snapshot_receive_chunk(struct connection *connection,
         receive->file = NULL;
         receive->state = RECEIVE_COMPLETE;
     }
+}
+
+void transport_snapshot_receive_lost(struct transport_peer *peer,
+                                     const struct peer_snapshot_chunk *chunk)
+{
+    struct snapshot_receive *receive = &peer->receive;
+    if (chunk->offset == 0) {
+        snapshot_receive_reset(receive);
+        receive->index = chunk->snapshot_index;
+        receive->term = chunk->snapshot_term;
+        receive->total_bytes = chunk->total_bytes;
+    } else if ((receive->state != RECEIVE_WRITING && receive->state != RECEIVE_FAILED) ||
+               receive->index != chunk->snapshot_index || receive->term != chunk->snapshot_term ||
+               receive->received_bytes != chunk->offset) {
+        return; /* not the stream we follow: nothing of ours is lost */
+    }
+    /* The rest of the stream is skipped as after a local write failure, and its message is
+     * dropped when it comes: Raft sends the snapshot again. */
+    storage_stream_close(receive->file);
+    receive->file = NULL;
+    receive->state = RECEIVE_FAILED;
+    receive->received_bytes += chunk->data_bytes;
 }
 
 void transport_snapshot_receive_message(struct connection *connection,

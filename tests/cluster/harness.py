@@ -11,6 +11,12 @@ cluster.client(id) is a redis.Redis bound to that node; stop(id)/start_node(id)/
 kill(id) (SIGKILL), pause(id)/resume(id) (SIGSTOP/SIGCONT) are the nemeses' primitives;
 cluster.close() always leaves no process behind.
 
+Fault injection without root: Cluster(fault_injection=True) starts every node with
+--enable-fault-injection; cluster.fault(id, "cut", peer=2, direction="out") sends RAFT.FAULT
+to that node, cluster.isolate(id) cuts it from every other node on both ends of each link (so
+that a restart of either end does not heal it), cluster.heal_faults() removes every fault.
+Cluster(http=True) gives each node --metrics-addr on its own address (http_address(id)).
+
 Membership: add_node(id) starts a node with an empty data directory, only its own --member
 flag and --join (the client address of a running member), as an operator adds a machine;
 change_membership("PROMOTE", "4") sends RAFT.NODE to the leader and retries what a script
@@ -47,6 +53,7 @@ HOST_BASE = 10  # node i listens on 127.0.0.(HOST_BASE + i)
 PORT_LOW = 21000  # base ports are drawn from [PORT_LOW, PORT_HIGH)
 PORT_HIGH = 59000
 PEER_PORT_OFFSET = 100  # peer port = client port + PEER_PORT_OFFSET
+HTTP_PORT_OFFSET = 2 * PEER_PORT_OFFSET  # --metrics-addr port (http=True) = client port + this
 PORT_ATTEMPTS = 50
 MAX_NODE_ID = 200  # nodes added later (add_node) take ports up to base port + this
 WAIT_TIMEOUT_S = 10.0
@@ -290,7 +297,8 @@ class Cluster:
 
     def __init__(self, size=3, binary=None, root=None, election_timeout_ms=500,
                  heartbeat_ms=50, tick_ms=10, request_timeout_ms=5000, snapshot_entries=None,
-                 log_level="info", extra_args=(), password=None, tls=None):
+                 log_level="info", extra_args=(), password=None, tls=None,
+                 fault_injection=False, http=False):
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.binary = binary or os.environ.get("RAFTKV_BINARY", DEFAULT_BINARY)
@@ -309,6 +317,10 @@ class Cluster:
         self.password = password
         if password is not None:
             self.settings += ["--requirepass", password]
+        self.fault_injection = fault_injection
+        if fault_injection:
+            self.settings += ["--enable-fault-injection"]
+        self.http = http
         self.settings += list(extra_args)
         # tls: {"ca": path, "cert": path, "key": path} (cert and key optional) for a cluster
         # whose client ports speak TLS (--tls-only yes): every connection the harness and the
@@ -349,7 +361,13 @@ class Cluster:
             arguments += ["--member", flag]
         if node.join is not None:
             arguments += ["--join", node.join]
+        if self.http:
+            arguments += ["--metrics-addr", self.http_address(node_id)]
         return arguments + self.settings + list(node.extra_args)
+
+    def http_address(self, node_id):
+        node = self.known_node(node_id)
+        return "%s:%d" % (node.host, node.client_port + HTTP_PORT_OFFSET)
 
     def start(self):
         for node_id in self.ids():
@@ -565,14 +583,17 @@ class Cluster:
         return None
 
     def heal(self):
-        """Brings every node back (resumes paused ones, starts stopped or dead ones) and
-        waits for a leader: a shared cluster is whole again before the next test."""
+        """Brings every node back (resumes paused ones, starts stopped or dead ones, heals
+        injected faults) and waits for a leader: a shared cluster is whole again before the
+        next test."""
         for node_id in self.ids():
             node = self.nodes[node_id]
             if node.paused:
                 self.resume(node_id)
             if not node.running():
                 self.start_node(node_id)
+        if self.fault_injection:
+            self.heal_faults()
         self.wait_for_leader()
 
     def live_ids(self):
@@ -675,6 +696,37 @@ class Cluster:
 
     def raft_info(self, node_id):
         return self.info(node_id, "raft")
+
+    # ---- fault injection (fault_injection=True) ----
+
+    def fault(self, node_id, action, peer="ALL", value=None, direction=None):
+        """RAFT.FAULT on node_id: action is cut, delay, loss, reorder or heal; peer an id or
+        "ALL"; value the ms or percent; direction in, out or both (the default)."""
+        arguments = ["RAFT.FAULT", action.upper()]
+        if action.lower() != "heal" or peer != "ALL":
+            arguments.append(str(peer))
+        if value is not None:
+            arguments.append(str(value))
+        if direction is not None:
+            arguments.append(direction.upper())
+        return self.raw_command(node_id, *arguments)
+
+    def faults(self, node_id):
+        """RAFT.FAULT LIST on node_id: ["cut-out:2", "delay:3:200ms", ...]."""
+        return [item.decode() for item in self.raw_command(node_id, "RAFT.FAULT", "LIST")]
+
+    def isolate(self, node_id):
+        """Cuts node_id off from every other node, on both ends of each link."""
+        for other in self.ids():
+            if other != node_id:
+                self.fault(node_id, "cut", peer=other)
+                if self.nodes[other].running() and not self.nodes[other].paused:
+                    self.fault(other, "cut", peer=node_id)
+
+    def heal_faults(self):
+        """RAFT.FAULT HEAL on every live node."""
+        for node_id in self.live_ids():
+            self.fault(node_id, "heal")
 
     # ---- waits ----
 

@@ -17,6 +17,13 @@ majority/minority, an isolated leader, a bridge (one node sees both halves) and 
 packet loss drops N% of peer packets with `numgen random mod 100 < N`. keep_away_until_compacted
 isolates a node until the leader's log starts past it, so it must catch up from a snapshot.
 
+Without root: Nemesis(cluster, injected=True), on a Cluster(fault_injection=True), makes the same
+network faults through the nodes' own fault point (RAFT.FAULT, server/transport_fault.c) instead
+of nftables (InjectedNetworkFaults): a cut is set on both ends of the link, so that the restart
+of one end does not heal it; a partial loss on the sender's end only (both would square it).
+It adds what nftables cannot do here: delay() and reorder() of peer messages. A node that is
+down or paused when a rule changes misses it: its other end still holds every cut.
+
 Every choice comes from a random.Random seeded with the printed seed, and every action is
 printed and recorded with its time since the nemesis started (schedule_text()), so a failure
 can be replayed (same seed) or redone by hand.
@@ -163,6 +170,90 @@ class NetworkFaults:
             _run_nft("delete table inet %s\n" % self.table)
 
 
+class InjectedNetworkFaults:
+    """NetworkFaults' interface over the nodes' fault injection (RAFT.FAULT), no root needed.
+
+    drops is the same {(from id, to id): percent}; delays is {(from id, to id): (delay ms,
+    reorder ms)}, set on the sender. apply() rewrites every live node's faults: HEAL, then its
+    rules (a few milliseconds without them, which a partition that is being rewritten anyway
+    tolerates)."""
+
+    def __init__(self, cluster):
+        if not cluster.fault_injection:
+            raise NemesisError("InjectedNetworkFaults needs Cluster(fault_injection=True)")
+        self.cluster = cluster
+        self.table = "fault injection (RAFT.FAULT)"
+        self.drops = {}
+        self.delays = {}
+
+    def add_node(self, node_id):
+        pass  # a new node runs with --enable-fault-injection like the others
+
+    def _node_rules(self, node_id):
+        rules = []
+        for (source, destination), percent in sorted(self.drops.items()):
+            if percent >= 100:
+                if source == node_id:
+                    rules.append(("cut", destination, None, "out"))
+                if destination == node_id:
+                    rules.append(("cut", source, None, "in"))
+            elif source == node_id:
+                rules.append(("loss", destination, percent, "out"))
+        for (source, destination), (delay_ms, reorder_ms) in sorted(self.delays.items()):
+            if source == node_id and delay_ms:
+                rules.append(("delay", destination, delay_ms, "out"))
+            if source == node_id and reorder_ms:
+                rules.append(("reorder", destination, reorder_ms, "out"))
+        return rules
+
+    def apply(self):
+        for node_id in self.cluster.ids():
+            node = self.cluster.node(node_id)
+            if not node.running() or node.paused:
+                continue
+            self.cluster.fault(node_id, "heal")
+            for action, peer, value, direction in self._node_rules(node_id):
+                self.cluster.fault(node_id, action, peer=peer, value=value, direction=direction)
+
+    def cut(self, source, destination, percent=100, both_ways=True):
+        self.drops[(source, destination)] = percent
+        if both_ways:
+            self.drops[(destination, source)] = percent
+        self.apply()
+
+    def partition(self, *groups):
+        self.drops = {}
+        for group_a, group_b in itertools.combinations(groups, 2):
+            for a in group_a:
+                for b in group_b:
+                    self.drops[(a, b)] = 100
+                    self.drops[(b, a)] = 100
+        self.apply()
+
+    def heal(self):
+        self.drops = {}
+        self.delays = {}
+        self.apply()
+
+    def describe(self):
+        parts = ["%d->%d %d%%" % (a, b, p) for (a, b), p in sorted(self.drops.items())]
+        parts += ["%d->%d delay %d ms reorder %d ms" % (a, b, d, r)
+                  for (a, b), (d, r) in sorted(self.delays.items())]
+        return ", ".join(parts)
+
+    def close(self):
+        """Removes every fault from the nodes still running; safe to call twice."""
+        self.drops = {}
+        self.delays = {}
+        for node_id in self.cluster.ids():
+            node = self.cluster.node(node_id)
+            if node.running() and not node.paused:
+                try:
+                    self.cluster.fault(node_id, "heal")
+                except (redis.RedisError, OSError):
+                    pass  # a node going down as the test ends has no faults left either
+
+
 @atexit.register
 def _delete_leftover_tables():
     """A last resort: no rule of this process outlives it, even if a test forgot close()."""
@@ -177,7 +268,7 @@ def _delete_leftover_tables():
 class Nemesis:
     """Faults against one cluster, chosen by a seeded random.Random, all recorded."""
 
-    def __init__(self, cluster, seed=None, announce=print):
+    def __init__(self, cluster, seed=None, announce=print, injected=False):
         self.cluster = cluster
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 31)
         self.random = random.Random(self.seed)
@@ -189,7 +280,8 @@ class Nemesis:
         # retires a node: the harness's Cluster is not thread-safe.
         self.cluster_lock = threading.RLock()
         self._announce = announce
-        self.network = NetworkFaults(cluster)
+        self.injected = injected
+        self.network = InjectedNetworkFaults(cluster) if injected else NetworkFaults(cluster)
         self.election_timeout_s = cluster.election_timeout_ms / 1000.0
         self.record("seed %d (replay: Nemesis(cluster, seed=%d))" % (self.seed, self.seed))
 
@@ -224,7 +316,8 @@ class Nemesis:
             self.heal(wait=False)
         finally:
             self.network.close()
-            self.record("closed: nftables table %s deleted" % self.network.table)
+            self.record("closed: %s" % ("every injected fault healed" if self.injected else
+                                        "nftables table %s deleted" % self.network.table))
 
     # ---- healing ----
 
@@ -241,6 +334,8 @@ class Nemesis:
                     self.cluster.resume(node_id)
                 if not node.running():
                     self.cluster.start_node(node_id)
+            if self.injected:
+                self.network.apply()  # a node paused during the heal still had its cuts
         self.record("heal: network whole, every node running")
         if wait:
             self.cluster.wait_for_leader(timeout_s=20 * self.election_timeout_s + 5)
@@ -299,6 +394,8 @@ class Nemesis:
     def resume(self, node_ids):
         for node_id in node_ids:
             self.cluster.resume(node_id)
+        if self.injected:
+            self.network.apply()  # what changed while they slept
         self.record("SIGCONT nodes %s" % sorted(node_ids))
 
     def pause_leader(self):
@@ -377,6 +474,22 @@ class Nemesis:
                               for b in self.cluster.ids() if a != b}
         self.network.apply()
         self.record("packet loss %d%% on every peer link" % percent, fault="packet loss")
+
+    def delay(self, delay_ms=None, reorder_ms=0):
+        """Injected only: every peer message held delay_ms (and a random half of them up to
+        reorder_ms more, so that later ones overtake them), on every link both ways."""
+        if not self.injected:
+            raise NemesisError("delay and reordering need Nemesis(injected=True)")
+        delay_ms = delay_ms if delay_ms is not None else self.random.randint(20, 150)
+        self.network.delays = {(a, b): (delay_ms, reorder_ms) for a in self.cluster.ids()
+                               for b in self.cluster.ids() if a != b}
+        self.network.apply()
+        self.record("delay %d ms, reorder %d ms on every peer link" % (delay_ms, reorder_ms),
+                    fault="delay")
+
+    def reorder(self, reorder_ms=None):
+        reorder_ms = reorder_ms if reorder_ms is not None else self.random.randint(20, 150)
+        self.delay(0, reorder_ms)
 
     def pause_isolated_leader(self):
         """Cuts the leader off and SIGSTOPs it at once: the others elect a new leader while no
@@ -458,6 +571,9 @@ class Nemesis:
             ("one-way cut", self.one_way_cut, lambda _: self.heal_network()),
             ("packet loss", self.packet_loss, lambda _: self.heal_network()),
         ]
+        if self.injected:
+            choices += [("delay", self.delay, lambda _: self.heal_network()),
+                        ("reorder", self.reorder, lambda _: self.heal_network())]
         name, apply, undo = self.random.choice(choices)
         victims = apply()
         return name, lambda: undo(victims)

@@ -382,10 +382,12 @@ class FaultRun:
         self.histories = []  # paths of saved histories
         self.notes = []  # measurements and observations, printed at the end
         self.watches = []
+        self.injected = False  # fault_run_injected: nemeses use the nodes' fault injection
 
     def nemesis(self, cluster, seed=None):
         from nemesis import Nemesis  # here, so that workload.py stands alone
-        nemesis = Nemesis(cluster, seed if seed is not None else choose_seed())
+        nemesis = Nemesis(cluster, seed if seed is not None else choose_seed(),
+                          injected=self.injected)
         self.nemeses.append(nemesis)
         return nemesis
 
@@ -430,7 +432,19 @@ def fault_run(request, tmp_path):
     from nemesis import nft_available
     if not nft_available():
         pytest.skip("nftables is not usable here (the fault suite needs root and nf_tables)")
+    yield from _fault_run(request, tmp_path, injected=False)
+
+
+@pytest.fixture
+def fault_run_injected(request, tmp_path):
+    """fault_run for a Cluster(fault_injection=True): its nemeses make network faults with
+    RAFT.FAULT instead of nftables, so the test needs no root."""
+    yield from _fault_run(request, tmp_path, injected=True)
+
+
+def _fault_run(request, tmp_path, injected):
     run = FaultRun(tmp_path, request.node.name)
+    run.injected = injected
     yield run
     errors = []
     for nemesis in run.nemeses:

@@ -1062,6 +1062,317 @@ static void a_new_authenticated_connection_replaces_the_old_one(void **state)
     WAIT_FOR(second->input_length > 0); /* it arrives on the new connection */
 }
 
+/* ---- fault injection (transport_fault.c) ---- */
+
+/* A pair where node 1 has the fault point (and node 2 too when `both`). */
+static void start_faulty_pair(uint8_t cluster_byte, bool both)
+{
+    node_configure(1, 2, cluster_byte, NULL)->fault_injection = true;
+    nodes[1].config.fault_seed = 7;
+    node_configure(2, 2, cluster_byte, NULL)->fault_injection = both;
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+}
+
+static void send_heartbeats(raft_node_id from, raft_node_id to, uint64_t count)
+{
+    for (uint64_t round = 0; round < count; round++) {
+        struct raft_message heartbeat = message_between(from, to, RAFT_MSG_HEARTBEAT);
+        heartbeat.commit = round;
+        assert_int_equal(transport_send(nodes[from].transport, &heartbeat), TRANSPORT_OK);
+    }
+}
+
+static struct transport_peer_faults faults_of(raft_node_id node, raft_node_id peer)
+{
+    struct transport_peer_faults list[TRANSPORT_MAX_PEERS];
+    uint32_t count = transport_fault_list(nodes[node].transport, list, TRANSPORT_MAX_PEERS);
+    for (uint32_t i = 0; i < count; i++) {
+        if (list[i].peer == peer) {
+            return list[i];
+        }
+    }
+    struct transport_peer_faults none = {0};
+    return none;
+}
+
+static void faults_are_refused_unless_enabled(void **state)
+{
+    start_pair(0xf0, NULL);
+    WAIT_FOR(linked(1, 2));
+    struct transport *transport = nodes[1].transport;
+    assert_false(transport_fault_enabled(transport));
+    assert_int_equal(
+        transport_fault_set(transport, 2, TRANSPORT_FAULT_BOTH, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_ERROR_DISABLED);
+    assert_int_equal(transport_fault_heal(transport, RAFT_NODE_NONE), TRANSPORT_ERROR_DISABLED);
+    assert_int_equal(transport_fault_seed(transport, 1), TRANSPORT_ERROR_DISABLED);
+    struct transport_peer_faults list[TRANSPORT_MAX_PEERS];
+    assert_int_equal(transport_fault_list(transport, list, TRANSPORT_MAX_PEERS), 0);
+    send_heartbeats(1, 2, 1);
+    WAIT_FOR(nodes[2].received_count == 1);
+}
+
+static void fault_values_are_checked_at_their_limits(void **state)
+{
+    start_faulty_pair(0xf1, false);
+    struct transport *transport = nodes[1].transport;
+    assert_int_equal(transport_fault_set(transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY,
+                                         TRANSPORT_FAULT_MAX_MS),
+                     TRANSPORT_OK);
+    assert_int_equal(transport_fault_set(transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY,
+                                         TRANSPORT_FAULT_MAX_MS + 1),
+                     TRANSPORT_ERROR_INVALID);
+    assert_int_equal(transport_fault_set(transport, 2, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_REORDER,
+                                         TRANSPORT_FAULT_MAX_MS + 1),
+                     TRANSPORT_ERROR_INVALID);
+    assert_int_equal(
+        transport_fault_set(transport, 2, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_LOSS, 100),
+        TRANSPORT_OK);
+    assert_int_equal(
+        transport_fault_set(transport, 2, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_LOSS, 101),
+        TRANSPORT_ERROR_INVALID);
+    assert_int_equal(transport_fault_set(transport, 2, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_CUT, 2),
+                     TRANSPORT_ERROR_INVALID);
+    assert_int_equal(transport_fault_set(transport, 2, 0, TRANSPORT_FAULT_CUT, 1),
+                     TRANSPORT_ERROR_INVALID);
+    assert_int_equal(transport_fault_set(transport, 3, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_CUT, 1),
+                     TRANSPORT_ERROR_UNKNOWN_PEER);
+    assert_int_equal(transport_fault_set(transport, 1, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_CUT, 1),
+                     TRANSPORT_ERROR_UNKNOWN_PEER); /* ourselves */
+    assert_int_equal(transport_fault_heal(transport, 3), TRANSPORT_ERROR_UNKNOWN_PEER);
+    struct transport_peer_faults faults = faults_of(1, 2);
+    assert_int_equal(faults.out.delay_ms, TRANSPORT_FAULT_MAX_MS);
+    assert_int_equal(faults.in.loss_percent, 100);
+    assert_false(faults.in.cut);
+    assert_int_equal(transport_fault_heal(transport, 2), TRANSPORT_OK);
+    assert_int_equal(faults_of(1, 2).peer, 0); /* listed no more */
+}
+
+static void a_cut_drops_both_ways_and_keeps_the_connection(void **state)
+{
+    start_faulty_pair(0xf2, false);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_BOTH, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    send_heartbeats(1, 2, 3);
+    send_heartbeats(2, 1, 4);
+    run_for_ms(100);
+    assert_int_equal(nodes[1].received_count + nodes[2].received_count, 0);
+    assert_true(linked(1, 2)); /* a partition leaves the connection up */
+    assert_int_equal(nodes[1].unreachable_count, 0);
+    struct transport_peer_faults faults = faults_of(1, 2);
+    assert_true(faults.in.cut && faults.out.cut);
+    assert_int_equal(faults.dropped_out, 3);
+    assert_int_equal(faults.dropped_in, 4);
+    assert_int_equal(transport_fault_heal(nodes[1].transport, RAFT_NODE_NONE), TRANSPORT_OK);
+    send_heartbeats(1, 2, 1);
+    send_heartbeats(2, 1, 1);
+    WAIT_FOR(nodes[1].received_count == 1 && nodes[2].received_count == 1);
+}
+
+static void a_one_way_cut_drops_one_direction_only(void **state)
+{
+    start_faulty_pair(0xf3, false);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    send_heartbeats(1, 2, 2);
+    send_heartbeats(2, 1, 2);
+    WAIT_FOR(nodes[2].received_count == 2);
+    run_for_ms(50);
+    assert_int_equal(nodes[1].received_count, 0);
+}
+
+static void a_delay_holds_messages_and_delivers_them_in_order(void **state)
+{
+    start_faulty_pair(0xf4, true);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY, 150),
+        TRANSPORT_OK);
+    assert_int_equal(
+        transport_fault_set(nodes[2].transport, 1, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_DELAY, 150),
+        TRANSPORT_OK);
+    uint64_t began_ms = uv_now(&loop);
+    send_heartbeats(1, 2, 20);
+    run_for_ms(100);
+    assert_int_equal(nodes[2].received_count, 0);
+    assert_int_equal(faults_of(1, 2).held_out, 20);
+    WAIT_FOR(nodes[2].received_count == 20);
+    uv_update_time(&loop);
+    assert_true(uv_now(&loop) - began_ms >= 300); /* held out, then held in */
+    for (uint64_t round = 0; round < 20; round++) {
+        assert_int_equal(nodes[2].received[round].commit, round);
+    }
+    /* A shorter delay does not let new messages overtake held ones. */
+    send_heartbeats(1, 2, 5);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY, 0),
+        TRANSPORT_OK);
+    send_heartbeats(1, 2, 5);
+    WAIT_FOR(nodes[2].received_count == 30);
+    for (uint64_t i = 0; i < 10; i++) {
+        assert_int_equal(nodes[2].received[20 + i].commit, i % 5);
+        assert_true(i < 5 || nodes[2].received[20 + i - 5].commit == i - 5);
+    }
+}
+
+static void reordering_lets_later_messages_overtake_held_ones(void **state)
+{
+    start_faulty_pair(0xf5, false);
+    assert_int_equal(transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT,
+                                         TRANSPORT_FAULT_REORDER, 200),
+                     TRANSPORT_OK);
+    send_heartbeats(1, 2, 40);
+    WAIT_FOR(nodes[2].received_count == 40);
+    bool seen[40] = {false};
+    uint32_t inversions = 0;
+    for (size_t i = 0; i < 40; i++) {
+        uint64_t commit = nodes[2].received[i].commit;
+        assert_true(commit < 40 && !seen[commit]); /* each exactly once */
+        seen[commit] = true;
+        inversions += i > 0 && commit < nodes[2].received[i - 1].commit ? 1 : 0;
+    }
+    assert_true(inversions > 0);
+}
+
+static void loss_drops_about_the_share_it_is_given(void **state)
+{
+    start_faulty_pair(0xf6, false);
+    nodes[2].count_only = true;
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_LOSS, 30),
+        TRANSPORT_OK);
+    send_heartbeats(1, 2, 400);
+    struct transport_peer_faults faults = faults_of(1, 2); /* a loss is decided at the send */
+    WAIT_FOR(nodes[2].received_count + faults.dropped_out == 400);
+    /* 120 expected; a seeded generator, but any sane one stays within this. */
+    assert_true(faults.dropped_out >= 80 && faults.dropped_out <= 160);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_LOSS, 100),
+        TRANSPORT_OK);
+    size_t before = nodes[2].received_count;
+    send_heartbeats(1, 2, 50);
+    run_for_ms(50);
+    assert_int_equal(nodes[2].received_count, before);
+    assert_int_equal(faults_of(1, 2).dropped_out, faults.dropped_out + 50);
+}
+
+static void held_messages_are_lost_with_their_connection(void **state)
+{
+    start_faulty_pair(0xf7, false);
+    assert_int_equal(transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT,
+                                         TRANSPORT_FAULT_DELAY, 1000),
+                     TRANSPORT_OK);
+    send_heartbeats(1, 2, 3);
+    assert_int_equal(faults_of(1, 2).held_out, 3);
+    node_stop(2);
+    WAIT_FOR(!transport_peer_connected(nodes[1].transport, 2));
+    struct transport_peer_faults faults = faults_of(1, 2);
+    assert_int_equal(faults.held_out, 0);
+    assert_int_equal(faults.dropped_out, 3);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+    run_for_ms(1100);
+    assert_int_equal(nodes[2].received_count, 0); /* nothing of the old connection arrives */
+}
+
+/* Held messages are bounded per direction by max_send_buffer_bytes: five frames that fill it
+ * exactly are held, a sixth is dropped. */
+static void held_messages_are_bounded_by_the_send_buffer(void **state)
+{
+    static uint8_t payload[8192];
+    memset(payload, 0xcd, sizeof payload);
+    struct raft_entry entry = {
+        .term = 1, .index = 1, .data_bytes = sizeof payload, .data = payload};
+    struct raft_message append = message_between(1, 2, RAFT_MSG_APPEND);
+    append.entry_count = 1;
+    append.entries = &entry;
+    struct proto_buffer encoded;
+    proto_buffer_init(&encoded, 1 << 20);
+    struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = append};
+    assert_int_equal(peer_encode(&encoded, &frame), PROTO_OK);
+    size_t frame_bytes = encoded.length;
+    proto_buffer_free(&encoded);
+
+    struct transport_config *config = node_configure(1, 2, 0xfa, NULL);
+    config->fault_injection = true;
+    config->snapshot_chunk_bytes = 16 * 1024;
+    config->max_send_buffer_bytes = 5 * frame_bytes;
+    node_configure(2, 2, 0xfa, NULL);
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_DELAY, 100),
+        TRANSPORT_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(transport_send(nodes[1].transport, &append), TRANSPORT_OK);
+    }
+    assert_int_equal(faults_of(1, 2).held_out, 5); /* at the limit */
+    assert_int_equal(faults_of(1, 2).dropped_out, 0);
+    assert_int_equal(transport_send(nodes[1].transport, &append), TRANSPORT_OK);
+    assert_int_equal(faults_of(1, 2).held_out, 5); /* one past: dropped */
+    assert_int_equal(faults_of(1, 2).dropped_out, 1);
+    WAIT_FOR(nodes[2].received_count == 5);
+    assert_int_equal(nodes[2].received[4].entries[0].data_bytes, sizeof payload);
+}
+
+static void a_cut_abandons_a_snapshot_and_refuses_new_ones_until_healed(void **state)
+{
+    node_configure(1, 2, 0xf8, NULL)->snapshot_chunk_bytes = 16 * 1024;
+    nodes[1].config.fault_injection = true;
+    node_configure(2, 2, 0xf8, NULL);
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+    char path[512];
+    snprintf(path, sizeof path, "%s/cut.snapshot", directory);
+    write_pattern_file(path, 4 * 1024 * 1024, 9);
+    struct raft_message message = snapshot_message(50, 3);
+    assert_int_equal(transport_send_snapshot(nodes[1].transport, &message, path), TRANSPORT_OK);
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    assert_int_equal(nodes[1].snapshot_sent_count, 1);
+    assert_false(nodes[1].snapshot_sent_success);
+    assert_int_equal(transport_send_snapshot(nodes[1].transport, &message, path),
+                     TRANSPORT_ERROR_NOT_CONNECTED);
+    run_for_ms(200);
+    assert_int_equal(nodes[2].snapshot_received_count, 0);
+    assert_int_equal(transport_fault_heal(nodes[1].transport, 2), TRANSPORT_OK);
+    assert_int_equal(transport_send_snapshot(nodes[1].transport, &message, path), TRANSPORT_OK);
+    WAIT_FOR(nodes[1].snapshot_sent_count == 2 && nodes[2].snapshot_received_count == 1);
+    assert_true(nodes[1].snapshot_sent_success);
+    assert_int_equal(nodes[2].snapshot_size, 4 * 1024 * 1024);
+}
+
+static void a_snapshot_cut_on_its_way_in_is_lost_then_resent_whole(void **state)
+{
+    node_configure(1, 2, 0xf9, NULL)->snapshot_chunk_bytes = 16 * 1024;
+    node_configure(2, 2, 0xf9, NULL)->fault_injection = true;
+    node_start(1);
+    node_start(2);
+    WAIT_FOR(linked(1, 2));
+    char path[512];
+    snprintf(path, sizeof path, "%s/in.snapshot", directory);
+    write_pattern_file(path, 1024 * 1024, 11);
+    assert_int_equal(
+        transport_fault_set(nodes[2].transport, 1, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    struct raft_message message = snapshot_message(60, 3);
+    assert_int_equal(transport_send_snapshot(nodes[1].transport, &message, path), TRANSPORT_OK);
+    WAIT_FOR(nodes[1].snapshot_sent_count == 1); /* the sender cannot tell */
+    run_for_ms(100);
+    assert_int_equal(nodes[2].snapshot_received_count, 0);
+    assert_true(faults_of(2, 1).dropped_in >= 64); /* every chunk and the message */
+    assert_int_equal(transport_fault_heal(nodes[2].transport, RAFT_NODE_NONE), TRANSPORT_OK);
+    assert_int_equal(transport_send_snapshot(nodes[1].transport, &message, path), TRANSPORT_OK);
+    WAIT_FOR(nodes[2].snapshot_received_count == 1);
+    assert_int_equal(nodes[2].snapshot_size, 1024 * 1024);
+}
+
 /* Every code in TRANSPORT_ERRORS has its own text, and values beyond the list fall back. */
 static void error_names_cover_every_code(void **state)
 {
@@ -1109,6 +1420,17 @@ int main(void)
         TRANSPORT_TEST(an_impostor_without_the_secret_is_refused),
         TRANSPORT_TEST(a_frame_with_a_forged_sender_closes_the_connection),
         TRANSPORT_TEST(a_new_authenticated_connection_replaces_the_old_one),
+        TRANSPORT_TEST(faults_are_refused_unless_enabled),
+        TRANSPORT_TEST(fault_values_are_checked_at_their_limits),
+        TRANSPORT_TEST(a_cut_drops_both_ways_and_keeps_the_connection),
+        TRANSPORT_TEST(a_one_way_cut_drops_one_direction_only),
+        TRANSPORT_TEST(a_delay_holds_messages_and_delivers_them_in_order),
+        TRANSPORT_TEST(reordering_lets_later_messages_overtake_held_ones),
+        TRANSPORT_TEST(loss_drops_about_the_share_it_is_given),
+        TRANSPORT_TEST(held_messages_are_lost_with_their_connection),
+        TRANSPORT_TEST(held_messages_are_bounded_by_the_send_buffer),
+        TRANSPORT_TEST(a_cut_abandons_a_snapshot_and_refuses_new_ones_until_healed),
+        TRANSPORT_TEST(a_snapshot_cut_on_its_way_in_is_lost_then_resent_whole),
         cmocka_unit_test(error_names_cover_every_code),
     };
 #undef TRANSPORT_TEST
