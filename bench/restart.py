@@ -145,7 +145,9 @@ def parse_arguments(argv):
 def main(argv):
     options = parse_arguments(argv)
     root = tempfile.mkdtemp(prefix="raftkv-bench-restart-", dir=os.environ.get("TMPDIR"))
-    cluster = RaftkvCluster(options.binary, root)
+    # redis-cli --pipe sends the whole load at once: each node holds 1,024 MSETs of a client
+    # in flight, tens of megabytes, which take longer to commit than the default 5 s.
+    cluster = RaftkvCluster(options.binary, root, extra_args=["--request-timeout-ms", "120000"])
     redis = None
     lines = ["# restart with %d keys of %d bytes" % (options.keys, options.value_bytes), ""]
     lines += ["command: `%s`" % " ".join(["bench/restart.py"] + argv)]

@@ -183,10 +183,15 @@ void raft_send(struct raft *raft, struct raft_message *message)
     bool from_leader = message->type == RAFT_MSG_APPEND || message->type == RAFT_MSG_HEARTBEAT ||
                        message->type == RAFT_MSG_SNAPSHOT || message->type == RAFT_MSG_TIMEOUT_NOW;
     /* A read point is the leader's commit index, durable on a quorum; asking for one depends
-     * on nothing at all. */
+     * on nothing at all. A heartbeat's answer depends only on the term, once that is durable:
+     * held behind the fsync of a large batch of entries it used to arrive late enough for the
+     * leader's CheckQuorum to step down (a pipelined MSET load did that), and it is what
+     * confirms every read index round. */
     bool read =
         message->type == RAFT_MSG_READ_INDEX || message->type == RAFT_MSG_READ_INDEX_RESPONSE;
-    if (from_leader || read) {
+    bool settled = message->type == RAFT_MSG_HEARTBEAT_RESPONSE &&
+                   raft->persisted_hard_state.term == raft->term;
+    if (from_leader || read || settled) {
         assert(raft->role == RAFT_LEADER || !from_leader);
         raft_list_push(&raft->out_immediate, *message);
     } else {
