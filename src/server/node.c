@@ -565,6 +565,9 @@ void node_tick(struct server *server)
 void node_set_clock(struct server *server)
 {
     struct node *node = &server->node;
+    if (server->replica != NULL) {
+        return; /* a foil mode's core is never ticked: it elects no one (replication.c) */
+    }
     uint64_t now = uv_hrtime();
     if (node->clock_epoch_ns == 0) {
         node->clock_epoch_ns = now;
@@ -707,4 +710,5 @@ void node_sweep_timeouts(struct server *server)
     node_maybe_recover(server);
     node_expire_keys(server);
     blocking_sweep(server);
+    replication_sweep(server);
 }
