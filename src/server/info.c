@@ -524,6 +524,13 @@ void raft_info_command(struct client *client, struct proto_buffer *out)
 
 /* ---- CLUSTER ---- */
 
+/* The master CLUSTER names: the leader, or in a foil mode this node itself, since every node
+ * takes writes there (replication.c). */
+static raft_node_id cluster_master(const struct server *server)
+{
+    return server->replica != NULL ? server->config.id : raft_leader(server->node.raft);
+}
+
 static void slot_node(const struct client *client, struct proto_buffer *out,
                       const struct config_member *member)
 {
@@ -605,7 +612,7 @@ static void cluster_shards(struct server *server, struct client *client, struct 
 
 static void cluster_nodes(struct server *server, struct client *client, struct proto_buffer *out)
 {
-    raft_node_id leader = raft_leader(server->node.raft);
+    raft_node_id leader = cluster_master(server);
     char leader_name[41];
     node_name(leader, leader_name);
     struct proto_buffer text;
@@ -658,7 +665,7 @@ void cluster_command(struct client *client, struct proto_buffer *out, size_t arg
 {
     struct server *server = client->server;
     const struct kv_arg *sub = &argv[1];
-    const struct config_member *leader = members_address(server, raft_leader(server->node.raft));
+    const struct config_member *leader = members_address(server, cluster_master(server));
     if (argc != 2) {
         reply_error(out, "ERR unknown subcommand or wrong number of arguments for '%.*s'",
                     (int)sub->data_bytes, (const char *)sub->data);

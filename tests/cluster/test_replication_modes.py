@@ -163,3 +163,16 @@ def test_peers_of_different_modes_refuse_each_other():
         assert cluster.client(3).get("k") is None  # never reached the node of another mode
     finally:
         cluster.close()
+
+
+def test_every_foil_node_claims_to_be_the_master_of_every_slot():
+    cluster = foil_cluster("naive").start()
+    try:
+        for node_id in cluster.ids():
+            node = cluster.node(node_id)
+            slots = cluster.raw_command(node_id, "CLUSTER", "SLOTS")
+            assert slots[0][2][1] == node.client_port  # itself, for all 16384 slots
+            nodes = cluster.raw_command(node_id, "CLUSTER", "NODES").decode()
+            assert "myself,master" in nodes
+    finally:
+        cluster.close()
