@@ -19,6 +19,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/log.h"
 
@@ -118,6 +119,17 @@ void replication_execute(struct client *client, const struct kv_command *command
     const char *refusal = read ? NULL : replica_refuses(server->replica, command, argc, argv);
     if (refusal != NULL) {
         commands_reply_immediate(client, refusal);
+        return;
+    }
+    size_t encoded_bytes = kv_command_encoded_bytes(argc, argv);
+    if (!read && (encoded_bytes == 0 || encoded_bytes > server->config.max_request_bytes)) {
+        char text[160]; /* the edge of the limits chain, as commands.c's write_admitted */
+        snprintf(text, sizeof text,
+                 "ERR request of %zu bytes exceeds max-request-bytes (%llu); the command was "
+                 "not executed",
+                 encoded_bytes, (unsigned long long)server->config.max_request_bytes);
+        server->stats.writes_refused_size++;
+        commands_reply_immediate(client, text);
         return;
     }
     struct request *request;

@@ -34,7 +34,8 @@ A client talks only to its own node, as a client on its side of a partition woul
 it follows a redirect (MOVED) to a node on its own side, and takes one to the other side as a
 refusal. Raft's roles over time are polled from INFO raft.
 
-Output: the table on stdout (also build/lecture/table.md), one history per run
+Output: the table on stdout (also build/lecture/table.md, and the verdicts with each node's
+final values as build/lecture/report.json), one history per run
 (build/lecture/<scenario>-<mode>.jsonl), and an HTML report (build/lecture/report.html) with a
 timeline per scenario: a lane per node, who was leader, every operation coloured by its verdict,
 fault intervals shaded. --quick runs the partition scenario only, shorter, and with --check it
@@ -518,6 +519,9 @@ def main(argv=None):
     print(text)
     with open(os.path.join(args.out, "table.md"), "w") as out:
         out.write(text + "\n")
+    summary = [{k: v for k, v in r.items() if k not in ("ops", "roles")} for r in results]
+    with open(os.path.join(args.out, "report.json"), "w") as out:
+        json.dump(summary, out, indent=1, sort_keys=True)
     report = os.path.join(args.out, "report.html")
     with open(report, "w") as out:
         out.write(report_html(results, text))
