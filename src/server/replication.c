@@ -152,7 +152,10 @@ void replication_execute(struct client *client, const struct kv_command *command
         transport_release(server->transport);
         if (rc != 0) {
             proto_buffer_truncate(target.buffer, before);
-            reply_error(target.buffer, "UNCERTAIN this node failed to apply the write (%s)",
+            /* kv refused the batch as a whole: nothing applied, nothing sent. */
+            reply_error(target.buffer,
+                        "CLUSTERDOWN this node failed to apply the write (%s); it was not "
+                        "executed",
                         kv_error_string(rc));
             replication_failed(server, rc);
         } else {
