@@ -51,8 +51,11 @@ const char *replica_lww_refuses(const struct kv_command *command, size_t argc,
                          : "ERR lww mode takes SET key value without options; the command was "
                            "not executed";
     }
-    bool multi = named(command, "mset") || named(command, "del") || named(command, "unlink");
-    if (multi && argc > 1 + 2 * LWW_MAX_KEYS) {
+    size_t keys = named(command, "mset")                              ? (argc - 1) / 2
+                  : named(command, "del") || named(command, "unlink") ? argc - 1
+                                                                      : 1;
+    static_assert(LWW_MAX_KEYS <= LWW_APPLY_BATCH, "one write's states apply in one batch");
+    if (keys > LWW_MAX_KEYS) {
         return "ERR lww mode takes at most 64 keys in one write; the command was not executed";
     }
     static const char *const taken[] = {"mset",   "del",  "unlink", "incr",

@@ -94,8 +94,8 @@ static const char *write_on(struct node *node, const char *line, const raft_node
                             size_t peer_count)
 {
     char storage[TRANSCRIPT_BYTES];
-    struct kv_arg argv[64];
-    size_t argc = split_words(line, storage, sizeof storage, argv, 64);
+    struct kv_arg argv[128];
+    size_t argc = split_words(line, storage, sizeof storage, argv, 128);
     transcript_reset(&node->fixture.transcript);
     const struct kv_command *command =
         kv_command_resolve(argc, argv, &node->fixture.transcript.sink);
@@ -285,6 +285,13 @@ static void lww_refuses_what_is_not_a_whole_key_string_write(void **state)
     assert_string_equal(write_on(&a, "INCR k", NULL, 0),
                         "-ERR value is not an integer or out of range");
     assert_string_equal(write_on(&a, "APPEND k w", NULL, 0), ":2");
+    char line[1024] = "DEL";
+    for (int i = 0; i < 65; i++) { /* one key more than a write may name */
+        snprintf(line + strlen(line), sizeof line - strlen(line), " k%d", i);
+    }
+    assert_non_null(strstr(write_on(&a, line, NULL, 0), "at most 64 keys"));
+    line[strlen(line) - 4] = '\0'; /* 64 keys: taken */
+    assert_string_equal(write_on(&a, line, NULL, 0), ":0");
     node_close(&a);
 }
 
