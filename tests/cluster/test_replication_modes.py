@@ -174,5 +174,7 @@ def test_every_foil_node_claims_to_be_the_master_of_every_slot():
             assert slots[0][2][1] == node.client_port  # itself, for all 16384 slots
             nodes = cluster.raw_command(node_id, "CLUSTER", "NODES").decode()
             assert "myself,master" in nodes
+            hello = cluster.raw_command(node_id, "HELLO", "2")
+            assert hello[hello.index(b"role") + 1] == b"master"
     finally:
         cluster.close()
