@@ -51,6 +51,8 @@ def test_naive_warns_in_every_info_section_raft_info_and_the_log():
         raft_info = cluster.raw_command(1, "RAFT.INFO").decode()
         assert "replication_mode:naive" in raft_info
         assert cluster.info(1, "replication")["role"] == "master"
+        with pytest.raises(redis.ResponseError, match="RAFT.BACKUP needs Raft"):
+            cluster.raw_command(1, "RAFT.BACKUP")
         log = cluster.logs(1)
         assert "WARNING: --replication naive is one of the lecture's UNSAFE foils" in log
     finally:
