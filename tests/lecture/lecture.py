@@ -25,10 +25,10 @@ scenario's fault, heals it, lets the replicas settle, reads every key on every n
 Scenarios: "node-down" (kill -9 of node 3 for a while, writes continue, restart), "partition"
 ({1,2} | {3}, clients keep writing on both sides), "reorder" (the packets between nodes 1 and 3
 dropped for a moment while everyone writes; TCP delivers them late, after newer writes of node
-2; from the heal on, the clients only read, so what arrived late decides the final values). Network faults are
-nftables rules on this run's peer ports only (root needed); a partition rejects with a TCP reset
-so a link really breaks (what a sender learns as an error and, in naive mode, ignores); the
-reorder scenario drops packets silently, so TCP retransmits them late.
+2; from the heal on, the clients only read, so what arrived late decides the final values).
+Network faults are nftables rules on this run's peer ports only (root needed); a partition
+rejects with a TCP reset so a link really breaks (what a sender learns as an error and, in naive
+mode, ignores); the reorder scenario drops packets silently, so TCP retransmits them late.
 
 A client talks only to its own node, as a client on its side of a partition would; in Raft mode
 it follows a redirect (MOVED) to a node on its own side, and takes one to the other side as a
