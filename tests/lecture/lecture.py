@@ -18,7 +18,7 @@ scenario's fault, heals it, lets the replicas settle, reads every key on every n
                 acknowledged INCRs missing from a replica's final counter
   refused       operations answered with a refusal (MOVED out of the client's side, CLUSTERDOWN,
                 TRYAGAIN, a node that is down): no effect
-  split brain   both sides of the partition (or the node that was down and the rest) accepted
+  split brain   both sides of the fault (node 3 and the others, cut off or delayed) accepted
                 writes to one key while apart, and the replicas still disagree at the end
   converged     every node holds the same value of every key at the end
 
