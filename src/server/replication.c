@@ -142,7 +142,8 @@ void replication_execute(struct client *client, const struct kv_command *command
     reply_sink_init(&sink, &target);
     if (read) {
         server->stats.reads_stale++;
-        kv_read(server->node.kv, argc, argv, 0, &sink);
+        /* Deadlines against this node's wall clock: no leader's clock exists here. */
+        kv_read(server->node.kv, argc, argv, wall_clock_ms(NULL), &sink);
     } else {
         size_t before = target.buffer->length;
         raft_node_id siblings[TRANSPORT_MAX_PEERS];

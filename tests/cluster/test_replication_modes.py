@@ -74,7 +74,7 @@ def test_naive_takes_writes_anywhere_and_sends_them_to_every_sibling():
         cluster.close()
 
 
-def test_naive_keeps_its_only_copy_across_kill_9():
+def test_naive_keeps_its_only_copy_across_kill_9_and_expires_by_the_wall_clock():
     cluster = foil_cluster("naive").start()
     try:
         time.sleep(0.5)
@@ -82,6 +82,9 @@ def test_naive_keeps_its_only_copy_across_kill_9():
         cluster.kill(1)
         cluster.start_node(1)
         assert cluster.client(1).get("durable") == b"yes"
+        cluster.client(2).set("brief", "x", px=200)
+        time.sleep(0.4)  # no write since: the key expires by the wall clock, not by a write
+        assert [cluster.client(i).get("brief") for i in cluster.ids()] == [None] * 3
     finally:
         cluster.close()
 
