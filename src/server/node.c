@@ -554,7 +554,8 @@ void node_process_ready(struct server *server)
 
 void node_tick(struct server *server)
 {
-    if (!server->node.fatal) {
+    /* A foil mode's core is never ticked: it elects no one (replication.c). */
+    if (!server->node.fatal && server->replica == NULL) {
         node_set_clock(server);
         raft_tick(server->node.raft);
     }
@@ -565,9 +566,6 @@ void node_tick(struct server *server)
 void node_set_clock(struct server *server)
 {
     struct node *node = &server->node;
-    if (server->replica != NULL) {
-        return; /* a foil mode's core is never ticked: it elects no one (replication.c) */
-    }
     uint64_t now = uv_hrtime();
     if (node->clock_epoch_ns == 0) {
         node->clock_epoch_ns = now;
