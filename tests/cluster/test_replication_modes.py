@@ -51,6 +51,10 @@ def test_naive_warns_in_every_info_section_raft_info_and_the_log():
         raft_info = cluster.raw_command(1, "RAFT.INFO").decode()
         assert "replication_mode:naive" in raft_info
         assert cluster.info(1, "replication")["role"] == "master"
+        time.sleep(1.5)  # three election timeouts: a core that ran would have campaigned
+        for node_id in cluster.ids():
+            raft = cluster.raft_info(node_id)
+            assert (raft["raft_role"], raft["raft_term"]) == ("follower", 0), raft
         with pytest.raises(redis.ResponseError, match="RAFT.BACKUP needs Raft"):
             cluster.raw_command(1, "RAFT.BACKUP")
         log = cluster.logs(1)
