@@ -19,6 +19,15 @@ def foil_cluster(mode, size=3):
     return harness.Cluster(size, extra_args=["--replication", mode])
 
 
+def wait_linked(cluster, pairs=None):
+    """Until each node logged its links to the others up (a foil drops what it sends before)."""
+    ids = cluster.ids()
+    pairs = pairs or [(a, b) for a in ids for b in ids if a != b]
+    harness.wait_until(
+        lambda: all("peer %d connected" % b in cluster.logs(a) for a, b in pairs),
+        what="the peer links %s" % pairs)
+
+
 def wait_value(client, key, value, timeout_s=5.0):
     harness.wait_until(lambda: client.get(key) == value, timeout_s=timeout_s,
                        what="%s to be %r" % (key, value))
@@ -66,7 +75,7 @@ def test_naive_warns_in_every_info_section_raft_info_and_the_log():
 def test_naive_takes_writes_anywhere_and_sends_them_to_every_sibling():
     cluster = foil_cluster("naive").start()
     try:
-        time.sleep(0.5)  # the peer links come up
+        wait_linked(cluster)
         clients = {i: cluster.client(i) for i in cluster.ids()}
         assert clients[2].set("k", "from-2") is True
         assert clients[3].rpush("list", "a", "b") == 2  # any command: the same kv apply code
@@ -81,11 +90,19 @@ def test_naive_takes_writes_anywhere_and_sends_them_to_every_sibling():
 def test_naive_keeps_its_only_copy_across_kill_9_and_expires_by_the_wall_clock():
     cluster = foil_cluster("naive").start()
     try:
-        time.sleep(0.5)
+        wait_linked(cluster)
         cluster.client(1).set("durable", "yes")
         cluster.kill(1)
         cluster.start_node(1)
         assert cluster.client(1).get("durable") == b"yes"
+        probes = iter(range(1000))  # until node 2's writes reach the restarted node again
+
+        def reached():
+            value = str(next(probes))
+            cluster.client(2).set("probe", value)
+            time.sleep(0.05)
+            return cluster.client(1).get("probe") == value.encode()
+        harness.wait_until(reached, what="node 2's writes to reach node 1")
         cluster.client(2).set("brief", "x", px=200)
         time.sleep(0.4)  # no write since: the key expires by the wall clock, not by a write
         assert [cluster.client(i).get("brief") for i in cluster.ids()] == [None] * 3
@@ -96,7 +113,7 @@ def test_naive_keeps_its_only_copy_across_kill_9_and_expires_by_the_wall_clock()
 def test_lww_takes_whole_key_string_writes_and_refuses_the_rest():
     cluster = foil_cluster("lww").start()
     try:
-        time.sleep(0.5)
+        wait_linked(cluster)
         one, two = cluster.client(1), cluster.client(2)
         assert one.set("s", "v") is True
         assert one.incrby("n", 5) == 5
@@ -166,6 +183,7 @@ def test_peers_of_different_modes_refuse_each_other():
         text = "\n".join(cluster.logs(i) for i in cluster.ids())
         assert ("running replication mode naive, ours is lww" in text or
                 "running replication mode lww, ours is naive" in text)
+        wait_linked(cluster, [(1, 2), (2, 1)])
         cluster.client(1).set("k", "v")
         wait_value(cluster.client(2), "k", b"v")
         time.sleep(0.5)

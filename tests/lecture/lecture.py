@@ -281,8 +281,10 @@ class Run:
             cluster.start()
             if self.mode == "raft":
                 cluster.wait_for_leader()
-            else:
-                time.sleep(0.5)  # the peer links come up
+            else:  # a foil drops what it sends before its links are up
+                harness.wait_until(lambda: all("peer %d connected" % b in cluster.logs(a)
+                                               for a in cluster.ids() for b in cluster.ids()
+                                               if a != b), what="the peer links")
             faults = LectureFaults(cluster)
             clients = {i: cluster.client(i, socket_timeout=CLIENT_TIMEOUT_S) for i in cluster.ids()}
             self.started = time.monotonic()
