@@ -2,8 +2,8 @@
 # against --replication naive, lww and raft on real processes, asserting the lecture's outcome —
 # naive splits and never converges, lww converges but is not linearizable (stale reads, lost
 # updates), Raft stays linearizable, converges and refuses in the minority. These claims can
-# fail: if naive ever looked linearizable here, the scenario would be broken. About a minute
-# under ASan; root for nftables. test_replication_modes.py pins the modes' rules (Raft is the
+# fail: if naive ever looked linearizable here, the scenario would be broken. About half a
+# minute under ASan; its faults are the nodes' own (--enable-fault-injection), no root. test_replication_modes.py pins the modes' rules (Raft is the
 # default, the foils warn in INFO, a data directory or a peer of another mode is refused).
 add_test(NAME cluster_lecture
          COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/lecture/lecture.py --quick --check

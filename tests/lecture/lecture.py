@@ -23,12 +23,14 @@ scenario's fault, heals it, lets the replicas settle, reads every key on every n
   converged     every node holds the same value of every key at the end
 
 Scenarios: "node-down" (kill -9 of node 3 for a while, writes continue, restart), "partition"
-({1,2} | {3}, clients keep writing on both sides), "reorder" (the packets between nodes 1 and 3
-dropped for a moment while everyone writes; TCP delivers them late, after newer writes of node
-2; from the heal on, the clients only read, so what arrived late decides the final values).
-Network faults are nftables rules on this run's peer ports only (root needed); a partition
-rejects with a TCP reset so a link really breaks (what a sender learns as an error and, in naive
-mode, ignores); the reorder scenario drops packets silently, so TCP retransmits them late.
+({1,2} | {3}, clients keep writing on both sides), "reorder" (every peer message may be held a
+random while, so later ones overtake earlier ones, while everyone writes; from the heal on, the
+clients only read, so what arrived last decides the final values). Network faults come from
+the nodes' own fault point by default (--enable-fault-injection and RAFT.FAULT: CUT drops every
+message and leaves the TCP link up, as a partition does; REORDER holds a random half of them up
+to 400 ms longer); no root is needed. --faults nftables uses nftables rules on this run's peer
+ports instead (root): a partition rejects with a TCP reset so that a link really breaks, and
+"reorder" drops the packets between nodes 1 and 3 for a while, which TCP then delivers late.
 
 A client talks only to its own node, as a client on its side of a partition would; in Raft mode
 it follows a redirect (MOVED) to a node on its own side, and takes one to the other side as a
@@ -71,6 +73,7 @@ COUNTER = "c"
 OP_INTERVAL_S = 0.02
 CLIENT_TIMEOUT_S = 2.0
 ROLE_POLL_S = 0.2
+REORDER_MS = 400  # injected reordering: a message may be held up to this much longer
 CHECK_BUDGET_S = 20.0
 
 
@@ -98,10 +101,40 @@ class LectureFaults(nemesis.NetworkFaults):
         return "\n".join(lines) + "\n"
 
 
+class InjectedFaults:
+    """The same faults through the nodes' own fault point (--enable-fault-injection, RAFT.FAULT:
+    no root needed). A cut drops every message and leaves the TCP link up, as a partition
+    does; reordering holds a random half of the messages up to REORDER_MS longer, so later ones
+    overtake them."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.verdict = "cut"  # the fault point drops; it never resets a link
+
+    def partition(self, *groups):
+        for group in groups:
+            for node_id in group:
+                for other in self.cluster.ids():
+                    if other not in group:
+                        self.cluster.raw_command(node_id, "RAFT.FAULT", "CUT", str(other))
+
+    def reorder(self, node_ids):
+        for node_id in node_ids:
+            self.cluster.raw_command(node_id, "RAFT.FAULT", "REORDER", "ALL", str(REORDER_MS))
+
+    def heal(self):
+        for node_id in self.cluster.ids():
+            self.cluster.raw_command(node_id, "RAFT.FAULT", "HEAL")
+
+    def close(self):
+        pass
+
+
 class Run:
     """One scenario against one mode: the cluster, its clients, its timeline."""
 
-    def __init__(self, mode, scenario, binary, hold_s, warm_s, after_s):
+    def __init__(self, mode, scenario, binary, hold_s, warm_s, after_s, fault_kind="injected"):
+        self.fault_kind = fault_kind
         self.mode = mode
         self.scenario = scenario
         self.binary = binary
@@ -227,10 +260,13 @@ class Run:
             cluster.kill(3)
             text = "node 3 killed (kill -9)"
         elif self.scenario == "partition":
-            faults.verdict = "reset"
+            faults.verdict = "reset"  # nftables: a link that really breaks (ignored injected)
             faults.partition([1, 2], [3])
             self.sides = {1: {1, 2}, 2: {1, 2}, 3: {3}}
             text = "partition {1,2} | {3}"
+        elif self.fault_kind == "injected":
+            faults.reorder(cluster.ids())
+            text = "every peer message may be held up to %d ms (reordered)" % REORDER_MS
         else:
             faults.verdict = "drop"
             faults.cut(3, 1)
@@ -274,6 +310,8 @@ class Run:
 
     def execute(self, out_dir):
         extra = ["--replication", self.mode] if self.mode != "raft" else []
+        if self.fault_kind == "injected":
+            extra.append("--enable-fault-injection")
         cluster = harness.Cluster(3, binary=self.binary, extra_args=extra)
         faults = None
         threads = []
@@ -285,7 +323,8 @@ class Run:
                 harness.wait_until(lambda: all("peer %d connected" % b in cluster.logs(a)
                                                for a in cluster.ids() for b in cluster.ids()
                                                if a != b), what="the peer links")
-            faults = LectureFaults(cluster)
+            faults = (InjectedFaults(cluster) if self.fault_kind == "injected"
+                      else LectureFaults(cluster))
             clients = {i: cluster.client(i, socket_timeout=CLIENT_TIMEOUT_S) for i in cluster.ids()}
             self.started = time.monotonic()
             threads = [threading.Thread(target=self.client_loop, args=(cluster, clients, i, i),
@@ -508,10 +547,12 @@ SCENARIO_TEXT = {
                  "its own node. naive: split brain, and the sides stay apart after the heal. "
                  "lww: stale reads on the minority, one side's updates silently lost when the "
                  "states merge. raft: node 3 refuses (no majority), the majority goes on.",
-    "reorder": "Packets between nodes 1 and 3 are dropped for a while, so TCP delivers them "
-               "late, after newer writes from node 2; from the heal on, the clients only read. "
-               "naive: node 3 applies old writes last and keeps them. lww: stamps order them. "
-               "raft: the log orders them.",
+    "reorder": "Messages between the nodes are held a random while, so that later ones "
+               "overtake earlier ones (with --faults nftables: the packets between nodes 1 and 3 "
+               "are dropped for a while and TCP delivers them late); from the heal on, the "
+               "clients only read. naive: each node applies the writes in the order they "
+               "arrived and keeps whichever came last. lww: stamps order them. raft: the log "
+               "orders them.",
 }
 
 
@@ -523,11 +564,13 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="assert the lecture's outcome")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--scenarios", default=None)
+    parser.add_argument("--faults", choices=("injected", "nftables"), default="injected",
+                        help="the nodes' own fault point (default, no root) or nftables rules")
     args = parser.parse_args(argv)
     if not args.binary:
         parser.error("--binary (or RAFTKV_BINARY) is required")
-    if os.geteuid() != 0 or not nemesis.nft_available():
-        print("lecture: needs root and nftables for its network faults", file=sys.stderr)
+    if args.faults == "nftables" and (os.geteuid() != 0 or not nemesis.nft_available()):
+        print("lecture: --faults nftables needs root and nftables", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
     scenarios = args.scenarios.split(",") if args.scenarios else (
@@ -537,7 +580,7 @@ def main(argv=None):
     for scenario in scenarios:
         for mode in args.modes.split(","):
             print("lecture: %s against %s ..." % (scenario, mode), flush=True)
-            run = Run(mode, scenario, args.binary, hold_s, warm_s, after_s)
+            run = Run(mode, scenario, args.binary, hold_s, warm_s, after_s, args.faults)
             result = run.execute(args.out)
             results.append(result)
             print("lecture:   %s, %d operations, %d stale, %d lost, %d refused, %s"

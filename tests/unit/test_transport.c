@@ -1436,6 +1436,36 @@ static void nodes_of_different_replication_modes_never_link(void **state)
                      TRANSPORT_ERROR_NOT_CONNECTED);
 }
 
+static void replica_frames_pass_the_fault_point(void **state)
+{
+    for (raft_node_id id = 1; id <= 2; id++) {
+        struct transport_config *config = node_configure(id, 2, 0xd4, secret_text);
+        config->replication_mode = 1;
+        config->fault_injection = true;
+        nodes[id].takes_replica = true;
+        node_start(id);
+    }
+    WAIT_FOR(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    struct peer_replica_item item;
+    struct peer_replica message = replica_between(1, 2, &item);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    run_for_ms(200);
+    assert_int_equal(nodes[2].replica_count, 0); /* cut: dropped, the link still up */
+    assert_true(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[2].transport, 1, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_DELAY, 100),
+        TRANSPORT_OK);
+    assert_int_equal(transport_fault_heal(nodes[1].transport, 2), TRANSPORT_OK);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    run_for_ms(30);
+    assert_int_equal(nodes[2].replica_count, 0); /* held on the way in ... */
+    WAIT_FOR(nodes[2].replica_count == 1);       /* ... and delivered to on_replica */
+    assert_string_equal(nodes[2].replica_value, "hello");
+}
+
 static void a_replica_frame_to_a_raft_host_closes_the_link(void **state)
 {
     start_pair(0xd3, secret_text);
@@ -1508,6 +1538,7 @@ int main(void)
         TRANSPORT_TEST(replica_frames_reach_a_host_of_the_same_foil_mode),
         TRANSPORT_TEST(nodes_of_different_replication_modes_never_link),
         TRANSPORT_TEST(a_replica_frame_to_a_raft_host_closes_the_link),
+        TRANSPORT_TEST(replica_frames_pass_the_fault_point),
     };
 #undef TRANSPORT_TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
