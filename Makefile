@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc)
 SEEDS ?= 1000
 
-.PHONY: all deps build build-san build-fuzz run demo test test-unit test-sim soak clean
+.PHONY: all deps build build-san build-fuzz run demo test test-unit test-sim soak lecture clean
 .PHONY: install package package-test
 
 all: build
@@ -55,6 +55,15 @@ run: build
 # The simulator's narrated demo: a 5-node cluster in one process surviving faults.
 demo: build
 	@./build/tests/sim/sim --demo
+
+# The lecture on real processes (tests/lecture/lecture.py; about 2 minutes, no root: the faults
+# are the nodes' own, --enable-fault-injection; LECTURE_ARGS="--faults nftables" as root):
+# a node down, a partition with writes on both sides, reordered messages, each against the
+# unsafe foils --replication naive and lww and against Raft; prints the table and writes
+# build/lecture/report.html (a timeline per scenario) and the histories beside it.
+lecture: build
+	@RAFTKV_BINARY=$(CURDIR)/build/src/server/raftkv PYTHONDONTWRITEBYTECODE=1 \
+	  /usr/bin/python3 tests/lecture/lecture.py --out $(CURDIR)/build/lecture $(LECTURE_ARGS)
 
 # Every suite under ASan + UBSan: unit tests, the simulator, the real-process cluster tests;
 # then each fuzzer briefly.

@@ -63,7 +63,11 @@
     X("pexpiretime", 2, KV_COMMAND_READ, 1, 1, 1, kv_command_pexpiretime)                          \
     X("persist", 2, KV_COMMAND_WRITE, 1, 1, 1, kv_command_persist)                                 \
     X(KV_EXPIRE_COMMAND, -3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 2, -1, 2,                     \
-      kv_command_raft_expire)
+      kv_command_raft_expire)                                                                      \
+    X(KV_LWW_PUT_COMMAND, 4, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 1, 1, 1,                      \
+      kv_command_raft_lww_put)                                                                     \
+    X(KV_LWW_DELETE_COMMAND, 3, KV_COMMAND_WRITE | KV_COMMAND_INTERNAL, 1, 1, 1,                   \
+      kv_command_raft_lww_del)
 
 #define KV_SERVER_COMMANDS(X)                                                                      \
     X("dbsize", 1, KV_COMMAND_READ, 0, 0, 0, kv_command_dbsize)                                    \

@@ -245,6 +245,9 @@ struct kv_options {
     /* false: LMDB commits without fsync (MDB_NOSYNC); the WAL is the durability source and
      * the host calls kv_sync() before compacting the log. true: every batch is fsynced. */
     bool sync_each_commit;
+    /* The lecture's lww mode (src/replica): keep per-key stamps in the "lww" database, for
+     * KV_LWW_PUT_COMMAND and KV_LWW_DELETE_COMMAND. Off for Raft, whose file is unchanged. */
+    bool lww_stamps;
 };
 
 void kv_options_default(struct kv_options *options);
@@ -406,6 +409,25 @@ unsigned kv_notify_flags(const struct kv *kv);
  * only if its deadline is still that one and has passed by the entry's clock, so a PERSIST or
  * a new TTL that lands first wins. */
 #define KV_EXPIRE_COMMAND "raft.expire"
+
+/* ---- last writer wins (lww.c), for the lecture's foil mode only ------------------------- */
+
+/* The internal commands of --replication lww: KV_LWW_PUT_COMMAND key stamp value and
+ * KV_LWW_DELETE_COMMAND key stamp apply only if stamp (KV_LWW_STAMP_BYTES, compared as bytes)
+ * is newer than the key's stored one, and reply 1 (applied) or 0 (ignored). */
+#define KV_LWW_PUT_COMMAND    "raft.lww.put"
+#define KV_LWW_DELETE_COMMAND "raft.lww.del"
+#define KV_LWW_STAMP_BYTES    20
+/* Calls visit() for the stamped keys in key order from from_key (the first of all when
+ * from_key_bytes is 0; from_key itself only when inclusive), at most max of them, until visit
+ * returns false. Bytes are valid during the call. KV_ERROR_INVALID without lww_stamps. */
+typedef bool (*kv_lww_fn)(void *context, const uint8_t *key, size_t key_bytes, const uint8_t *stamp,
+                          bool tombstone);
+int kv_lww_walk(struct kv *kv, const uint8_t *from_key, size_t from_key_bytes, bool inclusive,
+                size_t max, kv_lww_fn visit, void *context);
+/* One key's stamp (*found false when it has none). */
+int kv_lww_stamp(struct kv *kv, const uint8_t *key, size_t key_bytes,
+                 uint8_t stamp[KV_LWW_STAMP_BYTES], bool *tombstone, bool *found);
 
 /* MULTI/EXEC as one entry (transaction.c): the command name, then for each queued command its
  * argument count in decimal and its arguments. The read-only form runs as a read. */

@@ -18,6 +18,8 @@
  *   "scripts" a script's SHA1 (40 lowercase hex digits) -> its body (SCRIPT LOAD, EVAL);
  *   "functions" 'l' + a library's lowercase name -> its code, 'f' + a function's lowercase
  *             name -> its library's lowercase name (FUNCTION LOAD; script.c);
+ *   "lww"     only with options.lww_stamps (the lecture's lww mode): user key → the stamp
+ *             of its latest write and a tombstone flag (lww.c);
  *   "meta"    "applied" → applied index and term (2 × u64 little-endian), "clock" → the
  *             replicated clock (u64 ms), "next_id" → the next collection id, all written in the
  *             same transaction as the data they describe; "format" → u32 storage format;
@@ -71,6 +73,7 @@ struct kv {
     uint64_t acl_generation; /* see kv_acl_generation */
     MDB_dbi scripts_dbi;     /* SCRIPT LOAD's and EVAL's scripts by SHA1 (script.c) */
     MDB_dbi functions_dbi;   /* FUNCTION LOAD's libraries and their functions' index */
+    MDB_dbi lww_dbi;         /* options.lww_stamps only: key → stamp, tombstone (lww.c) */
     MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
     /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
      * (remapped) only when no other thread reads through it. */
@@ -433,5 +436,9 @@ KV_HANDLER(kv_command_setex);
 KV_HANDLER(kv_command_psetex);
 KV_HANDLER(kv_command_getex);
 KV_HANDLER(kv_command_raft_expire);
+KV_HANDLER(kv_command_raft_lww_put);
+KV_HANDLER(kv_command_raft_lww_del);
+/* Opens the "lww" database when options.lww_stamps asks for it (lww.c), else nothing. */
+int kv_lww_open(MDB_txn *txn, struct kv *kv, unsigned flags);
 
 #endif

@@ -397,6 +397,7 @@ void kv_options_default(struct kv_options *options)
     options->map_size_bytes = KV_DEFAULT_MAP_SIZE_BYTES;
     options->max_value_bytes = KV_DEFAULT_MAX_VALUE_BYTES;
     options->sync_each_commit = false;
+    options->lww_stamps = false;
 }
 
 int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
@@ -431,6 +432,9 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
     }
     if (rc == 0) {
         rc = mdb_dbi_open(txn, KV_FUNCTIONS_DB_NAME, flags, &kv->functions_dbi);
+    }
+    if (rc == 0) {
+        rc = kv_lww_open(txn, kv, flags);
     }
     kv->acl_generation++; /* a new environment (open, snapshot import): users may differ */
     return rc;

@@ -27,6 +27,8 @@ const char *peer_frame_type_string(int type)
         return "RAFT";
     case PEER_FRAME_SNAPSHOT_CHUNK:
         return "SNAPSHOT_CHUNK";
+    case PEER_FRAME_REPLICA:
+        return "REPLICA";
     default:
         return "unknown";
     }
@@ -114,6 +116,58 @@ static bool raft_equal(const struct raft_message *a, const struct raft_message *
            entries_equal(a, b);
 }
 
+bool peer_replica_valid(const struct peer_replica *message, uint64_t *payload_bytes)
+{
+    assert(message != NULL);
+    assert(payload_bytes != NULL);
+    bool digest = message->kind == PEER_REPLICA_DIGEST;
+    if (message->kind < 1 || message->kind > PEER_REPLICA_KIND_MAX ||
+        (message->flags & ~(PEER_REPLICA_FROM_START | PEER_REPLICA_TO_END)) != 0 ||
+        (!digest && message->flags != 0) || message->item_count > PEER_REPLICA_MAX_ITEMS ||
+        (message->item_count > 0 && message->items == NULL) ||
+        (message->kind == PEER_REPLICA_ENTRY && message->item_count != 1)) {
+        return false;
+    }
+    uint64_t bytes = PEER_REPLICA_FIXED_BYTES;
+    for (uint32_t i = 0; i < message->item_count; i++) {
+        const struct peer_replica_item *item = &message->items[i];
+        bool keyless = message->kind == PEER_REPLICA_ENTRY;
+        if ((item->key_bytes > 0 && item->key == NULL) ||
+            (item->value_bytes > 0 && item->value == NULL) ||
+            item->key_bytes > PEER_REPLICA_MAX_KEY_BYTES || (keyless != (item->key_bytes == 0)) ||
+            ((digest || item->tombstone) && item->value_bytes != 0) ||
+            (keyless && item->tombstone)) {
+            return false;
+        }
+        bytes += PEER_REPLICA_ITEM_HEADER_BYTES + (uint64_t)item->key_bytes + item->value_bytes;
+        if (bytes > PEER_MAX_PAYLOAD_BYTES) {
+            return false;
+        }
+    }
+    *payload_bytes = bytes;
+    return true;
+}
+
+static bool replica_equal(const struct peer_replica *a, const struct peer_replica *b)
+{
+    if (a->kind != b->kind || a->flags != b->flags || a->from != b->from || a->to != b->to ||
+        a->item_count != b->item_count) {
+        return false;
+    }
+    for (uint32_t i = 0; i < a->item_count; i++) {
+        const struct peer_replica_item *x = &a->items[i];
+        const struct peer_replica_item *y = &b->items[i];
+        if (x->stamp.physical_ms != y->stamp.physical_ms || x->stamp.logical != y->stamp.logical ||
+            x->stamp.node != y->stamp.node || x->tombstone != y->tombstone ||
+            x->key_bytes != y->key_bytes || x->value_bytes != y->value_bytes ||
+            !bytes_equal(x->key, y->key, x->key_bytes) ||
+            !bytes_equal(x->value, y->value, x->value_bytes)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool peer_frame_equal(const struct peer_frame *a, const struct peer_frame *b)
 {
     assert(a != NULL);
@@ -140,6 +194,8 @@ bool peer_frame_equal(const struct peer_frame *a, const struct peer_frame *b)
                a->chunk.offset == b->chunk.offset && a->chunk.total_bytes == b->chunk.total_bytes &&
                a->chunk.last == b->chunk.last && a->chunk.data_bytes == b->chunk.data_bytes &&
                bytes_equal(a->chunk.data, b->chunk.data, a->chunk.data_bytes);
+    case PEER_FRAME_REPLICA:
+        return replica_equal(&a->replica, &b->replica);
     default:
         return false;
     }

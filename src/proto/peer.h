@@ -25,6 +25,10 @@
  *                data_bytes u32, data
  *   SNAPSHOT_CHUNK  snapshot_index u64, snapshot_term u64, offset u64, total_bytes u64,
  *                last u8, data_bytes u32, data
+ *   REPLICA      (the lecture's foil modes only, src/replica; Raft never sends one)
+ *                kind u8, flags u8, zero u16, from u64, to u64, item_count u32, then per
+ *                item: stamp physical_ms u64, logical u32, node u64, tombstone u8,
+ *                key_bytes u32, key, value_bytes u32, value
  *
  * The handshake, on each new connection from A (dialer) to B:
  *   A -> B  HELLO (cluster id, A, challenge cA, version)
@@ -90,9 +94,10 @@ enum peer_frame_type {
     PEER_FRAME_AUTH = 3,
     PEER_FRAME_RAFT = 4,
     PEER_FRAME_SNAPSHOT_CHUNK = 5,
+    PEER_FRAME_REPLICA = 6,
 };
 
-#define PEER_FRAME_TYPE_MAX 5
+#define PEER_FRAME_TYPE_MAX 6
 
 const char *peer_frame_type_string(int type);
 
@@ -122,6 +127,53 @@ struct peer_snapshot_chunk {
     const uint8_t *data; /* borrowed; NULL when data_bytes is 0 */
 };
 
+/*
+ * A message of the lecture's foil replication modes (src/replica), never of Raft's:
+ *   ENTRY   naive: exactly one item, whose value is a kv-encoded command to apply as is
+ *           (key empty, stamp zero, no tombstone);
+ *   PUT     lww: each item is a key's latest state — its value, or a tombstone — with the
+ *           hybrid-logical-clock stamp of the write that made it;
+ *   DIGEST  lww anti-entropy: (key, stamp, tombstone) items in key order, values empty.
+ *           It covers the keys from its first item's (or from the first key of all, with
+ *           PEER_REPLICA_FROM_START) to its last item's (or to the last of all, with
+ *           PEER_REPLICA_TO_END): the receiver answers with PUTs of what it holds newer in
+ *           that range, or holds and the digest lacks.
+ */
+enum peer_replica_kind {
+    PEER_REPLICA_ENTRY = 1,
+    PEER_REPLICA_PUT = 2,
+    PEER_REPLICA_DIGEST = 3,
+};
+#define PEER_REPLICA_KIND_MAX      3
+#define PEER_REPLICA_FROM_START    1u /* DIGEST only */
+#define PEER_REPLICA_TO_END        2u /* DIGEST only */
+#define PEER_REPLICA_MAX_ITEMS     1024u
+#define PEER_REPLICA_MAX_KEY_BYTES ((uint32_t)LIMITS_MAX_KEY_BYTES)
+
+struct peer_replica_stamp {
+    uint64_t physical_ms; /* Unix ms of the writer's clock, never behind a stamp it saw */
+    uint32_t logical;     /* orders writes within one physical_ms */
+    raft_node_id node;    /* the writer: the last tie-break */
+};
+
+struct peer_replica_item {
+    struct peer_replica_stamp stamp;
+    bool tombstone; /* the key was deleted by that write (value empty) */
+    uint32_t key_bytes;
+    const uint8_t *key; /* borrowed; NULL when key_bytes is 0 */
+    uint32_t value_bytes;
+    const uint8_t *value; /* borrowed; NULL when value_bytes is 0 */
+};
+
+struct peer_replica {
+    uint8_t kind;  /* enum peer_replica_kind */
+    uint8_t flags; /* PEER_REPLICA_FROM_START | PEER_REPLICA_TO_END, DIGEST only */
+    raft_node_id from;
+    raft_node_id to;
+    uint32_t item_count; /* at most PEER_REPLICA_MAX_ITEMS */
+    const struct peer_replica_item *items;
+};
+
 struct peer_frame {
     uint8_t type; /* enum peer_frame_type: selects the member below */
     union {
@@ -129,6 +181,7 @@ struct peer_frame {
         struct peer_auth auth;            /* HELLO_REPLY, AUTH */
         struct raft_message raft;         /* RAFT; entries and their data borrowed */
         struct peer_snapshot_chunk chunk; /* SNAPSHOT_CHUNK */
+        struct peer_replica replica;      /* REPLICA; items owned by the decoder */
     };
 };
 
@@ -138,6 +191,8 @@ struct peer_decoder {
     size_t needed_bytes;
     struct raft_entry *entries;
     uint32_t entry_capacity;
+    struct peer_replica_item *replica_items;
+    uint32_t replica_item_capacity;
     char error[PEER_ERROR_MESSAGE_BYTES];
 };
 

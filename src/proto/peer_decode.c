@@ -87,6 +87,9 @@ void peer_decoder_free(struct peer_decoder *decoder)
     free(decoder->entries);
     decoder->entries = NULL;
     decoder->entry_capacity = 0;
+    free(decoder->replica_items);
+    decoder->replica_items = NULL;
+    decoder->replica_item_capacity = 0;
 }
 
 const char *peer_decoder_error(const struct peer_decoder *decoder)
@@ -299,6 +302,82 @@ static int decode_chunk(struct peer_decoder *decoder, struct reader *reader,
     return PROTO_OK;
 }
 
+static int reserve_replica_items(struct peer_decoder *decoder, uint32_t count)
+{
+    assert(count <= PEER_REPLICA_MAX_ITEMS); /* checked against the limit first */
+    if (count <= decoder->replica_item_capacity) {
+        return PROTO_OK;
+    }
+    struct peer_replica_item *items =
+        realloc(decoder->replica_items, (size_t)count * sizeof *items);
+    if (items == NULL) {
+        return fail(decoder, PROTO_ERROR_NO_MEMORY, "out of memory for %u replica items", count);
+    }
+    decoder->replica_items = items;
+    decoder->replica_item_capacity = count;
+    return PROTO_OK;
+}
+
+static int decode_replica_item(struct peer_decoder *decoder, struct reader *reader,
+                               struct peer_replica_item *item)
+{
+    item->stamp.physical_ms = read_le(reader, 8);
+    item->stamp.logical = (uint32_t)read_le(reader, 4);
+    item->stamp.node = read_le(reader, 8);
+    int rc = decode_flag(decoder, reader, &item->tombstone);
+    if (rc != PROTO_OK) {
+        return rc;
+    }
+    item->key_bytes = (uint32_t)read_le(reader, 4);
+    item->key = item->key_bytes > 0 ? take(reader, item->key_bytes) : NULL;
+    item->value_bytes = (uint32_t)read_le(reader, 4);
+    item->value = item->value_bytes > 0 ? take(reader, item->value_bytes) : NULL;
+    return PROTO_OK;
+}
+
+/* The lecture's foil modes (peer.h): the layout first, then peer_replica_valid's rules. */
+static int decode_replica(struct peer_decoder *decoder, struct reader *reader,
+                          struct peer_replica *message)
+{
+    assert(message != NULL);
+    memset(message, 0, sizeof *message);
+    message->kind = (uint8_t)read_le(reader, 1);
+    message->flags = (uint8_t)read_le(reader, 1);
+    uint64_t padding = read_le(reader, 2);
+    message->from = read_le(reader, 8);
+    message->to = read_le(reader, 8);
+    uint32_t count = (uint32_t)read_le(reader, 4);
+    if (reader->failed) {
+        return PROTO_OK; /* reported as truncated by the caller */
+    }
+    if (padding != 0 || count > PEER_REPLICA_MAX_ITEMS ||
+        (uint64_t)count * PEER_REPLICA_ITEM_HEADER_BYTES > reader->remaining) {
+        return fail(decoder, PROTO_ERROR_PROTOCOL,
+                    "replica message with padding %u and %u items in %zu bytes", (unsigned)padding,
+                    count, reader->remaining);
+    }
+    int rc = reserve_replica_items(decoder, count);
+    if (rc != PROTO_OK) {
+        return rc;
+    }
+    message->item_count = count;
+    message->items = count > 0 ? decoder->replica_items : NULL;
+    for (uint32_t i = 0; i < count && rc == PROTO_OK; i++) {
+        rc = decode_replica_item(decoder, reader, &decoder->replica_items[i]);
+        if (rc == PROTO_OK && reader->failed) {
+            return fail(decoder, PROTO_ERROR_PROTOCOL, "replica item %u of %u is truncated", i,
+                        count);
+        }
+    }
+    uint64_t payload_bytes = 0;
+    if (rc == PROTO_OK && !peer_replica_valid(message, &payload_bytes)) {
+        return fail(decoder, PROTO_ERROR_PROTOCOL,
+                    "replica message of kind %u (flags %u, %u items) breaks its rules",
+                    (unsigned)message->kind, (unsigned)message->flags, count);
+    }
+    return rc;
+}
+
 static int decode_payload(struct peer_decoder *decoder, const uint8_t *payload,
                           size_t payload_bytes, struct peer_frame *frame)
 {
@@ -318,6 +397,9 @@ static int decode_payload(struct peer_decoder *decoder, const uint8_t *payload,
         break;
     case PEER_FRAME_SNAPSHOT_CHUNK:
         rc = decode_chunk(decoder, &reader, &frame->chunk);
+        break;
+    case PEER_FRAME_REPLICA:
+        rc = decode_replica(decoder, &reader, &frame->replica);
         break;
     default:
         assert(false); /* the header check admits only known types */

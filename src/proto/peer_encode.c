@@ -94,6 +94,8 @@ static bool payload_size(const struct peer_frame *frame, uint64_t *payload_bytes
         return raft_message_valid(&frame->raft, payload_bytes);
     case PEER_FRAME_SNAPSHOT_CHUNK:
         return chunk_valid(&frame->chunk, payload_bytes);
+    case PEER_FRAME_REPLICA:
+        return peer_replica_valid(&frame->replica, payload_bytes);
     default:
         return false;
     }
@@ -138,6 +140,28 @@ static void write_raft(uint8_t **out, const struct raft_message *message)
     }
 }
 
+static void write_replica(uint8_t **out, const struct peer_replica *message)
+{
+    assert(message->item_count <= PEER_REPLICA_MAX_ITEMS); /* peer_replica_valid admitted it */
+    write_le(out, message->kind, 1);
+    write_le(out, message->flags, 1);
+    write_le(out, 0, 2);
+    write_le(out, message->from, 8);
+    write_le(out, message->to, 8);
+    write_le(out, message->item_count, 4);
+    for (uint32_t i = 0; i < message->item_count; i++) {
+        const struct peer_replica_item *item = &message->items[i];
+        write_le(out, item->stamp.physical_ms, 8);
+        write_le(out, item->stamp.logical, 4);
+        write_le(out, item->stamp.node, 8);
+        write_le(out, item->tombstone ? 1 : 0, 1);
+        write_le(out, item->key_bytes, 4);
+        write_bytes(out, item->key, item->key_bytes);
+        write_le(out, item->value_bytes, 4);
+        write_bytes(out, item->value, item->value_bytes);
+    }
+}
+
 static void write_payload(uint8_t **out, const struct peer_frame *frame)
 {
     assert(*out != NULL);
@@ -165,6 +189,9 @@ static void write_payload(uint8_t **out, const struct peer_frame *frame)
         write_le(out, frame->chunk.last ? 1 : 0, 1);
         write_le(out, frame->chunk.data_bytes, 4);
         write_bytes(out, frame->chunk.data, frame->chunk.data_bytes);
+        break;
+    case PEER_FRAME_REPLICA:
+        write_replica(out, &frame->replica);
         break;
     default:
         assert(false);

@@ -27,6 +27,8 @@ enum {
     PEER_ENTRY_HEADER_BYTES = 8 + 8 + 1 + 4,
     PEER_CHUNK_HEADER_BYTES = 4 * 8 + 1 + 4,
     PEER_CHECKSUMMED_HEADER_BYTES = 12, /* header bytes 0..11 seed the payload's checksum */
+    PEER_REPLICA_FIXED_BYTES = 1 + 1 + 2 + 8 + 8 + 4,
+    PEER_REPLICA_ITEM_HEADER_BYTES = 8 + 4 + 8 + 1 + 4 + 4,
 };
 
 static_assert(PEER_ENTRY_HEADER_BYTES <= LIMITS_PEER_ENTRY_HEADER_BYTES, "limits.h's entry header");
@@ -40,6 +42,12 @@ static_assert(PEER_CHUNK_HEADER_BYTES <= LIMITS_SNAPSHOT_CHUNK_OVERHEAD_BYTES,
  * other. */
 bool peer_raft_counters_in_range(const struct raft_message *message);
 bool peer_chunk_counters_in_range(const struct peer_snapshot_chunk *chunk);
+
+/* The rules of a REPLICA message beyond its layout (peer.h): a known kind, flags only on a
+ * DIGEST, one key-less item in an ENTRY, no value in a DIGEST or with a tombstone, keys
+ * within PEER_REPLICA_MAX_KEY_BYTES, at most PEER_REPLICA_MAX_ITEMS; *payload_bytes its
+ * encoded size. The decoder refuses, and the encoder will not write, any other. */
+bool peer_replica_valid(const struct peer_replica *message, uint64_t *payload_bytes);
 
 /* XXH3-64 of the payload, seeded with the XXH3-64 of the header's first
  * PEER_CHECKSUMMED_HEADER_BYTES. */

@@ -238,6 +238,12 @@ void backup_command(struct client *client, size_t argc, const struct kv_arg *arg
                     "ERR this node is recovering from a failure (%s); try "
                     "another node",
                     server->node.failure_reason);
+    } else if (server->replica != NULL) {
+        /* A foil's data is no Raft cluster's to restore (replication.c). */
+        reply_error(&request->reply,
+                    "ERR RAFT.BACKUP needs Raft; this node runs the unsafe "
+                    "lecture replication mode %s",
+                    server_replication_name(server));
     } else if (server->backup != NULL) {
         reply_error(&request->reply, "ERR a backup is already running on this node; retry when "
                                      "it has finished");

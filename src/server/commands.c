@@ -714,6 +714,10 @@ void commands_execute_resolved(struct client *client, const struct kv_command *c
         execute_data_immediate(client, command, argc, argv, true); /* answers CLUSTERDOWN */
         return;
     }
+    if (server->replica != NULL) {
+        replication_execute(client, command, argc, argv); /* the lecture's unsafe foils */
+        return;
+    }
     bool leader = node_is_leader(server);
 #ifdef RAFTKV_BROKEN_LOCAL_READS
     /* Deliberately broken build for tests/cluster: a node that believes it leads answers reads

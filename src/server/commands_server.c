@@ -190,7 +190,9 @@ static void hello_reply(struct client *client, struct proto_buffer *out)
     reply_bulk_string(out, "mode");
     reply_bulk_string(out, "cluster");
     reply_bulk_string(out, "role");
-    reply_bulk_string(out, node_is_leader(server) ? "master" : "replica");
+    /* A foil mode's node takes writes itself (replication.c): a master too. */
+    reply_bulk_string(out,
+                      node_is_leader(server) || server->replica != NULL ? "master" : "replica");
     reply_bulk_string(out, "modules");
     reply_array(out, 0);
 }

@@ -155,6 +155,11 @@ static const struct setting settings[] = {
      "peers (default no; refused otherwise)"},
     {"log-level", SETTING_LOG_LEVEL, FIELD(log_level), 0,
      "debug, info, warning or error (default info)"},
+    {"replication", SETTING_STRING, FIELD(replication),
+     sizeof(((struct server_config *)0)->replication),
+     "raft (the default, and the only mode for real data), or the lecture's unsafe foils: naive "
+     "(write to every sibling, ignore errors, read locally) or lww (last writer wins, "
+     "anti-entropy); see docs/operations.md"},
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
@@ -163,6 +168,7 @@ void config_default(struct server_config *config)
 {
     memset(config, 0, sizeof *config);
     snprintf(config->cluster_id, sizeof config->cluster_id, "raftkv");
+    snprintf(config->replication, sizeof config->replication, "raft");
     config->tick_ms = 10;
     config->heartbeat_ms = 50;
     config->election_timeout_ms = 500;
@@ -545,6 +551,20 @@ static int validate(const struct server_config *config, char *error, size_t erro
         return -1;
     }
     if (validate_tls(config, error, error_bytes) != 0) {
+        return -1;
+    }
+    if (strcmp(config->replication, "raft") != 0 && strcmp(config->replication, "naive") != 0 &&
+        strcmp(config->replication, "lww") != 0) {
+        snprintf(error, error_bytes, "--replication takes raft, naive or lww, not '%s'",
+                 config->replication);
+        return -1;
+    }
+    if (strcmp(config->replication, "raft") != 0 &&
+        (config->join[0] != '\0' || config->restore[0] != '\0' || config->force_new_cluster)) {
+        snprintf(error, error_bytes,
+                 "--replication %s cannot go with --join, --restore or --force-new-cluster "
+                 "(they are Raft's)",
+                 config->replication);
         return -1;
     }
     return validate_size_limits(config, error, error_bytes);

@@ -79,6 +79,7 @@ struct server_config {
     uint64_t slowlog_max_len;
     uint64_t latency_monitor_threshold;  /* milliseconds; 0: off */
     char config_file[CONFIG_PATH_BYTES]; /* --config FILE, for CONFIG REWRITE; or empty */
+    char replication[16]; /* raft (default), or the lecture's foils naive, lww (src/replica) */
 };
 
 void config_default(struct server_config *config);

@@ -294,6 +294,22 @@ static void info_replication(struct server *server, struct proto_buffer *text)
     struct raft *raft = server->node.raft;
     bool leader = raft_role(raft) == RAFT_LEADER;
     add_line(text, "# Replication");
+    if (server->replica != NULL) {
+        /* A foil mode: every node takes writes, so every node says it is a master. */
+        const struct replica_stats *stats = replica_stats(server->replica);
+        add_line(text, "role:master");
+        add_line(text, "connected_slaves:0");
+        add_line(text, "replica_local_writes:%" PRIu64, stats->local_writes);
+        add_line(text, "replica_messages_sent:%" PRIu64, stats->messages_sent);
+        add_line(text, "replica_messages_received:%" PRIu64, stats->messages_received);
+        add_line(text, "replica_remote_applied:%" PRIu64, stats->remote_applied);
+        add_line(text, "replica_remote_ignored:%" PRIu64, stats->remote_ignored);
+        add_line(text, "replica_malformed:%" PRIu64, stats->malformed);
+        add_line(text, "replica_digests_sent:%" PRIu64, stats->digests_sent);
+        add_line(text, "replica_repairs_sent:%" PRIu64, stats->repairs_sent);
+        end_section(text);
+        return;
+    }
     add_line(text, "role:%s", leader ? "master" : "slave");
     if (leader) {
         uint32_t connected = 0;
@@ -416,7 +432,44 @@ static void info_keyspace(struct server *server, struct proto_buffer *text)
     end_section(text);
 }
 
+/* The lecture's unsafe modes say so in every section: two lines before its blank one. */
+static void mark_section(const struct server *server, struct proto_buffer *text, size_t before)
+{
+    const char *warning = replica_mode_warning(server->replication_mode);
+    if (warning == NULL || text->length < before + 2) {
+        return;
+    }
+    proto_buffer_truncate(text, text->length - 2);
+    add_line(text, "replication_mode:%s", server_replication_name(server));
+    add_line(text, "replication_warning:%s", warning);
+    end_section(text);
+}
+
+static void info_sections(struct server *server, struct proto_buffer *text, const char *section);
+
 void info_generate(struct server *server, struct proto_buffer *text, const char *section)
+{
+    if (!server_replication_unsafe(server)) {
+        info_sections(server, text, section);
+        return;
+    }
+    /* Each section on its own, so that each carries the warning. */
+    static const char *const names[] = {"server",     "clients",      "memory", "persistence",
+                                        "stats",      "replication",  "cpu",    "commandstats",
+                                        "errorstats", "latencystats", "raft",   "cluster",
+                                        "keyspace"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        bool in_default =
+            strcmp(names[i], "commandstats") != 0 && strcmp(names[i], "latencystats") != 0;
+        if (wants(section, names[i], in_default)) {
+            size_t before = text->length;
+            info_sections(server, text, names[i]);
+            mark_section(server, text, before);
+        }
+    }
+}
+
+static void info_sections(struct server *server, struct proto_buffer *text, const char *section)
 {
     if (wants(section, "server", true)) {
         info_server(server, text);
@@ -464,11 +517,19 @@ void raft_info_command(struct client *client, struct proto_buffer *out)
     struct proto_buffer text;
     proto_buffer_init(&text, 1 << 20);
     info_raft(client->server, &text);
+    mark_section(client->server, &text, 0);
     reply_verbatim(out, client->protocol, (const char *)text.data, text.length);
     proto_buffer_free(&text);
 }
 
 /* ---- CLUSTER ---- */
+
+/* The master CLUSTER names: the leader, or in a foil mode this node itself, since every node
+ * takes writes there (replication.c). */
+static raft_node_id cluster_master(const struct server *server)
+{
+    return server->replica != NULL ? server->config.id : raft_leader(server->node.raft);
+}
 
 static void slot_node(const struct client *client, struct proto_buffer *out,
                       const struct config_member *member)
@@ -551,7 +612,7 @@ static void cluster_shards(struct server *server, struct client *client, struct 
 
 static void cluster_nodes(struct server *server, struct client *client, struct proto_buffer *out)
 {
-    raft_node_id leader = raft_leader(server->node.raft);
+    raft_node_id leader = cluster_master(server);
     char leader_name[41];
     node_name(leader, leader_name);
     struct proto_buffer text;
@@ -604,7 +665,7 @@ void cluster_command(struct client *client, struct proto_buffer *out, size_t arg
 {
     struct server *server = client->server;
     const struct kv_arg *sub = &argv[1];
-    const struct config_member *leader = members_address(server, raft_leader(server->node.raft));
+    const struct config_member *leader = members_address(server, cluster_master(server));
     if (argc != 2) {
         reply_error(out, "ERR unknown subcommand or wrong number of arguments for '%.*s'",
                     (int)sub->data_bytes, (const char *)sub->data);

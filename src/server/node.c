@@ -554,7 +554,8 @@ void node_process_ready(struct server *server)
 
 void node_tick(struct server *server)
 {
-    if (!server->node.fatal) {
+    /* A foil mode's core is never ticked: it elects no one (replication.c). */
+    if (!server->node.fatal && server->replica == NULL) {
         node_set_clock(server);
         raft_tick(server->node.raft);
     }
@@ -707,4 +708,5 @@ void node_sweep_timeouts(struct server *server)
     node_maybe_recover(server);
     node_expire_keys(server);
     blocking_sweep(server);
+    replication_sweep(server);
 }

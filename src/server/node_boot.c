@@ -42,6 +42,9 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
     if (message->type == RAFT_MSG_HEARTBEAT_RESPONSE) {
         node_note_heartbeat_response(server, message->from);
     }
+    if (server->replica != NULL) {
+        return; /* a foil mode's core is never stepped (the handshake keeps Raft peers out) */
+    }
     node_set_clock(server);
     int rc = raft_step(node->raft, message);
     if (rc != 0) {
@@ -55,6 +58,11 @@ static void on_transport_message(void *context, const struct raft_message *messa
                                  const char *snapshot_data_path)
 {
     node_on_peer_message(context, message, snapshot_data_path);
+}
+
+static void on_transport_replica(void *context, const struct peer_replica *message)
+{
+    replication_receive(context, message);
 }
 
 static void on_transport_unreachable(void *context, raft_node_id peer)
@@ -151,11 +159,16 @@ static int open_state_machine(struct server *server, const struct storage_recove
     struct node *node = &server->node;
     char directory[CONFIG_PATH_BYTES + 16];
     node_path_join(directory, sizeof directory, server->config.data_directory, "kv");
-    if (check_clean_stop(server, directory, error, error_bytes) != 0) {
+    bool foil = server_replication_unsafe(server);
+    /* A foil mode has no log to rebuild the state machine from: it is the only copy, synced
+     * at every commit and so trusted after a crash (replication.c). */
+    if (!foil && check_clean_stop(server, directory, error, error_bytes) != 0) {
         return -1;
     }
     struct kv_options options;
     kv_options_default(&options);
+    options.sync_each_commit = foil;
+    options.lww_stamps = server->replication_mode == REPLICA_MODE_LWW;
     /* The map is address space: room for the quota twice over (free pages a snapshot's reader
      * holds, a write admitted just below the quota) and kv grows it further when needed. */
     options.map_size_bytes = 2 * node->max_db_bytes + (1ull << 30);
@@ -234,7 +247,8 @@ static int start_core(struct server *server, const struct storage_recovered *rec
         .snapshot = recovered->snapshot,
         .entries = recovered->entries,
         .entry_count = recovered->entry_count,
-        .applied = kv_applied_index(node->kv),
+        /* A foil mode's state machine counts its own entries, which no log holds. */
+        .applied = server_replication_unsafe(server) ? 0 : kv_applied_index(node->kv),
     };
     int rc = raft_new(&raft_config, &boot, &node->raft);
     if (rc != 0) {
@@ -272,6 +286,7 @@ static int start_transport(struct server *server, char *error, size_t error_byte
     transport.tls_verify_peer_name = config->tls_verify_peer_name;
     transport.fault_injection = config->enable_fault_injection;
     transport.fault_seed = config->id; /* reproducible; RAFT.FAULT SEED changes it */
+    transport.replication_mode = (uint16_t)server->replication_mode;
     /* The largest frame (an APPEND with the largest entry) must fit whole, or it would never
      * leave and its follower would wait for it forever. */
     transport.max_send_buffer_bytes = LIMITS_MAX_PEER_FRAME_BYTES + 2 * LIMITS_APPEND_BYTES;
@@ -285,6 +300,7 @@ static int start_transport(struct server *server, char *error, size_t error_byte
         .on_unreachable = on_transport_unreachable,
         .on_snapshot_sent = on_transport_snapshot_sent,
         .on_peer_state = on_transport_peer_state,
+        .on_replica = server_replication_unsafe(server) ? on_transport_replica : NULL,
     };
     int rc = transport_start(server->loop, &transport, &callbacks, &server->transport);
     if (rc != 0) {
@@ -354,6 +370,14 @@ static int open_data(struct server *server, char *error, size_t error_bytes)
         snprintf(error, error_bytes, "cannot open the data: %s", message);
         return -1;
     }
+    if (storage_replication_mode_claim(node->storage, server_replication_name(server),
+                                       recovered.fresh) != 0) {
+        snprintf(error, error_bytes, "cannot open the data: %s", storage_message(node->storage));
+        storage_recovered_free(&recovered);
+        storage_close(node->storage);
+        node->storage = NULL;
+        return -1;
+    }
     node->max_db_bytes = resolve_quota(config);
     rc = open_state_machine(server, &recovered, error, error_bytes);
     if (rc == 0) {
@@ -386,7 +410,14 @@ int node_start(struct server *server, char *error, size_t error_bytes)
     const struct server_config *config = &server->config;
     node_path_join(node->incoming_snapshot_path, sizeof node->incoming_snapshot_path,
                    config->data_directory, "incoming-snapshot.data");
-    if (open_data(server, error, error_bytes) != 0) {
+    server->replication_mode = replica_mode_parse(config->replication);
+    if (server->replication_mode < 0) {
+        snprintf(error, error_bytes, "unknown replication mode '%s'", config->replication);
+        return -1;
+    }
+    replication_warn(server);
+    if (open_data(server, error, error_bytes) != 0 ||
+        replication_start(server, error, error_bytes) != 0) {
         return -1;
     }
     log_info("space quota (max-db-bytes) %llu bytes; the database holds %llu",
@@ -448,6 +479,9 @@ void node_maybe_recover(struct server *server)
         return;
     }
     raft_free(old_core);
+    if (server->replica != NULL) {
+        replica_set_kv(server->replica, node->kv);
+    }
     node->fatal = false;
     node->kv_suspect = false;
     node->snapshot_commit_pending = false;
@@ -467,6 +501,7 @@ void node_stop(struct server *server)
     request_list_discard(&server->reads_waiting_apply);
     request_list_discard(&server->blocked);
     pubsub_free(server);
+    replication_stop(server);
     close_data(server, !node->fatal && (node->raft == NULL || !driver_busy(&node->driver)));
     raft_free(node->raft);
     node->raft = NULL;

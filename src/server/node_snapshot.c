@@ -202,6 +202,9 @@ static void after_snapshot(uv_work_t *work, int status)
 void node_maybe_snapshot(struct server *server)
 {
     struct node *node = &server->node;
+    if (server->replica != NULL) {
+        return; /* a foil mode has no log to compact (replication.c) */
+    }
     if (node->snapshot_commit_pending && !driver_busy(&node->driver)) {
         node->snapshot_commit_pending = false;
         commit_snapshot(server);

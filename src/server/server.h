@@ -28,6 +28,7 @@
 #include "proto/proto.h"
 #include "proto/resp.h"
 #include "raft/raft.h"
+#include "replica/replica.h"
 #include "server/config.h"
 #include "server/transport.h"
 #include "storage/storage.h"
@@ -499,7 +500,31 @@ struct server {
     bool stopping;
     int exit_code;
     char run_id[41];
+    /* --replication (replica.h's enum; REPLICA_MODE_RAFT, 0, is the default): in one of the
+     * lecture's unsafe foils, `replica` runs the data commands (replication.c). */
+    int replication_mode;
+    struct replica *replica; /* NULL in Raft mode */
+    uint64_t anti_entropy_due_ms;
 };
+
+/* replication.c: the lecture's foil modes (never the default) */
+/* "raft", "naive" or "lww": what INFO, /api/state and the dashboard's banner show. */
+const char *server_replication_name(const struct server *server);
+/* Whether the node runs one of the unsafe foils. */
+bool server_replication_unsafe(const struct server *server);
+/* The multi-line WARNING an unsafe mode logs at start (nothing for Raft). */
+void replication_warn(const struct server *server);
+/* Creates the mode's replica once the state machine is open: 0, or -1 with error set. */
+int replication_start(struct server *server, char *error, size_t error_bytes);
+void replication_stop(struct server *server);
+/* A data command (authenticated, resolved, arity checked) in a foil mode: a read runs locally,
+ * a write applies here, is answered and sent to every sibling; answered at once either way. */
+void replication_execute(struct client *client, const struct kv_command *command, size_t argc,
+                         const struct kv_arg *argv);
+/* A REPLICA frame from a sibling (the transport's on_replica). */
+void replication_receive(struct server *server, const struct peer_replica *message);
+/* From the sweep timer: lww's anti-entropy round, once per REPLICA_ANTI_ENTROPY_MS. */
+void replication_sweep(struct server *server);
 
 /* acl.c: ACL users on connections */
 void acl_client_init(struct client *client); /* the default user; authenticated if nopass */

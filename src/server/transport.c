@@ -474,6 +474,38 @@ int transport_send(struct transport *transport, const struct raft_message *messa
     return TRANSPORT_OK;
 }
 
+int transport_send_replica(struct transport *transport, const struct peer_replica *message)
+{
+    if (transport == NULL || message == NULL || message->from != transport->config.id) {
+        return TRANSPORT_ERROR_INVALID;
+    }
+    struct transport_peer *peer = transport_find_peer(transport, message->to);
+    if (peer == NULL) {
+        return TRANSPORT_ERROR_INVALID;
+    }
+    struct connection *connection = peer->connection;
+    if (connection == NULL || transport->stopping ||
+        transport_connection_buffered_bytes(connection) >=
+            transport->config.max_send_buffer_bytes) {
+        return TRANSPORT_ERROR_NOT_CONNECTED;
+    }
+    struct peer_frame frame = {.type = PEER_FRAME_REPLICA, .replica = *message};
+    if (peer->faulty && transport_fault_outgoing(peer, &frame)) {
+        return TRANSPORT_OK; /* dropped or held, as the network would */
+    }
+    int rc = transport_connection_queue_frame(connection, &frame);
+    if (rc == PROTO_ERROR_INVALID) {
+        return TRANSPORT_ERROR_INVALID;
+    }
+    if (rc != PROTO_OK) {
+        return TRANSPORT_ERROR_NOT_CONNECTED;
+    }
+    if (!transport->held) {
+        transport_connection_flush(connection);
+    }
+    return TRANSPORT_OK;
+}
+
 void transport_hold(struct transport *transport)
 {
     transport->held = true;

@@ -120,6 +120,11 @@ struct transport_config {
      * and the send and receive paths pay one branch on a flag that is never set. */
     bool fault_injection;
     uint64_t fault_seed; /* seeds the PRNG of loss and reordering */
+    /* The replication mode (replica/replica.h's enum; 0 is Raft's). HELLO announces it in the
+     * protocol version's upper 16 bits (Raft's HELLO is unchanged), and a peer of another
+     * mode is refused with a log line that names both: the lecture's foils never mix with
+     * each other or with Raft. */
+    uint16_t replication_mode;
 };
 
 void transport_config_default(struct transport_config *config);
@@ -137,6 +142,9 @@ struct transport_callbacks {
     void (*on_snapshot_sent)(void *context, raft_node_id peer, bool success);
     /* Optional: the connection to `peer` went up (true) or down (false). */
     void (*on_peer_state)(void *context, raft_node_id peer, bool connected);
+    /* Optional: a REPLICA message (the foil modes) from an authenticated peer, to us; valid
+     * during the call. NULL: such a frame closes the connection, as any unexpected one. */
+    void (*on_replica)(void *context, const struct peer_replica *message);
 };
 
 struct transport;
@@ -157,6 +165,10 @@ int transport_set_peers(struct transport *transport, const struct transport_peer
 
 /* Encodes and queues one message for message->to. Never blocks. */
 int transport_send(struct transport *transport, const struct raft_message *message);
+/* Encodes and queues one REPLICA message for message->to, fire and forget: a peer that is
+ * not connected, or whose send buffer is full, simply misses it (TRANSPORT_ERROR_NOT_CONNECTED;
+ * on_unreachable is not called, as no Raft progress depends on it). */
+int transport_send_replica(struct transport *transport, const struct peer_replica *message);
 /* Batching: between transport_hold() and transport_release(), transport_send() only queues;
  * the release writes each peer's queued frames at once, so the messages of one ready leave in
  * one write per peer instead of one per message. */

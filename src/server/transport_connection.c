@@ -427,6 +427,37 @@ static void receive_raft(struct connection *connection, const struct peer_frame 
     transport_connection_deliver(connection, message);
 }
 
+/* A REPLICA frame (the foil modes): only where the host takes them, from that peer, to us;
+ * through the fault point as a RAFT frame goes. */
+static void receive_replica(struct connection *connection, const struct peer_frame *frame)
+{
+    const struct peer_replica *message = &frame->replica;
+    struct transport *transport = connection->transport;
+    struct transport_peer *peer = connection->peer;
+    if (transport->callbacks.on_replica == NULL || message->from != peer->address.id ||
+        message->to != transport->config.id) {
+        transport_connection_close(connection,
+                                   "REPLICA frame from %" PRIu64 " to %" PRIu64
+                                   " on our link with %s (replication mode %u)",
+                                   message->from, message->to, connection->name,
+                                   (unsigned)transport->config.replication_mode);
+        return;
+    }
+    if (peer->faulty && transport_fault_incoming(peer, frame)) {
+        return;
+    }
+    transport_connection_deliver_replica(connection, message);
+}
+
+void transport_connection_deliver_replica(struct connection *connection,
+                                          const struct peer_replica *message)
+{
+    struct transport *transport = connection->transport;
+    if (transport->callbacks.on_replica != NULL) {
+        transport->callbacks.on_replica(transport->callbacks.context, message);
+    }
+}
+
 static void receive_frame(struct connection *connection, const struct peer_frame *frame)
 {
     if (connection->state != CONNECTION_ESTABLISHED) {
@@ -446,6 +477,9 @@ static void receive_frame(struct connection *connection, const struct peer_frame
             break;
         }
         transport_snapshot_receive_chunk(connection, &frame->chunk);
+        break;
+    case PEER_FRAME_REPLICA:
+        receive_replica(connection, frame);
         break;
     default:
         transport_connection_close(connection, "unexpected %s frame after the handshake",

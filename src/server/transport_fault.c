@@ -185,7 +185,7 @@ static bool link_take(struct transport_peer *peer, struct fault_link *link,
 bool transport_fault_outgoing(struct transport_peer *peer, const struct peer_frame *frame)
 {
     assert(peer->transport->config.fault_injection);
-    assert(frame->type == PEER_FRAME_RAFT);
+    assert(frame->type == PEER_FRAME_RAFT || frame->type == PEER_FRAME_REPLICA);
     return link_take(peer, &peer->fault_out, frame);
 }
 
@@ -200,7 +200,7 @@ bool transport_fault_incoming(struct transport_peer *peer, const struct peer_fra
         transport_snapshot_receive_lost(peer, &frame->chunk);
         return true;
     }
-    assert(frame->type == PEER_FRAME_RAFT);
+    assert(frame->type == PEER_FRAME_RAFT || frame->type == PEER_FRAME_REPLICA);
     return link_take(peer, &peer->fault_in, frame);
 }
 
@@ -252,8 +252,12 @@ static void release_in(struct transport_peer *peer, const struct fault_held *hel
     /* We encoded it from a frame the decoder had accepted. */
     assert(rc == PEER_FRAME);
     assert(consumed == held->bytes);
-    assert(frame.type == PEER_FRAME_RAFT);
-    transport_connection_deliver(connection, &frame.raft);
+    assert(frame.type == PEER_FRAME_RAFT || frame.type == PEER_FRAME_REPLICA);
+    if (frame.type == PEER_FRAME_REPLICA) {
+        transport_connection_deliver_replica(connection, &frame.replica); /* the foil modes */
+    } else {
+        transport_connection_deliver(connection, &frame.raft);
+    }
     peer_decoder_free(&decoder);
 }
 

@@ -16,6 +16,7 @@
  * secret), a challenge that cannot be drawn, and a handshake that does not complete within
  * handshake_timeout_ms.
  */
+#include "replica/replica.h"
 #include "server/tls.h"
 #include "server/transport_internal.h"
 
@@ -133,6 +134,13 @@ static void connection_establish(struct connection *connection)
 }
 
 /* Dialer, once TCP is connected: HELLO with a fresh challenge. */
+/* The protocol version HELLO announces: Raft's as it always was, a foil mode in the upper 16
+ * bits (transport.h). */
+static uint32_t announced_version(const struct transport *transport)
+{
+    return PEER_PROTOCOL_VERSION | ((uint32_t)transport->config.replication_mode << 16);
+}
+
 void transport_handshake_begin(struct connection *connection)
 {
     struct transport *transport = connection->transport;
@@ -144,7 +152,7 @@ void transport_handshake_begin(struct connection *connection)
     memcpy(frame.hello.cluster_id, transport->config.cluster_id, PEER_CLUSTER_ID_BYTES);
     frame.hello.node_id = transport->config.id;
     memcpy(frame.hello.challenge, connection->challenge, PEER_CHALLENGE_BYTES);
-    frame.hello.protocol_version = PEER_PROTOCOL_VERSION;
+    frame.hello.protocol_version = announced_version(transport);
     connection->state = CONNECTION_AWAIT_HELLO_REPLY;
     connection_send_handshake(connection, &frame);
 }
@@ -164,10 +172,21 @@ static struct transport_peer *hello_check(struct connection *connection,
                                    hello->node_id, theirs, ours);
         return NULL;
     }
-    if (hello->protocol_version != PEER_PROTOCOL_VERSION) {
+    uint32_t their_mode = hello->protocol_version >> 16;
+    if ((hello->protocol_version & 0xffffu) == PEER_PROTOCOL_VERSION &&
+        their_mode != transport->config.replication_mode) {
+        transport_connection_close(connection,
+                                   "HELLO from node %" PRIu64
+                                   " running replication mode %s, ours is %s: nodes of "
+                                   "different modes never talk",
+                                   hello->node_id, replica_mode_name((int)their_mode),
+                                   replica_mode_name(transport->config.replication_mode));
+        return NULL;
+    }
+    if (hello->protocol_version != announced_version(transport)) {
         transport_connection_close(connection,
                                    "HELLO with protocol version %" PRIu32 ", ours is %d",
-                                   hello->protocol_version, PEER_PROTOCOL_VERSION);
+                                   hello->protocol_version & 0xffffu, PEER_PROTOCOL_VERSION);
         return NULL;
     }
     if (hello->node_id == transport->config.id) {

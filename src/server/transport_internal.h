@@ -238,6 +238,9 @@ void transport_handshake_frame(struct connection *connection, const struct peer_
  * completes. */
 void transport_connection_deliver(struct connection *connection,
                                   const struct raft_message *message);
+/* A REPLICA message (the foil modes) to the host's on_replica, if it takes them. */
+void transport_connection_deliver_replica(struct connection *connection,
+                                          const struct peer_replica *message);
 int transport_connection_queue_bytes(struct connection *connection, const uint8_t *bytes,
                                      size_t count);
 

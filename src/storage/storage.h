@@ -77,7 +77,9 @@
     /* no snapshot */                                                                              \
     X(STORAGE_ERROR_NOT_FOUND, -8, "not found")                                                    \
     /* an earlier write or sync failed; restart the node */                                        \
-    X(STORAGE_ERROR_FAILED, -9, "storage failed earlier; restart the node")
+    X(STORAGE_ERROR_FAILED, -9, "storage failed earlier; restart the node")                        \
+    /* the directory was made by another replication mode (replication_mode.c) */                  \
+    X(STORAGE_ERROR_MODE, -10, "data directory of another replication mode")
 
 enum storage_error {
 #define STORAGE_ERROR_ENUMERATOR(name, value, text) name = value,
@@ -258,6 +260,13 @@ int storage_stream_claim(const struct storage_io *io, const char *from, const ch
 int storage_clean_stop_take(struct storage *storage, const char *boot, bool *trusted);
 int storage_clean_stop_forget(struct storage *storage);
 int storage_clean_stop_mark(struct storage *storage);
+
+/* The replication mode that made the directory (replication_mode.c): "raft" accepts a
+ * directory without a record (Raft writes none); another mode writes its record when the
+ * directory is fresh (storage_recovered.fresh) and refuses one made by any other mode
+ * (STORAGE_ERROR_MODE, with a sentence in storage_message). */
+#define STORAGE_MODE_NAME_BYTES 16
+int storage_replication_mode_claim(struct storage *storage, const char *mode, bool fresh);
 
 /* With options.defer_deletes: whether files went to the trash since the last call, and the
  * trash's path (valid as long as the storage). storage_trash_empty() deletes what is in it;

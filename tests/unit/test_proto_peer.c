@@ -605,6 +605,132 @@ static void hmac_refuses_an_empty_secret(void **state)
                      PROTO_ERROR_INVALID);
 }
 
+/* ---- REPLICA frames: the lecture's foil modes (src/replica) ---- */
+
+static const uint8_t replica_key[] = "key";
+static const uint8_t replica_value[] = "value";
+
+static struct peer_frame replica_frame(uint8_t kind, struct peer_replica_item *items,
+                                       uint32_t count)
+{
+    struct peer_frame frame = {.type = PEER_FRAME_REPLICA};
+    frame.replica.kind = kind;
+    frame.replica.from = 3;
+    frame.replica.to = 1;
+    frame.replica.item_count = count;
+    frame.replica.items = items;
+    return frame;
+}
+
+static void replica_put_round_trips_every_field(void **state)
+{
+    struct peer_replica_item items[2] = {
+        {.stamp = {.physical_ms = 1700000000123, .logical = 7, .node = 2},
+         .key_bytes = 3,
+         .key = replica_key,
+         .value_bytes = 5,
+         .value = replica_value},
+        {.stamp = {.physical_ms = 1700000000124, .logical = 0, .node = 3},
+         .tombstone = true,
+         .key_bytes = 3,
+         .key = replica_key},
+    };
+    struct peer_frame frame = replica_frame(PEER_REPLICA_PUT, items, 2);
+    assert_round_trip(&frame);
+    struct peer_frame other = frame;
+    struct peer_replica_item changed[2] = {items[0], items[1]};
+    changed[0].stamp.logical = 8;
+    other.replica.items = changed;
+    assert_false(peer_frame_equal(&frame, &other));
+}
+
+static void replica_digest_and_entry_round_trip(void **state)
+{
+    struct peer_frame digest = replica_frame(PEER_REPLICA_DIGEST, NULL, 0);
+    digest.replica.flags = PEER_REPLICA_FROM_START | PEER_REPLICA_TO_END;
+    assert_round_trip(&digest);
+    struct peer_replica_item entry = {.value_bytes = 5, .value = replica_value};
+    struct peer_frame frame = replica_frame(PEER_REPLICA_ENTRY, &entry, 1);
+    assert_round_trip(&frame);
+}
+
+/* The layout of peer.h, byte for byte: a change to it must change this test. */
+static void replica_frame_bytes_are_the_documented_layout(void **state)
+{
+    struct peer_replica_item item = {
+        .stamp = {.physical_ms = 0x0102030405060708, .logical = 0x0a0b0c0d, .node = 9},
+        .key_bytes = 3,
+        .key = replica_key,
+        .value_bytes = 5,
+        .value = replica_value};
+    struct peer_frame frame = replica_frame(PEER_REPLICA_PUT, &item, 1);
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_OK);
+    static const uint8_t expected[] = {2,    0,    0,    0, /* kind PUT, flags, zero */
+                                       3,    0,    0,    0,    0,   0,   0,   0, /* from */
+                                       1,    0,    0,    0,    0,   0,   0,   0, /* to */
+                                       1,    0,    0,    0,                      /* item count */
+                                       8,    7,    6,    5,    4,   3,   2,   1, /* physical_ms */
+                                       0x0d, 0x0c, 0x0b, 0x0a,                   /* logical */
+                                       9,    0,    0,    0,    0,   0,   0,   0, /* node */
+                                       0,                                        /* tombstone */
+                                       3,    0,    0,    0,    'k', 'e', 'y', 5,
+                                       0,    0,    0,    'v',  'a', 'l', 'u', 'e'};
+    assert_int_equal(buffer.length, PEER_HEADER_BYTES + sizeof expected);
+    assert_int_equal(buffer.data[5], PEER_FRAME_REPLICA);
+    assert_memory_equal(buffer.data + PEER_HEADER_BYTES, expected, sizeof expected);
+}
+
+static void replica_encoder_refuses_what_breaks_the_rules(void **state)
+{
+    struct peer_replica_item items[2] = {
+        {.key_bytes = 3, .key = replica_key, .value_bytes = 5, .value = replica_value},
+        {.key_bytes = 3, .key = replica_key, .value_bytes = 5, .value = replica_value},
+    };
+    struct peer_frame frame = replica_frame(PEER_REPLICA_ENTRY, items, 2); /* one item only */
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    frame = replica_frame(PEER_REPLICA_ENTRY, items, 1); /* an entry has no key */
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    frame = replica_frame(PEER_REPLICA_DIGEST, items, 1); /* a digest carries no value */
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    frame = replica_frame(PEER_REPLICA_PUT, items, 1);
+    frame.replica.flags = PEER_REPLICA_TO_END; /* flags are a digest's */
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    items[0].tombstone = true; /* a tombstone has no value */
+    frame = replica_frame(PEER_REPLICA_PUT, items, 1);
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    frame = replica_frame(PEER_REPLICA_KIND_MAX + 1, NULL, 0);
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    frame = replica_frame(PEER_REPLICA_PUT, items, PEER_REPLICA_MAX_ITEMS + 1);
+    assert_int_equal(peer_encode(&buffer, &frame), PROTO_ERROR_INVALID);
+    assert_int_equal(buffer.length, 0);
+}
+
+static void replica_huge_item_count_is_rejected_before_allocation(void **state)
+{
+    uint8_t payload[24] = {
+        PEER_REPLICA_PUT, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0};
+    append_raw_frame(PEER_FRAME_REPLICA, payload, sizeof payload);
+    assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
+    assert_int_equal(decoder.replica_item_capacity, 0);
+}
+
+static void replica_truncated_item_and_bad_rules_are_rejected(void **state)
+{
+    /* A DIGEST whose one item claims a value: the layout reads, the rules refuse it. */
+    uint8_t payload[24 + 29 + 3 + 1] = {
+        PEER_REPLICA_DIGEST, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    size_t at = 24 + 8 + 4 + 8 + 1;
+    payload[at] = 3; /* key_bytes */
+    memcpy(payload + at + 4, "key", 3);
+    payload[at + 7] = 1; /* value_bytes */
+    append_raw_frame(PEER_FRAME_REPLICA, payload, sizeof payload);
+    assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
+    assert_non_null(strstr(peer_decoder_error(&decoder), "breaks its rules"));
+    proto_buffer_truncate(&buffer, 0);
+    append_raw_frame(PEER_FRAME_REPLICA, payload, sizeof payload - 2); /* cut in the value */
+    assert_int_equal(decode_buffer(), PROTO_ERROR_PROTOCOL);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -645,6 +771,12 @@ int main(void)
         TEST(hmac_fails_with_a_wrong_secret),
         TEST(hmac_fails_when_reflected_or_replayed),
         TEST(hmac_refuses_an_empty_secret),
+        TEST(replica_put_round_trips_every_field),
+        TEST(replica_digest_and_entry_round_trip),
+        TEST(replica_frame_bytes_are_the_documented_layout),
+        TEST(replica_encoder_refuses_what_breaks_the_rules),
+        TEST(replica_huge_item_count_is_rejected_before_allocation),
+        TEST(replica_truncated_item_and_bad_rules_are_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -954,9 +954,56 @@ static void test_real_file_system_round_trip(void **state)
     assert_int_equal(system(command), 0);
 }
 
+/* ---- the replication mode that made the directory (replication_mode.c) ---- */
+
+static void test_a_foil_mode_claims_a_fresh_directory_and_refuses_it_to_another(void **state)
+{
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    assert_true(f->recovered.fresh);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "naive", true), 0);
+    fixture_reopen(f);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "naive", false), 0);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "lww", false), STORAGE_ERROR_MODE);
+    assert_non_null(strstr(storage_message(f->storage),
+                           "made by replication mode 'naive'; this node runs 'lww'"));
+    assert_int_equal(storage_replication_mode_claim(f->storage, "raft", false), STORAGE_ERROR_MODE);
+    fixture_free(f);
+}
+
+static void test_raft_writes_no_mode_record_and_a_foil_refuses_its_directory(void **state)
+{
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "raft", true), 0);
+    uint8_t *bytes = NULL;
+    size_t size = 0;
+    assert_true(memfs_file_bytes(f->memfs, DIR "/replication-mode", &bytes, &size) != 0);
+    fixture_reopen(f); /* no longer fresh: a directory from before the modes, say */
+    assert_int_equal(storage_replication_mode_claim(f->storage, "raft", false), 0);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "lww", false), STORAGE_ERROR_MODE);
+    assert_non_null(strstr(storage_message(f->storage), "made by replication mode 'raft'"));
+    fixture_free(f);
+}
+
+static void test_a_damaged_mode_record_is_corruption(void **state)
+{
+    struct fixture *f = fixture_new();
+    assert_int_equal(fixture_open(f), 0);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "lww", true), 0);
+    assert_int_equal(memfs_flip_byte(f->memfs, DIR "/replication-mode", 9), 0);
+    assert_int_equal(storage_replication_mode_claim(f->storage, "lww", false),
+                     STORAGE_ERROR_CORRUPT);
+    assert_non_null(strstr(storage_message(f->storage), "checksum mismatch"));
+    fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_foil_mode_claims_a_fresh_directory_and_refuses_it_to_another),
+        cmocka_unit_test(test_raft_writes_no_mode_record_and_a_foil_refuses_its_directory),
+        cmocka_unit_test(test_a_damaged_mode_record_is_corruption),
         cmocka_unit_test(test_missing_directory_is_a_fresh_start),
         cmocka_unit_test(test_empty_directory_is_a_fresh_start),
         cmocka_unit_test(test_directory_with_other_files_is_refused),

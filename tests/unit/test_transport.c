@@ -49,6 +49,9 @@ struct test_node {
     uint32_t snapshot_received_count;
     uint8_t *snapshot_bytes; /* the received file's content, read during on_message */
     size_t snapshot_size;
+    bool takes_replica;     /* a foil mode's host: on_replica is set */
+    uint32_t replica_count; /* REPLICA messages received */
+    char replica_value[32]; /* the last one's first item's value, NUL-terminated */
 };
 
 static uv_loop_t loop;
@@ -158,6 +161,17 @@ static void on_snapshot_sent(void *context, raft_node_id peer, bool success)
     node->snapshot_sent_success = success;
 }
 
+static void on_replica(void *context, const struct peer_replica *message)
+{
+    struct test_node *node = context;
+    node->replica_count++;
+    assert_true(message->item_count > 0);
+    size_t bytes = message->items[0].value_bytes;
+    bytes = bytes < sizeof node->replica_value - 1 ? bytes : sizeof node->replica_value - 1;
+    memcpy(node->replica_value, message->items[0].value, bytes);
+    node->replica_value[bytes] = '\0';
+}
+
 static void on_peer_state(void *context, raft_node_id peer, bool connected)
 {
     struct test_node *node = context;
@@ -221,6 +235,7 @@ static void node_start(raft_node_id id)
         .on_unreachable = on_unreachable,
         .on_snapshot_sent = on_snapshot_sent,
         .on_peer_state = on_peer_state,
+        .on_replica = node->takes_replica ? on_replica : NULL,
     };
     assert_null(node->transport);
     assert_int_equal(transport_start(&loop, &node->config, &callbacks, &node->transport),
@@ -1374,6 +1389,94 @@ static void a_snapshot_cut_on_its_way_in_is_lost_then_resent_whole(void **state)
 }
 
 /* Every code in TRANSPORT_ERRORS has its own text, and values beyond the list fall back. */
+/* ---- the lecture's foil modes: REPLICA frames and the mode in HELLO ---- */
+
+static struct peer_replica replica_between(raft_node_id from, raft_node_id to,
+                                           struct peer_replica_item *item)
+{
+    *item = (struct peer_replica_item){.stamp = {.physical_ms = 1, .logical = 2, .node = from},
+                                       .key_bytes = 1,
+                                       .key = (const uint8_t *)"k",
+                                       .value_bytes = 5,
+                                       .value = (const uint8_t *)"hello"};
+    return (struct peer_replica){
+        .kind = PEER_REPLICA_PUT, .from = from, .to = to, .item_count = 1, .items = item};
+}
+
+static void replica_frames_reach_a_host_of_the_same_foil_mode(void **state)
+{
+    for (raft_node_id id = 1; id <= 2; id++) {
+        node_configure(id, 2, 0xd1, secret_text)->replication_mode = 2;
+        nodes[id].takes_replica = true;
+        node_start(id);
+    }
+    WAIT_FOR(linked(1, 2));
+    struct peer_replica_item item;
+    struct peer_replica message = replica_between(1, 2, &item);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    WAIT_FOR(nodes[2].replica_count == 1);
+    assert_string_equal(nodes[2].replica_value, "hello");
+    message.from = 2; /* not ours to send */
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_ERROR_INVALID);
+}
+
+static void nodes_of_different_replication_modes_never_link(void **state)
+{
+    node_configure(1, 2, 0xd2, secret_text)->replication_mode = 1;
+    node_configure(2, 2, 0xd2, secret_text); /* Raft */
+    nodes[1].takes_replica = true;
+    node_start(1);
+    node_start(2);
+    run_for_ms(700);
+    assert_int_equal(nodes[1].up_count, 0);
+    assert_int_equal(nodes[2].up_count, 0);
+    struct peer_replica_item item;
+    struct peer_replica message = replica_between(1, 2, &item);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message),
+                     TRANSPORT_ERROR_NOT_CONNECTED);
+}
+
+static void replica_frames_pass_the_fault_point(void **state)
+{
+    for (raft_node_id id = 1; id <= 2; id++) {
+        struct transport_config *config = node_configure(id, 2, 0xd4, secret_text);
+        config->replication_mode = 1;
+        config->fault_injection = true;
+        nodes[id].takes_replica = true;
+        node_start(id);
+    }
+    WAIT_FOR(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[1].transport, 2, TRANSPORT_FAULT_OUT, TRANSPORT_FAULT_CUT, 1),
+        TRANSPORT_OK);
+    struct peer_replica_item item;
+    struct peer_replica message = replica_between(1, 2, &item);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    run_for_ms(200);
+    assert_int_equal(nodes[2].replica_count, 0); /* cut: dropped, the link still up */
+    assert_true(linked(1, 2));
+    assert_int_equal(
+        transport_fault_set(nodes[2].transport, 1, TRANSPORT_FAULT_IN, TRANSPORT_FAULT_DELAY, 100),
+        TRANSPORT_OK);
+    assert_int_equal(transport_fault_heal(nodes[1].transport, 2), TRANSPORT_OK);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    run_for_ms(30);
+    assert_int_equal(nodes[2].replica_count, 0); /* held on the way in ... */
+    WAIT_FOR(nodes[2].replica_count == 1);       /* ... and delivered to on_replica */
+    assert_string_equal(nodes[2].replica_value, "hello");
+}
+
+static void a_replica_frame_to_a_raft_host_closes_the_link(void **state)
+{
+    start_pair(0xd3, secret_text);
+    WAIT_FOR(linked(1, 2));
+    struct peer_replica_item item;
+    struct peer_replica message = replica_between(1, 2, &item);
+    assert_int_equal(transport_send_replica(nodes[1].transport, &message), TRANSPORT_OK);
+    WAIT_FOR(nodes[2].down_count >= 1);
+    assert_int_equal(nodes[2].replica_count, 0);
+}
+
 static void error_names_cover_every_code(void **state)
 {
     (void)state;
@@ -1432,6 +1535,10 @@ int main(void)
         TRANSPORT_TEST(a_cut_abandons_a_snapshot_and_refuses_new_ones_until_healed),
         TRANSPORT_TEST(a_snapshot_cut_on_its_way_in_is_lost_then_resent_whole),
         cmocka_unit_test(error_names_cover_every_code),
+        TRANSPORT_TEST(replica_frames_reach_a_host_of_the_same_foil_mode),
+        TRANSPORT_TEST(nodes_of_different_replication_modes_never_link),
+        TRANSPORT_TEST(a_replica_frame_to_a_raft_host_closes_the_link),
+        TRANSPORT_TEST(replica_frames_pass_the_fault_point),
     };
 #undef TRANSPORT_TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
