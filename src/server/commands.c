@@ -621,7 +621,9 @@ static void execute_write(struct client *client, const struct kv_command *comman
         client->closing = true;
         return;
     }
+    request->trace_id = dashboard_trace_begin(server, argc, argv);
     int rc = node_propose(server, request, encoded, written);
+    dashboard_trace_proposed(server, request->trace_id, rc, request->index, request->term);
     if (command->flags & KV_COMMAND_BLOCKING) {
         request->command = encoded; /* proposed again if it blocks (blocking.c) */
         request->command_bytes = written;
