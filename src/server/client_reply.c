@@ -143,7 +143,8 @@ void client_request_finish(struct request *request)
     request->done = true;
     struct client *client = request->client;
     if (request->trace_id != 0 && client != NULL) {
-        dashboard_trace_answered(client->server, request->trace_id, &request->reply);
+        dashboard_trace_answered(client->server, request->trace_id, request->reply.data,
+                                 request->reply.length);
     }
     if (client != NULL && request->stat.slot != STATS_NO_COMMAND) {
         stats_command_done(client, &request->stat,

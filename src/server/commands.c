@@ -433,7 +433,10 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     } else if (!client->authenticated) {
         reply_error(target.buffer, "NOAUTH Authentication required.");
     } else if (redirect) {
+        size_t before = target.buffer->length;
         commands_redirect(client->server, client, target.buffer, redirect_key(argc, argv));
+        dashboard_trace_redirected(client->server, argc, argv, target.buffer->data + before,
+                                   target.buffer->length - before);
     } else {
         client->server->stats.reads_stale++;
         kv_read(client->server->node.kv, argc, argv, node_clock_read(client->server), &sink);

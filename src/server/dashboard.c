@@ -14,8 +14,9 @@
  * A timer every DASHBOARD_TICK_MS builds the state object; when it differs from the last one
  * sent, it goes to every open event stream as one `state` event, so a change reaches a browser
  * within one tick and the stream carries at most one event per tick however busy the node is
- * (never one per Raft message). A comment line every DASHBOARD_HEARTBEAT_MS tells a browser the
- * node is still there when nothing changes.
+ * (never one per Raft message). A heartbeat every DASHBOARD_HEARTBEAT_MS (a comment, and a
+ * `heartbeat` event a page can see) tells a browser the node is still there when nothing
+ * changes.
  *
  * Cost off the hot path: counting a message is a lookup in a table of at most
  * TRANSPORT_MAX_PEERS slots and an increment; at most DASHBOARD_TRACES_PER_TICK writes are
@@ -333,7 +334,8 @@ void dashboard_note_entries(struct server *server, const struct raft_entry *entr
     }
 }
 
-void dashboard_trace_answered(struct server *server, uint64_t id, const struct proto_buffer *reply)
+void dashboard_trace_answered(struct server *server, uint64_t id, const uint8_t *reply,
+                              size_t reply_bytes)
 {
     struct dashboard_trace *trace =
         server->dashboard != NULL ? trace_find(server->dashboard, id) : NULL;
@@ -343,16 +345,27 @@ void dashboard_trace_answered(struct server *server, uint64_t id, const struct p
     trace->stage_ms[STAGE_ANSWERED] = wall_ms();
     /* The reply's first line, without its RESP type byte: "OK", "MOVED 0 127.0.0.1:6379". */
     size_t length = 0;
-    while (length + 1 < reply->length && reply->data[length + 1] != '\r' &&
+    while (length + 1 < reply_bytes && reply[length + 1] != '\r' &&
            length + 1 < sizeof trace->outcome) {
         length++;
     }
-    if (reply->length > 0 && (reply->data[0] == '+' || reply->data[0] == '-')) {
-        memcpy(trace->outcome, reply->data + 1, length);
+    if (reply_bytes > 0 && (reply[0] == '+' || reply[0] == '-')) {
+        memcpy(trace->outcome, reply + 1, length);
         trace->outcome[length] = '\0';
     } else {
         snprintf(trace->outcome, sizeof trace->outcome, "%s",
-                 reply->length > 0 ? "(a reply)" : "(no reply)");
+                 reply_bytes > 0 ? "(a reply)" : "(no reply)");
+    }
+}
+
+void dashboard_trace_redirected(struct server *server, size_t argc, const struct kv_arg *argv,
+                                const uint8_t *reply, size_t reply_bytes)
+{
+    uint64_t id = dashboard_trace_begin(server, argc, argv);
+    struct dashboard_trace *trace = id != 0 ? trace_find(server->dashboard, id) : NULL;
+    if (trace != NULL) {
+        trace->stage_ms[STAGE_REDIRECTED] = trace->stage_ms[STAGE_RECEIVED];
+        dashboard_trace_answered(server, id, reply, reply_bytes);
     }
 }
 
@@ -604,8 +617,13 @@ static void on_tick(uv_timer_t *timer)
     uint64_t now = uv_now(server->loop);
     if (now - dashboard->last_heartbeat_ms >= DASHBOARD_HEARTBEAT_MS) {
         dashboard->last_heartbeat_ms = now;
-        static const char heartbeat[] = ": heartbeat\n\n";
-        metrics_stream_broadcast(server, (const uint8_t *)heartbeat, sizeof heartbeat - 1);
+        /* A comment keeps proxies from closing an idle stream; the event beside it lets a
+         * page tell a stopped node (SIGSTOP: the connection stays open) from an idle one. */
+        char heartbeat[96];
+        int length = snprintf(heartbeat, sizeof heartbeat,
+                              ": heartbeat\nevent: heartbeat\ndata: {\"time_ms\":%" PRIu64 "}\n\n",
+                              wall_ms());
+        metrics_stream_broadcast(server, (const uint8_t *)heartbeat, (size_t)length);
     }
 }
 

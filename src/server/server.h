@@ -592,7 +592,11 @@ void dashboard_note_entries(struct server *server, const struct raft_entry *entr
 uint64_t dashboard_trace_begin(struct server *server, size_t argc, const struct kv_arg *argv);
 void dashboard_trace_proposed(struct server *server, uint64_t id, int result, uint64_t index,
                               uint64_t term);
-void dashboard_trace_answered(struct server *server, uint64_t id, const struct proto_buffer *reply);
+void dashboard_trace_answered(struct server *server, uint64_t id, const uint8_t *reply,
+                              size_t reply_bytes);
+/* A command this node redirected at once (a follower's MOVED, CLUSTERDOWN): the whole path. */
+void dashboard_trace_redirected(struct server *server, size_t argc, const struct kv_arg *argv,
+                                const uint8_t *reply, size_t reply_bytes);
 /* info.c: the process's resident set, in bytes (0 when /proc cannot tell) */
 uint64_t info_resident_bytes(void);
 
