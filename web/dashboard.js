@@ -106,7 +106,8 @@ function alive(node) {
   if (!node.reachable && node.state) {
     node.reachable = true;
     node.downSince = null;
-    note(`node ${node.id} is reachable again`, "up");
+    note(node.everReached ? `node ${node.id} is reachable again` : `node ${node.id} answers`, "up");
+    node.everReached = true;
   }
 }
 
@@ -116,7 +117,6 @@ function received(node, state) {
   node.rates = messageRates(node.previous, state, now);
   node.previous = { time: now, messages: state.messages || [] };
   node.state = state;
-  node.everReached = true;
   alive(node);
   if (before && before.role !== state.role) {
     note(`node ${node.id} is now ${state.role} (term ${state.term})`,

@@ -8,7 +8,7 @@ gives them.
 EventStream reads GET /api/events over a plain socket, as a browser's EventSource does, and
 parses the stream into (event, data) pairs; every read is bounded by a timeout.
 
-TestSupervisor answers the supervisor's control API (the one scripts/supervisor.py serves
+ClusterSupervisor answers the supervisor's control API (the one scripts/supervisor.py serves
 for `make run`: GET /api/nodes, POST /api/nodes/<id>/kill|restart|pause|resume, CORS and
 OPTIONS) over the harness's Cluster, so the browser test drives real processes through the
 same buttons a person clicks.
@@ -124,7 +124,7 @@ class EventStream:
         self.socket.close()
 
 
-class TestSupervisor:
+class ClusterSupervisor:
     """The supervisor's HTTP control API over a harness Cluster (see the module's text)."""
 
     def __init__(self, cluster):
