@@ -171,11 +171,14 @@ static void words_append(char *words, size_t capacity, const uint8_t *bytes, siz
     words[capacity - 1] = '\0';
 }
 
-/* "SET key value", the name upper-cased, its first arguments after it, cut to fit. */
-static void command_words(size_t argc, const struct kv_arg *argv, char *words, size_t capacity)
+/* "SET key value", the name upper-cased, its first arguments after it, cut to fit; only the
+ * name when `arguments` is false. */
+static void command_words(size_t argc, const struct kv_arg *argv, bool arguments, char *words,
+                          size_t capacity)
 {
     words[0] = '\0';
-    for (size_t i = 0; i < argc && i < DASHBOARD_COMMAND_ARGS_SHOWN; i++) {
+    size_t shown = arguments ? DASHBOARD_COMMAND_ARGS_SHOWN : 1;
+    for (size_t i = 0; i < argc && i < shown; i++) {
         if (i > 0) {
             words_append(words, capacity, (const uint8_t *)" ", 1);
         }
@@ -191,13 +194,14 @@ static void command_words(size_t argc, const struct kv_arg *argv, char *words, s
             words_append(words, capacity, argv[i].data, argv[i].data_bytes);
         }
     }
-    if (argc > DASHBOARD_COMMAND_ARGS_SHOWN) {
+    if (argc > shown) {
         words_append(words, capacity, (const uint8_t *)" ...", 4);
     }
 }
 
 /* A log entry in words: its command, "no-op", "config change" or "(undecodable)". */
-static void entry_words(const struct raft_entry *entry, char *words, size_t capacity)
+static void entry_words(const struct raft_entry *entry, bool arguments, char *words,
+                        size_t capacity)
 {
     if (entry->type == RAFT_ENTRY_NOOP) {
         snprintf(words, capacity, "no-op");
@@ -216,10 +220,20 @@ static void entry_words(const struct raft_entry *entry, char *words, size_t capa
     struct kv_arg argv[DASHBOARD_COMMAND_ARGS_SHOWN + 1];
     if (argc <= DASHBOARD_COMMAND_ARGS_SHOWN + 1 &&
         kv_command_decode(entry->data, entry->data_bytes, argv, argc, &argc, NULL) == 0) {
-        command_words(argc, argv, words, capacity);
+        command_words(argc, argv, arguments, words, capacity);
         return;
     }
     snprintf(words, capacity, "(a command of %zu arguments)", argc);
+}
+
+/*
+ * The dashboard's HTTP paths ask for no password, so they show what anyone could read from the
+ * node anyway: the arguments of commands (keys and values) only while the default user needs
+ * no password; otherwise command names alone ("SET ...").
+ */
+static bool dashboard_shows_arguments(struct server *server)
+{
+    return server->node.kv != NULL && !server->node.fatal && acl_server_default_nopass(server);
 }
 
 /* ---- what the node records as it runs ------------------------------------------------------
@@ -291,7 +305,7 @@ uint64_t dashboard_trace_begin(struct server *server, size_t argc, const struct 
     struct dashboard_trace *trace = &dashboard->traces[id % DASHBOARD_TRACES];
     memset(trace, 0, sizeof *trace);
     trace->id = id;
-    command_words(argc, argv, trace->words, sizeof trace->words);
+    command_words(argc, argv, dashboard_shows_arguments(server), trace->words, sizeof trace->words);
     trace->stage_ms[STAGE_RECEIVED] = wall_ms();
     return id;
 }
@@ -468,6 +482,7 @@ static void add_messages(struct dashboard *dashboard, struct proto_buffer *out)
 static void add_log(struct server *server, struct proto_buffer *out)
 {
     struct raft *raft = server->node.raft;
+    bool arguments = dashboard_shows_arguments(server);
     uint64_t last = raft_last_index(raft);
     uint64_t first = raft_first_index(raft);
     if (last >= first + DASHBOARD_LOG_ENTRIES) {
@@ -481,7 +496,7 @@ static void add_log(struct server *server, struct proto_buffer *out)
             continue;
         }
         char words[DASHBOARD_WORDS_BYTES];
-        entry_words(entry, words, sizeof words);
+        entry_words(entry, arguments, words, sizeof words);
         add(out,
             "%s{\"index\":%" PRIu64 ",\"term\":%" PRIu64 ",\"command\":", first_entry ? "" : ",",
             entry->index, entry->term);

@@ -536,6 +536,8 @@ void acl_client_free(struct client *client);
 bool acl_authenticate(struct client *client, const struct kv_arg *name,
                       const struct kv_arg *password, struct proto_buffer *out);
 bool acl_default_nopass(struct client *client);
+/* The same for the node: may anyone run commands as the default user without a password? */
+bool acl_server_default_nopass(struct server *server);
 /* Whether the connection's user may run argv (data: its kv command, or NULL for a server
  * command whose keys start at server_first_key, 0 for none); else the error text. */
 bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,

@@ -30,8 +30,8 @@ def http_address(node):
     return "%s:%d" % (node.host, node.client_port + METRICS_PORT_OFFSET)
 
 
-def dashboard_cluster(root, size=3, extra_args=()):
-    cluster = Cluster(size, root=root, extra_args=extra_args)
+def dashboard_cluster(root, size=3, extra_args=(), password=None):
+    cluster = Cluster(size, root=root, extra_args=extra_args, password=password)
     for node_id in cluster.ids():
         node = cluster.node(node_id)
         node.extra_args = ["--metrics-addr", http_address(node)]

@@ -1,7 +1,8 @@
 """test_dashboard.py — the dashboard's HTTP side through real nodes (server/dashboard.c,
 server/metrics.c): /api/state's shape on every node, the page and its files, the event stream
 pushing a write and a failover within bounded times, the stream cap at the limit and one past,
-a stream outliving the request timeout, and a dead node's endpoint while the others stream on.
+a stream outliving the request timeout, a dead node's endpoint while the others stream on, and
+a node with a password showing command names but no keys or values.
 """
 
 import json
@@ -205,6 +206,22 @@ def test_a_stream_ends_when_its_node_stops(cluster):
     finally:
         stream.close()
         cluster.start_node(node_id)
+
+
+def test_a_node_that_asks_for_a_password_shows_command_names_only(tmp_path):
+    cluster = dashboard_cluster(str(tmp_path), size=1, password="dashboard-secret")
+    try:
+        cluster.start()
+        cluster.wait_for_leader()
+        cluster.client(1, password="dashboard-secret").set("secret-key", "secret-value")
+        status, _, body = get(cluster.node(1), "/api/state")
+        assert status == 200
+        assert b"secret" not in body
+        value = json.loads(body)
+        assert any(e["command"] == "SET ..." for e in value["log"])
+        assert any(r["command"] == "SET ..." for r in value["requests"])
+    finally:
+        cluster.close()
 
 
 def test_a_malformed_http_address_in_member_stops_the_node(cluster, tmp_path):
