@@ -18,6 +18,7 @@ const SUPERVISOR_POLL_MS = 1000;
 const LOG_ROWS = 10;
 const REQUEST_ROWS = 14;
 const TIMELINE_ROWS = 60;
+const RATE_WINDOW_MS = 1000; // message rates are averaged over about this long
 
 const params = new URLSearchParams(location.search);
 const supervisor = (params.get("supervisor") || "").replace(/\/+$/, "");
@@ -34,7 +35,7 @@ function nodeRecord(id) {
     node = {
       id, http: "", client: "", state: null, reachable: false, everReached: false,
       downSince: Date.now(), lastEventAt: 0, source: null, retryAt: 0,
-      previous: null, rates: {}, supervised: null, dom: null,
+      samples: [], rates: {}, supervised: null, dom: null,
     };
     nodes.set(id, node);
   }
@@ -114,8 +115,11 @@ function alive(node) {
 function received(node, state) {
   const now = Date.now();
   const before = node.state;
-  node.rates = messageRates(node.previous, state, now);
-  node.previous = { time: now, messages: state.messages || [] };
+  node.samples.push({ time: now, messages: state.messages || [] });
+  while (node.samples.length > 2 && now - node.samples[1].time >= RATE_WINDOW_MS) {
+    node.samples.shift();
+  }
+  node.rates = messageRates(node.samples[0], state, now);
   node.state = state;
   alive(node);
   if (before && before.role !== state.role) {
@@ -135,7 +139,7 @@ function markDown(node, why) {
   }
 }
 
-// Messages per second to and from each peer, by type, between two events of one node.
+// Messages per second to and from each peer since an earlier sample (about a second ago).
 function messageRates(previous, state, now) {
   const rates = {};
   for (const entry of state.messages || []) {
@@ -144,8 +148,8 @@ function messageRates(previous, state, now) {
     let sentRate = 0;
     let receivedRate = 0;
     const old = previous && previous.messages.find((m) => m.peer === entry.peer);
-    const seconds = previous ? Math.max((now - previous.time) / 1000, 0.05) : 0;
-    if (old && seconds > 0) {
+    const seconds = previous ? (now - previous.time) / 1000 : 0;
+    if (old && seconds >= 0.2) {
       sentRate = Math.max(0, sent - sum(old.sent)) / seconds;
       receivedRate = Math.max(0, got - sum(old.received)) / seconds;
     }
@@ -403,9 +407,8 @@ function facts(node, state) {
     fact("term", state.term), fact("voted for", state.voted_for || "—"),
     fact("leader", state.leader_id || "—"), fact("commit", state.commit),
     fact("applied", state.applied), fact("last", state.last_index),
-    fact("client", node.client || "?"), fact("http", node.http || "?"),
-    fact("mode", state.replication || "raft"),
-  ].join("");
+  ].join("") + `<span class="addresses" style="grid-column: 1 / -1">client ${esc(node.client || "?")}` +
+    ` · http ${esc(node.http || "?")} · ${esc(state.replication || "raft")}</span>`;
 }
 
 function peerTable(node, state) {

@@ -31,7 +31,7 @@ struct config_member {
     uint16_t peer_port;
     /* Where the member serves HTTP (its --metrics-addr: metrics, health, the dashboard),
      * "HOST:PORT", or empty when unknown. Only the --member flags give it (an optional third
-     * address); the address book in the log never carries it (design note 20). */
+     * address); the address book in the log never carries it (design note 24). */
     char http[CONFIG_HOST_BYTES + 8];
 };
 

@@ -363,9 +363,13 @@ void dashboard_trace_answered(struct server *server, uint64_t id, const uint8_t 
            length + 1 < sizeof trace->outcome) {
         length++;
     }
-    if (reply_bytes > 0 && (reply[0] == '+' || reply[0] == '-')) {
-        memcpy(trace->outcome, reply + 1, length);
-        trace->outcome[length] = '\0';
+    if (reply_bytes > 0 && (reply[0] == '+' || reply[0] == '-' || reply[0] == ':')) {
+        size_t prefix = reply[0] == ':' ? 10 : 0; /* "(integer) " */
+        length =
+            length + prefix < sizeof trace->outcome ? length : sizeof trace->outcome - 1 - prefix;
+        memcpy(trace->outcome, "(integer) ", prefix);
+        memcpy(trace->outcome + prefix, reply + 1, length);
+        trace->outcome[prefix + length] = '\0';
     } else {
         snprintf(trace->outcome, sizeof trace->outcome, "%s",
                  reply_bytes > 0 ? "(a reply)" : "(no reply)");

@@ -13,6 +13,7 @@ dashboard-failover.png, dashboard-recovered.png.
 import os
 
 import pytest
+import redis
 
 import browser
 from dashboard_fixture import ClusterSupervisor, dashboard_cluster, http_address
@@ -71,7 +72,14 @@ def test_clicking_kill_on_the_leader_shows_another_node_taking_over(cluster, sup
     page.wait_for("document.querySelectorAll('.node[data-reachable=\"true\"]').length === 3 && "
                   "document.getElementById('leader').dataset.leaderId !== '0'",
                   PAGE_TIMEOUT_S, "three reachable nodes and a leader")
-    cluster.client(cluster.wait_for_leader()).set("favorite_food", "pickles")
+    first_leader = cluster.wait_for_leader()
+    cluster.client(first_leader).set("favorite_food", "pickles")
+    cluster.client(first_leader).incr("visits")
+    follower = next(i for i in cluster.ids() if i != first_leader)
+    try:
+        cluster.client(follower).set("redirected", "yes")  # a follower answers MOVED
+    except redis.exceptions.ResponseError:
+        pass
     page.wait_for("[...document.querySelectorAll('td.command')].some("
                   "c => c.textContent === 'SET favorite_food pickles')",
                   PAGE_TIMEOUT_S, "the write in the log tails")
