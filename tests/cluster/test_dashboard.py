@@ -94,12 +94,14 @@ def test_a_write_reaches_every_stream_with_its_path_and_its_words(cluster):
         # Through a follower first: it answers MOVED, and its path says redirected.
         with pytest.raises(redis.exceptions.ResponseError, match="MOVED"):
             cluster.client(follower).set("dash-redirected", "1")
-        written_at = time.monotonic()
         cluster.client(leader).set("dash-key", "dash-value")
+        written_at = time.monotonic()  # acknowledged: applied on the leader, committed
         index = state(cluster.node(leader))["commit"]
         for node_id, stream in streams.items():
-            value = stream.next_state(lambda s: s["applied"] >= index, timeout_s=PUSH_BOUND_S)
-            assert time.monotonic() - written_at < PUSH_BOUND_S
+            value = stream.next_state(lambda s: s["applied"] >= index, timeout_s=3)
+            delay_s = time.monotonic() - written_at
+            print("node %d streamed the write %.0f ms after its answer" % (node_id, delay_s * 1e3))
+            assert delay_s < PUSH_BOUND_S
             assert any(e["command"] == "SET dash-key dash-value" for e in value["log"])
         requests = state(cluster.node(leader))["requests"]
         mine = [r for r in requests if r["command"] == "SET dash-key dash-value"]
@@ -172,13 +174,16 @@ def test_a_leader_killed_is_seen_on_the_streams_of_the_others(cluster):
             stream.next_state()
         cluster.kill(leader)
         killed_at = time.monotonic()
+        def link_to_dead_leader(value):
+            return next(m for m in value["members"] if m["id"] == leader)["connected"]
+
         for node_id, stream in streams.items():
             value = stream.next_state(
-                lambda s: s["leader_id"] not in (0, leader) and s["role"] in
-                ("leader", "follower"), timeout_s=10)
+                lambda s: s["leader_id"] not in (0, leader) and not link_to_dead_leader(s),
+                timeout_s=10)
             assert value["leader_id"] in others
-            member = next(m for m in value["members"] if m["id"] == leader)
-            assert not member["connected"] or time.monotonic() - killed_at < 10
+            print("node %d streamed leader %d %.0f ms after the kill"
+                  % (node_id, value["leader_id"], (time.monotonic() - killed_at) * 1e3))
         # The dead node's endpoint refuses; the others keep streaming.
         with pytest.raises(OSError):
             EventStream(cluster.node(leader), timeout_s=2)
