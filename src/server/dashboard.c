@@ -164,11 +164,14 @@ static void words_append(char *words, size_t capacity, const uint8_t *bytes, siz
         words[used + length] = '\0';
         return;
     }
+    /* Cut: the text ends in "..." in its last three places (again, if it was cut before). */
     assert(capacity > 4);
     size_t keep = room >= 3 ? room - 3 : 0;
     memcpy(words + used, bytes, keep);
-    memcpy(words + used + keep, "...", 3);
-    words[capacity - 1] = '\0';
+    size_t end = room >= 3 ? used + keep : capacity - 4;
+    assert(end + 3 < capacity);
+    memcpy(words + end, "...", 3);
+    words[end + 3] = '\0';
 }
 
 /* "SET key value", the name upper-cased, its first arguments after it, cut to fit; only the
@@ -211,19 +214,15 @@ static void entry_words(const struct raft_entry *entry, bool arguments, char *wo
         snprintf(words, capacity, "config change");
         return;
     }
+    struct kv_arg argv[DASHBOARD_COMMAND_ARGS_SHOWN];
     size_t argc = 0;
-    if (kv_command_decode(entry->data, entry->data_bytes, NULL, 0, &argc, NULL) != 0 || argc == 0) {
+    if (kv_command_decode_head(entry->data, entry->data_bytes, argv, DASHBOARD_COMMAND_ARGS_SHOWN,
+                               &argc) != 0 ||
+        argc == 0) {
         snprintf(words, capacity, "(undecodable)");
         return;
     }
-    /* Decoding fills one kv_arg per argument; a command of many is named, not listed. */
-    struct kv_arg argv[DASHBOARD_COMMAND_ARGS_SHOWN + 1];
-    if (argc <= DASHBOARD_COMMAND_ARGS_SHOWN + 1 &&
-        kv_command_decode(entry->data, entry->data_bytes, argv, argc, &argc, NULL) == 0) {
-        command_words(argc, argv, arguments, words, capacity);
-        return;
-    }
-    snprintf(words, capacity, "(a command of %zu arguments)", argc);
+    command_words(argc, argv, arguments, words, capacity);
 }
 
 /*
@@ -580,7 +579,8 @@ static void build_state(struct dashboard *dashboard, struct proto_buffer *out)
     proto_buffer_truncate(out, 0);
     add(out, "{\"id\":%" PRIu64 ",\"replication\":", server->config.id);
     add_json_text(out, replication_mode(server));
-    add(out, ",\"failed\":%s", server->node.fatal ? "true" : "false");
+    add(out, ",\"failed\":%s,\"event_streams\":%" PRIu32, server->node.fatal ? "true" : "false",
+        metrics_stream_count(server));
     if (server->node.fatal) {
         add(out, ",\"failure_reason\":");
         add_json_text(out, server->node.failure_reason);
