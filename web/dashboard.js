@@ -556,6 +556,13 @@ function renderRequests() {
     }
   }
   all.sort((a, b) => (b.stages.received || 0) - (a.stages.received || 0));
+  if (all.length === 0) {
+    const any = sortedNodes().find((node) => node.client);
+    const [host, port] = any ? any.client.split(/:(?=\d+$)/) : ["127.0.0.1", "6379"];
+    setHTML(document.getElementById("requests"), `<li class="muted">none yet: try ` +
+      `<code>redis-cli -c -h ${esc(host)} -p ${esc(port)} SET favorite_food pickles</code></li>`);
+    return;
+  }
   const order = ["received", "redirected", "proposed", "committed", "applied", "answered"];
   setHTML(document.getElementById("requests"), all.slice(0, REQUEST_ROWS).map((request) => {
     const start = request.stages.received || 0;
