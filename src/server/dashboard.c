@@ -99,7 +99,6 @@ struct dashboard {
     uint64_t next_trace_id;
     uint32_t traces_this_tick;
     uint64_t last_heartbeat_ms;
-    uint64_t events_sent;
     struct proto_buffer last_state; /* the object last pushed to the streams */
     struct proto_buffer state;      /* scratch */
 };
@@ -631,7 +630,6 @@ static void on_tick(uv_timer_t *timer)
         stream_event(&event, state);
         metrics_stream_broadcast(server, event.data, event.length);
         proto_buffer_free(&event);
-        dashboard->events_sent++;
     }
     uint64_t now = uv_now(server->loop);
     if (now - dashboard->last_heartbeat_ms >= DASHBOARD_HEARTBEAT_MS) {
