@@ -6,7 +6,7 @@
 # declares the table.
 file(GLOB files RELATIVE ${WEB_DIR} ${WEB_DIR}/*.html ${WEB_DIR}/*.js ${WEB_DIR}/*.css)
 list(SORT files)
-set(text "/* Generated from web/ by scripts/embed-web.cmake; do not edit. */\n")
+set(text "/* Generated from web/ by cmake/embed-web.cmake; do not edit. */\n")
 string(APPEND text "#include \"server/server.h\"\n\n")
 set(rows "")
 set(number 0)
