@@ -732,10 +732,14 @@ void config_setting_describe(size_t index, struct config_setting_info *info)
     const struct setting *setting = &settings[index];
     assert(setting->name != NULL && setting->help != NULL);
     static const char *const value_names[] = {
-        [SETTING_U32] = "N",       [SETTING_U64] = "N",
-        [SETTING_I64] = "N",       [SETTING_STRING] = "VALUE",
-        [SETTING_BOOL] = "yes|no", [SETTING_LOG_LEVEL] = "LEVEL",
-        [SETTING_ID] = "ID",       [SETTING_MEMBER] = "ID=CLIENT_HOST:PORT,PEER_HOST:PORT",
+        [SETTING_U32] = "N",
+        [SETTING_U64] = "N",
+        [SETTING_I64] = "N",
+        [SETTING_STRING] = "VALUE",
+        [SETTING_BOOL] = "yes|no",
+        [SETTING_LOG_LEVEL] = "LEVEL",
+        [SETTING_ID] = "ID",
+        [SETTING_MEMBER] = "ID=CLIENT_HOST:PORT,PEER_HOST:PORT[,HTTP_HOST:PORT]",
     };
     info->name = setting->name;
     info->help = setting->help;
