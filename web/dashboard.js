@@ -438,8 +438,17 @@ function logTable(state) {
 function activeFaults(state) {
   const faults = state.faults || {};
   if (!faults.enabled) return "";
-  const active = (faults.active || []).map((f) => esc(typeof f === "string" ? f : JSON.stringify(f)));
+  const active = (faults.active || []).map((f) => esc(typeof f === "string" ? f : describeFault(f)));
   return `<div>faults: ${active.length ? active.join("; ") : "none active"}</div>`;
+}
+
+// {"action":"delay","peer":2,"direction":"out","ms":200,"dropped_out":3,...} in words.
+function describeFault(fault) {
+  const amount = fault.ms !== undefined ? ` ${fault.ms} ms` : fault.percent !== undefined
+    ? ` ${fault.percent}%` : "";
+  const dropped = (fault.dropped_in || 0) + (fault.dropped_out || 0);
+  return `${fault.action}${amount} ${fault.direction || "both"} ${fault.peer === "all" ? "all" : "→ " + fault.peer}` +
+    (dropped ? ` (${dropped} dropped)` : "");
 }
 
 function buttons(node) {

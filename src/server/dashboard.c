@@ -584,8 +584,8 @@ static void build_state(struct dashboard *dashboard, struct proto_buffer *out)
         add(out, ",\"failure_reason\":");
         add_json_text(out, server->node.failure_reason);
     }
-    /* The faults engineer's transport fault point reports here (issue 15). */
-    add(out, ",\"faults\":{\"enabled\":false,\"active\":[]}");
+    add(out, ",\"faults\":");
+    fault_describe_json(server, out); /* the transport's fault point (fault.c) */
     if (server->node.raft != NULL) {
         add_core(server, out);
     }

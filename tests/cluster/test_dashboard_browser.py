@@ -11,6 +11,11 @@ dashboard-failover.png, dashboard-recovered.png.
 """
 
 import os
+import re
+import shutil
+import signal
+import tempfile
+import time
 
 import pytest
 import redis
@@ -143,3 +148,58 @@ def test_a_paused_node_is_greyed_and_comes_back_when_resumed(cluster, supervisor
                   "button[data-action=\"resume\"]').click()" % follower)
     page.wait_for("%s === 'true'" % node_card(follower, "reachable"), FAILOVER_TIMEOUT_S,
                   "the resumed node back")
+
+
+def test_make_runs_demo_cut_off_the_leader_and_heal_it_from_the_page(request, page):
+    """The demo as `make run` starts it (scripts/supervisor.py, fault injection on): the page
+    finds every node through the --member flags' HTTP addresses, shows the fault buttons, and
+    "cut off" on the leader's card makes the others elect a new leader while the cut node's
+    writes are refused; "heal" brings it back as a follower."""
+    from test_supervisor import Running  # the real supervisor, on free ports
+
+    root = tempfile.mkdtemp(prefix="raftkv-dashboard-demo-")
+    running = Running(root, 3)
+    try:
+        _wait(lambda: "Ctrl-C stops the cluster" in running.text(), "the supervisor's banner")
+        url = re.search(r"http://\S+/dashboard\?supervisor=\S+", running.text()).group(0)
+        page.navigate(url)
+        page.wait_for("document.querySelectorAll('.node[data-reachable=\"true\"]').length === 3 "
+                      "&& document.getElementById('leader').dataset.leaderId !== '0' && "
+                      "document.querySelectorAll('button[data-action=\"cut\"]').length > 0",
+                      PAGE_TIMEOUT_S, "three nodes, a leader and the fault buttons")
+        leader = leader_on_page(page)
+        page.evaluate("document.querySelector('.node[data-node-id=\"%d\"] "
+                      "button[data-action=\"cut\"][data-peer=\"all\"]').click()" % leader)
+        page.wait_for("(() => { const id = document.getElementById('leader').dataset.leaderId; "
+                      "return id !== '0' && id !== '%d'; })()" % leader,
+                      FAILOVER_TIMEOUT_S, "another node leading once the leader is cut off")
+        page.wait_for("document.querySelector('.node[data-node-id=\"%d\"] .faults')"
+                      ".textContent.includes('cut')" % leader, PAGE_TIMEOUT_S,
+                      "the cut shown on its card")
+        # The cut-off node refuses writes (it leads no majority, and knows no leader to send
+        # them to), and the page shows the refusal on its card's node.
+        with pytest.raises(redis.exceptions.ResponseError):
+            running.client(leader).set("written-to-the-cut-node", "1")
+        page.wait_for("[...document.querySelectorAll('#requests li')].some(li => "
+                      "li.textContent.includes('node %d') && li.textContent.includes("
+                      "'SET written-to-the-cut-node'))" % leader, PAGE_TIMEOUT_S,
+                      "the refused write's path")
+        page.screenshot(os.path.join(artifacts_directory(), "dashboard-cut-off.png"))
+        page.evaluate("document.querySelector('.node[data-node-id=\"%d\"] "
+                      "button[data-action=\"heal\"][data-peer=\"all\"]').click()" % leader)
+        page.wait_for("%s === 'follower' && !document.querySelector('.node[data-node-id=\"%d\"]"
+                      " .faults').textContent.includes('cut')" % (node_card(leader, "role"), leader),
+                      FAILOVER_TIMEOUT_S, "the healed node back as a follower")
+    finally:
+        if running.process.poll() is None:
+            os.killpg(running.process.pid, signal.SIGKILL)
+            running.process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait(predicate, what, timeout_s=PAGE_TIMEOUT_S):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("no %s within %.0f s" % (what, timeout_s))
+        time.sleep(0.1)
