@@ -5,9 +5,12 @@ with ?supervisor= pointing at a supervisor of that cluster (dashboard_fixture.Cl
 the control API `make run`'s supervisor serves). The test reads the leader from the page's
 DOM, clicks "kill" on the leader's card, and waits for the page to show another node leading
 and the killed one greyed "unreachable since hh:mm:ss"; then clicks "restart" and waits for it
-to come back. A screenshot of each state is kept in $RAFTKV_ARTIFACTS (else
-dashboard-artifacts/ under the working directory): dashboard-healthy.png,
-dashboard-failover.png, dashboard-recovered.png.
+to come back; "pause" greys a node by its silence. Then `make run`'s own demo
+(scripts/supervisor.py, fault injection on): "cut off" on the leader's card, another node
+leads, the cut node's write is refused, "heal". A screenshot of each state is kept in
+$RAFTKV_ARTIFACTS (else dashboard-artifacts/ under the working directory):
+dashboard-healthy.png, dashboard-failover.png, dashboard-recovered.png, dashboard-paused.png,
+dashboard-cut-off.png.
 """
 
 import os
@@ -176,8 +179,10 @@ def test_make_runs_demo_cut_off_the_leader_and_heal_it_from_the_page(request, pa
         page.wait_for("document.querySelector('.node[data-node-id=\"%d\"] .faults')"
                       ".textContent.includes('cut')" % leader, PAGE_TIMEOUT_S,
                       "the cut shown on its card")
-        # The cut-off node refuses writes (it leads no majority, and knows no leader to send
-        # them to), and the page shows the refusal on its card's node.
+        # Once it has stepped down (CheckQuorum: it hears no majority), the cut-off node refuses
+        # writes (it knows no leader to send them to), and the page shows the refusal.
+        page.wait_for("%s !== 'leader'" % node_card(leader, "role"), FAILOVER_TIMEOUT_S,
+                      "the cut-off leader stepping down")
         with pytest.raises(redis.exceptions.ResponseError):
             running.client(leader).set("written-to-the-cut-node", "1")
         page.wait_for("[...document.querySelectorAll('#requests li')].some(li => "
