@@ -497,9 +497,11 @@ function renderTopology() {
       const a = list[i];
       const b = list[j];
       const up = linkUp(a, b) || linkUp(b, a);
+      const injected = faultCuts(a, b.id) || faultCuts(b, a.id);
       const p = place.get(a.id);
       const q = place.get(b.id);
-      html += `<line class="link${up ? "" : " cut"}" x1="${p.x}" y1="${p.y}" x2="${q.x}" y2="${q.y}"/>`;
+      const style = !up ? " cut" : injected ? " injected" : "";
+      html += `<line class="link${style}" x1="${p.x}" y1="${p.y}" x2="${q.x}" y2="${q.y}"/>`;
       if (up) html += dots(p, q, rateOf(a, b.id), phase) + dots(q, p, rateOf(b, a.id), phase);
     }
   }
@@ -514,6 +516,13 @@ function renderTopology() {
       `<text x="${p.x}" y="${p.y + 44}" text-anchor="middle">${esc(label)}</text>`;
   }
   svg.innerHTML = html;
+}
+
+// Does node's fault point cut (one way or both) its link to peer? The TCP link stays up.
+function faultCuts(node, peer) {
+  const faults = node.reachable && node.state && node.state.faults;
+  return Boolean(faults && (faults.active || []).some((f) =>
+    f.action === "cut" && (f.peer === peer || f.peer === "all")));
 }
 
 function linkUp(a, b) {
