@@ -388,10 +388,10 @@ void dashboard_trace_redirected(struct server *server, size_t argc, const struct
 /* ---- the state object ------------------------------------------------------------------------
  */
 
+/* --replication: "raft", or one of the lecture's foils (the page shows a banner for them). */
 static const char *replication_mode(const struct server *server)
 {
-    (void)server;
-    return "raft";
+    return server_replication_name(server);
 }
 
 /* Where member `id` serves HTTP: its --member flag's third address; for this node, its

@@ -299,3 +299,12 @@ def test_a_stream_that_stops_reading_is_closed_past_its_unsent_limit(cluster):
     finally:
         stuck.close()
         reading.close()
+
+
+def test_the_replication_mode_is_in_the_state(tmp_path):
+    naive = dashboard_cluster(str(tmp_path), size=1, extra_args=["--replication", "naive"])
+    try:
+        naive.start()
+        assert state(naive.node(1))["replication"] == "naive"
+    finally:
+        naive.close()

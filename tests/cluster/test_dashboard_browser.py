@@ -208,3 +208,16 @@ def _wait(predicate, what, timeout_s=PAGE_TIMEOUT_S):
         if time.monotonic() > deadline:
             raise AssertionError("no %s within %.0f s" % (what, timeout_s))
         time.sleep(0.1)
+
+
+def test_a_node_of_the_lectures_naive_mode_gets_a_loud_banner(tmp_path, page):
+    naive = dashboard_cluster(str(tmp_path), size=1, extra_args=["--replication", "naive"])
+    try:
+        naive.start()
+        page.navigate("http://%s/dashboard" % http_address(naive.node(1)))
+        banner = page.wait_for("(() => { const b = document.getElementById('mode-banner'); "
+                               "return !b.hidden && b.textContent; })()", PAGE_TIMEOUT_S,
+                               "the banner of a mode that is not Raft")
+        assert "naive" in banner and "NOT Raft" in banner
+    finally:
+        naive.close()
