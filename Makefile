@@ -88,7 +88,7 @@ soak: build build-san build-fuzz
 	  RAFTKV_BROKEN_BINARY=$(SOAK_SERVER)/raftkv_broken_local_reads:$(SOAK_SERVER)/raftkv_broken_ack_before_commit \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEsxX \
 	  tests/cluster/test_faults_mixed.py tests/cluster/test_faults_broken.py \
-	  tests/cluster/test_faults_transactions.py
+	  tests/cluster/test_faults_transactions.py tests/cluster/test_dashboard.py
 	@cd build-fuzz && FUZZ_SECONDS=600 ctest --output-on-failure -L fuzz
 
 # Side by side with Redis (bench/compare.py): a 3-node cluster against redis-server with

@@ -21,6 +21,8 @@ packages=(
   nftables iproute2 procps
   libfaketime
   debhelper dpkg-dev lintian man-db systemd git
+  # The dashboard's browser test: headless Chromium, driven over its DevTools websocket.
+  chromium python3-websocket
 )
 
 missing=()

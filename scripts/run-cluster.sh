@@ -20,7 +20,7 @@ if [ "${1:-}" = "--node" ]; then
   fi
   members=()
   for n in $(seq 1 "$count"); do
-    members+=(--member "$n=127.0.0.1:$((6378 + n)),127.0.0.1:$((7378 + n))")
+    members+=(--member "$n=127.0.0.1:$((6378 + n)),127.0.0.1:$((7378 + n)),127.0.0.1:$((9120 + n))")
   done
   mkdir -p "$data/node-$id"
   exec "$binary" --id "$id" --data-dir "$data/node-$id" "${members[@]}" \

@@ -135,7 +135,9 @@ class Supervisor:
     def command_line(self, node):
         arguments = [self.settings.binary, "--id", str(node.id), "--data-dir", node.data_dir]
         for other in self.nodes.values():
-            arguments += ["--member", "%d=%s,%s" % (other.id, other.client, other.peer)]
+            # The third address is its HTTP listener: the dashboard of any node finds them all.
+            arguments += ["--member",
+                          "%d=%s,%s,%s" % (other.id, other.client, other.peer, other.http)]
         arguments += ["--metrics-addr", node.http, "--enable-fault-injection"]
         return arguments + list(self.settings.node_arg)
 

@@ -409,8 +409,9 @@ int kv_command_encode(size_t argc, const struct kv_arg *argv, uint64_t stamp_ms,
     return 0;
 }
 
-int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
-                      size_t argv_capacity, size_t *argc, uint64_t *stamp_ms)
+/* Both decoders: `prefix` fills the first argv_capacity arguments of a longer command too. */
+static int command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                          size_t argv_capacity, bool prefix, size_t *argc, uint64_t *stamp_ms)
 {
     if (data == NULL || data_bytes < 1) {
         return KV_ERROR_CORRUPT;
@@ -437,7 +438,7 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
     if ((size_t)count > remaining / KV_FORMAT_LENGTH_BYTES) {
         return KV_ERROR_CORRUPT;
     }
-    bool fill = argv != NULL && argv_capacity >= count;
+    bool fill = argv != NULL && (prefix || argv_capacity >= count);
     size_t offset = header_bytes;
     for (uint32_t i = 0; i < count; i++) {
         if (data_bytes - offset < KV_FORMAT_LENGTH_BYTES) {
@@ -448,7 +449,7 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
         if (length > data_bytes - offset) {
             return KV_ERROR_CORRUPT;
         }
-        if (fill) {
+        if (fill && i < argv_capacity) {
             argv[i].data = data + offset;
             argv[i].data_bytes = length;
         }
@@ -465,6 +466,18 @@ int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *arg
         return KV_ERROR_TOO_BIG;
     }
     return 0;
+}
+
+int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                      size_t argv_capacity, size_t *argc, uint64_t *stamp_ms)
+{
+    return command_decode(data, data_bytes, argv, argv_capacity, false, argc, stamp_ms);
+}
+
+int kv_command_decode_head(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                           size_t argv_capacity, size_t *argc)
+{
+    return command_decode(data, data_bytes, argv, argv_capacity, true, argc, NULL);
 }
 
 /* ---- small helpers the handlers share -------------------------------------------------------- */

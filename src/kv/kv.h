@@ -232,6 +232,10 @@ int kv_command_encode(size_t argc, const struct kv_arg *argv, uint64_t stamp_ms,
  * KV_ERROR_UNSUPPORTED for an unknown version; nothing is read outside data[0..data_bytes). */
 int kv_command_decode(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
                       size_t argv_capacity, size_t *argc, uint64_t *stamp_ms);
+/* The same checks, but fills only argv[0 .. min(argv_capacity, *argc)): the first arguments of
+ * a command of any length (the dashboard shows a command by its first words). */
+int kv_command_decode_head(const uint8_t *data, size_t data_bytes, struct kv_arg *argv,
+                           size_t argv_capacity, size_t *argc);
 
 /* ---- the state machine -------------------------------------------------------------------- */
 

@@ -139,10 +139,15 @@ bool acl_authenticate(struct client *client, const struct kv_arg *name,
 
 bool acl_default_nopass(struct client *client)
 {
+    return acl_server_default_nopass(client->server);
+}
+
+bool acl_server_default_nopass(struct server *server)
+{
     struct kv_arg name = {.data = (const uint8_t *)ACL_DEFAULT_USER, .data_bytes = 7};
     struct kv_acl_user *user;
-    if (acl_load(client->server, &name, &user) != 0 || user == NULL) {
-        return client->server->config.requirepass[0] == '\0';
+    if (acl_load(server, &name, &user) != 0 || user == NULL) {
+        return server->config.requirepass[0] == '\0';
     }
     bool nopass = kv_acl_user_nopass(user);
     kv_acl_user_free(user);

@@ -142,6 +142,10 @@ void client_request_finish(struct request *request)
     assert(!request->done);
     request->done = true;
     struct client *client = request->client;
+    if (request->trace_id != 0 && client != NULL) {
+        dashboard_trace_answered(client->server, request->trace_id, request->reply.data,
+                                 request->reply.length);
+    }
     if (client != NULL && request->stat.slot != STATS_NO_COMMAND) {
         stats_command_done(client, &request->stat,
                            request->reply.length > 0 && request->reply.data[0] == '-');

@@ -433,7 +433,10 @@ static void execute_data_immediate(struct client *client, const struct kv_comman
     } else if (!client->authenticated) {
         reply_error(target.buffer, "NOAUTH Authentication required.");
     } else if (redirect) {
+        size_t before = target.buffer->length;
         commands_redirect(client->server, client, target.buffer, redirect_key(argc, argv));
+        dashboard_trace_redirected(client->server, argc, argv, target.buffer->data + before,
+                                   target.buffer->length - before);
     } else {
         client->server->stats.reads_stale++;
         kv_read(client->server->node.kv, argc, argv, node_clock_read(client->server), &sink);
@@ -621,7 +624,9 @@ static void execute_write(struct client *client, const struct kv_command *comman
         client->closing = true;
         return;
     }
+    request->trace_id = dashboard_trace_begin(server, argc, argv);
     int rc = node_propose(server, request, encoded, written);
+    dashboard_trace_proposed(server, request->trace_id, rc, request->index, request->term);
     if (command->flags & KV_COMMAND_BLOCKING) {
         request->command = encoded; /* proposed again if it blocks (blocking.c) */
         request->command_bytes = written;

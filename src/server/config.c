@@ -41,8 +41,9 @@ struct setting {
 static const struct setting settings[] = {
     {"id", SETTING_ID, FIELD(id), 0, "this node's id, a positive integer (required)"},
     {"member", SETTING_MEMBER, 0, 0,
-     "ID=CLIENT_HOST:PORT,PEER_HOST:PORT — one per node, this one included (required; "
-     "repeat)"},
+     "ID=CLIENT_HOST:PORT,PEER_HOST:PORT[,HTTP_HOST:PORT] — one per node, this one included "
+     "(required; repeat); the optional third address is the member's --metrics-addr, which "
+     "the dashboard uses to reach it"},
     {"join", SETTING_STRING, FIELD(join), sizeof(((struct server_config *)0)->join),
      "HOST:PORT, the client address of any member of a running cluster: a node whose data "
      "directory holds no configuration asks to be added there as a learner, then waits for "
@@ -308,14 +309,34 @@ void config_format_member(const struct config_member *member, char *out, size_t 
     snprintf(out, out_bytes, "%llu=%s,%s", (unsigned long long)member->id, client, peer);
 }
 
+/* A --member flag: the address book's text, and optionally ",HTTP_HOST:PORT" after it. */
 static int parse_member(struct server_config *config, const char *text)
 {
     if (config->member_count >= RAFT_MAX_NODES) {
         return -1;
     }
-    struct config_member member;
-    if (config_parse_member(text, &member) != 0 || config_member(config, member.id) != NULL) {
+    char copy[3 * CONFIG_HOST_BYTES + 64];
+    if (strlen(text) >= sizeof copy) {
         return -1;
+    }
+    strcpy(copy, text);
+    char *first_comma = strchr(copy, ',');
+    char *http = first_comma != NULL ? strchr(first_comma + 1, ',') : NULL;
+    if (http != NULL) {
+        *http++ = '\0';
+    }
+    struct config_member member;
+    if (config_parse_member(copy, &member) != 0 || config_member(config, member.id) != NULL) {
+        return -1;
+    }
+    if (http != NULL) {
+        char host[CONFIG_HOST_BYTES];
+        uint16_t port;
+        if (parse_address(http, host, sizeof host, &port) != 0 ||
+            strlen(http) >= sizeof member.http) {
+            return -1;
+        }
+        snprintf(member.http, sizeof member.http, "%s", http);
     }
     config->members[config->member_count++] = member;
     return 0;
@@ -684,8 +705,9 @@ int config_format_value(const struct server_config *config, const char *name, ch
         for (uint32_t i = 0; i < config->member_count && used + 1 < out_bytes; i++) {
             char member[2 * CONFIG_HOST_BYTES + 64];
             config_format_member(&config->members[i], member, sizeof member);
-            used +=
-                (size_t)snprintf(out + used, out_bytes - used, "%s%s", i > 0 ? " " : "", member);
+            const char *http = config->members[i].http;
+            used += (size_t)snprintf(out + used, out_bytes - used, "%s%s%s%s", i > 0 ? " " : "",
+                                     member, http[0] != '\0' ? "," : "", http);
         }
         break;
     }
@@ -710,10 +732,14 @@ void config_setting_describe(size_t index, struct config_setting_info *info)
     const struct setting *setting = &settings[index];
     assert(setting->name != NULL && setting->help != NULL);
     static const char *const value_names[] = {
-        [SETTING_U32] = "N",       [SETTING_U64] = "N",
-        [SETTING_I64] = "N",       [SETTING_STRING] = "VALUE",
-        [SETTING_BOOL] = "yes|no", [SETTING_LOG_LEVEL] = "LEVEL",
-        [SETTING_ID] = "ID",       [SETTING_MEMBER] = "ID=CLIENT_HOST:PORT,PEER_HOST:PORT",
+        [SETTING_U32] = "N",
+        [SETTING_U64] = "N",
+        [SETTING_I64] = "N",
+        [SETTING_STRING] = "VALUE",
+        [SETTING_BOOL] = "yes|no",
+        [SETTING_LOG_LEVEL] = "LEVEL",
+        [SETTING_ID] = "ID",
+        [SETTING_MEMBER] = "ID=CLIENT_HOST:PORT,PEER_HOST:PORT[,HTTP_HOST:PORT]",
     };
     info->name = setting->name;
     info->help = setting->help;

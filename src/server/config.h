@@ -29,6 +29,10 @@ struct config_member {
     uint16_t client_port;
     char peer_host[CONFIG_HOST_BYTES];
     uint16_t peer_port;
+    /* Where the member serves HTTP (its --metrics-addr: metrics, health, the dashboard),
+     * "HOST:PORT", or empty when unknown. Only the --member flags give it (an optional third
+     * address); the address book in the log never carries it (design note 24). */
+    char http[CONFIG_HOST_BYTES + 8];
 };
 
 struct server_config {
@@ -89,9 +93,10 @@ int config_parse(struct server_config *config, int argc, char **argv, char *erro
                  size_t error_bytes);
 void config_print_help(const char *program);
 const struct config_member *config_member(const struct server_config *config, raft_node_id id);
-/* "ID=CLIENT_HOST:PORT,PEER_HOST:PORT", as --member takes it: 0, or -1 for malformed text. */
+/* "ID=CLIENT_HOST:PORT,PEER_HOST:PORT", as the address book in the log holds it: 0, or -1 for
+ * malformed text. (A --member flag may add ",HTTP_HOST:PORT"; only the flags' parser takes it.) */
 int config_parse_member(const char *text, struct config_member *member);
-/* The same text back (IPv6 hosts in brackets). */
+/* The same text back (IPv6 hosts in brackets), without the HTTP address. */
 void config_format_member(const struct config_member *member, char *out, size_t out_bytes);
 /* At run time: a setting's value as text (-1: no such setting); a new value, checked as at
  * start (-1, with the reason in error); every setting's name; and CONFIG REWRITE's new file

@@ -23,6 +23,13 @@
  * or sends what the parser refuses, gets 408 / 414 / 400 and is closed; past
  * METRICS_MAX_CONNECTIONS new connections are closed at once. Nothing here but fault injection
  * changes the node's state.
+ *
+ * The dashboard (dashboard.c) answers its own paths through the same listener: /, /dashboard,
+ * /dashboard/<file> and /api/state as one request each, and GET /api/events as an event
+ * stream (text/event-stream) that stays open. A stream leaves the request limits: it is
+ * counted against METRICS_MAX_STREAMS instead of METRICS_MAX_CONNECTIONS (past it, 503), its
+ * request timer stops, and it lives until the browser goes or it falls more than
+ * METRICS_STREAM_MAX_UNSENT_BYTES behind (then it is closed: a browser reconnects by itself).
  */
 #include "server/server.h"
 
@@ -42,6 +49,8 @@ enum {
     READY_MAX_LAG_ENTRIES = 1000,
     METRICS_RESPONSE_MAX_BYTES = 4 * 1024 * 1024,
     METRICS_MAX_BODY_BYTES = 4096, /* POST /api/fault's JSON */
+    METRICS_MAX_STREAMS = 32,
+    METRICS_STREAM_MAX_UNSENT_BYTES = 1024 * 1024,
 };
 
 struct metrics_connection;
@@ -51,6 +60,7 @@ struct metrics {
     uv_tcp_t listener;
     struct metrics_connection *connections; /* every one not yet freed, to close at shutdown */
     size_t connection_count;                /* ...of which this many are not closing */
+    uint32_t stream_count;                  /* event streams open (not in connection_count) */
     bool closing;
     bool listener_closed;
 };
@@ -66,6 +76,7 @@ struct metrics_connection {
     char url[METRICS_URL_BYTES];
     size_t url_bytes;
     bool url_too_long;
+    char location[METRICS_URL_BYTES + 16]; /* "Location: ...\r\n" of a redirect, or "" */
     bool has_body;
     bool body_allowed;       /* POST /api/fault with an acceptable Content-Length */
     int body_refused_status; /* 411 or 413 for such a POST that is not acceptable */
@@ -73,8 +84,12 @@ struct metrics_connection {
     size_t body_bytes;
     bool answered;
     bool closing;
-    int handles_open; /* tcp and timer: freed when both closed */
+    bool streaming;       /* an event stream: `response` is the write in flight, if any */
+    bool write_in_flight; /* streams only */
+    bool no_store;        /* Cache-Control: no-store (the dashboard's /api/ answers) */
+    int handles_open;     /* tcp and timer: freed when both closed */
     struct proto_buffer response;
+    struct proto_buffer stream_unsent; /* streams: bytes waiting for the write in flight */
     char read_buffer[METRICS_READ_BYTES];
 };
 
@@ -298,6 +313,7 @@ static void on_handle_closed(uv_handle_t *handle)
         connection->next->prev = connection->prev;
     }
     proto_buffer_free(&connection->response);
+    proto_buffer_free(&connection->stream_unsent);
     free(connection);
     metrics_maybe_free(metrics);
 }
@@ -308,7 +324,11 @@ static void connection_close(struct metrics_connection *connection)
 {
     if (!connection->closing) {
         connection->closing = true;
-        connection->metrics->connection_count--;
+        if (connection->streaming) {
+            connection->metrics->stream_count--;
+        } else {
+            connection->metrics->connection_count--;
+        }
     }
     if (!uv_is_closing((uv_handle_t *)&connection->tcp)) {
         uv_close((uv_handle_t *)&connection->tcp, on_handle_closed);
@@ -335,12 +355,13 @@ static void respond(struct metrics_connection *connection, int status, const cha
     struct proto_buffer *out = &connection->response;
     add(out,
         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-        "Access-Control-Allow-Origin: *\r\n%s\r\n",
+        "Access-Control-Allow-Origin: *\r\n%s%s%s\r\n",
         status, reason, content_type, body != NULL ? body->length : 0,
         connection->parser.method == HTTP_OPTIONS
             ? "Access-Control-Allow-Methods: POST, GET\r\nAccess-Control-Allow-Headers: "
               "Content-Type\r\nAccess-Control-Max-Age: 600\r\n"
-            : "");
+            : "",
+        connection->no_store ? "Cache-Control: no-store\r\n" : "", connection->location);
     if (body != NULL && !head) {
         proto_buffer_append(out, body->data, body->length);
     }
@@ -405,6 +426,113 @@ static bool serve_fault_api(struct metrics_connection *connection)
     return true;
 }
 
+/* ---- the dashboard's event streams ------------------------------------------------------------
+ */
+
+static void stream_flush(struct metrics_connection *connection);
+
+static void on_stream_written(uv_write_t *write, int status)
+{
+    struct metrics_connection *connection = write->data;
+    connection->write_in_flight = false;
+    if (status != 0) {
+        connection_close(connection);
+        return;
+    }
+    proto_buffer_truncate(&connection->response, 0);
+    stream_flush(connection);
+}
+
+/* Hands what waits to the socket, unless a write is in flight (its callback comes back). */
+static void stream_flush(struct metrics_connection *connection)
+{
+    if (connection->write_in_flight || connection->closing ||
+        connection->stream_unsent.length == 0) {
+        return;
+    }
+    struct proto_buffer writing = connection->stream_unsent;
+    connection->stream_unsent = connection->response;
+    connection->response = writing;
+    uv_buf_t buffer =
+        uv_buf_init((char *)connection->response.data, (unsigned)connection->response.length);
+    connection->write.data = connection;
+    if (uv_write(&connection->write, (uv_stream_t *)&connection->tcp, &buffer, 1,
+                 on_stream_written) != 0) {
+        connection_close(connection);
+        return;
+    }
+    connection->write_in_flight = true;
+}
+
+static void stream_send(struct metrics_connection *connection, const void *bytes, size_t length)
+{
+    if (connection->closing) {
+        return;
+    }
+    if (connection->stream_unsent.length + length > METRICS_STREAM_MAX_UNSENT_BYTES ||
+        proto_buffer_append(&connection->stream_unsent, bytes, length) != 0) {
+        connection_close(connection); /* it cannot keep up; its browser reconnects */
+        return;
+    }
+    stream_flush(connection);
+}
+
+static void stream_open(struct metrics_connection *connection)
+{
+    struct metrics *metrics = connection->metrics;
+    connection->no_store = true;
+    if (metrics->stream_count >= METRICS_MAX_STREAMS) {
+        char text[128];
+        snprintf(text, sizeof text, "too many event streams are open (%d); try again later",
+                 METRICS_MAX_STREAMS);
+        respond_text(connection, 503, "Service Unavailable", text);
+        return;
+    }
+    connection->answered = true;
+    connection->streaming = true;
+    metrics->connection_count--;
+    metrics->stream_count++;
+    uv_timer_stop(&connection->timer);
+    struct proto_buffer start;
+    proto_buffer_init(&start, METRICS_STREAM_MAX_UNSENT_BYTES);
+    add(&start, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+                "Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n");
+    dashboard_stream_begin(metrics->server, &start);
+    stream_send(connection, start.data, start.length);
+    proto_buffer_free(&start);
+}
+
+uint32_t metrics_stream_count(const struct server *server)
+{
+    return server->metrics != NULL ? server->metrics->stream_count : 0;
+}
+
+void metrics_stream_broadcast(struct server *server, const uint8_t *bytes, size_t length)
+{
+    struct metrics *metrics = server->metrics;
+    if (metrics == NULL) {
+        return;
+    }
+    for (struct metrics_connection *c = metrics->connections; c != NULL; c = c->next) {
+        if (c->streaming) {
+            stream_send(c, bytes, length);
+        }
+    }
+}
+
+/* A path of the dashboard's (dashboard.c), answered as one request. */
+static void serve_dashboard(struct metrics_connection *connection,
+                            const struct dashboard_answer *answer, struct proto_buffer *body,
+                            bool head)
+{
+    connection->no_store = answer->no_store;
+    if (answer->location != NULL) {
+        snprintf(connection->location, sizeof connection->location, "Location: %s\r\n",
+                 answer->location);
+    }
+    respond(connection, answer->status, answer->reason, answer->content_type, body, head);
+}
+
 static void serve(struct metrics_connection *connection)
 {
     struct server *server = connection->metrics->server;
@@ -420,7 +548,16 @@ static void serve(struct metrics_connection *connection)
     connection->url[path_bytes] = '\0';
     struct proto_buffer body;
     proto_buffer_init(&body, METRICS_RESPONSE_MAX_BYTES);
-    if (strcmp(connection->url, "/metrics") == 0) {
+    struct dashboard_answer dashboard;
+    if (strcmp(connection->url, "/api/events") == 0) {
+        if (head) {
+            respond_text(connection, 405, "Method Not Allowed", "an event stream takes GET");
+        } else {
+            stream_open(connection);
+        }
+    } else if (dashboard_answer(server, connection->url, &body, &dashboard)) {
+        serve_dashboard(connection, &dashboard, &body, head);
+    } else if (strcmp(connection->url, "/metrics") == 0) {
         metrics_text(server, &body);
         respond(connection, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
     } else if (strcmp(connection->url, "/livez") == 0) {
@@ -436,7 +573,8 @@ static void serve(struct metrics_connection *connection)
                 reason != NULL ? "Service Unavailable" : "OK", "text/plain; charset=utf-8", &body,
                 head);
     } else {
-        respond_text(connection, 404, "Not Found", "try /metrics, /livez or /readyz");
+        respond_text(connection, 404, "Not Found",
+                     "try /metrics, /livez, /readyz, /dashboard or /api/state");
     }
     proto_buffer_free(&body);
 }
@@ -564,6 +702,7 @@ static void on_connection(uv_stream_t *listener, int status)
     metrics->connections = connection;
     metrics->connection_count++;
     proto_buffer_init(&connection->response, METRICS_RESPONSE_MAX_BYTES + 512);
+    proto_buffer_init(&connection->stream_unsent, METRICS_RESPONSE_MAX_BYTES + 512);
     http_parser_init(&connection->parser, HTTP_REQUEST);
     connection->parser.data = connection;
     if (uv_accept(listener, (uv_stream_t *)&connection->tcp) != 0 ||
@@ -609,7 +748,13 @@ int metrics_listen(struct server *server)
                   uv_strerror(rc));
         return -1;
     }
-    log_info("serving /metrics, /livez and /readyz on http://%s", server->config.metrics_addr);
+    if (dashboard_start(server) != 0) {
+        log_error("cannot start the dashboard: out of memory");
+        return -1;
+    }
+    log_info("serving /metrics, /livez and /readyz on http://%s, and the dashboard on "
+             "http://%s/dashboard",
+             server->config.metrics_addr, server->config.metrics_addr);
     return 0;
 }
 
@@ -626,6 +771,7 @@ void metrics_close(struct server *server)
     if (metrics == NULL) {
         return;
     }
+    dashboard_stop(server);
     server->metrics = NULL;
     metrics->closing = true;
     for (struct metrics_connection *c = metrics->connections; c != NULL; c = c->next) {

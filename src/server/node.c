@@ -258,11 +258,13 @@ static void apply_entries(struct server *server, const struct raft_entry *entrie
     }
     struct node *node = &server->node;
     uint64_t started_ns = uv_hrtime();
+    dashboard_note_entries(server, entries, count, false); /* committed: here they arrive */
     int rc = kv_apply_batch(node->kv, entries, count, reply_provider, server);
     histogram_record_ns(&server->stats.apply, uv_hrtime() - started_ns);
     stats_latency_event(server, LATENCY_APPLY, uv_hrtime() - started_ns);
     if (rc == 0) {
         server->stats.entries_applied += count;
+        dashboard_note_entries(server, entries, count, true);
     }
     if (rc != 0) {
         char reason[512];
@@ -362,6 +364,7 @@ void node_note_heartbeat_response(struct server *server, raft_node_id from)
 
 static void send_message(struct server *server, const struct raft_message *message)
 {
+    dashboard_count_message(server, message, true);
     if (message->type == RAFT_MSG_HEARTBEAT) {
         struct peer_round_trip *slot = round_trip_slot(server, message->to, true);
         if (slot != NULL && slot->sent_ns == 0) {
@@ -498,6 +501,7 @@ static void host_soft_state(void *context, const struct raft_soft_state *soft_st
     struct node *node = &server->node;
     if (soft_state->leader != node->last_leader) {
         node->leader_changes++;
+        dashboard_note_leader(server, soft_state->leader, raft_term(node->raft));
         if (soft_state->leader == server->config.id) {
             log_info("became leader at term %llu", (unsigned long long)raft_term(node->raft));
         } else if (soft_state->leader != RAFT_NODE_NONE) {

@@ -27,6 +27,7 @@ void node_on_peer_message(struct server *server, const struct raft_message *mess
                           const char *snapshot_data_path)
 {
     struct node *node = &server->node;
+    dashboard_count_message(server, message, false);
     if (node->fatal) {
         return;
     }

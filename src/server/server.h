@@ -164,6 +164,7 @@ struct request {
     bool block_started;       /* blocking write: parked once (blocking.c) */
     bool block_retry;         /* blocking write: proposed again after a signal */
     uint64_t block_deadline_ms; /* blocking write: uv_now() of its timeout (0: none) */
+    uint64_t trace_id;          /* sampled for the dashboard's request paths (0: not) */
     size_t command_bytes;
     struct request_stat stat; /* for INFO commandstats and SLOWLOG, at its answer */
     struct proto_buffer reply;
@@ -471,8 +472,9 @@ struct server {
     struct transport *transport;
     struct members members;
     struct join join;
-    struct backup *backup;   /* the one RAFT.BACKUP in progress */
-    struct metrics *metrics; /* the HTTP listener of --metrics-addr, or NULL (metrics.c) */
+    struct backup *backup;       /* the one RAFT.BACKUP in progress */
+    struct metrics *metrics;     /* the HTTP listener of --metrics-addr, or NULL (metrics.c) */
+    struct dashboard *dashboard; /* what the dashboard shows (dashboard.c), or NULL */
     uv_tcp_t listener;
     uv_timer_t tick_timer;
     uv_timer_t sweep_timer;
@@ -534,6 +536,8 @@ void acl_client_free(struct client *client);
 bool acl_authenticate(struct client *client, const struct kv_arg *name,
                       const struct kv_arg *password, struct proto_buffer *out);
 bool acl_default_nopass(struct client *client);
+/* The same for the node: may anyone run commands as the default user without a password? */
+bool acl_server_default_nopass(struct server *server);
 /* Whether the connection's user may run argv (data: its kv command, or NULL for a server
  * command whose keys start at server_first_key, 0 for none); else the error text. */
 bool acl_permits(struct client *client, size_t argc, const struct kv_arg *argv,
@@ -544,9 +548,57 @@ void acl_command(struct client *client, size_t argc, const struct kv_arg *argv);
 /* node.c: a peer answered a heartbeat (its round trip, for /metrics) */
 void node_note_heartbeat_response(struct server *server, raft_node_id from);
 
-/* metrics.c: /metrics, /livez, /readyz over HTTP (--metrics-addr) */
+/* metrics.c: /metrics, /livez, /readyz over HTTP (--metrics-addr), and the dashboard's paths */
 int metrics_listen(struct server *server);
 void metrics_close(struct server *server);
+/* The dashboard's event streams (GET /api/events): how many are open, and bytes for all of
+ * them (a stream that cannot keep up is closed). */
+uint32_t metrics_stream_count(const struct server *server);
+void metrics_stream_broadcast(struct server *server, const uint8_t *bytes, size_t length);
+
+/* web_assets.c, generated at build time from web/ (src/server/CMakeLists.txt) */
+struct web_asset {
+    const char *name; /* "index.html" */
+    const uint8_t *data;
+    size_t bytes;
+};
+extern const struct web_asset web_assets[];
+extern const size_t web_asset_count;
+
+/* dashboard.c: the live dashboard (started and stopped with the HTTP listener) */
+int dashboard_start(struct server *server);
+void dashboard_stop(struct server *server);
+/* How to answer a GET of the dashboard's: body is filled, the rest told here. */
+struct dashboard_answer {
+    int status;
+    const char *reason;
+    const char *content_type;
+    const char *location; /* a redirect's target, or NULL */
+    bool no_store;        /* Cache-Control: no-store (the /api/ paths) */
+};
+/* Answers `path` (the URL without its query) if it is one of the dashboard's: /, /dashboard,
+ * /dashboard/<file>, /api/state; false when it is not. /api/events is metrics.c's, which
+ * opens the stream with dashboard_stream_begin's bytes. */
+bool dashboard_answer(struct server *server, const char *path, struct proto_buffer *body,
+                      struct dashboard_answer *answer);
+void dashboard_stream_begin(struct server *server, struct proto_buffer *out);
+/* What the node records for it, each a no-op without a dashboard: a Raft message to or from
+ * a peer, a leader change as this node saw it, entries committed (applied false) or applied. */
+void dashboard_count_message(struct server *server, const struct raft_message *message,
+                             bool outbound);
+void dashboard_note_leader(struct server *server, raft_node_id leader, uint64_t term);
+void dashboard_note_entries(struct server *server, const struct raft_entry *entries, size_t count,
+                            bool applied);
+/* A client write's path, sampled: begin returns its id (0: not sampled, the other calls then
+ * do nothing); proposed with raft_propose's result; answered with its reply. */
+uint64_t dashboard_trace_begin(struct server *server, size_t argc, const struct kv_arg *argv);
+void dashboard_trace_proposed(struct server *server, uint64_t id, int result, uint64_t index,
+                              uint64_t term);
+void dashboard_trace_answered(struct server *server, uint64_t id, const uint8_t *reply,
+                              size_t reply_bytes);
+/* A command this node redirected at once (a follower's MOVED, CLUSTERDOWN): the whole path. */
+void dashboard_trace_redirected(struct server *server, size_t argc, const struct kv_arg *argv,
+                                const uint8_t *reply, size_t reply_bytes);
 /* info.c: the process's resident set, in bytes (0 when /proc cannot tell) */
 uint64_t info_resident_bytes(void);
 

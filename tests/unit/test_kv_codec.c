@@ -135,6 +135,27 @@ static void test_decode_counts_when_capacity_is_short(void **state)
     assert_int_equal(argc, SAMPLE_ARGC);
 }
 
+static void test_decode_head_fills_the_first_arguments_of_a_longer_command(void **state)
+{
+    (void)state;
+    uint8_t bytes[128];
+    size_t written = encode_sample(bytes, sizeof bytes);
+    struct kv_arg full[8];
+    size_t argc = 0;
+    assert_int_equal(kv_command_decode(bytes, written, full, 8, &argc, NULL), 0);
+    struct kv_arg head[2];
+    size_t head_argc = 0;
+    assert_int_equal(kv_command_decode_head(bytes, written, head, 2, &head_argc), 0);
+    assert_int_equal(head_argc, SAMPLE_ARGC);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(head[i].data_bytes, full[i].data_bytes);
+        assert_memory_equal(head[i].data, full[i].data, full[i].data_bytes);
+    }
+    /* The whole entry is still checked: a truncated one is refused. */
+    assert_int_equal(kv_command_decode_head(bytes, written - 1, head, 2, &head_argc),
+                     KV_ERROR_CORRUPT);
+}
+
 static void test_decode_survives_pseudo_random_garbage(void **state)
 {
     (void)state;
@@ -278,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses_small_buffer_and_no_arguments),
         cmocka_unit_test(test_decode_rejects_every_truncation),
         cmocka_unit_test(test_decode_rejects_trailing_bytes),
+        cmocka_unit_test(test_decode_head_fills_the_first_arguments_of_a_longer_command),
         cmocka_unit_test(test_decode_rejects_unknown_version),
         cmocka_unit_test(test_decode_reads_format_1_without_a_stamp),
         cmocka_unit_test(test_decode_rejects_bad_counts_and_lengths),
