@@ -436,6 +436,41 @@ static void report_unreachable(struct transport *transport, raft_node_id peer)
     }
 }
 
+/* Queues one frame for a peer: through the fault point, if the peer has faults, then into
+ * its connection. A Raft message that cannot go is reported unreachable (Raft retries it,
+ * and the core probes the peer); a foil's REPLICA frame is simply lost. */
+static int send_frame(struct transport *transport, struct transport_peer *peer,
+                      struct peer_frame *frame, bool report)
+{
+    struct connection *connection = peer->connection;
+    if (connection == NULL || transport->stopping ||
+        transport_connection_buffered_bytes(connection) >=
+            transport->config.max_send_buffer_bytes) {
+        if (report) {
+            report_unreachable(transport, peer->address.id);
+        }
+        return TRANSPORT_ERROR_NOT_CONNECTED;
+    }
+    if (peer->faulty && transport_fault_outgoing(peer, frame)) {
+        return TRANSPORT_OK; /* dropped or held, as the network would */
+    }
+    int rc = transport_connection_queue_frame(connection, frame);
+    if (rc == PROTO_ERROR_INVALID) {
+        return TRANSPORT_ERROR_INVALID;
+    }
+    if (rc != PROTO_OK) {
+        /* Full send buffer or no memory: a dropped message. */
+        if (report) {
+            report_unreachable(transport, peer->address.id);
+        }
+        return TRANSPORT_ERROR_NOT_CONNECTED;
+    }
+    if (!transport->held) {
+        transport_connection_flush(connection);
+    }
+    return TRANSPORT_OK;
+}
+
 int transport_send(struct transport *transport, const struct raft_message *message)
 {
     /* A snapshot message without its data would be dropped by the receiver: it goes through
@@ -448,30 +483,8 @@ int transport_send(struct transport *transport, const struct raft_message *messa
     if (peer == NULL) {
         return TRANSPORT_ERROR_INVALID;
     }
-    struct connection *connection = peer->connection;
-    if (connection == NULL || transport->stopping ||
-        transport_connection_buffered_bytes(connection) >=
-            transport->config.max_send_buffer_bytes) {
-        report_unreachable(transport, peer->address.id);
-        return TRANSPORT_ERROR_NOT_CONNECTED;
-    }
     struct peer_frame frame = {.type = PEER_FRAME_RAFT, .raft = *message};
-    if (peer->faulty && transport_fault_outgoing(peer, &frame)) {
-        return TRANSPORT_OK; /* dropped or held, as the network would */
-    }
-    int rc = transport_connection_queue_frame(connection, &frame);
-    if (rc == PROTO_ERROR_INVALID) {
-        return TRANSPORT_ERROR_INVALID;
-    }
-    if (rc != PROTO_OK) {
-        /* Full send buffer or no memory: a dropped message, which Raft retries. */
-        report_unreachable(transport, peer->address.id);
-        return TRANSPORT_ERROR_NOT_CONNECTED;
-    }
-    if (!transport->held) {
-        transport_connection_flush(connection);
-    }
-    return TRANSPORT_OK;
+    return send_frame(transport, peer, &frame, true);
 }
 
 int transport_send_replica(struct transport *transport, const struct peer_replica *message)
@@ -483,27 +496,8 @@ int transport_send_replica(struct transport *transport, const struct peer_replic
     if (peer == NULL) {
         return TRANSPORT_ERROR_INVALID;
     }
-    struct connection *connection = peer->connection;
-    if (connection == NULL || transport->stopping ||
-        transport_connection_buffered_bytes(connection) >=
-            transport->config.max_send_buffer_bytes) {
-        return TRANSPORT_ERROR_NOT_CONNECTED;
-    }
     struct peer_frame frame = {.type = PEER_FRAME_REPLICA, .replica = *message};
-    if (peer->faulty && transport_fault_outgoing(peer, &frame)) {
-        return TRANSPORT_OK; /* dropped or held, as the network would */
-    }
-    int rc = transport_connection_queue_frame(connection, &frame);
-    if (rc == PROTO_ERROR_INVALID) {
-        return TRANSPORT_ERROR_INVALID;
-    }
-    if (rc != PROTO_OK) {
-        return TRANSPORT_ERROR_NOT_CONNECTED;
-    }
-    if (!transport->held) {
-        transport_connection_flush(connection);
-    }
-    return TRANSPORT_OK;
+    return send_frame(transport, peer, &frame, false);
 }
 
 void transport_hold(struct transport *transport)
