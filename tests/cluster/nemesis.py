@@ -100,7 +100,29 @@ def nft_available():
     return True
 
 
-class NetworkFaults:
+class _PacketDrops:
+    """What both ways of cutting links share: `drops` is {(from id, to id): percent}, and the
+    subclass's apply() puts it in force."""
+
+    def cut(self, source, destination, percent=100, both_ways=True):
+        """Drops `percent`% of the peer packets from source to destination (and back)."""
+        self.drops[(source, destination)] = percent
+        if both_ways:
+            self.drops[(destination, source)] = percent
+        self.apply()
+
+    def partition(self, *groups):
+        """No peer packet crosses between different groups; within a group all flow."""
+        self.drops = {}
+        for group_a, group_b in itertools.combinations(groups, 2):
+            for a in group_a:
+                for b in group_b:
+                    self.drops[(a, b)] = 100
+                    self.drops[(b, a)] = 100
+        self.apply()
+
+
+class NetworkFaults(_PacketDrops):
     """An nftables table that drops peer packets between chosen node addresses.
 
     The rules are kept as a set of (source id, destination id, loss percent) drops; each change
@@ -139,23 +161,6 @@ class NetworkFaults:
     def apply(self):
         _run_nft(self._rules())
 
-    def cut(self, source, destination, percent=100, both_ways=True):
-        """Drops `percent`% of the peer packets from source to destination (and back)."""
-        self.drops[(source, destination)] = percent
-        if both_ways:
-            self.drops[(destination, source)] = percent
-        self.apply()
-
-    def partition(self, *groups):
-        """No peer packet crosses between different groups; within a group all flow."""
-        self.drops = {}
-        for group_a, group_b in itertools.combinations(groups, 2):
-            for a in group_a:
-                for b in group_b:
-                    self.drops[(a, b)] = 100
-                    self.drops[(b, a)] = 100
-        self.apply()
-
     def heal(self):
         self.drops = {}
         self.apply()
@@ -170,7 +175,7 @@ class NetworkFaults:
             _run_nft("delete table inet %s\n" % self.table)
 
 
-class InjectedNetworkFaults:
+class InjectedNetworkFaults(_PacketDrops):
     """NetworkFaults' interface over the nodes' fault injection (RAFT.FAULT), no root needed.
 
     drops is the same {(from id, to id): percent}; delays is {(from id, to id): (delay ms,
@@ -214,21 +219,6 @@ class InjectedNetworkFaults:
             self.cluster.fault(node_id, "heal")
             for action, peer, value, direction in self._node_rules(node_id):
                 self.cluster.fault(node_id, action, peer=peer, value=value, direction=direction)
-
-    def cut(self, source, destination, percent=100, both_ways=True):
-        self.drops[(source, destination)] = percent
-        if both_ways:
-            self.drops[(destination, source)] = percent
-        self.apply()
-
-    def partition(self, *groups):
-        self.drops = {}
-        for group_a, group_b in itertools.combinations(groups, 2):
-            for a in group_a:
-                for b in group_b:
-                    self.drops[(a, b)] = 100
-                    self.drops[(b, a)] = 100
-        self.apply()
 
     def heal(self):
         self.drops = {}
