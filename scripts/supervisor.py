@@ -14,6 +14,7 @@ The control API listens on 127.0.0.1:9120 only:
     POST /api/nodes/<id>/restart      start it again (kill it first if it runs)
     POST /api/nodes/<id>/pause        SIGSTOP
     POST /api/nodes/<id>/resume       SIGCONT
+    GET  /lecture/report.html         `make lecture`'s last report (build/lecture/), if any
 
 Each POST answers 200 with the node's JSON, 404 for an unknown node or route, 409 when the
 node is not in a state the action applies to (kill of a node that is down, pause of a paused
@@ -54,6 +55,9 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(description="A local raftkv demo cluster with a control "
                                                  "API (make run).")
     parser.add_argument("--nodes", type=int, choices=(3, 5), default=3)
+    parser.add_argument("--lecture-report", default=os.path.join(root, "build", "lecture",
+                                                                 "report.html"),
+                        help="make lecture's report, served at /lecture/report.html")
     parser.add_argument("--binary", default=os.environ.get(
         "RAFTKV_BINARY", os.path.join(root, "build", "src", "server", "raftkv")))
     parser.add_argument("--data", default=os.environ.get("RAFTKV_DATA", "./data"),
@@ -284,7 +288,26 @@ def make_handler(supervisor):
         def do_OPTIONS(self):  # noqa: N802 -- http.server's naming
             self.answer(204, None)
 
+        def lecture_report(self):
+            """make lecture's report, for the dashboard's link; 404 until a run wrote one."""
+            try:
+                with open(supervisor.settings.lecture_report, "rb") as report:
+                    data = report.read()
+            except OSError:
+                self.answer(404, {"error": "no report yet: run `make lecture`"})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self):  # noqa: N802
+            if self.path.split("?", 1)[0] == "/lecture/report.html":
+                self.lecture_report()
+                return
             node, action = self.route()
             if node is None and action is None and self.path.split("?")[0] == "/api/nodes":
                 with supervisor.lock:

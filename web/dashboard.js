@@ -336,6 +336,10 @@ function render() {
   const status = document.getElementById("supervisor-status");
   status.textContent = !supervisor ? "no supervisor (add ?supervisor=URL for kill / restart)"
     : supervisorReachable ? `supervisor ${supervisor}` : `supervisor ${supervisor} unreachable`;
+  // The supervisor serves `make lecture`'s last report (404 until a run wrote one).
+  const lecture = document.getElementById("lecture-link");
+  lecture.hidden = !supervisor || !supervisorReachable;
+  if (supervisor) lecture.href = `${supervisor}/lecture/report.html`;
   const container = document.getElementById("nodes");
   for (const node of sortedNodes()) renderNode(container, node);
   renderTopology();

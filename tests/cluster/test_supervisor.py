@@ -76,7 +76,9 @@ class Running:
                           "--client-port", str(self.ports["client"]),
                           "--peer-port", str(self.ports["peer"]),
                           "--http-port", str(self.ports["http"]),
-                          "--control-port", str(self.ports["control"]), "--nodes", str(nodes)]
+                          "--control-port", str(self.ports["control"]), "--nodes", str(nodes),
+                          "--lecture-report", os.path.join(root, "report.html")]
+        self.lecture_report = os.path.join(root, "report.html")
         self.output = []
         self.process = subprocess.Popen(self.arguments, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -258,6 +260,30 @@ def _readonly_get(running, node_id, key):
         return client.get(key)
     except redis.RedisError:
         return None
+
+
+def test_the_supervisor_serves_make_lectures_report_for_the_dashboard(supervisor):
+    """The dashboard links make lecture's last report through the supervisor: 404 with a hint
+    until a run wrote one, then the file itself, with CORS like the rest of the API."""
+    def get():
+        connection = http.client.HTTPConnection("127.0.0.1", supervisor.ports["control"],
+                                                timeout=10)
+        try:
+            connection.request("GET", "/lecture/report.html")
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    status, _, body = get()
+    assert status == 404 and b"make lecture" in body
+    page = "<!doctype html><title>lecture</title><p>naive: split brain</p>\n"
+    with open(supervisor.lecture_report, "w") as out:
+        out.write(page)
+    status, headers, body = get()
+    assert status == 200 and body == page.encode()
+    assert headers["Content-Type"].startswith("text/html")
+    assert headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_a_data_directory_of_another_size_is_refused(tmp_path):
