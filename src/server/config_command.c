@@ -282,8 +282,7 @@ SERVER_HANDLER(command_config)
         static const char *const lines[] = {
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>",
-            "    Return parameters matching the glob-like <pattern> and their "
-            "values.",
+            "    Return parameters matching the glob-like <pattern> and their values.",
             "SET <directive> <value>",
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
