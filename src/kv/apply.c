@@ -220,7 +220,10 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     if (result != 0) {
         return result;
     }
-    kv_reserve_map(kv, page_bound);
+    result = kv_reserve_map(kv, page_bound);
+    if (result != 0) {
+        return result;
+    }
     MDB_txn *txn;
     int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {
