@@ -94,7 +94,7 @@ soak: build build-san build-fuzz
 # Side by side with Redis (bench/compare.py): a 3-node cluster against redis-server with
 # appendfsync always, redis-benchmark alternating between them; a markdown report on stdout.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--rounds 5 --seconds 4".
-.PHONY: bench bench-failover bench-snapshot bench-restart
+.PHONY: bench bench-failover bench-snapshot bench-restart bench-placement
 bench: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS) --target raftkv >&2
@@ -112,6 +112,12 @@ bench-snapshot: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS) --target raftkv >&2
 	@/usr/bin/python3 bench/snapshot_stall.py $(BENCH_ARGS)
+
+# GET -c 50 on the leader under three CPU placements (bench/placement.py; about a minute).
+bench-placement: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) --target raftkv >&2
+	@/usr/bin/python3 bench/placement.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-san build-fuzz build-install build-deb
