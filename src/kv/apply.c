@@ -220,10 +220,7 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
     if (result != 0) {
         return result;
     }
-    result = kv_reserve_map(kv, page_bound);
-    if (result != 0) {
-        return result;
-    }
+    kv_reserve_map(kv, page_bound);
     MDB_txn *txn;
     int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {

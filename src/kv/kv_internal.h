@@ -79,8 +79,6 @@ struct kv {
      * (remapped) only when no other thread reads through it. */
     pthread_mutex_t map_lock;
     uint64_t map_bytes;
-    /* The data file's bytes known to have blocks (MDB_WRITEMAP: see kv_reserve_map). */
-    uint64_t reserved_file_bytes;
     uint64_t used_bytes;
     uint64_t applied_index;
     uint64_t applied_term;
@@ -385,10 +383,8 @@ int kv_meta_read_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned *flags);
 int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags);
 /* Measures the pages in use as of txn into kv->used_bytes. */
 int kv_measure_used(struct kv *kv, MDB_txn *txn);
-/* Makes room for a write transaction that allocates up to `batch_bytes`: allocates the data
- * file's blocks that far (KV_ERROR_STORAGE, with the reason, when the disk is full) and grows
- * the map if no export holds it. */
-int kv_reserve_map(struct kv *kv, uint64_t batch_bytes);
+/* Grows the map, if no export holds it, so that the file can take `batch_bytes` more. */
+void kv_reserve_map(struct kv *kv, uint64_t batch_bytes);
 /* A sink that drops every reply: for entries no client waits for. */
 extern const struct kv_reply kv_discard_reply;
 

@@ -440,16 +440,9 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
     return rc;
 }
 
-static int kv_reserve_file(struct kv *kv, uint64_t batch_bytes);
-
 /* Opens the named databases, checks the format and loads the applied point. */
 static int kv_env_prepare(struct kv *kv)
 {
-    enum { PREPARE_PAGE_BOUND_BYTES = 64 * 4096 }; /* the named databases and the meta keys */
-    int reserved = kv_reserve_file(kv, PREPARE_PAGE_BOUND_BYTES);
-    if (reserved != 0) {
-        return reserved;
-    }
     MDB_txn *txn;
     int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {
@@ -464,12 +457,6 @@ static int kv_env_prepare(struct kv *kv)
     }
     if (rc == 0 && version == 1) {
         what = "rewriting a format 1 database";
-        /* Every record is rewritten into new pages before the old ones are freed. */
-        reserved = kv_reserve_file(kv, kv_file_bytes(kv));
-        if (reserved != 0) {
-            mdb_txn_abort(txn);
-            return reserved;
-        }
         rc = kv_migrate_from_format_1(kv, txn);
     } else if (rc == 0 && version < KV_STORAGE_FORMAT_VERSION) {
         what = "storage format";
@@ -536,90 +523,28 @@ int kv_measure_used(struct kv *kv, MDB_txn *txn)
  * other thread reads through the old mapping: kv_snapshot_export() holds map_lock for its
  * copy, and a batch that meets it goes ahead in the room the last growth left (twice what
  * was needed then).
- *
- * Why the file's blocks are allocated first: the environment is opened with MDB_WRITEMAP, so
- * a transaction writes its pages straight into the shared mapping of a file that LMDB has
- * extended to the map's size with ftruncate, a hole. A store into a hole on a full disk
- * raises SIGBUS and kills the node, where a pwrite would have returned ENOSPC. Every page
- * up to the high-water mark has been written once; the pages a batch may add lie above it,
- * within the same bound as above, and posix_fallocate gives them blocks before the batch
- * runs, so that a full disk is an error here, which the host handles as any storage error.
- * The reservation runs ahead in steps (an eighth of the file, 4 to 64 MiB), and settles for
- * exactly what the batch needs when the disk has no room for the step.
  */
-static int kv_high_water(struct kv *kv, uint64_t *bytes)
+void kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
 {
     MDB_envinfo info;
     MDB_stat stat;
-    int rc = mdb_env_info(kv->env, &info);
-    if (rc == 0) {
-        rc = mdb_env_stat(kv->env, &stat);
+    if (mdb_env_info(kv->env, &info) != 0 || mdb_env_stat(kv->env, &stat) != 0) {
+        return;
     }
-    if (rc != 0) {
-        return kv_storage_error(kv, rc, "mdb_env_info");
-    }
-    *bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
-    return 0;
-}
-
-static int kv_reserve_file(struct kv *kv, uint64_t batch_bytes)
-{
-    uint64_t high_water = 0;
-    int result = kv_high_water(kv, &high_water);
-    if (result != 0) {
-        return result;
-    }
-    if (kv->reserved_file_bytes < high_water) {
-        kv->reserved_file_bytes = high_water; /* written once, so allocated */
-    }
-    uint64_t needed = high_water + 2 * batch_bytes;
-    if (needed <= kv->reserved_file_bytes) {
-        return 0;
-    }
-    enum { STEP_MIN_BYTES = 4 << 20, STEP_MAX_BYTES = 64 << 20 };
-    uint64_t step = high_water / 8;
-    step = step < STEP_MIN_BYTES ? STEP_MIN_BYTES : step > STEP_MAX_BYTES ? STEP_MAX_BYTES : step;
-    mdb_filehandle_t fd;
-    int rc = mdb_env_get_fd(kv->env, &fd);
-    if (rc != 0) {
-        return kv_storage_error(kv, rc, "mdb_env_get_fd");
-    }
-    const uint64_t targets[] = {needed + step, needed};
-    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
-        uint64_t from = kv->reserved_file_bytes;
-        rc = posix_fallocate(fd, (off_t)from, (off_t)(targets[i] - from));
-        if (rc == 0) {
-            kv->reserved_file_bytes = targets[i];
-            return 0;
-        }
-    }
-    snprintf(kv->error_message, sizeof kv->error_message,
-             "allocating %llu bytes of the database file: %s",
-             (unsigned long long)(needed - kv->reserved_file_bytes), strerror(rc));
-    return KV_ERROR_STORAGE;
-}
-
-int kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
-{
-    int result = kv_reserve_file(kv, batch_bytes);
-    if (result != 0) {
-        return result;
-    }
-    uint64_t needed = kv->reserved_file_bytes + KV_MAP_HEADROOM_BYTES;
+    uint64_t needed =
+        ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize + 2 * batch_bytes + KV_MAP_HEADROOM_BYTES;
     if (needed <= kv->map_bytes || pthread_mutex_trylock(&kv->map_lock) != 0) {
-        return 0;
+        return;
     }
     uint64_t grown = kv->map_bytes;
     while (grown < 2 * needed) {
         grown *= 2;
     }
     int rc = mdb_env_set_mapsize(kv->env, (size_t)grown);
-    MDB_envinfo info;
     if (rc == 0 && mdb_env_info(kv->env, &info) == 0) {
         kv->map_bytes = info.me_mapsize;
     }
     pthread_mutex_unlock(&kv->map_lock);
-    return 0;
 }
 
 /*
@@ -665,10 +590,7 @@ int kv_env_open(struct kv *kv)
         return kv_storage_error(kv, rc, "mdb_env_create");
     }
     int result = 0;
-    /* MDB_WRITEMAP: a commit stores into the mapping instead of a pwrite per dirty page, which
-     * was a fifth of a node's time per write (bench/RESULTS.md); kv_reserve_map() keeps a full
-     * disk from turning that into SIGBUS. */
-    unsigned flags = MDB_NOTLS | MDB_WRITEMAP | (kv->options.sync_each_commit ? 0 : MDB_NOSYNC);
+    unsigned flags = MDB_NOTLS | (kv->options.sync_each_commit ? 0 : MDB_NOSYNC);
     const char *what = "mdb_env_set_mapsize";
     rc = mdb_env_set_mapsize(kv->env, (size_t)kv->options.map_size_bytes);
     if (rc == 0) {
@@ -687,7 +609,6 @@ int kv_env_open(struct kv *kv)
     if (mdb_env_info(kv->env, &info) == 0) {
         kv->map_bytes = info.me_mapsize; /* at least the file's size */
     }
-    kv->reserved_file_bytes = 0;
     /* Stored keys are hash + key; LMDB must take the longest one. */
     assert(mdb_env_get_maxkeysize(kv->env) >= KV_STORED_KEY_MAX_BYTES);
     result = kv_env_prepare(kv);
