@@ -26,6 +26,12 @@ void driver_init(struct driver *driver, struct raft *raft, const struct driver_h
     driver->saved_hard_state = *saved_hard_state;
 }
 
+void driver_yield_after_apply(struct driver *driver, bool yield)
+{
+    assert(driver != NULL);
+    driver->yield_after_apply = yield;
+}
+
 bool driver_busy(const struct driver *driver)
 {
     assert(driver != NULL);
@@ -252,7 +258,11 @@ static void process_readies(struct driver *driver)
         if (driver->stopped) {
             return;
         }
+        bool applied = driver->ready.committed_count > 0;
         finish_ready(driver);
+        if (applied && driver->yield_after_apply) {
+            return; /* the host's next loop turn goes on (driver_yield_after_apply) */
+        }
     }
 }
 

@@ -90,6 +90,8 @@ struct driver {
     bool save_hard_state; /* the sync in flight saves ready.hard_state */
     size_t applied_early; /* committed entries of the open ready applied before its sync */
     bool stopped;
+    /* driver_yield_after_apply: driver_process returns after a ready that applied entries */
+    bool yield_after_apply;
     int depth; /* inside driver code: reports are held */
     size_t held_count;
     struct driver_report held[DRIVER_MAX_HELD_REPORTS];
@@ -108,6 +110,12 @@ void driver_init(struct driver *driver, struct raft *raft, const struct driver_h
 /* Works through the core's readies until one waits for its sync or none is left. While one
  * waits, hands out the early part instead (step 4 above). */
 void driver_process(struct driver *driver);
+
+/* With `yield` set, driver_process (and driver_synced) return once a ready that applied
+ * committed entries is finished, even if the core has another ready: a host whose event loop
+ * must send heartbeats between long applies calls driver_process again on its next turn
+ * (raft_has_ready says whether it must). Off by default. */
+void driver_yield_after_apply(struct driver *driver, bool yield);
 
 /* The sync asked for by host.sync finished: 0, or an error that stops the driver. Called from
  * the loop, it finishes the ready and goes on processing. */

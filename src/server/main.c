@@ -91,6 +91,7 @@ static void server_stop(struct server *server, int exit_code)
     close_handle((uv_handle_t *)&server->sweep_timer);
     close_handle((uv_handle_t *)&server->prepare);
     close_handle((uv_handle_t *)&server->check);
+    close_handle((uv_handle_t *)&server->more_readies);
     close_handle((uv_handle_t *)&server->sigint);
     close_handle((uv_handle_t *)&server->sigterm);
     close_handle((uv_handle_t *)&server->sighup);
@@ -139,6 +140,7 @@ static int start_loop_handles(struct server *server)
     uv_timer_init(loop, &server->sweep_timer);
     uv_prepare_init(loop, &server->prepare);
     uv_check_init(loop, &server->check);
+    uv_idle_init(loop, &server->more_readies);
     uv_signal_init(loop, &server->sigint);
     uv_signal_init(loop, &server->sigterm);
     uv_signal_init(loop, &server->sighup);
@@ -146,6 +148,7 @@ static int start_loop_handles(struct server *server)
     server->sweep_timer.data = server;
     server->prepare.data = server;
     server->check.data = server;
+    server->more_readies.data = server;
     server->sigint.data = server;
     server->sigterm.data = server;
     server->sighup.data = server;

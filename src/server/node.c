@@ -414,6 +414,25 @@ static bool host_append(void *context, const struct raft_entry *entries, size_t 
     return true;
 }
 
+static void on_more_readies(uv_idle_t *idle)
+{
+    (void)idle; /* its being active keeps the loop from waiting; on_prepare does the work */
+}
+
+/* The driver yields after each apply (node_start_driver), so that timers and peers get a turn
+ * between the applies of a long backlog; what it left waits for the next loop turn. */
+static void schedule_more_readies(struct server *server)
+{
+    uv_idle_t *idle = &server->more_readies;
+    bool more = !server->node.fatal && server->node.raft != NULL &&
+                !driver_busy(&server->node.driver) && raft_has_ready(server->node.raft);
+    if (more && !uv_is_active((uv_handle_t *)idle)) {
+        uv_idle_start(idle, on_more_readies);
+    } else if (!more && uv_is_active((uv_handle_t *)idle)) {
+        uv_idle_stop(idle);
+    }
+}
+
 static void sync_work(uv_work_t *work)
 {
     struct server *server = work->data;
@@ -456,6 +475,7 @@ static void after_sync(uv_work_t *work, int status)
         node_maybe_snapshot(server);
         transport_release(server->transport);
     }
+    schedule_more_readies(server);
     client_flush_all(server);
 }
 
@@ -529,6 +549,7 @@ void node_start_driver(struct server *server, const struct raft_hard_state *save
     struct driver_host with_context = host;
     with_context.context = server;
     driver_init(&server->node.driver, server->node.raft, &with_context, saved_hard_state);
+    driver_yield_after_apply(&server->node.driver, true);
 }
 
 /* Everything the core wants sent in one pass leaves in one write per peer. */
@@ -540,6 +561,7 @@ void node_process_ready(struct server *server)
     members_refresh(server); /* before sending: a new member needs its connection */
     transport_hold(server->transport);
     driver_process(&server->node.driver);
+    schedule_more_readies(server);
     if (server->node.applied_since_ready && !server->node.fatal) {
         server->node.applied_since_ready = false;
         blocking_wake(server); /* parked pops whose keys got members try again */

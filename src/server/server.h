@@ -480,6 +480,9 @@ struct server {
     uv_timer_t sweep_timer;
     uv_prepare_t prepare;
     uv_check_t check;
+    /* Active while the core has a ready the driver left for the next loop turn (it yields
+     * after each apply): the loop then polls without waiting, and on_prepare goes on. */
+    uv_idle_t more_readies;
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sighup; /* reloads the TLS certificates */

@@ -22,6 +22,9 @@ static struct raft_config node_config(const struct fixture *fixture, raft_node_i
     config.pre_vote = fixture->pre_vote;
     config.check_quorum = fixture->check_quorum;
     config.lease_ticks = fixture->lease_ticks;
+    if (fixture->max_committed_per_ready > 0) {
+        config.max_committed_per_ready = fixture->max_committed_per_ready;
+    }
     config.random_seed = id * 7919;
     if (fixture->nodes[id - 1].joining) {
         return config; /* an empty configuration: the node waits to be added */

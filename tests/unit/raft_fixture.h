@@ -76,7 +76,8 @@ struct fixture {
     uint32_t queue_count;
     bool pre_vote;
     bool check_quorum;
-    uint32_t lease_ticks; /* for nodes started (or restarted) after it is set */
+    uint32_t lease_ticks;             /* for nodes started (or restarted) after it is set */
+    uint32_t max_committed_per_ready; /* likewise; 0 keeps the core's default */
 };
 
 /* Creates node_count nodes with ids 1..node_count, all voters. */

@@ -654,6 +654,60 @@ static void test_snapshot_configuration_rebuilds_progress(void **state)
     fixture_free(&fixture);
 }
 
+/* A driver told to yield returns after each ready that applied entries, with the rest left for
+ * the next call (the server's next loop turn), in order; without it one call applies all that
+ * is committed. */
+static void test_driver_yields_after_each_apply(void **state)
+{
+    (void)state;
+    for (int yield = 0; yield <= 1; yield++) {
+        struct fixture fixture;
+        fixture_init(&fixture, 3, false, false);
+        fixture.max_committed_per_ready = 1;
+        for (raft_node_id id = 1; id <= 3; id++) {
+            fixture_restart(&fixture, id);
+        }
+        fixture_elect(&fixture, 1);
+        fixture_settle(&fixture);
+        struct fixture_node *leader = &fixture.nodes[0];
+        driver_yield_after_apply(&leader->driver, yield == 1);
+        uint64_t before = leader->applied;
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(fixture_propose(&fixture, 1, "SET k v"), 0);
+        }
+        fixture_drain(&fixture); /* the leader persists and sends its APPENDs */
+        uint32_t appends = fixture.queue_count;
+        for (uint32_t i = 0; i < appends; i++) {
+            assert_true(fixture_deliver_one(&fixture)); /* the followers persist and ack */
+        }
+        /* The acknowledgements reach the leader's core, not yet its driver. */
+        uint32_t acks = fixture.queue_count;
+        assert_true(acks > 0 && acks <= 8);
+        struct raft_message held[8];
+        for (uint32_t i = 0; i < acks; i++) {
+            held[i] = *fixture_queued(&fixture, i);
+            assert_int_equal(held[i].to, 1);
+            assert_int_equal(held[i].entry_count, 0);
+        }
+        fixture_clear_queue(&fixture);
+        for (uint32_t i = 0; i < acks; i++) {
+            fixture_step(&fixture, &held[i]);
+        }
+        assert_int_equal(leader->applied, before);
+        driver_process(&leader->driver);
+        if (yield) {
+            assert_int_equal(leader->applied, before + 1);
+            assert_true(raft_has_ready(leader->raft));
+            driver_process(&leader->driver);
+            assert_int_equal(leader->applied, before + 2);
+            driver_process(&leader->driver);
+        }
+        assert_int_equal(leader->applied, before + 3);
+        assert_false(raft_has_ready(leader->raft));
+        fixture_free(&fixture);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_during_outstanding_ready_keeps_committed_data),
         cmocka_unit_test(test_follower_behind_compaction_gets_snapshot),
         cmocka_unit_test(test_malformed_messages_are_refused),
+        cmocka_unit_test(test_driver_yields_after_each_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
