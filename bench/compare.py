@@ -62,6 +62,7 @@ RUN_TIMEOUT_FACTOR = 6.0
 MIN_RUN_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 20
 PR_SET_PDEATHSIG = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(Exception):
@@ -204,6 +205,14 @@ def stop_process(process, timeout_s=STOP_TIMEOUT_S):
 
 
 MEMORY_FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+
+
+def cpu_seconds(pid, tid=None):
+    """User + system CPU seconds of process pid (or of its thread tid) so far."""
+    path = "/proc/%d/stat" % pid if tid is None else "/proc/%d/task/%s/stat" % (pid, tid)
+    with open(path) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def memory_kib(pid):

@@ -30,15 +30,8 @@ import time
 import compare
 from compare import BenchError, RaftkvCluster, RedisServer
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP_S = 1.5
 KEYSPACE = 100000
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def syscalls(pid):
@@ -71,14 +64,14 @@ def measure(name, port, pids, args, seconds, fsync_ports):
             raise BenchError("redis-benchmark %s ended early (status %s)" % (
                 " ".join(args), bench.returncode))
         watched = dict(pids, **{"redis-benchmark": bench.pid})
-        cpu_before = {label: cpu_seconds(pid) for label, pid in watched.items()}
+        cpu_before = {label: compare.cpu_seconds(pid) for label, pid in watched.items()}
         calls_before = {label: syscalls(pid) for label, pid in watched.items()}
         fsyncs_before = {p: fsyncs(p) for p in fsync_ports}
         commands_before, started = commands(port), time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - started
         done = commands(port) - commands_before
-        cpu = {label: cpu_seconds(pid) - cpu_before[label] for label, pid in watched.items()}
+        cpu = {label: compare.cpu_seconds(pid) - cpu_before[label] for label, pid in watched.items()}
         calls = {label: syscalls(pid) - calls_before[label] for label, pid in watched.items()}
         fsync_rates = [(fsyncs(p) - fsyncs_before[p]) / elapsed for p in fsync_ports]
     finally:

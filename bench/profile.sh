@@ -36,13 +36,7 @@ import compare
 SECONDS, OUT_DIR, CLIENTS = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 WARM_UP_S = 2.0
 TRACE_MIN_EVENTS = 2000
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+cpu_seconds = compare.cpu_seconds
 
 
 def thread_cpu(pid):
@@ -50,14 +44,8 @@ def thread_cpu(pid):
     for tid in os.listdir("/proc/%d/task" % pid):
         with open("/proc/%d/task/%s/comm" % (pid, tid)) as comm:
             name = comm.read().strip()
-        threads["%s/%s" % (name, tid)] = cpu_seconds_task(pid, tid)
+        threads["%s/%s" % (name, tid)] = cpu_seconds(pid, tid)
     return threads
-
-
-def cpu_seconds_task(pid, tid):
-    with open("/proc/%d/task/%s/stat" % (pid, tid)) as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def counters(cluster, leader, load):

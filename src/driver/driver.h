@@ -111,10 +111,11 @@ void driver_init(struct driver *driver, struct raft *raft, const struct driver_h
  * waits, hands out the early part instead (step 4 above). */
 void driver_process(struct driver *driver);
 
-/* With `yield` set, driver_process (and driver_synced) return once a ready that applied
- * committed entries is finished, even if the core has another ready: a host whose event loop
- * must send heartbeats between long applies calls driver_process again on its next turn
- * (raft_has_ready says whether it must). Off by default. */
+/* With `yield` set, the loop over readies in driver_process and driver_synced stops once a
+ * ready it started has applied committed entries, even if the core has another ready: a host
+ * whose event loop must send heartbeats between long applies calls driver_process again on its
+ * next turn (raft_has_ready says whether it must). driver_synced still finishes the ready whose
+ * sync ended, so it may apply twice. Off by default. */
 void driver_yield_after_apply(struct driver *driver, bool yield);
 
 /* The sync asked for by host.sync finished: 0, or an error that stops the driver. Called from
