@@ -66,12 +66,11 @@ static uint64_t kv_command_page_bound(uint32_t data_bytes)
 }
 
 /* Checks order, types and encodings of the entries to apply, before any of them runs, and
- * adds up what they may allocate (kv_reserve_map). */
+ * adds up what they are likely to allocate (kv_reserve_map). */
 static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, size_t count,
                              uint64_t *page_bound)
 {
     *page_bound = 0;
-    bool has_command = false;
     uint64_t expected = kv->applied_index + 1;
     for (size_t i = 0; i < count; i++, expected++) {
         const struct raft_entry *entry = &entries[i];
@@ -111,22 +110,10 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
                      (unsigned long long)entry->index);
             return KV_ERROR_UNSUPPORTED;
         }
+        /* What the entry carries, not what it may rewrite or copy (APPEND, COPY, the STORE
+         * commands): a bound on those would be the whole database, and the map is allocated
+         * disk. A batch that needs more meets the map's end and runs again (map.c). */
         *page_bound += kv_command_page_bound(entry->data_bytes);
-        /* Some commands rewrite data that is not in their entry (APPEND and SETRANGE the whole
-         * value, LINSERT and LREM part of a list). LMDB writes a page at most once per
-         * transaction, so rewrites in one batch dirty at most everything stored, once; but a
-         * command that copies (COPY, the STORE commands, LTRIM's copy) writes new pages, up
-         * to everything stored, each time. */
-        has_command = true;
-        if (command->flags & KV_COMMAND_COPIES) {
-            *page_bound += kv->used_bytes;
-        }
-        if (command->flags & KV_COMMAND_EXTENDS) {
-            *page_bound += kv->options.max_value_bytes;
-        }
-    }
-    if (has_command) {
-        *page_bound += kv->used_bytes;
     }
     return 0;
 }
@@ -134,6 +121,10 @@ static int kv_batch_validate(struct kv *kv, const struct raft_entry *entries, si
 /* Items of deleted collections freed after each entry: a big key's delete costs a few entries'
  * worth of work each, never one long stall. */
 #define KV_TRASH_BUDGET_PER_ENTRY 256
+
+/* Runs of one batch at most: each after MDB_MAP_FULL grew the map, by twice the growth before
+ * the last (map.c): 16 runs grow it by at least 1 TiB. */
+#define KV_MAP_FULL_RUNS 16
 
 /* Runs the validated entries inside txn. */
 static int kv_batch_run(struct kv *kv, MDB_txn *txn, const struct raft_entry *entries, size_t count,
@@ -197,6 +188,72 @@ static void kv_scratch_trim(struct kv *kv)
     kv_buffer_trim(&kv->session_reply);
 }
 
+/* One run of the validated entries in one write transaction, committed or undone whole. */
+static int kv_batch_commit(struct kv *kv, const struct raft_entry *entries, size_t count,
+                           kv_reply_provider provider, void *provider_context)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return kv_storage_error(kv, rc, "mdb_txn_begin");
+    }
+    /* What the batch changes in struct kv is undone if the transaction is. */
+    uint64_t clock_before = kv->clock_ms;
+    uint64_t next_id_before = kv->next_id;
+    unsigned notify_before = kv->notify_flags;
+    size_t messages_before = kv->messages_used;
+    int result = kv_batch_run(kv, txn, entries, count, provider, provider_context);
+    if (result != 0) {
+        goto abort_txn;
+    }
+    const struct raft_entry *last = &entries[count - 1];
+    rc = kv_meta_write_state(txn, kv->meta_dbi, kv->clock_ms, kv->next_id);
+    if (rc == 0) {
+        rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
+    }
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, "storing the applied index");
+        goto abort_txn;
+    }
+    result = kv_measure_used(kv, txn);
+    if (result != 0) {
+        goto abort_txn;
+    }
+    rc = mdb_txn_commit(txn); /* frees txn, also when it fails */
+    if (rc != 0) {
+        result = kv_storage_error(kv, rc, "mdb_txn_commit");
+        goto restore_state;
+    }
+    kv->applied_index = last->index;
+    kv->applied_term = last->term;
+    return 0;
+
+abort_txn:
+    mdb_txn_abort(txn);
+restore_state:
+    kv->clock_ms = clock_before;
+    kv->next_id = next_id_before;
+    kv->notify_flags = notify_before;
+    kv_messages_truncate(kv, messages_before); /* applied again later, delivered then */
+    return result;
+}
+
+/* Before a batch runs again: every sink of its entries forgets what the aborted run said. */
+static void kv_batch_rewind(const struct raft_entry *entries, size_t count,
+                            kv_reply_provider provider, void *provider_context)
+{
+    for (size_t i = 0; provider != NULL && i < count; i++) {
+        if (entries[i].type != RAFT_ENTRY_COMMAND) {
+            continue;
+        }
+        const struct kv_reply *reply =
+            provider(provider_context, entries[i].index, entries[i].term);
+        if (reply != NULL && reply->rewind != NULL) {
+            reply->rewind(reply->context);
+        }
+    }
+}
+
 int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,
                    kv_reply_provider provider, void *provider_context)
 {
@@ -221,50 +278,17 @@ int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count
         return result;
     }
     kv_reserve_map(kv, page_bound);
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return kv_storage_error(kv, rc, "mdb_txn_begin");
+    for (unsigned run = 1;; run++) {
+        result = kv_batch_commit(kv, entries, count, provider, provider_context);
+        if (result != KV_ERROR_MAP_FULL || run == KV_MAP_FULL_RUNS) {
+            break;
+        }
+        result = kv_grow_full_map(kv, run);
+        if (result != 0) {
+            break;
+        }
+        kv_batch_rewind(entries, count, provider, provider_context);
     }
-    /* What the batch changes in struct kv is undone if the transaction is. */
-    uint64_t clock_before = kv->clock_ms;
-    uint64_t next_id_before = kv->next_id;
-    unsigned notify_before = kv->notify_flags;
-    size_t messages_before = kv->messages_used;
-    result = kv_batch_run(kv, txn, entries, count, provider, provider_context);
-    if (result != 0) {
-        goto abort_txn;
-    }
-    const struct raft_entry *last = &entries[count - 1];
-    rc = kv_meta_write_state(txn, kv->meta_dbi, kv->clock_ms, kv->next_id);
-    if (rc == 0) {
-        rc = kv_meta_write_applied(txn, kv->meta_dbi, last->index, last->term);
-    }
-    if (rc != 0) {
-        result = kv_storage_error(kv, rc, "storing the applied index");
-        goto abort_txn;
-    }
-    result = kv_measure_used(kv, txn);
-    if (result != 0) {
-        goto abort_txn;
-    }
-    rc = mdb_txn_commit(txn); /* frees txn, also when it fails */
-    if (rc != 0) {
-        result = kv_storage_error(kv, rc, "mdb_txn_commit");
-        goto restore_state;
-    }
-    kv->applied_index = last->index;
-    kv->applied_term = last->term;
-    goto trim_scratch;
-
-abort_txn:
-    mdb_txn_abort(txn);
-restore_state:
-    kv->clock_ms = clock_before;
-    kv->next_id = next_id_before;
-    kv->notify_flags = notify_before;
-    kv_messages_truncate(kv, messages_before); /* applied again later, delivered then */
-trim_scratch:
     kv_scratch_trim(kv);
     return result;
 }

@@ -17,8 +17,8 @@
  * and changes nothing; in a batch it still advances the applied index, so every replica makes
  * the same decision. Entry bytes that do not decode are corruption (KV_ERROR_CORRUPT): the
  * batch is refused as a whole and nothing of it is applied. A full LMDB map
- * (KV_ERROR_MAP_FULL, which the map's growth before every batch makes unreachable short of
- * address space) or a failed write (KV_ERROR_STORAGE: a full disk) also refuses the whole
+ * (KV_ERROR_MAP_FULL, which the map's growth makes unreachable unless an export holds the
+ * map) or a failed write (KV_ERROR_STORAGE: a full disk) also refuses the whole
  * batch; the host must not skip it, since that would make the replica diverge: it stops
  * applying, reopens the database and applies the same entries again later.
  *
@@ -82,7 +82,7 @@ const char *kv_error_string(int error);
  * whole layout. */
 #define KV_MAX_KEY_BYTES           LIMITS_MAX_KEY_BYTES
 #define KV_MAX_COMMAND_ARGS        LIMITS_MAX_ARGUMENTS /* arguments in one encoded command */
-#define KV_DEFAULT_MAP_SIZE_BYTES  (1ull << 30)
+#define KV_DEFAULT_MAP_SIZE_BYTES  (16ull << 20)
 #define KV_DEFAULT_MAX_VALUE_BYTES LIMITS_MAX_BULK_BYTES /* Redis's proto-max-bulk-len */
 
 /* ---- replies ----------------------------------------------------------------------------- */
@@ -123,6 +123,9 @@ struct kv_reply {
     void (*set)(void *context, size_t count);
     void (*pairs)(void *context, size_t count);
     void (*pair)(void *context);
+    /* Optional (NULL: never needed). Forget every reply this sink received from this batch:
+     * kv_apply_batch() runs the batch again from its start (see there). */
+    void (*rewind)(void *context);
     void *context;
 };
 
@@ -240,10 +243,11 @@ int kv_command_decode_head(const uint8_t *data, size_t data_bytes, struct kv_arg
 /* ---- the state machine -------------------------------------------------------------------- */
 
 struct kv_options {
-    /* LMDB's map at open. The map is address space, not disk: before each batch kv grows it
-     * (doubling) so that the file can always take the batch, so a replica whose file grew
-     * larger than its peers' (free pages held by a snapshot's reader) never fails an entry
-     * they applied. */
+    /* LMDB's map, and the data file's allocated size, at least, at open. Both grow together
+     * as the data does (map.c): before a batch by a bound on what it adds, and again when
+     * it meets the map's end, so that a replica whose file grew larger than its peers'
+     * (free pages held by a snapshot's reader) never fails an entry they applied. Only a
+     * full disk stops the growth. */
     uint64_t map_size_bytes;
     uint64_t max_value_bytes; /* largest string value; must be equal on every replica */
     /* false: LMDB commits without fsync (MDB_NOSYNC); the WAL is the durability source and
@@ -293,7 +297,8 @@ bool kv_write_may_grow(struct kv *kv, const struct kv_command *command, size_t a
                        const struct kv_arg *argv);
 
 /* Returns the sink for the reply of the entry at (index, term), or NULL when no client waits
- * for it (a follower, a replay): the reply is then discarded. */
+ * for it (a follower, a replay): the reply is then discarded. It is asked once per entry per
+ * run of the batch, and must hand out the same sink each time. */
 typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t index, uint64_t term);
 
 /* Applies committed entries in order in one write transaction that also stores the last
@@ -302,9 +307,12 @@ typedef const struct kv_reply *(*kv_reply_provider)(void *context, uint64_t inde
  * rest contiguous (else KV_ERROR_OUT_OF_ORDER). NOOP entries only advance the applied index;
  * CONFIG entries store their data for kv_members().
  * Every entry is decoded before any runs, so KV_ERROR_CORRUPT / KV_ERROR_UNSUPPORTED leave
- * no reply sent and nothing applied. On KV_ERROR_MAP_FULL, TXN_FULL or STORAGE nothing is
- * applied either, but sinks may already have received replies for earlier entries of the
- * batch: the host must not send them (these errors are fatal for the node). */
+ * no reply sent and nothing applied. A batch that meets the map's end is aborted, the map
+ * grown (map.c) and the batch run again from its start, after every sink it was handed has
+ * been rewound (kv_reply.rewind; a sink without one must tolerate the replies twice). On
+ * KV_ERROR_MAP_FULL, TXN_FULL or STORAGE nothing is applied either, but sinks may already
+ * have received replies for earlier entries of the batch: the host must not send them (these
+ * errors are fatal for the node). */
 int kv_apply_batch(struct kv *kv, const struct raft_entry *entries, size_t count,
                    kv_reply_provider provider, void *provider_context);
 

@@ -42,6 +42,11 @@
 #define KV_ERROR_MESSAGE_BYTES    256
 #define KV_PATH_BYTES             4096
 #define KV_DATA_FILE_NAME         "data.mdb" /* LMDB's file in the database directory */
+#define KV_LOCK_FILE_NAME         "lock.mdb" /* LMDB's reader table */
+/* LMDB's reader table for its default 126 readers is about 8 KiB; a larger file only gives
+ * room for more readers (LMDB sizes the table from the file it finds). */
+#define KV_LOCK_FILE_BYTES (64 * 1024)
+#define KV_FILE_MODE       0644
 /* The scratch buffer is kept between batches up to this size, and freed above it, so one
  * large SETRANGE does not pin hundreds of megabytes. */
 #define KV_SCRATCH_RETAIN_BYTES (1024 * 1024)
@@ -75,8 +80,8 @@ struct kv {
     MDB_dbi functions_dbi;   /* FUNCTION LOAD's libraries and their functions' index */
     MDB_dbi lww_dbi;         /* options.lww_stamps only: key → stamp, tombstone (lww.c) */
     MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
-    /* Held by kv_snapshot_export() while it copies, on its own thread: the map may be grown
-     * (remapped) only when no other thread reads through it. */
+    /* Held by kv_snapshot_export() while it copies and by kv_sync(), on their own threads:
+     * the map may be grown (remapped) only when no other thread reads through it. */
     pthread_mutex_t map_lock;
     uint64_t map_bytes;
     uint64_t used_bytes;
@@ -383,8 +388,16 @@ int kv_meta_read_notify(MDB_txn *txn, MDB_dbi meta_dbi, unsigned *flags);
 int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags);
 /* Measures the pages in use as of txn into kv->used_bytes. */
 int kv_measure_used(struct kv *kv, MDB_txn *txn);
-/* Grows the map, if no export holds it, so that the file can take `batch_bytes` more. */
+/* map.c: the data file's blocks and LMDB's map, one size. kv_map_prepare() allocates the
+ * lock file before LMDB opens the environment and says the map to open it with;
+ * kv_map_allocate() allocates the data file as far as the opened map; kv_reserve_map() grows both
+ * ahead of a batch that adds up to `batch_bytes`, when nothing reads through the map and the disk
+ * has room (else the batch runs in what there is); kv_grow_full_map() grows them after a batch met
+ * MDB_MAP_FULL (KV_ERROR_STORAGE: the disk is full; KV_ERROR_MAP_FULL: an export holds the map). */
+int kv_map_prepare(struct kv *kv, uint64_t *map_bytes);
+int kv_map_allocate(struct kv *kv);
 void kv_reserve_map(struct kv *kv, uint64_t batch_bytes);
+int kv_grow_full_map(struct kv *kv, unsigned run);
 /* A sink that drops every reply: for entries no client waits for. */
 extern const struct kv_reply kv_discard_reply;
 

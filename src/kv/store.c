@@ -47,15 +47,7 @@
 #define KV_SCRIPTS_DB_NAME   "scripts"
 #define KV_FUNCTIONS_DB_NAME "functions"
 #define KV_APPLIED_BYTES     16
-#define KV_FILE_MODE         0644
 #define KV_META_NOTIFY_KEY   "notify"
-/* Room kept in the map beyond the file and twice the batch (kv_reserve_map). */
-#define KV_MAP_HEADROOM_BYTES (64ull * 1024 * 1024)
-#define KV_PATH_BYTES         4096
-#define KV_LOCK_FILE_NAME     "lock.mdb"
-/* LMDB's reader table for its default 126 readers is about 8 KiB; a larger file only gives
- * room for more readers (LMDB sizes the table from the file it finds). */
-#define KV_LOCK_FILE_BYTES (64 * 1024)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -443,6 +435,8 @@ int kv_dbis_open(MDB_txn *txn, struct kv *kv, unsigned flags)
 /* Opens the named databases, checks the format and loads the applied point. */
 static int kv_env_prepare(struct kv *kv)
 {
+    enum { PREPARE_BYTES = 16 * 4096 }; /* the named databases and the meta keys, created */
+    kv_reserve_map(kv, PREPARE_BYTES);
     MDB_txn *txn;
     int rc = mdb_txn_begin(kv->env, NULL, 0, &txn);
     if (rc != 0) {
@@ -457,6 +451,7 @@ static int kv_env_prepare(struct kv *kv)
     }
     if (rc == 0 && version == 1) {
         what = "rewriting a format 1 database";
+        kv_reserve_map(kv, kv_file_bytes(kv)); /* every record into new pages, once */
         rc = kv_migrate_from_format_1(kv, txn);
     } else if (rc == 0 && version < KV_STORAGE_FORMAT_VERSION) {
         what = "storage format";
@@ -514,73 +509,11 @@ int kv_measure_used(struct kv *kv, MDB_txn *txn)
     return 0;
 }
 
-/*
- * Why the map grows before a batch, and not after MDB_MAP_FULL: a batch that fails half-way
- * has already replied to some clients' sinks, so it cannot simply be run again; and a
- * replica that cannot apply an entry its peers applied has no way forward but to stop. The
- * file's high-water mark (last page) plus a generous bound on what the batch can allocate
- * is therefore kept inside the map. Growing remaps the file, which is safe only while no
- * other thread reads through the old mapping: kv_snapshot_export() holds map_lock for its
- * copy, and a batch that meets it goes ahead in the room the last growth left (twice what
- * was needed then).
- */
-void kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
-{
-    MDB_envinfo info;
-    MDB_stat stat;
-    if (mdb_env_info(kv->env, &info) != 0 || mdb_env_stat(kv->env, &stat) != 0) {
-        return;
-    }
-    uint64_t needed =
-        ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize + 2 * batch_bytes + KV_MAP_HEADROOM_BYTES;
-    if (needed <= kv->map_bytes || pthread_mutex_trylock(&kv->map_lock) != 0) {
-        return;
-    }
-    uint64_t grown = kv->map_bytes;
-    while (grown < 2 * needed) {
-        grown *= 2;
-    }
-    int rc = mdb_env_set_mapsize(kv->env, (size_t)grown);
-    if (rc == 0 && mdb_env_info(kv->env, &info) == 0) {
-        kv->map_bytes = info.me_mapsize;
-    }
-    pthread_mutex_unlock(&kv->map_lock);
-}
-
-/*
- * LMDB extends its lock file with ftruncate and then writes the reader table through a shared
- * mapping. On a full file system (tmpfs in particular) the pages behind that mapping cannot
- * be allocated and the write raises SIGBUS: the process dies instead of refusing. Allocating
- * the file's blocks first turns a full disk into ENOSPC here, an error the host retries.
- */
-static int kv_lock_file_prepare(struct kv *kv)
-{
-    char path[KV_PATH_BYTES];
-    int length = snprintf(path, sizeof path, "%s/%s", kv->directory, KV_LOCK_FILE_NAME);
-    if (length < 0 || (size_t)length >= sizeof path) {
-        snprintf(kv->error_message, sizeof kv->error_message, "database path too long");
-        return KV_ERROR_INVALID;
-    }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, KV_FILE_MODE);
-    if (fd < 0) {
-        snprintf(kv->error_message, sizeof kv->error_message, "opening %s: %s", KV_LOCK_FILE_NAME,
-                 strerror(errno));
-        return KV_ERROR_STORAGE;
-    }
-    int rc = posix_fallocate(fd, 0, KV_LOCK_FILE_BYTES);
-    close(fd);
-    if (rc != 0) {
-        snprintf(kv->error_message, sizeof kv->error_message, "allocating %s: %s",
-                 KV_LOCK_FILE_NAME, strerror(rc));
-        return KV_ERROR_STORAGE;
-    }
-    return 0;
-}
-
 int kv_env_open(struct kv *kv)
 {
     assert(kv->env == NULL);
-    int prepared = kv_lock_file_prepare(kv);
+    uint64_t map_bytes = 0;
+    int prepared = kv_map_prepare(kv, &map_bytes);
     if (prepared != 0) {
         return prepared;
     }
@@ -590,9 +523,10 @@ int kv_env_open(struct kv *kv)
         return kv_storage_error(kv, rc, "mdb_env_create");
     }
     int result = 0;
-    unsigned flags = MDB_NOTLS | (kv->options.sync_each_commit ? 0 : MDB_NOSYNC);
+    /* MDB_WRITEMAP: commits store into the map; map.c keeps the map within allocated blocks. */
+    unsigned flags = MDB_NOTLS | MDB_WRITEMAP | (kv->options.sync_each_commit ? 0 : MDB_NOSYNC);
     const char *what = "mdb_env_set_mapsize";
-    rc = mdb_env_set_mapsize(kv->env, (size_t)kv->options.map_size_bytes);
+    rc = mdb_env_set_mapsize(kv->env, (size_t)map_bytes);
     if (rc == 0) {
         what = "mdb_env_set_maxdbs";
         rc = mdb_env_set_maxdbs(kv->env, KV_MAX_DBS);
@@ -607,7 +541,11 @@ int kv_env_open(struct kv *kv)
     }
     MDB_envinfo info;
     if (mdb_env_info(kv->env, &info) == 0) {
-        kv->map_bytes = info.me_mapsize; /* at least the file's size */
+        kv->map_bytes = info.me_mapsize;
+    }
+    result = kv_map_allocate(kv); /* before any write goes through the map */
+    if (result != 0) {
+        goto close_env;
     }
     /* Stored keys are hash + key; LMDB must take the longest one. */
     assert(mdb_env_get_maxkeysize(kv->env) >= KV_STORED_KEY_MAX_BYTES);

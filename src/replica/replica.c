@@ -181,6 +181,10 @@ static void count_integer(void *context, int64_t value)
 {
     *(uint64_t *)context += value == 1 ? 1 : 0;
 }
+static void reset_count(void *context)
+{
+    *(uint64_t *)context = 0; /* kv runs the batch again: it counts from the start */
+}
 static void ignore_bulk(void *context, const uint8_t *data, size_t bytes)
 {
     (void)context, (void)data, (void)bytes;
@@ -237,6 +241,7 @@ static int apply_with_reply(struct replica *replica, uint8_t *const *data, const
                  .set = ignore_count,
                  .pairs = ignore_count,
                  .pair = ignore_none,
+                 .rewind = reset_count,
                  .context = applied},
         .first = reply,
         .first_index = next,

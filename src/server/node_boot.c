@@ -170,9 +170,6 @@ static int open_state_machine(struct server *server, const struct storage_recove
     kv_options_default(&options);
     options.sync_each_commit = foil;
     options.lww_stamps = server->replication_mode == REPLICA_MODE_LWW;
-    /* The map is address space: room for the quota twice over (free pages a snapshot's reader
-     * holds, a write admitted just below the quota) and kv grows it further when needed. */
-    options.map_size_bytes = 2 * node->max_db_bytes + (1ull << 30);
     /* APPEND and SETRANGE check it while applying: the same on every replica, not a flag. */
     options.max_value_bytes = LIMITS_MAX_BULK_BYTES;
     int rc = kv_open(directory, &options, &node->kv);

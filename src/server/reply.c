@@ -102,8 +102,19 @@ static void sink_blocked(void *context)
     target->blocked = true;
 }
 
+/* kv runs a batch again (its map grew): what the aborted run replied is taken back. */
+static void sink_rewind(void *context)
+{
+    struct reply_target *target = context;
+    if (target->buffer->length >= target->mark) {
+        proto_buffer_truncate(target->buffer, target->mark);
+    }
+    target->blocked = false;
+}
+
 void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
 {
+    target->mark = target->buffer->length;
     sink->status = sink_status;
     sink->error = sink_error;
     sink->integer = sink_integer;
@@ -117,6 +128,7 @@ void reply_sink_init(struct kv_reply *sink, struct reply_target *target)
     sink->set = sink_set;
     sink->pairs = sink_pairs;
     sink->pair = sink_pair;
+    sink->rewind = sink_rewind;
     sink->context = target;
 }
 

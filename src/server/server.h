@@ -45,6 +45,7 @@ struct reply_target {
     struct proto_buffer *buffer;
     int protocol;
     bool blocked; /* kv said the command waits (a blocking pop found nothing) */
+    size_t mark;  /* buffer's length when the sink was made: where a rewind goes back to */
 };
 
 enum request_kind {

@@ -260,6 +260,41 @@ static void test_small_map_grows_with_the_data(void **state)
     EXPECT("DBSIZE", ":32");
 }
 
+/* The map is allocated disk, so it grows ahead of a batch only by what the batch carries:
+ * copies of a large value need more, meet the map's end, and the batch runs again in a
+ * larger map, every reply sent once. */
+static void test_batch_that_outgrows_the_map_runs_again_and_replies_once(void **state)
+{
+    struct fixture *fixture = *state;
+    static uint8_t value[4 * 1024 * 1024];
+    memset(value, 'v', sizeof value);
+    struct kv_arg set[] = {
+        {(const uint8_t *)"SET", 3}, {(const uint8_t *)"big", 3}, {value, sizeof value}};
+    assert_string_equal(run_argv(fixture, 3, set), "+OK");
+    uint64_t map_before = kv_map_bytes(fixture->kv);
+    enum { COPIES = 12 }; /* 48 MiB of new pages, beyond the map's step ahead */
+    assert_true(map_before < COPIES * sizeof value);
+    struct raft_entry entries[COPIES];
+    for (int i = 0; i < COPIES; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "COPY big c%d", i);
+        entry_from_line(&entries[i], fixture->next_index + (uint64_t)i, 1, line);
+    }
+    transcript_reset(&fixture->transcript);
+    assert_int_equal(fixture_apply(fixture, entries, COPIES), 0);
+    fixture->next_index += COPIES;
+    for (int i = 0; i < COPIES; i++) {
+        free(entries[i].data);
+    }
+    assert_string_equal(fixture->transcript.text,
+                        ":1 | :1 | :1 | :1 | :1 | :1 | :1 | :1 | :1 | :1 | :1 | :1");
+    assert_true(kv_map_bytes(fixture->kv) > map_before);
+    EXPECT("DBSIZE", ":13");
+    EXPECT("STRLEN c11", ":4194304");
+    fixture_reopen(fixture);
+    EXPECT("STRLEN c0", ":4194304");
+}
+
 /* While an export reads through the map it cannot be remapped: a batch that does not fit
  * is refused whole (nothing of it applied) and applies once the export is done. */
 static void test_full_map_during_export_applies_nothing_then_everything(void **state)
@@ -554,6 +589,7 @@ int main(void)
         FIXTURE_TEST(test_wrong_arity_in_log_replies_error_and_advances),
         FIXTURE_TEST(test_two_replicas_fed_the_same_entries_end_identical),
         FIXTURE_TEST(test_small_map_grows_with_the_data),
+        FIXTURE_TEST(test_batch_that_outgrows_the_map_runs_again_and_replies_once),
         FIXTURE_TEST(test_full_map_during_export_applies_nothing_then_everything),
         FIXTURE_TEST(test_used_bytes_follow_the_data_not_the_file),
         FIXTURE_TEST(test_write_may_grow_only_when_it_adds_bytes),

@@ -33,6 +33,7 @@ struct transcript {
     struct kv_reply sink;
     char text[TRANSCRIPT_BYTES];
     size_t used;
+    size_t mark; /* used when the batch began: what a rewind goes back to */
 };
 
 /* The clock the tests' leader stamps entries with and reads with (Unix ms); tests of expiry
@@ -147,6 +148,14 @@ static void sink_array(void *context, size_t count)
     transcript_append(context, line, (size_t)length);
 }
 
+/* kv runs the batch again (its map grew): the aborted run's replies are taken back. */
+static void sink_rewind(void *context)
+{
+    struct transcript *transcript = context;
+    transcript->used = transcript->mark;
+    transcript->text[transcript->used] = '\0';
+}
+
 void transcript_init(struct transcript *transcript)
 {
     memset(transcript, 0, sizeof *transcript);
@@ -164,6 +173,7 @@ void transcript_init(struct transcript *transcript)
         .pairs = sink_pairs,
         .pair = sink_pair,
         .array = sink_array,
+        .rewind = sink_rewind,
         .context = transcript,
     };
 }
@@ -262,6 +272,7 @@ void entry_from_line(struct raft_entry *entry, uint64_t index, uint64_t term, co
 
 int fixture_apply(struct fixture *fixture, const struct raft_entry *entries, size_t count)
 {
+    fixture->transcript.mark = fixture->transcript.used;
     return kv_apply_batch(fixture->kv, entries, count, provide_transcript, fixture);
 }
 
