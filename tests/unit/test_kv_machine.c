@@ -217,8 +217,8 @@ static void test_two_replicas_fed_the_same_entries_end_identical(void **state)
     free(other);
 }
 
-/* SETs of k<index> for the next `count` indexes, in one batch. */
-static void apply_big_sets(struct fixture *fixture, int count, uint32_t value_bytes, int expected)
+/* SETs of k<index> for the next `count` indexes, in one batch: its result. */
+static int fixture_apply_big_sets(struct fixture *fixture, int count, uint32_t value_bytes)
 {
     uint64_t first_index = fixture->next_index;
     static uint8_t value[256 * 1024];
@@ -233,13 +233,19 @@ static void apply_big_sets(struct fixture *fixture, int count, uint32_t value_by
             {(const uint8_t *)"SET", 3}, {(const uint8_t *)key, strlen(key)}, {value, value_bytes}};
         entry_from_argv(&entries[i], first_index + (uint64_t)i, 1, 3, argv);
     }
-    assert_int_equal(fixture_apply(fixture, entries, (size_t)count), expected);
+    int result = fixture_apply(fixture, entries, (size_t)count);
     for (int i = 0; i < count; i++) {
         free(entries[i].data);
     }
-    if (expected == 0) {
+    if (result == 0) {
         fixture->next_index += (uint64_t)count;
     }
+    return result;
+}
+
+static void apply_big_sets(struct fixture *fixture, int count, uint32_t value_bytes, int expected)
+{
+    assert_int_equal(fixture_apply_big_sets(fixture, count, value_bytes), expected);
 }
 
 /* A replica's map never decides what applies: it grows before a batch that needs room. */
@@ -573,6 +579,53 @@ static void test_open_on_a_full_file_system_is_an_error_not_a_signal(void **stat
     rmdir(disk);
 }
 
+/* Writes through the map never meet a hole: when the disk has no room to grow the file, the
+ * batch is refused with ENOSPC (no SIGBUS, nothing applied), and once space is back the same
+ * batch applies. */
+static void test_batch_on_a_full_disk_is_refused_then_applies(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        skip();
+    }
+    char disk[] = "/tmp/kv-full-XXXXXX";
+    assert_non_null(mkdtemp(disk));
+    assert_int_equal(mount("tmpfs", disk, "tmpfs", 0, "size=48m"), 0);
+    struct fixture fixture;
+    memset(&fixture, 0, sizeof fixture);
+    snprintf(fixture.directory, sizeof fixture.directory, "%s/kv", disk);
+    kv_options_default(&fixture.options);
+    assert_int_equal(kv_open(fixture.directory, &fixture.options, &fixture.kv), 0);
+    fixture.term = 1;
+    fixture.next_index = 1;
+    transcript_init(&fixture.transcript);
+    char ballast[64];
+    snprintf(ballast, sizeof ballast, "%s/ballast", disk);
+    FILE *file = fopen(ballast, "w");
+    assert_non_null(file);
+    static const char chunk[64 * 1024];
+    for (int i = 0; i < 1024 && fwrite(chunk, 1, sizeof chunk, file) == sizeof chunk; i++) {
+        fflush(file);
+    }
+    fclose(file);
+    int refused = 0;
+    for (int batch = 0; batch < 64 && refused == 0; batch++) {
+        uint64_t before = kv_applied_index(fixture.kv);
+        refused = fixture_apply_big_sets(&fixture, 16, 256 * 1024);
+        if (refused != 0) {
+            assert_int_equal(kv_applied_index(fixture.kv), before);
+        }
+    }
+    assert_int_equal(refused, KV_ERROR_STORAGE);
+    assert_non_null(strstr(kv_last_error(fixture.kv), "No space left on device"));
+    unlink(ballast); /* space is back: the same batch applies */
+    assert_int_equal(fixture_apply_big_sets(&fixture, 16, 256 * 1024), 0);
+    kv_close(fixture.kv);
+    assert_int_equal(umount2(disk, MNT_DETACH), 0);
+    rmdir(disk);
+}
+
 #define FIXTURE_TEST(name) cmocka_unit_test_setup_teardown(name, setup_fixture, teardown_fixture)
 
 int main(void)
@@ -600,6 +653,7 @@ int main(void)
         FIXTURE_TEST(test_sync_succeeds),
         FIXTURE_TEST(test_a_big_key_is_deleted_at_once_and_freed_bit_by_bit),
         cmocka_unit_test(test_open_on_a_full_file_system_is_an_error_not_a_signal),
+        cmocka_unit_test(test_batch_on_a_full_disk_is_refused_then_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
