@@ -17,9 +17,9 @@
  * and changes nothing; in a batch it still advances the applied index, so every replica makes
  * the same decision. Entry bytes that do not decode are corruption (KV_ERROR_CORRUPT): the
  * batch is refused as a whole and nothing of it is applied. A full LMDB map
- * (KV_ERROR_MAP_FULL, which the map's growth makes unreachable unless an export holds the
- * map) or a failed write (KV_ERROR_STORAGE: a full disk) also refuses the whole
- * batch; the host must not skip it, since that would make the replica diverge: it stops
+ * (KV_ERROR_MAP_FULL, which the map's growth makes unreachable unless a remap is held off
+ * for longer than map.c waits) or a failed write (KV_ERROR_STORAGE: a full disk) also refuses the
+ * whole batch; the host must not skip it, since that would make the replica diverge: it stops
  * applying, reopens the database and applies the same entries again later.
  *
  * Threading. One thread uses a struct kv at a time, except kv_snapshot_export(), which may
@@ -529,7 +529,7 @@ typedef void (*kv_expired_fn)(void *context, const uint8_t *key, size_t key_byte
                               uint64_t deadline_ms);
 int kv_expired_keys(struct kv *kv, uint64_t now_ms, size_t max, kv_expired_fn found, void *context);
 
-/* Flushes LMDB to disk (mdb_env_sync); afterwards the applied index is durable. May run on
+/* Flushes LMDB to disk (fdatasync of its file); afterwards the applied index is durable. May run on
  * another thread while this one applies and reads (like kv_snapshot_export); an import waits
  * for it. */
 int kv_sync(struct kv *kv);

@@ -80,8 +80,11 @@ struct kv {
     MDB_dbi functions_dbi;   /* FUNCTION LOAD's libraries and their functions' index */
     MDB_dbi lww_dbi;         /* options.lww_stamps only: key → stamp, tombstone (lww.c) */
     MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
-    /* Held by kv_snapshot_export() while it copies and by kv_sync(), on their own threads:
-     * the map may be grown (remapped) only when no other thread reads through it. */
+    /* Held by kv_snapshot_export() and kv_sync() for their whole length, on their own
+     * threads: kv_snapshot_import(), which closes and reopens the environment, waits for it. */
+    pthread_mutex_t env_lock;
+    /* Held while the map is grown (remapped), and by anything on another thread that must not
+     * meet a remap: the export's start of its read transaction. */
     pthread_mutex_t map_lock;
     uint64_t map_bytes;
     uint64_t used_bytes;
@@ -393,7 +396,7 @@ int kv_measure_used(struct kv *kv, MDB_txn *txn);
  * kv_map_allocate() allocates the data file as far as the opened map; kv_reserve_map() grows both
  * ahead of a batch that adds up to `batch_bytes`, when nothing reads through the map and the disk
  * has room (else the batch runs in what there is); kv_grow_full_map() grows them after a batch met
- * MDB_MAP_FULL (KV_ERROR_STORAGE: the disk is full; KV_ERROR_MAP_FULL: an export holds the map). */
+ * MDB_MAP_FULL (KV_ERROR_STORAGE: the disk is full; KV_ERROR_MAP_FULL: map_lock stayed held). */
 int kv_map_prepare(struct kv *kv, uint64_t *map_bytes);
 int kv_map_allocate(struct kv *kv);
 void kv_reserve_map(struct kv *kv, uint64_t batch_bytes);

@@ -21,10 +21,11 @@
  * Failure modes: a full disk leaves file and map as they were and the batch is refused with
  * KV_ERROR_STORAGE ("No space left on device"), which the host handles like a failed write
  * and retries; the growth is tried again then, and succeeds once space is freed. Growing
- * remaps, which is safe only while no other thread reads through the map: kv_sync() and
- * kv_snapshot_export() hold map_lock meanwhile. Before a batch the growth is skipped while
- * they do (the step left room); after MDB_MAP_FULL it waits KV_MAP_LOCK_WAIT_MS for them and
- * then refuses the batch with KV_ERROR_MAP_FULL (an export can take minutes).
+ * remaps, which is safe only while no other thread reads through the map: nothing does for
+ * long (kv_sync() writes back with fdatasync, and an export copies through a mapping of its
+ * own), but whatever holds map_lock holds the growth off. Before a batch the growth is then
+ * skipped (the step left room); after MDB_MAP_FULL it waits KV_MAP_LOCK_WAIT_MS and then
+ * refuses the batch with KV_ERROR_MAP_FULL.
  */
 #include <assert.h>
 #include <errno.h>
@@ -40,8 +41,8 @@
 #define KV_MAP_ALIGN_BYTES    4096ull /* LMDB's page, and the smallest system page */
 #define KV_MAP_STEP_MIN_BYTES (16ull << 20)
 #define KV_MAP_STEP_MAX_BYTES (1ull << 30)
-/* How long a batch that met MDB_MAP_FULL waits for a sync or an export to let go of the map
- * before it is refused: a sync takes milliseconds, an export may take minutes. */
+/* How long a batch that met MDB_MAP_FULL waits for map_lock before it is refused: an export
+ * holds it only to begin its read transaction. */
 #define KV_MAP_LOCK_WAIT_MS 250
 
 static uint64_t kv_map_align(uint64_t bytes)

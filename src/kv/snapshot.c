@@ -3,8 +3,9 @@
  * point a copy holds, and replace the live database with a copy.
  *
  * Export: mdb_env_copyfd2(MDB_CP_COMPACT) copies the database as of one read transaction —
- * LMDB's MVCC lets writers keep committing meanwhile — into path.tmp, which is fsynced and
- * renamed to path (then the directory is fsynced), so a reader of `path` never sees half a
+ * LMDB's MVCC lets writers keep committing meanwhile, and the copy reads through a mapping of
+ * its own, so the live map may grow meanwhile (kv_copy_env_open) — into path.tmp, which is fsynced
+ * and renamed to path (then the directory is fsynced), so a reader of `path` never sees half a
  * copy. The copy's applied index and term are read back from the copy itself: they are the
  * ones that match its data, whatever was committed while it was being written.
  *
@@ -169,28 +170,80 @@ static int kv_copy_drain(int from, int fd)
     return result;
 }
 
-static int kv_snapshot_write(struct kv *kv, int fd)
+/*
+ * The copy reads through an environment of its own: a second, read-only mapping of data.mdb
+ * without LMDB's lock file, which the live map's growth (a remap, map.c) never touches, so
+ * writes can grow the map while a copy of any length runs. Without a lock file that copy has
+ * no reader slot to keep the pages it reads from reuse; the read transaction `hold` on the
+ * live environment, begun first, keeps them: LMDB reuses a page only once every reader is at
+ * or past the transaction that freed it, and the copy's snapshot is `hold`'s or a later one.
+ * A later one may use pages the file gained since: the mapping reaches KV_COPY_MAP_ROOM_BYTES
+ * past the file's end (address space only; a page there is read only once the file holds it,
+ * for the file grows before the live map does), else LMDB refuses it with MDB_MAP_RESIZED.
+ */
+#define KV_COPY_MAP_ROOM_BYTES (64ull << 30)
+
+static int kv_copy_env_open(struct kv *kv, MDB_env **env)
 {
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    char path[KV_PATH_BYTES];
+    int length = snprintf(path, sizeof path, "%s/%s", kv->directory, KV_DATA_FILE_NAME);
+    struct stat file;
+    if (length < 0 || (size_t)length >= sizeof path || stat(path, &file) != 0) {
         return KV_ERROR_STORAGE;
     }
-    struct kv_copy_job job = {.env = kv->env, .pipe_fd = pipe_fds[1]};
-    pthread_mutex_lock(&kv->map_lock);
+    int rc = mdb_env_create(env);
+    if (rc != 0) {
+        return kv_map_mdb_error(rc);
+    }
+    rc = mdb_env_set_maxdbs(*env, KV_MAX_DBS);
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(*env, (size_t)file.st_size + KV_COPY_MAP_ROOM_BYTES);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open(*env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
+    }
+    if (rc != 0) {
+        mdb_env_close(*env);
+        *env = NULL;
+        return kv_map_mdb_error(rc);
+    }
+    return 0;
+}
+
+static int kv_snapshot_write(struct kv *kv, int fd)
+{
+    MDB_txn *hold;
+    pthread_mutex_lock(&kv->map_lock); /* begins on the map as it is */
+    int rc = mdb_txn_begin(kv->env, NULL, MDB_RDONLY, &hold);
+    pthread_mutex_unlock(&kv->map_lock);
+    if (rc != 0) {
+        return kv_map_mdb_error(rc);
+    }
+    MDB_env *copy_env = NULL;
+    int result = kv_copy_env_open(kv, &copy_env);
+    int pipe_fds[2] = {-1, -1};
+    if (result == 0 && pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        result = KV_ERROR_STORAGE;
+    }
     pthread_t thread;
-    int result = 0;
-    if (pthread_create(&thread, NULL, kv_copy_thread, &job) != 0) {
+    struct kv_copy_job job = {.env = copy_env, .pipe_fd = pipe_fds[1]};
+    if (result == 0 && pthread_create(&thread, NULL, kv_copy_thread, &job) != 0) {
         close(pipe_fds[1]);
         result = KV_ERROR_NO_MEMORY;
-    } else {
+    } else if (result == 0) {
         result = kv_copy_drain(pipe_fds[0], fd);
         pthread_join(thread, NULL);
         if (result == 0 && job.result != 0) {
             result = kv_map_mdb_error(job.result);
         }
     }
-    pthread_mutex_unlock(&kv->map_lock);
-    close(pipe_fds[0]);
+    if (pipe_fds[0] >= 0) {
+        close(pipe_fds[0]);
+    }
+    if (copy_env != NULL) {
+        mdb_env_close(copy_env);
+    }
+    mdb_txn_abort(hold);
     if (result == 0 && fsync(fd) != 0) {
         result = KV_ERROR_STORAGE;
     }
@@ -198,12 +251,9 @@ static int kv_snapshot_write(struct kv *kv, int fd)
 }
 
 /* Runs beside apply and read on another thread: it touches only kv->env (thread-safe in
- * LMDB) and never kv->error_message. */
+ * LMDB) and its own copy environment, and never kv->error_message. */
 int kv_snapshot_export(struct kv *kv, const char *path, uint64_t *index, uint64_t *term)
 {
-    if (kv->env == NULL) {
-        return KV_ERROR_CLOSED;
-    }
     char temporary[KV_PATH_BYTES];
     int length = snprintf(temporary, sizeof temporary, "%s.tmp", path);
     if (length < 0 || (size_t)length >= sizeof temporary) {
@@ -213,7 +263,9 @@ int kv_snapshot_export(struct kv *kv, const char *path, uint64_t *index, uint64_
     if (fd < 0) {
         return KV_ERROR_STORAGE;
     }
-    int result = kv_snapshot_write(kv, fd);
+    pthread_mutex_lock(&kv->env_lock); /* no import closes the environment meanwhile */
+    int result = kv->env != NULL ? kv_snapshot_write(kv, fd) : KV_ERROR_CLOSED;
+    pthread_mutex_unlock(&kv->env_lock);
     if (close(fd) != 0 && result == 0) {
         result = KV_ERROR_STORAGE;
     }
@@ -292,10 +344,10 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
     if (length < 0 || (size_t)length >= sizeof data_path) {
         return KV_ERROR_INVALID;
     }
-    /* A flush or an export on another thread reads through the environment: wait for it. */
-    pthread_mutex_lock(&kv->map_lock);
+    /* A flush or an export on another thread uses the environment: wait for it. */
+    pthread_mutex_lock(&kv->env_lock);
     result = kv_snapshot_swap(kv, path, data_path);
-    pthread_mutex_unlock(&kv->map_lock);
+    pthread_mutex_unlock(&kv->env_lock);
     if (result != 0) {
         return result;
     }

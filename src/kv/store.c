@@ -623,14 +623,19 @@ int kv_open(const char *directory, const struct kv_options *options, struct kv *
     if (pthread_mutex_init(&kv->map_lock, NULL) != 0) {
         goto free_directory;
     }
+    if (pthread_mutex_init(&kv->env_lock, NULL) != 0) {
+        goto destroy_map_lock;
+    }
     result = kv_env_open(kv);
     if (result != 0) {
-        goto destroy_lock;
+        goto destroy_env_lock;
     }
     *out = kv;
     return 0;
 
-destroy_lock:
+destroy_env_lock:
+    pthread_mutex_destroy(&kv->env_lock);
+destroy_map_lock:
     pthread_mutex_destroy(&kv->map_lock);
 free_directory:
     free(kv->directory);
@@ -645,6 +650,7 @@ void kv_close(struct kv *kv)
         return;
     }
     kv_env_close(kv);
+    pthread_mutex_destroy(&kv->env_lock);
     pthread_mutex_destroy(&kv->map_lock);
     free(kv->argv);
     free(kv->scratch.data);
@@ -701,11 +707,17 @@ int kv_sync(struct kv *kv)
     if (kv->env == NULL) {
         return KV_ERROR_CLOSED;
     }
-    pthread_mutex_lock(&kv->map_lock); /* the map is not remapped meanwhile */
-    int rc = mdb_env_sync(kv->env, 1);
-    pthread_mutex_unlock(&kv->map_lock);
+    /* fdatasync of the file, not mdb_env_sync's msync of the map: it writes back the pages
+     * stored through the map just the same, and needs no map that a growth could remap. */
+    pthread_mutex_lock(&kv->env_lock);
+    mdb_filehandle_t fd;
+    int rc = mdb_env_get_fd(kv->env, &fd);
+    if (rc == 0 && fdatasync(fd) != 0) {
+        rc = errno;
+    }
+    pthread_mutex_unlock(&kv->env_lock);
     if (rc != 0) {
-        return kv_storage_error(kv, rc, "mdb_env_sync");
+        return kv_storage_error(kv, rc, "fdatasync of the database");
     }
     return 0;
 }

@@ -9,7 +9,8 @@
 #include <pthread.h>
 
 #include "test_kv_support.c"
-/* The lock an export holds (a full map, for a batch that fails), and a handler's context. */
+/* The lock that holds the map's growth off (a full map, for a batch that fails), and a handler's
+ * context. */
 #include "kv/kv_internal.h"
 #include "kv/pubsub.h"
 
@@ -204,8 +205,8 @@ static void test_publish_inside_a_transaction_is_part_of_the_exec_reply(void **s
     assert_string_equal(take(fixture), "t=one | t=two");
 }
 
-/* A batch refused whole (here: a full map while an export holds it) hands nothing over; the
- * same entries applied again later are handed over then, once. */
+/* A batch refused whole (here: a full map while map_lock holds its growth off) hands nothing over;
+ * the same entries applied again later are handed over then, once. */
 static void test_a_failed_batch_hands_no_message_over(void **state)
 {
     struct fixture *fixture = *state;
