@@ -33,6 +33,8 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "kv/kv.h"
 
@@ -87,6 +89,17 @@ struct kv {
      * meet a remap: the export's start of its read transaction. */
     pthread_mutex_t map_lock;
     uint64_t map_bytes;
+    /* map.c's allocator: a thread that allocates data.mdb ahead of the map, so that the
+     * applying thread only remaps (allocated_bytes ≥ map_bytes: the file's allocated blocks). */
+    uint64_t allocated_bytes;
+    pthread_t allocator;
+    bool allocator_running; /* started and not yet joined */
+    _Atomic bool allocator_done;
+    int allocator_fd;
+    uint64_t allocator_from;
+    uint64_t allocator_to;
+    int allocator_result;
+    uint64_t allocator_retry_ms; /* after a failed allocation: not before this (monotonic) */
     uint64_t used_bytes;
     uint64_t applied_index;
     uint64_t applied_term;
@@ -400,6 +413,7 @@ int kv_measure_used(struct kv *kv, MDB_txn *txn);
 int kv_map_prepare(struct kv *kv, uint64_t *map_bytes);
 int kv_map_allocate(struct kv *kv);
 void kv_reserve_map(struct kv *kv, uint64_t batch_bytes);
+void kv_map_allocator_join(struct kv *kv);
 int kv_grow_full_map(struct kv *kv, unsigned run);
 /* A sink that drops every reply: for entries no client waits for. */
 extern const struct kv_reply kv_discard_reply;

@@ -18,6 +18,17 @@
  * step, doubled at each further run, and the batch runs again from its start (its sinks
  * rewound, kv.h).
  *
+ * The allocation runs ahead on a thread of its own (the allocator): posix_fallocate of a
+ * step waits on the file system's journal, 65-226 ms on a busy disk (perf trace, bench/
+ * RESULTS.md), which on the applying thread stalled the node's loop. Once the file's
+ * allocation reaches less than half a step past a batch's need, kv_reserve_map() starts the
+ * allocator on the next step; a later batch that needs more than the map only remaps, up to
+ * what the allocator allocated. The map is never set below the allocated size, nor while the
+ * allocator runs (LMDB ftruncates the file to the map's size: a smaller map would cut
+ * allocated blocks off, and a later larger one would leave a hole). When the allocator is
+ * behind (a batch larger than the room), the applying thread waits for it and allocates
+ * what is missing itself.
+ *
  * Failure modes: a full disk leaves file and map as they were and the batch is refused with
  * KV_ERROR_STORAGE ("No space left on device"), which the host handles like a failed write
  * and retries; the growth is tried again then, and succeeds once space is freed. Growing
@@ -44,6 +55,9 @@
 /* How long a batch that met MDB_MAP_FULL waits for map_lock before it is refused: an export
  * holds it only to begin its read transaction. */
 #define KV_MAP_LOCK_WAIT_MS 250
+/* How long the allocator waits after a failed allocation (a full disk) before it tries again;
+ * meanwhile the applying thread allocates what a batch needs itself, and reports ENOSPC. */
+#define KV_MAP_ALLOCATOR_RETRY_MS 1000
 
 static uint64_t kv_map_align(uint64_t bytes)
 {
@@ -145,14 +159,79 @@ int kv_map_allocate(struct kv *kv)
                  (unsigned long long)kv->map_bytes, KV_DATA_FILE_NAME, strerror(rc));
         return KV_ERROR_STORAGE;
     }
+    kv->allocated_bytes = kv->map_bytes;
+    kv->allocator_retry_ms = 0;
     return 0;
+}
+
+static uint64_t kv_monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+static void *kv_allocator_thread(void *argument)
+{
+    struct kv *kv = argument;
+    kv->allocator_result = posix_fallocate(kv->allocator_fd, (off_t)kv->allocator_from,
+                                           (off_t)(kv->allocator_to - kv->allocator_from));
+    atomic_store_explicit(&kv->allocator_done, true, memory_order_release);
+    return NULL;
+}
+
+/* Takes in what the allocator did; `wait`: even if it is still at work. */
+static void kv_allocator_collect(struct kv *kv, bool wait)
+{
+    if (!kv->allocator_running ||
+        (!wait && !atomic_load_explicit(&kv->allocator_done, memory_order_acquire))) {
+        return;
+    }
+    pthread_join(kv->allocator, NULL);
+    kv->allocator_running = false;
+    if (kv->allocator_result == 0) {
+        if (kv->allocator_to > kv->allocated_bytes) {
+            kv->allocated_bytes = kv->allocator_to;
+        }
+    } else {
+        kv->allocator_retry_ms = kv_monotonic_ms() + KV_MAP_ALLOCATOR_RETRY_MS;
+    }
+}
+
+void kv_map_allocator_join(struct kv *kv)
+{
+    kv_allocator_collect(kv, true);
+}
+
+/* Starts allocating the file up to `to` on the allocator's thread, unless it is at work,
+ * failed a moment ago, or the file already reaches half a step past `to`'s need. */
+static void kv_allocator_start(struct kv *kv, uint64_t to)
+{
+    to = kv_map_align(to);
+    uint64_t from = kv->allocated_bytes > kv->map_bytes ? kv->allocated_bytes : kv->map_bytes;
+    if (kv->allocator_running || from + kv_map_step(kv) / 2 >= to ||
+        kv_monotonic_ms() < kv->allocator_retry_ms) {
+        return;
+    }
+    mdb_filehandle_t fd;
+    if (mdb_env_get_fd(kv->env, &fd) != 0) {
+        return;
+    }
+    kv->allocator_fd = fd;
+    kv->allocator_from = from;
+    kv->allocator_to = to;
+    atomic_store_explicit(&kv->allocator_done, false, memory_order_relaxed);
+    kv->allocator_running = pthread_create(&kv->allocator, NULL, kv_allocator_thread, kv) == 0;
 }
 
 /* Allocates the file up to `bytes` and maps that much; the caller holds map_lock. Nothing
  * changes when the disk has no room. */
 static int kv_map_grow_locked(struct kv *kv, uint64_t bytes)
 {
-    bytes = kv_map_align(bytes);
+    /* LMDB sets the file's size to the map's (ftruncate): never below what the allocator
+     * allocated, and not while it still allocates. */
+    kv_allocator_collect(kv, true);
+    bytes = kv_map_align(bytes > kv->allocated_bytes ? bytes : kv->allocated_bytes);
     if (bytes <= kv->map_bytes) {
         return 0;
     }
@@ -161,7 +240,11 @@ static int kv_map_grow_locked(struct kv *kv, uint64_t bytes)
     if (rc != 0) {
         return kv_storage_error(kv, rc, "mdb_env_get_fd");
     }
-    rc = posix_fallocate(fd, (off_t)kv->map_bytes, (off_t)(bytes - kv->map_bytes));
+    /* Most often the allocator has been there already; posix_fallocate of allocated blocks
+     * would still wait on the file system's journal. */
+    rc = bytes <= kv->allocated_bytes
+             ? 0
+             : posix_fallocate(fd, (off_t)kv->map_bytes, (off_t)(bytes - kv->map_bytes));
     if (rc != 0) {
         /* What was allocated stays (LMDB maps a larger file whole at the next open). */
         snprintf(kv->error_message, sizeof kv->error_message,
@@ -179,6 +262,9 @@ static int kv_map_grow_locked(struct kv *kv, uint64_t bytes)
         return kv_storage_error(kv, rc, "mdb_env_info");
     }
     kv->map_bytes = info.me_mapsize;
+    if (kv->map_bytes > kv->allocated_bytes) {
+        kv->allocated_bytes = kv->map_bytes;
+    }
     return 0;
 }
 
@@ -201,13 +287,18 @@ void kv_reserve_map(struct kv *kv, uint64_t batch_bytes)
     }
     uint64_t high_water = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
     uint64_t needed = high_water + 2 * batch_bytes + KV_MAP_ALIGN_BYTES;
-    if (needed <= kv->map_bytes || pthread_mutex_trylock(&kv->map_lock) != 0) {
-        return;
+    kv_allocator_collect(kv, false);
+    if (needed > kv->map_bytes && pthread_mutex_trylock(&kv->map_lock) == 0) {
+        /* Up to what the allocator allocated when that is enough (a remap, no allocation
+         * here). A failure is not the batch's: it runs in the room there is, and meets
+         * MDB_MAP_FULL if that is too little. */
+        kv_allocator_collect(kv, true);
+        uint64_t target =
+            kv->allocated_bytes >= needed ? kv->allocated_bytes : needed + kv_map_step(kv);
+        (void)kv_map_grow_to(kv, needed, target);
+        pthread_mutex_unlock(&kv->map_lock);
     }
-    /* A failure is not the batch's: it runs in the room there is, and meets MDB_MAP_FULL if
-     * that is too little. */
-    (void)kv_map_grow_to(kv, needed, needed + kv_map_step(kv));
-    pthread_mutex_unlock(&kv->map_lock);
+    kv_allocator_start(kv, high_water + 2 * batch_bytes + kv_map_step(kv));
 }
 
 int kv_grow_full_map(struct kv *kv, unsigned run)

@@ -569,6 +569,7 @@ close_env:
 
 void kv_env_close(struct kv *kv)
 {
+    kv_map_allocator_join(kv); /* it allocates through the environment's file */
     if (kv->read_txn != NULL) {
         mdb_txn_abort(kv->read_txn);
         kv->read_txn = NULL;

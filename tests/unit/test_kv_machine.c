@@ -302,6 +302,47 @@ static void test_batch_that_outgrows_the_map_runs_again_and_replies_once(void **
     EXPECT("STRLEN c0", ":4194304");
 }
 
+static uint64_t data_file_bytes(struct fixture *fixture)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/data.mdb", fixture->directory);
+    struct stat info;
+    assert_int_equal(stat(path, &info), 0);
+    return (uint64_t)info.st_size;
+}
+
+/* The next step of the file is allocated on the allocator's thread, and the map follows it
+ * when a batch needs the room: the applying thread only remaps. (Without the allocator the
+ * file stays at the map's size until the batch, which then allocates its own need plus a
+ * step: the wait below runs out.) */
+static void test_allocator_allocates_ahead_and_the_map_follows(void **state)
+{
+    struct fixture *fixture = *state;
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
+    EXPECT("SET a 1", "+OK"); /* needs little; starts the allocator on a step */
+    uint64_t map = kv_map_bytes(fixture->kv);
+    assert_int_equal(map, 256 * 1024);
+    uint64_t allocated = data_file_bytes(fixture);
+    uint64_t before = 0; /* until the size is a step on and stays */
+    for (int waited_ms = 0;
+         (allocated < 16 * 1024 * 1024 || allocated != before) && waited_ms < 10000;
+         waited_ms += 20) {
+        usleep(20 * 1000);
+        before = allocated;
+        allocated = data_file_bytes(fixture);
+    }
+    assert_true(allocated >= 16 * 1024 * 1024);       /* a step */
+    assert_int_equal(kv_map_bytes(fixture->kv), map); /* the map waits for a batch */
+    apply_big_sets(fixture, 8, 64 * 1024, 0);         /* more than 256 KiB */
+    assert_int_equal(kv_map_bytes(fixture->kv), allocated);
+    fixture_reopen(fixture);
+    EXPECT("DBSIZE", ":9");
+}
+
 /* While map_lock holds the growth off, a batch that does not fit is refused whole (nothing
  * of it applied) and applies once the lock is let go. */
 static void test_full_map_while_growth_is_held_applies_nothing_then_everything(void **state)
@@ -710,6 +751,7 @@ int main(void)
         FIXTURE_TEST(test_two_replicas_fed_the_same_entries_end_identical),
         FIXTURE_TEST(test_small_map_grows_with_the_data),
         FIXTURE_TEST(test_batch_that_outgrows_the_map_runs_again_and_replies_once),
+        FIXTURE_TEST(test_allocator_allocates_ahead_and_the_map_follows),
         FIXTURE_TEST(test_full_map_while_growth_is_held_applies_nothing_then_everything),
         FIXTURE_TEST(test_map_grows_while_an_export_copies),
         FIXTURE_TEST(test_used_bytes_follow_the_data_not_the_file),
