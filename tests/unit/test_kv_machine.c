@@ -253,11 +253,7 @@ static void apply_big_sets(struct fixture *fixture, int count, uint32_t value_by
 static void test_small_map_grows_with_the_data(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
+    fixture_open_small_map(fixture);
     for (int batch = 0; batch < 4; batch++) {
         apply_big_sets(fixture, 8, 64 * 1024, 0);
     }
@@ -318,11 +314,7 @@ static uint64_t data_file_bytes(struct fixture *fixture)
 static void test_allocator_allocates_ahead_and_the_map_follows(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
+    fixture_open_small_map(fixture);
     EXPECT("SET a 1", "+OK"); /* needs little; starts the allocator on a step */
     uint64_t map = kv_map_bytes(fixture->kv);
     assert_int_equal(map, 256 * 1024);
@@ -348,11 +340,7 @@ static void test_allocator_allocates_ahead_and_the_map_follows(void **state)
 static void test_full_map_while_growth_is_held_applies_nothing_then_everything(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
+    fixture_open_small_map(fixture);
     assert_int_equal(pthread_mutex_lock(&fixture->kv->map_lock), 0);
     apply_big_sets(fixture, 8, 64 * 1024, KV_ERROR_MAP_FULL);
     assert_non_null(strstr(kv_last_error(fixture->kv), "MDB_MAP_FULL"));
@@ -480,11 +468,7 @@ static void test_snapshot_export_while_writing_then_import(void **state)
 static void test_map_grows_while_an_export_copies(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
+    fixture_open_small_map(fixture);
     apply_big_sets(fixture, 4, 64 * 1024, 0); /* more than the pipes between copy and test hold */
 
     struct export_job job = {.kv = fixture->kv};
@@ -655,29 +639,44 @@ static void test_a_big_key_is_deleted_at_once_and_freed_bit_by_bit(void **state)
     assert_true(entries >= 5 && entries <= 10); /* 256 items per entry */
 }
 
+/* Mounts a tmpfs of `size` on a new directory named after `disk` (a mkdtemp template), in a
+ * private mount namespace; skips the test unless it runs as root. */
+static void mount_small_disk(char *disk, const char *size)
+{
+    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+        skip();
+    }
+    assert_non_null(mkdtemp(disk));
+    assert_int_equal(mount("tmpfs", disk, "tmpfs", 0, size), 0);
+}
+
+/* Writes a ballast file (its path into `ballast`) of up to `bytes`, or until `disk` is full. */
+static void fill_disk(const char *disk, char *ballast, size_t ballast_bytes, size_t bytes)
+{
+    snprintf(ballast, ballast_bytes, "%s/ballast", disk);
+    FILE *file = fopen(ballast, "w");
+    assert_non_null(file);
+    static const char chunk[64 * 1024];
+    for (size_t written = 0;
+         written < bytes && fwrite(chunk, 1, sizeof chunk, file) == sizeof chunk;
+         written += sizeof chunk) {
+        fflush(file);
+    }
+    fclose(file);
+}
+
 /* LMDB writes its lock file through a shared mapping; on a full tmpfs that raised SIGBUS
  * until kv allocated the file first. Needs root for a private mount namespace. */
 static void test_open_on_a_full_file_system_is_an_error_not_a_signal(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
-        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        skip();
-    }
     char disk[] = "/tmp/kv-full-XXXXXX";
-    assert_non_null(mkdtemp(disk));
-    assert_int_equal(mount("tmpfs", disk, "tmpfs", 0, "size=1m"), 0);
+    mount_small_disk(disk, "size=1m");
     char directory[64];
     snprintf(directory, sizeof directory, "%s/kv", disk);
     char ballast[64];
-    snprintf(ballast, sizeof ballast, "%s/ballast", disk);
-    FILE *file = fopen(ballast, "w");
-    assert_non_null(file);
-    static const char chunk[4096];
-    for (int i = 0; i < 1024 && fwrite(chunk, 1, sizeof chunk, file) == sizeof chunk; i++) {
-        fflush(file);
-    }
-    fclose(file);
+    fill_disk(disk, ballast, sizeof ballast, 4u << 20);
     struct kv *kv = NULL;
     assert_int_equal(kv_open(directory, NULL, &kv), KV_ERROR_STORAGE);
     unlink(ballast); /* space is back: the same open succeeds */
@@ -693,13 +692,8 @@ static void test_open_on_a_full_file_system_is_an_error_not_a_signal(void **stat
 static void test_batch_on_a_full_disk_is_refused_then_applies(void **state)
 {
     (void)state;
-    if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
-        mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-        skip();
-    }
     char disk[] = "/tmp/kv-full-XXXXXX";
-    assert_non_null(mkdtemp(disk));
-    assert_int_equal(mount("tmpfs", disk, "tmpfs", 0, "size=48m"), 0);
+    mount_small_disk(disk, "size=48m");
     struct fixture fixture;
     memset(&fixture, 0, sizeof fixture);
     snprintf(fixture.directory, sizeof fixture.directory, "%s/kv", disk);
@@ -709,14 +703,7 @@ static void test_batch_on_a_full_disk_is_refused_then_applies(void **state)
     fixture.next_index = 1;
     transcript_init(&fixture.transcript);
     char ballast[64];
-    snprintf(ballast, sizeof ballast, "%s/ballast", disk);
-    FILE *file = fopen(ballast, "w");
-    assert_non_null(file);
-    static const char chunk[64 * 1024];
-    for (int i = 0; i < 1024 && fwrite(chunk, 1, sizeof chunk, file) == sizeof chunk; i++) {
-        fflush(file);
-    }
-    fclose(file);
+    fill_disk(disk, ballast, sizeof ballast, 64u << 20);
     int refused = 0;
     for (int batch = 0; batch < 64 && refused == 0; batch++) {
         uint64_t before = kv_applied_index(fixture.kv);

@@ -210,11 +210,7 @@ static void test_publish_inside_a_transaction_is_part_of_the_exec_reply(void **s
 static void test_a_failed_batch_hands_no_message_over(void **state)
 {
     struct fixture *fixture = *state;
-    struct kv_options options;
-    kv_options_default(&options);
-    options.map_size_bytes = 256 * 1024;
-    fixture_close(fixture);
-    fixture_open(fixture, &options);
+    fixture_open_small_map(fixture);
     kv_set_receivers(fixture->kv, count_receivers, NULL);
     static uint8_t value[64 * 1024];
     memset(value, 'v', sizeof value);

@@ -184,6 +184,8 @@ void transcript_reset(struct transcript *transcript)
     transcript->text[0] = '\0';
 }
 
+void fixture_close(struct fixture *fixture);
+
 void fixture_open(struct fixture *fixture, const struct kv_options *options)
 {
     memset(fixture, 0, sizeof *fixture);
@@ -205,6 +207,16 @@ void fixture_reopen(struct fixture *fixture)
     kv_close(fixture->kv);
     fixture->kv = NULL;
     assert_int_equal(kv_open(fixture->directory, &fixture->options, &fixture->kv), 0);
+}
+
+/* A fresh database whose map starts at 256 KiB, so that a few batches make it grow. */
+void fixture_open_small_map(struct fixture *fixture)
+{
+    struct kv_options options;
+    kv_options_default(&options);
+    options.map_size_bytes = 256 * 1024;
+    fixture_close(fixture);
+    fixture_open(fixture, &options);
 }
 
 void remove_tree(const char *directory)
