@@ -50,6 +50,7 @@ def _finish(config, cluster, failed):
     """Stops the cluster; keeps its files when anything went wrong. Returns the exit errors."""
     errors = cluster.close(graceful=True)
     if failed or errors or os.environ.get("RAFTKV_KEEP_CLUSTER"):
+        cluster.kept = True
         _announce(config, "\nraftkv cluster kept in %s\n%s" % (cluster.root, cluster.describe()))
     else:
         cluster.remove_files()
@@ -59,6 +60,22 @@ def _finish(config, cluster, failed):
 def _test_failed(item):
     return any(getattr(getattr(item, "report_" + when, None), "failed", False)
                for when in ("setup", "call"))
+
+
+@pytest.fixture(autouse=True)
+def _remove_own_clusters(request):
+    """A test that builds a Cluster itself and closes it leaves its directory (hundreds of MB
+    per run of the suite): after a test that passed, the directories of the clusters it made
+    and closed go too. A failed test keeps them, as make_cluster does."""
+    first = len(Cluster.created)
+    yield
+    made = Cluster.created[first:]
+    del Cluster.created[first:]
+    if _test_failed(request.node) or os.environ.get("RAFTKV_KEEP_CLUSTER"):
+        return
+    for cluster in made:
+        if cluster.closed and cluster.owns_root and not cluster.kept:
+            cluster.remove_files()
 
 
 @pytest.fixture

@@ -294,6 +294,7 @@ class Cluster:
     retire."""
 
     live_clusters = []  # every cluster not yet closed, for failure reports
+    created = []  # every cluster made, in order (conftest removes the files of tests' own)
 
     def __init__(self, size=3, binary=None, root=None, election_timeout_ms=500,
                  heartbeat_ms=50, tick_ms=10, request_timeout_ms=5000, snapshot_entries=None,
@@ -305,6 +306,8 @@ class Cluster:
         if not os.access(self.binary, os.X_OK):
             raise ClusterError("raftkv binary not found or not executable: %s "
                                "(set RAFTKV_BINARY)" % self.binary)
+        self.owns_root = root is None
+        self.kept = False  # conftest kept its files for a report
         self.root = root or tempfile.mkdtemp(prefix="raftkv-cluster-")
         self.election_timeout_ms = election_timeout_ms
         self.settings = ["--election-timeout-ms", str(election_timeout_ms),
@@ -335,6 +338,7 @@ class Cluster:
         self.closed = False
         self._clients = []
         Cluster.live_clusters.append(self)
+        Cluster.created.append(self)
 
     # ---- processes ----
 
