@@ -50,6 +50,8 @@ class Browser:
              "--window-size=%d,%d" % WINDOW, "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.profile, "chromium.log"), "wb"),
+            # its own temporary directories (org.chromium.*) go with the profile
+            env=dict(os.environ, TMPDIR=self.profile),
             start_new_session=True)
         self.socket = None
         self.next_id = 0

@@ -12,5 +12,6 @@ mkdir -p "$work/corpus"
 if [ -d "$seeds" ]; then
   cp -r "$seeds"/. "$work/corpus/"
 fi
-exec "$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+# Not exec: the trap must outlive the fuzzer to remove the copy (exec leaked one per run).
+"$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
   -artifact_prefix=./ "$work/corpus"
