@@ -26,6 +26,8 @@
  * run on another thread while that one keeps applying and reading (LMDB's MVCC lets a
  * reader copy a consistent view while a writer commits) — but never at the same time as
  * kv_close(), which closes the environment it copies (kv_snapshot_import() waits for it).
+ * kv_sync() may run on another thread the same way. kv also runs a thread of its own that
+ * allocates the data file ahead of its map (map.c); closing the environment joins it.
  *
  * Ownership. kv_open() allocates the struct kv; kv_close() frees it. Arguments (struct kv_arg)
  * are borrowed for the duration of a call. Bytes passed to a reply sink are valid only during
