@@ -82,9 +82,10 @@ struct kv {
     MDB_dbi functions_dbi;   /* FUNCTION LOAD's libraries and their functions' index */
     MDB_dbi lww_dbi;         /* options.lww_stamps only: key → stamp, tombstone (lww.c) */
     MDB_txn *read_txn;       /* reset between reads, renewed for the next (MDB_NOTLS) */
-    /* Held by kv_snapshot_export() and kv_sync() for their whole length, on their own
-     * threads: kv_snapshot_import(), which closes and reopens the environment, waits for it. */
-    pthread_mutex_t env_lock;
+    /* Read-held by kv_snapshot_export() and kv_sync() for their whole length, on their own
+     * threads (they may overlap); write-held by kv_snapshot_import(), which closes and
+     * reopens the environment. */
+    pthread_rwlock_t env_lock;
     /* Held while the map is grown (remapped), and by anything on another thread that must not
      * meet a remap: the export's start of its read transaction. */
     pthread_mutex_t map_lock;
@@ -92,14 +93,16 @@ struct kv {
     /* map.c's allocator: a thread that allocates data.mdb ahead of the map, so that the
      * applying thread only remaps (allocated_bytes ≥ map_bytes: the file's allocated blocks). */
     uint64_t allocated_bytes;
-    pthread_t allocator;
-    bool allocator_running; /* started and not yet joined */
-    _Atomic bool allocator_done;
-    int allocator_fd;
-    uint64_t allocator_from;
-    uint64_t allocator_to;
-    int allocator_result;
-    uint64_t allocator_retry_ms; /* after a failed allocation: not before this (monotonic) */
+    struct {
+        pthread_t thread;
+        bool running; /* started and not yet joined */
+        _Atomic bool done;
+        int fd;
+        uint64_t from;
+        uint64_t to;
+        int result;
+        uint64_t retry_ms; /* after a failed allocation: not before this (monotonic) */
+    } allocator;
     uint64_t used_bytes;
     uint64_t applied_index;
     uint64_t applied_term;

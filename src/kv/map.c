@@ -160,7 +160,7 @@ int kv_map_allocate(struct kv *kv)
         return KV_ERROR_STORAGE;
     }
     kv->allocated_bytes = kv->map_bytes;
-    kv->allocator_retry_ms = 0;
+    kv->allocator.retry_ms = 0;
     return 0;
 }
 
@@ -174,27 +174,27 @@ static uint64_t kv_monotonic_ms(void)
 static void *kv_allocator_thread(void *argument)
 {
     struct kv *kv = argument;
-    kv->allocator_result = posix_fallocate(kv->allocator_fd, (off_t)kv->allocator_from,
-                                           (off_t)(kv->allocator_to - kv->allocator_from));
-    atomic_store_explicit(&kv->allocator_done, true, memory_order_release);
+    kv->allocator.result = posix_fallocate(kv->allocator.fd, (off_t)kv->allocator.from,
+                                           (off_t)(kv->allocator.to - kv->allocator.from));
+    atomic_store_explicit(&kv->allocator.done, true, memory_order_release);
     return NULL;
 }
 
 /* Takes in what the allocator did; `wait`: even if it is still at work. */
 static void kv_allocator_collect(struct kv *kv, bool wait)
 {
-    if (!kv->allocator_running ||
-        (!wait && !atomic_load_explicit(&kv->allocator_done, memory_order_acquire))) {
+    if (!kv->allocator.running ||
+        (!wait && !atomic_load_explicit(&kv->allocator.done, memory_order_acquire))) {
         return;
     }
-    pthread_join(kv->allocator, NULL);
-    kv->allocator_running = false;
-    if (kv->allocator_result == 0) {
-        if (kv->allocator_to > kv->allocated_bytes) {
-            kv->allocated_bytes = kv->allocator_to;
+    pthread_join(kv->allocator.thread, NULL);
+    kv->allocator.running = false;
+    if (kv->allocator.result == 0) {
+        if (kv->allocator.to > kv->allocated_bytes) {
+            kv->allocated_bytes = kv->allocator.to;
         }
     } else {
-        kv->allocator_retry_ms = kv_monotonic_ms() + KV_MAP_ALLOCATOR_RETRY_MS;
+        kv->allocator.retry_ms = kv_monotonic_ms() + KV_MAP_ALLOCATOR_RETRY_MS;
     }
 }
 
@@ -209,19 +209,20 @@ static void kv_allocator_start(struct kv *kv, uint64_t to)
 {
     to = kv_map_align(to);
     uint64_t from = kv->allocated_bytes > kv->map_bytes ? kv->allocated_bytes : kv->map_bytes;
-    if (kv->allocator_running || from + kv_map_step(kv) / 2 >= to ||
-        kv_monotonic_ms() < kv->allocator_retry_ms) {
+    if (kv->allocator.running || from + kv_map_step(kv) / 2 >= to ||
+        kv_monotonic_ms() < kv->allocator.retry_ms) {
         return;
     }
     mdb_filehandle_t fd;
     if (mdb_env_get_fd(kv->env, &fd) != 0) {
         return;
     }
-    kv->allocator_fd = fd;
-    kv->allocator_from = from;
-    kv->allocator_to = to;
-    atomic_store_explicit(&kv->allocator_done, false, memory_order_relaxed);
-    kv->allocator_running = pthread_create(&kv->allocator, NULL, kv_allocator_thread, kv) == 0;
+    kv->allocator.fd = fd;
+    kv->allocator.from = from;
+    kv->allocator.to = to;
+    atomic_store_explicit(&kv->allocator.done, false, memory_order_relaxed);
+    kv->allocator.running =
+        pthread_create(&kv->allocator.thread, NULL, kv_allocator_thread, kv) == 0;
 }
 
 /* Allocates the file up to `bytes` and maps that much; the caller holds map_lock. Nothing

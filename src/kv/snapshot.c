@@ -93,6 +93,28 @@ abort_txn:
     return result;
 }
 
+/* Opens the LMDB file at `path` read-only and without a lock file, with a map of `map_bytes`
+ * (0: the file's own); returns LMDB's code, and *env only on success. */
+static int kv_file_env_open(const char *path, size_t map_bytes, MDB_env **env)
+{
+    int rc = mdb_env_create(env);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_env_set_maxdbs(*env, KV_MAX_DBS);
+    if (rc == 0 && map_bytes > 0) {
+        rc = mdb_env_set_mapsize(*env, map_bytes);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open(*env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
+    }
+    if (rc != 0) {
+        mdb_env_close(*env);
+        *env = NULL;
+    }
+    return rc;
+}
+
 int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term)
 {
     struct stat file;
@@ -103,30 +125,19 @@ int kv_snapshot_read_meta(const char *path, uint64_t *index, uint64_t *term)
         return KV_ERROR_CORRUPT;
     }
     MDB_env *env;
-    int rc = mdb_env_create(&env);
-    if (rc != 0) {
-        return kv_map_mdb_error(rc);
-    }
-    int result;
-    rc = mdb_env_set_maxdbs(env, KV_MAX_DBS);
-    if (rc == 0) {
-        rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
-    }
+    int rc = kv_file_env_open(path, 0, &env);
     if (rc != 0) {
         /* The file exists and is regular (stat said so): an error that is not about access
          * or resources means LMDB does not recognise it (ENOENT or EINVAL when it is empty,
          * MDB_INVALID when it is something else). */
         bool environmental = rc == EACCES || rc == EIO || rc == ENOMEM || rc == EMFILE;
-        result = environmental ? kv_map_mdb_error(rc) : KV_ERROR_CORRUPT;
-        goto close_env;
+        return environmental ? kv_map_mdb_error(rc) : KV_ERROR_CORRUPT;
     }
-    result = kv_snapshot_inspect(env, file.st_size, index, term);
-close_env:
+    int result = kv_snapshot_inspect(env, file.st_size, index, term);
     mdb_env_close(env);
     return result;
 }
 
-/* Copies the live database into the open file fd and makes the copy durable. */
 /* LMDB's copy writes into a pipe on its own thread; the exporting thread moves the bytes to
  * the file with base/writeback.h, so that a large export never floods the page cache. */
 struct kv_copy_job {
@@ -191,25 +202,11 @@ static int kv_copy_env_open(struct kv *kv, MDB_env **env)
     if (length < 0 || (size_t)length >= sizeof path || stat(path, &file) != 0) {
         return KV_ERROR_STORAGE;
     }
-    int rc = mdb_env_create(env);
-    if (rc != 0) {
-        return kv_map_mdb_error(rc);
-    }
-    rc = mdb_env_set_maxdbs(*env, KV_MAX_DBS);
-    if (rc == 0) {
-        rc = mdb_env_set_mapsize(*env, (size_t)file.st_size + KV_COPY_MAP_ROOM_BYTES);
-    }
-    if (rc == 0) {
-        rc = mdb_env_open(*env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0);
-    }
-    if (rc != 0) {
-        mdb_env_close(*env);
-        *env = NULL;
-        return kv_map_mdb_error(rc);
-    }
-    return 0;
+    int rc = kv_file_env_open(path, (size_t)file.st_size + KV_COPY_MAP_ROOM_BYTES, env);
+    return rc != 0 ? kv_map_mdb_error(rc) : 0;
 }
 
+/* Copies the live database into the open file fd and makes the copy durable. */
 static int kv_snapshot_write(struct kv *kv, int fd)
 {
     MDB_txn *hold;
@@ -263,9 +260,9 @@ int kv_snapshot_export(struct kv *kv, const char *path, uint64_t *index, uint64_
     if (fd < 0) {
         return KV_ERROR_STORAGE;
     }
-    pthread_mutex_lock(&kv->env_lock); /* no import closes the environment meanwhile */
+    pthread_rwlock_rdlock(&kv->env_lock); /* no import closes the environment meanwhile */
     int result = kv->env != NULL ? kv_snapshot_write(kv, fd) : KV_ERROR_CLOSED;
-    pthread_mutex_unlock(&kv->env_lock);
+    pthread_rwlock_unlock(&kv->env_lock);
     if (close(fd) != 0 && result == 0) {
         result = KV_ERROR_STORAGE;
     }
@@ -345,9 +342,9 @@ int kv_snapshot_import(struct kv *kv, const char *path, uint64_t *index, uint64_
         return KV_ERROR_INVALID;
     }
     /* A flush or an export on another thread uses the environment: wait for it. */
-    pthread_mutex_lock(&kv->env_lock);
+    pthread_rwlock_wrlock(&kv->env_lock);
     result = kv_snapshot_swap(kv, path, data_path);
-    pthread_mutex_unlock(&kv->env_lock);
+    pthread_rwlock_unlock(&kv->env_lock);
     if (result != 0) {
         return result;
     }

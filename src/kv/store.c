@@ -624,7 +624,7 @@ int kv_open(const char *directory, const struct kv_options *options, struct kv *
     if (pthread_mutex_init(&kv->map_lock, NULL) != 0) {
         goto free_directory;
     }
-    if (pthread_mutex_init(&kv->env_lock, NULL) != 0) {
+    if (pthread_rwlock_init(&kv->env_lock, NULL) != 0) {
         goto destroy_map_lock;
     }
     result = kv_env_open(kv);
@@ -635,7 +635,7 @@ int kv_open(const char *directory, const struct kv_options *options, struct kv *
     return 0;
 
 destroy_env_lock:
-    pthread_mutex_destroy(&kv->env_lock);
+    pthread_rwlock_destroy(&kv->env_lock);
 destroy_map_lock:
     pthread_mutex_destroy(&kv->map_lock);
 free_directory:
@@ -651,7 +651,7 @@ void kv_close(struct kv *kv)
         return;
     }
     kv_env_close(kv);
-    pthread_mutex_destroy(&kv->env_lock);
+    pthread_rwlock_destroy(&kv->env_lock);
     pthread_mutex_destroy(&kv->map_lock);
     free(kv->argv);
     free(kv->scratch.data);
@@ -710,13 +710,13 @@ int kv_sync(struct kv *kv)
     }
     /* fdatasync of the file, not mdb_env_sync's msync of the map: it writes back the pages
      * stored through the map just the same, and needs no map that a growth could remap. */
-    pthread_mutex_lock(&kv->env_lock);
+    pthread_rwlock_rdlock(&kv->env_lock);
     mdb_filehandle_t fd;
     int rc = mdb_env_get_fd(kv->env, &fd);
     if (rc == 0 && fdatasync(fd) != 0) {
         rc = errno;
     }
-    pthread_mutex_unlock(&kv->env_lock);
+    pthread_rwlock_unlock(&kv->env_lock);
     if (rc != 0) {
         return kv_storage_error(kv, rc, "fdatasync of the database");
     }
