@@ -165,6 +165,26 @@ static int start_loop_handles(struct server *server)
     return client_listen(server);
 }
 
+/*
+ * The node's slow work runs on libuv's thread pool, one job of each kind at most: the WAL's
+ * fsync, the database's flush, a snapshot export, a backup export, emptying the trash,
+ * allocating the spare segment. The fsync is on every write's path, and a job that waits for
+ * a free thread waits for one of the others to finish, which for an export is minutes. With
+ * libuv's default of 4 threads that could happen; with at least one thread per kind it
+ * cannot. libuv reads the size once, at the pool's first use.
+ */
+#define NODE_THREAD_POOL_SIZE 8
+
+static void reserve_thread_pool(void)
+{
+    const char *size = getenv("UV_THREADPOOL_SIZE");
+    if (size == NULL || atoi(size) < NODE_THREAD_POOL_SIZE) {
+        char text[16];
+        snprintf(text, sizeof text, "%d", NODE_THREAD_POOL_SIZE);
+        setenv("UV_THREADPOOL_SIZE", text, 1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static struct server server;
@@ -190,6 +210,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_configure(server.config.log_level, server.config.id);
+    reserve_thread_pool();
     server.loop = uv_default_loop();
     server.started_ms = uv_now(server.loop);
     make_run_id(&server);

@@ -394,6 +394,14 @@ struct node {
     int trash_result;
     char trash_path[STORAGE_MAX_PATH_BYTES];
     uv_work_t trash_work;
+    bool spare_in_flight; /* the next WAL segment being allocated on the pool (node.c) */
+    bool spare_prepared;  /* allocated: storage is told at the next append */
+    bool spare_failing;   /* the last allocation failed (warned once; retried after a pause) */
+    uint64_t spare_retry_ms;
+    int spare_result;
+    char spare_path[STORAGE_MAX_PATH_BYTES];
+    uint64_t spare_bytes;
+    uv_work_t spare_work;
     uint64_t log_bytes_exported; /* log_bytes when the snapshot in progress began */
     char incoming_snapshot_path[CONFIG_PATH_BYTES + 64];
     bool has_incoming_snapshot;

@@ -47,8 +47,10 @@ struct storage {
     uint64_t next_sequence;
     uint64_t last_index;
     uint64_t last_term;
-    bool wal_dir_dirty;    /* a segment was created since the last wal_sync */
-    uint8_t *write_buffer; /* records of one wal_append, grown on demand */
+    bool wal_dir_dirty;                      /* a segment was created since the last wal_sync */
+    char spare_path[STORAGE_MAX_PATH_BYTES]; /* <wal_dir>/segment.spare, once asked (spare.c) */
+    bool spare_ready;                        /* the host prepared it: the next segment is it */
+    uint8_t *write_buffer;                   /* records of one wal_append, grown on demand */
     uint64_t write_buffer_bytes;
 
     bool has_snapshot;
@@ -81,6 +83,11 @@ bool wal_parse_segment_name(const char *name, uint64_t *sequence, uint64_t *firs
 int wal_reserve_segment(struct storage *storage);
 struct wal_segment *wal_current_segment(struct storage *storage);
 void wal_close_segment(struct storage *storage, struct wal_segment *segment);
+
+/* spare.c: the spare segment's file name (recovery skips it), and the spare renamed to
+ * segment_path and opened (its fd), or a negative errno when there is none. */
+bool storage_spare_name(const char *name);
+int storage_spare_take(struct storage *storage, const char *segment_path);
 
 /* trash.c: with options.defer_deletes, files to delete are renamed into <dir>/trash. */
 int storage_trash_open(struct storage *storage);

@@ -278,6 +278,19 @@ bool storage_trash_take(struct storage *storage, const char **trash_path);
 int storage_discard(struct storage *storage, const char *path);
 int storage_trash_empty(const struct storage_io *io, const char *trash_path);
 
+/*
+ * A spare segment, allocated ahead of need off the caller's thread (spare.c). When the
+ * storage wants one (preallocate on, none ready), storage_spare_wanted gives the path and
+ * size (the path valid as long as the storage); storage_spare_prepare creates and allocates
+ * it, touches no struct storage, and any thread may run it (io NULL: storage_io_posix());
+ * returns 0 or a negative errno. After it returned 0, storage_spare_ready (on the storage's
+ * thread) makes the next new segment that file. Without a spare, segments are created and
+ * allocated in wal_append, as before.
+ */
+bool storage_spare_wanted(struct storage *storage, const char **path, uint64_t *bytes);
+int storage_spare_prepare(const struct storage_io *io, const char *path, uint64_t bytes);
+void storage_spare_ready(struct storage *storage);
+
 int storage_snapshot_measure(const struct storage_io *io, const char *path, uint64_t *data_bytes,
                              uint64_t *checksum, char *message, size_t message_bytes);
 int storage_snapshot_commit_measured(struct storage *storage,

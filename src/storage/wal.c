@@ -169,11 +169,15 @@ static int start_segment(struct storage *storage, uint64_t first_index)
     if (rc != 0) {
         return rc;
     }
-    segment.fd = io->open(io->context, path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    segment.fd = storage_spare_take(storage, path);
+    bool allocated = segment.fd >= 0;
+    if (!allocated) {
+        segment.fd = io->open(io->context, path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    }
     if (segment.fd < 0) {
         return storage_fail_io(storage, segment.fd, "create", path);
     }
-    if (storage->options.preallocate) {
+    if (storage->options.preallocate && !allocated) {
         rc = io->fallocate(io->context, segment.fd, 0, storage->options.segment_max_bytes);
         if (rc < 0) {
             io->close(io->context, segment.fd);

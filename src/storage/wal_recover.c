@@ -56,6 +56,9 @@ static int collect_segment(void *arg, const char *name, bool is_directory)
     assert(name != NULL);
     uint64_t sequence = 0;
     uint64_t first_index = 0;
+    if (!is_directory && storage_spare_name(name)) {
+        return 0; /* not part of the log until renamed (spare.c) */
+    }
     if (is_directory || !wal_parse_segment_name(name, &sequence, &first_index) ||
         first_index == 0) {
         storage_log(listing->storage, STORAGE_LOG_WARNING, "ignoring %s/%s: not a segment",

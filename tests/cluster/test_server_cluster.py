@@ -13,6 +13,7 @@ Failure modes: every wait is bounded (harness.WAIT_TIMEOUT_S); on failure the cl
 directory is kept and every node's log is attached to the report (conftest.py).
 """
 
+import os
 import re
 import subprocess
 import threading
@@ -364,6 +365,35 @@ def test_full_restart_keeps_every_acked_write(make_cluster):
     client = cluster.client(cluster.wait_for_leader())
     assert read_keys(client, acked) == acked
     assert client.incr("restart:counter") == 42
+
+
+def test_the_log_rolls_over_into_segments_allocated_ahead(make_cluster):
+    """Each node allocates its next WAL segment ahead, off its loop, as <wal>/segment.spare;
+    the log rolls over into it, and after a restart every write is still there."""
+    segment_bytes = 64 * 1024
+    cluster = make_cluster(extra_args=["--wal-segment-bytes", str(segment_bytes)])
+    client = cluster.client(cluster.wait_for_leader())
+    value = b"x" * 4096
+    for i in range(20):  # about 1.3 segments per 20 writes: many rollovers
+        pipe = client.pipeline(transaction=False)
+        for j in range(20):
+            pipe.set("roll:%d" % (i * 20 + j), value)
+        assert all(pipe.execute())
+    cluster.wait_applied()
+    for node_id in cluster.ids():
+        wal = os.path.join(cluster.node(node_id).data_dir, "wal")
+        names = sorted(os.listdir(wal))
+        segments = [name for name in names if name != "segment.spare"]
+        assert len(segments) >= 10, (node_id, names)
+        spare = os.path.join(wal, "segment.spare")
+        wait_until(lambda: os.path.exists(spare) and os.path.getsize(spare) == segment_bytes,
+                   what="node %d's spare segment" % node_id)
+        assert "spare segment" not in cluster.logs(node_id)
+    cluster.stop_all()
+    cluster.start()
+    client = cluster.client(cluster.wait_for_leader())
+    assert client.dbsize() == 400
+    assert client.get("roll:399") == value
 
 
 def test_killed_follower_catches_up_after_restart(make_cluster):

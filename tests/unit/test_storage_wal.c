@@ -658,6 +658,123 @@ static void test_preallocated_zeros_are_cut_from_the_last_segment(void **state)
     fixture_free(f);
 }
 
+/* memfs behind a table that counts fallocate calls: a segment made from the spare makes none. */
+static int fallocate_calls;
+
+static int counting_fallocate(void *context, int fd, uint64_t offset, uint64_t length_bytes)
+{
+    fallocate_calls++;
+    return memfs_io(context)->fallocate(context, fd, offset, length_bytes);
+}
+
+static struct storage_io counting_io;
+
+static void count_fallocates(struct fixture *f)
+{
+    counting_io = *memfs_io(f->memfs);
+    counting_io.fallocate = counting_fallocate;
+    f->options.io = &counting_io;
+    fallocate_calls = 0;
+}
+
+static bool file_exists(struct fixture *f, const char *path)
+{
+    bool is_directory = false;
+    return memfs_io(f->memfs)->stat(f->memfs, path, &is_directory) == 0;
+}
+
+/* The host allocates the next segment ahead (off its loop in the server); the segment that
+ * rolls over is then that file, renamed, with no allocation of its own. */
+static void test_a_prepared_spare_becomes_the_next_segment(void **state)
+{
+    struct fixture *f = fixture_new();
+    f->options.segment_max_bytes = STORAGE_MIN_SEGMENT_BYTES;
+    count_fallocates(f);
+    assert_int_equal(fixture_open(f), 0);
+    append_range(f->storage, 1, 5, 1);
+    assert_int_equal(fallocate_calls, 1); /* the first segment, made where it was needed */
+    const char *path = NULL;
+    uint64_t bytes = 0;
+    assert_true(storage_spare_wanted(f->storage, &path, &bytes));
+    assert_string_equal(path, DIR "/wal/segment.spare");
+    assert_int_equal(bytes, STORAGE_MIN_SEGMENT_BYTES);
+    assert_int_equal(storage_spare_prepare(&counting_io, path, bytes), 0);
+    assert_int_equal(fallocate_calls, 2);
+    storage_spare_ready(f->storage);
+    assert_false(storage_spare_wanted(f->storage, &path, &bytes));
+
+    size_t segments = wal_segment_count(f->storage);
+    uint64_t last = 5;
+    while (wal_segment_count(f->storage) == segments) {
+        append_range(f->storage, last + 1, last + 5, 1);
+        last += 5;
+    }
+    assert_int_equal(fallocate_calls, 2); /* the new segment is the spare */
+    assert_false(file_exists(f, DIR "/wal/segment.spare"));
+    assert_true(storage_spare_wanted(f->storage, &path, &bytes));
+    char paths[8][128];
+    size_t count = 0;
+    segment_paths(f, paths, &count);
+    assert_int_equal(count, 2);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    assert_int_equal(memfs_file_bytes(f->memfs, paths[1], &data, &size), 0);
+    assert_int_equal(size, STORAGE_MIN_SEGMENT_BYTES);
+
+    /* Without a spare ready, the next segment is allocated where it is created. */
+    segments = wal_segment_count(f->storage);
+    while (wal_segment_count(f->storage) == segments) {
+        append_range(f->storage, last + 1, last + 5, 1);
+        last += 5;
+    }
+    assert_int_equal(fallocate_calls, 3);
+    assert_int_equal(wal_sync(f->storage), 0);
+    fixture_reopen(f);
+    assert_int_equal(f->recovered.entry_count, last);
+    for (uint64_t i = 1; i <= last; i++) {
+        assert_entry(&f->recovered.entries[i - 1], i, 1);
+    }
+    assert_int_equal(f->log.warnings, 0);
+    fixture_free(f);
+}
+
+/* A spare that was never renamed (a crash, a stop) is no segment: recovery skips it without a
+ * word. A spare of the wrong size is not used: the segment is made as without one. */
+static void test_a_spare_left_behind_or_damaged_is_not_used(void **state)
+{
+    struct fixture *f = fixture_new();
+    f->options.segment_max_bytes = STORAGE_MIN_SEGMENT_BYTES;
+    count_fallocates(f);
+    assert_int_equal(fixture_open(f), 0);
+    append_range(f->storage, 1, 5, 1);
+    assert_int_equal(wal_sync(f->storage), 0);
+    const char *path = NULL;
+    uint64_t bytes = 0;
+    assert_true(storage_spare_wanted(f->storage, &path, &bytes));
+    assert_int_equal(storage_spare_prepare(&counting_io, path, bytes), 0);
+    fixture_reopen(f);
+    assert_int_equal(f->recovered.entry_count, 5);
+    assert_int_equal(f->log.warnings, 0);
+    assert_true(file_exists(f, DIR "/wal/segment.spare"));
+
+    assert_int_equal(memfs_put_file(f->memfs, DIR "/wal/segment.spare", "short", 5), 0);
+    assert_true(storage_spare_wanted(f->storage, &path, &bytes));
+    storage_spare_ready(f->storage);
+    int before = fallocate_calls;
+    uint64_t last = 5;
+    while (wal_segment_count(f->storage) == 1) {
+        append_range(f->storage, last + 1, last + 5, 1);
+        last += 5;
+    }
+    assert_int_equal(fallocate_calls, before + 1);
+    assert_int_equal(f->log.warnings, 1);
+    assert_non_null(strstr(f->log.last_warning, "not using the spare segment"));
+    assert_int_equal(wal_sync(f->storage), 0);
+    fixture_reopen(f);
+    assert_int_equal(f->recovered.entry_count, last);
+    fixture_free(f);
+}
+
 static void test_missing_middle_segment_is_a_gap(void **state)
 {
     struct fixture *f = fixture_new();
@@ -1022,6 +1139,8 @@ int main(void)
         cmocka_unit_test(test_corrupt_record_in_an_older_segment_is_refused),
         cmocka_unit_test(test_torn_tail_is_cut_and_logged),
         cmocka_unit_test(test_preallocated_zeros_are_cut_from_the_last_segment),
+        cmocka_unit_test(test_a_prepared_spare_becomes_the_next_segment),
+        cmocka_unit_test(test_a_spare_left_behind_or_damaged_is_not_used),
         cmocka_unit_test(test_missing_middle_segment_is_a_gap),
         cmocka_unit_test(test_term_going_backwards_between_records_is_refused),
         cmocka_unit_test(test_hard_state_survives_reopen_and_is_replaced_whole),
