@@ -168,6 +168,17 @@ static void step_append(struct run *run, uint64_t first, size_t count)
     if (first + count >= MAX_INDEX) {
         return;
     }
+    /* As the server does, a spare segment is sometimes allocated ahead (storage/spare.c): a
+     * crash may then fall in its preparation or in the rollover that renames it. */
+    const char *spare_path = NULL;
+    uint64_t spare_bytes = 0;
+    if (run->options.preallocate && below(run, 2) == 0 &&
+        storage_spare_wanted(run->storage, &spare_path, &spare_bytes)) {
+        if (!check(run, storage_spare_prepare(run->options.io, spare_path, spare_bytes))) {
+            return;
+        }
+        storage_spare_ready(run->storage);
+    }
     struct raft_entry entries[MAX_BATCH_ENTRIES];
     if (first <= run->current.last && first < run->cut) {
         run->cut = first;
